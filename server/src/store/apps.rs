@@ -1,0 +1,52 @@
+use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
+use paas_wire::AppName;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl Store {
+    pub async fn create_app(&self, name: &AppName) -> StoreResult<AppRow> {
+        let row = AppRow { id: new_id(), name: name.to_string(), created_at: now() };
+        on_unique(
+            sqlx::query("INSERT INTO apps (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&row.id)
+                .bind(&row.name)
+                .bind(&row.created_at)
+                .execute(&self.pool)
+                .await,
+        )?;
+        Ok(row)
+    }
+
+    pub async fn list_apps(&self) -> StoreResult<Vec<AppRow>> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM apps ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn app(&self, name: &AppName) -> StoreResult<AppRow> {
+        sqlx::query_as("SELECT id, name, created_at FROM apps WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes the app and everything it owns, in one transaction.
+    pub async fn delete_app(&self, app_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["releases", "builds", "formation"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
+                .bind(app_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+use super::{Store, StoreResult};
+use std::collections::BTreeMap;
+
+impl Store {
+    /// Explicitly scaled process types. Types never scaled fall back to the
+    /// defaults (web=1, others 0), which the scheduler applies.
+    pub async fn formation(&self, app_id: &str) -> StoreResult<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT process_type, quantity FROM formation WHERE app_id = $1")
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn set_formation(&self, app_id: &str, changes: &BTreeMap<String, i64>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (process_type, quantity) in changes {
+            sqlx::query(
+                "INSERT INTO formation (app_id, process_type, quantity) VALUES ($1, $2, $3) \
+                 ON CONFLICT (app_id, process_type) DO UPDATE SET quantity = excluded.quantity",
+            )
+            .bind(app_id)
+            .bind(process_type)
+            .bind(*quantity)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
+use std::collections::BTreeMap;
+
+/// A release row. Rows are inserted, never updated.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReleaseRow {
+    pub id: String,
+    pub app_id: String,
+    pub version: i64,
+    pub build_id: Option<String>,
+    pub image: Option<String>,
+    pub process_types: String,
+    /// Config vars, sealed by [`crate::crypto::ConfigCipher`].
+    pub config: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+impl ReleaseRow {
+    pub fn process_types(&self) -> StoreResult<BTreeMap<String, String>> {
+        serde_json::from_str(&self.process_types).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+/// What a new release pairs: a build's image and process types with a config.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub build_id: Option<String>,
+    pub image: Option<String>,
+    pub process_types: BTreeMap<String, String>,
+    pub sealed_config: String,
+    pub description: String,
+}
+
+const COLUMNS: &str = "id, app_id, version, build_id, image, process_types, config, description, created_at";
+
+impl Store {
+    /// Appends release `v(N+1)` in one statement, so SQLite takes its write
+    /// lock up front. Two concurrent appends on PostgreSQL may compute the same
+    /// version: the unique (app_id, version) constraint rejects one, and it
+    /// retries with the next number.
+    pub async fn append_release(&self, app_id: &str, new: &NewRelease) -> StoreResult<ReleaseRow> {
+        let types = serde_json::to_string(&new.process_types).expect("a string map always serializes");
+        for _ in 0..10 {
+            let id = new_id();
+            let inserted = on_unique(
+                sqlx::query(&format!(
+                    "INSERT INTO releases ({COLUMNS}) \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8 \
+                     FROM releases WHERE app_id = $2"
+                ))
+                .bind(&id)
+                .bind(app_id)
+                .bind(&new.build_id)
+                .bind(&new.image)
+                .bind(&types)
+                .bind(&new.sealed_config)
+                .bind(&new.description)
+                .bind(now())
+                .execute(&self.pool)
+                .await,
+            );
+            match inserted {
+                Ok(_) => return self.release_by_id(app_id, &id).await,
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Releases, newest first.
+    pub async fn list_releases(&self, app_id: &str) -> StoreResult<Vec<ReleaseRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM releases WHERE app_id = $1 ORDER BY version DESC"))
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The current release is the newest one.
+    pub async fn current_release(&self, app_id: &str) -> StoreResult<Option<ReleaseRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(app_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn release_by_version(&self, app_id: &str, version: i64) -> StoreResult<ReleaseRow> {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM releases WHERE app_id = $1 AND version = $2"))
+            .bind(app_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn release_by_id(&self, app_id: &str, id: &str) -> StoreResult<ReleaseRow> {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM releases WHERE app_id = $1 AND id = $2"))
+            .bind(app_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Every image some release of some app still references: never to be
+    /// garbage-collected.
+    pub async fn referenced_images(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT image FROM releases WHERE image IS NOT NULL").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}

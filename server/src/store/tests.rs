@@ -1,0 +1,136 @@
+//! The store's tests, run against SQLite and against PostgreSQL. The
+//! PostgreSQL run needs `PAAS_TEST_POSTGRES_URL` (scripts/test sets it after
+//! starting a server); each test gets a database of its own.
+
+use super::*;
+use paas_wire::AppName;
+use std::collections::BTreeMap;
+
+pub(crate) async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    (Store::open(&url).await.unwrap(), dir)
+}
+
+pub(crate) async fn postgres_store() -> Store {
+    let admin = std::env::var("PAAS_TEST_POSTGRES_URL").expect(
+        "PAAS_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL and sets it",
+    );
+    sqlx::any::install_default_drivers();
+    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
+    let admin_pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Store::open(&format!("{base}/{name}")).await.unwrap()
+}
+
+fn app(name: &str) -> AppName {
+    AppName::parse(name).unwrap()
+}
+
+fn release(image: &str, config: &str) -> NewRelease {
+    NewRelease {
+        build_id: None,
+        image: Some(image.to_owned()),
+        process_types: BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
+        sealed_config: config.to_owned(),
+        description: format!("deploy {image}"),
+    }
+}
+
+async fn apps_are_unique_and_deletable(store: Store) {
+    let a = store.create_app(&app("alpha")).await.unwrap();
+    assert!(matches!(store.create_app(&app("alpha")).await, Err(StoreError::Conflict)));
+    store.create_app(&app("beta")).await.unwrap();
+    let names: Vec<_> = store.list_apps().await.unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    store.append_release(&a.id, &release("img1", "c1")).await.unwrap();
+    store.set_formation(&a.id, &BTreeMap::from([("web".to_owned(), 2)])).await.unwrap();
+    store.delete_app(&a.id).await.unwrap();
+    assert!(matches!(store.app(&app("alpha")).await, Err(StoreError::NotFound)));
+    assert!(store.list_releases(&a.id).await.unwrap().is_empty());
+}
+
+async fn releases_count_up_per_app(store: Store) {
+    let a = store.create_app(&app("gamma")).await.unwrap();
+    let b = store.create_app(&app("delta")).await.unwrap();
+    let r1 = store.append_release(&a.id, &release("img1", "c1")).await.unwrap();
+    let r2 = store.append_release(&a.id, &release("img2", "c2")).await.unwrap();
+    let b1 = store.append_release(&b.id, &release("img3", "c3")).await.unwrap();
+    assert_eq!((r1.version, r2.version, b1.version), (1, 2, 1));
+    assert_ne!(r1.id, r2.id);
+    assert_eq!(store.current_release(&a.id).await.unwrap().unwrap().id, r2.id);
+    let listed: Vec<i64> = store.list_releases(&a.id).await.unwrap().iter().map(|r| r.version).collect();
+    assert_eq!(listed, [2, 1]);
+    assert_eq!(store.release_by_version(&a.id, 1).await.unwrap().image.as_deref(), Some("img1"));
+    assert_eq!(store.release_by_id(&a.id, &r2.id).await.unwrap().config, "c2");
+    assert!(matches!(store.release_by_version(&a.id, 9).await, Err(StoreError::NotFound)));
+    assert!(store.referenced_images().await.unwrap().contains(&"img3".to_owned()));
+}
+
+async fn concurrent_appends_get_distinct_versions(store: Store) {
+    let a = store.create_app(&app("epsilon")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (s, id) = (store.clone(), a.id.clone());
+        tasks.push(tokio::spawn(async move { s.append_release(&id, &release(&format!("i{i}"), "c")).await }));
+    }
+    let mut versions = Vec::new();
+    for t in tasks {
+        versions.push(t.await.unwrap().unwrap().version);
+    }
+    versions.sort();
+    assert_eq!(versions, [1, 2, 3, 4]);
+}
+
+async fn builds_formation_tokens(store: Store) {
+    let a = store.create_app(&app("zeta")).await.unwrap();
+    let b = store.create_build(&a.id, "abc123").await.unwrap();
+    assert_eq!(b.status, "pending");
+    let types = BTreeMap::from([("web".to_owned(), "run".to_owned())]);
+    store.finish_build(&b.id, BuildStatus::Succeeded, Some("img"), &types, "out\n").await.unwrap();
+    let got = store.build(&a.id, &b.id).await.unwrap();
+    assert_eq!((got.status.as_str(), got.image.as_deref(), got.output.as_str()), ("succeeded", Some("img"), "out\n"));
+    assert_eq!(got.process_types().unwrap(), types);
+    let pending = store.create_build(&a.id, "def456").await.unwrap();
+    assert_eq!(store.fail_interrupted_builds().await.unwrap(), 1);
+    assert_eq!(store.build(&a.id, &pending.id).await.unwrap().status, "failed");
+
+    store.set_formation(&a.id, &BTreeMap::from([("web".to_owned(), 2), ("worker".to_owned(), 1)])).await.unwrap();
+    store.set_formation(&a.id, &BTreeMap::from([("web".to_owned(), 3)])).await.unwrap();
+    assert_eq!(
+        store.formation(&a.id).await.unwrap(),
+        BTreeMap::from([("web".to_owned(), 3), ("worker".to_owned(), 1)])
+    );
+
+    assert_eq!(store.token_count().await.unwrap(), 0);
+    let token = store.create_token("admin").await.unwrap();
+    assert_eq!(store.verify_token(&token).await.unwrap().as_deref(), Some("admin"));
+    assert_eq!(store.verify_token("paas_wrong").await.unwrap(), None);
+    assert_eq!(store.token_count().await.unwrap(), 1);
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let (store, _dir) = super::sqlite_store().await;
+                super::$name(store).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::postgres_store().await).await;
+            })*
+        }
+    };
+}
+
+both_backends!(
+    apps_are_unique_and_deletable,
+    releases_count_up_per_app,
+    concurrent_appends_get_distinct_versions,
+    builds_formation_tokens,
+);

@@ -1,0 +1,119 @@
+//! Wire types shared by `paas-server` and the `paas` CLI.
+//!
+//! This crate owns the JSON shapes of the HTTP API and the allow-list rules for
+//! every name that crosses the API boundary. It must stay small and free of
+//! heavy dependencies so that the CLI never compiles the server's stack.
+
+mod names;
+
+pub use names::{AppName, ConfigKey, NameError, ProcessType};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Body of `POST /apps`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppCreate {
+    pub name: String,
+}
+
+/// One app, as `GET /apps` and `GET /apps/{app}` return it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    /// Where the router serves the app, e.g. `http://myapp.localhost:8080/`.
+    pub web_url: String,
+    /// The git remote to push to, e.g. `http://127.0.0.1:5000/myapp.git`.
+    pub git_url: String,
+    /// Version of the current release, if any.
+    pub current_release: Option<i64>,
+}
+
+/// One release, as `GET /apps/{app}/releases` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub version: i64,
+    pub description: String,
+    pub build_id: Option<String>,
+    pub image: Option<String>,
+    pub process_types: BTreeMap<String, String>,
+    pub created_at: String,
+    pub current: bool,
+}
+
+/// Body of `POST /apps/{app}/releases`: roll back to an earlier release, named
+/// by its UUID, its version number or `vN`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseCreate {
+    pub release: String,
+}
+
+/// One process type's scale, as `GET /apps/{app}/formation` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Formation {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: i64,
+    pub command: String,
+}
+
+/// Body of `PATCH /apps/{app}/formation`, after Heroku's batch update.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationUpdate {
+    pub updates: Vec<FormationChange>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormationChange {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: i64,
+}
+
+/// One build, as `GET /apps/{app}/builds` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Build {
+    pub id: String,
+    pub status: String,
+    pub commit: String,
+    pub image: Option<String>,
+    pub created_at: String,
+}
+
+/// A build with its full output, as `GET /apps/{app}/builds/{id}` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildOutput {
+    #[serde(flatten)]
+    pub build: Build,
+    pub output: String,
+}
+
+/// One running (or exited) dyno, as `GET /apps/{app}/dynos` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dyno {
+    /// `web.1`, `worker.2`, ...
+    pub name: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub release_version: i64,
+    pub state: String,
+    pub command: String,
+    pub container_id: String,
+}
+
+/// Config vars as `GET /apps/{app}/config-vars` returns them.
+pub type ConfigVars = BTreeMap<String, String>;
+
+/// Body of `PATCH /apps/{app}/config-vars`: a `null` value unsets the key.
+pub type ConfigPatch = BTreeMap<String, Option<String>>;
+
+/// Every error the API returns: a stable machine id and a message that says
+/// what was wrong and what to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub id: String,
+    pub message: String,
+}

@@ -1,0 +1,157 @@
+//! Allow-list rules for names that cross a boundary. Bad names are rejected,
+//! never "cleaned": a rejected name says which rule it broke.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("app name {0:?} is invalid: use 3-30 characters, lowercase letters, digits and dashes, starting with a letter and not ending with a dash")]
+    App(String),
+    #[error("config key {0:?} is invalid: use letters, digits and underscores, not starting with a digit")]
+    ConfigKey(String),
+    #[error("config key {0:?} is reserved by the platform: choose another name")]
+    ReservedConfigKey(String),
+    #[error("process type {0:?} is invalid: use 1-63 lowercase letters, digits, dashes and underscores, starting with a letter or digit")]
+    ProcessType(String),
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, NameError> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// An app name: `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`.
+    AppName
+);
+name_type!(
+    /// A config var key: `^[A-Za-z_][A-Za-z0-9_]*$`, not `PORT`, not `PAAS_*`.
+    ConfigKey
+);
+name_type!(
+    /// A Procfile process type: `^[a-z0-9][a-z0-9_-]{0,62}$`.
+    ProcessType
+);
+
+impl AppName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let b = s.as_bytes();
+        let ok = (3..=30).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[b.len() - 1] != b'-';
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NameError::App(s.to_owned()))
+        }
+    }
+}
+
+impl ConfigKey {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let b = s.as_bytes();
+        let ok = !b.is_empty()
+            && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        if !ok {
+            return Err(NameError::ConfigKey(s.to_owned()));
+        }
+        if s == "PORT" || s.starts_with("PAAS_") {
+            return Err(NameError::ReservedConfigKey(s.to_owned()));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl ProcessType {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let b = s.as_bytes();
+        let ok = (1..=63).contains(&b.len())
+            && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+            && b
+                .iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NameError::ProcessType(s.to_owned()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names() {
+        for ok in ["abc", "my-app", "a1b", "x23456789012345678901234567890"] {
+            assert!(AppName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "My_App", "1abc", "abc-", "a..b", "x234567890123456789012345678901", "a b", ""] {
+            assert!(AppName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(AppName::parse("My_App").unwrap_err().to_string().contains("lowercase letters"));
+    }
+
+    #[test]
+    fn config_keys() {
+        for ok in ["A", "_X", "DATABASE_URL", "greeting9"] {
+            assert!(ConfigKey::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "9A", "A-B", "A B", "A=B", "A;rm"] {
+            assert_eq!(ConfigKey::parse(bad), Err(NameError::ConfigKey(bad.into())));
+        }
+        for reserved in ["PORT", "PAAS_X", "PAAS_"] {
+            assert_eq!(ConfigKey::parse(reserved), Err(NameError::ReservedConfigKey(reserved.into())));
+        }
+    }
+
+    #[test]
+    fn process_types() {
+        for ok in ["web", "worker", "release", "0x", "a_b-c"] {
+            assert!(ProcessType::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Web", "-x", "_x", "a.b", &"x".repeat(64)] {
+            assert!(ProcessType::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
