@@ -4,3 +4,9 @@
 pub mod crypto;
 pub mod settings;
 pub mod store;
+pub mod runtime;
+pub mod dockerignore;
+pub mod procfile;
+pub mod router;
+pub mod scheduler;
+pub mod builder;

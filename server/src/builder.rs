@@ -1,0 +1,295 @@
+//! The builder: turns a pushed commit's tree (a tar from `git archive`) into
+//! an image, records the build, appends a release pairing that image with the
+//! app's current config, and has the scheduler roll the dynos. Output goes to
+//! the pusher line by line, Heroku style (`-----> ` headings, 7-space body).
+//!
+//! This issue builds apps that carry a `Dockerfile`; buildpack builds plug in
+//! beside `docker_context`.
+
+use crate::crypto::ConfigCipher;
+use crate::dockerignore::DockerIgnore;
+use crate::procfile;
+use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
+use crate::store::{AppRow, BuildStatus, NewRelease, ReleaseRow, Store};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tracing::info;
+
+/// A build's output: each line goes to the pusher and into the stored log.
+#[derive(Clone)]
+pub struct Output {
+    tx: mpsc::Sender<String>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Output {
+    pub fn new(tx: mpsc::Sender<String>) -> Self {
+        Self { tx, log: Arc::default() }
+    }
+
+    pub async fn line(&self, line: impl Into<String>) {
+        let line = line.into();
+        {
+            let mut log = self.log.lock().expect("build log poisoned");
+            log.push_str(&line);
+            log.push('\n');
+        }
+        // A pusher that hung up must not stop the build.
+        let _ = self.tx.send(line).await;
+    }
+
+    pub async fn heading(&self, text: impl AsRef<str>) {
+        self.line(format!("-----> {}", text.as_ref())).await;
+    }
+
+    pub async fn body(&self, text: impl AsRef<str>) {
+        self.line(format!("       {}", text.as_ref())).await;
+    }
+
+    pub fn text(&self) -> String {
+        self.log.lock().expect("build log poisoned").clone()
+    }
+}
+
+/// What the pushed tree holds that the builder needs to look at.
+#[derive(Debug, Default)]
+pub struct SourceTree {
+    /// The Docker build context, `.dockerignore` applied.
+    pub context: Vec<u8>,
+    pub has_dockerfile: bool,
+    pub procfile: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Builder {
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    cipher: ConfigCipher,
+    scheduler: Scheduler,
+    web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Builder {
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn Runtime>,
+        cipher: ConfigCipher,
+        scheduler: Scheduler,
+        web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    ) -> Self {
+        Self { store, runtime, cipher, scheduler, web_url, locks: Arc::default() }
+    }
+
+    /// Builds `source` (a tar of the commit's tree) and, when the build
+    /// succeeds, releases and deploys it. On failure nothing changes but the
+    /// failed build record: the running release keeps serving.
+    pub async fn build_and_release(&self, app: &AppRow, commit: &str, source: Vec<u8>, out: &Output) -> Result<ReleaseRow> {
+        let lock = {
+            let mut locks = self.locks.lock().expect("lock map poisoned");
+            locks.entry(app.name.clone()).or_default().clone()
+        };
+        if lock.try_lock().is_err() {
+            out.heading(format!("Waiting for the build already running for {} to finish", app.name)).await;
+        }
+        let _guard = lock.lock().await;
+        let build = self.store.create_build(&app.id, commit).await?;
+        info!(app = %app.name, build = %build.id, commit = %commit, "build started");
+        let short = &commit[..commit.len().min(7)];
+        out.heading(format!("Building {} from commit {short}", app.name)).await;
+        let result = self.build(app, &build.id, source, out).await;
+        let (status, image, types) = match &result {
+            Ok((image, types)) => (BuildStatus::Succeeded, Some(image.as_str()), types.clone()),
+            Err(_) => (BuildStatus::Failed, None, BTreeMap::new()),
+        };
+        if let Err(e) = &result {
+            out.line(format!(" !     {e:#}")).await;
+            out.line(" !     Push rejected: the build failed, and the running release is unchanged").await;
+        }
+        self.store.finish_build(&build.id, status, image, &types, &out.text()).await?;
+        let (image, types) = result?;
+
+        let current = self.store.current_release(&app.id).await?;
+        let sealed_config = match &current {
+            Some(r) => r.config.clone(),
+            None => self.cipher.seal(&BTreeMap::new()),
+        };
+        let release = self
+            .store
+            .append_release(
+                &app.id,
+                &NewRelease {
+                    build_id: Some(build.id.clone()),
+                    image: Some(image),
+                    process_types: types,
+                    sealed_config,
+                    description: format!("Deploy {short}"),
+                },
+            )
+            .await?;
+        info!(app = %app.name, release = release.version, "release created");
+        out.heading(format!("Releasing v{}", release.version)).await;
+        out.heading("Launching...").await;
+        let outcome = self.scheduler.reconcile(app).await?;
+        for name in &outcome.unhealthy {
+            out.line(format!(" !     {name} did not answer on $PORT in time: check that the web process listens on $PORT")).await;
+        }
+        if !outcome.started.is_empty() {
+            out.body(format!("started {}", outcome.started.join(", "))).await;
+        }
+        out.body(format!("{} deployed to paas as v{}", (self.web_url)(&app.name), release.version)).await;
+        Ok(release)
+    }
+
+    async fn build(&self, app: &AppRow, build_id: &str, source: Vec<u8>, out: &Output) -> Result<(String, BTreeMap<String, String>)> {
+        let tree = tokio::task::spawn_blocking(move || read_source(&source))
+            .await
+            .context("source reader panicked")??;
+        let types = match &tree.procfile {
+            Some(text) => procfile::parse(text)?,
+            None => BTreeMap::new(),
+        };
+        if !tree.has_dockerfile {
+            bail!("no Dockerfile at the root of the repository: add one (buildpack builds are not supported yet)");
+        }
+        out.heading("Building with the Dockerfile").await;
+        let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        let forward = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    out.body(line).await;
+                }
+            })
+        };
+        let built = self.runtime.build_image(tree.context, &tag, &tx).await;
+        drop(tx);
+        let _ = forward.await;
+        let image = built.map_err(|e| anyhow!("docker build failed: {e:#}"))?;
+        let types = if types.is_empty() {
+            out.heading("No Procfile: the web process runs the image's own command").await;
+            BTreeMap::from([("web".to_owned(), String::new())])
+        } else {
+            let names: Vec<&str> = types.keys().map(String::as_str).collect();
+            out.heading(format!("Procfile declares types -> {}", names.join(", "))).await;
+            types
+        };
+        // The release records the image ID, which no later tag can move.
+        Ok((image, types))
+    }
+}
+
+/// Reads a `git archive` tar: finds the Dockerfile, Procfile and
+/// `.dockerignore`, and writes the Docker build context with the ignored
+/// paths left out. Symlinks are copied as links, never followed.
+pub fn read_source(tar_bytes: &[u8]) -> Result<SourceTree> {
+    let mut tree = SourceTree::default();
+    let mut ignore_text = None;
+    let mut archive = tar::Archive::new(tar_bytes);
+    for entry in archive.entries().context("the pushed tree is not a tar")? {
+        let mut entry = entry?;
+        let path = entry_path(&entry)?;
+        if entry.header().entry_type().is_file() {
+            match path.as_str() {
+                ".dockerignore" => ignore_text = Some(read_text(&mut entry, ".dockerignore")?),
+                "Procfile" => tree.procfile = Some(read_text(&mut entry, "Procfile")?),
+                "Dockerfile" => tree.has_dockerfile = true,
+                _ => {}
+            }
+        }
+    }
+    let ignore = match ignore_text {
+        Some(text) => DockerIgnore::parse(&text).map_err(|e| anyhow!(e))?,
+        None => DockerIgnore::empty(),
+    };
+    let mut context = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(tar_bytes);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry_path(&entry)?;
+        let kind = entry.header().entry_type();
+        if path.is_empty() || !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            continue;
+        }
+        // Docker always sends the Dockerfile and .dockerignore themselves.
+        if ignore.is_excluded(&path) && path != "Dockerfile" && path != ".dockerignore" {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        if kind.is_symlink() {
+            let target = entry.link_name()?.ok_or_else(|| anyhow!("symlink {path} has no target"))?;
+            context.append_link(&mut header, &path, target)?;
+        } else {
+            context.append_data(&mut header, &path, entry)?;
+        }
+    }
+    tree.context = context.into_inner()?;
+    Ok(tree)
+}
+
+fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String> {
+    let path = entry.path()?;
+    let path = path.to_str().ok_or_else(|| anyhow!("a file name in the repository is not UTF-8"))?;
+    Ok(path.trim_start_matches("./").trim_end_matches('/').to_owned())
+}
+
+fn read_text<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<String> {
+    const LIMIT: u64 = 1 << 20;
+    if entry.header().size()? > LIMIT {
+        bail!("{name} is larger than 1 MiB");
+    }
+    let mut text = String::new();
+    entry.read_to_string(&mut text).with_context(|| format!("{name} is not UTF-8 text"))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, body.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn names(context: &[u8]) -> Vec<String> {
+        let mut a = tar::Archive::new(context);
+        a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    }
+
+    #[test]
+    fn context_honours_dockerignore() {
+        let src = tar_of(&[
+            ("Dockerfile", "FROM scratch\n"),
+            (".dockerignore", "secret.txt\nlogs\nDockerfile\n"),
+            ("Procfile", "web: serve\n"),
+            ("secret.txt", "s3cret"),
+            ("logs/a.log", "x"),
+            ("src/app.sh", "echo hi"),
+        ]);
+        let tree = read_source(&src).unwrap();
+        assert!(tree.has_dockerfile);
+        assert_eq!(tree.procfile.as_deref(), Some("web: serve\n"));
+        let got = names(&tree.context);
+        assert_eq!(got, ["Dockerfile", ".dockerignore", "Procfile", "src/app.sh"]);
+    }
+
+    #[test]
+    fn no_dockerfile_is_seen() {
+        let tree = read_source(&tar_of(&[("index.html", "hi")])).unwrap();
+        assert!(!tree.has_dockerfile);
+        assert!(tree.procfile.is_none());
+    }
+}

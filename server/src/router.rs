@@ -1,0 +1,184 @@
+//! The router: serves apps by `Host: <app>.<domain>` on its own port,
+//! round-robin over the healthy web dynos of the current release, with
+//! `X-Forwarded-For/Proto/Host` and `X-Request-Id`, and a 503 page when no
+//! dyno is up. The scheduler alone decides what is in the route table.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use tracing::debug;
+
+/// App name -> healthy web dyno addresses, shared with the scheduler.
+#[derive(Clone, Default)]
+pub struct RouteTable {
+    inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
+}
+
+struct Backends {
+    addrs: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl RouteTable {
+    pub fn set(&self, app: &str, addrs: Vec<SocketAddr>) {
+        let mut map = self.inner.write().expect("route table poisoned");
+        if addrs.is_empty() {
+            map.remove(app);
+        } else {
+            map.insert(app.to_owned(), Arc::new(Backends { addrs, next: AtomicUsize::new(0) }));
+        }
+    }
+
+    pub fn get(&self, app: &str) -> Vec<SocketAddr> {
+        let map = self.inner.read().expect("route table poisoned");
+        map.get(app).map(|b| b.addrs.clone()).unwrap_or_default()
+    }
+
+    /// The next backend for an app, round-robin.
+    pub fn pick(&self, app: &str) -> Option<SocketAddr> {
+        let map = self.inner.read().expect("route table poisoned");
+        let b = map.get(app)?;
+        let i = b.next.fetch_add(1, Ordering::Relaxed);
+        b.addrs.get(i % b.addrs.len()).copied()
+    }
+}
+
+#[derive(Clone)]
+pub struct RouterState {
+    pub routes: RouteTable,
+    pub domain: String,
+    client: Client<HttpConnector, Body>,
+}
+
+impl RouterState {
+    pub fn new(routes: RouteTable, domain: String) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Self { routes, domain, client }
+    }
+}
+
+pub fn router(state: RouterState) -> axum::Router {
+    axum::Router::new().fallback(proxy).with_state(state)
+}
+
+/// The app a `Host` header names: `<app>.<domain>[:port]`.
+pub fn app_for_host(host: &str, domain: &str) -> Option<String> {
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+    });
+    let host = host.to_ascii_lowercase();
+    let app = host.strip_suffix(domain)?.strip_suffix('.')?;
+    paas_wire::AppName::parse(app).ok().map(|a| a.to_string())
+}
+
+async fn proxy(
+    State(state): State<RouterState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request<Body>,
+) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default()
+        .to_owned();
+    let Some(app) = app_for_host(&host, &state.domain) else {
+        return page(StatusCode::NOT_FOUND, "No such app", &format!("No app answers at {host}. Apps answer at http://APP.{}/.", state.domain));
+    };
+    let Some(backend) = state.routes.pick(&app) else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Application unavailable",
+            &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
+        );
+    };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 200)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let uri: Uri = match format!("http://{backend}{path}").parse() {
+        Ok(u) => u,
+        Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
+    };
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    for (name, value) in [
+        ("x-forwarded-for", forwarded_for),
+        ("x-forwarded-proto", "http".to_owned()),
+        ("x-forwarded-host", host.clone()),
+        ("x-request-id", request_id.clone()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    match state.client.request(req).await {
+        Ok(resp) => {
+            debug!(app = %app, backend = %backend, status = resp.status().as_u16(), "routed");
+            resp.map(Body::new)
+        }
+        Err(e) => {
+            debug!(app = %app, backend = %backend, error = %e, "backend failed");
+            page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`."))
+        }
+    }
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response<Body> {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{t}</h1><p>{m}</p>\
+         <p><small>paas router</small></p></body></html>\n",
+        t = esc(title),
+        m = esc(message)
+    );
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Body::from(html))
+        .expect("static response parts are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_to_app() {
+        assert_eq!(app_for_host("myapp.localhost:8080", "localhost").as_deref(), Some("myapp"));
+        assert_eq!(app_for_host("MyApp.Localhost", "localhost").as_deref(), Some("myapp"));
+        assert_eq!(app_for_host("a.b.example.com", "example.com"), None);
+        assert_eq!(app_for_host("localhost:8080", "localhost"), None);
+        assert_eq!(app_for_host("myapp.otherhost", "localhost"), None);
+    }
+
+    #[test]
+    fn round_robin() {
+        let t = RouteTable::default();
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        t.set("x", vec![a, b]);
+        let picks: Vec<_> = (0..4).map(|_| t.pick("x").unwrap()).collect();
+        assert_eq!(picks, [a, b, a, b]);
+        t.set("x", vec![]);
+        assert_eq!(t.pick("x"), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! The local Docker backend. The only module in paas that talks to bollard.
+
+use super::{labels, Dyno, DynoSpec, Runtime, DYNO_PORT};
+use anyhow::{anyhow, Context, Result};
+use async_trait::async_trait;
+use bollard::container::{
+    Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+};
+use bollard::image::{BuildImageOptions, RemoveImageOptions};
+use bollard::models::{ContainerSummary, HostConfig, PortBinding};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+impl DockerRuntime {
+    /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
+    /// version down to what the engine speaks (1.41 for Debian's docker.io).
+    pub async fn connect() -> Result<Self> {
+        let docker = Docker::connect_with_defaults().context("cannot reach the Docker engine: is dockerd running?")?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
+        Ok(Self { docker })
+    }
+
+    fn dyno_from_summary(c: &ContainerSummary) -> Option<Dyno> {
+        let l = c.labels.as_ref()?;
+        let port = c.ports.as_ref().and_then(|ports| {
+            ports.iter().find(|p| p.private_port == DYNO_PORT && p.public_port.is_some())
+                .and_then(|p| p.public_port)
+        });
+        let running = c.state.as_deref() == Some("running");
+        Some(Dyno {
+            container_id: c.id.clone()?,
+            app: l.get(labels::APP)?.clone(),
+            release_id: l.get(labels::RELEASE)?.clone(),
+            release_version: l.get(labels::VERSION)?.parse().ok()?,
+            process_type: l.get(labels::PROCESS)?.clone(),
+            index: l.get(labels::INDEX)?.parse().ok()?,
+            running,
+            state: c.state.clone().unwrap_or_default(),
+            command: c.command.clone().unwrap_or_default(),
+            addr: port.filter(|_| running).map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+        })
+    }
+
+    async fn dyno(&self, container_id: &str) -> Result<Dyno> {
+        let mut filters = HashMap::new();
+        filters.insert("id".to_owned(), vec![container_id.to_owned()]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await?;
+        list.iter()
+            .find_map(Self::dyno_from_summary)
+            .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
+    }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        let label = match app {
+            Some(app) => format!("{}={app}", labels::APP),
+            None => labels::APP.to_owned(),
+        };
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![label]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await
+            .context("cannot list containers")?;
+        Ok(list.iter().filter_map(Self::dyno_from_summary).collect())
+    }
+
+    async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        let name = format!(
+            "paas-{}-{}.{}-v{}-{}",
+            spec.app,
+            spec.process_type,
+            spec.index,
+            spec.release_version,
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let labels: HashMap<String, String> = [
+            (labels::APP, spec.app.clone()),
+            (labels::RELEASE, spec.release_id.clone()),
+            (labels::VERSION, spec.release_version.to_string()),
+            (labels::PROCESS, spec.process_type.clone()),
+            (labels::INDEX, spec.index.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let port_key = format!("{DYNO_PORT}/tcp");
+        let (exposed, bindings) = if spec.web {
+            let mut exposed = HashMap::new();
+            exposed.insert(port_key.clone(), HashMap::new());
+            let mut bindings = HashMap::new();
+            // Published on loopback only, on a port Docker picks: the router
+            // is the only way in from outside.
+            bindings.insert(
+                port_key,
+                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+            );
+            (Some(exposed), Some(bindings))
+        } else {
+            (None, None)
+        };
+        let cmd = (!spec.command.is_empty())
+            .then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+        let config = Config {
+            image: Some(spec.image.clone()),
+            cmd,
+            env: Some(env),
+            labels: Some(labels),
+            exposed_ports: exposed,
+            host_config: Some(HostConfig {
+                port_bindings: bindings,
+                // An init as PID 1 forwards SIGTERM, so dynos stop promptly.
+                init: Some(true),
+                // App containers never get privileges, host mounts or the
+                // Docker socket.
+                privileged: Some(false),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+            .await
+            .with_context(|| format!("cannot create container for {}.{}", spec.process_type, spec.index))?;
+        if let Err(e) = self.docker.start_container::<String>(&created.id, None).await {
+            let _ = self
+                .docker
+                .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+                .await;
+            return Err(anyhow!(e).context(format!("cannot start {}.{}", spec.process_type, spec.index)));
+        }
+        self.dyno(&created.id).await
+    }
+
+    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        let t = grace.as_secs().try_into().unwrap_or(i64::MAX);
+        match self.docker.stop_container(container_id, Some(StopContainerOptions { t })).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => return Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(e) => return Err(anyhow!(e).context(format!("cannot stop container {container_id}"))),
+        }
+        match self
+            .docker
+            .remove_container(container_id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: removal already in progress.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove container {container_id}"))),
+        }
+    }
+
+    async fn build_image(&self, context: Vec<u8>, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
+        let options = BuildImageOptions {
+            dockerfile: "Dockerfile".to_owned(),
+            t: tag.to_owned(),
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+        let mut stream = self.docker.build_image(options, None, Some(context.into()));
+        let mut partial = String::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| match e {
+                bollard::errors::Error::DockerStreamError { error } => anyhow!("{error}"),
+                e => anyhow!(e),
+            })?;
+            if let Some(err) = info.error {
+                return Err(anyhow!("{}", err.trim_end()));
+            }
+            if let Some(text) = info.stream {
+                partial.push_str(&text);
+                while let Some(pos) = partial.find('\n') {
+                    let line: String = partial.drain(..=pos).collect();
+                    let _ = output.send(line.trim_end().to_owned()).await;
+                }
+            }
+        }
+        if !partial.trim().is_empty() {
+            let _ = output.send(partial.trim_end().to_owned()).await;
+        }
+        let image = self.docker.inspect_image(tag).await.context("the build produced no image")?;
+        image.id.ok_or_else(|| anyhow!("the built image has no ID"))
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<()> {
+        match self
+            .docker
+            .remove_image(image, Some(RemoveImageOptions { force: true, noprune: false }), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove image {image}"))),
+        }
+    }
+}
