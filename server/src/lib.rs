@@ -10,3 +10,7 @@ pub mod procfile;
 pub mod router;
 pub mod scheduler;
 pub mod builder;
+pub mod api;
+pub mod git;
+pub mod hook;
+pub mod server;

@@ -1,1 +1,72 @@
-fn main() {}
+//! `paas-server`: the platform, and its admin tasks as one-off subcommands.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use paas_server::settings::Settings;
+use paas_server::store::Store;
+
+#[derive(Parser)]
+#[command(name = "paas-server", version, about = "The paas platform server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Create an API token and print it.
+    #[command(name = "token:create")]
+    TokenCreate { name: String },
+    /// The git pre-receive hook (run by git, not by hand).
+    #[command(name = "hook:pre-receive", hide = true)]
+    HookPreReceive,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PAAS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("PAAS_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(Command::HookPreReceive) = cli.command {
+        std::process::exit(paas_server::hook::run());
+    }
+    init_logging();
+    let rt = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    if let Err(e) = rt.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        eprintln!("paas-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    let settings = Settings::from_env()?;
+    match command {
+        Command::Serve => paas_server::server::serve(settings).await,
+        Command::Migrate => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            Store::open(&settings.database_url).await?;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::TokenCreate { name } => {
+            std::fs::create_dir_all(&settings.data_dir)?;
+            let store = Store::open(&settings.database_url).await?;
+            println!("{}", store.create_token(&name).await?);
+            Ok(())
+        }
+        Command::HookPreReceive => unreachable!("handled before logging starts"),
+    }
+}

@@ -1,0 +1,41 @@
+//! `/apps/{app}/builds`: the build history and each build's output.
+
+use super::error::Json;
+use super::{ApiError, ApiResult, AppState};
+use crate::store::{BuildRow, StoreError};
+use axum::extract::{Path, State};
+use axum::routing::get;
+use paas_wire::{Build, BuildOutput};
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/apps/{app}/builds", get(list))
+        .route("/apps/{app}/builds/{build}", get(show))
+}
+
+fn to_wire(b: &BuildRow) -> Build {
+    Build {
+        id: b.id.clone(),
+        status: b.status.clone(),
+        commit: b.commit_sha.clone(),
+        image: b.image.clone(),
+        created_at: b.created_at.clone(),
+    }
+}
+
+async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Build>>> {
+    let app = state.app(&app).await?;
+    Ok(Json(state.store.list_builds(&app.id).await?.iter().map(to_wire).collect()))
+}
+
+async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, String)>) -> ApiResult<Json<BuildOutput>> {
+    let app = state.app(&app).await?;
+    match state.store.build(&app.id, &build).await {
+        Ok(b) => Ok(Json(BuildOutput { build: to_wire(&b), output: b.output.clone() })),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
+            "build {build} of {} does not exist: see `paas builds -a {}`",
+            app.name, app.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,119 @@
+//! The pre-receive hook, run by `git receive-pack` as `paas-server
+//! hook:pre-receive`. It checks the pushed refs, streams the pushed commit's
+//! tree (`git archive`, which sees the quarantined objects through the
+//! hook's environment) to the server's internal build endpoint, and prints
+//! the build output, which git relays to the pusher as `remote:` lines. A
+//! non-zero exit rejects the push.
+
+use crate::git::{HOOK_TOKEN_HEADER, RESULT_OK};
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, Write};
+use std::process::Stdio;
+use tokio_util::io::ReaderStream;
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// Picks the one commit to deploy from pre-receive's `old new ref` lines.
+pub fn deployable_commit(lines: &[String]) -> Result<String> {
+    let mut deploy = None;
+    for line in lines {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [_old, new, refname] = parts[..] else {
+            bail!("unexpected pre-receive input {line:?}");
+        };
+        let branch = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+        if branch != "main" && branch != "master" {
+            bail!("pushed {refname}, but only main or master deploy: run `git push paas HEAD:main` (or `git push paas yourbranch:main`)");
+        }
+        if new == ZERO {
+            bail!("deleting {branch} is not supported: push a commit to deploy instead");
+        }
+        if deploy.replace(new.to_owned()).is_some() {
+            bail!("pushed both main and master: push one branch");
+        }
+    }
+    deploy.context("nothing to deploy: the push named no branch")
+}
+
+pub fn run() -> i32 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run_async()) {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            println!(" !     {e:#}");
+            1
+        }
+    }
+}
+
+async fn run_async() -> Result<bool> {
+    let url = std::env::var("PAAS_HOOK_URL").context("PAAS_HOOK_URL is not set: this hook runs only under paas-server")?;
+    let token = std::env::var("PAAS_HOOK_TOKEN").context("PAAS_HOOK_TOKEN is not set")?;
+    let app = std::env::var("PAAS_HOOK_APP").context("PAAS_HOOK_APP is not set")?;
+    let lines: Vec<String> = std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?;
+    let commit = deployable_commit(&lines)?;
+
+    let mut archive = tokio::process::Command::new("git")
+        .args(["archive", "--format=tar", &commit])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run git archive")?;
+    let tree = ReaderStream::new(archive.stdout.take().expect("stdout is piped"));
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/internal/apps/{app}/builds?commit={commit}"))
+        .header(HOOK_TOKEN_HEADER, token)
+        .body(reqwest::Body::wrap_stream(tree))
+        .send()
+        .await
+        .context("cannot reach paas-server to build")?;
+    if !resp.status().is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        bail!("paas-server refused the build: {text}");
+    }
+    let status = archive.wait().await?;
+    if !status.success() {
+        bail!("git archive failed for {commit}");
+    }
+    let mut resp = resp;
+    let mut pending = Vec::new();
+    let mut ok = false;
+    let mut stdout = std::io::stdout();
+    while let Some(chunk) = resp.chunk().await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            if line.starts_with('\0') {
+                ok = line == RESULT_OK;
+            } else {
+                writeln!(stdout, "{line}")?;
+                stdout.flush()?;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(s: &str) -> Vec<String> {
+        s.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn only_main_or_master_deploy() {
+        let a = "a".repeat(40);
+        assert_eq!(deployable_commit(&l(&format!("{ZERO} {a} refs/heads/main"))).unwrap(), a);
+        assert_eq!(deployable_commit(&l(&format!("{ZERO} {a} refs/heads/master"))).unwrap(), a);
+        let e = deployable_commit(&l(&format!("{ZERO} {a} refs/heads/feature"))).unwrap_err();
+        assert!(e.to_string().contains("only main or master deploy"), "{e}");
+        assert!(deployable_commit(&l(&format!("{a} {ZERO} refs/heads/main"))).is_err());
+        let both = format!("{ZERO} {a} refs/heads/main\n{ZERO} {a} refs/heads/master");
+        assert!(deployable_commit(&l(&both)).is_err());
+        assert!(deployable_commit(&[]).is_err());
+    }
+}
