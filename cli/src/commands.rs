@@ -1,0 +1,488 @@
+//! The verbs. Each one is a thin function over the API client and the
+//! output helpers.
+
+use crate::client::{self, Client, Credentials};
+use crate::output;
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ConfigKey, ConfigPatch, ConfigVars, Dyno, Formation, FormationChange, FormationUpdate, Release, ReleaseCreate};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::Command as Process;
+
+#[derive(Parser)]
+#[command(name = "paas", version, about = "Deploy and run apps on a paas server", disable_help_subcommand = true)]
+pub struct Cli {
+    /// The app (default: the app behind the git remote named `paas`).
+    #[arg(short, long, global = true)]
+    app: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Save an API URL and token for later commands (and for git in ~/.netrc).
+    Login {
+        #[arg(long, env = "PAAS_API_URL")]
+        api_url: String,
+        /// The API token (read from standard input when not given).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// List apps.
+    Apps,
+    /// Create an app.
+    #[command(name = "apps:create")]
+    AppsCreate { name: Option<String> },
+    /// Show an app.
+    #[command(name = "apps:info")]
+    AppsInfo,
+    /// Destroy an app, its releases and dynos.
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        /// The app's name again, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Add (or update) the git remote `paas` for an app in this repo.
+    #[command(name = "git:remote")]
+    GitRemote {
+        /// The remote's name.
+        #[arg(short, long, default_value = "paas")]
+        remote: String,
+    },
+    /// Show config vars.
+    Config {
+        /// Print as KEY=value lines, for a shell or a .env file.
+        #[arg(long)]
+        shell: bool,
+    },
+    /// Show one config var.
+    #[command(name = "config:get")]
+    ConfigGet { key: String },
+    /// Set config vars (KEY=value ...); makes a new release and restarts dynos.
+    #[command(name = "config:set")]
+    ConfigSet {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Unset config vars; makes a new release and restarts dynos.
+    #[command(name = "config:unset")]
+    ConfigUnset {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// List releases, newest first.
+    Releases,
+    /// Show one release.
+    #[command(name = "releases:info")]
+    ReleasesInfo { release: String },
+    /// Roll back to an earlier release (a new release with its build and config).
+    #[command(name = "releases:rollback")]
+    ReleasesRollback { release: String },
+    /// List dynos.
+    Ps,
+    /// Scale process types: `web=2 worker=1`.
+    #[command(name = "ps:scale")]
+    PsScale {
+        #[arg(required = true)]
+        changes: Vec<String>,
+    },
+    /// List builds.
+    Builds,
+    /// Show a build's output.
+    #[command(name = "builds:output")]
+    BuildsOutput { build: String },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let app = || resolve_app(cli.app.as_deref());
+    match cli.command {
+        Command::Login { api_url, token } => login(&api_url, token),
+        Command::Apps => {
+            let apps: Vec<App> = Client::new()?.get("/apps")?;
+            if json {
+                output::json(&apps);
+            } else if apps.is_empty() {
+                println!("You have no apps. Create one with `paas apps:create NAME`.");
+            } else {
+                output::heading("Apps");
+                for a in &apps {
+                    println!("{}", a.name);
+                }
+            }
+            Ok(())
+        }
+        Command::AppsCreate { name } => {
+            let name = match name.or(cli.app) {
+                Some(n) => n,
+                None => bail!("name the app: `paas apps:create NAME`"),
+            };
+            AppName::parse(&name)?;
+            let created: App = Client::new()?.post("/apps", &AppCreate { name })?;
+            if json {
+                output::json(&created);
+            } else {
+                println!("Creating {}... done", created.name);
+                println!("{} | {}", created.web_url, created.git_url);
+                if in_git_repo() {
+                    set_remote("paas", &created.git_url)?;
+                    println!("Git remote paas added: deploy with `git push paas main`");
+                }
+            }
+            Ok(())
+        }
+        Command::AppsInfo => {
+            let a: App = Client::new()?.get(&format!("/apps/{}", app()?))?;
+            if json {
+                output::json(&a);
+            } else {
+                output::heading(&a.name);
+                output::pairs(&[
+                    ("Git URL".into(), a.git_url),
+                    ("Web URL".into(), a.web_url),
+                    ("Release".into(), a.current_release.map_or("none yet".into(), |v| format!("v{v}"))),
+                    ("Created".into(), a.created_at),
+                    ("ID".into(), a.id),
+                ]);
+            }
+            Ok(())
+        }
+        Command::AppsDestroy { confirm } => {
+            let name = app()?;
+            if confirm.as_deref() != Some(name.as_str()) {
+                bail!("this destroys {name}, its releases and its dynos for good: run `paas apps:destroy -a {name} --confirm {name}`");
+            }
+            let _: App = Client::new()?.delete(&format!("/apps/{name}"))?;
+            println!("Destroying {name} (including all releases and dynos)... done");
+            Ok(())
+        }
+        Command::GitRemote { remote } => {
+            let name = app()?;
+            let a: App = Client::new()?.get(&format!("/apps/{name}"))?;
+            set_remote(&remote, &a.git_url)?;
+            println!("set git remote {remote} to {}", a.git_url);
+            Ok(())
+        }
+        Command::Config { shell } => {
+            let name = app()?;
+            let vars: ConfigVars = Client::new()?.get(&format!("/apps/{name}/config-vars"))?;
+            if json {
+                output::json(&vars);
+            } else if shell {
+                for (k, v) in &vars {
+                    println!("{k}={}", shell_quote(v));
+                }
+            } else {
+                output::heading(&format!("{name} Config Vars"));
+                output::pairs(&vars.into_iter().collect::<Vec<_>>());
+            }
+            Ok(())
+        }
+        Command::ConfigGet { key } => {
+            let name = app()?;
+            let vars: ConfigVars = Client::new()?.get(&format!("/apps/{name}/config-vars"))?;
+            match vars.get(&key) {
+                Some(v) if json => output::json(v),
+                Some(v) => println!("{v}"),
+                None => bail!("{key} is not set on {name}"),
+            }
+            Ok(())
+        }
+        Command::ConfigSet { pairs } => {
+            let name = app()?;
+            let mut patch = ConfigPatch::new();
+            for pair in &pairs {
+                let Some((k, v)) = pair.split_once('=') else {
+                    bail!("{pair:?} is not KEY=value: write it as `paas config:set {pair}=VALUE`");
+                };
+                ConfigKey::parse(k)?;
+                patch.insert(k.to_owned(), Some(v.to_owned()));
+            }
+            let keys: Vec<&str> = patch.keys().map(String::as_str).collect();
+            let vars: ConfigVars = Client::new()?.patch(&format!("/apps/{name}/config-vars"), &patch)?;
+            if json {
+                output::json(&vars);
+            } else {
+                println!("Setting {} and restarting {name}... done", keys.join(", "));
+                output::pairs(&patch.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect::<Vec<_>>());
+            }
+            Ok(())
+        }
+        Command::ConfigUnset { keys } => {
+            let name = app()?;
+            let patch: ConfigPatch = keys.iter().map(|k| (k.clone(), None)).collect();
+            let vars: ConfigVars = Client::new()?.patch(&format!("/apps/{name}/config-vars"), &patch)?;
+            if json {
+                output::json(&vars);
+            } else {
+                println!("Unsetting {} and restarting {name}... done", keys.join(", "));
+            }
+            Ok(())
+        }
+        Command::Releases => {
+            let name = app()?;
+            let releases: Vec<Release> = Client::new()?.get(&format!("/apps/{name}/releases"))?;
+            if json {
+                output::json(&releases);
+            } else if releases.is_empty() {
+                println!("{name} has no releases yet. Deploy with `git push paas main`.");
+            } else {
+                output::heading(&format!("{name} Releases - Current: v{}", releases[0].version));
+                let rows: Vec<Vec<String>> = releases
+                    .iter()
+                    .map(|r| vec![format!("v{}", r.version), r.description.clone(), r.created_at.clone()])
+                    .collect();
+                output::table(&["Version", "Description", "Created"], &rows);
+            }
+            Ok(())
+        }
+        Command::ReleasesInfo { release } => {
+            let name = app()?;
+            let r: Release = Client::new()?.get(&format!("/apps/{name}/releases/{}", url_segment(&release)?))?;
+            if json {
+                output::json(&r);
+            } else {
+                output::heading(&format!("Release v{}", r.version));
+                let types: Vec<String> = r.process_types.iter().map(|(t, c)| format!("{t}: {c}")).collect();
+                output::pairs(&[
+                    ("Description".into(), r.description),
+                    ("Current".into(), r.current.to_string()),
+                    ("Image".into(), r.image.unwrap_or_else(|| "none".into())),
+                    ("Process types".into(), types.join("; ")),
+                    ("Created".into(), r.created_at),
+                    ("ID".into(), r.id),
+                ]);
+            }
+            Ok(())
+        }
+        Command::ReleasesRollback { release } => {
+            let name = app()?;
+            let r: Release =
+                Client::new()?.post(&format!("/apps/{name}/releases"), &ReleaseCreate { release: release.clone() })?;
+            if json {
+                output::json(&r);
+            } else {
+                println!("Rolling back {name} to {release}... done, v{}", r.version);
+            }
+            Ok(())
+        }
+        Command::Ps => {
+            let name = app()?;
+            let dynos: Vec<Dyno> = Client::new()?.get(&format!("/apps/{name}/dynos"))?;
+            if json {
+                output::json(&dynos);
+            } else if dynos.is_empty() {
+                println!("{name} has no dynos. Deploy with `git push paas main`, or scale with `paas ps:scale web=1`.");
+            } else {
+                let rows: Vec<Vec<String>> = dynos
+                    .iter()
+                    .map(|d| vec![d.name.clone(), format!("v{}", d.release_version), d.state.clone(), d.command.clone()])
+                    .collect();
+                output::table(&["Dyno", "Release", "State", "Command"], &rows);
+            }
+            Ok(())
+        }
+        Command::PsScale { changes } => {
+            let name = app()?;
+            let mut updates = Vec::new();
+            for c in &changes {
+                let parsed = c.split_once('=').and_then(|(t, q)| Some((t.to_owned(), q.parse::<i64>().ok()?)));
+                let Some((process_type, quantity)) = parsed else {
+                    bail!("{c:?} is not TYPE=COUNT: write it like `paas ps:scale web=2 worker=1`");
+                };
+                updates.push(FormationChange { process_type, quantity });
+            }
+            let f: Vec<Formation> =
+                Client::new()?.patch(&format!("/apps/{name}/formation"), &FormationUpdate { updates })?;
+            if json {
+                output::json(&f);
+            } else {
+                let now: Vec<String> = f.iter().map(|x| format!("{}={}", x.process_type, x.quantity)).collect();
+                println!("Scaling dynos of {name}... done, now running {}", now.join(", "));
+            }
+            Ok(())
+        }
+        Command::Builds => {
+            let name = app()?;
+            let builds: Vec<Build> = Client::new()?.get(&format!("/apps/{name}/builds"))?;
+            if json {
+                output::json(&builds);
+            } else {
+                let rows: Vec<Vec<String>> = builds
+                    .iter()
+                    .map(|b| vec![b.id.clone(), b.status.clone(), b.commit[..b.commit.len().min(7)].to_owned(), b.created_at.clone()])
+                    .collect();
+                output::table(&["ID", "Status", "Commit", "Created"], &rows);
+            }
+            Ok(())
+        }
+        Command::BuildsOutput { build } => {
+            let name = app()?;
+            let b: BuildOutput = Client::new()?.get(&format!("/apps/{name}/builds/{}", url_segment(&build)?))?;
+            if json {
+                output::json(&b);
+            } else {
+                print!("{}", b.output);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A path segment from user input: ids and versions only.
+fn url_segment(s: &str) -> Result<&str> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(s)
+    } else {
+        bail!("{s:?} is not a release or build id: use vN or the id that `paas releases`/`paas builds` show")
+    }
+}
+
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+fn in_git_repo() -> bool {
+    Process::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn set_remote(remote: &str, url: &str) -> Result<()> {
+    if !in_git_repo() {
+        bail!("not in a git repository: run this inside your app's repo (or `git init` first)");
+    }
+    let exists = Process::new("git").args(["remote", "get-url", remote]).output()?.status.success();
+    let verb = if exists { "set-url" } else { "add" };
+    let status = Process::new("git").args(["remote", verb, remote, url]).status()?;
+    if !status.success() {
+        bail!("git remote {verb} {remote} failed");
+    }
+    Ok(())
+}
+
+/// The app: `-a`, else `PAAS_APP`, else the app behind the git remote `paas`.
+fn resolve_app(flag: Option<&str>) -> Result<String> {
+    let name = match flag.map(str::to_owned).or_else(|| std::env::var("PAAS_APP").ok().filter(|v| !v.is_empty())) {
+        Some(n) => n,
+        None => {
+            let out = Process::new("git").args(["remote", "get-url", "paas"]).output();
+            let url = match out {
+                Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+                _ => bail!("no app given: use -a APP, or run inside a repo with a git remote named paas (`paas git:remote -a APP`)"),
+            };
+            app_from_remote(&url).with_context(|| format!("the git remote paas ({url}) does not name an app"))?
+        }
+    };
+    Ok(AppName::parse(&name)?.to_string())
+}
+
+fn app_from_remote(url: &str) -> Option<String> {
+    let last = url.trim_end_matches('/').rsplit('/').next()?;
+    Some(last.strip_suffix(".git").unwrap_or(last).to_owned())
+}
+
+fn login(api_url: &str, token: Option<String>) -> Result<()> {
+    let token = match token {
+        Some(t) => t,
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprint!("API token: ");
+                std::io::stderr().flush()?;
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim().to_owned()
+        }
+    };
+    if token.is_empty() {
+        bail!("no token given: pass --token, or type the token that `paas-server token:create NAME` printed");
+    }
+    let _: Vec<App> = Client::with(api_url, &token)?.get("/apps").context("the token did not work")?;
+    let creds = Credentials { api_url: api_url.trim_end_matches('/').to_owned(), token: token.clone() };
+    let path = client::credentials_path()?;
+    write_private(&path, &serde_json::to_string_pretty(&creds)?)?;
+    if let Some(host) = reqwest::Url::parse(api_url).ok().and_then(|u| u.host_str().map(str::to_owned)) {
+        update_netrc(&host, &token)?;
+    }
+    println!("Logged in to {}", creds.api_url);
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Puts `machine HOST login paas password TOKEN` in ~/.netrc, replacing an
+/// earlier entry for the host, so `git push` authenticates as with Heroku.
+fn update_netrc(host: &str, token: &str) -> Result<()> {
+    let path = dirs::home_dir().context("cannot find the home directory")?.join(".netrc");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let kept = remove_netrc_machine(&old, host);
+    let mut text = kept.trim_end().to_owned();
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&format!("machine {host}\n  login paas\n  password {token}\n"));
+    write_private(&path, &text)
+}
+
+fn remove_netrc_machine(text: &str, host: &str) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i] == "machine" && tokens.get(i + 1) == Some(&host) {
+            i += 2;
+            while i < tokens.len() && tokens[i] != "machine" && tokens[i] != "default" {
+                i += 1;
+            }
+            continue;
+        }
+        if tokens[i] == "machine" || tokens[i] == "default" {
+            out.push(format!("\n{}", tokens[i]));
+        } else {
+            out.push(tokens[i].to_owned());
+        }
+        i += 1;
+    }
+    out.join(" ").replace(" \n", "\n").trim().to_owned()
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_from_git_remote_url() {
+        assert_eq!(app_from_remote("http://127.0.0.1:5000/myapp.git").as_deref(), Some("myapp"));
+        assert_eq!(app_from_remote("http://h/myapp").as_deref(), Some("myapp"));
+    }
+
+    #[test]
+    fn netrc_entry_is_replaced_not_duplicated() {
+        let text = "machine a login x password 1\nmachine h login paas password old\nmachine b login y password 2\n";
+        let kept = remove_netrc_machine(text, "h");
+        assert!(kept.contains("machine a login x password 1"));
+        assert!(kept.contains("machine b login y password 2"));
+        assert!(!kept.contains("old"));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}
