@@ -1,0 +1,307 @@
+//! The end-to-end harness: a real `paas-server` process on free loopback
+//! ports with its own data dir, the real `paas` CLI, real git, the real
+//! Docker engine. Every test uses its own app names and removes its
+//! containers, so the suite can run twice in a row and in parallel.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tiny base image the fixtures build `FROM`: scratch plus Debian's
+/// static busybox, built locally because no registry can be reached.
+pub const BASE_IMAGE: &str = "paas-test/busybox:1";
+
+pub fn ensure_base_image() {
+    let have = Command::new("docker").args(["image", "inspect", BASE_IMAGE]).output().expect("docker CLI");
+    if have.status.success() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+        .expect("/bin/busybox is missing: install Debian's busybox-static (scripts/test does)");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN mkdir -p /tmp /www && chmod 1777 /tmp\n",
+    )
+    .unwrap();
+    let out = Command::new("docker").args(["build", "-q", "-t", BASE_IMAGE]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "building {BASE_IMAGE} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn unique_app(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+pub struct Platform {
+    pub data: tempfile::TempDir,
+    pub home: tempfile::TempDir,
+    pub api_port: u16,
+    pub router_port: u16,
+    pub token: String,
+    server: Option<Child>,
+    apps: Vec<String>,
+}
+
+pub fn server_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_paas-server"))
+}
+
+pub fn cli_exe() -> PathBuf {
+    let p = server_exe().with_file_name("paas");
+    assert!(p.exists(), "{} is missing: build the CLI first (`cargo build --workspace`; scripts/test does)", p.display());
+    p
+}
+
+impl Platform {
+    pub fn start() -> Self {
+        ensure_base_image();
+        let data = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let mut p = Platform {
+            data,
+            home,
+            api_port: free_port(),
+            router_port: free_port(),
+            token: String::new(),
+            server: None,
+            apps: Vec::new(),
+        };
+        let out = p.server_cmd().args(["token:create", "e2e"]).output().unwrap();
+        assert!(out.status.success(), "token:create failed: {}", String::from_utf8_lossy(&out.stderr));
+        p.token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        p.boot();
+        p
+    }
+
+    fn server_cmd(&self) -> Command {
+        let mut c = Command::new(server_exe());
+        c.env("PAAS_DATA_DIR", self.data.path())
+            .env("PAAS_LISTEN", format!("127.0.0.1:{}", self.api_port))
+            .env("PAAS_ROUTER_LISTEN", format!("127.0.0.1:{}", self.router_port))
+            .env("PAAS_DOMAIN", "localhost")
+            .env("PAAS_STOP_GRACE_SECONDS", "3")
+            .env("PAAS_BOOT_TIMEOUT_SECONDS", "30")
+            .env_remove("DATABASE_URL")
+            .env_remove("PAAS_SECRET_KEY");
+        c
+    }
+
+    /// Starts the server process and waits until the API answers.
+    pub fn boot(&mut self) {
+        let log = std::fs::File::create(self.data.path().join("server.log")).unwrap();
+        let child = self
+            .server_cmd()
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.server = Some(child);
+        poll(Duration::from_secs(30), "the API to answer", || {
+            let r = self.api().get(self.url("/apps")).send().ok()?;
+            r.status().is_success().then_some(())
+        });
+    }
+
+    /// Kills the server as a crash would (SIGKILL), leaving its dynos running.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_url())
+    }
+
+    /// An HTTP client that sends the token.
+    pub fn api(&self) -> AuthedClient {
+        AuthedClient { http: reqwest::blocking::Client::new(), token: self.token.clone() }
+    }
+
+    /// Registers an app name for cleanup.
+    pub fn track(&mut self, app: &str) {
+        self.apps.push(app.to_owned());
+    }
+
+    /// Runs the `paas` CLI with this platform's URL and token, in `dir`.
+    pub fn paas(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(cli_exe())
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", self.home.path())
+            .env("PAAS_API_URL", self.api_url())
+            .env("PAAS_TOKEN", &self.token)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Self::paas`], and panics with the output unless it succeeded.
+    pub fn paas_ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.paas(dir, args);
+        assert!(out.status.success(), "paas {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Runs git in `dir` with an isolated HOME (whose ~/.netrc `paas login` wrote).
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "paas test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "paas test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()
+            .unwrap()
+    }
+
+    pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git(dir, args);
+        assert!(out.status.success(), "git {args:?} failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        format!("{}{}", text(&out.stdout), text(&out.stderr))
+    }
+
+    /// GET through the router with `Host: <app>.localhost`.
+    pub fn get(&self, app: &str, path: &str) -> Option<(u16, String)> {
+        let r = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.router_port))
+            .header("Host", format!("{app}.localhost:{}", self.router_port))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().ok()?))
+    }
+
+    /// Polls the app's page until it answers 200 with a body containing `needle`.
+    pub fn wait_for_page(&self, app: &str, needle: &str) -> String {
+        poll(Duration::from_secs(60), &format!("{app} to serve {needle:?}"), || {
+            self.get(app, "/").filter(|(s, b)| *s == 200 && b.contains(needle)).map(|(_, b)| b)
+        })
+    }
+
+    /// Container ids of an app's running dynos of one process type.
+    pub fn running(&self, app: &str, process: &str) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-q", "--no-trunc", "--filter"])
+            .arg(format!("label=paas.app={app}"))
+            .arg("--filter")
+            .arg(format!("label=paas.process={process}"))
+            .output()
+            .unwrap();
+        let mut ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+        ids.sort();
+        ids
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.kill();
+        for app in &self.apps {
+            let out = Command::new("docker")
+                .args(["ps", "-aq", "--filter"])
+                .arg(format!("label=paas.app={app}"))
+                .output();
+            if let Ok(out) = out {
+                let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                }
+            }
+            let images = Command::new("docker")
+                .args(["images", "-q", &format!("paas/{app}")])
+                .output();
+            if let Ok(out) = images {
+                let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["rmi", "-f"]).args(&ids).output();
+                }
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("--- paas-server log ---\n{}", self.log());
+        }
+    }
+}
+
+pub struct AuthedClient {
+    http: reqwest::blocking::Client,
+    token: String,
+}
+
+impl AuthedClient {
+    pub fn get(&self, url: String) -> reqwest::blocking::RequestBuilder {
+        self.http.get(url).bearer_auth(&self.token)
+    }
+    pub fn post(&self, url: String) -> reqwest::blocking::RequestBuilder {
+        self.http.post(url).bearer_auth(&self.token)
+    }
+    pub fn patch(&self, url: String) -> reqwest::blocking::RequestBuilder {
+        self.http.patch(url).bearer_auth(&self.token)
+    }
+    pub fn delete(&self, url: String) -> reqwest::blocking::RequestBuilder {
+        self.http.delete(url).bearer_auth(&self.token)
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Writes an app repo: a Dockerfile from the test base image and a Procfile
+/// whose web process serves a page with $GREETING and the container's
+/// hostname.
+pub fn write_fixture_app(dir: &Path, marker: &str) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nCOPY . /app\nRUN echo {marker} > /app/marker\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Procfile"),
+        "# the page shows the config var and which container served it\n\
+         web: echo \"<p>greeting: $GREETING</p><p>host: $(hostname)</p><p>marker: $(cat /app/marker)</p><p>files: $(ls /app | tr '\\n' ' ')</p>\" > /www/index.html; exec httpd -f -p $PORT -h /www\n\
+         worker: exec sleep 100000\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".dockerignore"), "secret.txt\n").unwrap();
+    std::fs::write(dir.join("secret.txt"), "not for the image\n").unwrap();
+}

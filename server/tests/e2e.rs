@@ -1,0 +1,136 @@
+//! End to end, on the real Docker engine with real `git push` and real HTTP
+//! through the router: the walking skeleton's whole path.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn git_push_deploys_configures_rolls_back_and_scales() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e");
+    p.track(&app);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    p.git_ok(dir, &["init", "-q", "-b", "main"]);
+    write_fixture_app(dir, "one");
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "first"]);
+
+    // login stores the token where git finds it (~/.netrc), as with Heroku.
+    let token = p.token.clone();
+    p.paas_ok(dir, &["login", "--api-url", &p.api_url(), "--token", &token]);
+    let created = p.paas_ok(dir, &["apps:create", &app]);
+    assert!(created.contains(&format!("Creating {app}... done")), "{created}");
+    assert!(p.git_ok(dir, &["remote", "get-url", "paas"]).contains(&format!("/{app}.git")));
+
+    // Push: the build streams back as remote: lines, and the page answers.
+    let pushed = p.git_ok(dir, &["push", "paas", "main"]);
+    assert!(pushed.contains("remote: -----> Building"), "{pushed}");
+    assert!(pushed.contains("Step 1/"), "docker build output streams to the pusher: {pushed}");
+    assert!(pushed.contains("deployed to paas as v1"), "{pushed}");
+    let page = p.wait_for_page(&app, "marker: one");
+    assert!(page.contains("greeting: </p>"), "{page}");
+    assert!(page.contains("Procfile") && !page.contains("secret.txt"), ".dockerignore is honoured: {page}");
+
+    // Config change: a new release, dynos rolled, the page shows the value.
+    p.paas_ok(dir, &["config:set", "GREETING=hi"]);
+    p.wait_for_page(&app, "greeting: hi</p>");
+    assert_eq!(p.paas_ok(dir, &["config:get", "GREETING"]).trim(), "hi");
+
+    // Roll back to v1: the old (unset) value is back, as a new release v3.
+    let rolled = p.paas_ok(dir, &["releases:rollback", "v1"]);
+    assert!(rolled.contains("done, v3"), "{rolled}");
+    p.wait_for_page(&app, "greeting: </p>");
+    let releases: serde_json::Value =
+        serde_json::from_str(&p.paas_ok(dir, &["releases", "--json"])).unwrap();
+    let descriptions: Vec<&str> = releases.as_array().unwrap().iter().map(|r| r["description"].as_str().unwrap()).collect();
+    assert_eq!(descriptions[..2], ["Rollback to v1", "Set GREETING config vars"]);
+    assert!(descriptions[2].starts_with("Deploy "));
+
+    // A broken build rejects the push; the running release keeps serving.
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {BASE_IMAGE}\nRUN echo about to fail && exit 3\n")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "broken"]);
+    let out = p.git(dir, &["push", "paas", "main"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "a failing build must reject the push: {said}");
+    assert!(said.contains("about to fail") && said.contains("Push rejected"), "{said}");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("marker: one"), "{body}");
+    let builds: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["builds", "--json"])).unwrap();
+    assert_eq!(builds[0]["status"], "failed");
+    assert_eq!(builds[1]["status"], "succeeded");
+
+    // Scale web=2: two containers serve, round-robin.
+    p.paas_ok(dir, &["ps:scale", "web=2"]);
+    poll(Duration::from_secs(60), "two web dynos", || (p.running(&app, "web").len() == 2).then_some(()));
+    let mut hosts = std::collections::BTreeSet::new();
+    poll(Duration::from_secs(30), "responses from two different dynos", || {
+        let (_, body) = p.get(&app, "/")?;
+        let host = body.split("host: ").nth(1)?.split('<').next()?.to_owned();
+        hosts.insert(host);
+        (hosts.len() == 2).then_some(())
+    });
+    let ps = p.paas_ok(dir, &["ps"]);
+    assert!(ps.contains("web.1") && ps.contains("web.2"), "{ps}");
+
+    // Destroy removes the dynos.
+    let refused = p.paas(dir, &["apps:destroy"]);
+    assert!(!refused.status.success(), "destroy needs --confirm");
+    p.paas_ok(dir, &["apps:destroy", "--confirm", &app]);
+    poll(Duration::from_secs(30), "dynos of the destroyed app to go", || {
+        p.running(&app, "web").is_empty().then_some(())
+    });
+}
+
+#[test]
+fn push_to_another_branch_is_refused_with_a_hint() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-branch");
+    p.track(&app);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    p.git_ok(dir, &["init", "-q", "-b", "feature"]);
+    write_fixture_app(dir, "branch");
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "first"]);
+    p.paas_ok(dir, &["apps:create", &app]);
+    let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", p.token, p.api_port);
+    let out = p.git(dir, &["push", &url, "feature"]);
+    let said = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("only main or master deploy"), "{said}");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains("no releases yet"), "{releases}");
+    // A wrong token is refused before git sees anything.
+    let bad = format!("http://git:wrong@127.0.0.1:{}/{app}.git", p.api_port);
+    let out = p.git(dir, &["push", &bad, "feature:main"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("Authentication failed") || text(&out.stderr).contains("401"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_restarted_server_adopts_running_dynos() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-adopt");
+    p.track(&app);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    p.git_ok(dir, &["init", "-q", "-b", "main"]);
+    write_fixture_app(dir, "adopt");
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "first"]);
+    p.paas_ok(dir, &["apps:create", &app]);
+    let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", p.token, p.api_port);
+    p.git_ok(dir, &["push", &url, "main"]);
+    p.wait_for_page(&app, "marker: adopt");
+    let before = p.running(&app, "web");
+    assert_eq!(before.len(), 1);
+
+    p.kill();
+    p.boot();
+    p.wait_for_page(&app, "marker: adopt");
+    assert_eq!(p.running(&app, "web"), before, "the same container serves: no duplicate, no restart");
+}
