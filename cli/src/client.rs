@@ -82,6 +82,18 @@ impl Client {
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.req(reqwest::Method::DELETE, path))
     }
+
+    /// A DELETE whose success has no body (204).
+    pub fn delete_empty(&self, path: &str) -> Result<()> {
+        let resp = self
+            .req(reqwest::Method::DELETE, path)
+            .send()
+            .with_context(|| format!("cannot reach the paas API at {}", self.base))?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        decode::<serde_json::Value>(resp).map(|_| ())
+    }
 }
 
 fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {

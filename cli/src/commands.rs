@@ -96,6 +96,9 @@ enum Command {
     /// Show a build's output.
     #[command(name = "builds:output")]
     BuildsOutput { build: String },
+    /// Empty the app's build cache: the next build installs dependencies afresh.
+    #[command(name = "builds:cache:clear")]
+    BuildsCacheClear,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -319,6 +322,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect();
                 output::table(&["ID", "Status", "Commit", "Created"], &rows);
             }
+            Ok(())
+        }
+        Command::BuildsCacheClear => {
+            let name = app()?;
+            Client::new()?.delete_empty(&format!("/apps/{name}/build-cache"))?;
+            println!("Clearing the build cache of {name}... done");
             Ok(())
         }
         Command::BuildsOutput { build } => {

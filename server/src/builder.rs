@@ -3,13 +3,16 @@
 //! app's current config, and has the scheduler roll the dynos. Output goes to
 //! the pusher line by line, Heroku style (`-----> ` headings, 7-space body).
 //!
-//! This issue builds apps that carry a `Dockerfile`; buildpack builds plug in
-//! beside `docker_context`.
+//! An app with a `Dockerfile` is built by Docker; any other app by
+//! buildpacks ([`crate::buildpack`]). A `release` process type then runs once
+//! in a one-off container from the new image, before any dyno switches.
 
+use crate::appjson::{self, AppJson};
+use crate::buildpack::BuildpackBuilder;
 use crate::crypto::ConfigCipher;
 use crate::dockerignore::DockerIgnore;
 use crate::procfile;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, TaskSpec};
 use crate::scheduler::Scheduler;
 use crate::store::{AppRow, BuildStatus, NewRelease, ReleaseRow, Store};
 use anyhow::{anyhow, bail, Context, Result};
@@ -62,6 +65,14 @@ pub struct SourceTree {
     pub context: Vec<u8>,
     pub has_dockerfile: bool,
     pub procfile: Option<String>,
+    pub app_json: Option<String>,
+}
+
+/// What a successful build hands to the release.
+struct Built {
+    image: String,
+    types: BTreeMap<String, String>,
+    app_json: AppJson,
 }
 
 #[derive(Clone)]
@@ -70,6 +81,7 @@ pub struct Builder {
     runtime: Arc<dyn Runtime>,
     cipher: ConfigCipher,
     scheduler: Scheduler,
+    buildpacks: BuildpackBuilder,
     web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
@@ -80,9 +92,10 @@ impl Builder {
         runtime: Arc<dyn Runtime>,
         cipher: ConfigCipher,
         scheduler: Scheduler,
+        buildpacks: BuildpackBuilder,
         web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     ) -> Self {
-        Self { store, runtime, cipher, scheduler, web_url, locks: Arc::default() }
+        Self { store, runtime, cipher, scheduler, buildpacks, web_url, locks: Arc::default() }
     }
 
     /// Builds `source` (a tar of the commit's tree) and, when the build
@@ -101,9 +114,15 @@ impl Builder {
         info!(app = %app.name, build = %build.id, commit = %commit, "build started");
         let short = &commit[..commit.len().min(7)];
         out.heading(format!("Building {} from commit {short}", app.name)).await;
-        let result = self.build(app, &build.id, source, out).await;
+        let current = self.store.current_release(&app.id).await?;
+        let sealed_config = match &current {
+            Some(r) => r.config.clone(),
+            None => self.cipher.seal(&BTreeMap::new()),
+        };
+        let config = self.cipher.open(&sealed_config)?;
+        let result = self.build(app, &build.id, source, &config, out).await;
         let (status, image, types) = match &result {
-            Ok((image, types)) => (BuildStatus::Succeeded, Some(image.as_str()), types.clone()),
+            Ok(b) => (BuildStatus::Succeeded, Some(b.image.as_str()), b.types.clone()),
             Err(_) => (BuildStatus::Failed, None, BTreeMap::new()),
         };
         if let Err(e) = &result {
@@ -111,13 +130,19 @@ impl Builder {
             out.line(" !     Push rejected: the build failed, and the running release is unchanged").await;
         }
         self.store.finish_build(&build.id, status, image, &types, &out.text()).await?;
-        let (image, types) = result?;
+        let Built { image, types, app_json } = result?;
 
-        let current = self.store.current_release(&app.id).await?;
-        let sealed_config = match &current {
-            Some(r) => r.config.clone(),
-            None => self.cipher.seal(&BTreeMap::new()),
-        };
+        // app.json's formation scales process types nobody has scaled yet.
+        let scaled = self.store.formation(&app.id).await?;
+        let initial: BTreeMap<String, i64> = app_json
+            .formation
+            .iter()
+            .filter(|(t, _)| types.contains_key(t.as_str()) && !scaled.contains_key(t.as_str()))
+            .map(|(t, f)| (t.to_string(), f.quantity.0))
+            .collect();
+        if !initial.is_empty() {
+            self.store.set_formation(&app.id, &initial).await?;
+        }
         let release = self
             .store
             .append_release(
@@ -145,19 +170,93 @@ impl Builder {
         Ok(release)
     }
 
-    async fn build(&self, app: &AppRow, build_id: &str, source: Vec<u8>, out: &Output) -> Result<(String, BTreeMap<String, String>)> {
-        let tree = tokio::task::spawn_blocking(move || read_source(&source))
-            .await
-            .context("source reader panicked")??;
-        let types = match &tree.procfile {
+    async fn build(
+        &self,
+        app: &AppRow,
+        build_id: &str,
+        source: Vec<u8>,
+        config: &BTreeMap<String, String>,
+        out: &Output,
+    ) -> Result<Built> {
+        let source = Arc::new(source);
+        let tree = {
+            let source = source.clone();
+            tokio::task::spawn_blocking(move || read_source(&source)).await.context("source reader panicked")??
+        };
+        let procfile_types = match &tree.procfile {
             Some(text) => procfile::parse(text)?,
             None => BTreeMap::new(),
         };
-        if !tree.has_dockerfile {
-            bail!("no Dockerfile at the root of the repository: add one (buildpack builds are not supported yet)");
-        }
-        out.heading("Building with the Dockerfile").await;
+        let app_json = match &tree.app_json {
+            Some(text) => appjson::parse(text)?,
+            None => AppJson::default(),
+        };
         let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
+        let (image, mut types) = if tree.has_dockerfile {
+            out.heading("Building with the Dockerfile").await;
+            let (tx, mut rx) = mpsc::channel::<String>(256);
+            let forward = {
+                let out = out.clone();
+                tokio::spawn(async move {
+                    while let Some(line) = rx.recv().await {
+                        out.body(line).await;
+                    }
+                })
+            };
+            let built = self.runtime.build_image(tree.context, &tag, &tx).await;
+            drop(tx);
+            let _ = forward.await;
+            let image = built.map_err(|e| anyhow!("docker build failed: {e:#}"))?;
+            (image, BTreeMap::new())
+        } else {
+            let chosen: Vec<String> = match config.get("BUILDPACK_URL").filter(|u| !u.trim().is_empty()) {
+                Some(url) => vec![url.trim().to_owned()],
+                None => app_json.buildpacks.iter().map(|b| b.url.clone()).collect(),
+            };
+            let built = self.buildpacks.build(&app.name, &tag, &source, config, &chosen, out).await?;
+            (built.image, built.default_types)
+        };
+        types.extend(procfile_types);
+        if types.is_empty() {
+            if tree.has_dockerfile {
+                out.heading("No Procfile: the web process runs the image's own command").await;
+                types.insert("web".to_owned(), String::new());
+            } else {
+                bail!("the build declares no process types: add a Procfile, e.g. `web: python app.py`");
+            }
+        } else {
+            let names: Vec<&str> = types.keys().map(String::as_str).collect();
+            out.heading(format!("Process types -> {}", names.join(", "))).await;
+        }
+        if let Some(command) = types.get("release") {
+            self.release_phase(app, &image, command, config, out).await?;
+        }
+        // The release records the image ID, which no later tag can move.
+        Ok(Built { image, types, app_json })
+    }
+
+    /// Runs the Procfile's `release` command once in a one-off container from
+    /// the new image. A non-zero exit fails the build: no release is made.
+    async fn release_phase(
+        &self,
+        app: &AppRow,
+        image: &str,
+        command: &str,
+        config: &BTreeMap<String, String>,
+        out: &Output,
+    ) -> Result<()> {
+        out.heading(format!("Running release command: {command}")).await;
+        let mut env = config.clone();
+        env.insert("PAAS_APP".into(), app.name.clone());
+        env.insert("DYNO".into(), "release.1".into());
+        let spec = TaskSpec {
+            name: format!("release-{}", app.name),
+            image: image.to_owned(),
+            cmd: vec!["/bin/sh".into(), "-c".into(), command.to_owned()],
+            env,
+            timeout: Some(std::time::Duration::from_secs(30 * 60)),
+            ..Default::default()
+        };
         let (tx, mut rx) = mpsc::channel::<String>(256);
         let forward = {
             let out = out.clone();
@@ -167,20 +266,14 @@ impl Builder {
                 }
             })
         };
-        let built = self.runtime.build_image(tree.context, &tag, &tx).await;
+        let result = self.runtime.run_task(&spec, &tx).await;
         drop(tx);
         let _ = forward.await;
-        let image = built.map_err(|e| anyhow!("docker build failed: {e:#}"))?;
-        let types = if types.is_empty() {
-            out.heading("No Procfile: the web process runs the image's own command").await;
-            BTreeMap::from([("web".to_owned(), String::new())])
-        } else {
-            let names: Vec<&str> = types.keys().map(String::as_str).collect();
-            out.heading(format!("Procfile declares types -> {}", names.join(", "))).await;
-            types
-        };
-        // The release records the image ID, which no later tag can move.
-        Ok((image, types))
+        let code = result?.exit_code;
+        if code != 0 {
+            bail!("the release command exited with status {code}: the new release was not made");
+        }
+        Ok(())
     }
 }
 
@@ -198,6 +291,7 @@ pub fn read_source(tar_bytes: &[u8]) -> Result<SourceTree> {
             match path.as_str() {
                 ".dockerignore" => ignore_text = Some(read_text(&mut entry, ".dockerignore")?),
                 "Procfile" => tree.procfile = Some(read_text(&mut entry, "Procfile")?),
+                "app.json" => tree.app_json = Some(read_text(&mut entry, "app.json")?),
                 "Dockerfile" => tree.has_dockerfile = true,
                 _ => {}
             }

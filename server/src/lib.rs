@@ -14,3 +14,6 @@ pub mod api;
 pub mod git;
 pub mod hook;
 pub mod server;
+pub mod stack;
+pub mod appjson;
+pub mod buildpack;

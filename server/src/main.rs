@@ -21,6 +21,9 @@ enum Command {
     /// Create an API token and print it.
     #[command(name = "token:create")]
     TokenCreate { name: String },
+    /// Build the buildpack stack images from Debian packages (idempotent).
+    #[command(name = "stack:build")]
+    StackBuild,
     /// The git pre-receive hook (run by git, not by hand).
     #[command(name = "hook:pre-receive", hide = true)]
     HookPreReceive,
@@ -66,6 +69,22 @@ async fn run(command: Command) -> Result<()> {
             std::fs::create_dir_all(&settings.data_dir)?;
             let store = Store::open(&settings.database_url).await?;
             println!("{}", store.create_token(&name).await?);
+            Ok(())
+        }
+        Command::StackBuild => {
+            let runtime = paas_server::runtime::DockerRuntime::connect().await?;
+            let stack = paas_server::stack::Stack::from_env();
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
+            let printer = tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    println!("{line}");
+                }
+            });
+            let result = paas_server::stack::build(&runtime, &stack, &tx).await;
+            drop(tx);
+            let _ = printer.await;
+            result?;
+            println!("-----> Stack ready: build {}, run {}", stack.build, stack.run);
             Ok(())
         }
         Command::HookPreReceive => unreachable!("handled before logging starts"),

@@ -44,13 +44,16 @@ pub struct Outcome {
 }
 
 /// The desired scale of each process type of a release: what was set with
-/// `ps:scale`, else web=1 and every other type 0, as on Heroku.
+/// `ps:scale`, else web=1 and every other type 0, as on Heroku. The `release`
+/// type is not a dyno.
 pub fn desired_formation(
     process_types: &BTreeMap<String, String>,
     scaled: &BTreeMap<String, i64>,
 ) -> BTreeMap<String, u32> {
     process_types
         .keys()
+        // `release` runs once per release, never as a dyno.
+        .filter(|t| t.as_str() != "release")
         .map(|t| {
             let default = if t == "web" { 1 } else { 0 };
             let q = scaled.get(t).copied().unwrap_or(default).clamp(0, 100);
@@ -297,6 +300,7 @@ mod tests {
             ("web".to_owned(), "serve".to_owned()),
             ("worker".to_owned(), "work".to_owned()),
             ("clock".to_owned(), "tick".to_owned()),
+            ("release".to_owned(), "migrate".to_owned()),
         ]);
         let scaled = BTreeMap::from([("worker".to_owned(), 2), ("gone".to_owned(), 5)]);
         let f = desired_formation(&types, &scaled);

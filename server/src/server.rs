@@ -4,6 +4,8 @@
 
 use crate::api::{self, AppState};
 use crate::builder::Builder;
+use crate::buildpack::BuildpackBuilder;
+use crate::stack::Stack;
 use crate::crypto::{self, ConfigCipher};
 use crate::router::{self, RouteTable, RouterState};
 use crate::runtime::{DockerRuntime, Runtime};
@@ -48,9 +50,10 @@ pub async fn serve(settings: Settings) -> Result<()> {
     let url_settings = settings.clone();
     let builder = Builder::new(
         store.clone(),
-        runtime,
+        runtime.clone(),
         cipher.clone(),
         scheduler.clone(),
+        BuildpackBuilder::new(runtime.clone(), Stack::from_env(), settings.buildpacks_dir.clone()),
         Arc::new(move |app: &str| api::web_url(&url_settings, app)),
     );
     for app in store.list_apps().await? {

@@ -27,6 +27,9 @@ pub struct Settings {
     pub boot_timeout_secs: u64,
     /// The `paas-server` executable that git hooks call back into.
     pub hook_exe: PathBuf,
+    /// `PAAS_BUILDPACKS_DIR`: the built-in buildpacks (default: the source
+    /// tree's `buildpacks/`).
+    pub buildpacks_dir: PathBuf,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -71,6 +74,10 @@ impl Settings {
             stop_grace_secs: env_num("PAAS_STOP_GRACE_SECONDS", 30)?,
             boot_timeout_secs: env_num("PAAS_BOOT_TIMEOUT_SECONDS", 60)?,
             hook_exe,
+            buildpacks_dir: PathBuf::from(env_or(
+                "PAAS_BUILDPACKS_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../buildpacks"),
+            )),
         })
     }
 

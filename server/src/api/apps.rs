@@ -71,6 +71,9 @@ async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiR
         }
     }
     let runtime = state.scheduler.runtime().clone();
+    if let Err(e) = runtime.remove_volume(&crate::buildpack::cache_volume(&app.name)).await {
+        warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
+    }
     let kept = state.store.referenced_images().await?;
     tokio::spawn(async move {
         for image in images.into_iter().filter(|i| !kept.contains(i)) {

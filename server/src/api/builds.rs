@@ -11,6 +11,7 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps/{app}/builds", get(list))
         .route("/apps/{app}/builds/{build}", get(show))
+        .route("/apps/{app}/build-cache", axum::routing::delete(clear_cache))
 }
 
 fn to_wire(b: &BuildRow) -> Build {
@@ -38,4 +39,19 @@ async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, S
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Empties the app's build cache (the volume buildpacks keep dependencies in).
+async fn clear_cache(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<axum::http::StatusCode> {
+    let app = state.app(&app).await?;
+    let volume = crate::buildpack::cache_volume(&app.name);
+    state.scheduler.runtime().remove_volume(&volume).await.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "cache_busy",
+            format!("cannot clear the build cache of {} now (a build may be running): {e:#}", app.name),
+        )
+    })?;
+    tracing::info!(app = %app.name, "build cache cleared");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,14 @@
 //! The local Docker backend. The only module in paas that talks to bollard.
 
-use super::{labels, Dyno, DynoSpec, Runtime, DYNO_PORT};
+use super::{labels, Dyno, DynoSpec, Runtime, TaskResult, TaskSpec, DYNO_PORT};
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
 use bollard::container::{
     Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
 };
-use bollard::image::{BuildImageOptions, RemoveImageOptions};
-use bollard::models::{ContainerSummary, HostConfig, PortBinding};
+use bollard::container::{DownloadFromContainerOptions, LogOutput, LogsOptions, UploadToContainerOptions, WaitContainerOptions};
+use bollard::image::{BuildImageOptions, CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
+use bollard::models::{ContainerSummary, HostConfig, Mount, MountTypeEnum, PortBinding};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -222,5 +223,161 @@ impl Runtime for DockerRuntime {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(anyhow!(e).context(format!("cannot remove image {image}"))),
         }
+    }
+
+    async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
+        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let options = CreateImageOptions { from_src: "-", repo, tag, ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), Some(rootfs.into()), None);
+        while let Some(item) = stream.next().await {
+            let info = item.context("docker import failed")?;
+            if let Some(err) = info.error {
+                return Err(anyhow!("docker import failed: {err}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        let name = format!("paas-task-{}-{}", spec.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let mut mounts: Vec<Mount> = spec
+            .volumes
+            .iter()
+            .map(|(volume, target)| Mount {
+                typ: Some(MountTypeEnum::VOLUME),
+                source: Some(volume.clone()),
+                target: Some(target.clone()),
+                ..Default::default()
+            })
+            .collect();
+        if let Some((host, target)) = &spec.ca_bundle {
+            mounts.push(Mount {
+                typ: Some(MountTypeEnum::BIND),
+                source: Some(host.display().to_string()),
+                target: Some(target.clone()),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+        let mut task_labels = HashMap::new();
+        task_labels.insert("paas.task".to_owned(), spec.name.clone());
+        let config = Config {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(task_labels),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                init: Some(true),
+                privileged: Some(false),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+            .await
+            .with_context(|| format!("cannot create the {} container from {}", spec.name, spec.image))?;
+        let result = self.run_created_task(&created.id, spec, output).await;
+        let _ = self
+            .docker
+            .remove_container(&created.id, Some(RemoveContainerOptions { force: true, v: false, ..Default::default() }))
+            .await;
+        result
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        match self.docker.remove_volume(name, None).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove volume {name}"))),
+        }
+    }
+}
+
+impl DockerRuntime {
+    async fn run_created_task(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        if let Some(tar) = &spec.upload {
+            self.docker
+                .upload_to_container(id, Some(UploadToContainerOptions { path: "/", ..Default::default() }), tar.clone().into())
+                .await
+                .context("cannot copy files into the task container")?;
+        }
+        self.docker.start_container::<String>(id, None).await.context("cannot start the task container")?;
+        let follow = async {
+            let mut logs = self.docker.logs(
+                id,
+                Some(LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() }),
+            );
+            let mut partial = Vec::new();
+            while let Some(chunk) = logs.next().await {
+                let bytes = match chunk {
+                    Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => message,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                partial.extend_from_slice(&bytes);
+                while let Some(pos) = partial.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                    let line: Vec<u8> = partial.drain(..=pos).collect();
+                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    if !line.trim().is_empty() {
+                        let _ = output.send(line).await;
+                    }
+                }
+            }
+            if !partial.is_empty() {
+                let _ = output.send(String::from_utf8_lossy(&partial).into_owned()).await;
+            }
+            let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions<String>>);
+            match wait.next().await {
+                Some(Ok(r)) => Ok(r.status_code),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+                Some(Err(e)) => Err(anyhow!(e).context("cannot wait for the task container")),
+                None => Err(anyhow!("the task container vanished")),
+            }
+        };
+        let exit_code = match spec.timeout {
+            Some(t) => match tokio::time::timeout(t, follow).await {
+                Ok(r) => r?,
+                Err(_) => anyhow::bail!("{} took longer than {} s and was stopped", spec.name, t.as_secs()),
+            },
+            None => follow.await?,
+        };
+        let mut downloads = Vec::new();
+        if exit_code == 0 {
+            for path in &spec.download {
+                let mut stream = self
+                    .docker
+                    .download_from_container(id, Some(DownloadFromContainerOptions { path: path.as_str() }));
+                let mut tar = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    tar.extend_from_slice(&chunk.with_context(|| format!("cannot copy {path} out of the task container"))?);
+                }
+                downloads.push(tar);
+            }
+            if let Some(c) = &spec.commit {
+                let (repo, tag) = c.tag.rsplit_once(':').unwrap_or((c.tag.as_str(), "latest"));
+                let options = CommitContainerOptions { container: id, repo, tag, pause: false, ..Default::default() };
+                let config = Config::<String> {
+                    entrypoint: c.entrypoint.clone(),
+                    working_dir: c.working_dir.clone(),
+                    env: Some(c.env.clone()),
+                    cmd: Some(Vec::new()),
+                    ..Default::default()
+                };
+                self.docker.commit_container(options, config).await.context("cannot commit the stack image")?;
+            }
+        }
+        Ok(TaskResult { exit_code, downloads })
     }
 }

@@ -67,6 +67,44 @@ impl Dyno {
     }
 }
 
+/// A one-off container that runs to completion: a buildpack build, a
+/// release-phase command, a stack image step.
+#[derive(Debug, Clone, Default)]
+pub struct TaskSpec {
+    /// Part of the container name, for people reading `docker ps`.
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// A tar unpacked at `/` before the container starts.
+    pub upload: Option<Vec<u8>>,
+    /// Named volumes: (volume, path in the container).
+    pub volumes: Vec<(String, String)>,
+    /// The host's CA bundle, bind-mounted read-only: (host file, container path).
+    pub ca_bundle: Option<(std::path::PathBuf, String)>,
+    /// Paths fetched as tars after the container exits successfully.
+    pub download: Vec<String>,
+    /// Commit the finished container as an image.
+    pub commit: Option<CommitSpec>,
+    /// Longest the task may run before it is killed.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CommitSpec {
+    pub tag: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskResult {
+    pub exit_code: i64,
+    /// One tar per `TaskSpec::download` path, when the task succeeded.
+    pub downloads: Vec<Vec<u8>>,
+}
+
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
     /// Every paas dyno, of one app or of all.
@@ -79,6 +117,14 @@ pub trait Runtime: Send + Sync + 'static {
     /// Builds an image from a tar build context, sending each output line to
     /// `output`. Returns the image ID.
     async fn build_image(&self, context: Vec<u8>, tag: &str, output: &mpsc::Sender<String>) -> anyhow::Result<String>;
-    /// Removes images tagged for an app that no kept release references.
+    /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
+    async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
+    /// Imports a root filesystem tar as an image (`docker import`).
+    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> anyhow::Result<()>;
+    /// Runs a task container to completion, streaming its output lines, and
+    /// removes it.
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> anyhow::Result<TaskResult>;
+    /// Removes a named volume. Idempotent.
+    async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 }

@@ -1,0 +1,356 @@
+//! Buildpack builds: for apps without a Dockerfile. Runs Heroku buildpack API
+//! v2 buildpacks in a container from the stack's build image (the app's
+//! source at `/app`, a per-app cache volume, the config as `ENV_DIR`, the
+//! host's CA bundle), then makes the release image: the stack's run image
+//! plus the built `/app`.
+
+use crate::builder::Output;
+use crate::runtime::{Runtime, TaskSpec};
+use crate::stack::{Stack, CA_PATH_IN_CONTAINER};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The built-in buildpacks, in detection order.
+pub const BUILT_IN: &[&str] = &["python", "nodejs", "go", "static", "procfile"];
+
+const DRIVER: &str = include_str!("buildpack_driver.sh");
+
+/// Longest a buildpack build may take.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+pub fn cache_volume(app: &str) -> String {
+    format!("paas-cache-{app}")
+}
+
+#[derive(Clone)]
+pub struct BuildpackBuilder {
+    runtime: Arc<dyn Runtime>,
+    stack: Stack,
+    /// `PAAS_BUILDPACKS_DIR`: where the built-in buildpacks are.
+    dir: PathBuf,
+}
+
+/// What a buildpack build made.
+pub struct Built {
+    pub image: String,
+    /// `default_process_types` from the buildpacks' `bin/release`.
+    pub default_types: BTreeMap<String, String>,
+}
+
+impl BuildpackBuilder {
+    pub fn new(runtime: Arc<dyn Runtime>, stack: Stack, dir: PathBuf) -> Self {
+        Self { runtime, stack, dir }
+    }
+
+    /// Builds `source` (a `git archive` tar). `chosen` names buildpacks
+    /// (`BUILDPACK_URL` or app.json); empty means detect among the built-ins.
+    pub async fn build(
+        &self,
+        app: &str,
+        tag: &str,
+        source: &[u8],
+        config: &BTreeMap<String, String>,
+        chosen: &[String],
+        out: &Output,
+    ) -> Result<Built> {
+        if !crate::stack::is_ready(self.runtime.as_ref(), &self.stack).await? {
+            bail!(
+                "the buildpack stack ({}, {}) is not built on this server: run `paas-server stack:build` (a few minutes), or add a Dockerfile",
+                self.stack.build,
+                self.stack.run
+            );
+        }
+        let workspace = tempfile::tempdir().context("cannot make a folder for buildpacks")?;
+        let (dirs, mode) = if chosen.is_empty() {
+            (BUILT_IN.iter().map(|n| self.dir.join(n)).collect::<Vec<_>>(), "detect")
+        } else {
+            let mut dirs = Vec::new();
+            for (i, c) in chosen.iter().enumerate() {
+                dirs.push(self.resolve(c, &workspace.path().join(i.to_string()), out).await?);
+            }
+            (dirs, "explicit")
+        };
+        let upload = {
+            let source = source.to_vec();
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || build_upload(&source, &dirs, &config)).await??
+        };
+        let count = upload.1;
+        let mut env: BTreeMap<String, String> = BTreeMap::from([
+            ("STACK".into(), "paas-trixie".into()),
+            ("HOME".into(), "/app".into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ]);
+        if self.stack.ca_bundle.is_some() {
+            for var in ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"] {
+                env.insert(var.into(), CA_PATH_IN_CONTAINER.into());
+            }
+        }
+        let spec = TaskSpec {
+            name: format!("build-{app}"),
+            image: self.stack.build.clone(),
+            cmd: vec!["/bin/bash".into(), "/tmp/paas-build.sh".into(), mode.into(), count.to_string()],
+            env,
+            upload: Some(upload.0),
+            volumes: vec![(cache_volume(app), "/tmp/cache".into())],
+            ca_bundle: self.stack.ca_mount(),
+            download: vec!["/app".into(), "/tmp/paas-out".into()],
+            commit: None,
+            timeout: Some(BUILD_TIMEOUT),
+        };
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        let forward = {
+            let out = out.clone();
+            tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    out.line(line).await;
+                }
+            })
+        };
+        let result = self.runtime.run_task(&spec, &tx).await;
+        drop(tx);
+        let _ = forward.await;
+        let result = result?;
+        if result.exit_code != 0 {
+            bail!("the buildpack build failed (exit {})", result.exit_code);
+        }
+        let [app_tar, paas_out]: [Vec<u8>; 2] =
+            result.downloads.try_into().map_err(|_| anyhow!("the build container's output is missing"))?;
+        let default_types = tokio::task::spawn_blocking(move || release_types(&paas_out)).await??;
+
+        out.line("-----> Making the release image").await;
+        let run = self.stack.run.clone();
+        let context = tokio::task::spawn_blocking(move || run_image_context(&run, &app_tar)).await??;
+        let (tx, mut rx) = mpsc::channel::<String>(64);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let image = self.runtime.build_image(context, tag, &tx).await;
+        drop(tx);
+        let _ = drain.await;
+        Ok(Built { image: image.context("cannot make the release image")?, default_types })
+    }
+
+    /// A buildpack named by `BUILDPACK_URL` or app.json, as a folder.
+    async fn resolve(&self, name: &str, scratch: &Path, out: &Output) -> Result<PathBuf> {
+        let short = name.strip_prefix("heroku/").unwrap_or(name);
+        if BUILT_IN.contains(&short) {
+            return Ok(self.dir.join(short));
+        }
+        if name.starts_with('/') {
+            let p = PathBuf::from(name);
+            if !p.join("bin").join("compile").is_file() {
+                bail!("buildpack {name} has no bin/compile: it is not a buildpack folder");
+            }
+            return Ok(p);
+        }
+        let is_url = ["https://", "http://", "git://", "file://"].iter().any(|s| name.starts_with(s));
+        if !is_url {
+            bail!(
+                "buildpack {name:?} is not a built-in name ({}), a path on the server, or a git URL",
+                BUILT_IN.join(", ")
+            );
+        }
+        let (url, reference) = match name.split_once('#') {
+            Some((u, r)) => (u, Some(r)),
+            None => (name, None),
+        };
+        if reference.is_some_and(|r| r.starts_with('-') || r.is_empty()) {
+            bail!("buildpack {name:?} names an invalid git ref after #");
+        }
+        out.line(format!("-----> Fetching buildpack {name}")).await;
+        let mut cmd = tokio::process::Command::new("git");
+        cmd.args(["clone", "--quiet", "--depth", "1"]);
+        if let Some(r) = reference {
+            cmd.args(["--branch", r]);
+        }
+        cmd.arg("--").arg(url).arg(scratch).env("GIT_TERMINAL_PROMPT", "0");
+        let o = cmd.output().await.context("cannot run git clone")?;
+        if !o.status.success() {
+            bail!("cannot fetch buildpack {name}: {}", String::from_utf8_lossy(&o.stderr).trim());
+        }
+        Ok(scratch.to_path_buf())
+    }
+}
+
+/// The tar unpacked at `/` in the build container: the source under `app/`,
+/// the buildpacks under `tmp/buildpacks/N/`, config vars as files under
+/// `tmp/env/`, and the driver script. Returns it and the buildpack count.
+fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String, String>) -> Result<(Vec<u8>, usize)> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    let dir = |tar: &mut tar::Builder<Vec<u8>>, path: &str| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        tar.append_data(&mut h, path, std::io::empty())?;
+        Ok(())
+    };
+    let file = |tar: &mut tar::Builder<Vec<u8>>, path: &str, body: &[u8], mode: u32| -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(mode);
+        h.set_size(body.len() as u64);
+        tar.append_data(&mut h, path, body)?;
+        Ok(())
+    };
+    for d in ["app", "tmp", "tmp/buildpacks", "tmp/env"] {
+        dir(&mut tar, d)?;
+    }
+    let mut archive = tar::Archive::new(source);
+    for entry in archive.entries().context("the pushed tree is not a tar")? {
+        let entry = entry?;
+        let path = entry.path()?.to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_owned();
+        let kind = entry.header().entry_type();
+        if path.is_empty() || !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        let target = format!("app/{path}");
+        if kind.is_symlink() {
+            let link = entry.link_name()?.ok_or_else(|| anyhow!("symlink {path} has no target"))?;
+            tar.append_link(&mut header, &target, link)?;
+        } else {
+            tar.append_data(&mut header, &target, entry)?;
+        }
+    }
+    for (i, bp) in buildpacks.iter().enumerate() {
+        if !bp.is_dir() {
+            bail!("buildpack folder {} is missing: set PAAS_BUILDPACKS_DIR to the repo's buildpacks/", bp.display());
+        }
+        tar.append_dir_all(format!("tmp/buildpacks/{i}"), bp)?;
+    }
+    for (k, v) in config {
+        file(&mut tar, &format!("tmp/env/{k}"), v.as_bytes(), 0o600)?;
+    }
+    file(&mut tar, "tmp/paas-build.sh", DRIVER.as_bytes(), 0o755)?;
+    Ok((tar.into_inner()?, buildpacks.len()))
+}
+
+/// Reads every `release-N.yml` from the downloaded `/tmp/paas-out`; a later
+/// buildpack's types override an earlier one's.
+fn release_types(tar_bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let mut files = Vec::new();
+    let mut archive = tar::Archive::new(tar_bytes);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if let Some(name) = path.rsplit('/').next().filter(|n| n.starts_with("release-") && n.ends_with(".yml")) {
+            let n: usize = name["release-".len()..name.len() - 4].parse().unwrap_or(0);
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text)?;
+            files.push((n, text));
+        }
+    }
+    files.sort();
+    let mut types = BTreeMap::new();
+    for (_, text) in files {
+        types.extend(parse_release_yaml(&text)?);
+    }
+    Ok(types)
+}
+
+/// The `default_process_types` map of a `bin/release` YAML document: the
+/// subset of YAML buildpacks print (a block map of `name: command`, or `{}`).
+pub fn parse_release_yaml(text: &str) -> Result<BTreeMap<String, String>> {
+    let mut types = BTreeMap::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') || line.trim() == "---" {
+            continue;
+        }
+        let indented = line.starts_with(' ') || line.starts_with('\t');
+        if !indented {
+            inside = false;
+            if let Some(rest) = line.strip_prefix("default_process_types:") {
+                let rest = rest.trim();
+                if rest.is_empty() {
+                    inside = true;
+                } else if rest != "{}" {
+                    bail!("bin/release printed default_process_types in a form paas does not read: {rest}");
+                }
+            }
+            continue;
+        }
+        if inside {
+            let Some((name, command)) = line.trim().split_once(':') else {
+                bail!("bin/release printed a line paas does not read: {line:?}");
+            };
+            let name = paas_wire::ProcessType::parse(name.trim()).map_err(|e| anyhow!("bin/release: {e}"))?;
+            let command = command.trim();
+            let command = command
+                .strip_prefix('"')
+                .and_then(|c| c.strip_suffix('"'))
+                .or_else(|| command.strip_prefix('\'').and_then(|c| c.strip_suffix('\'')))
+                .unwrap_or(command);
+            types.insert(name.to_string(), command.to_owned());
+        }
+    }
+    Ok(types)
+}
+
+/// The release image's context: the run image plus the built `/app`.
+fn run_image_context(run_image: &str, app_tar: &[u8]) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let dockerfile = format!("FROM {run_image}\nCOPY app /app\n");
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(dockerfile.len() as u64);
+    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())?;
+    let mut archive = tar::Archive::new(app_tar);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        let mut header = entry.header().clone();
+        if header.entry_type().is_symlink() {
+            let link = entry.link_name()?.ok_or_else(|| anyhow!("symlink without target"))?.into_owned();
+            tar.append_link(&mut header, &path, link)?;
+        } else if header.entry_type().is_hard_link() {
+            let link = entry.link_name()?.ok_or_else(|| anyhow!("hard link without target"))?.into_owned();
+            tar.append_link(&mut header, &path, link)?;
+        } else {
+            tar.append_data(&mut header, &path, entry)?;
+        }
+    }
+    Ok(tar.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_yaml() {
+        let t = parse_release_yaml("---\ndefault_process_types:\n  web: npm start\n  worker: \"node w.js\"\naddons: []\n").unwrap();
+        assert_eq!(t["web"], "npm start");
+        assert_eq!(t["worker"], "node w.js");
+        assert!(parse_release_yaml("---\ndefault_process_types: {}\n").unwrap().is_empty());
+        assert!(parse_release_yaml("---\nconfig_vars:\n  A: b\n").unwrap().is_empty());
+        assert!(parse_release_yaml("default_process_types:\n  Bad Name: x\n").is_err());
+    }
+
+    #[test]
+    fn upload_layout() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "index.html", &b"hi"[..]).unwrap();
+        let src = b.into_inner().unwrap();
+        let bp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(bp.path().join("bin")).unwrap();
+        std::fs::write(bp.path().join("bin/compile"), "#!/bin/sh\n").unwrap();
+        let config = BTreeMap::from([("GREETING".to_owned(), "hi".to_owned())]);
+        let (tar_bytes, n) = build_upload(&src, &[bp.path().to_path_buf()], &config).unwrap();
+        assert_eq!(n, 1);
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+        }
+        for want in ["app/index.html", "tmp/buildpacks/0/bin/compile", "tmp/env/GREETING", "tmp/paas-build.sh"] {
+            assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+        }
+    }
+}
