@@ -28,10 +28,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
         let command = command.trim();
         let name = ProcessType::parse(name).map_err(|e| err(e.to_string()))?;
         if command.is_empty() {
-            return Err(err(format!("process type {name:?} has no command")));
+            return Err(err(format!("process type {:?} has no command", name.as_str())));
         }
         if types.insert(name.to_string(), command.to_owned()).is_some() {
-            return Err(err(format!("process type {name:?} is defined twice")));
+            return Err(err(format!("process type {:?} is defined twice", name.as_str())));
         }
     }
     Ok(types)

@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+// The tag carries the stack's revision: change the package lists below and
+// bump it, so hosts that have the old images build the new ones.
 pub const DEFAULT_BASE: &str = "paas/stack-base:trixie";
-pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie";
-pub const DEFAULT_RUN: &str = "paas/stack-run:trixie";
+pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie-2";
+pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
 
 /// Where the host's CA bundle is mounted in build containers.
 pub const CA_PATH_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -62,8 +64,8 @@ const BUILD_PACKAGES: &[&str] = &[
     "python3", "python3-venv", "python3-pip", "python3-dev",
     "nodejs", "npm", "golang-go",
 ];
-/// Packages of the run image: runtimes only.
-const RUN_PACKAGES: &[&str] = &["ca-certificates", "busybox", "python3", "nodejs"];
+/// Packages of the run image: runtimes only (npm too, for `npm start`).
+const RUN_PACKAGES: &[&str] = &["ca-certificates", "busybox", "python3", "nodejs", "npm"];
 
 /// Sources `.profile.d/*.sh` before the dyno's command, as on Heroku.
 const LAUNCHER: &str = r#"#!/bin/sh

@@ -305,3 +305,49 @@ pub fn write_fixture_app(dir: &Path, marker: &str) {
     std::fs::write(dir.join(".dockerignore"), "secret.txt\n").unwrap();
     std::fs::write(dir.join("secret.txt"), "not for the image\n").unwrap();
 }
+
+/// Copies `server/tests/fixtures/<name>` into a new git repo with one commit.
+pub fn fixture_repo(p: &Platform, name: &str) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    copy_dir(&src, repo.path());
+    p.git_ok(repo.path(), &["init", "-q", "-b", "main"]);
+    p.git_ok(repo.path(), &["add", "-A"]);
+    p.git_ok(repo.path(), &["commit", "-qm", "fixture"]);
+    repo
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+impl Platform {
+    /// Creates `app` (tracked for cleanup) with its remote in `dir`.
+    pub fn create_app(&mut self, dir: &Path, app: &str) {
+        self.track(app);
+        self.paas_ok(dir, &["apps:create", app]);
+    }
+
+    /// `git push` to the app with the token in the URL; returns whether the
+    /// push was accepted, and everything git printed.
+    pub fn push(&self, dir: &Path, app: &str) -> (bool, String) {
+        let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", self.token, self.api_port);
+        let out = self.git(dir, &["push", &url, "HEAD:main"]);
+        (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+    }
+
+    pub fn push_ok(&self, dir: &Path, app: &str) -> String {
+        let (ok, said) = self.push(dir, app);
+        assert!(ok, "push of {app} failed:\n{said}");
+        said
+    }
+}

@@ -1,0 +1,178 @@
+//! Apps without a Dockerfile, built by the buildpacks on the stack images
+//! (`paas-server stack:build`, which scripts/test runs first), with real
+//! PyPI and npm dependencies, each ending with HTTP 200 through the router.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn python_with_a_pypi_dependency_and_a_warm_cache() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-python");
+    let repo = fixture_repo(&p, "python");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Python app detected"), "{said}");
+    assert!(said.contains("Installing requirements with pip"), "{said}");
+    p.wait_for_page(&app, "python ok six=1.16.0");
+
+    // Same requirements: the install is skipped.
+    let code = std::fs::read_to_string(dir.join("app.py")).unwrap().replace("python ok", "python again");
+    std::fs::write(dir.join("app.py"), code).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "change the code only"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Requirements unchanged: reusing cached packages"), "{said}");
+    assert!(!said.contains("Installing requirements with pip"), "{said}");
+    p.wait_for_page(&app, "python again six=1.16.0");
+
+    // Once the cache is cleared, the next build installs again.
+    let cleared = p.paas_ok(dir, &["builds:cache:clear", "-a", &app]);
+    assert!(cleared.contains("done"), "{cleared}");
+    p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "rebuild"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Installing requirements with pip"), "{said}");
+}
+
+#[test]
+fn a_failing_compile_rejects_the_push_with_the_buildpacks_error() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-fail");
+    let repo = fixture_repo(&p, "python");
+    let dir = repo.path();
+    std::fs::write(dir.join("requirements.txt"), "paas-no-such-package-xyz==1.0\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a requirement that does not exist"]);
+    p.create_app(dir, &app);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("No matching distribution found"), "pip's own error reaches the pusher: {said}");
+    assert!(said.contains("Push rejected"), "{said}");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains("no releases yet"), "{releases}");
+}
+
+#[test]
+fn nodejs_with_an_npm_dependency() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-node");
+    let repo = fixture_repo(&p, "nodejs");
+    p.create_app(repo.path(), &app);
+    let said = p.push_ok(repo.path(), &app);
+    assert!(said.contains("Node.js app detected") && said.contains("npm ci"), "{said}");
+    assert!(said.contains("Process types -> web"), "npm start is the default web process: {said}");
+    p.wait_for_page(&app, "node ok is-number=true");
+}
+
+#[test]
+fn go_with_the_stacks_toolchain() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-go");
+    let repo = fixture_repo(&p, "go");
+    p.create_app(repo.path(), &app);
+    let said = p.push_ok(repo.path(), &app);
+    assert!(said.contains("Go app detected") && said.contains("go build"), "{said}");
+    p.wait_for_page(&app, "go ok");
+}
+
+#[test]
+fn static_site_and_procfile_errors() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-static");
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Static site app detected"), "{said}");
+    p.wait_for_page(&app, "static ok");
+
+    // A malformed Procfile rejects the push with its line number.
+    std::fs::write(dir.join("Procfile"), "# comment\nweb: exec busybox httpd -f -p $PORT -h /app\nweb: again\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "bad procfile"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok);
+    assert!(said.contains("Procfile line 3: process type \"web\" is defined twice"), "{said}");
+
+    // So does an invalid app.json, with its line.
+    std::fs::write(dir.join("Procfile"), "web: exec busybox httpd -f -p $PORT -h /app\n").unwrap();
+    std::fs::write(dir.join("app.json"), "{\n  \"formation\": {\n    \"web\": {\"quantity\": -1}\n  }\n}\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "bad app.json"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok);
+    assert!(said.contains("app.json line 3"), "{said}");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("static ok"));
+}
+
+#[test]
+fn procfile_app_release_phase_and_app_json_formation() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-procfile");
+    let repo = fixture_repo(&p, "procfile");
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("app.json"),
+        "{\"formation\": {\"worker\": {\"quantity\": 1}}, \"scripts\": {\"postdeploy\": \"true\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("Procfile"), std::fs::read_to_string(dir.join("Procfile")).unwrap() + "worker: exec sleep 100000\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "worker"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Procfile app detected"), "{said}");
+    assert!(said.contains(&format!("running the release phase for {app}")), "release output streams: {said}");
+    p.wait_for_page(&app, "procfile ok, greeting=none");
+    poll(Duration::from_secs(30), "the app.json worker", || (p.running(&app, "worker").len() == 1).then_some(()));
+    assert!(p.running(&app, "release").is_empty(), "release never runs as a dyno");
+
+    // A failing release command keeps the old release serving.
+    p.paas_ok(dir, &["config:set", "-a", &app, "GREETING=v2"]);
+    p.wait_for_page(&app, "greeting=v2");
+    std::fs::write(dir.join("Procfile"), "web: ./serve.sh\nrelease: echo migration failed; exit 4\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "failing release"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("migration failed") && said.contains("exited with status 4"), "{said}");
+    let releases: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["releases", "-a", &app, "--json"])).unwrap();
+    assert_eq!(releases[0]["description"], "Set GREETING config vars", "no release was made");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!((status, body.trim()), (200, "procfile ok, greeting=v2"));
+}
+
+#[test]
+fn buildpack_url_picks_a_custom_buildpack_from_git() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-custom");
+    // A buildpack of our own in a local git repo, fetched by file:// URL.
+    let bp = tempfile::tempdir().unwrap();
+    let bin = bp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, body) in [
+        ("detect", "#!/bin/sh\necho Custom\n"),
+        (
+            "compile",
+            "#!/bin/sh\necho '-----> custom buildpack compiling'\nmkdir -p \"$1/www\"\necho \"custom ok, env dir has $(cat \"$3/GREETING\")\" > \"$1/www/index.html\"\n",
+        ),
+        ("release", "#!/bin/sh\necho '---'\necho 'default_process_types:'\necho '  web: exec busybox httpd -f -p $PORT -h /app/www'\n"),
+    ] {
+        std::fs::write(bin.join(name), body).unwrap();
+        std::process::Command::new("chmod").arg("+x").arg(bin.join(name)).status().unwrap();
+    }
+    p.git_ok(bp.path(), &["init", "-q", "-b", "main"]);
+    p.git_ok(bp.path(), &["add", "-A"]);
+    p.git_ok(bp.path(), &["commit", "-qm", "buildpack"]);
+
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let url = format!("file://{}", bp.path().display());
+    p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={url}"), "GREETING=hello"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("custom buildpack compiling"), "{said}");
+    p.wait_for_page(&app, "custom ok, env dir has hello");
+}
