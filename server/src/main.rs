@@ -72,7 +72,8 @@ async fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::StackBuild => {
-            let runtime = paas_server::runtime::DockerRuntime::connect().await?;
+            // Stack images belong to no installation in particular.
+            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build").await?;
             let stack = paas_server::stack::Stack::from_env();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
             let printer = tokio::spawn(async move {

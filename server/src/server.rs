@@ -36,7 +36,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
         // Printed once, on the first start: the store keeps only its hash.
         println!("No API token existed, so one was created. Keep it: it is not shown again.\n\n    PAAS_TOKEN={token}\n");
     }
-    let runtime: Arc<dyn Runtime> = Arc::new(DockerRuntime::connect().await?);
+    let instance = store.instance_id().await?;
+    let runtime: Arc<dyn Runtime> = Arc::new(DockerRuntime::connect(&instance).await?);
     let routes = RouteTable::default();
     let scheduler = Scheduler::new(
         store.clone(),

@@ -19,18 +19,25 @@ use tokio::sync::mpsc;
 #[derive(Clone)]
 pub struct DockerRuntime {
     docker: Docker,
+    /// Every container this runtime starts carries `paas.instance=<this>`,
+    /// and it lists and touches only those.
+    instance: String,
 }
 
 impl DockerRuntime {
     /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
     /// version down to what the engine speaks (1.41 for Debian's docker.io).
-    pub async fn connect() -> Result<Self> {
+    pub async fn connect(instance: &str) -> Result<Self> {
         let docker = Docker::connect_with_defaults().context("cannot reach the Docker engine: is dockerd running?")?;
         let docker = docker
             .negotiate_version()
             .await
             .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
-        Ok(Self { docker })
+        Ok(Self { docker, instance: instance.to_owned() })
+    }
+
+    fn instance_label(&self) -> String {
+        format!("{}={}", labels::INSTANCE, self.instance)
     }
 
     fn dyno_from_summary(c: &ContainerSummary) -> Option<Dyno> {
@@ -79,7 +86,7 @@ impl Runtime for DockerRuntime {
             None => labels::APP.to_owned(),
         };
         let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), vec![label]);
+        filters.insert("label".to_owned(), vec![self.instance_label(), label]);
         let list = self
             .docker
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
@@ -98,6 +105,7 @@ impl Runtime for DockerRuntime {
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
         let labels: HashMap<String, String> = [
+            (labels::INSTANCE, self.instance.clone()),
             (labels::APP, spec.app.clone()),
             (labels::RELEASE, spec.release_id.clone()),
             (labels::VERSION, spec.release_version.to_string()),
@@ -269,6 +277,7 @@ impl Runtime for DockerRuntime {
         }
         let mut task_labels = HashMap::new();
         task_labels.insert("paas.task".to_owned(), spec.name.clone());
+        task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
         let config = Config {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),

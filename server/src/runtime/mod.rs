@@ -21,6 +21,8 @@ pub const DYNO_PORT: u16 = 5000;
 /// Container labels that carry a dyno's identity; the scheduler reads actual
 /// state from them alone, so a restarted server adopts what runs.
 pub mod labels {
+    /// The platform installation that owns the container.
+    pub const INSTANCE: &str = "paas.instance";
     pub const APP: &str = "paas.app";
     pub const RELEASE: &str = "paas.release";
     pub const VERSION: &str = "paas.version";

@@ -8,6 +8,7 @@
 mod apps;
 mod builds;
 mod formation;
+mod platform;
 mod releases;
 mod tokens;
 

@@ -108,6 +108,9 @@ async fn builds_formation_tokens(store: Store) {
     assert_eq!(store.verify_token(&token).await.unwrap().as_deref(), Some("admin"));
     assert_eq!(store.verify_token("paas_wrong").await.unwrap(), None);
     assert_eq!(store.token_count().await.unwrap(), 1);
+
+    let id = store.instance_id().await.unwrap();
+    assert_eq!(store.instance_id().await.unwrap(), id, "the instance id is made once");
 }
 
 macro_rules! both_backends {

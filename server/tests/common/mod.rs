@@ -246,6 +246,7 @@ impl Drop for Platform {
                     let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
                 }
             }
+            let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("paas-cache-{app}")]).output();
             let images = Command::new("docker")
                 .args(["images", "-q", &format!("paas/{app}")])
                 .output();
