@@ -16,7 +16,8 @@ use crate::runtime::{Runtime, TaskSpec};
 use crate::scheduler::Scheduler;
 use crate::store::{AppRow, BuildStatus, NewRelease, ReleaseRow, Store};
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::{BTreeMap, HashMap};
+use crate::locks::KeyedLocks;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -56,6 +57,36 @@ impl Output {
     pub fn text(&self) -> String {
         self.log.lock().expect("build log poisoned").clone()
     }
+
+    /// A channel whose lines are added to this output, as 7-space-indented
+    /// body lines or as they are; `Sink::close` waits until all are in.
+    pub fn sink(&self, indent: bool) -> Sink {
+        let (tx, mut rx) = mpsc::channel::<String>(256);
+        let out = self.clone();
+        let task = tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if indent {
+                    out.body(line).await;
+                } else {
+                    out.line(line).await;
+                }
+            }
+        });
+        Sink { tx, task }
+    }
+}
+
+/// See [`Output::sink`].
+pub struct Sink {
+    pub tx: mpsc::Sender<String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    pub async fn close(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
 }
 
 /// What the pushed tree holds that the builder needs to look at.
@@ -83,7 +114,7 @@ pub struct Builder {
     scheduler: Scheduler,
     buildpacks: BuildpackBuilder,
     web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: KeyedLocks,
 }
 
 impl Builder {
@@ -95,17 +126,14 @@ impl Builder {
         buildpacks: BuildpackBuilder,
         web_url: Arc<dyn Fn(&str) -> String + Send + Sync>,
     ) -> Self {
-        Self { store, runtime, cipher, scheduler, buildpacks, web_url, locks: Arc::default() }
+        Self { store, runtime, cipher, scheduler, buildpacks, web_url, locks: KeyedLocks::default() }
     }
 
     /// Builds `source` (a tar of the commit's tree) and, when the build
     /// succeeds, releases and deploys it. On failure nothing changes but the
     /// failed build record: the running release keeps serving.
     pub async fn build_and_release(&self, app: &AppRow, commit: &str, source: Vec<u8>, out: &Output) -> Result<ReleaseRow> {
-        let lock = {
-            let mut locks = self.locks.lock().expect("lock map poisoned");
-            locks.entry(app.name.clone()).or_default().clone()
-        };
+        let lock = self.locks.get(&app.name);
         if lock.try_lock().is_err() {
             out.heading(format!("Waiting for the build already running for {} to finish", app.name)).await;
         }
@@ -194,18 +222,9 @@ impl Builder {
         let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
         let (image, mut types) = if tree.has_dockerfile {
             out.heading("Building with the Dockerfile").await;
-            let (tx, mut rx) = mpsc::channel::<String>(256);
-            let forward = {
-                let out = out.clone();
-                tokio::spawn(async move {
-                    while let Some(line) = rx.recv().await {
-                        out.body(line).await;
-                    }
-                })
-            };
-            let built = self.runtime.build_image(tree.context, &tag, &tx).await;
-            drop(tx);
-            let _ = forward.await;
+            let sink = out.sink(true);
+            let built = self.runtime.build_image(tree.context, &tag, &sink.tx).await;
+            sink.close().await;
             let image = built.map_err(|e| anyhow!("docker build failed: {e:#}"))?;
             (image, BTreeMap::new())
         } else {
@@ -257,18 +276,9 @@ impl Builder {
             timeout: Some(std::time::Duration::from_secs(30 * 60)),
             ..Default::default()
         };
-        let (tx, mut rx) = mpsc::channel::<String>(256);
-        let forward = {
-            let out = out.clone();
-            tokio::spawn(async move {
-                while let Some(line) = rx.recv().await {
-                    out.body(line).await;
-                }
-            })
-        };
-        let result = self.runtime.run_task(&spec, &tx).await;
-        drop(tx);
-        let _ = forward.await;
+        let sink = out.sink(true);
+        let result = self.runtime.run_task(&spec, &sink.tx).await;
+        sink.close().await;
         let code = result?.exit_code;
         if code != 0 {
             bail!("the release command exited with status {code}: the new release was not made");

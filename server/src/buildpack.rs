@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The built-in buildpacks, in detection order.
 pub const BUILT_IN: &[&str] = &["python", "nodejs", "go", "static", "procfile"];
@@ -102,18 +101,10 @@ impl BuildpackBuilder {
             commit: None,
             timeout: Some(BUILD_TIMEOUT),
         };
-        let (tx, mut rx) = mpsc::channel::<String>(256);
-        let forward = {
-            let out = out.clone();
-            tokio::spawn(async move {
-                while let Some(line) = rx.recv().await {
-                    out.line(line).await;
-                }
-            })
-        };
-        let result = self.runtime.run_task(&spec, &tx).await;
-        drop(tx);
-        let _ = forward.await;
+        let started = std::time::Instant::now();
+        let sink = out.sink(false);
+        let result = self.runtime.run_task(&spec, &sink.tx).await;
+        sink.close().await;
         let result = result?;
         if result.exit_code != 0 {
             bail!("the buildpack build failed (exit {})", result.exit_code);
@@ -121,15 +112,12 @@ impl BuildpackBuilder {
         let [app_tar, paas_out]: [Vec<u8>; 2] =
             result.downloads.try_into().map_err(|_| anyhow!("the build container's output is missing"))?;
         let default_types = tokio::task::spawn_blocking(move || release_types(&paas_out)).await??;
+        tracing::info!(app, seconds = started.elapsed().as_secs_f64(), bytes = app_tar.len(), "buildpack container done");
+        let started = std::time::Instant::now();
 
         out.line("-----> Making the release image").await;
-        let run = self.stack.run.clone();
-        let context = tokio::task::spawn_blocking(move || run_image_context(&run, &app_tar)).await??;
-        let (tx, mut rx) = mpsc::channel::<String>(64);
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let image = self.runtime.build_image(context, tag, &tx).await;
-        drop(tx);
-        let _ = drain.await;
+        let image = self.runtime.image_from_files(&self.stack.run, app_tar, tag).await;
+        tracing::info!(app, seconds = started.elapsed().as_secs_f64(), "release image built");
         Ok(Built { image: image.context("cannot make the release image")?, default_types })
     }
 
@@ -289,32 +277,6 @@ pub fn parse_release_yaml(text: &str) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(types)
-}
-
-/// The release image's context: the run image plus the built `/app`.
-fn run_image_context(run_image: &str, app_tar: &[u8]) -> Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let dockerfile = format!("FROM {run_image}\nCOPY app /app\n");
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_size(dockerfile.len() as u64);
-    tar.append_data(&mut h, "Dockerfile", dockerfile.as_bytes())?;
-    let mut archive = tar::Archive::new(app_tar);
-    for entry in archive.entries()? {
-        let entry = entry?;
-        let path = entry.path()?.into_owned();
-        let mut header = entry.header().clone();
-        if header.entry_type().is_symlink() {
-            let link = entry.link_name()?.ok_or_else(|| anyhow!("symlink without target"))?.into_owned();
-            tar.append_link(&mut header, &path, link)?;
-        } else if header.entry_type().is_hard_link() {
-            let link = entry.link_name()?.ok_or_else(|| anyhow!("hard link without target"))?.into_owned();
-            tar.append_link(&mut header, &path, link)?;
-        } else {
-            tar.append_data(&mut header, &path, entry)?;
-        }
-    }
-    Ok(tar.into_inner()?)
 }
 
 #[cfg(test)]

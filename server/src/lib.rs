@@ -13,6 +13,7 @@ pub mod builder;
 pub mod api;
 pub mod git;
 pub mod hook;
+pub mod locks;
 pub mod server;
 pub mod stack;
 pub mod appjson;

@@ -11,9 +11,10 @@ use crate::router::RouteTable;
 use crate::runtime::{Dyno, DynoSpec, Runtime, DYNO_PORT};
 use crate::store::{AppRow, ReleaseRow, Store};
 use anyhow::{Context, Result};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::locks::KeyedLocks;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
@@ -31,7 +32,7 @@ struct Inner {
     stop_grace: Duration,
     boot_timeout: Duration,
     /// One reconcile at a time per app.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: KeyedLocks,
 }
 
 /// What one reconcile pass did, for the pusher and the logs.
@@ -79,18 +80,13 @@ impl Scheduler {
                 routes,
                 stop_grace,
                 boot_timeout,
-                locks: Mutex::new(HashMap::new()),
+                locks: KeyedLocks::default(),
             }),
         }
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.inner.runtime
-    }
-
-    fn lock_for(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.inner.locks.lock().expect("lock map poisoned");
-        locks.entry(app.to_owned()).or_default().clone()
     }
 
     /// Reconciles in the background; for API calls that change desired state.
@@ -123,7 +119,7 @@ impl Scheduler {
 
     /// Stops every dyno of an app and forgets its routes (app destroy).
     pub async fn remove_app(&self, app: &str) -> Result<()> {
-        let lock = self.lock_for(app);
+        let lock = self.inner.locks.get(app);
         let _guard = lock.lock().await;
         self.inner.routes.set(app, Vec::new());
         for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
@@ -134,7 +130,7 @@ impl Scheduler {
 
     /// One reconcile pass for one app.
     pub async fn reconcile(&self, app: &AppRow) -> Result<Outcome> {
-        let lock = self.lock_for(&app.name);
+        let lock = self.inner.locks.get(&app.name);
         let _guard = lock.lock().await;
         let inner = &self.inner;
         let release = inner.store.current_release(&app.id).await?;

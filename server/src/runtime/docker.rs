@@ -74,6 +74,19 @@ impl DockerRuntime {
     }
 }
 
+/// What every container paas starts gets: an init as PID 1 (it forwards
+/// SIGTERM, so containers stop promptly), no privileges and no privilege
+/// escalation. Callers add only ports or named volumes; app containers never
+/// get host mounts or the Docker socket.
+fn locked_down(host: HostConfig) -> HostConfig {
+    HostConfig {
+        init: Some(true),
+        privileged: Some(false),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        ..host
+    }
+}
+
 fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
 }
@@ -139,16 +152,7 @@ impl Runtime for DockerRuntime {
             env: Some(env),
             labels: Some(labels),
             exposed_ports: exposed,
-            host_config: Some(HostConfig {
-                port_bindings: bindings,
-                // An init as PID 1 forwards SIGTERM, so dynos stop promptly.
-                init: Some(true),
-                // App containers never get privileges, host mounts or the
-                // Docker socket.
-                privileged: Some(false),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                ..Default::default()
-            }),
+            host_config: Some(locked_down(HostConfig { port_bindings: bindings, ..Default::default() })),
             ..Default::default()
         };
         let created = self
@@ -283,13 +287,7 @@ impl Runtime for DockerRuntime {
             cmd: Some(spec.cmd.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(task_labels),
-            host_config: Some(HostConfig {
-                mounts: Some(mounts),
-                init: Some(true),
-                privileged: Some(false),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                ..Default::default()
-            }),
+            host_config: Some(locked_down(HostConfig { mounts: Some(mounts), ..Default::default() })),
             ..Default::default()
         };
         let created = self
@@ -301,6 +299,39 @@ impl Runtime for DockerRuntime {
         let _ = self
             .docker
             .remove_container(&created.id, Some(RemoveContainerOptions { force: true, v: false, ..Default::default() }))
+            .await;
+        result
+    }
+
+    async fn image_from_files(&self, base: &str, tar: Vec<u8>, tag: &str) -> Result<String> {
+        let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let mut task_labels = HashMap::new();
+        task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
+        let config = Config::<String> { image: Some(base.to_owned()), labels: Some(task_labels), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
+            .await
+            .with_context(|| format!("cannot create a container from {base}"))?;
+        let result = async {
+            self.docker
+                .upload_to_container(&created.id, Some(UploadToContainerOptions { path: "/", ..Default::default() }), tar.into())
+                .await
+                .context("cannot copy the built app into the image")?;
+            let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+            let options = CommitContainerOptions { container: created.id.as_str(), repo, tag, pause: false, ..Default::default() };
+            // An empty config keeps the base image's entrypoint, env and workdir.
+            let commit = self
+                .docker
+                .commit_container(options, Config::<String>::default())
+                .await
+                .context("cannot commit the release image")?;
+            commit.id.ok_or_else(|| anyhow!("the committed image has no ID"))
+        }
+        .await;
+        let _ = self
+            .docker
+            .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
             .await;
         result
     }

@@ -127,6 +127,10 @@ pub trait Runtime: Send + Sync + 'static {
     /// Runs a task container to completion, streaming its output lines, and
     /// removes it.
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> anyhow::Result<TaskResult>;
+    /// Makes image `tag` from `base` plus the files of `tar` (unpacked at
+    /// `/`), keeping the base's entrypoint and environment. Returns the image
+    /// ID. Much faster than a `COPY` build for many small files.
+    async fn image_from_files(&self, base: &str, tar: Vec<u8>, tag: &str) -> anyhow::Result<String>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 }
