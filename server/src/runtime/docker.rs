@@ -321,12 +321,14 @@ impl Runtime for DockerRuntime {
             let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
             let options = CommitContainerOptions { container: created.id.as_str(), repo, tag, pause: false, ..Default::default() };
             // An empty config keeps the base image's entrypoint, env and workdir.
-            let commit = self
-                .docker
+            self.docker
                 .commit_container(options, Config::<String>::default())
                 .await
                 .context("cannot commit the release image")?;
-            commit.id.ok_or_else(|| anyhow!("the committed image has no ID"))
+            // bollard 0.18 reads the commit answer's `Id` into a model that
+            // expects `ID`: ask for the image instead.
+            let image = self.docker.inspect_image(&format!("{repo}:{tag}")).await.context("the commit made no image")?;
+            image.id.ok_or_else(|| anyhow!("the committed image has no ID"))
         }
         .await;
         let _ = self
