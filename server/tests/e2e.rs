@@ -11,12 +11,8 @@ fn git_push_deploys_configures_rolls_back_and_scales() {
     let mut p = Platform::start();
     let app = unique_app("e2e");
     p.track(&app);
-    let repo = tempfile::tempdir().unwrap();
+    let repo = dockerfile_repo(&p, "main", "one");
     let dir = repo.path();
-    p.git_ok(dir, &["init", "-q", "-b", "main"]);
-    write_fixture_app(dir, "one");
-    p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "first"]);
 
     // login stores the token where git finds it (~/.netrc), as with Heroku.
     let token = p.token.clone();
@@ -89,14 +85,9 @@ fn git_push_deploys_configures_rolls_back_and_scales() {
 fn push_to_another_branch_is_refused_with_a_hint() {
     let mut p = Platform::start();
     let app = unique_app("e2e-branch");
-    p.track(&app);
-    let repo = tempfile::tempdir().unwrap();
+    let repo = dockerfile_repo(&p, "feature", "branch");
     let dir = repo.path();
-    p.git_ok(dir, &["init", "-q", "-b", "feature"]);
-    write_fixture_app(dir, "branch");
-    p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "first"]);
-    p.paas_ok(dir, &["apps:create", &app]);
+    p.create_app(dir, &app);
     let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", p.token, p.api_port);
     let out = p.git(dir, &["push", &url, "feature"]);
     let said = text(&out.stderr);
@@ -115,16 +106,10 @@ fn push_to_another_branch_is_refused_with_a_hint() {
 fn a_restarted_server_adopts_running_dynos() {
     let mut p = Platform::start();
     let app = unique_app("e2e-adopt");
-    p.track(&app);
-    let repo = tempfile::tempdir().unwrap();
+    let repo = dockerfile_repo(&p, "main", "adopt");
     let dir = repo.path();
-    p.git_ok(dir, &["init", "-q", "-b", "main"]);
-    write_fixture_app(dir, "adopt");
-    p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "first"]);
-    p.paas_ok(dir, &["apps:create", &app]);
-    let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", p.token, p.api_port);
-    p.git_ok(dir, &["push", &url, "main"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
     p.wait_for_page(&app, "marker: adopt");
     let before = p.running(&app, "web");
     assert_eq!(before.len(), 1);

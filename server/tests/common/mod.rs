@@ -307,6 +307,16 @@ pub fn write_fixture_app(dir: &Path, marker: &str) {
     std::fs::write(dir.join("secret.txt"), "not for the image\n").unwrap();
 }
 
+/// A new git repo on `branch` holding the Dockerfile fixture app, one commit.
+pub fn dockerfile_repo(p: &Platform, branch: &str, marker: &str) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    p.git_ok(repo.path(), &["init", "-q", "-b", branch]);
+    write_fixture_app(repo.path(), marker);
+    p.git_ok(repo.path(), &["add", "-A"]);
+    p.git_ok(repo.path(), &["commit", "-qm", "first"]);
+    repo
+}
+
 /// Copies `server/tests/fixtures/<name>` into a new git repo with one commit.
 pub fn fixture_repo(p: &Platform, name: &str) -> tempfile::TempDir {
     let repo = tempfile::tempdir().unwrap();
