@@ -254,6 +254,27 @@ impl Builder {
         Ok(Built { image, types, app_json })
     }
 
+    /// The release phase for a release a config change or a rollback is about
+    /// to append: runs its `release` command, if it has one, with `config`.
+    /// On failure the error carries the command's last output lines, and the
+    /// caller appends nothing.
+    pub async fn release_phase_before(&self, app: &AppRow, new: &NewRelease, config: &BTreeMap<String, String>) -> Result<()> {
+        let (Some(image), Some(command)) = (&new.image, new.process_types.get("release")) else {
+            return Ok(());
+        };
+        // Nobody streams this output: it is kept for the error only.
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let out = Output::new(tx);
+        if let Err(e) = self.release_phase(app, image, command, config, &out).await {
+            let text = out.text();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            bail!("{e:#}; its output ends:\n{tail}");
+        }
+        Ok(())
+    }
+
     /// Runs the Procfile's `release` command once in a one-off container from
     /// the new image. A non-zero exit fails the build: no release is made.
     async fn release_phase(

@@ -130,9 +130,18 @@ fn procfile_app_release_phase_and_app_json_formation() {
     poll(Duration::from_secs(30), "the app.json worker", || (p.running(&app, "worker").len() == 1).then_some(()));
     assert!(p.running(&app, "release").is_empty(), "release never runs as a dyno");
 
-    // A failing release command keeps the old release serving.
+    // Config changes run the release phase too; when it fails, nothing changes.
     p.paas_ok(dir, &["config:set", "-a", &app, "GREETING=v2"]);
     p.wait_for_page(&app, "greeting=v2");
+    let refused = p.paas(dir, &["config:set", "-a", &app, "FAIL_RELEASE=yes"]);
+    let said = text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(said.contains("config not changed") && said.contains("exited with status 1"), "{said}");
+    assert!(said.contains(&format!("running the release phase for {app}")), "{said}");
+    let vars = p.paas_ok(dir, &["config", "-a", &app, "--json"]);
+    assert!(!vars.contains("FAIL_RELEASE"), "{vars}");
+
+    // A failing release command on a push keeps the old release serving.
     std::fs::write(dir.join("Procfile"), "web: ./serve.sh\nrelease: echo migration failed; exit 4\n").unwrap();
     p.git_ok(dir, &["commit", "-qam", "failing release"]);
     let (ok, said) = p.push(dir, &app);

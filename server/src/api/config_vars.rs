@@ -78,6 +78,11 @@ async fn update(
         sealed_config: state.cipher.seal(&vars),
         description: description.join("; "),
     };
+    state
+        .builder
+        .release_phase_before(&app, &new, &vars)
+        .await
+        .map_err(|e| ApiError::unprocessable("release_failed", format!("config not changed: {e:#}")))?;
     let release = state.store.append_release(&app.id, &new).await?;
     info!(app = %app.name, release = release.version, "config changed");
     state.scheduler.kick(app);

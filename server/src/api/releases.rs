@@ -75,6 +75,12 @@ async fn rollback(
         sealed_config: target.config.clone(),
         description: format!("Rollback to v{}", target.version),
     };
+    let config = state.cipher.open(&target.config)?;
+    state
+        .builder
+        .release_phase_before(&app, &new, &config)
+        .await
+        .map_err(|e| ApiError::unprocessable("release_failed", format!("not rolled back: {e:#}")))?;
     let release = state.store.append_release(&app.id, &new).await?;
     info!(app = %app.name, release = release.version, to = target.version, "rolled back");
     state.scheduler.kick(app);
