@@ -184,4 +184,22 @@ fn buildpack_url_picks_a_custom_buildpack_from_git() {
     let said = p.push_ok(dir, &app);
     assert!(said.contains("custom buildpack compiling"), "{said}");
     p.wait_for_page(&app, "custom ok, env dir has hello");
+
+    // app.json `buildpacks` lists several: they run in order, and the last
+    // one's default process types win.
+    let app2 = unique_app("bp-multi");
+    let repo2 = fixture_repo(&p, "static");
+    let dir2 = repo2.path();
+    std::fs::write(dir2.join("app.json"), format!("{{\"buildpacks\": [{{\"url\": \"{url}\"}}, {{\"url\": \"heroku/static\"}}]}}\n")).unwrap();
+    p.git_ok(dir2, &["add", "-A"]);
+    p.git_ok(dir2, &["commit", "-qm", "two buildpacks"]);
+    p.create_app(dir2, &app2);
+    p.paas_ok(dir2, &["config:set", "-a", &app2, "GREETING=twice"]);
+    let said = p.push_ok(dir2, &app2);
+    let custom = said.find("custom buildpack compiling").expect(&said);
+    let stat = said.find("Static site: serving").expect(&said);
+    assert!(custom < stat, "the buildpacks run in app.json's order: {said}");
+    p.wait_for_page(&app2, "static ok");
+    let (_, www) = p.get(&app2, "/www/index.html").unwrap();
+    assert!(www.contains("custom ok, env dir has twice"), "{www}");
 }
