@@ -191,6 +191,9 @@ impl Builder {
         for name in &outcome.unhealthy {
             out.line(format!(" !     {name} did not answer on $PORT in time: check that the web process listens on $PORT")).await;
         }
+        if outcome.previous_serving {
+            out.line(" !     the previous release's web dynos keep serving until a new one answers").await;
+        }
         if !outcome.started.is_empty() {
             out.body(format!("started {}", outcome.started.join(", "))).await;
         }

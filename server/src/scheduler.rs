@@ -42,6 +42,8 @@ pub struct Outcome {
     pub stopped: usize,
     /// New web dynos that did not answer within the boot timeout.
     pub unhealthy: Vec<String>,
+    /// No new web dyno answered, so the previous ones still serve.
+    pub previous_serving: bool,
 }
 
 /// The desired scale of each process type of a release: what was set with
@@ -193,11 +195,30 @@ impl Scheduler {
                 outcome.unhealthy.push(d.name());
             }
         }
+        // When web dynos are wanted but none of them answers, the web dynos
+        // that served until now keep running and serving, so a release whose
+        // web process does not come up causes no downtime. The next passes
+        // probe the new dynos again.
+        let mut held: Vec<&Dyno> = Vec::new();
+        let wants_web = keep.iter().chain(started.iter()).any(|d| d.process_type == "web");
+        if healthy.is_empty() && wants_web {
+            held = actual
+                .iter()
+                .filter(|d| d.process_type == "web" && d.addr.is_some_and(|a| routed.contains(&a)))
+                .filter(|d| !keep.iter().chain(started.iter()).any(|k| k.container_id == d.container_id))
+                .collect();
+            if !held.is_empty() {
+                warn!(app = %app.name, kept = held.len(), "no new web dyno answers: the previous web dynos keep serving");
+                healthy = held.iter().filter_map(|d| d.addr).collect();
+                outcome.previous_serving = true;
+            }
+        }
         healthy.sort();
         inner.routes.set(&app.name, healthy);
 
         // Only now, with the new dynos serving, do the old ones go.
-        let wanted: HashSet<&str> = keep.iter().chain(started.iter()).map(|d| d.container_id.as_str()).collect();
+        let wanted: HashSet<String> =
+            keep.iter().chain(started.iter()).chain(held).map(|d| d.container_id.clone()).collect();
         for d in actual.into_iter().filter(|d| !wanted.contains(d.container_id.as_str())) {
             outcome.stopped += 1;
             self.stop_later(d);

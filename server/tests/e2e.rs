@@ -119,3 +119,26 @@ fn a_restarted_server_adopts_running_dynos() {
     p.wait_for_page(&app, "marker: adopt");
     assert_eq!(p.running(&app, "web"), before, "the same container serves: no duplicate, no restart");
 }
+
+#[test]
+fn a_release_whose_web_never_answers_leaves_the_old_dynos_serving() {
+    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "3")]);
+    let app = unique_app("e2e-hold");
+    let repo = dockerfile_repo(&p, "main", "good");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: good");
+    let before = p.running(&app, "web");
+
+    std::fs::write(dir.join("Procfile"), "web: exec sleep 100000\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a web process that never listens"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("did not answer on $PORT in time"), "{said}");
+    assert!(said.contains("previous release's web dynos keep serving"), "{said}");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("marker: good"), "{body}");
+    let now = p.running(&app, "web");
+    assert!(before.iter().all(|id| now.contains(id)), "the old dyno still runs: {before:?} {now:?}");
+}

@@ -63,6 +63,8 @@ pub struct Platform {
     pub token: String,
     server: Option<Child>,
     apps: Vec<String>,
+    /// Extra server environment, e.g. a shorter boot timeout.
+    env: Vec<(String, String)>,
 }
 
 pub fn server_exe() -> PathBuf {
@@ -77,6 +79,10 @@ pub fn cli_exe() -> PathBuf {
 
 impl Platform {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         ensure_base_image();
         let data = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
@@ -88,6 +94,7 @@ impl Platform {
             token: String::new(),
             server: None,
             apps: Vec::new(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         let out = p.server_cmd().args(["token:create", "e2e"]).output().unwrap();
         assert!(out.status.success(), "token:create failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -105,7 +112,8 @@ impl Platform {
             .env("PAAS_STOP_GRACE_SECONDS", "3")
             .env("PAAS_BOOT_TIMEOUT_SECONDS", "30")
             .env_remove("DATABASE_URL")
-            .env_remove("PAAS_SECRET_KEY");
+            .env_remove("PAAS_SECRET_KEY")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
