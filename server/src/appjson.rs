@@ -135,6 +135,18 @@ impl<'de> Deserialize<'de> for EnvEntry {
     }
 }
 
+impl AppJson {
+    /// The path web dynos must answer before they get traffic: the first
+    /// startup (or readiness) check of `web` that names one.
+    pub fn web_health_path(&self) -> Option<String> {
+        let checks = self.healthchecks.iter().find(|(t, _)| t.as_str() == "web")?.1;
+        checks
+            .iter()
+            .filter(|c| matches!(c.kind, CheckKind::Startup | CheckKind::Readiness))
+            .find_map(|c| c.path.as_ref().map(|p| p.0.clone()))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildpackRef {
@@ -177,6 +189,8 @@ mod tests {
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
         assert_eq!(a.env[&ConfigKey::parse("GREETING").unwrap()].value.as_deref(), Some("hello"));
         assert_eq!(a.buildpacks, [BuildpackRef { url: "heroku/python".into() }]);
+        assert_eq!(a.web_health_path().as_deref(), Some("/health"));
+        assert_eq!(AppJson::default().web_health_path(), None);
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl Builder {
                     process_types: types,
                     sealed_config,
                     description: format!("Deploy {short}"),
+                    health_path: app_json.web_health_path(),
                 },
             )
             .await?;

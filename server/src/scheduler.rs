@@ -186,7 +186,9 @@ impl Scheduler {
                 None => {}
             }
         }
-        let probes = candidates.iter().map(|d| wait_healthy(d.addr.expect("filtered above"), inner.boot_timeout));
+        let path = release.as_ref().and_then(|r| r.health_path.as_deref());
+        let probes =
+            candidates.iter().map(|d| wait_healthy(d.addr.expect("filtered above"), path, inner.boot_timeout));
         for (d, ok) in candidates.iter().zip(futures_util::future::join_all(probes).await) {
             if ok {
                 healthy.push(d.addr.expect("filtered above"));
@@ -280,14 +282,15 @@ fn spec_for(
     }
 }
 
-/// Polls until the dyno answers an HTTP request with any status. A bare TCP
-/// connect is not enough: Docker's port proxy accepts connections before the
-/// app listens.
-pub async fn wait_healthy(addr: SocketAddr, timeout: Duration) -> bool {
+/// Polls until the dyno answers an HTTP request: on `path` with a 2xx or 3xx
+/// status when app.json names a health check path, else on `/` with any
+/// status. A bare TCP connect is not enough: Docker's port proxy accepts
+/// connections before the app listens.
+pub async fn wait_healthy(addr: SocketAddr, path: Option<&str>, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(20);
     while Instant::now() < deadline {
-        if probe(addr).await.unwrap_or(false) {
+        if probe(addr, path).await.unwrap_or(false) {
             return true;
         }
         tokio::time::sleep(delay).await;
@@ -296,13 +299,19 @@ pub async fn wait_healthy(addr: SocketAddr, timeout: Duration) -> bool {
     false
 }
 
-async fn probe(addr: SocketAddr) -> Result<bool> {
+async fn probe(addr: SocketAddr, path: Option<&str>) -> Result<bool> {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(b"GET / HTTP/1.0\r\nHost: paas-health\r\nUser-Agent: paas-health\r\n\r\n").await?;
-        let mut buf = [0u8; 5];
+        let request = format!(
+            "GET {} HTTP/1.0\r\nHost: paas-health\r\nUser-Agent: paas-health\r\n\r\n",
+            path.unwrap_or("/")
+        );
+        s.write_all(request.as_bytes()).await?;
+        // "HTTP/1.1 200": the status code's first digit is byte 9.
+        let mut buf = [0u8; 12];
         s.read_exact(&mut buf).await?;
-        Ok::<bool, std::io::Error>(&buf == b"HTTP/")
+        let answered = buf.starts_with(b"HTTP/");
+        Ok::<bool, std::io::Error>(answered && (path.is_none() || matches!(buf[9], b'2' | b'3')))
     };
     tokio::time::timeout(Duration::from_secs(2), attempt).await.context("probe timed out")?.map_err(Into::into)
 }

@@ -142,3 +142,35 @@ fn a_release_whose_web_never_answers_leaves_the_old_dynos_serving() {
     let now = p.running(&app, "web");
     assert!(before.iter().all(|id| now.contains(id)), "the old dyno still runs: {before:?} {now:?}");
 }
+
+#[test]
+fn an_app_json_health_check_path_gates_traffic() {
+    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "3")]);
+    let app = unique_app("e2e-health");
+    let repo = dockerfile_repo(&p, "main", "good");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: good");
+
+    // /health answers 404: the new dyno gets no traffic.
+    std::fs::write(dir.join("app.json"), "{\"healthchecks\": {\"web\": [{\"type\": \"startup\", \"path\": \"/health\"}]}}\n").unwrap();
+    write_fixture_app(dir, "two");
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "health check without a health page"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("did not answer"), "{said}");
+    let (_, body) = p.get(&app, "/").unwrap();
+    assert!(body.contains("marker: good"), "{body}");
+
+    // With a /health page the new release takes over.
+    write_fixture_app(dir, "three");
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap() + "RUN mkdir -p /www && echo ok > /www/health\n";
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a health page"]);
+    let said = p.push_ok(dir, &app);
+    assert!(!said.contains("did not answer"), "{said}");
+    p.wait_for_page(&app, "marker: three");
+    let info = p.paas_ok(dir, &["releases:info", "v3", "-a", &app, "--json"]);
+    assert!(info.contains("\"health_path\": \"/health\""), "{info}");
+}

@@ -42,6 +42,9 @@ pub struct Release {
     pub process_types: BTreeMap<String, String>,
     pub created_at: String,
     pub current: bool,
+    /// The path web dynos must answer with 2xx/3xx before they get traffic.
+    #[serde(default)]
+    pub health_path: Option<String>,
 }
 
 /// Body of `POST /apps/{app}/releases`: roll back to an earlier release, named

@@ -77,6 +77,7 @@ async fn update(
         },
         sealed_config: state.cipher.seal(&vars),
         description: description.join("; "),
+        health_path: current.as_ref().and_then(|r| r.health_path.clone()),
     };
     state
         .builder

@@ -27,6 +27,7 @@ fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
         process_types: r.process_types()?,
         created_at: r.created_at.clone(),
         current,
+        health_path: r.health_path.clone(),
     })
 }
 
@@ -74,6 +75,7 @@ async fn rollback(
         process_types: target.process_types()?,
         sealed_config: target.config.clone(),
         description: format!("Rollback to v{}", target.version),
+        health_path: target.health_path.clone(),
     };
     let config = state.cipher.open(&target.config)?;
     state

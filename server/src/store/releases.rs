@@ -14,6 +14,8 @@ pub struct ReleaseRow {
     pub config: String,
     pub description: String,
     pub created_at: String,
+    /// app.json's web health check path, if any.
+    pub health_path: Option<String>,
 }
 
 impl ReleaseRow {
@@ -30,9 +32,11 @@ pub struct NewRelease {
     pub process_types: BTreeMap<String, String>,
     pub sealed_config: String,
     pub description: String,
+    pub health_path: Option<String>,
 }
 
-const COLUMNS: &str = "id, app_id, version, build_id, image, process_types, config, description, created_at";
+const COLUMNS: &str =
+    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path";
 
 impl Store {
     /// Appends release `v(N+1)` in one statement, so SQLite takes its write
@@ -46,7 +50,7 @@ impl Store {
             let inserted = on_unique(
                 sqlx::query(&format!(
                     "INSERT INTO releases ({COLUMNS}) \
-                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8 \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9 \
                      FROM releases WHERE app_id = $2"
                 ))
                 .bind(&id)
@@ -57,6 +61,7 @@ impl Store {
                 .bind(&new.sealed_config)
                 .bind(&new.description)
                 .bind(now())
+                .bind(&new.health_path)
                 .execute(&self.pool)
                 .await,
             );

@@ -35,6 +35,7 @@ fn release(image: &str, config: &str) -> NewRelease {
         process_types: BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
         sealed_config: config.to_owned(),
         description: format!("deploy {image}"),
+        health_path: Some("/health".to_owned()),
     }
 }
 
@@ -64,6 +65,7 @@ async fn releases_count_up_per_app(store: Store) {
     assert_eq!(listed, [2, 1]);
     assert_eq!(store.release_by_version(&a.id, 1).await.unwrap().image.as_deref(), Some("img1"));
     assert_eq!(store.release_by_id(&a.id, &r2.id).await.unwrap().config, "c2");
+    assert_eq!(r2.health_path.as_deref(), Some("/health"));
     assert!(matches!(store.release_by_version(&a.id, 9).await, Err(StoreError::NotFound)));
     assert!(store.referenced_images().await.unwrap().contains(&"img3".to_owned()));
 }
