@@ -337,28 +337,41 @@ pub fn read_source(tar_bytes: &[u8]) -> Result<SourceTree> {
         None => DockerIgnore::empty(),
     };
     let mut context = tar::Builder::new(Vec::new());
+    // Docker always sends the Dockerfile and .dockerignore themselves.
+    copy_tree(tar_bytes, &mut context, "", |path| {
+        !ignore.is_excluded(path) || path == "Dockerfile" || path == ".dockerignore"
+    })?;
+    tree.context = context.into_inner()?;
+    Ok(tree)
+}
+
+/// Copies the files, folders and symlinks of a `git archive` tar into `out`,
+/// each under `prefix`, where `keep(path)` says so. Symlinks are copied as
+/// links, never followed; other entry kinds are left out.
+pub fn copy_tree(
+    tar_bytes: &[u8],
+    out: &mut tar::Builder<Vec<u8>>,
+    prefix: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<()> {
     let mut archive = tar::Archive::new(tar_bytes);
-    for entry in archive.entries()? {
+    for entry in archive.entries().context("the pushed tree is not a tar")? {
         let entry = entry?;
         let path = entry_path(&entry)?;
         let kind = entry.header().entry_type();
-        if path.is_empty() || !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
-            continue;
-        }
-        // Docker always sends the Dockerfile and .dockerignore themselves.
-        if ignore.is_excluded(&path) && path != "Dockerfile" && path != ".dockerignore" {
+        if path.is_empty() || !(kind.is_file() || kind.is_dir() || kind.is_symlink()) || !keep(&path) {
             continue;
         }
         let mut header = entry.header().clone();
+        let target = format!("{prefix}{path}");
         if kind.is_symlink() {
-            let target = entry.link_name()?.ok_or_else(|| anyhow!("symlink {path} has no target"))?;
-            context.append_link(&mut header, &path, target)?;
+            let link = entry.link_name()?.ok_or_else(|| anyhow!("symlink {path} has no target"))?;
+            out.append_link(&mut header, &target, link)?;
         } else {
-            context.append_data(&mut header, &path, entry)?;
+            out.append_data(&mut header, &target, entry)?;
         }
     }
-    tree.context = context.into_inner()?;
-    Ok(tree)
+    Ok(())
 }
 
 fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String> {

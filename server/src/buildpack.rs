@@ -187,23 +187,7 @@ fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String,
     for d in ["app", "tmp", "tmp/buildpacks", "tmp/env"] {
         dir(&mut tar, d)?;
     }
-    let mut archive = tar::Archive::new(source);
-    for entry in archive.entries().context("the pushed tree is not a tar")? {
-        let entry = entry?;
-        let path = entry.path()?.to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_owned();
-        let kind = entry.header().entry_type();
-        if path.is_empty() || !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
-            continue;
-        }
-        let mut header = entry.header().clone();
-        let target = format!("app/{path}");
-        if kind.is_symlink() {
-            let link = entry.link_name()?.ok_or_else(|| anyhow!("symlink {path} has no target"))?;
-            tar.append_link(&mut header, &target, link)?;
-        } else {
-            tar.append_data(&mut header, &target, entry)?;
-        }
-    }
+    crate::builder::copy_tree(source, &mut tar, "app/", |_| true)?;
     for (i, bp) in buildpacks.iter().enumerate() {
         if !bp.is_dir() {
             bail!("buildpack folder {} is missing: set PAAS_BUILDPACKS_DIR to the repo's buildpacks/", bp.display());

@@ -125,11 +125,7 @@ async fn receive_pack(
     body: Body,
 ) -> ApiResult<Response> {
     let (app, path) = repo_app(&state, &repo).await?;
-    let hook_url = {
-        let l = state.settings.listen;
-        let host = if l.ip().is_unspecified() { "127.0.0.1".to_owned() } else { l.ip().to_string() };
-        format!("http://{host}:{}", l.port())
-    };
+    let hook_url = state.settings.api_url();
     let mut child = Command::new("git")
         .args(["receive-pack", "--stateless-rpc"])
         .arg(&path)

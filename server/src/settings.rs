@@ -81,6 +81,14 @@ impl Settings {
         })
     }
 
+    /// Where this machine reaches the API (and git): a wildcard listen
+    /// address is reached on 127.0.0.1.
+    pub fn api_url(&self) -> String {
+        let l = self.listen;
+        let host = if l.ip().is_unspecified() { "127.0.0.1".to_owned() } else { l.ip().to_string() };
+        format!("http://{host}:{}", l.port())
+    }
+
     pub fn repos_dir(&self) -> PathBuf {
         self.data_dir.join("repos")
     }

@@ -55,9 +55,7 @@ impl AppState {
     }
 
     pub fn git_url(&self, app: &str) -> String {
-        let listen = self.settings.listen;
-        let host = if listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { listen.ip().to_string() };
-        format!("http://{host}:{}/{app}.git", listen.port())
+        format!("{}/{app}.git", self.settings.api_url())
     }
 }
 

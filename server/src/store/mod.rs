@@ -91,11 +91,6 @@ impl Store {
             .await
             .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
     }
-
-    pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
