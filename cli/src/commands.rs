@@ -5,7 +5,7 @@ use crate::client::{self, Client, Credentials};
 use crate::output;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ConfigKey, ConfigPatch, ConfigVars, Dyno, Formation, FormationChange, FormationUpdate, Release, ReleaseCreate};
+use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ChangeResult, ConfigKey, ConfigPatch, ConfigVars, DeployState, Dyno, FormationChange, FormationUpdate, Release, ReleaseCreate};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command as Process;
 
@@ -20,6 +20,23 @@ pub struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How long a change waits for its dynos.
+#[derive(clap::Args, Clone, Copy)]
+struct WaitArgs {
+    /// Return once the release is made, without waiting for the dynos.
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the new dynos to serve.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    wait: u64,
+}
+
+impl WaitArgs {
+    fn query(self) -> String {
+        format!("?wait={}", if self.no_wait { 0 } else { self.wait })
+    }
 }
 
 #[derive(Subcommand)]
@@ -68,12 +85,16 @@ enum Command {
     ConfigSet {
         #[arg(required = true)]
         pairs: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// Unset config vars; makes a new release and restarts dynos.
     #[command(name = "config:unset")]
     ConfigUnset {
         #[arg(required = true)]
         keys: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// List releases, newest first.
     Releases,
@@ -82,7 +103,11 @@ enum Command {
     ReleasesInfo { release: String },
     /// Roll back to an earlier release (a new release with its build and config).
     #[command(name = "releases:rollback")]
-    ReleasesRollback { release: String },
+    ReleasesRollback {
+        release: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// List dynos.
     Ps,
     /// Scale process types: `web=2 worker=1`.
@@ -90,6 +115,8 @@ enum Command {
     PsScale {
         #[arg(required = true)]
         changes: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     /// List builds.
     Builds,
@@ -196,7 +223,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::ConfigSet { pairs } => {
+        Command::ConfigSet { pairs, wait } => {
             let name = app()?;
             let mut patch = ConfigPatch::new();
             for pair in &pairs {
@@ -207,25 +234,29 @@ pub fn run(cli: Cli) -> Result<()> {
                 patch.insert(k.to_owned(), Some(v.to_owned()));
             }
             let keys: Vec<&str> = patch.keys().map(String::as_str).collect();
-            let vars: ConfigVars = Client::new()?.patch(&format!("/apps/{name}/config-vars"), &patch)?;
+            let doing = format!("Setting {} and restarting {name}", keys.join(", "));
+            let result: ChangeResult =
+                Client::new()?.patch(&format!("/apps/{name}/config-vars{}", wait.query()), &patch)?;
             if json {
-                output::json(&vars);
+                output::json(&result);
             } else {
-                println!("Setting {} and restarting {name}... done", keys.join(", "));
+                report(&doing, &result);
                 output::pairs(&patch.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect::<Vec<_>>());
             }
-            Ok(())
+            outcome(&result)
         }
-        Command::ConfigUnset { keys } => {
+        Command::ConfigUnset { keys, wait } => {
             let name = app()?;
             let patch: ConfigPatch = keys.iter().map(|k| (k.clone(), None)).collect();
-            let vars: ConfigVars = Client::new()?.patch(&format!("/apps/{name}/config-vars"), &patch)?;
+            let doing = format!("Unsetting {} and restarting {name}", keys.join(", "));
+            let result: ChangeResult =
+                Client::new()?.patch(&format!("/apps/{name}/config-vars{}", wait.query()), &patch)?;
             if json {
-                output::json(&vars);
+                output::json(&result);
             } else {
-                println!("Unsetting {} and restarting {name}... done", keys.join(", "));
+                report(&doing, &result);
             }
-            Ok(())
+            outcome(&result)
         }
         Command::Releases => {
             let name = app()?;
@@ -263,16 +294,16 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::ReleasesRollback { release } => {
+        Command::ReleasesRollback { release, wait } => {
             let name = app()?;
-            let r: Release =
-                Client::new()?.post(&format!("/apps/{name}/releases"), &ReleaseCreate { release: release.clone() })?;
+            let result: ChangeResult = Client::new()?
+                .post(&format!("/apps/{name}/releases{}", wait.query()), &ReleaseCreate { release: release.clone() })?;
             if json {
-                output::json(&r);
+                output::json(&result);
             } else {
-                println!("Rolling back {name} to {release}... done, v{}", r.version);
+                report(&format!("Rolling back {name} to {release}"), &result);
             }
-            Ok(())
+            outcome(&result)
         }
         Command::Ps => {
             let name = app()?;
@@ -290,7 +321,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::PsScale { changes } => {
+        Command::PsScale { changes, wait } => {
             let name = app()?;
             let mut updates = Vec::new();
             for c in &changes {
@@ -300,15 +331,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 updates.push(FormationChange { process_type, quantity });
             }
-            let f: Vec<Formation> =
-                Client::new()?.patch(&format!("/apps/{name}/formation"), &FormationUpdate { updates })?;
+            let result: ChangeResult = Client::new()?
+                .patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
             if json {
-                output::json(&f);
+                output::json(&result);
             } else {
-                let now: Vec<String> = f.iter().map(|x| format!("{}={}", x.process_type, x.quantity)).collect();
-                println!("Scaling dynos of {name}... done, now running {}", now.join(", "));
+                let now: Vec<String> = result
+                    .formation
+                    .iter()
+                    .flatten()
+                    .map(|x| format!("{}={}", x.process_type, x.quantity))
+                    .collect();
+                report(&format!("Scaling dynos of {name}"), &result);
+                println!("Now running {}", now.join(", "));
             }
-            Ok(())
+            outcome(&result)
         }
         Command::Builds => {
             let name = app()?;
@@ -341,6 +378,29 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints how a change went: `… done, v5` when its dynos serve, and the
+/// truth when they do not.
+fn report(doing: &str, result: &ChangeResult) {
+    let version = result.release.as_ref().map(|r| format!(", v{}", r.version)).unwrap_or_default();
+    match result.deploy.state {
+        DeployState::Serving => println!("{doing}... done{version}"),
+        DeployState::Pending => println!("{doing}... done{version} ({})", result.deploy.message),
+        DeployState::Superseded => println!("{doing}... done{version} ({})", result.deploy.message),
+        DeployState::Failed => {
+            println!("{doing}... failed{version}");
+            eprintln!(" !    {}", result.deploy.message);
+        }
+    }
+}
+
+/// A change whose dynos failed makes the command fail, after `report`.
+fn outcome(result: &ChangeResult) -> Result<()> {
+    if result.deploy.state == DeployState::Failed {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// A path segment from user input: ids and versions only.

@@ -2,12 +2,16 @@
 //! v2 buildpacks in a container from the stack's build image (the app's
 //! source at `/app`, a per-app cache volume, the config as `ENV_DIR`, the
 //! host's CA bundle), then makes the release image: the stack's run image
-//! plus the built `/app`.
+//! plus the built `/app`. The upload and the built `/app` go through
+//! temporary files, streamed, so a large app never sits whole in memory.
 
-use crate::builder::Output;
-use crate::runtime::{Runtime, TaskSpec};
+use crate::output::Output;
+use crate::runtime::{build_cache_volume, Runtime, TaskSpec};
+use crate::source::{copy_tree, SourceFile};
 use crate::stack::{Stack, CA_PATH_IN_CONTAINER};
+use crate::tools::{self, FetchLimits};
 use anyhow::{anyhow, bail, Context, Result};
+use std::io::Write;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,9 +25,8 @@ const DRIVER: &str = include_str!("buildpack_driver.sh");
 /// Longest a buildpack build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-pub fn cache_volume(app: &str) -> String {
-    format!("paas-cache-{app}")
-}
+/// Limits on fetching a buildpack from a git URL.
+const FETCH_LIMITS: FetchLimits = FetchLimits { timeout: Duration::from_secs(120), max_bytes: 100 << 20 };
 
 #[derive(Clone)]
 pub struct BuildpackBuilder {
@@ -47,13 +50,15 @@ impl BuildpackBuilder {
 
     /// Builds `source` (a `git archive` tar). `chosen` names buildpacks
     /// (`BUILDPACK_URL` or app.json); empty means detect among the built-ins.
+    #[allow(clippy::too_many_arguments)]
     pub async fn build(
         &self,
         app: &str,
         tag: &str,
-        source: &[u8],
+        source: Arc<SourceFile>,
         config: &BTreeMap<String, String>,
         chosen: &[String],
+        scratch: &Path,
         out: &Output,
     ) -> Result<Built> {
         if !crate::stack::is_ready(self.runtime.as_ref(), &self.stack).await? {
@@ -73,12 +78,14 @@ impl BuildpackBuilder {
             }
             (dirs, "explicit")
         };
-        let upload = {
-            let source = source.to_vec();
+        let files = tempfile::Builder::new().prefix("buildpack-").tempdir_in(scratch)?;
+        let upload_path = files.path().join("upload.tar");
+        let count = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || build_upload(&source, &dirs, &config)).await??
+            let path = upload_path.clone();
+            tokio::task::spawn_blocking(move || build_upload(&source, &dirs, &config, &path)).await??
         };
-        let count = upload.1;
+        let (app_tar, paas_out) = (files.path().join("app.tar"), files.path().join("paas-out.tar"));
         let mut env: BTreeMap<String, String> = BTreeMap::from([
             ("STACK".into(), "paas-trixie".into()),
             ("HOME".into(), "/app".into()),
@@ -94,10 +101,10 @@ impl BuildpackBuilder {
             image: self.stack.build.clone(),
             cmd: vec!["/bin/bash".into(), "/tmp/paas-build.sh".into(), mode.into(), count.to_string()],
             env,
-            upload: Some(upload.0),
-            volumes: vec![(cache_volume(app), "/tmp/cache".into())],
+            upload: Some(upload_path),
+            volumes: vec![(build_cache_volume(app), "/tmp/cache".into())],
             ca_bundle: self.stack.ca_mount(),
-            download: vec!["/app".into(), "/tmp/paas-out".into()],
+            download: vec![("/app".into(), app_tar.clone()), ("/tmp/paas-out".into(), paas_out.clone())],
             commit: None,
             timeout: Some(BUILD_TIMEOUT),
         };
@@ -109,14 +116,13 @@ impl BuildpackBuilder {
         if result.exit_code != 0 {
             bail!("the buildpack build failed (exit {})", result.exit_code);
         }
-        let [app_tar, paas_out]: [Vec<u8>; 2] =
-            result.downloads.try_into().map_err(|_| anyhow!("the build container's output is missing"))?;
-        let default_types = tokio::task::spawn_blocking(move || release_types(&paas_out)).await??;
-        tracing::info!(app, seconds = started.elapsed().as_secs_f64(), bytes = app_tar.len(), "buildpack container done");
+        let default_types = tokio::task::spawn_blocking(move || release_types(std::fs::File::open(paas_out)?)).await??;
+        let bytes = std::fs::metadata(&app_tar).map(|m| m.len()).unwrap_or(0);
+        tracing::info!(app, seconds = started.elapsed().as_secs_f64(), bytes, "buildpack container done");
         let started = std::time::Instant::now();
 
         out.line("-----> Making the release image").await;
-        let image = self.runtime.image_from_files(&self.stack.run, app_tar, tag).await;
+        let image = self.runtime.image_from_files(&self.stack.run, &app_tar, tag).await;
         tracing::info!(app, seconds = started.elapsed().as_secs_f64(), "release image built");
         Ok(Built { image: image.context("cannot make the release image")?, default_types })
     }
@@ -145,31 +151,24 @@ impl BuildpackBuilder {
             Some((u, r)) => (u, Some(r)),
             None => (name, None),
         };
-        if reference.is_some_and(|r| r.starts_with('-') || r.is_empty()) {
-            bail!("buildpack {name:?} names an invalid git ref after #");
-        }
         out.line(format!("-----> Fetching buildpack {name}")).await;
-        let mut cmd = tokio::process::Command::new("git");
-        cmd.args(["clone", "--quiet", "--depth", "1"]);
-        if let Some(r) = reference {
-            cmd.args(["--branch", r]);
-        }
-        cmd.arg("--").arg(url).arg(scratch).env("GIT_TERMINAL_PROMPT", "0");
-        let o = cmd.output().await.context("cannot run git clone")?;
-        if !o.status.success() {
-            bail!("cannot fetch buildpack {name}: {}", String::from_utf8_lossy(&o.stderr).trim());
-        }
+        tools::git_clone(url, reference, scratch, FETCH_LIMITS)
+            .await
+            .with_context(|| format!("cannot fetch buildpack {name}"))?;
         Ok(scratch.to_path_buf())
     }
 }
 
-/// The tar unpacked at `/` in the build container: the source under `app/`,
-/// the buildpacks under `tmp/buildpacks/N/`, config vars as files under
-/// `tmp/env/`, and the driver script. Returns it and the buildpack count.
-fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String, String>) -> Result<(Vec<u8>, usize)> {
-    let mut tar = tar::Builder::new(Vec::new());
+/// Writes the tar unpacked at `/` in the build container to `dest`: the
+/// source under `app/`, the buildpacks under `tmp/buildpacks/N/`, config vars
+/// as files under `tmp/env/`, and the driver script. Returns the buildpack
+/// count.
+fn build_upload(source: &SourceFile, buildpacks: &[PathBuf], config: &BTreeMap<String, String>, dest: &Path) -> Result<usize> {
+    let file = std::io::BufWriter::new(std::fs::File::create(dest)?);
+    let mut tar = tar::Builder::new(file);
     tar.follow_symlinks(false);
-    let dir = |tar: &mut tar::Builder<Vec<u8>>, path: &str| -> Result<()> {
+    type Tar = tar::Builder<std::io::BufWriter<std::fs::File>>;
+    let dir = |tar: &mut Tar, path: &str| -> Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
@@ -177,7 +176,7 @@ fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String,
         tar.append_data(&mut h, path, std::io::empty())?;
         Ok(())
     };
-    let file = |tar: &mut tar::Builder<Vec<u8>>, path: &str, body: &[u8], mode: u32| -> Result<()> {
+    let file = |tar: &mut Tar, path: &str, body: &[u8], mode: u32| -> Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_mode(mode);
         h.set_size(body.len() as u64);
@@ -187,7 +186,7 @@ fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String,
     for d in ["app", "tmp", "tmp/buildpacks", "tmp/env"] {
         dir(&mut tar, d)?;
     }
-    crate::builder::copy_tree(source, &mut tar, "app/", |_| true)?;
+    copy_tree(source.open()?, &mut tar, "app/", |_| true)?;
     for (i, bp) in buildpacks.iter().enumerate() {
         if !bp.is_dir() {
             bail!("buildpack folder {} is missing: set PAAS_BUILDPACKS_DIR to the repo's buildpacks/", bp.display());
@@ -198,14 +197,15 @@ fn build_upload(source: &[u8], buildpacks: &[PathBuf], config: &BTreeMap<String,
         file(&mut tar, &format!("tmp/env/{k}"), v.as_bytes(), 0o600)?;
     }
     file(&mut tar, "tmp/paas-build.sh", DRIVER.as_bytes(), 0o755)?;
-    Ok((tar.into_inner()?, buildpacks.len()))
+    tar.into_inner()?.flush()?;
+    Ok(buildpacks.len())
 }
 
 /// Reads every `release-N.yml` from the downloaded `/tmp/paas-out`; a later
 /// buildpack's types override an earlier one's.
-fn release_types(tar_bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+fn release_types(tar: impl std::io::Read) -> Result<BTreeMap<String, String>> {
     let mut files = Vec::new();
-    let mut archive = tar::Archive::new(tar_bytes);
+    let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.to_string_lossy().into_owned();
@@ -284,13 +284,16 @@ mod tests {
         h.set_size(2);
         h.set_mode(0o644);
         b.append_data(&mut h, "index.html", &b"hi"[..]).unwrap();
-        let src = b.into_inner().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let src = SourceFile::from_bytes(scratch.path(), &b.into_inner().unwrap()).unwrap();
         let bp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(bp.path().join("bin")).unwrap();
         std::fs::write(bp.path().join("bin/compile"), "#!/bin/sh\n").unwrap();
         let config = BTreeMap::from([("GREETING".to_owned(), "hi".to_owned())]);
-        let (tar_bytes, n) = build_upload(&src, &[bp.path().to_path_buf()], &config).unwrap();
+        let dest = scratch.path().join("upload.tar");
+        let n = build_upload(&src, &[bp.path().to_path_buf()], &config, &dest).unwrap();
         assert_eq!(n, 1);
+        let tar_bytes = std::fs::read(&dest).unwrap();
         let mut names = Vec::new();
         for e in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {
             names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());

@@ -1,13 +1,18 @@
 //! The git receiver: smart HTTP `git push` served by the real
-//! `git receive-pack --stateless-rpc` into one bare repository per app, and
-//! the internal endpoint its pre-receive hook streams the pushed tree to.
-//! The only module that runs git; git always gets an argv array, never a
-//! shell line.
+//! `git receive-pack --stateless-rpc` (run by [`crate::tools`]) into one bare
+//! repository per app, and the internal endpoint its pre-receive hook
+//! streams the pushed tree to. A push flows one way from here: the tree to
+//! the builder, the image to the release service, which has the scheduler
+//! converge. This module holds no build or release logic of its own.
 
-use crate::api::{hook_token_ok, ApiError, ApiResult, AppState};
-use crate::builder::Output;
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::output::Output;
+use crate::release::Deployable;
 use crate::settings::Settings;
+use crate::source::SourceFile;
+use crate::store::AppRow;
 use anyhow::{bail, Context, Result};
+use paas_wire::DeployState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -16,8 +21,7 @@ use axum::routing::{get, post};
 use futures_util::TryStreamExt;
 use paas_wire::AppName;
 use std::path::PathBuf;
-use std::process::Stdio;
-use tokio::process::Command;
+use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -29,9 +33,6 @@ pub const RESULT_FAILED: &str = "\u{0}paas-result failed";
 
 /// Header that carries the hook secret.
 pub const HOOK_TOKEN_HEADER: &str = "x-paas-hook-token";
-
-/// Largest pushed tree the builder accepts.
-const MAX_SOURCE_BYTES: usize = 1 << 30;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -46,7 +47,7 @@ pub fn internal_router() -> axum::Router<AppState> {
 /// Creates the app's bare repo if missing and (re)writes its pre-receive
 /// hook, which execs this binary so no pushed string ever meets a shell.
 pub fn ensure_repo(settings: &Settings, app: &AppName) -> Result<PathBuf> {
-    let path = settings.repos_dir().join(format!("{app}.git"));
+    let path = settings.repo_path(app.as_str());
     if !path.join("HEAD").exists() {
         git2::Repository::init_bare(&path).with_context(|| format!("cannot create repo {}", path.display()))?;
     }
@@ -96,18 +97,10 @@ async fn info_refs(
         ));
     }
     let (_, path) = repo_app(&state, &repo).await?;
-    let out = Command::new("git")
-        .args(["receive-pack", "--stateless-rpc", "--advertise-refs"])
-        .arg(&path)
-        .output()
-        .await
-        .map_err(ApiError::internal)?;
-    if !out.status.success() {
-        return Err(ApiError::internal(String::from_utf8_lossy(&out.stderr)));
-    }
+    let refs = crate::tools::git_advertise_refs(&path).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut body = pkt_line("# service=git-receive-pack\n").into_bytes();
     body.extend_from_slice(b"0000");
-    body.extend_from_slice(&out.stdout);
+    body.extend_from_slice(&refs);
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-git-receive-pack-advertisement"),
@@ -126,18 +119,12 @@ async fn receive_pack(
 ) -> ApiResult<Response> {
     let (app, path) = repo_app(&state, &repo).await?;
     let hook_url = state.settings.api_url();
-    let mut child = Command::new("git")
-        .args(["receive-pack", "--stateless-rpc"])
-        .arg(&path)
-        .env("PAAS_HOOK_URL", hook_url)
-        .env("PAAS_HOOK_TOKEN", state.hook_token.as_str())
-        .env("PAAS_HOOK_APP", &app.name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(ApiError::internal)?;
+    let env = [
+        ("PAAS_HOOK_URL", hook_url.as_str()),
+        ("PAAS_HOOK_TOKEN", state.hook_token.as_str()),
+        ("PAAS_HOOK_APP", app.name.as_str()),
+    ];
+    let mut child = crate::tools::git_receive_pack(&path, &env).map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let gzip = headers
@@ -188,28 +175,24 @@ async fn internal_build(
     body: Body,
 ) -> ApiResult<Response> {
     let presented = headers.get(HOOK_TOKEN_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !hook_token_ok(&state, presented) {
+    if !state.hook_token_ok(presented) {
         return Err(ApiError::unauthorized());
     }
     if q.commit.len() != 40 || !q.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("commit must be a 40-character hex object name"));
     }
     let app = state.app(&app).await?;
-    let source = axum::body::to_bytes(body, MAX_SOURCE_BYTES)
+    // The tree goes to a temporary file as it arrives: never whole in memory.
+    let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.max_push_bytes)
         .await
-        .map_err(|_| ApiError::bad_request("the pushed tree is larger than 1 GiB"))?
-        .to_vec();
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
-    let builder = state.builder.clone();
     tokio::spawn(async move {
         let out = Output::new(tx.clone());
-        let last = match builder.build_and_release(&app, &q.commit, source, &out).await {
-            Ok(release) => {
-                info!(app = %app.name, release = release.version, "deployed");
-                RESULT_OK
-            }
+        let last = match deploy_push(&state, &app, &q.commit, source, &out).await {
+            Ok(()) => RESULT_OK,
             Err(e) => {
-                warn!(app = %app.name, error = %format!("{e:#}"), "build failed");
+                warn!(app = %app.name, error = %format!("{e:#}"), "push rejected");
                 RESULT_FAILED
             }
         };
@@ -217,4 +200,51 @@ async fn internal_build(
     });
     let stream = ReceiverStream::new(rx).map(|line| Ok::<_, std::io::Error>(format!("{line}\n")));
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response())
+}
+
+/// A push's way through the platform: build with the app's config, release
+/// through the release service, converge, and tell the pusher how it went.
+/// An error rejects the push; once a release is made the push is accepted,
+/// whatever the dynos do, and the pusher is told the truth about them.
+async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: SourceFile, out: &Output) -> Result<()> {
+    let config = state.releases.config(app).await?;
+    let built = state.builder.build(app, commit, source, &config, out).await?;
+    let deployable = Deployable {
+        build_id: built.build_id,
+        commit: built.commit,
+        image: built.image,
+        process_types: built.process_types,
+        initial_formation: built.app_json.formation.iter().map(|(t, f)| (t.to_string(), f.quantity.0)).collect(),
+        health_path: built.app_json.web_health_path(),
+    };
+    let release = match state.releases.deploy(app, deployable, out).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.warn(format!("{e}")).await;
+            out.warn("Push rejected").await;
+            return Err(e.into());
+        }
+    };
+    out.heading(format!("Releasing v{}", release.version)).await;
+    out.heading("Launching...").await;
+    // As long as a boot may take, and then some: a push waits for the truth.
+    let wait = Duration::from_secs(state.settings.boot_timeout_secs * 2 + 60);
+    let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
+    info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
+    match deploy.state {
+        DeployState::Serving | DeployState::Superseded => {
+            if !deploy.started.is_empty() {
+                out.body(format!("started {}", deploy.started.join(", "))).await;
+            }
+            if deploy.state == DeployState::Superseded {
+                out.body(&deploy.message).await;
+            }
+            out.body(format!("{} deployed to paas as v{}", state.web_url(&app.name), release.version)).await;
+        }
+        DeployState::Failed | DeployState::Pending => {
+            out.warn(&deploy.message).await;
+            out.body(format!("{} released as v{} (see `paas ps`)", state.web_url(&app.name), release.version)).await;
+        }
+    }
+    Ok(())
 }

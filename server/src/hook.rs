@@ -6,9 +6,9 @@
 //! non-zero exit rejects the push.
 
 use crate::git::{HOOK_TOKEN_HEADER, RESULT_OK};
+use crate::settings::HookEnv;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, Write};
-use std::process::Stdio;
 use tokio_util::io::ReaderStream;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -48,18 +48,11 @@ pub fn run() -> i32 {
 }
 
 async fn run_async() -> Result<bool> {
-    let url = std::env::var("PAAS_HOOK_URL").context("PAAS_HOOK_URL is not set: this hook runs only under paas-server")?;
-    let token = std::env::var("PAAS_HOOK_TOKEN").context("PAAS_HOOK_TOKEN is not set")?;
-    let app = std::env::var("PAAS_HOOK_APP").context("PAAS_HOOK_APP is not set")?;
+    let HookEnv { url, token, app } = HookEnv::from_env()?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?;
     let commit = deployable_commit(&lines)?;
 
-    let mut archive = tokio::process::Command::new("git")
-        .args(["archive", "--format=tar", &commit])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot run git archive")?;
+    let mut archive = crate::tools::git_archive(&commit)?;
     let tree = ReaderStream::new(archive.stdout.take().expect("stdout is piped"));
     let resp = reqwest::Client::new()
         .post(format!("{url}/internal/apps/{app}/builds?commit={commit}"))

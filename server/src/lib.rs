@@ -1,20 +1,27 @@
 //! paas-server as a library: `main.rs` parses the command line and calls in
-//! here, and the integration tests use the same entry points.
+//! here, and the integration tests use the same entry points. ARCHITECTURE.md
+//! maps the modules; the flow is one way: git receiver → builder → release
+//! service → scheduler → runtime.
 
-pub mod crypto;
-pub mod settings;
-pub mod store;
-pub mod runtime;
-pub mod dockerignore;
-pub mod procfile;
-pub mod router;
-pub mod scheduler;
-pub mod builder;
 pub mod api;
+pub mod appjson;
+pub mod builder;
+pub mod buildpack;
+pub mod crypto;
+pub mod dockerignore;
 pub mod git;
 pub mod hook;
+pub mod http;
 pub mod locks;
+pub mod output;
+pub mod procfile;
+pub mod release;
+pub mod router;
+pub mod runtime;
+pub mod scheduler;
 pub mod server;
+pub mod settings;
+pub mod source;
 pub mod stack;
-pub mod appjson;
-pub mod buildpack;
+pub mod store;
+pub mod tools;

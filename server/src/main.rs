@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use paas_server::settings::Settings;
+use paas_server::settings::{LogSettings, Settings};
 use paas_server::store::Store;
 
 #[derive(Parser)]
@@ -31,11 +31,11 @@ enum Command {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PAAS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("PAAS_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    let log = LogSettings::from_env();
+    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !log.no_color;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stdout);
-    if json {
+    if log.json {
         builder.json().init();
     } else {
         builder.init();
@@ -73,8 +73,8 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::StackBuild => {
             // Stack images belong to no installation in particular.
-            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build").await?;
-            let stack = paas_server::stack::Stack::from_env();
+            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.docker_host.as_deref()).await?;
+            let stack = settings.stack.clone();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
             let printer = tokio::spawn(async move {
                 while let Some(line) = rx.recv().await {

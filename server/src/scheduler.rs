@@ -5,12 +5,16 @@
 //! only then stops what is no longer desired.
 //!
 //! It talks to Docker only through [`Runtime`] and never touches SQL directly.
+//! It never makes releases: the release service does, then asks it to
+//! converge. It also runs a release's one-off `release` command for the
+//! release service.
 
 use crate::crypto::ConfigCipher;
+use crate::output::Output;
 use crate::router::RouteTable;
-use crate::runtime::{Dyno, DynoSpec, Runtime, DYNO_PORT};
+use crate::runtime::{Dyno, DynoSpec, Runtime, TaskSpec, DYNO_PORT};
 use crate::store::{AppRow, ReleaseRow, Store};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use crate::locks::KeyedLocks;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -44,6 +48,12 @@ pub struct Outcome {
     pub unhealthy: Vec<String>,
     /// No new web dyno answered, so the previous ones still serve.
     pub previous_serving: bool,
+    /// Dynos the runtime could not start, with the reason.
+    pub failed_to_start: Vec<String>,
+    /// The release this pass converged to, if any.
+    pub release_version: Option<i64>,
+    /// How many web dynos the router sends traffic to after the pass.
+    pub routed: usize,
 }
 
 /// The desired scale of each process type of a release: what was set with
@@ -91,17 +101,13 @@ impl Scheduler {
         &self.inner.runtime
     }
 
-    /// Reconciles in the background; for API calls that change desired state.
-    pub fn kick(&self, app: AppRow) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = this.reconcile(&app).await {
-                warn!(app = %app.name, error = %format!("{e:#}"), "reconcile failed");
-            }
-        });
+    /// What runs for an app now, read from the runtime.
+    pub async fn dynos(&self, app: &str) -> Result<Vec<Dyno>> {
+        self.inner.runtime.list_dynos(Some(app)).await
     }
 
-    /// Reconciles every app, and removes dynos of apps that no longer exist.
+    /// Reconciles every app, each in a task of its own so that one slow app
+    /// never delays another, and removes dynos of apps that no longer exist.
     pub async fn reconcile_all(&self) -> Result<()> {
         let apps = self.inner.store.list_apps().await?;
         let known: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
@@ -111,10 +117,46 @@ impl Scheduler {
                 self.stop_later(dyno);
             }
         }
-        for app in &apps {
-            if let Err(e) = self.reconcile(app).await {
-                warn!(app = %app.name, error = %format!("{e:#}"), "reconcile failed");
-            }
+        let passes = apps.into_iter().map(|app| {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.reconcile(&app).await {
+                    warn!(app = %app.name, error = %format!("{e:#}"), "reconcile failed");
+                }
+            })
+        });
+        futures_util::future::join_all(passes).await;
+        Ok(())
+    }
+
+    /// Runs a release's `release` command once in a one-off container from
+    /// `image` with `env`, its output into `out`. A non-zero exit is an error.
+    pub async fn run_release_command(
+        &self,
+        app: &str,
+        image: &str,
+        command: &str,
+        env: &BTreeMap<String, String>,
+        out: &Output,
+    ) -> Result<()> {
+        out.heading(format!("Running release command: {command}")).await;
+        let mut env = env.clone();
+        env.insert("PAAS_APP".into(), app.to_owned());
+        env.insert("DYNO".into(), "release.1".into());
+        let spec = TaskSpec {
+            name: format!("release-{app}"),
+            image: image.to_owned(),
+            cmd: vec!["/bin/sh".into(), "-c".into(), command.to_owned()],
+            env,
+            timeout: Some(Duration::from_secs(30 * 60)),
+            ..Default::default()
+        };
+        let sink = out.sink(true);
+        let result = self.inner.runtime.run_task(&spec, &sink.tx).await;
+        sink.close().await;
+        let code = result?.exit_code;
+        if code != 0 {
+            bail!("the release command exited with status {code}");
         }
         Ok(())
     }
@@ -161,7 +203,7 @@ impl Scheduler {
             }
         }
 
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
         let mut started = Vec::new();
         for spec in &to_start {
             match inner.runtime.start_dyno(spec).await {
@@ -170,7 +212,10 @@ impl Scheduler {
                     outcome.started.push(d.name());
                     started.push(d);
                 }
-                Err(e) => warn!(app = %app.name, error = %format!("{e:#}"), "dyno failed to start"),
+                Err(e) => {
+                    warn!(app = %app.name, error = %format!("{e:#}"), "dyno failed to start");
+                    outcome.failed_to_start.push(format!("{}.{}: {e:#}", spec.process_type, spec.index));
+                }
             }
         }
 
@@ -216,6 +261,7 @@ impl Scheduler {
             }
         }
         healthy.sort();
+        outcome.routed = healthy.len();
         inner.routes.set(&app.name, healthy);
 
         // Only now, with the new dynos serving, do the old ones go.
@@ -240,7 +286,7 @@ impl Scheduler {
 
     /// The periodic loop: restarts crashed dynos, adopts what runs after a
     /// server restart, removes orphans.
-    pub fn spawn_loop(&self, every: Duration) {
+    pub fn spawn_loop(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
@@ -249,7 +295,7 @@ impl Scheduler {
                 }
                 tokio::time::sleep(every).await;
             }
-        });
+        })
     }
 }
 

@@ -1,12 +1,16 @@
 //! Wires the platform together and runs it: store, runtime, scheduler,
-//! builder, the API listener and the router listener, with graceful shutdown
-//! on SIGTERM or Ctrl-C.
+//! release service, builder, the API and git listener and the router
+//! listener, with graceful shutdown. [`start`] runs it in-process on the
+//! listen addresses of the settings (port 0 picks free ports, reported in
+//! [`Running`]), with the Docker runtime or one the caller hands in (tests
+//! use the fake one); [`serve`] is the binary's way: start, then wait for
+//! SIGTERM or Ctrl-C.
 
-use crate::api::{self, AppState};
 use crate::builder::Builder;
 use crate::buildpack::BuildpackBuilder;
-use crate::stack::Stack;
 use crate::crypto::{self, ConfigCipher};
+use crate::http::{self, ApiError, AppState};
+use crate::release::ReleaseService;
 use crate::router::{self, RouteTable, RouterState};
 use crate::runtime::{DockerRuntime, Runtime};
 use crate::scheduler::Scheduler;
@@ -17,14 +21,53 @@ use paas_wire::AppName;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// How often the scheduler reconciles every app even when nothing asked.
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
+/// A running platform.
+pub struct Running {
+    pub api_addr: SocketAddr,
+    pub router_addr: SocketAddr,
+    pub store: Store,
+    pub releases: ReleaseService,
+    pub routes: RouteTable,
+    stop: watch::Sender<bool>,
+    served: tokio::task::JoinHandle<Result<()>>,
+    reconciler: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking requests, lets in-flight ones finish, and stops the
+    /// reconcile loop. Dynos keep running, to be adopted at the next start.
+    pub async fn stop(self) -> Result<()> {
+        self.reconciler.abort();
+        let _ = self.stop.send(true);
+        self.served.await.context("the server task panicked")?
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C.
 pub async fn serve(settings: Settings) -> Result<()> {
+    let running = start(settings, None).await?;
+    shutdown_signal().await;
+    running.stop().await?;
+    info!("paas-server stopped; dynos keep running and are adopted at the next start");
+    Ok(())
+}
+
+/// Starts the platform in this process. `runtime` None means the Docker
+/// engine at `DOCKER_HOST`.
+pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) -> Result<Running> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create PAAS_DATA_DIR {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(settings.scratch_dir())?;
     let cipher = ConfigCipher::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let store = Store::open(&settings.database_url).await?;
     let interrupted = store.fail_interrupted_builds().await?;
@@ -36,65 +79,97 @@ pub async fn serve(settings: Settings) -> Result<()> {
         // Printed once, on the first start: the store keeps only its hash.
         println!("No API token existed, so one was created. Keep it: it is not shown again.\n\n    PAAS_TOKEN={token}\n");
     }
-    let instance = store.instance_id().await?;
-    let runtime: Arc<dyn Runtime> = Arc::new(DockerRuntime::connect(&instance).await?);
-    let routes = RouteTable::default();
-    let scheduler = Scheduler::new(
-        store.clone(),
-        runtime.clone(),
-        cipher.clone(),
-        routes.clone(),
-        Duration::from_secs(settings.stop_grace_secs),
-        Duration::from_secs(settings.boot_timeout_secs),
-    );
-    let settings = Arc::new(settings);
-    let url_settings = settings.clone();
-    let builder = Builder::new(
-        store.clone(),
-        runtime.clone(),
-        cipher.clone(),
-        scheduler.clone(),
-        BuildpackBuilder::new(runtime.clone(), Stack::from_env(), settings.buildpacks_dir.clone()),
-        Arc::new(move |app: &str| api::web_url(&url_settings, app)),
-    );
-    for app in store.list_apps().await? {
-        if let Ok(name) = AppName::parse(&app.name) {
-            crate::git::ensure_repo(&settings, &name)?;
+    let runtime: Arc<dyn Runtime> = match runtime {
+        Some(r) => r,
+        None => {
+            let instance = store.instance_id().await?;
+            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref()).await?)
         }
-    }
-    let state = AppState {
-        store,
-        cipher,
-        scheduler: scheduler.clone(),
-        builder,
-        settings: settings.clone(),
-        hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
 
+    // Bind first: with port 0 the real ports are known only now, and the
+    // git hook needs the API's.
     let api_listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on PAAS_LISTEN {}", settings.listen))?;
     let router_listener = tokio::net::TcpListener::bind(settings.router_listen)
         .await
         .with_context(|| format!("cannot listen on PAAS_ROUTER_LISTEN {}", settings.router_listen))?;
-    info!(api = %api_listener.local_addr()?, router = %router_listener.local_addr()?, domain = %settings.domain, "paas-server listening");
+    settings.listen = api_listener.local_addr()?;
+    settings.router_listen = router_listener.local_addr()?;
+
+    let routes = RouteTable::default();
+    let boot_timeout = Duration::from_secs(settings.boot_timeout_secs);
+    let scheduler = Scheduler::new(
+        store.clone(),
+        runtime.clone(),
+        cipher.clone(),
+        routes.clone(),
+        Duration::from_secs(settings.stop_grace_secs),
+        boot_timeout,
+    );
+    let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone(), boot_timeout);
+    let builder = Builder::new(
+        store.clone(),
+        runtime.clone(),
+        BuildpackBuilder::new(runtime.clone(), settings.stack.clone(), settings.buildpacks_dir.clone()),
+        settings.max_builds,
+        settings.scratch_dir(),
+    );
+    for app in store.list_apps().await? {
+        if let Ok(name) = AppName::parse(&app.name) {
+            crate::git::ensure_repo(&settings, &name)?;
+        }
+    }
+    let settings = Arc::new(settings);
+    let state = AppState {
+        store: store.clone(),
+        releases: releases.clone(),
+        scheduler: scheduler.clone(),
+        builder,
+        settings: settings.clone(),
+        hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
+    };
+    let api_addr = settings.listen;
+    let router_addr = settings.router_listen;
+    info!(api = %api_addr, router = %router_addr, domain = %settings.domain, "paas-server listening");
 
     // Adopt what runs before taking traffic, then keep reconciling.
     if let Err(e) = scheduler.reconcile_all().await {
         warn!(error = %format!("{e:#}"), "first reconcile failed");
     }
-    scheduler.spawn_loop(RECONCILE_EVERY);
+    let reconciler = scheduler.spawn_loop(RECONCILE_EVERY);
 
-    let api_app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let router_app = router::router(RouterState::new(routes, settings.domain.clone()))
+    let (stop, stopped) = watch::channel(false);
+    let until = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api_app = app_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let router_app = router::router(RouterState::new(routes.clone(), settings.domain.clone()))
         .into_make_service_with_connect_info::<SocketAddr>();
-    let api = axum::serve(api_listener, api_app).with_graceful_shutdown(shutdown_signal());
-    let router = axum::serve(router_listener, router_app).with_graceful_shutdown(shutdown_signal());
-    tokio::try_join!(async { api.await.context("API server failed") }, async {
-        router.await.context("router failed")
-    })?;
-    info!("paas-server stopped; dynos keep running and are adopted at the next start");
-    Ok(())
+    let api = axum::serve(api_listener, api_app).with_graceful_shutdown(until(stopped.clone()));
+    let router = axum::serve(router_listener, router_app).with_graceful_shutdown(until(stopped));
+    let served = tokio::spawn(async move {
+        tokio::try_join!(async { api.await.context("API server failed") }, async {
+            router.await.context("router failed")
+        })?;
+        Ok(())
+    });
+    Ok(Running { api_addr, router_addr, store, releases, routes, stop, served, reconciler })
+}
+
+/// The API listener's routes: the API and the git receiver behind the token
+/// check, and the hook's internal route, which checks its own secret.
+pub fn app_router(state: AppState) -> axum::Router {
+    let authed = axum::Router::new()
+        .merge(crate::api::router())
+        .merge(crate::git::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::require_token));
+    axum::Router::new()
+        .merge(authed)
+        .merge(crate::git::internal_router())
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(state)
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! The platform's configuration, read only from environment variables (the
 //! platform is itself twelve-factor). Nothing else in the server reads the
-//! environment for configuration.
+//! environment: the tidy test (`tests/tidy.rs`) fails on any other
+//! `std::env::var` in `server/src`.
 
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
@@ -30,6 +31,81 @@ pub struct Settings {
     /// `PAAS_BUILDPACKS_DIR`: the built-in buildpacks (default: the source
     /// tree's `buildpacks/`).
     pub buildpacks_dir: PathBuf,
+    /// The stack images and the CA bundle (`PAAS_STACK_*`, `PAAS_CA_BUNDLE`,
+    /// `PAAS_DEBIAN_*`).
+    pub stack: Stack,
+    /// `PAAS_MAX_BUILDS`: builds that run at once across all apps (default:
+    /// the number of cores). Builds of one app always queue.
+    pub max_builds: usize,
+    /// `PAAS_MAX_PUSH_MB`: the largest pushed tree accepted, in MiB.
+    pub max_push_bytes: u64,
+    /// `DOCKER_HOST`: the Docker engine (default: the local socket).
+    pub docker_host: Option<String>,
+}
+
+/// The stack's images and what `stack:build` needs to make them.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub base: String,
+    pub build: String,
+    pub run: String,
+    pub mirror: String,
+    pub suite: String,
+    /// `PAAS_CA_BUNDLE`: the host file mounted into build containers, when
+    /// it exists.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Stack {
+    pub fn from_env() -> Self {
+        use crate::stack::{DEFAULT_BASE, DEFAULT_BUILD, DEFAULT_RUN};
+        let ca = PathBuf::from(env_or("PAAS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"));
+        Self {
+            base: env_or("PAAS_STACK_IMAGE", DEFAULT_BASE),
+            build: env_or("PAAS_STACK_BUILD_IMAGE", DEFAULT_BUILD),
+            run: env_or("PAAS_STACK_RUN_IMAGE", DEFAULT_RUN),
+            mirror: env_or("PAAS_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
+            suite: env_or("PAAS_DEBIAN_SUITE", "trixie"),
+            ca_bundle: ca.is_file().then_some(ca),
+        }
+    }
+}
+
+/// How the server logs: `PAAS_LOG` (a tracing filter, default `info`),
+/// `PAAS_LOG_FORMAT=json`, and colour only on a terminal without `NO_COLOR`.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub filter: String,
+    pub json: bool,
+    pub no_color: bool,
+}
+
+impl LogSettings {
+    pub fn from_env() -> Self {
+        Self {
+            filter: env_or("PAAS_LOG", "info"),
+            json: std::env::var("PAAS_LOG_FORMAT").is_ok_and(|f| f == "json"),
+            no_color: std::env::var_os("NO_COLOR").is_some(),
+        }
+    }
+}
+
+/// What `git receive-pack` hands the pre-receive hook through its
+/// environment: where the server is, the per-start secret, the app.
+#[derive(Debug, Clone)]
+pub struct HookEnv {
+    pub url: String,
+    pub token: String,
+    pub app: String,
+}
+
+impl HookEnv {
+    pub fn from_env() -> Result<Self> {
+        let get = |name: &str| {
+            std::env::var(name).with_context(|| format!("{name} is not set: this hook runs only under paas-server"))
+        };
+        Ok(Self { url: get("PAAS_HOOK_URL")?, token: get("PAAS_HOOK_TOKEN")?, app: get("PAAS_HOOK_APP")? })
+    }
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -39,7 +115,7 @@ fn env_or(name: &str, default: &str) -> String {
 fn env_num(name: &str, default: u64) -> Result<u64> {
     env_or(name, &default.to_string())
         .parse()
-        .with_context(|| format!("{name} must be a whole number of seconds"))
+        .with_context(|| format!("{name} must be a whole number"))
 }
 
 impl Settings {
@@ -78,6 +154,15 @@ impl Settings {
                 "PAAS_BUILDPACKS_DIR",
                 concat!(env!("CARGO_MANIFEST_DIR"), "/../buildpacks"),
             )),
+            stack: Stack::from_env(),
+            max_builds: match std::env::var("PAAS_MAX_BUILDS").ok().filter(|v| !v.is_empty()) {
+                Some(v) => v.parse().ok().filter(|n| *n > 0).with_context(|| {
+                    format!("PAAS_MAX_BUILDS {v:?} is not a positive whole number")
+                })?,
+                None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            },
+            max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
+            docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
         })
     }
 
@@ -91,5 +176,17 @@ impl Settings {
 
     pub fn repos_dir(&self) -> PathBuf {
         self.data_dir.join("repos")
+    }
+
+    /// The bare git repository of an app.
+    pub fn repo_path(&self, app: &str) -> PathBuf {
+        self.repos_dir().join(format!("{app}.git"))
+    }
+
+    /// Where builds keep their temporary files (the pushed tree, the build
+    /// context, `/app` copied out of a build container): under the data
+    /// dir, as /tmp may be a small tmpfs.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
     }
 }

@@ -24,35 +24,9 @@ pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
 /// Where the host's CA bundle is mounted in build containers.
 pub const CA_PATH_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// The stack's images and the CA bundle build containers get.
-#[derive(Debug, Clone)]
-pub struct Stack {
-    pub base: String,
-    pub build: String,
-    pub run: String,
-    pub mirror: String,
-    pub suite: String,
-    /// `PAAS_CA_BUNDLE`: the host file mounted into build containers.
-    pub ca_bundle: Option<PathBuf>,
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
-}
+pub use crate::settings::Stack;
 
 impl Stack {
-    pub fn from_env() -> Self {
-        let ca = PathBuf::from(env_or("PAAS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"));
-        Self {
-            base: env_or("PAAS_STACK_IMAGE", DEFAULT_BASE),
-            build: env_or("PAAS_STACK_BUILD_IMAGE", DEFAULT_BUILD),
-            run: env_or("PAAS_STACK_RUN_IMAGE", DEFAULT_RUN),
-            mirror: env_or("PAAS_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
-            suite: env_or("PAAS_DEBIAN_SUITE", "trixie"),
-            ca_bundle: ca.is_file().then_some(ca),
-        }
-    }
-
     pub fn ca_mount(&self) -> Option<(PathBuf, String)> {
         self.ca_bundle.as_ref().map(|p| (p.clone(), CA_PATH_IN_CONTAINER.to_owned()))
     }
@@ -117,33 +91,13 @@ pub async fn is_ready(runtime: &dyn Runtime, stack: &Stack) -> Result<bool> {
 async fn debootstrap(stack: &Stack) -> Result<Vec<u8>> {
     let dir = tempfile::tempdir().context("cannot make a folder for debootstrap")?;
     let root = dir.path().join("rootfs");
-    let status = tokio::process::Command::new("debootstrap")
-        .args(["--variant=minbase", &stack.suite])
-        .arg(&root)
-        .arg(&stack.mirror)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .await
-        .context("cannot run debootstrap: install Debian's debootstrap package (scripts/ensure-deps does)")?;
-    if !status.success() {
-        bail!("debootstrap {} from {} failed", stack.suite, stack.mirror);
-    }
+    crate::tools::debootstrap(&stack.suite, &root, &stack.mirror).await?;
     // The image's apt sources: the same mirror debootstrap used.
     std::fs::write(
         root.join("etc/apt/sources.list"),
         format!("deb {} {} main\n", stack.mirror, stack.suite),
     )?;
-    let out = tokio::process::Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .args(["--numeric-owner", "-cf", "-", "."])
-        .output()
-        .await
-        .context("cannot run tar")?;
-    if !out.status.success() {
-        bail!("tar of the debootstrap folder failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(out.stdout)
+    crate::tools::tar_directory(&root).await
 }
 
 async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[&str], out: &mpsc::Sender<String>) -> Result<()> {

@@ -120,3 +120,50 @@ pub struct ErrorBody {
     pub id: String,
     pub message: String,
 }
+
+/// How a change (a deploy, a config change, a rollback, a scale) ended on
+/// the dynos, as the API answers when asked to `wait`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployState {
+    /// The release's dynos run, and its web dynos answer and are routed.
+    Serving,
+    /// Dynos did not come up; `message` says why and what still serves.
+    Failed,
+    /// Still converging when the wait ended.
+    Pending,
+    /// A newer release was made meanwhile and is what the scheduler runs.
+    Superseded,
+}
+
+/// The outcome of a change on the dynos.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Deploy {
+    pub state: DeployState,
+    /// The release the change made or acted on.
+    pub release: Option<i64>,
+    /// Dynos started for it, e.g. `web.1`.
+    #[serde(default)]
+    pub started: Vec<String>,
+    /// New web dynos that did not answer in time.
+    #[serde(default)]
+    pub unhealthy: Vec<String>,
+    /// Whether the previous release's web dynos keep serving.
+    #[serde(default)]
+    pub previous_serving: bool,
+    /// One or more sentences for people: what happened and what to do.
+    pub message: String,
+}
+
+/// What a release-making endpoint answers when called with `?wait=SECONDS`:
+/// the resource the endpoint returns without `wait`, and the outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeResult {
+    /// The release the change made, if it made one.
+    pub release: Option<Release>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_vars: Option<ConfigVars>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formation: Option<Vec<Formation>>,
+    pub deploy: Deploy,
+}

@@ -1,7 +1,6 @@
-//! `/apps`: create, list, info, destroy.
+//! `/apps`: create, list, info, destroy (through the release service).
 
-use super::error::Json;
-use super::{ApiError, ApiResult, AppState};
+use crate::http::{ApiError, ApiResult, AppState, Json};
 use crate::store::{AppRow, StoreError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -48,7 +47,6 @@ async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> A
         }
         Err(e) => return Err(e.into()),
     };
-    crate::git::ensure_repo(&state.settings, &name).map_err(ApiError::internal)?;
     info!(app = %name, "app created");
     Ok((StatusCode::CREATED, Json(to_wire(&state, &app).await?)))
 }
@@ -61,27 +59,13 @@ async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
 async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
     let app = state.app(&app).await?;
     let wire = to_wire(&state, &app).await?;
-    state.scheduler.remove_app(&app.name).await?;
-    let images: Vec<String> = state.store.list_releases(&app.id).await?.into_iter().filter_map(|r| r.image).collect();
-    state.store.delete_app(&app.id).await?;
-    let repo = state.settings.repos_dir().join(format!("{}.git", app.name));
+    state.releases.destroy(&app).await?;
+    // The git receiver makes the repo again at the next push to this name.
+    let repo = state.settings.repo_path(&app.name);
     if let Err(e) = std::fs::remove_dir_all(&repo) {
         if e.kind() != std::io::ErrorKind::NotFound {
             warn!(app = %app.name, error = %e, "cannot remove the git repo");
         }
     }
-    let runtime = state.scheduler.runtime().clone();
-    if let Err(e) = runtime.remove_volume(&crate::buildpack::cache_volume(&app.name)).await {
-        warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
-    }
-    let kept = state.store.referenced_images().await?;
-    tokio::spawn(async move {
-        for image in images.into_iter().filter(|i| !kept.contains(i)) {
-            if let Err(e) = runtime.remove_image(&image).await {
-                warn!(error = %format!("{e:#}"), "cannot remove image of a destroyed app");
-            }
-        }
-    });
-    info!(app = %app.name, "app destroyed");
     Ok(Json(wire))
 }

@@ -1,7 +1,6 @@
 //! `/apps/{app}/builds`: the build history and each build's output.
 
-use super::error::Json;
-use super::{ApiError, ApiResult, AppState};
+use crate::http::{ApiError, ApiResult, AppState, Json};
 use crate::store::{BuildRow, StoreError};
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -44,7 +43,7 @@ async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, S
 /// Empties the app's build cache (the volume buildpacks keep dependencies in).
 async fn clear_cache(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<axum::http::StatusCode> {
     let app = state.app(&app).await?;
-    let volume = crate::buildpack::cache_volume(&app.name);
+    let volume = crate::runtime::build_cache_volume(&app.name);
     state.scheduler.runtime().remove_volume(&volume).await.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,

@@ -1,14 +1,13 @@
 //! `/apps/{app}/config-vars`: read, and change with a PATCH in which `null`
-//! unsets a key. Every change appends a release and rolls the dynos.
+//! unsets a key. Every change is a new release, made by the release service.
 
-use super::error::Json;
-use super::{ApiError, ApiResult, AppState};
-use crate::store::NewRelease;
-use axum::extract::{Path, State};
+use super::WaitQuery;
+use crate::http::{ApiResult, AppState, Json};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use paas_wire::{ConfigKey, ConfigPatch, ConfigVars};
-use std::collections::BTreeMap;
-use tracing::info;
+use paas_wire::{ChangeResult, ConfigPatch, ConfigVars};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/apps/{app}/config-vars", get(show).patch(update))
@@ -16,76 +15,32 @@ pub fn router() -> axum::Router<AppState> {
 
 async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<ConfigVars>> {
     let app = state.app(&app).await?;
-    let vars = match state.store.current_release(&app.id).await? {
-        Some(r) => state.cipher.open(&r.config)?,
-        None => BTreeMap::new(),
-    };
-    Ok(Json(vars))
+    Ok(Json(state.releases.config(&app).await?))
 }
 
 async fn update(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Json(patch): Json<ConfigPatch>,
-) -> ApiResult<Json<ConfigVars>> {
+) -> ApiResult<Response> {
     let app = state.app(&app).await?;
-    if patch.is_empty() {
-        return Err(ApiError::bad_request("no config vars given: send an object like {\"KEY\": \"value\"}, with null to unset"));
-    }
-    for (key, value) in &patch {
-        ConfigKey::parse(key)?;
-        if value.as_deref().is_some_and(|v| v.contains('\0')) {
-            return Err(ApiError::unprocessable("invalid_value", format!("the value of {key} contains a NUL byte")));
-        }
-    }
-    let current = state.store.current_release(&app.id).await?;
-    let mut vars = match &current {
-        Some(r) => state.cipher.open(&r.config)?,
-        None => BTreeMap::new(),
+    let (release, vars) = state.releases.set_config(&app, patch).await?;
+    let version = match &release {
+        Some(r) => Some(r.version),
+        None => state.store.current_release(&app.id).await?.map(|r| r.version),
     };
-    let before = vars.clone();
-    let (mut set, mut unset) = (Vec::new(), Vec::new());
-    for (key, value) in patch {
-        match value {
-            Some(v) => {
-                set.push(key.clone());
-                vars.insert(key, v);
-            }
-            None => {
-                if vars.remove(&key).is_some() {
-                    unset.push(key);
-                }
-            }
+    let deploy = state.releases.converge(&app, version, wait.duration()).await;
+    if wait.duration().is_none() {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = &release {
+            headers.insert("paas-release", r.version.into());
         }
+        return Ok((headers, Json(vars)).into_response());
     }
-    if vars == before {
-        return Ok(Json(vars));
-    }
-    let mut description = Vec::new();
-    if !set.is_empty() {
-        description.push(format!("Set {} config vars", set.join(", ")));
-    }
-    if !unset.is_empty() {
-        description.push(format!("Remove {} config vars", unset.join(", ")));
-    }
-    let new = NewRelease {
-        build_id: current.as_ref().and_then(|r| r.build_id.clone()),
-        image: current.as_ref().and_then(|r| r.image.clone()),
-        process_types: match &current {
-            Some(r) => r.process_types()?,
-            None => BTreeMap::new(),
-        },
-        sealed_config: state.cipher.seal(&vars),
-        description: description.join("; "),
-        health_path: current.as_ref().and_then(|r| r.health_path.clone()),
+    let release = match release {
+        Some(r) => Some(super::releases::to_wire(&r, true)?),
+        None => None,
     };
-    state
-        .builder
-        .release_phase_before(&app, &new, &vars)
-        .await
-        .map_err(|e| ApiError::unprocessable("release_failed", format!("config not changed: {e:#}")))?;
-    let release = state.store.append_release(&app.id, &new).await?;
-    info!(app = %app.name, release = release.version, "config changed");
-    state.scheduler.kick(app);
-    Ok(Json(vars))
+    Ok(Json(ChangeResult { release, config_vars: Some(vars), formation: None, deploy }).into_response())
 }

@@ -1,7 +1,6 @@
 //! `/apps/{app}/dynos`: what runs now, read from the runtime.
 
-use super::error::Json;
-use super::{ApiResult, AppState};
+use crate::http::{ApiResult, AppState, Json};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use paas_wire::Dyno;
@@ -14,8 +13,7 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
     let app = state.app(&app).await?;
     let mut dynos: Vec<Dyno> = state
         .scheduler
-        .runtime()
-        .list_dynos(Some(&app.name))
+        .dynos(&app.name)
         .await?
         .into_iter()
         .map(|d| Dyno {

@@ -1,16 +1,14 @@
 //! `/apps/{app}/formation`: how many dynos of each process type run.
+//! Changes go through the release service.
 
-use super::error::Json;
-use super::{ApiError, ApiResult, AppState};
+use super::WaitQuery;
+use crate::http::{ApiResult, AppState, Json};
 use crate::scheduler::desired_formation;
 use crate::store::AppRow;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use paas_wire::{Formation, FormationUpdate, ProcessType};
-use std::collections::BTreeMap;
-
-/// The most dynos of one type one host runs.
-const MAX_QUANTITY: i64 = 100;
+use paas_wire::{ChangeResult, Formation, FormationUpdate};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/apps/{app}/formation", get(show).patch(update))
@@ -36,41 +34,16 @@ async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
 async fn update(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Json(body): Json<FormationUpdate>,
-) -> ApiResult<Json<Vec<Formation>>> {
+) -> ApiResult<Response> {
     let app = state.app(&app).await?;
-    if body.updates.is_empty() {
-        return Err(ApiError::bad_request("no updates given: send {\"updates\": [{\"type\": \"web\", \"quantity\": 2}]}"));
+    let changes: Vec<(String, i64)> = body.updates.into_iter().map(|u| (u.process_type, u.quantity)).collect();
+    let release = state.releases.scale(&app, &changes).await?;
+    let deploy = state.releases.converge(&app, Some(release.version), wait.duration()).await;
+    let formation = current(&state, &app).await?;
+    if wait.duration().is_none() {
+        return Ok(Json(formation).into_response());
     }
-    let release = state.store.current_release(&app.id).await?.ok_or_else(|| {
-        ApiError::unprocessable("no_release", format!("{} has no release yet: deploy it with `git push paas main` first", app.name))
-    })?;
-    let types = release.process_types()?;
-    let mut changes = BTreeMap::new();
-    for u in body.updates {
-        let t = ProcessType::parse(&u.process_type)?;
-        if !types.contains_key(t.as_str()) {
-            let known: Vec<&str> = types.keys().map(String::as_str).collect();
-            return Err(ApiError::unprocessable(
-                "unknown_process_type",
-                format!(
-                    "v{} of {} has no process type {t}: its types are {}",
-                    release.version,
-                    app.name,
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                ),
-            ));
-        }
-        if !(0..=MAX_QUANTITY).contains(&u.quantity) {
-            return Err(ApiError::unprocessable(
-                "invalid_quantity",
-                format!("quantity {} for {t} is out of range: use 0 to {MAX_QUANTITY}", u.quantity),
-            ));
-        }
-        changes.insert(t.to_string(), u.quantity);
-    }
-    state.store.set_formation(&app.id, &changes).await?;
-    let out = current(&state, &app).await?;
-    state.scheduler.kick(app);
-    Ok(Json(out))
+    Ok(Json(ChangeResult { release: None, config_vars: None, formation: Some(formation), deploy }).into_response())
 }

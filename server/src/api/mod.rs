@@ -1,128 +1,44 @@
-//! The HTTP API on `PAAS_LISTEN`: JSON resources after Heroku's Platform API,
-//! the git receiver, and the internal build endpoint the pre-receive hook
-//! calls. One `router()` per resource module, merged here; every route but
-//! the internal one sits behind the API token check.
+//! The HTTP API on `PAAS_LISTEN`: JSON resources after Heroku's Platform
+//! API, one `router()` per resource module, merged here. Handlers parse and
+//! answer; every change goes through the release service, and nothing here
+//! holds release logic. The server puts the token check in front.
+//!
+//! Release-making endpoints take `?wait=SECONDS`: with it they answer a
+//! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
+//! ends; without it, the resource as Heroku shapes it, at once.
 
 mod apps;
 mod builds;
 mod config_vars;
 mod dynos;
-pub mod error;
 mod formation;
 mod releases;
 
-use crate::builder::Builder;
-use crate::crypto::{self, ConfigCipher};
-use crate::scheduler::Scheduler;
-use crate::settings::Settings;
-use crate::store::{AppRow, Store};
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::Response;
-use base64::Engine;
-pub use error::{ApiError, ApiResult};
-use paas_wire::AppName;
-use std::sync::Arc;
+use crate::http::AppState;
+use std::time::Duration;
 
-/// Everything a handler needs, cloned per request.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub cipher: ConfigCipher,
-    pub scheduler: Scheduler,
-    pub builder: Builder,
-    pub settings: Arc<Settings>,
-    /// The secret the pre-receive hook presents; new on every server start.
-    pub hook_token: Arc<String>,
+/// The longest `?wait=` honoured.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct WaitQuery {
+    /// Seconds to wait for the change to serve; absent: answer at once with
+    /// the Heroku-shaped resource.
+    wait: Option<u64>,
 }
 
-impl AppState {
-    /// Looks an app up by a name from the URL, with errors that say what to do.
-    pub async fn app(&self, name: &str) -> ApiResult<AppRow> {
-        let name = AppName::parse(name)?;
-        match self.store.app(&name).await {
-            Ok(app) => Ok(app),
-            Err(crate::store::StoreError::NotFound) => Err(ApiError::not_found(format!(
-                "app {name} does not exist: see `paas apps` for the apps there are, or create it with `paas apps:create {name}`"
-            ))),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub fn web_url(&self, app: &str) -> String {
-        web_url(&self.settings, app)
-    }
-
-    pub fn git_url(&self, app: &str) -> String {
-        format!("{}/{app}.git", self.settings.api_url())
+impl WaitQuery {
+    pub(crate) fn duration(&self) -> Option<Duration> {
+        self.wait.map(|s| Duration::from_secs(s).min(MAX_WAIT))
     }
 }
 
-pub fn web_url(settings: &Settings, app: &str) -> String {
-    match settings.router_listen.port() {
-        80 => format!("http://{app}.{}/", settings.domain),
-        port => format!("http://{app}.{}:{port}/", settings.domain),
-    }
-}
-
-pub fn router(state: AppState) -> axum::Router {
-    let authed = axum::Router::new()
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
         .merge(apps::router())
         .merge(config_vars::router())
         .merge(releases::router())
         .merge(formation::router())
         .merge(builds::router())
         .merge(dynos::router())
-        .merge(crate::git::router())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
-    axum::Router::new()
-        .merge(authed)
-        .merge(crate::git::internal_router())
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .with_state(state)
-}
-
-/// The token from `Authorization: Bearer T` or `Basic base64(user:T)`.
-pub fn token_from_header(value: &str) -> Option<String> {
-    if let Some(t) = value.strip_prefix("Bearer ") {
-        return Some(t.trim().to_owned());
-    }
-    let b64 = value.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
-    let pair = String::from_utf8(raw).ok()?;
-    let (_, password) = pair.split_once(':')?;
-    Some(password.to_owned())
-}
-
-async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(token_from_header)
-        .ok_or_else(ApiError::unauthorized)?;
-    match state.store.verify_token(&token).await? {
-        Some(_) => Ok(next.run(req).await),
-        None => Err(ApiError::unauthorized()),
-    }
-}
-
-/// Constant-time check of the hook secret.
-pub fn hook_token_ok(state: &AppState, presented: &str) -> bool {
-    crypto::constant_time_eq(presented, &state.hook_token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_from_headers() {
-        assert_eq!(token_from_header("Bearer abc").as_deref(), Some("abc"));
-        let basic = base64::engine::general_purpose::STANDARD.encode("git:tok:en");
-        assert_eq!(token_from_header(&format!("Basic {basic}")).as_deref(), Some("tok:en"));
-        assert_eq!(token_from_header("Digest x"), None);
-        assert_eq!(token_from_header("Basic !!!"), None);
-    }
 }

@@ -1,15 +1,15 @@
 //! `/apps/{app}/releases`: the append-only release history, and rollback
-//! (`POST` naming an earlier release), which appends a new release carrying
-//! that release's image and config.
+//! (`POST` naming an earlier release), which the release service turns into
+//! a new release carrying that release's build and config.
 
-use super::error::Json;
-use super::{ApiError, ApiResult, AppState};
-use crate::store::{AppRow, NewRelease, ReleaseRow, StoreError};
-use axum::extract::{Path, State};
+use super::WaitQuery;
+use crate::http::{ApiResult, AppState, Json};
+use crate::store::ReleaseRow;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use paas_wire::{Release, ReleaseCreate};
-use tracing::info;
+use paas_wire::{ChangeResult, Release, ReleaseCreate};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -17,7 +17,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/releases/{release}", get(show))
 }
 
-fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
+pub(crate) fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
     Ok(Release {
         id: r.id.clone(),
         version: r.version,
@@ -38,26 +38,9 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
     Ok(Json(out))
 }
 
-/// Finds a release by UUID, `N` or `vN`.
-async fn find(state: &AppState, app: &AppRow, which: &str) -> ApiResult<ReleaseRow> {
-    let version = which.strip_prefix('v').unwrap_or(which).parse::<i64>().ok();
-    let found = match version {
-        Some(v) => state.store.release_by_version(&app.id, v).await,
-        None => state.store.release_by_id(&app.id, which).await,
-    };
-    match found {
-        Ok(r) => Ok(r),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
-            "release {which} of {} does not exist: see `paas releases -a {}`",
-            app.name, app.name
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, String)>) -> ApiResult<Json<Release>> {
     let app = state.app(&app).await?;
-    let r = find(&state, &app, &which).await?;
+    let r = state.releases.find(&app, &which).await?;
     let current = state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id);
     Ok(Json(to_wire(&r, current)?))
 }
@@ -65,26 +48,16 @@ async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, S
 async fn rollback(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    Query(wait): Query<WaitQuery>,
     Json(body): Json<ReleaseCreate>,
-) -> ApiResult<(StatusCode, Json<Release>)> {
+) -> ApiResult<Response> {
     let app = state.app(&app).await?;
-    let target = find(&state, &app, body.release.trim()).await?;
-    let new = NewRelease {
-        build_id: target.build_id.clone(),
-        image: target.image.clone(),
-        process_types: target.process_types()?,
-        sealed_config: target.config.clone(),
-        description: format!("Rollback to v{}", target.version),
-        health_path: target.health_path.clone(),
-    };
-    let config = state.cipher.open(&target.config)?;
-    state
-        .builder
-        .release_phase_before(&app, &new, &config)
-        .await
-        .map_err(|e| ApiError::unprocessable("release_failed", format!("not rolled back: {e:#}")))?;
-    let release = state.store.append_release(&app.id, &new).await?;
-    info!(app = %app.name, release = release.version, to = target.version, "rolled back");
-    state.scheduler.kick(app);
-    Ok((StatusCode::CREATED, Json(to_wire(&release, true)?)))
+    let release = state.releases.rollback(&app, &body.release).await?;
+    let deploy = state.releases.converge(&app, Some(release.version), wait.duration()).await;
+    let release = to_wire(&release, true)?;
+    if wait.duration().is_none() {
+        return Ok((StatusCode::CREATED, Json(release)).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(ChangeResult { release: Some(release), config_vars: None, formation: None, deploy }))
+        .into_response())
 }

@@ -1,4 +1,6 @@
-//! The local Docker backend. The only module in paas that talks to bollard.
+//! The local Docker backend. The only module in paas that talks to bollard
+//! (and, for the one call bollard 0.18 cannot stream, to the engine's socket
+//! directly: image builds, whose context can be hundreds of MB).
 
 use super::{labels, Dyno, DynoSpec, Runtime, TaskResult, TaskSpec, DYNO_PORT};
 use anyhow::{anyhow, Context, Result};
@@ -7,18 +9,23 @@ use bollard::container::{
     Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::container::{DownloadFromContainerOptions, LogOutput, LogsOptions, UploadToContainerOptions, WaitContainerOptions};
-use bollard::image::{BuildImageOptions, CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
+use bollard::image::{CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
 use bollard::models::{ContainerSummary, HostConfig, Mount, MountTypeEnum, PortBinding};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
+use http_body_util::BodyExt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 #[derive(Clone)]
 pub struct DockerRuntime {
     docker: Docker,
+    /// `DOCKER_HOST`, for the streamed build request.
+    host: Option<String>,
     /// Every container this runtime starts carries `paas.instance=<this>`,
     /// and it lists and touches only those.
     instance: String,
@@ -27,13 +34,13 @@ pub struct DockerRuntime {
 impl DockerRuntime {
     /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
     /// version down to what the engine speaks (1.41 for Debian's docker.io).
-    pub async fn connect(instance: &str) -> Result<Self> {
+    pub async fn connect(instance: &str, host: Option<&str>) -> Result<Self> {
         let docker = Docker::connect_with_defaults().context("cannot reach the Docker engine: is dockerd running?")?;
         let docker = docker
             .negotiate_version()
             .await
             .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
-        Ok(Self { docker, instance: instance.to_owned() })
+        Ok(Self { docker, host: host.map(str::to_owned), instance: instance.to_owned() })
     }
 
     fn instance_label(&self) -> String {
@@ -192,29 +199,30 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn build_image(&self, context: Vec<u8>, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
-        let options = BuildImageOptions {
-            dockerfile: "Dockerfile".to_owned(),
-            t: tag.to_owned(),
-            rm: true,
-            forcerm: true,
-            ..Default::default()
-        };
-        let mut stream = self.docker.build_image(options, None, Some(context.into()));
+    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
+        let mut body = self.post_build(context, tag).await?;
+        let mut pending = Vec::new();
         let mut partial = String::new();
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| match e {
-                bollard::errors::Error::DockerStreamError { error } => anyhow!("{error}"),
-                e => anyhow!(e),
-            })?;
-            if let Some(err) = info.error {
-                return Err(anyhow!("{}", err.trim_end()));
-            }
-            if let Some(text) = info.stream {
-                partial.push_str(&text);
-                while let Some(pos) = partial.find('\n') {
-                    let line: String = partial.drain(..=pos).collect();
-                    let _ = output.send(line.trim_end().to_owned()).await;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the build's answer ended early")?;
+            let Ok(data) = frame.into_data() else { continue };
+            pending.extend_from_slice(&data);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let info: bollard::models::BuildInfo =
+                    serde_json::from_slice(&line).context("the engine answered the build with unexpected JSON")?;
+                if let Some(err) = info.error {
+                    return Err(anyhow!("{}", err.trim_end()));
+                }
+                if let Some(text) = info.stream {
+                    partial.push_str(&text);
+                    while let Some(pos) = partial.find('\n') {
+                        let line: String = partial.drain(..=pos).collect();
+                        let _ = output.send(line.trim_end().to_owned()).await;
+                    }
                 }
             }
         }
@@ -303,7 +311,7 @@ impl Runtime for DockerRuntime {
         result
     }
 
-    async fn image_from_files(&self, base: &str, tar: Vec<u8>, tag: &str) -> Result<String> {
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> Result<String> {
         let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let mut task_labels = HashMap::new();
         task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
@@ -315,7 +323,11 @@ impl Runtime for DockerRuntime {
             .with_context(|| format!("cannot create a container from {base}"))?;
         let result = async {
             self.docker
-                .upload_to_container(&created.id, Some(UploadToContainerOptions { path: "/", ..Default::default() }), tar.into())
+                .upload_to_container_streaming(
+                    &created.id,
+                    Some(UploadToContainerOptions { path: "/", ..Default::default() }),
+                    file_stream(tar).await?,
+                )
                 .await
                 .context("cannot copy the built app into the image")?;
             let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
@@ -351,7 +363,11 @@ impl DockerRuntime {
     async fn run_created_task(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
         if let Some(tar) = &spec.upload {
             self.docker
-                .upload_to_container(id, Some(UploadToContainerOptions { path: "/", ..Default::default() }), tar.clone().into())
+                .upload_to_container_streaming(
+                    id,
+                    Some(UploadToContainerOptions { path: "/", ..Default::default() }),
+                    file_stream(tar).await?,
+                )
                 .await
                 .context("cannot copy files into the task container")?;
         }
@@ -395,17 +411,19 @@ impl DockerRuntime {
             },
             None => follow.await?,
         };
-        let mut downloads = Vec::new();
         if exit_code == 0 {
-            for path in &spec.download {
+            for (path, host_file) in &spec.download {
                 let mut stream = self
                     .docker
                     .download_from_container(id, Some(DownloadFromContainerOptions { path: path.as_str() }));
-                let mut tar = Vec::new();
+                let mut file = tokio::fs::File::create(host_file)
+                    .await
+                    .with_context(|| format!("cannot create {}", host_file.display()))?;
                 while let Some(chunk) = stream.next().await {
-                    tar.extend_from_slice(&chunk.with_context(|| format!("cannot copy {path} out of the task container"))?);
+                    let chunk = chunk.with_context(|| format!("cannot copy {path} out of the task container"))?;
+                    file.write_all(&chunk).await?;
                 }
-                downloads.push(tar);
+                file.flush().await?;
             }
             if let Some(c) = &spec.commit {
                 let (repo, tag) = c.tag.rsplit_once(':').unwrap_or((c.tag.as_str(), "latest"));
@@ -420,6 +438,75 @@ impl DockerRuntime {
                 self.docker.commit_container(options, config).await.context("cannot commit the stack image")?;
             }
         }
-        Ok(TaskResult { exit_code, downloads })
+        Ok(TaskResult { exit_code })
+    }
+}
+
+/// A file as a stream of chunks, for bollard's streamed uploads. A read
+/// error ends the stream early, which the engine reports as a bad tar.
+async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static> {
+    let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Ok(tokio_stream::StreamExt::map_while(chunks, |chunk| match chunk {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a file being uploaded to the engine");
+            None
+        }
+    }))
+}
+
+impl DockerRuntime {
+    /// `POST /build` with the context file streamed as the body. bollard
+    /// 0.18's `build_image` takes the whole context as one buffer, so this
+    /// speaks HTTP to the engine's socket itself (hyper, one connection).
+    async fn post_build(&self, context: &Path, tag: &str) -> Result<hyper::body::Incoming> {
+        use hyper_util::rt::TokioIo;
+        let version = self.docker.client_version();
+        let query = format!(
+            "t={}&rm=1&forcerm=1&dockerfile=Dockerfile",
+            tag.replace(':', "%3A").replace('/', "%2F")
+        );
+        let uri = format!("/v{}.{}/build?{query}", version.major_version, version.minor_version);
+        let file = tokio::fs::File::open(context).await.with_context(|| format!("cannot open {}", context.display()))?;
+        let frames = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)
+            .map(|chunk| chunk.map(hyper::body::Frame::data));
+        let body = http_body_util::StreamBody::new(frames);
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::HOST, "docker")
+            .header(hyper::header::CONTENT_TYPE, "application/x-tar")
+            .body(body)
+            .context("cannot make the build request")?;
+        let host = self.host.as_deref().unwrap_or("unix:///var/run/docker.sock");
+        macro_rules! send {
+            ($stream:expr) => {{
+                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
+                    .await
+                    .context("cannot talk HTTP to the Docker engine")?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "build connection ended");
+                    }
+                });
+                sender.send_request(request).await.context("the Docker engine did not take the build")?
+            }};
+        }
+        let response = if let Some(path) = host.strip_prefix("unix://") {
+            send!(tokio::net::UnixStream::connect(path).await.with_context(|| format!("cannot reach the Docker engine at {path}"))?)
+        } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+            send!(tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot reach the Docker engine at {addr}"))?)
+        } else {
+            anyhow::bail!("DOCKER_HOST {host} is not unix:// or tcp://: builds need one of those");
+        };
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&text).into_owned());
+            anyhow::bail!("docker build failed ({status}): {}", message.trim());
+        }
+        Ok(response.into_body())
     }
 }

@@ -6,12 +6,15 @@
 //! lists and stops labelled containers and builds images.
 
 mod docker;
+pub mod fake;
 
 pub use docker::DockerRuntime;
+pub use fake::FakeRuntime;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -78,14 +81,16 @@ pub struct TaskSpec {
     pub image: String,
     pub cmd: Vec<String>,
     pub env: BTreeMap<String, String>,
-    /// A tar unpacked at `/` before the container starts.
-    pub upload: Option<Vec<u8>>,
+    /// A tar file unpacked at `/` before the container starts; streamed,
+    /// never read whole into memory.
+    pub upload: Option<PathBuf>,
     /// Named volumes: (volume, path in the container).
     pub volumes: Vec<(String, String)>,
     /// The host's CA bundle, bind-mounted read-only: (host file, container path).
     pub ca_bundle: Option<(std::path::PathBuf, String)>,
-    /// Paths fetched as tars after the container exits successfully.
-    pub download: Vec<String>,
+    /// After a successful exit, each container path is copied out as a tar
+    /// into the host file beside it, streamed.
+    pub download: Vec<(String, PathBuf)>,
     /// Commit the finished container as an image.
     pub commit: Option<CommitSpec>,
     /// Longest the task may run before it is killed.
@@ -103,8 +108,11 @@ pub struct CommitSpec {
 #[derive(Debug, Clone)]
 pub struct TaskResult {
     pub exit_code: i64,
-    /// One tar per `TaskSpec::download` path, when the task succeeded.
-    pub downloads: Vec<Vec<u8>>,
+}
+
+/// The named volume a buildpack build of `app` keeps its cache in.
+pub fn build_cache_volume(app: &str) -> String {
+    format!("paas-cache-{app}")
 }
 
 #[async_trait]
@@ -116,9 +124,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// SIGTERM, SIGKILL after `grace`, then remove. Idempotent: a container
     /// that is already gone is not an error.
     async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
-    /// Builds an image from a tar build context, sending each output line to
-    /// `output`. Returns the image ID.
-    async fn build_image(&self, context: Vec<u8>, tag: &str, output: &mpsc::Sender<String>) -> anyhow::Result<String>;
+    /// Builds an image from a tar build context file (streamed to the
+    /// engine), sending each output line to `output`. Returns the image ID.
+    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> anyhow::Result<String>;
     /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
@@ -127,10 +135,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Runs a task container to completion, streaming its output lines, and
     /// removes it.
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> anyhow::Result<TaskResult>;
-    /// Makes image `tag` from `base` plus the files of `tar` (unpacked at
-    /// `/`), keeping the base's entrypoint and environment. Returns the image
-    /// ID. Much faster than a `COPY` build for many small files.
-    async fn image_from_files(&self, base: &str, tar: Vec<u8>, tag: &str) -> anyhow::Result<String>;
+    /// Makes image `tag` from `base` plus the files of the tar file `tar`
+    /// (unpacked at `/`, streamed), keeping the base's entrypoint and
+    /// environment. Returns the image ID. Much faster than a `COPY` build for
+    /// many small files.
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> anyhow::Result<String>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 }

@@ -1,7 +1,9 @@
-//! The API's one error type. Every variant maps to a status and a JSON body
-//! `{"id", "message"}` whose message says what was wrong and what to do. The
-//! cause of a 5xx is logged, never sent to the client.
+//! The one HTTP error type of the API and the git receiver. Every variant
+//! maps to a status and a JSON body `{"id", "message"}` whose message says
+//! what was wrong and what to do. The cause of a 5xx is logged, never sent
+//! to the client.
 
+use crate::release::ReleaseError;
 use crate::store::StoreError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
@@ -64,6 +66,21 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::not_found("not found"),
             StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "that name is already taken"),
             e => Self::internal(e),
+        }
+    }
+}
+
+impl From<ReleaseError> for ApiError {
+    fn from(e: ReleaseError) -> Self {
+        match e {
+            ReleaseError::NoImage(m) => Self::unprocessable("no_build", m),
+            ReleaseError::NotFound(m) => Self::not_found(m),
+            ReleaseError::Invalid("bad_request", m) => Self::bad_request(m),
+            ReleaseError::Invalid(id, m) => Self::unprocessable(id, m),
+            ReleaseError::ReleasePhase(m) => Self::unprocessable("release_failed", m),
+            ReleaseError::Name(e) => e.into(),
+            ReleaseError::Store(e) => e.into(),
+            ReleaseError::Other(e) => e.into(),
         }
     }
 }

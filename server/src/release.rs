@@ -1,0 +1,458 @@
+//! The release service: the one door through which every release is made
+//! and every change reaches the dynos. A push (after its build), a config
+//! change, a rollback, a formation change, an app's destruction, and every
+//! later feature call it; API handlers and the git receiver hold no release
+//! logic.
+//!
+//! Each change takes the app's lock, validates in one place, runs the
+//! release's `release` command when it has one, appends the release (or
+//! records the formation), lets the lock go, and then asks the scheduler to
+//! converge. Holding the lock from reading the current release to appending
+//! the next one is what keeps concurrent changes from losing each other.
+//! Converging happens outside the lock (the scheduler has its own per-app
+//! lock), so a slow boot never blocks the next config change.
+//!
+//! It must not build (the builder does) and never talks to the runtime but
+//! through the scheduler.
+
+use crate::crypto::ConfigCipher;
+use crate::locks::KeyedLocks;
+use crate::output::Output;
+use crate::runtime::build_cache_volume;
+use crate::scheduler::{Outcome, Scheduler};
+use crate::store::{AppRow, NewRelease, ReleaseRow, Store, StoreError};
+use paas_wire::{ConfigKey, ConfigPatch, Deploy, DeployState, NameError, ProcessType};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// The most dynos of one type one host runs.
+pub const MAX_QUANTITY: i64 = 100;
+
+/// Why a change was refused. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The change needs a build the app does not have yet.
+    #[error("{0}")]
+    NoImage(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request names something that cannot be done; the id is stable.
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    /// The release's `release` command failed: no release was made.
+    #[error("{0}")]
+    ReleasePhase(String),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type ReleaseResult<T> = Result<T, ReleaseError>;
+
+/// A successful build, ready to be released. The git receiver hands the
+/// builder's result over in this shape.
+#[derive(Debug, Clone)]
+pub struct Deployable {
+    pub build_id: String,
+    pub commit: String,
+    pub image: String,
+    pub process_types: BTreeMap<String, String>,
+    /// app.json's `formation`: applied to process types nobody has scaled.
+    pub initial_formation: BTreeMap<String, i64>,
+    /// app.json's web health check path.
+    pub health_path: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ReleaseService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    cipher: ConfigCipher,
+    scheduler: Scheduler,
+    locks: KeyedLocks,
+    boot_timeout: Duration,
+}
+
+impl ReleaseService {
+    pub fn new(store: Store, cipher: ConfigCipher, scheduler: Scheduler, boot_timeout: Duration) -> Self {
+        Self { inner: Arc::new(Inner { store, cipher, scheduler, locks: KeyedLocks::default(), boot_timeout }) }
+    }
+
+    /// The app's current config vars.
+    pub async fn config(&self, app: &AppRow) -> ReleaseResult<BTreeMap<String, String>> {
+        match self.inner.store.current_release(&app.id).await? {
+            Some(r) => Ok(self.inner.cipher.open(&r.config)?),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Sets and unsets config vars (`None` unsets). Returns the new release,
+    /// or `None` when nothing changed, and the config as it now is. Before an
+    /// app's first push this records the config in a release without a build,
+    /// as Heroku does; such a release never runs.
+    pub async fn set_config(
+        &self,
+        app: &AppRow,
+        patch: ConfigPatch,
+    ) -> ReleaseResult<(Option<ReleaseRow>, BTreeMap<String, String>)> {
+        if patch.is_empty() {
+            return Err(ReleaseError::Invalid(
+                "bad_request",
+                "no config vars given: send an object like {\"KEY\": \"value\"}, with null to unset".into(),
+            ));
+        }
+        for (key, value) in &patch {
+            ConfigKey::parse(key)?;
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(ReleaseError::Invalid("invalid_value", format!("the value of {key} contains a NUL byte")));
+            }
+        }
+        let lock = self.inner.locks.get(&app.id);
+        let _guard = lock.lock().await;
+        let store = &self.inner.store;
+        let current = store.current_release(&app.id).await?;
+        let mut vars = match &current {
+            Some(r) => self.inner.cipher.open(&r.config)?,
+            None => BTreeMap::new(),
+        };
+        let before = vars.clone();
+        let (mut set, mut unset) = (Vec::new(), Vec::new());
+        for (key, value) in patch {
+            match value {
+                Some(v) => {
+                    set.push(key.clone());
+                    vars.insert(key, v);
+                }
+                None => {
+                    if vars.remove(&key).is_some() {
+                        unset.push(key);
+                    }
+                }
+            }
+        }
+        if vars == before {
+            return Ok((None, vars));
+        }
+        let mut description = Vec::new();
+        if !set.is_empty() {
+            description.push(format!("Set {} config vars", set.join(", ")));
+        }
+        if !unset.is_empty() {
+            description.push(format!("Remove {} config vars", unset.join(", ")));
+        }
+        let new = NewRelease {
+            build_id: current.as_ref().and_then(|r| r.build_id.clone()),
+            image: current.as_ref().and_then(|r| r.image.clone()),
+            process_types: match &current {
+                Some(r) => r.process_types()?,
+                None => BTreeMap::new(),
+            },
+            sealed_config: self.inner.cipher.seal(&vars),
+            description: description.join("; "),
+            health_path: current.as_ref().and_then(|r| r.health_path.clone()),
+        };
+        let release = self.append(app, new, &vars, &Output::collect(), "config not changed").await?;
+        info!(app = %app.name, release = release.version, "config changed");
+        Ok((Some(release), vars))
+    }
+
+    /// Rolls back to an earlier release (by UUID, `N` or `vN`): a new release
+    /// with that release's build and config.
+    pub async fn rollback(&self, app: &AppRow, which: &str) -> ReleaseResult<ReleaseRow> {
+        let lock = self.inner.locks.get(&app.id);
+        let _guard = lock.lock().await;
+        let target = self.find(app, which).await?;
+        let current = self.inner.store.current_release(&app.id).await?;
+        if current.as_ref().is_some_and(|c| target.version >= c.version) {
+            return Err(ReleaseError::Invalid(
+                "not_earlier",
+                format!(
+                    "v{} is the current release of {}: roll back to an earlier one (see `paas releases -a {}`)",
+                    target.version, app.name, app.name
+                ),
+            ));
+        }
+        if target.image.is_none() {
+            return Err(ReleaseError::NoImage(format!(
+                "v{} of {} has no build (it changed config before the first push): roll back to a release with a build, or push first",
+                target.version, app.name
+            )));
+        }
+        let config = self.inner.cipher.open(&target.config)?;
+        let new = NewRelease {
+            build_id: target.build_id.clone(),
+            image: target.image.clone(),
+            process_types: target.process_types()?,
+            sealed_config: target.config.clone(),
+            description: format!("Rollback to v{}", target.version),
+            health_path: target.health_path.clone(),
+        };
+        let release = self.append(app, new, &config, &Output::collect(), "not rolled back").await?;
+        info!(app = %app.name, release = release.version, to = target.version, "rolled back");
+        Ok(release)
+    }
+
+    /// Releases a push's build with the app's config as it is now (changes
+    /// made while it built included).
+    pub async fn deploy(&self, app: &AppRow, built: Deployable, out: &Output) -> ReleaseResult<ReleaseRow> {
+        let lock = self.inner.locks.get(&app.id);
+        if lock.try_lock().is_err() {
+            out.heading("Waiting for another change to this app to finish").await;
+        }
+        let _guard = lock.lock().await;
+        let store = &self.inner.store;
+        let current = store.current_release(&app.id).await?;
+        let sealed_config = match &current {
+            Some(r) => r.config.clone(),
+            None => self.inner.cipher.seal(&BTreeMap::new()),
+        };
+        let config = self.inner.cipher.open(&sealed_config)?;
+        let short = &built.commit[..built.commit.len().min(7)];
+        let new = NewRelease {
+            build_id: Some(built.build_id.clone()),
+            image: Some(built.image.clone()),
+            process_types: built.process_types.clone(),
+            sealed_config,
+            description: format!("Deploy {short}"),
+            health_path: built.health_path.clone(),
+        };
+        let release = self.append(app, new, &config, out, "the push was not deployed").await?;
+        // app.json's formation scales process types nobody has scaled yet.
+        let scaled = store.formation(&app.id).await?;
+        let initial: BTreeMap<String, i64> = built
+            .initial_formation
+            .into_iter()
+            .filter(|(t, _)| built.process_types.contains_key(t) && !scaled.contains_key(t))
+            .collect();
+        if !initial.is_empty() {
+            store.set_formation(&app.id, &initial).await?;
+        }
+        info!(app = %app.name, release = release.version, "release created");
+        Ok(release)
+    }
+
+    /// Changes the formation of the current release (`web=2`). Makes no
+    /// release, as on Heroku; returns the current one.
+    pub async fn scale(&self, app: &AppRow, changes: &[(String, i64)]) -> ReleaseResult<ReleaseRow> {
+        if changes.is_empty() {
+            return Err(ReleaseError::Invalid(
+                "bad_request",
+                "no updates given: send {\"updates\": [{\"type\": \"web\", \"quantity\": 2}]}".into(),
+            ));
+        }
+        let lock = self.inner.locks.get(&app.id);
+        let _guard = lock.lock().await;
+        let release = self.running_release(app).await?;
+        let types = release.process_types()?;
+        let mut updates = BTreeMap::new();
+        for (ptype, quantity) in changes {
+            let t = ProcessType::parse(ptype)?;
+            if !types.contains_key(t.as_str()) || t.as_str() == "release" {
+                let known: Vec<&str> = types.keys().map(String::as_str).filter(|t| *t != "release").collect();
+                return Err(ReleaseError::Invalid(
+                    "unknown_process_type",
+                    format!(
+                        "v{} of {} has no process type {t}: its types are {}",
+                        release.version,
+                        app.name,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
+                ));
+            }
+            if !(0..=MAX_QUANTITY).contains(quantity) {
+                return Err(ReleaseError::Invalid(
+                    "invalid_quantity",
+                    format!("quantity {quantity} for {t} is out of range: use 0 to {MAX_QUANTITY}"),
+                ));
+            }
+            updates.insert(t.to_string(), *quantity);
+        }
+        self.inner.store.set_formation(&app.id, &updates).await?;
+        info!(app = %app.name, changes = ?updates, "formation changed");
+        Ok(release)
+    }
+
+    /// Stops every dyno of the app and deletes it with its releases, builds,
+    /// images no other release references, and build cache.
+    pub async fn destroy(&self, app: &AppRow) -> ReleaseResult<()> {
+        let lock = self.inner.locks.get(&app.id);
+        let _guard = lock.lock().await;
+        let store = &self.inner.store;
+        self.inner.scheduler.remove_app(&app.name).await?;
+        let images: Vec<String> = store.list_releases(&app.id).await?.into_iter().filter_map(|r| r.image).collect();
+        store.delete_app(&app.id).await?;
+        let runtime = self.inner.scheduler.runtime().clone();
+        if let Err(e) = runtime.remove_volume(&build_cache_volume(&app.name)).await {
+            warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
+        }
+        // An image referenced by a kept release is never removed.
+        let kept = store.referenced_images().await?;
+        tokio::spawn(async move {
+            for image in images.into_iter().filter(|i| !kept.contains(i)) {
+                if let Err(e) = runtime.remove_image(&image).await {
+                    warn!(error = %format!("{e:#}"), "cannot remove image of a destroyed app");
+                }
+            }
+        });
+        info!(app = %app.name, "app destroyed");
+        Ok(())
+    }
+
+    /// Asks the scheduler to converge the app and, with `wait`, waits up to
+    /// that long for the outcome: whether `release` serves, and if not why.
+    /// Without `wait` the converge runs in the background.
+    pub async fn converge(&self, app: &AppRow, release: Option<i64>, wait: Option<Duration>) -> Deploy {
+        let scheduler = self.inner.scheduler.clone();
+        let row = app.clone();
+        let pass = tokio::spawn(async move { scheduler.reconcile(&row).await });
+        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+            return Deploy {
+                state: DeployState::Pending,
+                release,
+                started: Vec::new(),
+                unhealthy: Vec::new(),
+                previous_serving: false,
+                message: "the dynos are being updated in the background: see `paas ps`".into(),
+            };
+        };
+        match tokio::time::timeout(wait, pass).await {
+            Err(_) => Deploy {
+                state: DeployState::Pending,
+                release,
+                started: Vec::new(),
+                unhealthy: Vec::new(),
+                previous_serving: false,
+                message: format!(
+                    "the new dynos were still starting after {} s; they carry on in the background: see `paas ps`",
+                    wait.as_secs()
+                ),
+            },
+            Ok(Err(e)) => self.failed(release, format!("the converge task failed: {e}")),
+            Ok(Ok(Err(e))) => self.failed(
+                release,
+                format!("its dynos could not be updated: {e:#}; the scheduler retries every few seconds"),
+            ),
+            Ok(Ok(Ok(outcome))) => self.judge(release, outcome),
+        }
+    }
+
+    fn failed(&self, release: Option<i64>, why: String) -> Deploy {
+        Deploy {
+            state: DeployState::Failed,
+            release,
+            started: Vec::new(),
+            unhealthy: Vec::new(),
+            previous_serving: false,
+            message: why,
+        }
+    }
+
+    /// Turns a reconcile pass's outcome into what the person is told.
+    fn judge(&self, release: Option<i64>, o: Outcome) -> Deploy {
+        let mut d = Deploy {
+            state: DeployState::Serving,
+            release,
+            started: o.started.clone(),
+            unhealthy: o.unhealthy.clone(),
+            previous_serving: o.previous_serving,
+            message: String::new(),
+        };
+        if let (Some(want), Some(now)) = (release, o.release_version) {
+            if now > want {
+                d.state = DeployState::Superseded;
+                d.message = format!("v{now} was made meanwhile and is what runs now");
+                return d;
+            }
+        }
+        let mut problems = Vec::new();
+        if !o.failed_to_start.is_empty() {
+            problems.push(format!("could not start {}", o.failed_to_start.join("; ")));
+        }
+        if !o.unhealthy.is_empty() {
+            problems.push(format!(
+                "{} did not answer on $PORT in time ({} s): check that the web process listens on $PORT",
+                o.unhealthy.join(", "),
+                self.inner.boot_timeout.as_secs()
+            ));
+        }
+        let version = release.map_or_else(|| "the app".to_owned(), |v| format!("v{v}"));
+        if problems.is_empty() {
+            d.message = if o.started.is_empty() {
+                format!("{version} runs: nothing needed to change")
+            } else {
+                format!("{version} runs: started {}", o.started.join(", "))
+            };
+            return d;
+        }
+        d.state = DeployState::Failed;
+        let serving = if o.previous_serving {
+            "the previous release's web dynos keep serving"
+        } else if o.routed > 0 {
+            "the web dynos that answered serve"
+        } else {
+            "no web dyno serves"
+        };
+        d.message = format!("{version} was made, but {}; {serving}", problems.join("; "));
+        d
+    }
+
+    /// The current release, which must have a build to run.
+    async fn running_release(&self, app: &AppRow) -> ReleaseResult<ReleaseRow> {
+        match self.inner.store.current_release(&app.id).await? {
+            Some(r) if r.image.is_some() => Ok(r),
+            _ => Err(ReleaseError::NoImage(format!(
+                "{} has no build yet: deploy it with `git push paas main` first",
+                app.name
+            ))),
+        }
+    }
+
+    /// Finds a release of the app by UUID, `N` or `vN`.
+    pub async fn find(&self, app: &AppRow, which: &str) -> ReleaseResult<ReleaseRow> {
+        let which = which.trim();
+        let version = which.strip_prefix('v').unwrap_or(which).parse::<i64>().ok();
+        let found = match version {
+            Some(v) => self.inner.store.release_by_version(&app.id, v).await,
+            None => self.inner.store.release_by_id(&app.id, which).await,
+        };
+        match found {
+            Ok(r) => Ok(r),
+            Err(StoreError::NotFound) => Err(ReleaseError::NotFound(format!(
+                "release {which} of {} does not exist: see `paas releases -a {}`",
+                app.name, app.name
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs the release phase for `new` (when it has a `release` command)
+    /// with `config`, then appends it. On a release-phase failure nothing is
+    /// appended and the error carries the command's last output lines.
+    /// Callers hold the app's lock.
+    async fn append(
+        &self,
+        app: &AppRow,
+        new: NewRelease,
+        config: &BTreeMap<String, String>,
+        out: &Output,
+        refused: &str,
+    ) -> ReleaseResult<ReleaseRow> {
+        if let (Some(image), Some(command)) = (&new.image, new.process_types.get("release")) {
+            if let Err(e) = self.inner.scheduler.run_release_command(&app.name, image, command, config, out).await {
+                return Err(ReleaseError::ReleasePhase(format!(
+                    "{refused}: {e:#}, so no release was made and the running one is unchanged; its output ends:\n{}",
+                    out.tail(20)
+                )));
+            }
+        }
+        Ok(self.inner.store.append_release(&app.id, &new).await?)
+    }
+}

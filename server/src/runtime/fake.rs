@@ -1,0 +1,197 @@
+//! An in-memory [`Runtime`] for fast tests of the release service's and
+//! the scheduler's decisions. Web dynos are real loopback HTTP listeners, so
+//! the scheduler's health probes and the router work against them as they
+//! do against containers; images whose name is marked broken start dynos
+//! that never answer. It is never the proof that a feature works: the
+//! end-to-end tests against the real Docker engine are.
+
+use super::{Dyno, DynoSpec, Runtime, TaskResult, TaskSpec};
+use anyhow::{anyhow, Result};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+struct FakeContainer {
+    dyno: Dyno,
+    env: BTreeMap<String, String>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct State {
+    containers: BTreeMap<String, FakeContainer>,
+    broken_images: HashSet<String>,
+    failing_tasks: HashSet<String>,
+    next_id: u64,
+    started: u64,
+    tasks: Vec<TaskSpec>,
+}
+
+/// See the module docs. Cloning shares the state, so a second server in a
+/// test (a "restart") sees the dynos the first one started.
+#[derive(Clone, Default)]
+pub struct FakeRuntime {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeRuntime {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("fake runtime poisoned")
+    }
+
+    /// Dynos from `image` will run but never answer HTTP.
+    pub fn break_image(&self, image: &str) {
+        self.lock().broken_images.insert(image.to_owned());
+    }
+
+    /// Task containers (release phase) whose command line contains `needle`
+    /// exit with status 1.
+    pub fn fail_tasks_containing(&self, needle: &str) {
+        self.lock().failing_tasks.insert(needle.to_owned());
+    }
+
+    /// How many dynos were ever started.
+    pub fn started_count(&self) -> u64 {
+        self.lock().started
+    }
+
+    /// The environment a running dyno got, by its name (`web.1`).
+    pub fn env_of(&self, app: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        let state = self.lock();
+        state
+            .containers
+            .values()
+            .find(|c| c.dyno.app == app && c.dyno.name() == name && c.dyno.running)
+            .map(|c| c.env.clone())
+    }
+
+    /// Every task container run so far.
+    pub fn tasks(&self) -> Vec<TaskSpec> {
+        self.lock().tasks.clone()
+    }
+}
+
+/// Answers every HTTP request on `listener` with 200 and `body`.
+async fn serve(listener: tokio::net::TcpListener, body: String) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else { return };
+        let body = body.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        });
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        let state = self.lock();
+        Ok(state.containers.values().map(|c| c.dyno.clone()).filter(|d| app.is_none_or(|a| d.app == a)).collect())
+    }
+
+    async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        let broken = self.lock().broken_images.contains(&spec.image);
+        let (addr, server) = if spec.web {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr: SocketAddr = listener.local_addr()?;
+            if broken {
+                // The port is closed again: connections are refused.
+                drop(listener);
+                (Some(addr), None)
+            } else {
+                let body = format!(
+                    "{} v{} {} {}",
+                    spec.app,
+                    spec.release_version,
+                    spec.process_type,
+                    spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                );
+                (Some(addr), Some(tokio::spawn(serve(listener, body))))
+            }
+        } else {
+            (None, None)
+        };
+        let mut state = self.lock();
+        state.next_id += 1;
+        state.started += 1;
+        let dyno = Dyno {
+            container_id: format!("fake{:012}", state.next_id),
+            app: spec.app.clone(),
+            release_id: spec.release_id.clone(),
+            release_version: spec.release_version,
+            process_type: spec.process_type.clone(),
+            index: spec.index,
+            running: true,
+            state: "running".into(),
+            command: spec.command.clone(),
+            addr,
+        };
+        state
+            .containers
+            .insert(dyno.container_id.clone(), FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server });
+        Ok(dyno)
+    }
+
+    async fn stop_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
+        if let Some(c) = self.lock().containers.remove(container_id) {
+            if let Some(server) = c.server {
+                server.abort();
+            }
+        }
+        Ok(())
+    }
+
+    async fn build_image(&self, _context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
+        let _ = output.send(format!("fake build of {tag}")).await;
+        Ok(format!("sha256:{tag}"))
+    }
+
+    async fn remove_image(&self, _image: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn image_exists(&self, _image: &str) -> Result<bool> {
+        Ok(true)
+    }
+
+    async fn import_rootfs(&self, _rootfs: Vec<u8>, _tag: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        let line = spec.cmd.join(" ");
+        let fails = {
+            let mut state = self.lock();
+            state.tasks.push(spec.clone());
+            state.failing_tasks.iter().any(|n| line.contains(n.as_str()))
+        };
+        let _ = output.send(format!("fake task: {line}")).await;
+        Ok(TaskResult { exit_code: if fails { 1 } else { 0 } })
+    }
+
+    async fn image_from_files(&self, base: &str, _tar: &Path, tag: &str) -> Result<String> {
+        if base.is_empty() {
+            return Err(anyhow!("no base image"));
+        }
+        Ok(format!("sha256:{tag}"))
+    }
+
+    async fn remove_volume(&self, _name: &str) -> Result<()> {
+        Ok(())
+    }
+}

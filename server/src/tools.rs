@@ -1,0 +1,128 @@
+//! Host tools: the only module that starts processes on the host (git,
+//! debootstrap, tar). Every tool gets an argv array, never a shell line, so
+//! no user-supplied string can reach a shell; options end with `--` before
+//! anything a user chose.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// `git receive-pack --stateless-rpc --advertise-refs REPO`: the refs a
+/// pusher sees first.
+pub async fn git_advertise_refs(repo: &Path) -> Result<Vec<u8>> {
+    let out = Command::new("git")
+        .args(["receive-pack", "--stateless-rpc", "--advertise-refs"])
+        .arg(repo)
+        .output()
+        .await
+        .context("cannot run git receive-pack")?;
+    if !out.status.success() {
+        bail!("git receive-pack --advertise-refs failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(out.stdout)
+}
+
+/// `git receive-pack --stateless-rpc REPO` with stdin and stdout piped; `env`
+/// reaches its hooks.
+pub fn git_receive_pack(repo: &Path, env: &[(&str, &str)]) -> Result<Child> {
+    Command::new("git")
+        .args(["receive-pack", "--stateless-rpc"])
+        .arg(repo)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run git receive-pack")
+}
+
+/// `git archive --format=tar COMMIT` in the current repository (the hook's),
+/// with the tar on stdout.
+pub fn git_archive(commit: &str) -> Result<Child> {
+    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{commit:?} is not a commit id");
+    }
+    Command::new("git")
+        .args(["archive", "--format=tar", commit])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run git archive")
+}
+
+/// Limits on fetching code from elsewhere.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    pub timeout: Duration,
+    pub max_bytes: u64,
+}
+
+/// A shallow `git clone` of `url` (optionally at `reference`) into `dest`,
+/// killed after the timeout and refused when the checkout is over the size cap.
+pub async fn git_clone(url: &str, reference: Option<&str>, dest: &Path, limits: FetchLimits) -> Result<()> {
+    if reference.is_some_and(|r| r.starts_with('-') || r.is_empty()) {
+        bail!("the git ref after # is invalid");
+    }
+    let mut cmd = Command::new("git");
+    cmd.args(["clone", "--quiet", "--depth", "1"]);
+    if let Some(r) = reference {
+        cmd.args(["--branch", r]);
+    }
+    cmd.arg("--").arg(url).arg(dest).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
+    let out = match tokio::time::timeout(limits.timeout, cmd.output()).await {
+        Ok(out) => out.context("cannot run git clone")?,
+        Err(_) => bail!("git clone took longer than {} s", limits.timeout.as_secs()),
+    };
+    if !out.status.success() {
+        bail!("git clone failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let size = dir_size(dest)?;
+    if size > limits.max_bytes {
+        bail!("the clone is {} MiB, over the {} MiB limit", size >> 20, limits.max_bytes >> 20);
+    }
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}
+
+/// `debootstrap --variant=minbase SUITE ROOT MIRROR`.
+pub async fn debootstrap(suite: &str, root: &Path, mirror: &str) -> Result<()> {
+    let status = Command::new("debootstrap")
+        .args(["--variant=minbase", suite])
+        .arg(root)
+        .arg(mirror)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .context("cannot run debootstrap: install Debian's debootstrap package (scripts/ensure-deps does)")?;
+    if !status.success() {
+        bail!("debootstrap {suite} from {mirror} failed");
+    }
+    Ok(())
+}
+
+/// A tar of the folder `root`, numeric owners kept.
+pub async fn tar_directory(root: &Path) -> Result<Vec<u8>> {
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .args(["--numeric-owner", "-cf", "-", "."])
+        .output()
+        .await
+        .context("cannot run tar")?;
+    if !out.status.success() {
+        bail!("tar of {} failed: {}", root.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}
