@@ -166,6 +166,35 @@ impl Settings {
         })
     }
 
+    /// Settings for a platform in this process, as the fast tests start it:
+    /// the data (and SQLite database) in `data_dir`, both listeners on free
+    /// loopback ports, and defaults for the rest. Reads no environment.
+    pub fn local(data_dir: &std::path::Path) -> Self {
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            router_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            domain: "localhost".into(),
+            database_url: format!("sqlite://{}?mode=rwc", data_dir.join("paas.db").display()),
+            secret_key: None,
+            stop_grace_secs: 1,
+            boot_timeout_secs: 5,
+            hook_exe: PathBuf::from("/nonexistent/paas-server"),
+            buildpacks_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../buildpacks")),
+            stack: Stack {
+                base: crate::stack::DEFAULT_BASE.into(),
+                build: crate::stack::DEFAULT_BUILD.into(),
+                run: crate::stack::DEFAULT_RUN.into(),
+                mirror: "http://deb.debian.org/debian".into(),
+                suite: "trixie".into(),
+                ca_bundle: None,
+            },
+            max_builds: 2,
+            max_push_bytes: 1 << 30,
+            docker_host: None,
+        }
+    }
+
     /// Where this machine reaches the API (and git): a wildcard listen
     /// address is reached on 127.0.0.1.
     pub fn api_url(&self) -> String {

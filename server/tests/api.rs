@@ -66,7 +66,8 @@ fn bad_input_gets_a_clear_4xx() {
     let f = format!("/apps/{app}/formation");
     let (s, e) = error_of(api.patch(p.url(&f)).json(&json!({"updates": [{"type": "web", "quantity": 1}]})).send().unwrap());
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(e["message"].as_str().unwrap().contains("has no process type web"), "{e}");
+    // The app has config releases but no build: scaling says to push first.
+    assert!(e["message"].as_str().unwrap().contains("no build yet: deploy it with `git push paas main`"), "{e}");
     let (s, _) = error_of(api.patch(p.url(&f)).json(&json!({"updates": [{"type": "Web!", "quantity": 1}]})).send().unwrap());
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 

@@ -1,3 +1,6 @@
+//! Apps: one row per app, named by the allow-listed `AppName`. Deleting an
+//! app cascades to its builds, releases and formation.
+
 use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
 use paas_wire::AppName;
 

@@ -1,3 +1,6 @@
+//! Builds: one row per push's build, with its status, image and capped
+//! output. Unlike releases, a build row changes once: when the build ends.
+
 use super::{new_id, now, Store, StoreError, StoreResult};
 use std::collections::BTreeMap;
 

@@ -1,3 +1,6 @@
+//! Formation: how many dynos of each process type an app asked for. Only
+//! scaled types have a row; the scheduler applies the defaults to the rest.
+
 use super::{Store, StoreResult};
 use std::collections::BTreeMap;
 

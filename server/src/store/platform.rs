@@ -1,3 +1,6 @@
+//! Facts about this installation, such as its instance ID, which labels
+//! every container it starts.
+
 use super::{new_id, Store, StoreResult};
 
 impl Store {

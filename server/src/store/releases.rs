@@ -1,3 +1,7 @@
+//! Releases: append-only. This file has no UPDATE and no DELETE of a
+//! release row; a version is `MAX(version) + 1` per app, taken in one
+//! statement, and a unique (app, version) pair catches racing appends.
+
 use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
 use std::collections::BTreeMap;
 

@@ -1,3 +1,5 @@
+//! API tokens: stored as SHA-256 hashes only, checked in constant time.
+
 use super::{new_id, now, Store, StoreResult};
 use crate::crypto;
 

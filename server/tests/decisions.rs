@@ -1,0 +1,397 @@
+//! Fast tests of the release service's and the scheduler's decisions: a
+//! real platform in this process (store, release service, scheduler, API
+//! and router on port 0, real HTTP) over the fake runtime, whose web dynos
+//! are real loopback listeners. Milliseconds each; the end-to-end tests in
+//! `e2e.rs` on the real Docker engine stay the proof that it works.
+//!
+//! The concurrency test runs on SQLite and on PostgreSQL; the PostgreSQL
+//! run needs `PAAS_TEST_POSTGRES_URL` (scripts/test sets it) and is skipped
+//! with a message without it.
+
+use paas_server::release::{Deployable, ReleaseError};
+use paas_server::runtime::{FakeRuntime, Runtime};
+use paas_server::server::{self, Running};
+use paas_server::settings::Settings;
+use paas_server::store::AppRow;
+use paas_wire::{AppName, ChangeResult, DeployState};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Fast {
+    running: Option<Running>,
+    fake: FakeRuntime,
+    settings: Settings,
+    token: String,
+    _data: tempfile::TempDir,
+}
+
+impl Fast {
+    async fn start() -> Self {
+        Self::start_on(None).await
+    }
+
+    /// A platform on SQLite, or on the PostgreSQL database `database_url`.
+    async fn start_on(database_url: Option<String>) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut settings = Settings::local(data.path());
+        settings.boot_timeout_secs = 1;
+        if let Some(url) = database_url {
+            settings.database_url = url;
+        }
+        let fake = FakeRuntime::new();
+        let running = server::start(settings.clone(), Some(Arc::new(fake.clone()) as Arc<dyn Runtime>)).await.unwrap();
+        let token = running.store.create_token("fast").await.unwrap();
+        Self { running: Some(running), fake, settings, token, _data: data }
+    }
+
+    fn p(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    /// Stops this server and starts another on the same store and runtime.
+    async fn restart(&mut self) {
+        self.running.take().unwrap().stop().await.unwrap();
+        let runtime = Arc::new(self.fake.clone()) as Arc<dyn Runtime>;
+        self.running = Some(server::start(self.settings.clone(), Some(runtime)).await.unwrap());
+    }
+
+    async fn app(&self, name: &str) -> AppRow {
+        self.p().store.create_app(&AppName::parse(name).unwrap()).await.unwrap()
+    }
+
+    /// What a push hands the release service after its build.
+    fn built(image: &str) -> Deployable {
+        Deployable {
+            build_id: uuid::Uuid::new_v4().to_string(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            image: image.into(),
+            process_types: BTreeMap::from([
+                ("web".to_owned(), "serve".to_owned()),
+                ("worker".to_owned(), "work".to_owned()),
+            ]),
+            initial_formation: BTreeMap::new(),
+            health_path: None,
+        }
+    }
+
+    async fn deploy(&self, app: &AppRow, image: &str) -> paas_wire::Deploy {
+        let out = paas_server::output::Output::collect();
+        let r = self.p().releases.deploy(app, Self::built(image), &out).await.unwrap();
+        self.p().releases.converge(app, Some(r.version), Some(Duration::from_secs(10))).await
+    }
+
+    fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.p().api_url())
+    }
+
+    /// GET through the router, as a browser would.
+    async fn page(&self, app: &str) -> (u16, String) {
+        let r = self
+            .http()
+            .get(format!("http://{}/", self.p().router_addr))
+            .header("Host", format!("{app}.localhost"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn running_names(&self, app: &str) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.fake.list_dynos(Some(app)).await.unwrap().iter().map(|d| format!("{} v{}", d.name(), d.release_version)).collect();
+        names.sort();
+        names
+    }
+
+    /// Polls (bounded) until the app's dynos are exactly `want`.
+    async fn wait_for_dynos(&self, app: &str, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.running_names(app).await;
+            if now == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "dynos of {app}: {now:?}, want {want:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_serves_before_converge_returns() {
+    let f = Fast::start().await;
+    let app = f.app("fast-deploy").await;
+    let d = f.deploy(&app, "img-a").await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    assert_eq!(d.started, ["web.1"]);
+    // Routed before converge returned: the very next request is served.
+    let (status, body) = f.page("fast-deploy").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("fast-deploy v1 web"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_set_with_wait_returns_when_the_new_value_serves() {
+    let f = Fast::start().await;
+    let app = f.app("fast-config").await;
+    f.deploy(&app, "img-a").await;
+    let r = f
+        .http()
+        .patch(f.url("/apps/fast-config/config-vars?wait=10"))
+        .bearer_auth(&f.token)
+        .json(&json!({"GREETING": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let change: ChangeResult = r.json().await.unwrap();
+    assert_eq!(change.deploy.state, DeployState::Serving, "{:?}", change.deploy);
+    assert_eq!(change.release.as_ref().unwrap().version, 2);
+    assert_eq!(change.config_vars.unwrap()["GREETING"], "hi");
+    // No window where the old value is still served.
+    let (_, body) = f.page("fast-config").await;
+    assert!(body.contains("GREETING=hi") && body.contains(" v2 "), "{body}");
+
+    // Without wait: Heroku's shape, the release's version in a header.
+    let r = f
+        .http()
+        .patch(f.url("/apps/fast-config/config-vars"))
+        .bearer_auth(&f.token)
+        .json(&json!({"OTHER": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["paas-release"], "3");
+    let vars: BTreeMap<String, String> = r.json().await.unwrap();
+    assert_eq!(vars.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_is_a_new_release_with_the_old_build_and_config() {
+    let f = Fast::start().await;
+    let app = f.app("fast-rollback").await;
+    let rel = &f.p().releases;
+    f.deploy(&app, "img-a").await;
+    let mut patch = BTreeMap::new();
+    patch.insert("A".to_owned(), Some("1".to_owned()));
+    rel.set_config(&app, patch).await.unwrap();
+    f.deploy(&app, "img-b").await;
+
+    let r = rel.rollback(&app, "v1").await.unwrap();
+    assert_eq!((r.version, r.image.as_deref(), r.description.as_str()), (4, Some("img-a"), "Rollback to v1"));
+    let d = rel.converge(&app, Some(4), Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    let env = f.fake.env_of("fast-rollback", "web.1").unwrap();
+    assert_eq!(env.get("PAAS_RELEASE").map(String::as_str), Some("v4"));
+    assert!(!env.contains_key("A"), "v1's config had no A: {env:?}");
+    f.wait_for_dynos("fast-rollback", &["web.1 v4"]).await;
+
+    // Rolling back to the current release, or to a missing one, is refused.
+    assert!(matches!(rel.rollback(&app, "v4").await, Err(ReleaseError::Invalid("not_earlier", _))));
+    assert!(matches!(rel.rollback(&app, "v99").await, Err(ReleaseError::NotFound(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_a_release_without_a_build_is_refused_and_nothing_stops() {
+    let f = Fast::start().await;
+    let app = f.app("fast-nobuild").await;
+    // v1: config set before the first push, so it has no image.
+    let r = f
+        .http()
+        .patch(f.url("/apps/fast-nobuild/config-vars"))
+        .bearer_auth(&f.token)
+        .json(&json!({"A": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    f.deploy(&app, "img-a").await;
+    let r = f
+        .http()
+        .post(f.url("/apps/fast-nobuild/releases?wait=5"))
+        .bearer_auth(&f.token)
+        .json(&json!({"release": "v1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["id"], "no_build");
+    assert!(e["message"].as_str().unwrap().contains("push first"), "{e}");
+    // Nothing was appended and the dyno still serves.
+    assert_eq!(f.p().store.current_release(&app.id).await.unwrap().unwrap().version, 2);
+    assert_eq!(f.page("fast-nobuild").await.0, 200);
+    // Scaling before any build says to push first.
+    let bare = f.app("fast-bare").await;
+    let err = f.p().releases.scale(&bare, &[("web".into(), 2)]).await.unwrap_err();
+    assert!(err.to_string().contains("git push paas main"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_web_dynos_that_never_answer_leave_the_old_ones_serving() {
+    let f = Fast::start().await;
+    let app = f.app("fast-hold").await;
+    f.deploy(&app, "img-good").await;
+    f.fake.break_image("img-broken");
+    let d = f.deploy(&app, "img-broken").await;
+    assert_eq!(d.state, DeployState::Failed, "{d:?}");
+    assert!(d.previous_serving, "{d:?}");
+    assert!(d.message.contains("v2 was made") && d.message.contains("previous release's web dynos keep serving"), "{}", d.message);
+    let (status, body) = f.page("fast-hold").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("fast-hold v1 web"), "the old dyno serves: {body}");
+    assert_eq!(f.running_names("fast-hold").await, ["web.1 v1", "web.1 v2"]);
+
+    // The next good release takes over, and the held and broken dynos go.
+    let d = f.deploy(&app, "img-fixed").await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    assert!(f.page("fast-hold").await.1.contains("fast-hold v3 web"));
+    f.wait_for_dynos("fast-hold", &["web.1 v3"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_release_phase_makes_no_release() {
+    let f = Fast::start().await;
+    let app = f.app("fast-phase").await;
+    f.deploy(&app, "img-a").await;
+    f.fake.fail_tasks_containing("migrate");
+    let mut built = Fast::built("img-b");
+    built.process_types.insert("release".into(), "./migrate".into());
+    let out = paas_server::output::Output::collect();
+    let err = f.p().releases.deploy(&app, built, &out).await.unwrap_err();
+    assert!(matches!(err, ReleaseError::ReleasePhase(_)), "{err}");
+    assert!(err.to_string().contains("no release was made"), "{err}");
+    assert_eq!(f.p().store.list_releases(&app.id).await.unwrap().len(), 1);
+    assert!(f.fake.tasks().iter().any(|t| t.image == "img-b"), "the release command ran in the new image");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_up_and_down() {
+    let f = Fast::start().await;
+    let app = f.app("fast-scale").await;
+    f.deploy(&app, "img-a").await;
+    let r = f
+        .http()
+        .patch(f.url("/apps/fast-scale/formation?wait=10"))
+        .bearer_auth(&f.token)
+        .json(&json!({"updates": [{"type": "web", "quantity": 3}, {"type": "worker", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let change: ChangeResult = r.json().await.unwrap();
+    assert_eq!(change.deploy.state, DeployState::Serving, "{:?}", change.deploy);
+    assert_eq!(change.deploy.started, ["web.2", "web.3", "worker.1"]);
+    assert_eq!(f.p().routes.get("fast-scale").len(), 3);
+    f.wait_for_dynos("fast-scale", &["web.1 v1", "web.2 v1", "web.3 v1", "worker.1 v1"]).await;
+
+    f.p().releases.scale(&app, &[("web".into(), 1), ("worker".into(), 0)]).await.unwrap();
+    f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
+    f.wait_for_dynos("fast-scale", &["web.1 v1"]).await;
+    assert_eq!(f.p().routes.get("fast-scale").len(), 1);
+
+    for (updates, want) in [
+        (json!([{"type": "web", "quantity": 101}]), "out of range"),
+        (json!([{"type": "nope", "quantity": 1}]), "no process type nope"),
+        (json!([]), "no updates given"),
+    ] {
+        let r = f
+            .http()
+            .patch(f.url("/apps/fast-scale/formation"))
+            .bearer_auth(&f.token)
+            .json(&json!({ "updates": updates }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{updates}");
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert!(e["message"].as_str().unwrap().contains(want), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_adopts_its_dynos() {
+    let mut f = Fast::start().await;
+    let app = f.app("fast-adopt").await;
+    f.deploy(&app, "img-a").await;
+    let started = f.fake.started_count();
+    f.restart().await;
+    assert_eq!(f.fake.started_count(), started, "no dyno was started again");
+    assert_eq!(f.running_names("fast-adopt").await, ["web.1 v1"]);
+    let (status, body) = f.page("fast-adopt").await;
+    assert_eq!(status, 200, "the new server routes to the adopted dyno: {body}");
+}
+
+/// Eight concurrent config changes of different keys and a push of the same
+/// app, over real HTTP (the push through the release service, as the git
+/// receiver calls it): every key lands and versions count up with no gap.
+async fn concurrent_changes_all_land(f: Fast) {
+    let app = f.app("fast-race").await;
+    f.deploy(&app, "img-a").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (http, url, token) = (f.http(), f.url("/apps/fast-race/config-vars?wait=10"), f.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http.patch(url).bearer_auth(token).json(&json!({ format!("KEY_{i}"): i.to_string() })).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }));
+    }
+    let releases = f.p().releases.clone();
+    let pushed = app.clone();
+    tasks.push(tokio::spawn(async move {
+        let out = paas_server::output::Output::collect();
+        releases.deploy(&pushed, Fast::built("img-pushed"), &out).await.unwrap();
+    }));
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = f.p().store.list_releases(&app.id).await.unwrap();
+    let versions: Vec<i64> = all.iter().rev().map(|r| r.version).collect();
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
+    let current = &all[0];
+    let config = f.p().releases.config(&app).await.unwrap();
+    for i in 0..8 {
+        assert_eq!(config.get(&format!("KEY_{i}")), Some(&i.to_string()), "KEY_{i} was lost: {config:?}");
+    }
+    assert!(all.iter().any(|r| r.image.as_deref() == Some("img-pushed")), "the push landed");
+    assert!(current.image.is_some());
+    let d = f.p().releases.converge(&app, Some(current.version), Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_all_land_on_sqlite() {
+    concurrent_changes_all_land(Fast::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_all_land_on_postgres() {
+    let Some(url) = postgres_database().await else { return };
+    concurrent_changes_all_land(Fast::start_on(Some(url)).await).await;
+}
+
+/// A new database on the test PostgreSQL server, or None (with a message)
+/// when `PAAS_TEST_POSTGRES_URL` is unset. scripts/test sets
+/// `PAAS_REQUIRE_POSTGRES=1`, which makes a missing server a failure.
+async fn postgres_database() -> Option<String> {
+    let Ok(admin) = std::env::var("PAAS_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("PAAS_REQUIRE_POSTGRES").is_none(),
+            "PAAS_REQUIRE_POSTGRES is set but PAAS_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: set PAAS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres to run this on PostgreSQL (scripts/test does)");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}

@@ -1,0 +1,146 @@
+//! The architecture's invariants as a test, as rust-analyzer's `tidy` does:
+//! it reads the source tree and fails, naming file and line, when a rule in
+//! ARCHITECTURE.md is broken. Test code (`#[cfg(test)]` modules, `tests.rs`)
+//! is exempt.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The non-test source of each file under `crate_dir/src`, relative path first.
+fn sources(crate_dir: &str) -> Vec<(String, String)> {
+    let base = root().join(crate_dir);
+    let mut files = Vec::new();
+    rust_files(&base.join("src"), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap().to_owned();
+            (p.strip_prefix(&root()).unwrap().display().to_string(), code)
+        })
+        .collect()
+}
+
+/// Lines of `code` that mention `needle`, outside comments.
+fn hits(code: &str, needle: &str) -> Vec<usize> {
+    code.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.starts_with("//") && l.contains(needle)
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// Fails listing every use of any of `needles` outside the files `allowed`
+/// says yes to.
+fn only_in(rule: &str, needles: &[&str], allowed: impl Fn(&str) -> bool) {
+    let mut bad = Vec::new();
+    for (path, code) in sources("server") {
+        if allowed(&path) {
+            continue;
+        }
+        for needle in needles {
+            for line in hits(&code, needle) {
+                bad.push(format!("{path}:{line}: {needle}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{rule}; found:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn only_the_docker_runtime_talks_to_bollard() {
+    only_in("only server/src/runtime/docker.rs may use bollard", &["bollard"], |p| p == "server/src/runtime/docker.rs");
+}
+
+#[test]
+fn only_the_store_speaks_sql() {
+    only_in(
+        "only server/src/store/ may use sqlx or write SQL",
+        &["sqlx", "SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM"],
+        |p| p.starts_with("server/src/store/"),
+    );
+}
+
+#[test]
+fn only_the_tools_module_starts_host_processes() {
+    only_in(
+        "only server/src/tools.rs may start host processes (git, debootstrap, tar, ...)",
+        &["process::Command", "Command::new", "tokio::process", "std::process::Stdio"],
+        |p| p == "server/src/tools.rs",
+    );
+    only_in("only server/src/git.rs may open git repositories", &["git2::"], |p| p == "server/src/git.rs");
+}
+
+#[test]
+fn only_settings_read_the_environment() {
+    only_in(
+        "only server/src/settings.rs may read environment variables",
+        &["env::var", "env::vars"],
+        |p| p == "server/src/settings.rs",
+    );
+}
+
+#[test]
+fn every_source_file_opens_with_its_module_doc() {
+    let mut bad = Vec::new();
+    for krate in ["server", "cli", "wire"] {
+        for (path, code) in sources(krate) {
+            if path.ends_with("tests.rs") {
+                continue;
+            }
+            if !code.trim_start().starts_with("//!") {
+                bad.push(path);
+            }
+        }
+    }
+    assert!(bad.is_empty(), "these files lack a `//!` paragraph saying what they own:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_flow_is_one_way() {
+    // Module -> modules it must never name: the receiver → builder →
+    // release service → scheduler → runtime flow, and API and git apart.
+    let forbidden: &[(&str, &[&str])] = &[
+        ("server/src/builder.rs", &["crate::release", "crate::scheduler", "crate::git", "crate::api", "crypto"]),
+        ("server/src/buildpack.rs", &["crate::builder", "crate::release", "crate::scheduler"]),
+        ("server/src/release.rs", &["crate::builder", "crate::git", "crate::api", "crate::http"]),
+        ("server/src/scheduler.rs", &["crate::release", "crate::builder", "crate::git", "crate::api"]),
+        ("server/src/git.rs", &["crate::api"]),
+        ("server/src/http/mod.rs", &["crate::api", "crate::git"]),
+        ("server/src/http/error.rs", &["crate::api", "crate::git"]),
+    ];
+    let mut api_files = Vec::new();
+    rust_files(&root().join("server/src/api"), &mut api_files);
+    let mut bad = Vec::new();
+    for (path, code) in sources("server") {
+        let mut rules: Vec<&str> = forbidden.iter().filter(|(p, _)| *p == path).flat_map(|(_, n)| n.iter().copied()).collect();
+        if path.starts_with("server/src/api/") {
+            rules.extend(["crate::git", "crate::builder", "crate::buildpack", "crate::tools"]);
+        }
+        for needle in rules {
+            for line in hits(&code, needle) {
+                bad.push(format!("{path}:{line}: {needle}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "the flow must stay one way (see ARCHITECTURE.md); found:\n{}", bad.join("\n"));
+}
