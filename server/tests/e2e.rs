@@ -174,3 +174,86 @@ fn an_app_json_health_check_path_gates_traffic() {
     let info = p.paas_ok(dir, &["releases:info", "v3", "-a", &app, "--json"]);
     assert!(info.contains("\"health_path\": \"/health\""), "{info}");
 }
+
+#[test]
+fn concurrent_config_changes_and_a_push_all_land() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-race");
+    let repo = dockerfile_repo(&p, "main", "first");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: first");
+    write_fixture_app(dir, "second");
+    p.git_ok(dir, &["commit", "-qam", "second"]);
+
+    // Eight config changes of different keys over real HTTP, while a real
+    // git push of the same app builds and releases.
+    std::thread::scope(|s| {
+        let pusher = s.spawn(|| p.push_ok(dir, &app));
+        let setters: Vec<_> = (0..8)
+            .map(|i| {
+                let (api, url) = (p.api(), p.url(&format!("/apps/{app}/config-vars?wait=60")));
+                s.spawn(move || {
+                    let r = api.patch(url).json(&serde_json::json!({ format!("KEY_{i}"): i.to_string() })).send().unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+                })
+            })
+            .collect();
+        for t in setters {
+            t.join().unwrap();
+        }
+        pusher.join().unwrap();
+    });
+
+    let vars: serde_json::Value = p.api().get(p.url(&format!("/apps/{app}/config-vars"))).send().unwrap().json().unwrap();
+    for i in 0..8 {
+        assert_eq!(vars[format!("KEY_{i}")], i.to_string(), "KEY_{i} was lost: {vars}");
+    }
+    let releases: serde_json::Value = p.api().get(p.url(&format!("/apps/{app}/releases"))).send().unwrap().json().unwrap();
+    let versions: Vec<i64> = releases.as_array().unwrap().iter().rev().map(|r| r["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "strictly increasing, no gap, no duplicate");
+    // The pushed build serves with every key.
+    p.wait_for_page(&app, "marker: second");
+    let ps = p.paas_ok(dir, &["config", "-a", &app, "--shell"]);
+    assert_eq!(ps.lines().filter(|l| l.starts_with("KEY_")).count(), 8, "{ps}");
+}
+
+#[test]
+fn config_changes_say_truthfully_when_they_serve_and_when_they_do_not() {
+    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "3")]);
+    let app = unique_app("e2e-truth");
+    let repo = dockerfile_repo(&p, "main", "truth");
+    let dir = repo.path();
+    // The web process never listens when BROKEN=1.
+    let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
+    std::fs::write(dir.join("Procfile"), procfile.replacen("web: ", "web: [ \"$BROKEN\" = 1 ] && exec sleep 100000; ", 1)).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a switch to break the web process"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: truth");
+
+    // "done" means done: the very next request sees the new value.
+    let said = p.paas_ok(dir, &["config:set", "GREETING=hi"]);
+    assert!(said.contains("done, v2"), "{said}");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("greeting: hi</p>"), "served right after config:set returned: {body}");
+
+    // New dynos that never answer: the CLI says so, and fails; the old
+    // ones keep serving.
+    let out = p.paas(dir, &["config:set", "BROKEN=1"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("v3 was made"), "{said}");
+    assert!(said.contains("did not answer on $PORT"), "{said}");
+    assert!(said.contains("previous release's web dynos keep serving"), "{said}");
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("greeting: hi</p>"), "{body}");
+
+    // --no-wait returns once the release is made.
+    let said = p.paas_ok(dir, &["config:unset", "BROKEN", "--no-wait"]);
+    assert!(said.contains("done, v4") && said.contains("background"), "{said}");
+    p.wait_for_page(&app, "greeting: hi</p>");
+}
