@@ -90,6 +90,27 @@ impl LogSettings {
     }
 }
 
+/// The PostgreSQL server the tests may use: `PAAS_TEST_POSTGRES_URL` (an
+/// admin URL such as `postgres://postgres@127.0.0.1:55432/postgres`), or None
+/// with a message saying to set it. With `PAAS_REQUIRE_POSTGRES` set, as
+/// scripts/test sets it, a missing URL panics instead: there the tests must
+/// run, not skip.
+pub fn test_postgres_url() -> Option<String> {
+    match std::env::var("PAAS_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url),
+        None => {
+            assert!(
+                std::env::var_os("PAAS_REQUIRE_POSTGRES").is_none(),
+                "PAAS_REQUIRE_POSTGRES is set but PAAS_TEST_POSTGRES_URL is not"
+            );
+            eprintln!(
+                "skipped: set PAAS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres to run this on PostgreSQL (scripts/test does)"
+            );
+            None
+        }
+    }
+}
+
 /// What `git receive-pack` hands the pre-receive hook through its
 /// environment: where the server is, the per-start secret, the app.
 #[derive(Debug, Clone)]

@@ -86,6 +86,11 @@ impl Fast {
         reqwest::Client::new()
     }
 
+    /// An API request with the token and a JSON body.
+    async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http().request(method, self.url(path)).bearer_auth(&self.token).json(&body).send().await.unwrap()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.p().api_url())
     }
@@ -141,14 +146,7 @@ async fn config_set_with_wait_returns_when_the_new_value_serves() {
     let f = Fast::start().await;
     let app = f.app("fast-config").await;
     f.deploy(&app, "img-a").await;
-    let r = f
-        .http()
-        .patch(f.url("/apps/fast-config/config-vars?wait=10"))
-        .bearer_auth(&f.token)
-        .json(&json!({"GREETING": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let r = f.send(reqwest::Method::PATCH, "/apps/fast-config/config-vars?wait=10", json!({"GREETING": "hi"})).await;
     assert_eq!(r.status(), 200);
     let change: ChangeResult = r.json().await.unwrap();
     assert_eq!(change.deploy.state, DeployState::Serving, "{:?}", change.deploy);
@@ -159,14 +157,7 @@ async fn config_set_with_wait_returns_when_the_new_value_serves() {
     assert!(body.contains("GREETING=hi") && body.contains(" v2 "), "{body}");
 
     // Without wait: Heroku's shape, the release's version in a header.
-    let r = f
-        .http()
-        .patch(f.url("/apps/fast-config/config-vars"))
-        .bearer_auth(&f.token)
-        .json(&json!({"OTHER": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let r = f.send(reqwest::Method::PATCH, "/apps/fast-config/config-vars", json!({"OTHER": "x"})).await;
     assert_eq!(r.headers()["paas-release"], "3");
     let vars: BTreeMap<String, String> = r.json().await.unwrap();
     assert_eq!(vars.len(), 2);
@@ -202,24 +193,10 @@ async fn rollback_to_a_release_without_a_build_is_refused_and_nothing_stops() {
     let f = Fast::start().await;
     let app = f.app("fast-nobuild").await;
     // v1: config set before the first push, so it has no image.
-    let r = f
-        .http()
-        .patch(f.url("/apps/fast-nobuild/config-vars"))
-        .bearer_auth(&f.token)
-        .json(&json!({"A": "1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = f.send(reqwest::Method::PATCH, "/apps/fast-nobuild/config-vars", json!({"A": "1"})).await;
     assert_eq!(r.status(), 200);
     f.deploy(&app, "img-a").await;
-    let r = f
-        .http()
-        .post(f.url("/apps/fast-nobuild/releases?wait=5"))
-        .bearer_auth(&f.token)
-        .json(&json!({"release": "v1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = f.send(reqwest::Method::POST, "/apps/fast-nobuild/releases?wait=5", json!({"release": "v1"})).await;
     assert_eq!(r.status(), 422);
     let e: serde_json::Value = r.json().await.unwrap();
     assert_eq!(e["id"], "no_build");
@@ -276,14 +253,7 @@ async fn scale_up_and_down() {
     let f = Fast::start().await;
     let app = f.app("fast-scale").await;
     f.deploy(&app, "img-a").await;
-    let r = f
-        .http()
-        .patch(f.url("/apps/fast-scale/formation?wait=10"))
-        .bearer_auth(&f.token)
-        .json(&json!({"updates": [{"type": "web", "quantity": 3}, {"type": "worker", "quantity": 1}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = f.send(reqwest::Method::PATCH, "/apps/fast-scale/formation?wait=10", json!({"updates": [{"type": "web", "quantity": 3}, {"type": "worker", "quantity": 1}]})).await;
     assert_eq!(r.status(), 200);
     let change: ChangeResult = r.json().await.unwrap();
     assert_eq!(change.deploy.state, DeployState::Serving, "{:?}", change.deploy);
@@ -301,14 +271,7 @@ async fn scale_up_and_down() {
         (json!([{"type": "nope", "quantity": 1}]), "no process type nope"),
         (json!([]), "no updates given"),
     ] {
-        let r = f
-            .http()
-            .patch(f.url("/apps/fast-scale/formation"))
-            .bearer_auth(&f.token)
-            .json(&json!({ "updates": updates }))
-            .send()
-            .await
-            .unwrap();
+        let r = f.send(reqwest::Method::PATCH, "/apps/fast-scale/formation", json!({ "updates": updates })).await;
         assert!(r.status().is_client_error(), "{updates}");
         let e: serde_json::Value = r.json().await.unwrap();
         assert!(e["message"].as_str().unwrap().contains(want), "{e}");
@@ -377,21 +340,8 @@ async fn concurrent_changes_all_land_on_postgres() {
 }
 
 /// A new database on the test PostgreSQL server, or None (with a message)
-/// when `PAAS_TEST_POSTGRES_URL` is unset. scripts/test sets
-/// `PAAS_REQUIRE_POSTGRES=1`, which makes a missing server a failure.
+/// when none is named.
 async fn postgres_database() -> Option<String> {
-    let Ok(admin) = std::env::var("PAAS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PAAS_REQUIRE_POSTGRES").is_none(),
-            "PAAS_REQUIRE_POSTGRES is set but PAAS_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set PAAS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres to run this on PostgreSQL (scripts/test does)");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    Some(format!("{base}/{name}"))
+    let admin = paas_server::settings::test_postgres_url()?;
+    Some(paas_server::store::create_test_database(&admin).await.unwrap())
 }

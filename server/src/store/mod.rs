@@ -93,5 +93,17 @@ impl Store {
     }
 }
 
+/// Makes a new, empty database on the PostgreSQL server at `admin_url` and
+/// returns its URL; for tests, each of which gets a database of its own.
+pub async fn create_test_database(admin_url: &str) -> anyhow::Result<String> {
+    sqlx::any::install_default_drivers();
+    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = AnyPool::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("{admin_url} names no database"))?;
+    Ok(format!("{base}/{name}"))
+}
+
 #[cfg(test)]
 mod tests;

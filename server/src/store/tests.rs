@@ -13,24 +13,12 @@ pub(crate) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (Store::open(&url).await.unwrap(), dir)
 }
 
-/// A store on a new PostgreSQL database, or None when no server is named.
-/// scripts/test also sets `PAAS_REQUIRE_POSTGRES=1`, so there a missing
-/// server fails instead of skipping.
+/// A store on a new PostgreSQL database, or None (with a message) when no
+/// server is named; see [`crate::settings::test_postgres_url`].
 pub(crate) async fn postgres_store() -> Option<Store> {
-    let Ok(admin) = std::env::var("PAAS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PAAS_REQUIRE_POSTGRES").is_none(),
-            "PAAS_REQUIRE_POSTGRES is set but PAAS_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set PAAS_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres to run the store tests on PostgreSQL (scripts/test does)");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
-    let admin_pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    Some(Store::open(&format!("{base}/{name}")).await.unwrap())
+    let admin = crate::settings::test_postgres_url()?;
+    let url = create_test_database(&admin).await.unwrap();
+    Some(Store::open(&url).await.unwrap())
 }
 
 fn app(name: &str) -> AppName {
