@@ -43,6 +43,13 @@ pub struct Settings {
     pub docker_host: Option<String>,
 }
 
+// The default stack images. The tag carries the stack's revision: change the
+// package lists in stack.rs and bump it, so hosts that have the old images
+// build the new ones.
+pub const DEFAULT_BASE: &str = "paas/stack-base:trixie";
+pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie-2";
+pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
+
 /// The stack's images and what `stack:build` needs to make them.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -58,7 +65,6 @@ pub struct Stack {
 
 impl Stack {
     pub fn from_env() -> Self {
-        use crate::stack::{DEFAULT_BASE, DEFAULT_BUILD, DEFAULT_RUN};
         let ca = PathBuf::from(env_or("PAAS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"));
         Self {
             base: env_or("PAAS_STACK_IMAGE", DEFAULT_BASE),
@@ -203,9 +209,9 @@ impl Settings {
             hook_exe: PathBuf::from("/nonexistent/paas-server"),
             buildpacks_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../buildpacks")),
             stack: Stack {
-                base: crate::stack::DEFAULT_BASE.into(),
-                build: crate::stack::DEFAULT_BUILD.into(),
-                run: crate::stack::DEFAULT_RUN.into(),
+                base: DEFAULT_BASE.into(),
+                build: DEFAULT_BUILD.into(),
+                run: DEFAULT_RUN.into(),
                 mirror: "http://deb.debian.org/debian".into(),
                 suite: "trixie".into(),
                 ca_bundle: None,

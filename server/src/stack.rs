@@ -15,11 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-// The tag carries the stack's revision: change the package lists below and
-// bump it, so hosts that have the old images build the new ones.
-pub const DEFAULT_BASE: &str = "paas/stack-base:trixie";
-pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie-2";
-pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
+pub use crate::settings::{DEFAULT_BASE, DEFAULT_BUILD, DEFAULT_RUN};
 
 /// Where the host's CA bundle is mounted in build containers.
 pub const CA_PATH_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";

@@ -144,3 +144,49 @@ fn the_flow_is_one_way() {
     }
     assert!(bad.is_empty(), "the flow must stay one way (see ARCHITECTURE.md); found:\n{}", bad.join("\n"));
 }
+
+#[test]
+fn no_module_depends_on_itself_through_others() {
+    // Top-level module of each file -> the top-level modules it names.
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, code) in sources("server") {
+        let rel = path.trim_start_matches("server/src/");
+        let module = rel.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let deps = graph.entry(module.clone()).or_default();
+        for piece in code.split("crate::").skip(1) {
+            let name: String = piece.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && name != module {
+                deps.insert(name);
+            }
+        }
+    }
+    // Depth-first search for a path back to the start.
+    fn path_back(graph: &BTreeMap<String, BTreeSet<String>>, start: &str, at: &str, seen: &mut BTreeSet<String>, trail: &mut Vec<String>) -> bool {
+        for next in graph.get(at).into_iter().flatten() {
+            if next == start {
+                trail.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                trail.push(next.clone());
+                if path_back(graph, start, next, seen, trail) {
+                    return true;
+                }
+                trail.pop();
+            }
+        }
+        false
+    }
+    let mut cycles = Vec::new();
+    for module in graph.keys() {
+        let mut trail = vec![module.clone()];
+        if path_back(&graph, module, module, &mut BTreeSet::new(), &mut trail) {
+            cycles.push(trail.join(" -> "));
+        }
+    }
+    assert!(cycles.is_empty(), "module cycles (the flow must be one way):\n{}", cycles.join("\n"));
+}
