@@ -1,11 +1,11 @@
-//! The end-to-end harness: a real `paas-server` process on free loopback
-//! ports with its own data dir, the real `paas` CLI, real git, the real
+//! The end-to-end harness: a real `paas-server` process on loopback ports
+//! it binds itself (port 0, read back from its log: no free-port race) with
+//! its own data dir, the real `paas` CLI, real git, the real
 //! Docker engine. Every test uses its own app names and removes its
 //! containers, so the suite can run twice in a row and in parallel.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,10 +29,6 @@ pub fn ensure_base_image() {
     .unwrap();
     let out = Command::new("docker").args(["build", "-q", "-t", BASE_IMAGE]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "building {BASE_IMAGE} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn unique_app(prefix: &str) -> String {
@@ -89,8 +85,9 @@ impl Platform {
         let mut p = Platform {
             data,
             home,
-            api_port: free_port(),
-            router_port: free_port(),
+            // 0: the server picks; boot() reads the ports back from its log.
+            api_port: 0,
+            router_port: 0,
             token: String::new(),
             server: None,
             apps: Vec::new(),
@@ -117,7 +114,8 @@ impl Platform {
         c
     }
 
-    /// Starts the server process and waits until the API answers.
+    /// Starts the server process, learns its ports from its log, and waits
+    /// until the API answers. A restart keeps the ports of the first boot.
     pub fn boot(&mut self) {
         let log = std::fs::File::create(self.data.path().join("server.log")).unwrap();
         let child = self
@@ -127,6 +125,16 @@ impl Platform {
             .spawn()
             .unwrap();
         self.server = Some(child);
+        let (api, router) = poll(Duration::from_secs(30), "the server to log its addresses", || {
+            let log = self.log();
+            let line = log.lines().find(|l| l.contains("paas-server listening"))?;
+            let port = |key: &str| -> Option<u16> {
+                line.split_whitespace().find_map(|w| w.strip_prefix(key))?.rsplit(':').next()?.parse().ok()
+            };
+            Some((port("api=")?, port("router=")?))
+        });
+        self.api_port = api;
+        self.router_port = router;
         poll(Duration::from_secs(30), "the API to answer", || {
             let r = self.api().get(self.url("/apps")).send().ok()?;
             r.status().is_success().then_some(())
