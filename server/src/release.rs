@@ -338,20 +338,21 @@ impl ReleaseService {
             Ok(Err(e)) => self.failed(release, format!("the converge task failed: {e}")),
             Ok(Ok(Err(e))) => self.failed(
                 release,
-                format!("its dynos could not be updated: {e:#}; the scheduler retries every few seconds"),
+                format!("its dynos could not be updated ({e:#}); the scheduler retries every few seconds: see `paas ps`"),
             ),
             Ok(Ok(Ok(outcome))) => self.judge(release, outcome),
         }
     }
 
     fn failed(&self, release: Option<i64>, why: String) -> Deploy {
+        let version = release.map_or_else(|| "the change".to_owned(), |v| format!("v{v}"));
         Deploy {
             state: DeployState::Failed,
             release,
             started: Vec::new(),
             unhealthy: Vec::new(),
             previous_serving: false,
-            message: why,
+            message: format!("{version} was made, but {why}"),
         }
     }
 

@@ -37,6 +37,8 @@ impl Fast {
         let data = tempfile::tempdir().unwrap();
         let mut settings = Settings::local(data.path());
         settings.boot_timeout_secs = 1;
+        // Real git pushes run the real hook, which calls back into this server.
+        settings.hook_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_paas-server"));
         if let Some(url) = database_url {
             settings.database_url = url;
         }
@@ -344,4 +346,138 @@ async fn concurrent_changes_all_land_on_postgres() {
 async fn postgres_database() -> Option<String> {
     let admin = paas_server::settings::test_postgres_url()?;
     Some(paas_server::store::create_test_database(&admin).await.unwrap())
+}
+
+/// A git repo with a Dockerfile app, one commit.
+fn dockerfile_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY . /app\n").unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: serve\n").unwrap();
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-qm", "first"]] {
+        git(dir.path(), args);
+    }
+    dir
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap()
+}
+
+impl Fast {
+    /// A real `git push` to this in-process server: (accepted, what git said).
+    async fn push(&self, dir: &std::path::Path, app: &str) -> (bool, String) {
+        let url = format!("http://git:{}@{}/{app}.git", self.token, self.p().api_addr);
+        let dir = dir.to_path_buf();
+        let out = tokio::task::spawn_blocking(move || git(&dir, &["push", &url, "HEAD:main"])).await.unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_push_builds_releases_and_serves() {
+    let f = Fast::start().await;
+    f.app("fast-push").await;
+    let repo = dockerfile_repo();
+    let (ok, said) = f.push(repo.path(), "fast-push").await;
+    assert!(ok, "{said}");
+    assert!(said.contains("remote: -----> Building with the Dockerfile"), "{said}");
+    assert!(said.contains("deployed to paas as v1"), "{said}");
+    assert_eq!(f.page("fast-push").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converge_error_after_the_release_is_made_accepts_the_push_and_says_so() {
+    let f = Fast::start().await;
+    let app = f.app("fast-converr").await;
+    let repo = dockerfile_repo();
+    f.fake.fail_listing(true);
+    let (ok, said) = f.push(repo.path(), "fast-converr").await;
+    // The release exists, so the push is accepted, and the pusher is told
+    // that its dynos are not up yet, and why.
+    assert!(ok, "{said}");
+    assert!(said.contains("v1 was made, but its dynos could not be updated"), "{said}");
+    assert!(said.contains("the fake engine does not answer"), "{said}");
+    assert_eq!(f.p().store.current_release(&app.id).await.unwrap().unwrap().version, 1);
+    // Once the engine answers, the scheduler converges on its own.
+    f.fake.fail_listing(false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while f.page("fast-converr").await.0 != 200 {
+        assert!(Instant::now() < deadline, "the periodic reconcile did not bring v1 up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_of_one_app_queue_and_a_global_limit_caps_builds() {
+    use paas_server::builder::Builder;
+    use paas_server::buildpack::BuildpackBuilder;
+    use paas_server::output::Output;
+    use paas_server::source::SourceFile;
+    let f = Fast::start().await;
+    let (a, b) = (f.app("fast-queue-a").await, f.app("fast-queue-b").await);
+    let runtime = Arc::new(f.fake.clone()) as Arc<dyn Runtime>;
+    let scratch = f.settings.scratch_dir();
+    let builder = Builder::new(
+        f.p().store.clone(),
+        runtime.clone(),
+        BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.buildpacks_dir.clone()),
+        1,
+        scratch.clone(),
+    );
+    let tree = {
+        let mut t = tar::Builder::new(Vec::new());
+        for (path, body) in [("Dockerfile", "FROM scratch\n"), ("Procfile", "web: serve\n")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            t.append_data(&mut h, path, body.as_bytes()).unwrap();
+        }
+        t.into_inner().unwrap()
+    };
+    let gate = f.fake.gate_builds();
+    let start = |app: AppRow, out: Output| {
+        let (builder, source) = (builder.clone(), SourceFile::from_bytes(&scratch, &tree).unwrap());
+        tokio::spawn(async move { builder.build(&app, &"a".repeat(40), source, &BTreeMap::new(), &out).await })
+    };
+    let first = start(a.clone(), Output::collect());
+    while f.fake.builds_started() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another app's build waits for the one slot; the same app's waits in its queue.
+    let (tx_b, mut rx_b) = tokio::sync::mpsc::channel(64);
+    let second = start(b, Output::new(tx_b));
+    let (tx_a, mut rx_a) = tokio::sync::mpsc::channel(64);
+    let third = start(a, Output::new(tx_a));
+    async fn wait_for(rx: &mut tokio::sync::mpsc::Receiver<String>, want: &str) {
+        while let Some(line) = rx.recv().await {
+            if line.contains(want) {
+                return;
+            }
+        }
+        panic!("no line containing {want:?}");
+    }
+    tokio::time::timeout(Duration::from_secs(10), wait_for(&mut rx_b, "Waiting for a build slot (1 builds run at once"))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), wait_for(&mut rx_a, "Waiting for the build already running for fast-queue-a"))
+        .await
+        .unwrap();
+    assert_eq!(f.fake.builds_started(), 1, "only one build runs at a time");
+    gate.add_permits(3);
+    for build in [first, second, third] {
+        let built = build.await.unwrap().unwrap();
+        assert!(built.image.starts_with("sha256:paas/fast-queue-"), "{built:?}");
+    }
+    assert_eq!(f.fake.builds_started(), 3);
 }

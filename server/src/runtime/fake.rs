@@ -24,6 +24,11 @@ struct FakeContainer {
 
 #[derive(Default)]
 struct State {
+    /// When set, listing dynos fails (an engine that stopped answering).
+    fail_listing: bool,
+    /// When set, builds wait for it before they finish.
+    build_gate: Option<Arc<tokio::sync::Semaphore>>,
+    builds_started: u64,
     containers: BTreeMap<String, FakeContainer>,
     broken_images: HashSet<String>,
     failing_tasks: HashSet<String>,
@@ -57,6 +62,24 @@ impl FakeRuntime {
     /// exit with status 1.
     pub fn fail_tasks_containing(&self, needle: &str) {
         self.lock().failing_tasks.insert(needle.to_owned());
+    }
+
+    /// Makes listing dynos fail (true) or work again (false).
+    pub fn fail_listing(&self, fail: bool) {
+        self.lock().fail_listing = fail;
+    }
+
+    /// From now on builds wait inside `build_image` until the returned gate
+    /// gets permits (`add_permits(1)` lets one build finish).
+    pub fn gate_builds(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.lock().build_gate = Some(gate.clone());
+        gate
+    }
+
+    /// How many image builds have started.
+    pub fn builds_started(&self) -> u64 {
+        self.lock().builds_started
     }
 
     /// How many dynos were ever started.
@@ -101,6 +124,9 @@ async fn serve(listener: tokio::net::TcpListener, body: String) {
 impl Runtime for FakeRuntime {
     async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
         let state = self.lock();
+        if state.fail_listing {
+            return Err(anyhow!("the fake engine does not answer"));
+        }
         Ok(state.containers.values().map(|c| c.dyno.clone()).filter(|d| app.is_none_or(|a| d.app == a)).collect())
     }
 
@@ -156,8 +182,17 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn build_image(&self, _context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
-        let _ = output.send(format!("fake build of {tag}")).await;
+    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
+        let gate = {
+            let mut state = self.lock();
+            state.builds_started += 1;
+            state.build_gate.clone()
+        };
+        let size = std::fs::metadata(context)?.len();
+        let _ = output.send(format!("fake build of {tag} from a {size}-byte context")).await;
+        if let Some(gate) = gate {
+            gate.acquire().await?.forget();
+        }
         Ok(format!("sha256:{tag}"))
     }
 
