@@ -266,12 +266,13 @@ pub fn run(cli: Cli) -> Result<()> {
             } else if releases.is_empty() {
                 println!("{name} has no releases yet. Deploy with `git push paas main`.");
             } else {
-                output::heading(&format!("{name} Releases - Current: v{}", releases[0].version));
+                let current = releases.iter().find(|r| r.current).unwrap_or(&releases[0]);
+                output::heading(&format!("{name} Releases - Current: v{}", current.version));
                 let rows: Vec<Vec<String>> = releases
                     .iter()
-                    .map(|r| vec![format!("v{}", r.version), r.description.clone(), r.created_at.clone()])
+                    .map(|r| vec![format!("v{}", r.version), r.description.clone(), r.status.clone(), r.created_at.clone()])
                     .collect();
-                output::table(&["Version", "Description", "Created"], &rows);
+                output::table(&["Version", "Description", "Status", "Created"], &rows);
             }
             Ok(())
         }
@@ -285,7 +286,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 let types: Vec<String> = r.process_types.iter().map(|(t, c)| format!("{t}: {c}")).collect();
                 output::pairs(&[
                     ("Description".into(), r.description),
+                    ("Status".into(), r.status),
                     ("Current".into(), r.current.to_string()),
+                    ("Why".into(), r.status_detail),
                     ("Image".into(), r.image.unwrap_or_else(|| "none".into())),
                     ("Process types".into(), types.join("; ")),
                     ("Created".into(), r.created_at),
@@ -315,9 +318,19 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 let rows: Vec<Vec<String>> = dynos
                     .iter()
-                    .map(|d| vec![d.name.clone(), format!("v{}", d.release_version), d.state.clone(), d.command.clone()])
+                    .map(|d| {
+                        vec![
+                            d.name.clone(),
+                            format!("v{}", d.release_version),
+                            d.state.clone(),
+                            d.since.clone(),
+                            d.restarts.to_string(),
+                            d.exit_code.map_or_else(String::new, |c| c.to_string()),
+                            d.command.clone(),
+                        ]
+                    })
                     .collect();
-                output::table(&["Dyno", "Release", "State", "Command"], &rows);
+                output::table(&["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Command"], &rows);
             }
             Ok(())
         }
@@ -390,7 +403,9 @@ fn report(doing: &str, result: &ChangeResult) {
         DeployState::Superseded => println!("{doing}... done{version} ({})", result.deploy.message),
         DeployState::Failed => {
             println!("{doing}... failed{version}");
-            eprintln!(" !    {}", result.deploy.message);
+            for line in result.deploy.message.lines() {
+                eprintln!(" !    {line}");
+            }
         }
     }
 }

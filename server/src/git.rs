@@ -241,9 +241,16 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
             }
             out.body(format!("{} deployed to paas as v{}", state.web_url(&app.name), release.version)).await;
         }
-        DeployState::Failed | DeployState::Pending => {
+        DeployState::Pending => {
             out.warn(&deploy.message).await;
             out.body(format!("{} released as v{} (see `paas ps`)", state.web_url(&app.name), release.version)).await;
+        }
+        DeployState::Failed => {
+            for line in deploy.message.lines() {
+                out.warn(line).await;
+            }
+            out.warn("Push rejected: the new release's dynos did not come up").await;
+            bail!("v{} did not come up", release.version);
         }
     }
     Ok(())

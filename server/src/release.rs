@@ -78,12 +78,11 @@ struct Inner {
     cipher: ConfigCipher,
     scheduler: Scheduler,
     locks: KeyedLocks,
-    boot_timeout: Duration,
 }
 
 impl ReleaseService {
-    pub fn new(store: Store, cipher: ConfigCipher, scheduler: Scheduler, boot_timeout: Duration) -> Self {
-        Self { inner: Arc::new(Inner { store, cipher, scheduler, locks: KeyedLocks::default(), boot_timeout }) }
+    pub fn new(store: Store, cipher: ConfigCipher, scheduler: Scheduler) -> Self {
+        Self { inner: Arc::new(Inner { store, cipher, scheduler, locks: KeyedLocks::default() }) }
     }
 
     /// The app's current config vars.
@@ -335,19 +334,20 @@ impl ReleaseService {
                     wait.as_secs()
                 ),
             },
-            Ok(Err(e)) => self.failed(release, format!("the converge task failed: {e}")),
-            Ok(Ok(Err(e))) => self.failed(
+            Ok(Err(e)) => self.not_yet(release, format!("the converge task failed: {e}")),
+            Ok(Ok(Err(e))) => self.not_yet(
                 release,
                 format!("its dynos could not be updated ({e:#}); the scheduler retries every few seconds: see `paas ps`"),
             ),
-            Ok(Ok(Ok(outcome))) => self.judge(release, outcome),
+            Ok(Ok(Ok(outcome))) => self.judge(app, release, outcome).await,
         }
     }
 
-    fn failed(&self, release: Option<i64>, why: String) -> Deploy {
+    /// The change is made but whether its dynos serve is not known yet.
+    fn not_yet(&self, release: Option<i64>, why: String) -> Deploy {
         let version = release.map_or_else(|| "the change".to_owned(), |v| format!("v{v}"));
         Deploy {
-            state: DeployState::Failed,
+            state: DeployState::Pending,
             release,
             started: Vec::new(),
             unhealthy: Vec::new(),
@@ -357,34 +357,32 @@ impl ReleaseService {
     }
 
     /// Turns a reconcile pass's outcome into what the person is told.
-    fn judge(&self, release: Option<i64>, o: Outcome) -> Deploy {
+    async fn judge(&self, app: &AppRow, release: Option<i64>, o: Outcome) -> Deploy {
         let mut d = Deploy {
             state: DeployState::Serving,
             release,
             started: o.started.clone(),
-            unhealthy: o.unhealthy.clone(),
+            unhealthy: o.failures.iter().map(|f| f.name.clone()).collect(),
             previous_serving: o.previous_serving,
             message: String::new(),
         };
+        let version = release.map_or_else(|| "the app".to_owned(), |v| format!("v{v}"));
         if let (Some(want), Some(now)) = (release, o.release_version) {
             if now > want {
                 d.state = DeployState::Superseded;
                 d.message = format!("v{now} was made meanwhile and is what runs now");
                 return d;
             }
+            if now < want {
+                // The release failed in an earlier pass: say why.
+                let detail = self.status_detail(app, want).await.unwrap_or_default();
+                d.state = DeployState::Failed;
+                d.message = format!("{version} failed: its dynos did not come up, and v{now} keeps running\n{detail}");
+                return d;
+            }
         }
-        let mut problems = Vec::new();
-        if !o.failed_to_start.is_empty() {
-            problems.push(format!("could not start {}", o.failed_to_start.join("; ")));
-        }
-        if !o.unhealthy.is_empty() {
-            problems.push(format!(
-                "{} did not answer on $PORT in time ({} s): check that the web process listens on $PORT",
-                o.unhealthy.join(", "),
-                self.inner.boot_timeout.as_secs()
-            ));
-        }
-        let version = release.map_or_else(|| "the app".to_owned(), |v| format!("v{v}"));
+        let mut problems: Vec<String> = o.failures.iter().map(|f| f.to_string()).collect();
+        problems.extend(o.failed_to_start.iter().map(|f| format!("could not start {f}")));
         if problems.is_empty() {
             d.message = if o.started.is_empty() {
                 format!("{version} runs: nothing needed to change")
@@ -401,8 +399,15 @@ impl ReleaseService {
         } else {
             "no web dyno serves"
         };
-        d.message = format!("{version} was made, but {}; {serving}", problems.join("; "));
+        let marked = if o.release_failed { format!(" ({version} is marked failed)") } else { String::new() };
+        d.message = format!("{version} was made, but its new dynos did not come up; {serving}{marked}:\n{}", problems.join("\n"));
         d
+    }
+
+    async fn status_detail(&self, app: &AppRow, version: i64) -> Option<String> {
+        let release = self.inner.store.release_by_version(&app.id, version).await.ok()?;
+        let statuses = self.inner.store.release_statuses(&app.id).await.ok()?;
+        statuses.get(&release.id).map(|(_, detail)| detail.clone())
     }
 
     /// The current release, which must have a build to run.

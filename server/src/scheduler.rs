@@ -1,27 +1,45 @@
 //! The scheduler: a level-triggered reconcile loop. Desired state is the
-//! current release × the formation; actual state is the containers carrying
-//! the paas labels. Each pass starts what is missing (new dynos first), waits
-//! for new web dynos to answer, points the router at the healthy ones, and
-//! only then stops what is no longer desired.
+//! newest release with a build that has not failed × the formation; actual
+//! state is the containers carrying the paas labels. Each pass records and
+//! clears dynos that exited (their exit code and last output kept for the
+//! user), starts what is missing (new dynos first; a crashed dyno again at
+//! once the first time, then with exponential backoff), waits for new dynos
+//! to come up, points the router at the healthy web dynos, and only then
+//! stops what is no longer desired. A release whose new dynos never come up
+//! gets a `failed` status record, so the previous release stays desired and
+//! is not retried forever.
 //!
-//! It talks to Docker only through [`Runtime`] and never touches SQL directly.
-//! It never makes releases: the release service does, then asks it to
-//! converge. It also runs a release's one-off `release` command for the
-//! release service.
+//! Passes run per app, at most one at a time and one queued, triggered by
+//! the release service, by the engine's exit events and by a periodic tick,
+//! so one slow or crashing app never delays another.
+//!
+//! It talks to Docker only through [`Runtime`] and never touches SQL
+//! directly. It never makes releases: the release service does, then asks
+//! it to converge. It also runs a release's one-off `release` command for
+//! the release service.
 
 use crate::crypto::ConfigCipher;
 use crate::output::Output;
 use crate::router::RouteTable;
-use crate::runtime::{Dyno, DynoSpec, Runtime, TaskSpec, DYNO_PORT};
-use crate::store::{AppRow, ReleaseRow, Store};
+use crate::runtime::{Dyno, DynoSpec, Exit, Runtime, TaskSpec, DYNO_PORT};
+use crate::store::{AppRow, ReleaseRow, ReleaseStatus, Store};
 use anyhow::{bail, Context, Result};
 use crate::locks::KeyedLocks;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
+
+/// Lines of a failed dyno's output shown to the user.
+pub const OUTPUT_TAIL_LINES: usize = 30;
+/// How long a new non-web dyno must keep running to count as up.
+const SETTLE: Duration = Duration::from_secs(3);
+/// The longest wait between restarts of a crashing dyno.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// A dyno that has run this long resets its crash count.
+const RESET_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Clone)]
 pub struct Scheduler {
@@ -35,8 +53,53 @@ struct Inner {
     routes: RouteTable,
     stop_grace: Duration,
     boot_timeout: Duration,
-    /// One reconcile at a time per app.
+    /// One pass at a time per app.
     locks: KeyedLocks,
+    /// Apps with a pass queued behind the running one.
+    queued: Mutex<HashSet<String>>,
+    /// Crashes per dyno slot (app, type, index).
+    crashes: Mutex<HashMap<Slot, Crash>>,
+}
+
+type Slot = (String, String, u32);
+
+/// A dyno slot's crash history within one release.
+#[derive(Debug, Clone)]
+pub struct Crash {
+    pub release_id: String,
+    /// Crashes so far; the restart after the first is immediate.
+    pub count: u32,
+    pub exit: Exit,
+    pub output: Vec<String>,
+    pub at: SystemTime,
+    /// No restart before this.
+    pub next_at: Instant,
+}
+
+/// Why a new dyno did not come up: what the user is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynoFailure {
+    /// `web.1`
+    pub name: String,
+    /// "exited with status 1", "did not answer on $PORT in time (60 s)", ...
+    pub reason: String,
+    /// Its last lines of output.
+    pub output: Vec<String>,
+}
+
+impl std::fmt::Display for DynoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.reason)?;
+        if self.output.is_empty() {
+            write!(f, "; it printed nothing")
+        } else {
+            write!(f, "; its last output:")?;
+            for line in &self.output {
+                write!(f, "\n    {line}")?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// What one reconcile pass did, for the pusher and the logs.
@@ -44,8 +107,8 @@ struct Inner {
 pub struct Outcome {
     pub started: Vec<String>,
     pub stopped: usize,
-    /// New web dynos that did not answer within the boot timeout.
-    pub unhealthy: Vec<String>,
+    /// New dynos that exited or never passed their health check.
+    pub failures: Vec<DynoFailure>,
     /// No new web dyno answered, so the previous ones still serve.
     pub previous_serving: bool,
     /// Dynos the runtime could not start, with the reason.
@@ -54,11 +117,25 @@ pub struct Outcome {
     pub release_version: Option<i64>,
     /// How many web dynos the router sends traffic to after the pass.
     pub routed: usize,
+    /// This pass marked the release failed.
+    pub release_failed: bool,
 }
 
-/// The desired scale of each process type of a release: what was set with
-/// `ps:scale`, else web=1 and every other type 0, as on Heroku. The `release`
-/// type is not a dyno.
+/// A dyno as `paas ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynoView {
+    pub name: String,
+    pub process_type: String,
+    pub release_version: i64,
+    /// `starting`, `up`, `crashed`, `restarting in 4s`.
+    pub state: String,
+    /// Since when it is in that state (RFC 3339).
+    pub since: String,
+    pub restarts: u32,
+    pub exit_code: Option<i64>,
+    pub container_id: String,
+}
+
 pub fn desired_formation(
     process_types: &BTreeMap<String, String>,
     scaled: &BTreeMap<String, i64>,
@@ -73,6 +150,15 @@ pub fn desired_formation(
             (t.clone(), q as u32)
         })
         .collect()
+}
+
+/// The wait before restarting a dyno that has crashed `count` times in a
+/// row: none the first time, then 2 s, 4 s, 8 s ... up to [`BACKOFF_CAP`].
+pub fn backoff(count: u32) -> Duration {
+    if count <= 1 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs(1u64 << (count - 1).min(20)).min(BACKOFF_CAP)
 }
 
 impl Scheduler {
@@ -93,6 +179,8 @@ impl Scheduler {
                 stop_grace,
                 boot_timeout,
                 locks: KeyedLocks::default(),
+                queued: Mutex::default(),
+                crashes: Mutex::default(),
             }),
         }
     }
@@ -106,17 +194,33 @@ impl Scheduler {
         self.inner.runtime.list_dynos(Some(app)).await
     }
 
+    /// Queues a pass for the app, unless one is queued already.
+    pub fn request(&self, app: AppRow) {
+        if !self.inner.queued.lock().expect("queue poisoned").insert(app.name.clone()) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.reconcile(&app).await {
+                warn!(app = %app.name, error = %format!("{e:#}"), "reconcile failed");
+            }
+        });
+    }
+
+    /// Queues a pass for the app at `at`.
+    fn request_at(&self, app: &AppRow, at: Instant) {
+        let (this, app) = (self.clone(), app.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            this.request(app);
+        });
+    }
+
     /// Reconciles every app, each in a task of its own so that one slow app
     /// never delays another, and removes dynos of apps that no longer exist.
+    /// Returns when every app's pass is done (the server's first pass).
     pub async fn reconcile_all(&self) -> Result<()> {
-        let apps = self.inner.store.list_apps().await?;
-        let known: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
-        for dyno in self.inner.runtime.list_dynos(None).await? {
-            if !known.contains(dyno.app.as_str()) {
-                info!(app = %dyno.app, dyno = %dyno.name(), "removing dyno of a deleted app");
-                self.stop_later(dyno);
-            }
-        }
+        let apps = self.remove_orphans().await?;
         let passes = apps.into_iter().map(|app| {
             let this = self.clone();
             tokio::spawn(async move {
@@ -126,6 +230,32 @@ impl Scheduler {
             })
         });
         futures_util::future::join_all(passes).await;
+        Ok(())
+    }
+
+    /// Stops dynos of apps that no longer exist; returns the apps that do.
+    async fn remove_orphans(&self) -> Result<Vec<AppRow>> {
+        let apps = self.inner.store.list_apps().await?;
+        let known: HashSet<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        for dyno in self.inner.runtime.list_dynos(None).await? {
+            if !known.contains(dyno.app.as_str()) {
+                info!(app = %dyno.app, dyno = %dyno.name(), "removing dyno of a deleted app");
+                self.stop_later(dyno);
+            }
+        }
+        Ok(apps)
+    }
+
+    /// Stops every dyno of an app and forgets its routes and crashes (app
+    /// destroy).
+    pub async fn remove_app(&self, app: &str) -> Result<()> {
+        let lock = self.inner.locks.get(app);
+        let _guard = lock.lock().await;
+        self.inner.routes.set(app, Vec::new());
+        self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
+        for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
+            self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
+        }
         Ok(())
     }
 
@@ -161,49 +291,76 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Stops every dyno of an app and forgets its routes (app destroy).
-    pub async fn remove_app(&self, app: &str) -> Result<()> {
-        let lock = self.inner.locks.get(app);
-        let _guard = lock.lock().await;
-        self.inner.routes.set(app, Vec::new());
-        for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
-            self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
-        }
-        Ok(())
-    }
-
-    /// One reconcile pass for one app.
+    /// One reconcile pass for one app, after any pass already running.
     pub async fn reconcile(&self, app: &AppRow) -> Result<Outcome> {
         let lock = self.inner.locks.get(&app.name);
         let _guard = lock.lock().await;
+        // This pass sees the state anyone who queued one wanted seen.
+        self.inner.queued.lock().expect("queue poisoned").remove(&app.name);
+        let outcome = self.pass(app).await?;
+        if outcome.release_failed {
+            // The previous release is desired again: bring it back now.
+            self.request(app.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn pass(&self, app: &AppRow) -> Result<Outcome> {
         let inner = &self.inner;
-        let release = inner.store.current_release(&app.id).await?;
+        let release = inner.store.desired_release(&app.id).await?;
+        let pending = match &release {
+            Some(r) => !inner.store.release_statuses(&app.id).await?.contains_key(&r.id),
+            None => false,
+        };
         let scaled = inner.store.formation(&app.id).await?;
-        let actual = inner.runtime.list_dynos(Some(&app.name)).await?;
+        let listed = inner.runtime.list_dynos(Some(&app.name)).await?;
+        let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
+
+        // Dynos that exited: remember how, then clear them away.
+        let mut actual = Vec::new();
+        for d in listed {
+            if d.running {
+                actual.push(d);
+                continue;
+            }
+            if release.as_ref().is_some_and(|r| r.id == d.release_id) {
+                let (exit, output) = self.exit_and_output(&d).await;
+                warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
+                self.record_crash(&d, exit, output);
+            }
+            self.stop_later(d);
+        }
 
         let mut keep: Vec<Dyno> = Vec::new();
         let mut to_start: Vec<DynoSpec> = Vec::new();
-        if let Some(release) = release.as_ref().filter(|r| r.image.is_some()) {
+        let mut next_restart: Option<Instant> = None;
+        if let Some(release) = &release {
             let types = release.process_types()?;
             let env = inner.cipher.open(&release.config)?;
+            let now = Instant::now();
             for (ptype, quantity) in desired_formation(&types, &scaled) {
                 for index in 1..=quantity {
                     let existing = actual.iter().find(|d| {
-                        d.running
-                            && d.release_id == release.id
+                        d.release_id == release.id
                             && d.process_type == ptype
                             && d.index == index
                             && !keep.iter().any(|k| k.container_id == d.container_id)
                     });
-                    match existing {
-                        Some(d) => keep.push(d.clone()),
+                    if let Some(d) = existing {
+                        keep.push(d.clone());
+                        continue;
+                    }
+                    let slot = (app.name.clone(), ptype.clone(), index);
+                    let wait_until = self.crash_of(&slot, &release.id).map(|c| c.next_at).filter(|at| *at > now);
+                    match wait_until {
+                        Some(at) => next_restart = Some(next_restart.map_or(at, |n| n.min(at))),
                         None => to_start.push(spec_for(&app.name, release, &ptype, index, &types[&ptype], &env)),
                     }
                 }
             }
         }
+        self.forget_crashes(app, release.as_ref(), &keep);
 
-        let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
         let mut started = Vec::new();
         for spec in &to_start {
             match inner.runtime.start_dyno(spec).await {
@@ -219,33 +376,41 @@ impl Scheduler {
             }
         }
 
-        // Web dynos get traffic only once they answer. Dynos that were
-        // already routed stay routed; new and adopted ones are probed.
+        // New dynos must come up: web ones answer HTTP (then get traffic),
+        // others keep running for a few seconds. Routed dynos stay routed;
+        // adopted web dynos that are not routed yet are probed too.
         let routed: HashSet<SocketAddr> = inner.routes.get(&app.name).into_iter().collect();
-        let mut candidates: Vec<&Dyno> = Vec::new();
+        let mut checks: Vec<&Dyno> = started.iter().filter(|d| d.process_type != "web").collect();
         let mut healthy: Vec<SocketAddr> = Vec::new();
         for d in keep.iter().chain(started.iter()).filter(|d| d.process_type == "web") {
             match d.addr {
                 Some(addr) if routed.contains(&addr) => healthy.push(addr),
-                Some(_) => candidates.push(d),
-                None => {}
+                _ => checks.push(d),
             }
         }
         let path = release.as_ref().and_then(|r| r.health_path.as_deref());
-        let probes =
-            candidates.iter().map(|d| wait_healthy(d.addr.expect("filtered above"), path, inner.boot_timeout));
-        for (d, ok) in candidates.iter().zip(futures_util::future::join_all(probes).await) {
-            if ok {
-                healthy.push(d.addr.expect("filtered above"));
-            } else {
-                warn!(app = %app.name, dyno = %d.name(), "web dyno did not answer on $PORT in time");
-                outcome.unhealthy.push(d.name());
+        let results = futures_util::future::join_all(checks.iter().map(|d| self.comes_up(d, path))).await;
+        let mut new_web_up = false;
+        let mut checked_web = 0;
+        for (d, result) in checks.iter().zip(results) {
+            let web = d.process_type == "web";
+            checked_web += usize::from(web);
+            match result {
+                Ok(()) => {
+                    if let (true, Some(addr)) = (web, d.addr) {
+                        healthy.push(addr);
+                        new_web_up = true;
+                    }
+                }
+                Err(failure) => {
+                    warn!(app = %app.name, dyno = %failure.name, reason = %failure.reason, "dyno did not come up");
+                    outcome.failures.push(failure);
+                }
             }
         }
+
         // When web dynos are wanted but none of them answers, the web dynos
-        // that served until now keep running and serving, so a release whose
-        // web process does not come up causes no downtime. The next passes
-        // probe the new dynos again.
+        // that served until now keep running and serving.
         let mut held: Vec<&Dyno> = Vec::new();
         let wants_web = keep.iter().chain(started.iter()).any(|d| d.process_type == "web");
         if healthy.is_empty() && wants_web {
@@ -260,18 +425,205 @@ impl Scheduler {
                 outcome.previous_serving = true;
             }
         }
+
+        // A pending release fails when its web dynos (or, without web, its
+        // other new dynos) do not come up; it succeeds when they do.
+        if let (true, Some(release)) = (pending, &release) {
+            let failed = if wants_web || checked_web > 0 {
+                !new_web_up && (checked_web > 0 || !outcome.failed_to_start.is_empty())
+            } else {
+                !outcome.failures.is_empty() || !outcome.failed_to_start.is_empty()
+            };
+            let succeeded = if wants_web { new_web_up } else { !failed };
+            if failed {
+                let mut detail: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
+                detail.extend(outcome.failed_to_start.iter().map(|f| format!("could not start {f}")));
+                inner.store.record_release_status(release, ReleaseStatus::Failed, &detail.join("\n")).await?;
+                warn!(app = %app.name, release = release.version, "release failed: its dynos did not come up");
+                outcome.release_failed = true;
+            } else if succeeded {
+                inner.store.record_release_status(release, ReleaseStatus::Succeeded, "").await?;
+            }
+        }
+
         healthy.sort();
         outcome.routed = healthy.len();
         inner.routes.set(&app.name, healthy);
 
-        // Only now, with the new dynos serving, do the old ones go.
-        let wanted: HashSet<String> =
-            keep.iter().chain(started.iter()).chain(held).map(|d| d.container_id.clone()).collect();
-        for d in actual.into_iter().filter(|d| !wanted.contains(d.container_id.as_str())) {
+        // Only now, with the new dynos serving, do the old ones go; the dynos
+        // of a release that just failed go too.
+        let mut wanted: HashSet<String> = held.iter().map(|d| d.container_id.clone()).collect();
+        if !outcome.release_failed {
+            wanted.extend(keep.iter().chain(started.iter()).map(|d| d.container_id.clone()));
+        }
+        for d in actual.into_iter().chain(started).filter(|d| !wanted.contains(d.container_id.as_str())) {
             outcome.stopped += 1;
             self.stop_later(d);
         }
+        if let Some(at) = next_restart {
+            self.request_at(app, at);
+        }
         Ok(outcome)
+    }
+
+    /// Whether a new dyno comes up: a web dyno answers HTTP within the boot
+    /// timeout, another keeps running for [`SETTLE`]. Either fails at once
+    /// when the dyno exits, with its exit and last output.
+    async fn comes_up(&self, d: &Dyno, path: Option<&str>) -> Result<(), DynoFailure> {
+        let web = d.process_type == "web";
+        let deadline = Instant::now() + if web { self.inner.boot_timeout } else { SETTLE.min(self.inner.boot_timeout) };
+        let mut delay = Duration::from_millis(20);
+        loop {
+            if let (true, Some(addr)) = (web, d.addr) {
+                if probe(addr, path).await.unwrap_or(false) {
+                    return Ok(());
+                }
+            }
+            match self.inner.runtime.exit_of(&d.container_id).await {
+                Ok((false, _)) | Err(_) => {
+                    let (exit, output) = self.exit_and_output(d).await;
+                    self.record_crash(d, exit.clone(), output.clone());
+                    return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
+                }
+                Ok((true, _)) => {}
+            }
+            if Instant::now() >= deadline {
+                if !web {
+                    return Ok(());
+                }
+                let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+                let what = match path {
+                    Some(p) => format!("did not answer {p} with 2xx/3xx on $PORT in time"),
+                    None => "did not answer on $PORT in time".to_owned(),
+                };
+                return Err(DynoFailure {
+                    name: d.name(),
+                    reason: format!(
+                        "{what} ({} s): check that the web process listens on $PORT",
+                        self.inner.boot_timeout.as_secs()
+                    ),
+                    output,
+                });
+            }
+            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    async fn exit_and_output(&self, d: &Dyno) -> (Exit, Vec<String>) {
+        let exit = match self.inner.runtime.exit_of(&d.container_id).await {
+            Ok((_, exit)) => exit,
+            Err(e) => Exit { error: Some(format!("{e:#}")), ..Default::default() },
+        };
+        let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+        (exit, output)
+    }
+
+    /// Counts a crash of the dyno's slot (once per container).
+    fn record_crash(&self, d: &Dyno, exit: Exit, output: Vec<String>) {
+        let slot = (d.app.clone(), d.process_type.clone(), d.index);
+        let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
+        let fresh = || Crash {
+            release_id: d.release_id.clone(),
+            count: 0,
+            exit: Exit::default(),
+            output: Vec::new(),
+            at: SystemTime::now(),
+            next_at: Instant::now(),
+        };
+        let crash = crashes.entry(slot).or_insert_with(fresh);
+        if crash.release_id != d.release_id {
+            *crash = fresh();
+        }
+        if crash.output.first().map(String::as_str) == Some(d.container_id.as_str()) {
+            return;
+        }
+        crash.count += 1;
+        crash.exit = exit;
+        // The first line names the container, so a container counts once.
+        crash.output = std::iter::once(d.container_id.clone()).chain(output).collect();
+        crash.at = SystemTime::now();
+        crash.next_at = Instant::now() + backoff(crash.count);
+    }
+
+    fn crash_of(&self, slot: &Slot, release_id: &str) -> Option<Crash> {
+        let crashes = self.inner.crashes.lock().expect("crashes poisoned");
+        crashes.get(slot).filter(|c| c.release_id == release_id).cloned()
+    }
+
+    /// Forgets the crashes of slots of other releases and of dynos that have
+    /// run long enough to count as healthy again.
+    fn forget_crashes(&self, app: &AppRow, release: Option<&ReleaseRow>, running: &[Dyno]) {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
+        crashes.retain(|slot, crash| {
+            if slot.0 != app.name {
+                return true;
+            }
+            if release.is_none_or(|r| r.id != crash.release_id) {
+                return false;
+            }
+            !running.iter().any(|d| {
+                d.process_type == slot.1 && d.index == slot.2 && now - d.created >= RESET_AFTER.as_secs() as i64
+            })
+        });
+    }
+
+    /// Forgets an app's crash counts: `ps:restart` starts afresh.
+    pub fn reset_crashes(&self, app: &str) {
+        self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
+    }
+
+    /// The app's dynos as `paas ps` shows them: running ones, and slots
+    /// whose dyno crashed and waits to restart.
+    pub async fn ps(&self, app: &AppRow) -> Result<Vec<DynoView>> {
+        let dynos = self.inner.runtime.list_dynos(Some(&app.name)).await?;
+        let routed: HashSet<SocketAddr> = self.inner.routes.get(&app.name).into_iter().collect();
+        let crashes: Vec<(Slot, Crash)> = {
+            let crashes = self.inner.crashes.lock().expect("crashes poisoned");
+            crashes.iter().filter(|(s, _)| s.0 == app.name).map(|(s, c)| (s.clone(), c.clone())).collect()
+        };
+        let crash_for = |d: &Dyno| crashes.iter().find(|(s, c)| s.1 == d.process_type && s.2 == d.index && c.release_id == d.release_id);
+        let mut views = Vec::new();
+        for d in dynos.iter().filter(|d| d.running) {
+            let crash = crash_for(d).map(|(_, c)| c);
+            let state = if d.process_type == "web" && !d.addr.is_some_and(|a| routed.contains(&a)) { "starting" } else { "up" };
+            views.push(DynoView {
+                name: d.name(),
+                process_type: d.process_type.clone(),
+                release_version: d.release_version,
+                state: state.into(),
+                since: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(d.created.max(0) as u64)),
+                restarts: crash.map_or(0, |c| c.count),
+                exit_code: crash.and_then(|c| c.exit.exit_code),
+                container_id: d.container_id.chars().take(12).collect(),
+            });
+        }
+        let now = Instant::now();
+        for (slot, crash) in &crashes {
+            if dynos.iter().any(|d| d.running && d.process_type == slot.1 && d.index == slot.2) {
+                continue;
+            }
+            let version = dynos.iter().find(|d| d.release_id == crash.release_id).map(|d| d.release_version);
+            let state = if crash.next_at > now {
+                format!("restarting in {}s", (crash.next_at - now).as_secs().max(1))
+            } else if crash.exit.oom_killed {
+                "crashed (out of memory)".to_owned()
+            } else {
+                "crashed".to_owned()
+            };
+            views.push(DynoView {
+                name: format!("{}.{}", slot.1, slot.2),
+                process_type: slot.1.clone(),
+                release_version: version.unwrap_or_default(),
+                state,
+                since: rfc3339(crash.at),
+                restarts: crash.count,
+                exit_code: crash.exit.exit_code,
+                container_id: String::new(),
+            });
+        }
+        Ok(views)
     }
 
     fn stop_later(&self, dyno: Dyno) {
@@ -284,19 +636,33 @@ impl Scheduler {
         });
     }
 
-    /// The periodic loop: restarts crashed dynos, adopts what runs after a
-    /// server restart, removes orphans.
+    /// The periodic loop and the exit watcher: every `every`, and whenever a
+    /// dyno exits, a pass is queued for its app.
     pub fn spawn_loop(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
+        let mut exits = self.inner.runtime.watch_exits();
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
             loop {
-                if let Err(e) = this.reconcile_all().await {
-                    warn!(error = %format!("{e:#}"), "reconcile loop failed");
+                tokio::select! {
+                    _ = tick.tick() => match this.remove_orphans().await {
+                        Ok(apps) => apps.into_iter().for_each(|app| this.request(app)),
+                        Err(e) => warn!(error = %format!("{e:#}"), "reconcile loop failed"),
+                    },
+                    Some(app) = exits.recv() => {
+                        let Ok(name) = paas_wire::AppName::parse(&app) else { continue };
+                        if let Ok(row) = this.inner.store.app(&name).await {
+                            this.request(row);
+                        }
+                    }
                 }
-                tokio::time::sleep(every).await;
             }
         })
     }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn spec_for(
@@ -326,23 +692,6 @@ fn spec_for(
         env,
         web,
     }
-}
-
-/// Polls until the dyno answers an HTTP request: on `path` with a 2xx or 3xx
-/// status when app.json names a health check path, else on `/` with any
-/// status. A bare TCP connect is not enough: Docker's port proxy accepts
-/// connections before the app listens.
-pub async fn wait_healthy(addr: SocketAddr, path: Option<&str>, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_millis(20);
-    while Instant::now() < deadline {
-        if probe(addr, path).await.unwrap_or(false) {
-            return true;
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(250));
-    }
-    false
 }
 
 async fn probe(addr: SocketAddr, path: Option<&str>) -> Result<bool> {

@@ -108,7 +108,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Duration::from_secs(settings.stop_grace_secs),
         boot_timeout,
     );
-    let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone(), boot_timeout);
+    let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone());
     let builder = Builder::new(
         store.clone(),
         runtime.clone(),

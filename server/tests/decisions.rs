@@ -180,10 +180,10 @@ async fn rollback_is_a_new_release_with_the_old_build_and_config() {
     assert_eq!((r.version, r.image.as_deref(), r.description.as_str()), (4, Some("img-a"), "Rollback to v1"));
     let d = rel.converge(&app, Some(4), Some(Duration::from_secs(10))).await;
     assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    f.wait_for_dynos("fast-rollback", &["web.1 v4"]).await;
     let env = f.fake.env_of("fast-rollback", "web.1").unwrap();
     assert_eq!(env.get("PAAS_RELEASE").map(String::as_str), Some("v4"));
     assert!(!env.contains_key("A"), "v1's config had no A: {env:?}");
-    f.wait_for_dynos("fast-rollback", &["web.1 v4"]).await;
 
     // Rolling back to the current release, or to a missing one, is refused.
     assert!(matches!(rel.rollback(&app, "v4").await, Err(ReleaseError::Invalid("not_earlier", _))));
@@ -225,7 +225,15 @@ async fn new_web_dynos_that_never_answer_leave_the_old_ones_serving() {
     let (status, body) = f.page("fast-hold").await;
     assert_eq!(status, 200);
     assert!(body.contains("fast-hold v1 web"), "the old dyno serves: {body}");
-    assert_eq!(f.running_names("fast-hold").await, ["web.1 v1", "web.1 v2"]);
+    // v2 is marked failed, so v1 stays desired: v2's dyno goes, v1's stays,
+    // and later passes do not try v2 again.
+    f.wait_for_dynos("fast-hold", &["web.1 v1"]).await;
+    let statuses = f.p().store.release_statuses(&app.id).await.unwrap();
+    let v2 = f.p().store.release_by_version(&app.id, 2).await.unwrap();
+    assert_eq!(statuses[&v2.id].0, "failed");
+    let started = f.fake.started_count();
+    f.p().releases.converge(&app, None, Some(Duration::from_secs(10))).await;
+    assert_eq!(f.fake.started_count(), started, "the failed release is not retried");
 
     // The next good release takes over, and the held and broken dynos go.
     let d = f.deploy(&app, "img-fixed").await;

@@ -131,16 +131,57 @@ fn a_release_whose_web_never_answers_leaves_the_old_dynos_serving() {
     p.wait_for_page(&app, "marker: good");
     let before = p.running(&app, "web");
 
-    std::fs::write(dir.join("Procfile"), "web: exec sleep 100000\n").unwrap();
+    std::fs::write(dir.join("Procfile"), "web: echo listening soon; exec sleep 100000\n").unwrap();
     p.git_ok(dir, &["commit", "-qam", "a web process that never listens"]);
-    let said = p.push_ok(dir, &app);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "a release whose web never answers rejects the push: {said}");
     assert!(said.contains("did not answer on $PORT in time"), "{said}");
     assert!(said.contains("previous release's web dynos keep serving"), "{said}");
+    assert!(said.contains("listening soon"), "the dyno's output is shown: {said}");
     let (status, body) = p.get(&app, "/").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("marker: good"), "{body}");
     let now = p.running(&app, "web");
     assert!(before.iter().all(|id| now.contains(id)), "the old dyno still runs: {before:?} {now:?}");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains("failed") && releases.contains("succeeded"), "{releases}");
+}
+
+#[test]
+fn a_dyno_that_crashes_at_boot_shows_its_exit_code_and_output_and_is_restarted_with_backoff() {
+    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "10")]);
+    let app = unique_app("e2e-crash");
+    let repo = dockerfile_repo(&p, "main", "crash");
+    let dir = repo.path();
+    // A first deploy whose web process dies at once, saying why.
+    std::fs::write(dir.join("Procfile"), "web: echo 'ImportError: No module named flask' >&2; exit 3\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "crashes at boot"]);
+    p.create_app(dir, &app);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("web.1 exited with status 3"), "{said}");
+    assert!(said.contains("ImportError: No module named flask"), "{said}");
+    let info = p.paas_ok(dir, &["releases:info", "v1", "-a", &app]);
+    assert!(info.contains("failed") && info.contains("exited with status 3"), "{info}");
+
+    // A worker that crashes after a good deploy is restarted, with backoff,
+    // and `paas ps` says so.
+    write_fixture_app(dir, "crash");
+    let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
+    std::fs::write(dir.join("Procfile"), procfile.replace("worker: exec sleep 100000", "worker: sleep 4; exit 5")).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "good web, crashing worker"]);
+    p.push_ok(dir, &app);
+    p.paas_ok(dir, &["ps:scale", "worker=1", "-a", &app]);
+    let ps = poll(Duration::from_secs(60), "the worker to crash twice", || {
+        let ps = p.paas_ok(dir, &["ps", "-a", &app, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&ps).unwrap();
+        let w = v.as_array().unwrap().iter().find(|d| d["name"] == "worker.1")?.clone();
+        (w["restarts"].as_u64()? >= 2 && w["exit_code"] == 5).then_some(w)
+    });
+    assert_eq!(ps["command"], "sleep 4; exit 5", "the Procfile command, not /bin/sh -c: {ps}");
+    let table = p.paas_ok(dir, &["ps", "-a", &app]);
+    assert!(table.contains("worker.1") && table.contains("Restarts"), "{table}");
 }
 
 #[test]
@@ -158,8 +199,9 @@ fn an_app_json_health_check_path_gates_traffic() {
     write_fixture_app(dir, "two");
     p.git_ok(dir, &["add", "-A"]);
     p.git_ok(dir, &["commit", "-qm", "health check without a health page"]);
-    let said = p.push_ok(dir, &app);
-    assert!(said.contains("did not answer"), "{said}");
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("did not answer /health with 2xx/3xx"), "{said}");
     let (_, body) = p.get(&app, "/").unwrap();
     assert!(body.contains("marker: good"), "{body}");
 

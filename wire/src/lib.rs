@@ -45,6 +45,12 @@ pub struct Release {
     /// The path web dynos must answer with 2xx/3xx before they get traffic.
     #[serde(default)]
     pub health_path: Option<String>,
+    /// `pending` (its dynos not judged yet), `succeeded` or `failed`.
+    #[serde(default)]
+    pub status: String,
+    /// Why it failed: each dyno's exit and last output.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_detail: String,
 }
 
 /// Body of `POST /apps/{app}/releases`: roll back to an earlier release, named
@@ -102,7 +108,18 @@ pub struct Dyno {
     #[serde(rename = "type")]
     pub process_type: String,
     pub release_version: i64,
+    /// `starting`, `up`, `crashed`, `restarting in 4s`, ...
     pub state: String,
+    /// Since when it is in that state (RFC 3339).
+    #[serde(default)]
+    pub since: String,
+    /// Restarts after crashes, within its release.
+    #[serde(default)]
+    pub restarts: u32,
+    /// The exit code of its last crash, if it crashed.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// The command as the Procfile gives it.
     pub command: String,
     pub container_id: String,
 }

@@ -17,8 +17,16 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/releases/{release}", get(show))
 }
 
+/// A release as the API shows it; `status` is the newest status record's
+/// (`pending` without one).
 pub(crate) fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
+    with_status(r, current, None)
+}
+
+fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>) -> ApiResult<Release> {
     Ok(Release {
+        status: status.map_or_else(|| "pending".to_owned(), |s| s.0.clone()),
+        status_detail: status.map(|s| s.1.clone()).unwrap_or_default(),
         id: r.id.clone(),
         version: r.version,
         description: r.description.clone(),
@@ -31,18 +39,33 @@ pub(crate) fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
     })
 }
 
+/// The release the dynos run: the newest with a build that has not failed.
+async fn running_release_id(state: &AppState, app: &crate::store::AppRow) -> ApiResult<Option<String>> {
+    Ok(state.store.desired_release(&app.id).await?.map(|r| r.id))
+}
+
 async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Release>>> {
     let app = state.app(&app).await?;
     let rows = state.store.list_releases(&app.id).await?;
-    let out = rows.iter().enumerate().map(|(i, r)| to_wire(r, i == 0)).collect::<ApiResult<_>>()?;
+    let statuses = state.store.release_statuses(&app.id).await?;
+    let current = running_release_id(&state, &app).await?;
+    let out = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id)))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(out))
 }
 
 async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, String)>) -> ApiResult<Json<Release>> {
     let app = state.app(&app).await?;
     let r = state.releases.find(&app, &which).await?;
-    let current = state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id);
-    Ok(Json(to_wire(&r, current)?))
+    let current = match running_release_id(&state, &app).await? {
+        Some(id) => id == r.id,
+        None => state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id),
+    };
+    let statuses = state.store.release_statuses(&app.id).await?;
+    Ok(Json(with_status(&r, current, statuses.get(&r.id))?))
 }
 
 async fn rollback(

@@ -65,6 +65,7 @@ impl DockerRuntime {
             state: c.state.clone().unwrap_or_default(),
             command: c.command.clone().unwrap_or_default(),
             addr: port.filter(|_| running).map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            created: c.created.unwrap_or_default(),
         })
     }
 
@@ -348,6 +349,64 @@ impl Runtime for DockerRuntime {
             .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
             .await;
         result
+    }
+
+    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+        let c = self.docker.inspect_container(container_id, None).await.context("cannot inspect the dyno")?;
+        let state = c.state.unwrap_or_default();
+        let exit = super::Exit {
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            error: state.error.filter(|e| !e.is_empty()),
+        };
+        Ok((state.running.unwrap_or(false), exit))
+    }
+
+    async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
+        let mut logs = self.docker.logs(
+            container_id,
+            Some(LogsOptions::<String> { stdout: true, stderr: true, tail: lines.to_string(), ..Default::default() }),
+        );
+        let mut text = Vec::new();
+        while let Some(chunk) = logs.next().await {
+            match chunk {
+                Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => {
+                    text.extend_from_slice(&message)
+                }
+                Ok(_) => {}
+                Err(e) => return Err(anyhow!(e).context("cannot read the dyno's output")),
+            }
+        }
+        let text = String::from_utf8_lossy(&text);
+        let all: Vec<String> = text.lines().map(str::to_owned).collect();
+        Ok(all[all.len().saturating_sub(lines)..].to_vec())
+    }
+
+    fn watch_exits(&self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(256);
+        let docker = self.docker.clone();
+        let instance = self.instance_label();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                let mut filters = HashMap::new();
+                filters.insert("type".to_owned(), vec!["container".to_owned()]);
+                filters.insert("event".to_owned(), vec!["die".to_owned()]);
+                filters.insert("label".to_owned(), vec![instance.clone(), labels::APP.to_owned()]);
+                let mut events = docker.events(Some(bollard::system::EventsOptions::<String> { filters, ..Default::default() }));
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { break };
+                    let app = event.actor.and_then(|a| a.attributes).and_then(|mut a| a.remove(labels::APP));
+                    if let Some(app) = app {
+                        if tx.send(app).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                // The engine went away (a restart): try again shortly.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        rx
     }
 
     async fn remove_volume(&self, name: &str) -> Result<()> {

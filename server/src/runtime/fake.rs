@@ -18,12 +18,17 @@ use tokio::sync::mpsc;
 
 struct FakeContainer {
     dyno: Dyno,
+    exit: super::Exit,
+    output: Vec<String>,
     env: BTreeMap<String, String>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Default)]
 struct State {
+    /// Images whose dynos exit at once: (exit code, output lines).
+    crashing_images: BTreeMap<String, (i64, Vec<String>)>,
+    exits: Vec<mpsc::Sender<String>>,
     /// When set, listing dynos fails (an engine that stopped answering).
     fail_listing: bool,
     /// When set, builds wait for it before they finish.
@@ -62,6 +67,34 @@ impl FakeRuntime {
     /// exit with status 1.
     pub fn fail_tasks_containing(&self, needle: &str) {
         self.lock().failing_tasks.insert(needle.to_owned());
+    }
+
+    /// Dynos from `image` exit at once with `code`, having printed `output`.
+    pub fn crash_image(&self, image: &str, code: i64, output: &[&str]) {
+        self.lock().crashing_images.insert(image.to_owned(), (code, output.iter().map(|s| s.to_string()).collect()));
+    }
+
+    /// Kills a running dyno from outside (as `docker kill` would): it exits
+    /// with 137 and the watchers hear of it.
+    pub fn kill(&self, app: &str, name: &str) {
+        let senders = {
+            let mut state = self.lock();
+            let Some(c) = state.containers.values_mut().find(|c| c.dyno.app == app && c.dyno.name() == name && c.dyno.running)
+            else {
+                return;
+            };
+            c.dyno.running = false;
+            c.dyno.state = "exited".into();
+            c.dyno.addr = None;
+            c.exit = super::Exit { exit_code: Some(137), ..Default::default() };
+            if let Some(server) = c.server.take() {
+                server.abort();
+            }
+            state.exits.clone()
+        };
+        for tx in senders {
+            let _ = tx.try_send(app.to_owned());
+        }
     }
 
     /// Makes listing dynos fail (true) or work again (false).
@@ -132,7 +165,10 @@ impl Runtime for FakeRuntime {
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
         let broken = self.lock().broken_images.contains(&spec.image);
-        let (addr, server) = if spec.web {
+        let crash = self.lock().crashing_images.get(&spec.image).cloned();
+        let (addr, server) = if crash.is_some() {
+            (None, None)
+        } else if spec.web {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr: SocketAddr = listener.local_addr()?;
             if broken {
@@ -162,14 +198,20 @@ impl Runtime for FakeRuntime {
             release_version: spec.release_version,
             process_type: spec.process_type.clone(),
             index: spec.index,
-            running: true,
-            state: "running".into(),
+            running: crash.is_none(),
+            state: if crash.is_some() { "exited" } else { "running" }.into(),
             command: spec.command.clone(),
             addr,
+            created: chrono_now(),
         };
-        state
-            .containers
-            .insert(dyno.container_id.clone(), FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server });
+        let (exit, output) = match crash {
+            Some((code, output)) => (super::Exit { exit_code: Some(code), ..Default::default() }, output),
+            None => (super::Exit::default(), Vec::new()),
+        };
+        state.containers.insert(
+            dyno.container_id.clone(),
+            FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server, exit, output },
+        );
         Ok(dyno)
     }
 
@@ -229,4 +271,26 @@ impl Runtime for FakeRuntime {
     async fn remove_volume(&self, _name: &str) -> Result<()> {
         Ok(())
     }
+
+    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+        let state = self.lock();
+        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
+        Ok((c.dyno.running, c.exit.clone()))
+    }
+
+    async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
+        let state = self.lock();
+        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
+        Ok(c.output[c.output.len().saturating_sub(lines)..].to_vec())
+    }
+
+    fn watch_exits(&self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(256);
+        self.lock().exits.push(tx);
+        rx
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

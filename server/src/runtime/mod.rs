@@ -64,6 +64,36 @@ pub struct Dyno {
     pub command: String,
     /// Where the router reaches it, for a running web dyno.
     pub addr: Option<SocketAddr>,
+    /// When the container was made (Unix seconds); dynos are started right
+    /// after, and a restart makes a new container.
+    pub created: i64,
+}
+
+/// How a dyno's container ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exit {
+    pub exit_code: Option<i64>,
+    /// Killed by the kernel for exceeding its memory limit.
+    pub oom_killed: bool,
+    /// The engine's own error, e.g. an entrypoint that does not exist.
+    pub error: Option<String>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.oom_killed {
+            write!(f, "was killed for using more memory than its limit (out of memory)")?;
+        } else {
+            match self.exit_code {
+                Some(code) => write!(f, "exited with status {code}")?,
+                None => write!(f, "stopped")?,
+            }
+        }
+        if let Some(e) = self.error.as_deref().filter(|e| !e.is_empty()) {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
+    }
 }
 
 impl Dyno {
@@ -142,4 +172,11 @@ pub trait Runtime: Send + Sync + 'static {
     async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> anyhow::Result<String>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
+    /// How a dyno's container ended (or `running` still).
+    async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
+    /// The last `lines` lines a dyno wrote to stdout and stderr.
+    async fn output_tail(&self, container_id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+    /// The apps whose dynos exit, as they exit, for as long as the receiver
+    /// lives; reconnects when the engine's event stream breaks.
+    fn watch_exits(&self) -> mpsc::Receiver<String>;
 }

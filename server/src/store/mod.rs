@@ -10,11 +10,13 @@ mod builds;
 mod formation;
 mod platform;
 mod releases;
+mod statuses;
 mod tokens;
 
 pub use apps::AppRow;
 pub use builds::{BuildRow, BuildStatus};
 pub use releases::{NewRelease, ReleaseRow};
+pub use statuses::ReleaseStatus;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

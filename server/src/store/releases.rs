@@ -41,6 +41,9 @@ pub struct NewRelease {
 
 const COLUMNS: &str =
     "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path";
+/// The same columns, qualified by the alias `r`.
+pub(super) const COLUMNS_R: &str =
+    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path";
 
 impl Store {
     /// Appends release `v(N+1)` in one statement, so SQLite takes its write
