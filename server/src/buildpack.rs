@@ -107,6 +107,7 @@ impl BuildpackBuilder {
             download: vec![("/app".into(), app_tar.clone()), ("/tmp/paas-out".into(), paas_out.clone())],
             commit: None,
             timeout: Some(BUILD_TIMEOUT),
+            platform_step: false,
         };
         let started = std::time::Instant::now();
         let sink = out.sink(false);

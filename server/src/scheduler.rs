@@ -243,6 +243,9 @@ impl Scheduler {
                 self.stop_later(dyno);
             }
         }
+        if let Err(e) = self.inner.runtime.prune_networks(&known).await {
+            warn!(error = %format!("{e:#}"), "cannot prune networks of deleted apps");
+        }
         Ok(apps)
     }
 
@@ -255,6 +258,9 @@ impl Scheduler {
         self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
         for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
             self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
+        }
+        if let Err(e) = self.inner.runtime.remove_app_network(app).await {
+            warn!(app, error = %format!("{e:#}"), "cannot remove the app's network");
         }
         Ok(())
     }
@@ -691,6 +697,7 @@ fn spec_for(
         command: command.to_owned(),
         env,
         web,
+        memory: None,
     }
 }
 

@@ -299,3 +299,61 @@ fn config_changes_say_truthfully_when_they_serve_and_when_they_do_not() {
     assert!(said.contains("done, v4") && said.contains("background"), "{said}");
     p.wait_for_page(&app, "greeting: hi</p>");
 }
+
+fn docker(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker").args(args).output().unwrap()
+}
+
+#[test]
+fn apps_are_isolated_from_each_other_and_locked_down() {
+    let mut p = Platform::start();
+    let (a, b) = (unique_app("e2e-iso-a"), unique_app("e2e-iso-b"));
+    let repo_b = dockerfile_repo(&p, "main", "bee");
+    p.create_app(repo_b.path(), &b);
+    p.push_ok(repo_b.path(), &b);
+    // A's image claims, by its own labels, to be a worker of app B.
+    let repo_a = dockerfile_repo(&p, "main", "ay");
+    let dockerfile = std::fs::read_to_string(repo_a.path().join("Dockerfile")).unwrap();
+    std::fs::write(
+        repo_a.path().join("Dockerfile"),
+        format!("{dockerfile}LABEL paas.app={b} paas.process=worker paas.index=7 paas.kind=task\n"),
+    )
+    .unwrap();
+    p.git_ok(repo_a.path(), &["commit", "-qam", "labels that lie"]);
+    p.create_app(repo_a.path(), &a);
+    p.push_ok(repo_a.path(), &a);
+    p.wait_for_page(&a, "marker: ay");
+    p.wait_for_page(&b, "marker: bee");
+
+    // The platform's labels win over the image's.
+    let a_web = p.running(&a, "web");
+    assert_eq!(a_web.len(), 1, "A's dyno is A's web dyno");
+    assert!(p.running(&b, "worker").is_empty(), "no worker of B appeared");
+    let kind = docker(&["inspect", "-f", "{{index .Config.Labels \"paas.kind\"}}", &a_web[0]]);
+    assert_eq!(text(&kind.stdout).trim(), "dyno");
+
+    // Each app has its own network: B's dyno answers on its own address,
+    // but not to A's dyno.
+    let b_web = p.running(&b, "web");
+    let ip = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &b_web[0]]);
+    let ip = text(&ip.stdout).trim().to_owned();
+    assert!(!ip.is_empty());
+    // (busybox nc: the static busybox's wget crashes in these images.)
+    let fetch = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 5000");
+    let own = docker(&["exec", &b_web[0], "sh", "-c", &fetch]);
+    assert!(text(&own.stdout).contains("marker: bee"), "B reaches itself: {}{}", text(&own.stdout), text(&own.stderr));
+    let cross = docker(&["exec", &a_web[0], "sh", "-c", &fetch]);
+    assert!(!text(&cross.stdout).contains("marker: bee"), "A must not reach B's dyno: {}", text(&cross.stdout));
+
+    // Capabilities dropped, a pids limit, a capped log.
+    let host = docker(&["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}}", &a_web[0]]);
+    let host = text(&host.stdout);
+    assert!(host.contains("NET_RAW") && host.contains("1024") && host.contains("10m"), "{host}");
+
+    // Destroying the app removes its network.
+    let net = docker(&["network", "ls", "-q", "--filter", &format!("label=paas.app={a}")]);
+    assert!(!text(&net.stdout).trim().is_empty(), "A has a network");
+    p.paas_ok(repo_a.path(), &["apps:destroy", "-a", &a, "--confirm", &a]);
+    let net = docker(&["network", "ls", "-q", "--filter", &format!("label=paas.app={a}")]);
+    assert!(text(&net.stdout).trim().is_empty(), "A's network is gone");
+}

@@ -49,6 +49,12 @@ impl DockerRuntime {
 
     fn dyno_from_summary(c: &ContainerSummary) -> Option<Dyno> {
         let l = c.labels.as_ref()?;
+        // Every container paas makes says what it is, explicitly (images
+        // may carry paas labels of their own, e.g. committed ones). Dynos
+        // made before `paas.kind` existed have none and still count.
+        if l.get(labels::KIND).is_some_and(|k| k != "dyno") {
+            return None;
+        }
         let port = c.ports.as_ref().and_then(|ports| {
             ports.iter().find(|p| p.private_port == DYNO_PORT && p.public_port.is_some())
                 .and_then(|p| p.public_port)
@@ -84,14 +90,70 @@ impl DockerRuntime {
 
 /// What every container paas starts gets: an init as PID 1 (it forwards
 /// SIGTERM, so containers stop promptly), no privileges and no privilege
-/// escalation. Callers add only ports or named volumes; app containers never
-/// get host mounts or the Docker socket.
+/// escalation, the capabilities apps do not need dropped, a pids limit and
+/// a cap on its kept log. Callers add only ports, a network, a memory limit
+/// or named volumes; app containers never get host mounts or the Docker
+/// socket.
 fn locked_down(host: HostConfig) -> HostConfig {
+    let mut log = HashMap::new();
+    log.insert("max-size".to_owned(), "10m".to_owned());
+    log.insert("max-file".to_owned(), "3".to_owned());
     HostConfig {
         init: Some(true),
         privileged: Some(false),
         security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(super::DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
+        pids_limit: Some(super::PIDS_LIMIT),
+        log_config: Some(bollard::models::HostConfigLogConfig { typ: Some("json-file".into()), config: Some(log) }),
         ..host
+    }
+}
+
+impl DockerRuntime {
+    /// Labels that override any `paas.*` label an image brings: a task or
+    /// layer container never passes for a dyno of any app.
+    fn not_a_dyno(kind: &str) -> HashMap<String, String> {
+        [
+            (labels::KIND, kind),
+            (labels::APP, ""),
+            (labels::RELEASE, ""),
+            (labels::VERSION, ""),
+            (labels::PROCESS, ""),
+            (labels::INDEX, ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// The app's own bridge network: its dynos reach each other and the
+    /// internet, but no other app's dynos.
+    fn network_name(&self, app: &str) -> String {
+        format!("paas-{}-{app}", self.instance.chars().take(8).collect::<String>())
+    }
+
+    /// Creates the app's network when missing. Idempotent, and safe when two
+    /// dynos start at once.
+    async fn ensure_network(&self, app: &str) -> Result<String> {
+        let name = self.network_name(app);
+        if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
+            return Ok(name);
+        }
+        let mut net_labels = HashMap::new();
+        net_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
+        net_labels.insert(labels::APP.to_owned(), app.to_owned());
+        let options = bollard::network::CreateNetworkOptions {
+            name: name.clone(),
+            driver: "bridge".to_owned(),
+            check_duplicate: true,
+            labels: net_labels,
+            ..Default::default()
+        };
+        match self.docker.create_network(options).await {
+            Ok(_) => Ok(name),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(name),
+            Err(e) => Err(anyhow!(e).context(format!("cannot create the network of {app}"))),
+        }
     }
 }
 
@@ -125,8 +187,11 @@ impl Runtime for DockerRuntime {
             spec.release_version,
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
+        let network = self.ensure_network(&spec.app).await?;
         let labels: HashMap<String, String> = [
             (labels::INSTANCE, self.instance.clone()),
+            (labels::KIND, "dyno".to_owned()),
+            (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
             (labels::APP, spec.app.clone()),
             (labels::RELEASE, spec.release_id.clone()),
             (labels::VERSION, spec.release_version.to_string()),
@@ -160,7 +225,14 @@ impl Runtime for DockerRuntime {
             env: Some(env),
             labels: Some(labels),
             exposed_ports: exposed,
-            host_config: Some(locked_down(HostConfig { port_bindings: bindings, ..Default::default() })),
+            host_config: Some(locked_down(HostConfig {
+                port_bindings: bindings,
+                network_mode: Some(network),
+                memory: spec.memory,
+                // No swap beyond the limit: the limit is the limit.
+                memory_swap: spec.memory,
+                ..Default::default()
+            })),
             ..Default::default()
         };
         let created = self
@@ -291,12 +363,20 @@ impl Runtime for DockerRuntime {
         let mut task_labels = HashMap::new();
         task_labels.insert("paas.task".to_owned(), spec.name.clone());
         task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
+        task_labels.extend(Self::not_a_dyno("task"));
         let config = Config {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(task_labels),
-            host_config: Some(locked_down(HostConfig { mounts: Some(mounts), ..Default::default() })),
+            host_config: Some({
+                let host = locked_down(HostConfig { mounts: Some(mounts), ..Default::default() });
+                if spec.platform_step {
+                    HostConfig { cap_drop: None, ..host }
+                } else {
+                    host
+                }
+            }),
             ..Default::default()
         };
         let created = self
@@ -316,6 +396,7 @@ impl Runtime for DockerRuntime {
         let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let mut task_labels = HashMap::new();
         task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
+        task_labels.extend(Self::not_a_dyno("layer"));
         let config = Config::<String> { image: Some(base.to_owned()), labels: Some(task_labels), ..Default::default() };
         let created = self
             .docker
@@ -349,6 +430,32 @@ impl Runtime for DockerRuntime {
             .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
             .await;
         result
+    }
+
+    async fn remove_app_network(&self, app: &str) -> Result<()> {
+        match self.docker.remove_network(&self.network_name(app)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove the network of {app}"))),
+        }
+    }
+
+    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![self.instance_label(), labels::APP.to_owned()]);
+        let networks = self
+            .docker
+            .list_networks(Some(bollard::network::ListNetworksOptions { filters }))
+            .await
+            .context("cannot list networks")?;
+        for net in networks {
+            let app = net.labels.as_ref().and_then(|l| l.get(labels::APP)).cloned().unwrap_or_default();
+            if let (false, Some(name)) = (apps.contains(app.as_str()), net.name) {
+                // In use (a dyno still stopping): a later pass removes it.
+                let _ = self.docker.remove_network(&name).await;
+            }
+        }
+        Ok(())
     }
 
     async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {

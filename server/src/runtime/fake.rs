@@ -272,6 +272,14 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    async fn remove_app_network(&self, _app: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn prune_networks(&self, _apps: &HashSet<&str>) -> Result<()> {
+        Ok(())
+    }
+
     async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
         let state = self.lock();
         let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;

@@ -31,7 +31,19 @@ pub mod labels {
     pub const VERSION: &str = "paas.version";
     pub const PROCESS: &str = "paas.process";
     pub const INDEX: &str = "paas.index";
+    /// What the container is: `dyno`, `task` (build, release phase, stack
+    /// step) or `layer`. Set explicitly on every container, so an image's own
+    /// labels can never make a task pass for a dyno.
+    pub const KIND: &str = "paas.kind";
+    /// The size (memory limit) a dyno runs with, e.g. `512M`.
+    pub const SIZE: &str = "paas.size";
 }
+
+/// Capabilities dynos and task containers never need (raw sockets for
+/// spoofing and sniffing, device nodes, audit, file capabilities, chroot).
+pub const DROPPED_CAPABILITIES: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"];
+/// Processes one container may run (fork bombs stop here).
+pub const PIDS_LIMIT: i64 = 1024;
 
 /// What to run: one dyno of one process type of one release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +59,8 @@ pub struct DynoSpec {
     pub env: BTreeMap<String, String>,
     /// Whether to publish `$PORT` for the router.
     pub web: bool,
+    /// Memory limit in bytes; None: no limit.
+    pub memory: Option<i64>,
 }
 
 /// What runs: a container that carries the paas labels.
@@ -125,6 +139,9 @@ pub struct TaskSpec {
     pub commit: Option<CommitSpec>,
     /// Longest the task may run before it is killed.
     pub timeout: Option<Duration>,
+    /// A step of the platform's own (a stack image's apt install), not app
+    /// code: it keeps the capabilities package scripts may need.
+    pub platform_step: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -172,6 +189,11 @@ pub trait Runtime: Send + Sync + 'static {
     async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> anyhow::Result<String>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
+    /// Removes the app's own network (its dynos must be gone). Idempotent.
+    async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
+    /// Removes the networks of apps not in `apps` (destroyed while the
+    /// server was down). Networks still in use are left for a later pass.
+    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> anyhow::Result<()>;
     /// How a dyno's container ended (or `running` still).
     async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
     /// The last `lines` lines a dyno wrote to stdout and stderr.

@@ -263,6 +263,13 @@ impl Drop for Platform {
                 }
             }
             let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("paas-cache-{app}")]).output();
+            let nets = Command::new("docker").args(["network", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output();
+            if let Ok(out) = nets {
+                let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["network", "rm"]).args(&ids).output();
+                }
+            }
             let images = Command::new("docker")
                 .args(["images", "-q", &format!("paas/{app}")])
                 .output();
