@@ -110,7 +110,21 @@ enum Command {
     },
     /// List dynos.
     Ps,
-    /// Scale process types: `web=2 worker=1`.
+    /// Restart dynos: all, a type (`web`, rolling) or one (`web.1`).
+    #[command(name = "ps:restart")]
+    PsRestart { target: Option<String> },
+    /// Stop a dyno (`web.2`); a dyno of the formation is started again.
+    #[command(name = "ps:stop")]
+    PsStop { dyno: String },
+    /// Set dyno sizes (memory limits): `web=1G worker=256M`.
+    #[command(name = "ps:resize")]
+    PsResize {
+        #[arg(required = true)]
+        changes: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Scale process types: `web=2 worker=1`, with a size: `web=2:1G`.
     #[command(name = "ps:scale")]
     PsScale {
         #[arg(required = true)]
@@ -326,11 +340,12 @@ pub fn run(cli: Cli) -> Result<()> {
                             d.since.clone(),
                             d.restarts.to_string(),
                             d.exit_code.map_or_else(String::new, |c| c.to_string()),
+                            d.size.clone(),
                             d.command.clone(),
                         ]
                     })
                     .collect();
-                output::table(&["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Command"], &rows);
+                output::table(&["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Size", "Command"], &rows);
             }
             Ok(())
         }
@@ -338,27 +353,80 @@ pub fn run(cli: Cli) -> Result<()> {
             let name = app()?;
             let mut updates = Vec::new();
             for c in &changes {
-                let parsed = c.split_once('=').and_then(|(t, q)| Some((t.to_owned(), q.parse::<i64>().ok()?)));
-                let Some((process_type, quantity)) = parsed else {
-                    bail!("{c:?} is not TYPE=COUNT: write it like `paas ps:scale web=2 worker=1`");
+                let parsed = c.split_once('=').and_then(|(t, rest)| {
+                    let (q, size) = match rest.split_once(':') {
+                        Some((q, s)) => (q, Some(s.to_owned())),
+                        None => (rest, None),
+                    };
+                    Some((t.to_owned(), q.parse::<i64>().ok()?, size))
+                });
+                let Some((process_type, quantity, size)) = parsed else {
+                    bail!("{c:?} is not TYPE=COUNT[:SIZE]: write it like `paas ps:scale web=2 worker=1:512M`");
                 };
-                updates.push(FormationChange { process_type, quantity });
+                updates.push(FormationChange { process_type, quantity: Some(quantity), size });
             }
             let result: ChangeResult = Client::new()?
                 .patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
             if json {
                 output::json(&result);
             } else {
-                let now: Vec<String> = result
-                    .formation
-                    .iter()
-                    .flatten()
-                    .map(|x| format!("{}={}", x.process_type, x.quantity))
-                    .collect();
                 report(&format!("Scaling dynos of {name}"), &result);
-                println!("Now running {}", now.join(", "));
+                print_formation(&result);
             }
             outcome(&result)
+        }
+        Command::PsResize { changes, wait } => {
+            let name = app()?;
+            let mut updates = Vec::new();
+            for c in &changes {
+                let Some((process_type, size)) = c.split_once('=') else {
+                    bail!("{c:?} is not TYPE=SIZE: write it like `paas ps:resize web=1G worker=256M`");
+                };
+                paas_wire::DynoSize::parse(size)?;
+                updates.push(FormationChange { process_type: process_type.to_owned(), quantity: None, size: Some(size.to_owned()) });
+            }
+            let result: ChangeResult = Client::new()?
+                .patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
+            if json {
+                output::json(&result);
+            } else {
+                report(&format!("Resizing dynos of {name}"), &result);
+                print_formation(&result);
+            }
+            outcome(&result)
+        }
+        Command::PsRestart { target } => {
+            let name = app()?;
+            let path = match &target {
+                Some(t) => format!("/apps/{name}/dynos/{}", url_segment(t)?),
+                None => format!("/apps/{name}/dynos"),
+            };
+            let what = target.clone().unwrap_or_else(|| "all dynos".to_owned());
+            let r: paas_wire::DynoRestart = Client::new()?.delete(&path)?;
+            if json {
+                output::json(&r);
+            } else if r.failures.is_empty() {
+                println!("Restarting {what} of {name}... done ({})", r.restarted.join(", "));
+            } else {
+                println!("Restarting {what} of {name}... failed");
+                if !r.restarted.is_empty() {
+                    println!("restarted {}", r.restarted.join(", "));
+                }
+                for f in &r.failures {
+                    for line in f.lines() {
+                        eprintln!(" !    {line}");
+                    }
+                }
+                eprintln!(" !    the dynos whose replacement did not come up keep running");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::PsStop { dyno } => {
+            let name = app()?;
+            Client::new()?.post_empty(&format!("/apps/{name}/dynos/{}/actions/stop", url_segment(&dyno)?))?;
+            println!("Stopping {dyno} of {name}... done");
+            Ok(())
         }
         Command::Builds => {
             let name = app()?;
@@ -410,6 +478,12 @@ fn report(doing: &str, result: &ChangeResult) {
     }
 }
 
+fn print_formation(result: &ChangeResult) {
+    let now: Vec<String> =
+        result.formation.iter().flatten().map(|x| format!("{}={} ({})", x.process_type, x.quantity, x.size)).collect();
+    println!("Now running {}", now.join(", "));
+}
+
 /// A change whose dynos failed makes the command fail, after `report`.
 fn outcome(result: &ChangeResult) -> Result<()> {
     if result.deploy.state == DeployState::Failed {
@@ -418,9 +492,9 @@ fn outcome(result: &ChangeResult) -> Result<()> {
     Ok(())
 }
 
-/// A path segment from user input: ids and versions only.
+/// A path segment from user input: ids, versions and dyno names only.
 fn url_segment(s: &str) -> Result<&str> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') && !s.starts_with('.') {
         Ok(s)
     } else {
         bail!("{s:?} is not a release or build id: use vN or the id that `paas releases`/`paas builds` show")

@@ -21,7 +21,7 @@ use crate::output::Output;
 use crate::runtime::build_cache_volume;
 use crate::scheduler::{Outcome, Scheduler};
 use crate::store::{AppRow, NewRelease, ReleaseRow, Store, StoreError};
-use paas_wire::{ConfigKey, ConfigPatch, Deploy, DeployState, NameError, ProcessType};
+use paas_wire::{ConfigKey, ConfigPatch, Deploy, DeployState, DynoSize, FormationChange, NameError, ProcessType};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,22 +238,23 @@ impl ReleaseService {
         Ok(release)
     }
 
-    /// Changes the formation of the current release (`web=2`). Makes no
-    /// release, as on Heroku; returns the current one.
-    pub async fn scale(&self, app: &AppRow, changes: &[(String, i64)]) -> ReleaseResult<ReleaseRow> {
-        if changes.is_empty() {
+    /// Changes the formation of the current release: how many dynos of a
+    /// type (`web=2`) and their size (`web=1G`). Makes no release, as on
+    /// Heroku; returns the current one.
+    pub async fn scale(&self, app: &AppRow, changes: &[FormationChange]) -> ReleaseResult<ReleaseRow> {
+        if changes.is_empty() || changes.iter().any(|c| c.quantity.is_none() && c.size.is_none()) {
             return Err(ReleaseError::Invalid(
                 "bad_request",
-                "no updates given: send {\"updates\": [{\"type\": \"web\", \"quantity\": 2}]}".into(),
+                "no updates given: send {\"updates\": [{\"type\": \"web\", \"quantity\": 2, \"size\": \"512M\"}]}".into(),
             ));
         }
         let lock = self.inner.locks.get(&app.id);
         let _guard = lock.lock().await;
         let release = self.running_release(app).await?;
         let types = release.process_types()?;
-        let mut updates = BTreeMap::new();
-        for (ptype, quantity) in changes {
-            let t = ProcessType::parse(ptype)?;
+        let (mut quantities, mut sizes) = (BTreeMap::new(), BTreeMap::new());
+        for change in changes {
+            let t = ProcessType::parse(&change.process_type)?;
             if !types.contains_key(t.as_str()) || t.as_str() == "release" {
                 let known: Vec<&str> = types.keys().map(String::as_str).filter(|t| *t != "release").collect();
                 return Err(ReleaseError::Invalid(
@@ -266,16 +267,22 @@ impl ReleaseService {
                     ),
                 ));
             }
-            if !(0..=MAX_QUANTITY).contains(quantity) {
-                return Err(ReleaseError::Invalid(
-                    "invalid_quantity",
-                    format!("quantity {quantity} for {t} is out of range: use 0 to {MAX_QUANTITY}"),
-                ));
+            if let Some(quantity) = change.quantity {
+                if !(0..=MAX_QUANTITY).contains(&quantity) {
+                    return Err(ReleaseError::Invalid(
+                        "invalid_quantity",
+                        format!("quantity {quantity} for {t} is out of range: use 0 to {MAX_QUANTITY}"),
+                    ));
+                }
+                quantities.insert(t.to_string(), quantity);
             }
-            updates.insert(t.to_string(), *quantity);
+            if let Some(size) = &change.size {
+                sizes.insert(t.to_string(), DynoSize::parse(size)?.to_string());
+            }
         }
-        self.inner.store.set_formation(&app.id, &updates).await?;
-        info!(app = %app.name, changes = ?updates, "formation changed");
+        self.inner.store.set_formation(&app.id, &quantities).await?;
+        self.inner.store.set_sizes(&app.id, &sizes).await?;
+        info!(app = %app.name, quantities = ?quantities, sizes = ?sizes, "formation changed");
         Ok(release)
     }
 

@@ -23,6 +23,7 @@ use crate::output::Output;
 use crate::router::RouteTable;
 use crate::runtime::{Dyno, DynoSpec, Exit, Runtime, TaskSpec, DYNO_PORT};
 use crate::store::{AppRow, ReleaseRow, ReleaseStatus, Store};
+use paas_wire::DynoSize;
 use anyhow::{bail, Context, Result};
 use crate::locks::KeyedLocks;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -53,6 +54,8 @@ struct Inner {
     routes: RouteTable,
     stop_grace: Duration,
     boot_timeout: Duration,
+    /// The size of dynos whose type was not resized.
+    default_size: DynoSize,
     /// One pass at a time per app.
     locks: KeyedLocks,
     /// Apps with a pass queued behind the running one.
@@ -133,6 +136,8 @@ pub struct DynoView {
     pub since: String,
     pub restarts: u32,
     pub exit_code: Option<i64>,
+    /// Its memory limit, e.g. `512M`.
+    pub size: String,
     pub container_id: String,
 }
 
@@ -169,6 +174,7 @@ impl Scheduler {
         routes: RouteTable,
         stop_grace: Duration,
         boot_timeout: Duration,
+        default_size: DynoSize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -178,6 +184,7 @@ impl Scheduler {
                 routes,
                 stop_grace,
                 boot_timeout,
+                default_size,
                 locks: KeyedLocks::default(),
                 queued: Mutex::default(),
                 crashes: Mutex::default(),
@@ -319,6 +326,7 @@ impl Scheduler {
             None => false,
         };
         let scaled = inner.store.formation(&app.id).await?;
+        let sizes = self.sizes(app).await?;
         let listed = inner.runtime.list_dynos(Some(&app.name)).await?;
         let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
 
@@ -345,11 +353,14 @@ impl Scheduler {
             let env = inner.cipher.open(&release.config)?;
             let now = Instant::now();
             for (ptype, quantity) in desired_formation(&types, &scaled) {
+                let memory = Some(sizes.get(&ptype).copied().unwrap_or(inner.default_size).bytes());
                 for index in 1..=quantity {
+                    // A dyno of the wrong size is replaced, new one first.
                     let existing = actual.iter().find(|d| {
                         d.release_id == release.id
                             && d.process_type == ptype
                             && d.index == index
+                            && d.memory == memory
                             && !keep.iter().any(|k| k.container_id == d.container_id)
                     });
                     if let Some(d) = existing {
@@ -360,7 +371,11 @@ impl Scheduler {
                     let wait_until = self.crash_of(&slot, &release.id).map(|c| c.next_at).filter(|at| *at > now);
                     match wait_until {
                         Some(at) => next_restart = Some(next_restart.map_or(at, |n| n.min(at))),
-                        None => to_start.push(spec_for(&app.name, release, &ptype, index, &types[&ptype], &env)),
+                        None => {
+                            let mut spec = spec_for(&app.name, release, &ptype, index, &types[&ptype], &env);
+                            spec.memory = memory;
+                            to_start.push(spec);
+                        }
                     }
                 }
             }
@@ -575,9 +590,90 @@ impl Scheduler {
         });
     }
 
-    /// Forgets an app's crash counts: `ps:restart` starts afresh.
-    pub fn reset_crashes(&self, app: &str) {
-        self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
+    /// Each process type's size: what `ps:resize` set, else the default.
+    pub async fn sizes(&self, app: &AppRow) -> Result<BTreeMap<String, DynoSize>> {
+        let mut sizes = BTreeMap::new();
+        for (t, s) in self.inner.store.sizes(&app.id).await? {
+            sizes.insert(t, DynoSize::parse(&s).context("a stored dyno size is damaged")?);
+        }
+        Ok(sizes)
+    }
+
+    pub fn default_size(&self) -> DynoSize {
+        self.inner.default_size
+    }
+
+    /// Restarts the app's dynos that `target` names (all, a type such as
+    /// `web`, or one dyno such as `web.1`), one at a time: a fresh dyno
+    /// first, and for web dynos traffic moves only once it answers, so a
+    /// web restart drops no request. Crash counts start afresh. Returns the
+    /// dynos restarted and those that did not come up.
+    pub async fn restart(&self, app: &AppRow, target: Option<&str>) -> Result<(Vec<String>, Vec<DynoFailure>)> {
+        let lock = self.inner.locks.get(&app.name);
+        let _guard = lock.lock().await;
+        let inner = &self.inner;
+        inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| {
+            slot.0 != app.name || target.is_some_and(|t| t != slot.1 && t != format!("{}.{}", slot.1, slot.2))
+        });
+        let Some(release) = inner.store.desired_release(&app.id).await? else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let types = release.process_types()?;
+        let env = inner.cipher.open(&release.config)?;
+        let sizes = self.sizes(app).await?;
+        let mut dynos: Vec<Dyno> = inner.runtime.list_dynos(Some(&app.name)).await?;
+        dynos.retain(|d| d.running && target.is_none_or(|t| t == d.process_type || t == d.name()));
+        dynos.sort_by(|a, b| (&a.process_type, a.index).cmp(&(&b.process_type, b.index)));
+        let (mut restarted, mut failed) = (Vec::new(), Vec::new());
+        for old in dynos {
+            let Some(command) = types.get(&old.process_type) else { continue };
+            let mut spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env);
+            spec.memory = Some(sizes.get(&old.process_type).copied().unwrap_or(inner.default_size).bytes());
+            let new = match inner.runtime.start_dyno(&spec).await {
+                Ok(d) => d,
+                Err(e) => {
+                    failed.push(DynoFailure { name: old.name(), reason: format!("could not start: {e:#}"), output: Vec::new() });
+                    continue;
+                }
+            };
+            match self.comes_up(&new, release.health_path.as_deref()).await {
+                Ok(()) => {
+                    if let (Some(new_addr), Some(old_addr)) = (new.addr, old.addr) {
+                        let mut routed = inner.routes.get(&app.name);
+                        routed.retain(|a| *a != old_addr);
+                        routed.push(new_addr);
+                        routed.sort();
+                        inner.routes.set(&app.name, routed);
+                    }
+                    info!(app = %app.name, dyno = %old.name(), "dyno restarted");
+                    restarted.push(old.name());
+                    self.stop_later(old);
+                }
+                Err(f) => {
+                    // The old dyno keeps its place; the new one goes.
+                    failed.push(f);
+                    self.stop_later(new);
+                }
+            }
+        }
+        Ok((restarted, failed))
+    }
+
+    /// Stops one dyno (`web.2`) now. A dyno of the formation is started
+    /// again by the next pass, as on Heroku.
+    pub async fn stop_dyno(&self, app: &AppRow, name: &str) -> Result<bool> {
+        let dynos = self.inner.runtime.list_dynos(Some(&app.name)).await?;
+        let Some(d) = dynos.into_iter().find(|d| d.running && d.name() == name) else {
+            return Ok(false);
+        };
+        if let Some(addr) = d.addr {
+            let mut routed = self.inner.routes.get(&app.name);
+            routed.retain(|a| *a != addr);
+            self.inner.routes.set(&app.name, routed);
+        }
+        self.inner.runtime.stop_dyno(&d.container_id, self.inner.stop_grace).await?;
+        info!(app = %app.name, dyno = %name, "dyno stopped");
+        Ok(true)
     }
 
     /// The app's dynos as `paas ps` shows them: running ones, and slots
@@ -602,6 +698,7 @@ impl Scheduler {
                 since: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(d.created.max(0) as u64)),
                 restarts: crash.map_or(0, |c| c.count),
                 exit_code: crash.and_then(|c| c.exit.exit_code),
+                size: d.memory.map_or_else(String::new, |m| size_text(m)),
                 container_id: d.container_id.chars().take(12).collect(),
             });
         }
@@ -626,6 +723,7 @@ impl Scheduler {
                 since: rfc3339(crash.at),
                 restarts: crash.count,
                 exit_code: crash.exit.exit_code,
+                size: String::new(),
                 container_id: String::new(),
             });
         }
@@ -665,6 +763,11 @@ impl Scheduler {
             }
         })
     }
+}
+
+fn size_text(bytes: i64) -> String {
+    let mb = bytes / (1024 * 1024);
+    if mb % 1024 == 0 { format!("{}G", mb / 1024) } else { format!("{mb}M") }
 }
 
 fn rfc3339(t: SystemTime) -> String {

@@ -107,6 +107,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         routes.clone(),
         Duration::from_secs(settings.stop_grace_secs),
         boot_timeout,
+        settings.dyno_size,
     );
     let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone());
     let builder = Builder::new(

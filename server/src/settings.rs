@@ -41,6 +41,9 @@ pub struct Settings {
     pub max_push_bytes: u64,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
+    /// `PAAS_DYNO_SIZE`: the memory limit of dynos whose type has not been
+    /// resized (default 512M, as Heroku's standard dyno).
+    pub dyno_size: paas_wire::DynoSize,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
@@ -190,6 +193,10 @@ impl Settings {
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
+            dyno_size: {
+                let size = env_or("PAAS_DYNO_SIZE", "512M");
+                paas_wire::DynoSize::parse(&size).with_context(|| format!("PAAS_DYNO_SIZE {size:?}"))?
+            },
         })
     }
 
@@ -219,6 +226,7 @@ impl Settings {
             max_builds: 2,
             max_push_bytes: 1 << 30,
             docker_host: None,
+            dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
         }
     }
 

@@ -208,7 +208,7 @@ async fn rollback_to_a_release_without_a_build_is_refused_and_nothing_stops() {
     assert_eq!(f.page("fast-nobuild").await.0, 200);
     // Scaling before any build says to push first.
     let bare = f.app("fast-bare").await;
-    let err = f.p().releases.scale(&bare, &[("web".into(), 2)]).await.unwrap_err();
+    let err = f.p().releases.scale(&bare, &[scale_of("web", Some(2), None)]).await.unwrap_err();
     assert!(err.to_string().contains("git push paas main"), "{err}");
 }
 
@@ -271,7 +271,7 @@ async fn scale_up_and_down() {
     assert_eq!(f.p().routes.get("fast-scale").len(), 3);
     f.wait_for_dynos("fast-scale", &["web.1 v1", "web.2 v1", "web.3 v1", "worker.1 v1"]).await;
 
-    f.p().releases.scale(&app, &[("web".into(), 1), ("worker".into(), 0)]).await.unwrap();
+    f.p().releases.scale(&app, &[scale_of("web", Some(1), None), scale_of("worker", Some(0), None)]).await.unwrap();
     f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
     f.wait_for_dynos("fast-scale", &["web.1 v1"]).await;
     assert_eq!(f.p().routes.get("fast-scale").len(), 1);
@@ -279,6 +279,8 @@ async fn scale_up_and_down() {
     for (updates, want) in [
         (json!([{"type": "web", "quantity": 101}]), "out of range"),
         (json!([{"type": "nope", "quantity": 1}]), "no process type nope"),
+        (json!([{"type": "web", "size": "3T"}]), "dyno size \"3T\" is invalid"),
+        (json!([{"type": "web"}]), "no updates given"),
         (json!([]), "no updates given"),
     ] {
         let r = f.send(reqwest::Method::PATCH, "/apps/fast-scale/formation", json!({ "updates": updates })).await;
@@ -354,6 +356,95 @@ async fn concurrent_changes_all_land_on_postgres() {
 async fn postgres_database() -> Option<String> {
     let admin = paas_server::settings::test_postgres_url()?;
     Some(paas_server::store::create_test_database(&admin).await.unwrap())
+}
+
+fn scale_of(t: &str, quantity: Option<i64>, size: Option<&str>) -> paas_wire::FormationChange {
+    paas_wire::FormationChange { process_type: t.into(), quantity, size: size.map(str::to_owned) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_sets_memory_limits_and_replaces_dynos_new_first() {
+    let f = Fast::start().await;
+    let app = f.app("fast-resize").await;
+    f.deploy(&app, "img-a").await;
+    let before = f.fake.list_dynos(Some("fast-resize")).await.unwrap();
+    assert_eq!(before[0].memory, Some(512 << 20), "the default size is 512M");
+    f.p().releases.scale(&app, &[scale_of("web", None, Some("1G"))]).await.unwrap();
+    let d = f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    assert_eq!(d.started, ["web.1"]);
+    f.wait_for_dynos("fast-resize", &["web.1 v1"]).await;
+    let after = f.fake.list_dynos(Some("fast-resize")).await.unwrap();
+    assert_eq!(after[0].memory, Some(1 << 30));
+    assert_ne!(after[0].container_id, before[0].container_id);
+    let r = f.http().get(f.url("/apps/fast-resize/formation")).bearer_auth(&f.token).send().await.unwrap();
+    let formation: Vec<paas_wire::Formation> = r.json().await.unwrap();
+    assert_eq!(formation.iter().find(|x| x.process_type == "web").unwrap().size, "1G");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rolls_web_dynos_one_at_a_time_and_stop_brings_a_dyno_back() {
+    let f = Fast::start().await;
+    let app = f.app("fast-restart").await;
+    f.deploy(&app, "img-a").await;
+    f.p().releases.scale(&app, &[scale_of("web", Some(2), None)]).await.unwrap();
+    f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
+    f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
+    let before: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+
+    let r = f.http().delete(f.url("/apps/fast-restart/dynos/web")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let restart: paas_wire::DynoRestart = r.json().await.unwrap();
+    assert_eq!(restart.restarted, ["web.1", "web.2"]);
+    assert!(restart.failures.is_empty());
+    f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
+    let after: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+    assert!(after.iter().all(|id| !before.contains(id)), "every dyno is new: {before:?} {after:?}");
+    assert_eq!(f.p().routes.get("fast-restart").len(), 2);
+    assert_eq!(f.page("fast-restart").await.0, 200);
+
+    // A restart whose replacement would not come up keeps the old dyno.
+    let r = f.http().delete(f.url("/apps/fast-restart/dynos/nope.1")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    let r = f.http().post(f.url("/apps/fast-restart/dynos/web.2/actions/stop")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
+    let now: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+    assert_ne!(now, after, "web.2 was replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dyno_killed_from_outside_is_replaced_at_once_then_with_backoff() {
+    let f = Fast::start().await;
+    let app = f.app("fast-killed").await;
+    f.deploy(&app, "img-a").await;
+    // The exit event queues a pass: the first restart is immediate.
+    f.fake.kill("fast-killed", "web.1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while f.page("fast-killed").await.0 != 200 || f.fake.started_count() < 2 {
+        assert!(Instant::now() < deadline, "not restarted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The second crash waits: `paas ps` says it is restarting.
+    f.fake.kill("fast-killed", "web.1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let view = loop {
+        let r = f.http().get(f.url("/apps/fast-killed/dynos")).bearer_auth(&f.token).send().await.unwrap();
+        let dynos: Vec<paas_wire::Dyno> = r.json().await.unwrap();
+        if let Some(d) = dynos.into_iter().find(|d| d.state.starts_with("restarting in")) {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no backoff shown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((view.restarts, view.exit_code), (2, Some(137)), "{view:?}");
+    // And it comes back after the backoff (2 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.page("fast-killed").await.0 != 200 {
+        assert!(Instant::now() < deadline, "not restarted after the backoff");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A git repo with a Dockerfile app, one commit.

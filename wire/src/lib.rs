@@ -6,7 +6,7 @@
 
 mod names;
 
-pub use names::{AppName, ConfigKey, NameError, ProcessType};
+pub use names::{AppName, ConfigKey, DynoSize, NameError, ProcessType};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,6 +66,9 @@ pub struct Formation {
     #[serde(rename = "type")]
     pub process_type: String,
     pub quantity: i64,
+    /// Each dyno's memory limit, e.g. `512M`.
+    #[serde(default)]
+    pub size: String,
     pub command: String,
 }
 
@@ -75,11 +78,16 @@ pub struct FormationUpdate {
     pub updates: Vec<FormationChange>,
 }
 
+/// One type's change: its quantity, its size, or both.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FormationChange {
     #[serde(rename = "type")]
     pub process_type: String,
-    pub quantity: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    /// A memory limit like `512M` or `1G`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
 }
 
 /// One build, as `GET /apps/{app}/builds` returns it.
@@ -121,6 +129,9 @@ pub struct Dyno {
     pub exit_code: Option<i64>,
     /// The command as the Procfile gives it.
     pub command: String,
+    /// Its memory limit, e.g. `512M`.
+    #[serde(default)]
+    pub size: String,
     pub container_id: String,
 }
 
@@ -183,4 +194,14 @@ pub struct ChangeResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub formation: Option<Vec<Formation>>,
     pub deploy: Deploy,
+}
+
+/// What `DELETE /apps/{app}/dynos[/{type or dyno}]` (restart) answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DynoRestart {
+    /// Dynos restarted, e.g. `web.1`.
+    pub restarted: Vec<String>,
+    /// Dynos whose replacement did not come up (each keeps running), with
+    /// the replacement's exit and last output.
+    pub failures: Vec<String>,
 }

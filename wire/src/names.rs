@@ -14,6 +14,48 @@ pub enum NameError {
     ReservedConfigKey(String),
     #[error("process type {0:?} is invalid: use 1-63 lowercase letters, digits, dashes and underscores, starting with a letter or digit")]
     ProcessType(String),
+    #[error("dyno size {0:?} is invalid: give a memory limit from 64M to 16G, like 256M, 512M or 1G")]
+    DynoSize(String),
+}
+
+/// A dyno's size: its memory limit, written like `512M` or `1G`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DynoSize {
+    megabytes: u64,
+}
+
+impl DynoSize {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let bad = || NameError::DynoSize(s.to_owned());
+        let t = s.trim().to_ascii_uppercase();
+        let t = t.strip_suffix('B').unwrap_or(&t);
+        let (digits, factor) = match t.strip_suffix('G') {
+            Some(d) => (d, 1024),
+            None => (t.strip_suffix('M').ok_or_else(bad)?, 1),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
+            return Err(bad());
+        }
+        let megabytes = digits.parse::<u64>().map_err(|_| bad())? * factor;
+        if !(64..=16 * 1024).contains(&megabytes) {
+            return Err(bad());
+        }
+        Ok(Self { megabytes })
+    }
+
+    pub fn bytes(self) -> i64 {
+        (self.megabytes * 1024 * 1024) as i64
+    }
+}
+
+impl fmt::Display for DynoSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.megabytes % 1024 == 0 {
+            write!(f, "{}G", self.megabytes / 1024)
+        } else {
+            write!(f, "{}M", self.megabytes)
+        }
+    }
 }
 
 macro_rules! name_type {
@@ -120,6 +162,16 @@ impl ProcessType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dyno_sizes() {
+        assert_eq!(DynoSize::parse("512M").unwrap().to_string(), "512M");
+        assert_eq!(DynoSize::parse("1g").unwrap().bytes(), 1 << 30);
+        assert_eq!(DynoSize::parse("1024MB").unwrap().to_string(), "1G");
+        for bad in ["", "M", "63M", "17G", "1.5G", "-1G", "512", "512K", "9999999G"] {
+            assert!(DynoSize::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn app_names() {

@@ -1,14 +1,19 @@
 //! `/apps/{app}/dynos`: what runs now and how it fares, as the scheduler
-//! sees it, with each dyno's command as the Procfile gives it.
+//! sees it, with each dyno's command as the Procfile gives it; restart (all,
+//! a type, or one dyno, rolling) and stop, after Heroku's Platform API.
 
-use crate::http::{ApiResult, AppState, Json};
+use crate::http::{ApiError, ApiResult, AppState, Json};
 use axum::extract::{Path, State};
-use axum::routing::get;
-use paas_wire::Dyno;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use paas_wire::{Dyno, DynoRestart, ProcessType};
 use std::collections::HashMap;
 
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/apps/{app}/dynos", get(list))
+    axum::Router::new()
+        .route("/apps/{app}/dynos", get(list).delete(restart_all))
+        .route("/apps/{app}/dynos/{target}", delete(restart_one))
+        .route("/apps/{app}/dynos/{dyno}/actions/stop", post(stop))
 }
 
 async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Dyno>>> {
@@ -33,9 +38,61 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
             since: d.since,
             restarts: d.restarts,
             exit_code: d.exit_code,
+            size: d.size,
             container_id: d.container_id,
         })
         .collect();
     dynos.sort_by(|a, b| (&a.process_type, a.name.len(), &a.name).cmp(&(&b.process_type, b.name.len(), &b.name)));
     Ok(Json(dynos))
+}
+
+/// `web` or `web.1`: a process type, optionally with a dyno number.
+fn parse_target(target: &str) -> ApiResult<()> {
+    let (ptype, index) = match target.split_once('.') {
+        Some((t, i)) => (t, Some(i)),
+        None => (target, None),
+    };
+    ProcessType::parse(ptype)?;
+    if index.is_some_and(|i| i.parse::<u32>().is_err()) {
+        return Err(ApiError::unprocessable(
+            "invalid_dyno",
+            format!("{target:?} is not a process type or a dyno: write it like `web` or `web.1`"),
+        ));
+    }
+    Ok(())
+}
+
+async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult<Json<DynoRestart>> {
+    let app = state.app(app).await?;
+    if let Some(t) = target {
+        parse_target(t)?;
+    }
+    let (restarted, failed) = state.scheduler.restart(&app, target).await?;
+    if restarted.is_empty() && failed.is_empty() {
+        let what = target.map_or_else(|| "no dynos".to_owned(), |t| format!("no dyno {t}"));
+        return Err(ApiError::not_found(format!("{} has {what} running: see `paas ps -a {}`", app.name, app.name)));
+    }
+    Ok(Json(DynoRestart { restarted, failures: failed.iter().map(|f| f.to_string()).collect() }))
+}
+
+async fn restart_all(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<DynoRestart>> {
+    restart(&state, &app, None).await
+}
+
+async fn restart_one(
+    State(state): State<AppState>,
+    Path((app, target)): Path<(String, String)>,
+) -> ApiResult<Json<DynoRestart>> {
+    restart(&state, &app, Some(&target)).await
+}
+
+async fn stop(State(state): State<AppState>, Path((app, dyno)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let app = state.app(&app).await?;
+    parse_target(&dyno)?;
+    if !state.scheduler.stop_dyno(&app, &dyno).await? {
+        return Err(ApiError::not_found(format!("{} has no dyno {dyno} running: see `paas ps -a {}`", app.name, app.name)));
+    }
+    // A dyno of the formation comes back, as on Heroku.
+    state.scheduler.request(app);
+    Ok(StatusCode::ACCEPTED)
 }

@@ -20,9 +20,16 @@ async fn current(state: &AppState, app: &AppRow) -> ApiResult<Vec<Formation>> {
     };
     let types = release.process_types()?;
     let scaled = state.store.formation(&app.id).await?;
+    let sizes = state.scheduler.sizes(app).await?;
+    let default = state.scheduler.default_size();
     Ok(desired_formation(&types, &scaled)
         .into_iter()
-        .map(|(t, q)| Formation { command: types[&t].clone(), process_type: t, quantity: q.into() })
+        .map(|(t, q)| Formation {
+            command: types[&t].clone(),
+            size: sizes.get(&t).copied().unwrap_or(default).to_string(),
+            process_type: t,
+            quantity: q.into(),
+        })
         .collect())
 }
 
@@ -38,8 +45,7 @@ async fn update(
     Json(body): Json<FormationUpdate>,
 ) -> ApiResult<Response> {
     let app = state.app(&app).await?;
-    let changes: Vec<(String, i64)> = body.updates.into_iter().map(|u| (u.process_type, u.quantity)).collect();
-    let release = state.releases.scale(&app, &changes).await?;
+    let release = state.releases.scale(&app, &body.updates).await?;
     let deploy = state.releases.converge(&app, Some(release.version), wait.duration()).await;
     let formation = current(&state, &app).await?;
     if wait.duration().is_none() {

@@ -72,6 +72,7 @@ impl DockerRuntime {
             command: c.command.clone().unwrap_or_default(),
             addr: port.filter(|_| running).map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
             created: c.created.unwrap_or_default(),
+            memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
         })
     }
 

@@ -203,6 +203,7 @@ impl Runtime for FakeRuntime {
             command: spec.command.clone(),
             addr,
             created: chrono_now(),
+            memory: spec.memory,
         };
         let (exit, output) = match crash {
             Some((code, output)) => (super::Exit { exit_code: Some(code), ..Default::default() }, output),

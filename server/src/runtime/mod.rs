@@ -81,6 +81,8 @@ pub struct Dyno {
     /// When the container was made (Unix seconds); dynos are started right
     /// after, and a restart makes a new container.
     pub created: i64,
+    /// Its memory limit in bytes, from its `paas.size` label.
+    pub memory: Option<i64>,
 }
 
 /// How a dyno's container ended.
