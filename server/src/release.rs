@@ -316,6 +316,16 @@ impl ReleaseService {
     /// that long for the outcome: whether `release` serves, and if not why.
     /// Without `wait` the converge runs in the background.
     pub async fn converge(&self, app: &AppRow, release: Option<i64>, wait: Option<Duration>) -> Deploy {
+        self.converge_inner(app, release, true, wait).await
+    }
+
+    /// [`Self::converge`] after a change that made no release (a scale or
+    /// resize of the running release `release`).
+    pub async fn converge_current(&self, app: &AppRow, release: i64, wait: Option<Duration>) -> Deploy {
+        self.converge_inner(app, Some(release), false, wait).await
+    }
+
+    async fn converge_inner(&self, app: &AppRow, release: Option<i64>, made: bool, wait: Option<Duration>) -> Deploy {
         let scheduler = self.inner.scheduler.clone();
         let row = app.clone();
         let pass = tokio::spawn(async move { scheduler.reconcile(&row).await });
@@ -346,7 +356,7 @@ impl ReleaseService {
                 release,
                 format!("its dynos could not be updated ({e:#}); the scheduler retries every few seconds: see `paas ps`"),
             ),
-            Ok(Ok(Ok(outcome))) => self.judge(app, release, outcome).await,
+            Ok(Ok(Ok(outcome))) => self.judge(app, release, made, outcome).await,
         }
     }
 
@@ -364,7 +374,7 @@ impl ReleaseService {
     }
 
     /// Turns a reconcile pass's outcome into what the person is told.
-    async fn judge(&self, app: &AppRow, release: Option<i64>, o: Outcome) -> Deploy {
+    async fn judge(&self, app: &AppRow, release: Option<i64>, made: bool, o: Outcome) -> Deploy {
         let mut d = Deploy {
             state: DeployState::Serving,
             release,
@@ -407,7 +417,8 @@ impl ReleaseService {
             "no web dyno serves"
         };
         let marked = if o.release_failed { format!(" ({version} is marked failed)") } else { String::new() };
-        d.message = format!("{version} was made, but its new dynos did not come up; {serving}{marked}:\n{}", problems.join("\n"));
+        let what = if made { format!("{version} was made, but its new dynos") } else { format!("{version}'s new dynos") };
+        d.message = format!("{what} did not come up; {serving}{marked}:\n{}", problems.join("\n"));
         d
     }
 

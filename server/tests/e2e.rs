@@ -357,3 +357,69 @@ fn apps_are_isolated_from_each_other_and_locked_down() {
     let net = docker(&["network", "ls", "-q", "--filter", &format!("label=paas.app={a}")]);
     assert!(text(&net.stdout).trim().is_empty(), "A's network is gone");
 }
+
+#[test]
+fn resize_restart_and_stop_on_the_real_engine() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-ps");
+    let repo = dockerfile_repo(&p, "main", "ps");
+    let dir = repo.path();
+    // A worker that needs far more memory than 64M.
+    let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
+    std::fs::write(dir.join("Procfile"), procfile.replace("worker: exec sleep 100000", "worker: sleep 1; head -c 400000000 /dev/zero | tail")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a hungry worker"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: ps");
+
+    // Sizes are Docker memory limits; an out-of-memory kill says so.
+    let out = p.paas(dir, &["ps:scale", "worker=1:64M", "web=2", "-a", &app]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "the worker does not come up: {said}");
+    assert!(said.contains("worker=1 (64M)") && said.contains("web=2 (512M)"), "{said}");
+    assert!(said.contains("v1's new dynos did not come up"), "{said}");
+    assert!(said.contains("worker.1 was killed for using more memory than its limit (out of memory)"), "{said}");
+    let worker = poll(Duration::from_secs(60), "the worker to be killed for memory", || {
+        let v: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
+        v.as_array().unwrap().iter().find(|d| d["name"] == "worker.1" && d["exit_code"] == 137).cloned()
+    });
+    let limit = docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &p.running(&app, "web")[0]]);
+    assert_eq!(text(&limit.stdout).trim(), (512u64 << 20).to_string());
+    assert!(worker["restarts"].as_u64().unwrap() >= 1, "{worker}");
+
+    // A rolling restart of web drops no request.
+    p.paas_ok(dir, &["ps:scale", "worker=0", "-a", &app]);
+    let before = p.running(&app, "web");
+    assert_eq!(before.len(), 2);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (ok, failed) = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match p.get(&app, "/") {
+                    Some((200, _)) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        });
+        let said = p.paas_ok(dir, &["ps:restart", "web", "-a", &app]);
+        assert!(said.contains("web.1, web.2"), "{said}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        load.join().unwrap()
+    });
+    assert!(ok > 10 && failed.is_empty(), "{ok} answered, failed: {failed:?}");
+    let after = poll(Duration::from_secs(30), "the old web dynos to go", || {
+        let now = p.running(&app, "web");
+        (now.len() == 2 && now.iter().all(|id| !before.contains(id))).then_some(now)
+    });
+
+    // ps:stop stops a dyno; the formation brings it back.
+    p.paas_ok(dir, &["ps:stop", "web.2", "-a", &app]);
+    poll(Duration::from_secs(30), "web.2 to come back", || {
+        let now = p.running(&app, "web");
+        (now.len() == 2 && !now.iter().all(|id| after.contains(id))).then_some(())
+    });
+    let bad = p.paas(dir, &["ps:stop", "web.9", "-a", &app]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("no dyno web.9"), "{}", text(&bad.stderr));
+}

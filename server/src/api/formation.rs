@@ -46,7 +46,7 @@ async fn update(
 ) -> ApiResult<Response> {
     let app = state.app(&app).await?;
     let release = state.releases.scale(&app, &body.updates).await?;
-    let deploy = state.releases.converge(&app, Some(release.version), wait.duration()).await;
+    let deploy = state.releases.converge_current(&app, release.version, wait.duration()).await;
     let formation = current(&state, &app).await?;
     if wait.duration().is_none() {
         return Ok(Json(formation).into_response());
