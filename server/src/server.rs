@@ -53,11 +53,17 @@ impl Running {
     }
 }
 
-/// Runs until SIGTERM or Ctrl-C.
+/// Runs until SIGTERM or Ctrl-C; then stops taking connections and gives
+/// open requests `PAAS_SHUTDOWN_GRACE_SECONDS` to finish.
 pub async fn serve(settings: Settings) -> Result<()> {
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
     let running = start(settings, None).await?;
     shutdown_signal().await;
-    running.stop().await?;
+    info!(grace_seconds = grace.as_secs(), "stopping: open requests may finish");
+    match tokio::time::timeout(grace, running.stop()).await {
+        Ok(result) => result?,
+        Err(_) => warn!("open requests did not finish in time; stopping anyway"),
+    }
     info!("paas-server stopped; dynos keep running and are adopted at the next start");
     Ok(())
 }

@@ -26,6 +26,9 @@ pub struct Settings {
     pub stop_grace_secs: u64,
     /// `PAAS_BOOT_TIMEOUT_SECONDS`: how long a new web dyno may take to answer.
     pub boot_timeout_secs: u64,
+    /// `PAAS_SHUTDOWN_GRACE_SECONDS`: on SIGTERM, how long open requests
+    /// (pushes, waiting changes, streams) may take to finish.
+    pub shutdown_grace_secs: u64,
     /// The `paas-server` executable that git hooks call back into.
     pub hook_exe: PathBuf,
     /// `PAAS_BUILDPACKS_DIR`: the built-in buildpacks (default: the source
@@ -179,6 +182,7 @@ impl Settings {
             secret_key: std::env::var("PAAS_SECRET_KEY").ok().filter(|v| !v.is_empty()),
             stop_grace_secs: env_num("PAAS_STOP_GRACE_SECONDS", 30)?,
             boot_timeout_secs: env_num("PAAS_BOOT_TIMEOUT_SECONDS", 60)?,
+            shutdown_grace_secs: env_num("PAAS_SHUTDOWN_GRACE_SECONDS", 30)?,
             hook_exe,
             buildpacks_dir: PathBuf::from(env_or(
                 "PAAS_BUILDPACKS_DIR",
@@ -213,6 +217,7 @@ impl Settings {
             secret_key: None,
             stop_grace_secs: 1,
             boot_timeout_secs: 5,
+            shutdown_grace_secs: 5,
             hook_exe: PathBuf::from("/nonexistent/paas-server"),
             buildpacks_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../buildpacks")),
             stack: Stack {

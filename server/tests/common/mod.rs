@@ -149,6 +149,35 @@ impl Platform {
         }
     }
 
+    /// Sends SIGTERM, as an orderly stop would, and waits (at most `limit`)
+    /// for the server to exit; returns how long it took.
+    pub fn terminate(&mut self, limit: Duration) -> Duration {
+        let mut child = self.server.take().expect("the server runs");
+        let started = Instant::now();
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return started.elapsed();
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!("paas-server did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every container of an app, running or not.
+    pub fn containers(&self, app: &str) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--no-trunc", "--filter"])
+            .arg(format!("label=paas.app={app}"))
+            .output()
+            .unwrap();
+        text(&out.stdout).lines().map(str::to_owned).collect()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
     }
@@ -171,18 +200,23 @@ impl Platform {
         self.apps.push(app.to_owned());
     }
 
-    /// Runs the `paas` CLI with this platform's URL and token, in `dir`.
-    pub fn paas(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new(cli_exe())
-            .args(args)
+    /// The `paas` CLI with this platform's URL and token, in `dir`, ready
+    /// to run (or to spawn while the test does something else).
+    pub fn paas_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(cli_exe());
+        c.args(args)
             .current_dir(dir)
             .env("HOME", self.home.path())
             .env("PAAS_API_URL", self.api_url())
             .env("PAAS_TOKEN", &self.token)
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the `paas` CLI with this platform's URL and token, in `dir`.
+    pub fn paas(&self, dir: &Path, args: &[&str]) -> Output {
+        self.paas_cmd(dir, args).output().unwrap()
     }
 
     /// Like [`Self::paas`], and panics with the output unless it succeeded.
@@ -192,10 +226,11 @@ impl Platform {
         text(&out.stdout)
     }
 
-    /// Runs git in `dir` with an isolated HOME (whose ~/.netrc `paas login` wrote).
-    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new("git")
-            .args(args)
+    /// git in `dir` with an isolated HOME (whose ~/.netrc `paas login`
+    /// wrote), ready to run or spawn.
+    pub fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args)
             .current_dir(dir)
             .env("HOME", self.home.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -203,9 +238,19 @@ impl Platform {
             .env("GIT_AUTHOR_NAME", "paas test")
             .env("GIT_AUTHOR_EMAIL", "test@example.com")
             .env("GIT_COMMITTER_NAME", "paas test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .output()
-            .unwrap()
+            .env("GIT_COMMITTER_EMAIL", "test@example.com");
+        c
+    }
+
+    /// Runs git in `dir` with an isolated HOME.
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        self.git_cmd(dir, args).output().unwrap()
+    }
+
+    /// The git push of [`Self::push`], ready to spawn.
+    pub fn push_cmd(&self, dir: &Path, app: &str) -> Command {
+        let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", self.token, self.api_port);
+        self.git_cmd(dir, &["push", &url, "HEAD:main"])
     }
 
     pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
