@@ -44,8 +44,13 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
-/// A health check after Dokku's app.json `healthchecks`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// A health check after Dokku's app.json `healthchecks`: `startup` (and
+/// `readiness`) checks gate a new dyno (and a web dyno's traffic);
+/// `liveness` checks run while it runs, and a dyno failing `attempts` in a
+/// row leaves the rotation and is restarted. `timeout`, `wait` and
+/// `initialDelay` are seconds; the HTTP check is a GET of `path` on `port`
+/// (default `$PORT`) that must answer 2xx/3xx and, with `content`, contain it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HealthCheck {
     #[serde(rename = "type", default = "startup")]
@@ -54,6 +59,8 @@ pub struct HealthCheck {
     pub name: Option<String>,
     #[serde(default)]
     pub path: Option<CheckPath>,
+    #[serde(default)]
+    pub port: Option<u16>,
     #[serde(default)]
     pub attempts: Option<u32>,
     #[serde(default)]
@@ -70,7 +77,7 @@ fn startup() -> CheckKind {
     CheckKind::Startup
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckKind {
     Startup,
@@ -79,7 +86,8 @@ pub enum CheckKind {
 }
 
 /// An HTTP path: starts with `/`, no spaces or control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
 pub struct CheckPath(pub String);
 
 impl<'de> Deserialize<'de> for CheckPath {
@@ -135,7 +143,26 @@ impl<'de> Deserialize<'de> for EnvEntry {
     }
 }
 
+/// Health checks by process type, as stored with a release.
+pub type Checks = BTreeMap<String, Vec<HealthCheck>>;
+
+/// Reads the checks a release stored (`None`: the release predates them).
+pub fn checks_from_json(text: Option<&str>) -> Checks {
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}
+
+impl HealthCheck {
+    pub fn is_startup(&self) -> bool {
+        matches!(self.kind, CheckKind::Startup | CheckKind::Readiness)
+    }
+}
+
 impl AppJson {
+    /// Every health check, by process type, for the release to keep.
+    pub fn checks(&self) -> Checks {
+        self.healthchecks.iter().map(|(t, c)| (t.to_string(), c.clone())).collect()
+    }
+
     /// The path web dynos must answer before they get traffic: the first
     /// startup (or readiness) check of `web` that names one.
     pub fn web_health_path(&self) -> Option<String> {

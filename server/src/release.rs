@@ -66,6 +66,8 @@ pub struct Deployable {
     pub initial_formation: BTreeMap<String, i64>,
     /// app.json's web health check path.
     pub health_path: Option<String>,
+    /// app.json's health checks, by process type.
+    pub healthchecks: crate::appjson::Checks,
 }
 
 #[derive(Clone)]
@@ -157,6 +159,7 @@ impl ReleaseService {
             sealed_config: self.inner.cipher.seal(&vars),
             description: description.join("; "),
             health_path: current.as_ref().and_then(|r| r.health_path.clone()),
+            healthchecks: current.as_ref().and_then(|r| r.healthchecks.clone()),
         };
         let release = self.append(app, new, &vars, &Output::collect(), "config not changed").await?;
         info!(app = %app.name, release = release.version, "config changed");
@@ -193,6 +196,7 @@ impl ReleaseService {
             sealed_config: target.config.clone(),
             description: format!("Rollback to v{}", target.version),
             health_path: target.health_path.clone(),
+            healthchecks: target.healthchecks.clone(),
         };
         let release = self.append(app, new, &config, &Output::collect(), "not rolled back").await?;
         info!(app = %app.name, release = release.version, to = target.version, "rolled back");
@@ -222,6 +226,7 @@ impl ReleaseService {
             sealed_config,
             description: format!("Deploy {short}"),
             health_path: built.health_path.clone(),
+            healthchecks: Some(serde_json::to_string(&built.healthchecks).expect("checks always serialize")),
         };
         let release = self.append(app, new, &config, out, "the push was not deployed").await?;
         // app.json's formation scales process types nobody has scaled yet.

@@ -18,6 +18,7 @@
 //! it to converge. It also runs a release's one-off `release` command for
 //! the release service.
 
+use crate::appjson::{self, HealthCheck};
 use crate::crypto::ConfigCipher;
 use crate::output::Output;
 use crate::router::RouteTable;
@@ -62,6 +63,8 @@ struct Inner {
     queued: Mutex<HashSet<String>>,
     /// Crashes per dyno slot (app, type, index).
     crashes: Mutex<HashMap<Slot, Crash>>,
+    /// Liveness checks failed in a row, per container.
+    liveness_failures: Mutex<HashMap<String, u32>>,
 }
 
 type Slot = (String, String, u32);
@@ -188,6 +191,7 @@ impl Scheduler {
                 locks: KeyedLocks::default(),
                 queued: Mutex::default(),
                 crashes: Mutex::default(),
+                liveness_failures: Mutex::default(),
             }),
         }
     }
@@ -344,6 +348,10 @@ impl Scheduler {
             }
             self.stop_later(d);
         }
+        let checks = appjson::checks_from_json(release.as_ref().and_then(|r| r.healthchecks.as_deref()));
+        if let Some(release) = &release {
+            actual = self.liveness(app, release, &checks, actual).await;
+        }
 
         let mut keep: Vec<Dyno> = Vec::new();
         let mut to_start: Vec<DynoSpec> = Vec::new();
@@ -401,19 +409,22 @@ impl Scheduler {
         // others keep running for a few seconds. Routed dynos stay routed;
         // adopted web dynos that are not routed yet are probed too.
         let routed: HashSet<SocketAddr> = inner.routes.get(&app.name).into_iter().collect();
-        let mut checks: Vec<&Dyno> = started.iter().filter(|d| d.process_type != "web").collect();
+        let mut probing: Vec<&Dyno> = started.iter().filter(|d| d.process_type != "web").collect();
         let mut healthy: Vec<SocketAddr> = Vec::new();
         for d in keep.iter().chain(started.iter()).filter(|d| d.process_type == "web") {
             match d.addr {
                 Some(addr) if routed.contains(&addr) => healthy.push(addr),
-                _ => checks.push(d),
+                _ => probing.push(d),
             }
         }
         let path = release.as_ref().and_then(|r| r.health_path.as_deref());
-        let results = futures_util::future::join_all(checks.iter().map(|d| self.comes_up(d, path))).await;
+        let results = futures_util::future::join_all(
+            probing.iter().map(|d| self.comes_up(d, path, startup_check(&checks, &d.process_type))),
+        )
+        .await;
         let mut new_web_up = false;
         let mut checked_web = 0;
-        for (d, result) in checks.iter().zip(results) {
+        for (d, result) in probing.iter().zip(results) {
             let web = d.process_type == "web";
             checked_web += usize::from(web);
             match result {
@@ -487,16 +498,35 @@ impl Scheduler {
         Ok(outcome)
     }
 
-    /// Whether a new dyno comes up: a web dyno answers HTTP within the boot
-    /// timeout, another keeps running for [`SETTLE`]. Either fails at once
-    /// when the dyno exits, with its exit and last output.
-    async fn comes_up(&self, d: &Dyno, path: Option<&str>) -> Result<(), DynoFailure> {
+    /// Whether a new dyno comes up. With an app.json startup check for its
+    /// type: that check passes (its `initialDelay`, `attempts`, `wait`,
+    /// `timeout`, `port`, `path`, `content`). Without one: a web dyno
+    /// answers HTTP on `$PORT` within the boot timeout (2xx/3xx on the
+    /// release's health path when it has one), another keeps running for
+    /// [`SETTLE`]. Either way it fails at once when the dyno exits, with its
+    /// exit and last output.
+    async fn comes_up(&self, d: &Dyno, path: Option<&str>, check: Option<&HealthCheck>) -> Result<(), DynoFailure> {
         let web = d.process_type == "web";
-        let deadline = Instant::now() + if web { self.inner.boot_timeout } else { SETTLE.min(self.inner.boot_timeout) };
+        let started = Instant::now();
+        let boot = self.inner.boot_timeout;
+        let target = check.and_then(|c| check_target(d, c)).or(if web { d.addr } else { None });
+        let (path, content) = match check {
+            Some(c) => (c.path.as_ref().map(|p| p.0.as_str()), c.content.as_deref()),
+            None => (path, None),
+        };
+        let initial = Duration::from_secs(check.and_then(|c| c.initial_delay).unwrap_or(0).into());
+        let attempts = check.and_then(|c| c.attempts);
+        let wait = check.and_then(|c| c.wait).map(|w| Duration::from_secs(w.into()));
+        let timeout = Duration::from_secs(check.and_then(|c| c.timeout).unwrap_or(5).into());
+        // Without an HTTP target the dyno only has to keep running.
+        let deadline = started + initial + if target.is_some() { boot } else { SETTLE.min(boot) };
+        let mut tries = 0u32;
         let mut delay = Duration::from_millis(20);
         loop {
-            if let (true, Some(addr)) = (web, d.addr) {
-                if probe(addr, path).await.unwrap_or(false) {
+            let due = started.elapsed() >= initial;
+            if let (true, Some(addr)) = (due, target) {
+                tries += 1;
+                if http_check(addr, path, content, timeout).await.unwrap_or(false) {
                     return Ok(());
                 }
             }
@@ -508,27 +538,90 @@ impl Scheduler {
                 }
                 Ok((true, _)) => {}
             }
-            if Instant::now() >= deadline {
-                if !web {
-                    return Ok(());
-                }
+            let out_of_tries = attempts.is_some_and(|a| tries >= a);
+            if Instant::now() >= deadline || out_of_tries {
+                let Some(addr) = target else { return Ok(()) };
                 let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
-                let what = match path {
-                    Some(p) => format!("did not answer {p} with 2xx/3xx on $PORT in time"),
-                    None => "did not answer on $PORT in time".to_owned(),
+                let what = match (check, path) {
+                    (Some(_), _) => format!(
+                        "did not pass its startup check (GET {} on port {}{}) after {tries} attempts",
+                        path.unwrap_or("/"),
+                        addr.port(),
+                        content.map_or_else(String::new, |c| format!(", answer containing {c:?}"))
+                    ),
+                    (None, Some(p)) => format!("did not answer {p} with 2xx/3xx on $PORT in time"),
+                    (None, None) => "did not answer on $PORT in time".to_owned(),
                 };
                 return Err(DynoFailure {
                     name: d.name(),
-                    reason: format!(
-                        "{what} ({} s): check that the web process listens on $PORT",
-                        self.inner.boot_timeout.as_secs()
-                    ),
+                    reason: format!("{what} ({} s): check that the process listens on that port", started.elapsed().as_secs()),
                     output,
                 });
             }
-            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+            let pause = wait.unwrap_or(delay);
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             delay = (delay * 2).min(Duration::from_millis(250));
         }
+    }
+
+    /// Liveness: every running dyno of the release whose type has a
+    /// liveness check is probed once per pass (after its `initialDelay`); one
+    /// that fails `attempts` (default 3) in a row leaves the rotation, counts
+    /// as a crash and is stopped, so this pass starts it again (or after the
+    /// backoff). Returns the dynos that stay.
+    async fn liveness(&self, app: &AppRow, release: &ReleaseRow, checks: &appjson::Checks, actual: Vec<Dyno>) -> Vec<Dyno> {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let due: Vec<(&Dyno, &HealthCheck, SocketAddr)> = actual
+            .iter()
+            .filter(|d| d.release_id == release.id)
+            .filter_map(|d| {
+                let check = checks.get(&d.process_type)?.iter().find(|c| c.kind == appjson::CheckKind::Liveness)?;
+                let addr = check_target(d, check).or(d.addr)?;
+                (now - d.created >= i64::from(check.initial_delay.unwrap_or(0))).then_some((d, check, addr))
+            })
+            .collect();
+        if due.is_empty() {
+            return actual;
+        }
+        let results = futures_util::future::join_all(due.iter().map(|(_, c, addr)| {
+            let timeout = Duration::from_secs(c.timeout.unwrap_or(5).into());
+            http_check(*addr, c.path.as_ref().map(|p| p.0.as_str()), c.content.as_deref(), timeout)
+        }))
+        .await;
+        let mut failed = HashSet::new();
+        {
+            let mut failures = self.inner.liveness_failures.lock().expect("liveness poisoned");
+            for ((d, c, _), ok) in due.iter().zip(results) {
+                if ok.unwrap_or(false) {
+                    failures.remove(&d.container_id);
+                    continue;
+                }
+                let n = failures.entry(d.container_id.clone()).or_default();
+                *n += 1;
+                if *n >= c.attempts.unwrap_or(3) {
+                    failures.remove(&d.container_id);
+                    failed.insert(d.container_id.clone());
+                }
+            }
+        }
+        let mut stay = Vec::new();
+        for d in actual {
+            if !failed.contains(&d.container_id) {
+                stay.push(d);
+                continue;
+            }
+            warn!(app = %app.name, dyno = %d.name(), "dyno failed its liveness check: restarting it");
+            if let Some(addr) = d.addr {
+                let mut routed = self.inner.routes.get(&app.name);
+                routed.retain(|a| *a != addr);
+                self.inner.routes.set(&app.name, routed);
+            }
+            let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+            let exit = Exit { error: Some("failed its liveness check".into()), ..Default::default() };
+            self.record_crash(&d, exit, output);
+            self.stop_later(d);
+        }
+        stay
     }
 
     async fn exit_and_output(&self, d: &Dyno) -> (Exit, Vec<String>) {
@@ -636,7 +729,8 @@ impl Scheduler {
                     continue;
                 }
             };
-            match self.comes_up(&new, release.health_path.as_deref()).await {
+            let checks = appjson::checks_from_json(release.healthchecks.as_deref());
+            match self.comes_up(&new, release.health_path.as_deref(), startup_check(&checks, &new.process_type)).await {
                 Ok(()) => {
                     if let (Some(new_addr), Some(old_addr)) = (new.addr, old.addr) {
                         let mut routed = inner.routes.get(&app.name);
@@ -765,6 +859,20 @@ impl Scheduler {
     }
 }
 
+/// The type's startup check, if app.json gives one.
+fn startup_check<'a>(checks: &'a appjson::Checks, process_type: &str) -> Option<&'a HealthCheck> {
+    checks.get(process_type)?.iter().find(|c| c.is_startup())
+}
+
+/// Where a check connects: the dyno's network address and the check's port;
+/// a web dyno's check without a port uses its published `$PORT`.
+fn check_target(d: &Dyno, check: &HealthCheck) -> Option<SocketAddr> {
+    match check.port {
+        Some(port) if !(d.process_type == "web" && port == DYNO_PORT) => d.ip.map(|ip| SocketAddr::new(ip, port)),
+        _ => d.addr,
+    }
+}
+
 fn size_text(bytes: i64) -> String {
     let mb = bytes / (1024 * 1024);
     if mb % 1024 == 0 { format!("{}G", mb / 1024) } else { format!("{mb}M") }
@@ -804,7 +912,11 @@ fn spec_for(
     }
 }
 
-async fn probe(addr: SocketAddr, path: Option<&str>) -> Result<bool> {
+/// One HTTP check: a GET of `path` (or `/`) that must answer, and with a
+/// path 2xx/3xx, and with `content` contain it in the first 64 KiB. A bare
+/// TCP connect is not enough: Docker's port proxy accepts connections
+/// before the app listens.
+async fn http_check(addr: SocketAddr, path: Option<&str>, content: Option<&str>, timeout: Duration) -> Result<bool> {
     let attempt = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         let request = format!(
@@ -812,13 +924,26 @@ async fn probe(addr: SocketAddr, path: Option<&str>) -> Result<bool> {
             path.unwrap_or("/")
         );
         s.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 || answer.len() > 64 * 1024 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            // Without content to find, the status line is enough.
+            if content.is_none() && answer.len() >= 12 {
+                break;
+            }
+        }
         // "HTTP/1.1 200": the status code's first digit is byte 9.
-        let mut buf = [0u8; 12];
-        s.read_exact(&mut buf).await?;
-        let answered = buf.starts_with(b"HTTP/");
-        Ok::<bool, std::io::Error>(answered && (path.is_none() || matches!(buf[9], b'2' | b'3')))
+        let answered = answer.starts_with(b"HTTP/") && answer.len() >= 12;
+        let status_ok = path.is_none() || (answered && matches!(answer[9], b'2' | b'3'));
+        let content_ok = content.is_none_or(|c| String::from_utf8_lossy(&answer).contains(c));
+        Ok::<bool, std::io::Error>(answered && status_ok && content_ok)
     };
-    tokio::time::timeout(Duration::from_secs(2), attempt).await.context("probe timed out")?.map_err(Into::into)
+    tokio::time::timeout(timeout, attempt).await.context("health check timed out")?.map_err(Into::into)
 }
 
 #[cfg(test)]

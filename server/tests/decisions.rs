@@ -75,6 +75,7 @@ impl Fast {
             ]),
             initial_formation: BTreeMap::new(),
             health_path: None,
+            healthchecks: BTreeMap::new(),
         }
     }
 
@@ -445,6 +446,57 @@ async fn a_dyno_killed_from_outside_is_replaced_at_once_then_with_backoff() {
         assert!(Instant::now() < deadline, "not restarted after the backoff");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+fn checks(json: serde_json::Value) -> paas_server::appjson::Checks {
+    serde_json::from_value(json).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dyno_failing_its_liveness_check_leaves_the_rotation_and_is_restarted() {
+    let f = Fast::start().await;
+    let app = f.app("fast-live").await;
+    let mut built = Fast::built("img-a");
+    built.healthchecks = checks(json!({"web": [{"type": "liveness", "path": "/", "attempts": 2}]}));
+    let out = paas_server::output::Output::collect();
+    let r = f.p().releases.deploy(&app, built, &out).await.unwrap();
+    f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
+    let before = f.fake.list_dynos(Some("fast-live")).await.unwrap()[0].container_id.clone();
+    f.fake.hang("fast-live", "web.1");
+    // Two failed checks in a row (one per pass), then a new dyno.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
+        let now = f.fake.list_dynos(Some("fast-live")).await.unwrap();
+        if now.iter().any(|d| d.running && d.container_id != before) && f.page("fast-live").await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hung dyno was not replaced");
+    }
+    let r = f.http().get(f.url("/apps/fast-live/dynos")).bearer_auth(&f.token).send().await.unwrap();
+    let dynos: Vec<paas_wire::Dyno> = r.json().await.unwrap();
+    assert_eq!(dynos[0].restarts, 1, "{dynos:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_checks_use_their_path_content_and_attempts() {
+    let f = Fast::start().await;
+    let app = f.app("fast-startup").await;
+    let out = paas_server::output::Output::collect();
+    let mut good = Fast::built("img-a");
+    good.healthchecks = checks(json!({"web": [{"type": "startup", "path": "/ready", "content": "v1 web", "attempts": 3, "wait": 0}]}));
+    let r = f.p().releases.deploy(&app, good, &out).await.unwrap();
+    let d = f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+
+    let mut bad = Fast::built("img-b");
+    bad.healthchecks = checks(json!({"web": [{"type": "startup", "path": "/ready", "content": "nope", "attempts": 2, "wait": 0}]}));
+    let r = f.p().releases.deploy(&app, bad, &out).await.unwrap();
+    let d = f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Failed, "{d:?}");
+    assert!(d.message.contains("did not pass its startup check (GET /ready on port"), "{}", d.message);
+    assert!(d.message.contains("answer containing \"nope\") after 2 attempts"), "{}", d.message);
+    assert!(f.page("fast-startup").await.1.contains("v1 web"), "v1 keeps serving");
 }
 
 /// A git repo with a Dockerfile app, one commit.

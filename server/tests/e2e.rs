@@ -423,3 +423,38 @@ fn resize_restart_and_stop_on_the_real_engine() {
     let bad = p.paas(dir, &["ps:stop", "web.9", "-a", &app]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("no dyno web.9"), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn app_json_startup_and_liveness_checks_on_the_real_engine() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-checks");
+    let repo = dockerfile_repo(&p, "main", "checks");
+    let dir = repo.path();
+    let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
+    std::fs::write(dir.join("Procfile"), procfile.replacen("web: ", "web: echo ok > /www/health; ", 1)).unwrap();
+    std::fs::write(
+        dir.join("app.json"),
+        r#"{"healthchecks": {"web": [
+            {"type": "startup", "path": "/health", "content": "ok", "attempts": 10, "wait": 1},
+            {"type": "liveness", "path": "/health", "attempts": 2, "timeout": 2}
+        ]}}"#,
+    )
+    .unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "health checks"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: checks");
+
+    // The running dyno stops passing its liveness check: it is replaced.
+    let before = p.running(&app, "web");
+    let rm = docker(&["exec", &before[0], "rm", "/www/health"]);
+    assert!(rm.status.success());
+    poll(Duration::from_secs(60), "the failing dyno to be replaced", || {
+        let now = p.running(&app, "web");
+        let serving = p.get(&app, "/health").is_some_and(|(s, b)| s == 200 && b.contains("ok"));
+        (now.len() == 1 && now != before && serving).then_some(())
+    });
+    let ps: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
+    assert_eq!(ps[0]["restarts"], 1, "{ps}");
+}

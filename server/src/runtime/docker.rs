@@ -73,6 +73,11 @@ impl DockerRuntime {
             addr: port.filter(|_| running).map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
             created: c.created.unwrap_or_default(),
             memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
+            ip: c
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok())),
         })
     }
 

@@ -97,6 +97,17 @@ impl FakeRuntime {
         }
     }
 
+    /// A running web dyno stops answering HTTP but keeps running (a hung
+    /// process), as a liveness check would find it.
+    pub fn hang(&self, app: &str, name: &str) {
+        let mut state = self.lock();
+        if let Some(c) = state.containers.values_mut().find(|c| c.dyno.app == app && c.dyno.name() == name && c.dyno.running) {
+            if let Some(server) = c.server.take() {
+                server.abort();
+            }
+        }
+    }
+
     /// Makes listing dynos fail (true) or work again (false).
     pub fn fail_listing(&self, fail: bool) {
         self.lock().fail_listing = fail;
@@ -204,6 +215,7 @@ impl Runtime for FakeRuntime {
             addr,
             created: chrono_now(),
             memory: spec.memory,
+            ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
         };
         let (exit, output) = match crash {
             Some((code, output)) => (super::Exit { exit_code: Some(code), ..Default::default() }, output),

@@ -83,6 +83,9 @@ pub struct Dyno {
     pub created: i64,
     /// Its memory limit in bytes, from its `paas.size` label.
     pub memory: Option<i64>,
+    /// Its address on its app's network, reachable from the host (health
+    /// checks on other ports than a web dyno's published `$PORT`).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// How a dyno's container ended.

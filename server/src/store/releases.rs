@@ -20,6 +20,8 @@ pub struct ReleaseRow {
     pub created_at: String,
     /// app.json's web health check path, if any.
     pub health_path: Option<String>,
+    /// app.json's health checks by process type, as JSON.
+    pub healthchecks: Option<String>,
 }
 
 impl ReleaseRow {
@@ -37,13 +39,14 @@ pub struct NewRelease {
     pub sealed_config: String,
     pub description: String,
     pub health_path: Option<String>,
+    pub healthchecks: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path";
+    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks";
 /// The same columns, qualified by the alias `r`.
 pub(super) const COLUMNS_R: &str =
-    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path";
+    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path, r.healthchecks";
 
 impl Store {
     /// Appends release `v(N+1)` in one statement, so SQLite takes its write
@@ -57,7 +60,7 @@ impl Store {
             let inserted = on_unique(
                 sqlx::query(&format!(
                     "INSERT INTO releases ({COLUMNS}) \
-                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9 \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10 \
                      FROM releases WHERE app_id = $2"
                 ))
                 .bind(&id)
@@ -69,6 +72,7 @@ impl Store {
                 .bind(&new.description)
                 .bind(now())
                 .bind(&new.health_path)
+                .bind(&new.healthchecks)
                 .execute(&self.pool)
                 .await,
             );

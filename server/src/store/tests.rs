@@ -33,6 +33,7 @@ fn release(image: &str, config: &str) -> NewRelease {
         sealed_config: config.to_owned(),
         description: format!("deploy {image}"),
         health_path: Some("/health".to_owned()),
+        healthchecks: None,
     }
 }
 
