@@ -540,13 +540,15 @@ impl Scheduler {
             }
             let out_of_tries = attempts.is_some_and(|a| tries >= a);
             if Instant::now() >= deadline || out_of_tries {
-                let Some(addr) = target else { return Ok(()) };
+                if target.is_none() {
+                    return Ok(());
+                }
+                let port = check.and_then(|c| c.port).map_or_else(|| "$PORT".to_owned(), |p| format!("port {p}"));
                 let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
                 let what = match (check, path) {
                     (Some(_), _) => format!(
-                        "did not pass its startup check (GET {} on port {}{}) after {tries} attempts",
+                        "did not pass its startup check (GET {} on {port}{}) after {tries} attempts",
                         path.unwrap_or("/"),
-                        addr.port(),
                         content.map_or_else(String::new, |c| format!(", answer containing {c:?}"))
                     ),
                     (None, Some(p)) => format!("did not answer {p} with 2xx/3xx on $PORT in time"),

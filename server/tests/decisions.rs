@@ -494,7 +494,7 @@ async fn startup_checks_use_their_path_content_and_attempts() {
     let r = f.p().releases.deploy(&app, bad, &out).await.unwrap();
     let d = f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
     assert_eq!(d.state, DeployState::Failed, "{d:?}");
-    assert!(d.message.contains("did not pass its startup check (GET /ready on port"), "{}", d.message);
+    assert!(d.message.contains("did not pass its startup check (GET /ready on $PORT"), "{}", d.message);
     assert!(d.message.contains("answer containing \"nope\") after 2 attempts"), "{}", d.message);
     assert!(f.page("fast-startup").await.1.contains("v1 web"), "v1 keeps serving");
 }

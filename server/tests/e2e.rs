@@ -201,7 +201,7 @@ fn an_app_json_health_check_path_gates_traffic() {
     p.git_ok(dir, &["commit", "-qm", "health check without a health page"]);
     let (ok, said) = p.push(dir, &app);
     assert!(!ok, "{said}");
-    assert!(said.contains("did not answer /health with 2xx/3xx"), "{said}");
+    assert!(said.contains("did not pass its startup check (GET /health on $PORT)"), "{said}");
     let (_, body) = p.get(&app, "/").unwrap();
     assert!(body.contains("marker: good"), "{body}");
 
