@@ -849,11 +849,23 @@ impl Scheduler {
                         Ok(apps) => apps.into_iter().for_each(|app| this.request(app)),
                         Err(e) => warn!(error = %format!("{e:#}"), "reconcile loop failed"),
                     },
-                    Some(app) = exits.recv() => {
+                    Some((app, container)) = exits.recv() => {
                         let Ok(name) = paas_wire::AppName::parse(&app) else { continue };
-                        if let Ok(row) = this.inner.store.app(&name).await {
+                        let Ok(row) = this.inner.store.app(&name).await else { continue };
+                        // The engine sends `die` a moment before it lists the
+                        // container as exited: wait for that (bounded), so
+                        // the pass sees the exit.
+                        let this = this.clone();
+                        tokio::spawn(async move {
+                            let deadline = Instant::now() + Duration::from_secs(2);
+                            while Instant::now() < deadline {
+                                match this.inner.runtime.exit_of(&container).await {
+                                    Ok((true, _)) => tokio::time::sleep(Duration::from_millis(10)).await,
+                                    _ => break,
+                                }
+                            }
                             this.request(row);
-                        }
+                        });
                     }
                 }
             }

@@ -495,7 +495,7 @@ impl Runtime for DockerRuntime {
         Ok(all[all.len().saturating_sub(lines)..].to_vec())
     }
 
-    fn watch_exits(&self) -> mpsc::Receiver<String> {
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
         let (tx, rx) = mpsc::channel(256);
         let docker = self.docker.clone();
         let instance = self.instance_label();
@@ -507,10 +507,17 @@ impl Runtime for DockerRuntime {
                 filters.insert("label".to_owned(), vec![instance.clone(), labels::APP.to_owned()]);
                 let mut events = docker.events(Some(bollard::system::EventsOptions::<String> { filters, ..Default::default() }));
                 while let Some(event) = events.next().await {
-                    let Ok(event) = event else { break };
-                    let app = event.actor.and_then(|a| a.attributes).and_then(|mut a| a.remove(labels::APP));
-                    if let Some(app) = app {
-                        if tx.send(app).await.is_err() {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
+                            break;
+                        }
+                    };
+                    let Some(actor) = event.actor else { continue };
+                    let app = actor.attributes.and_then(|mut a| a.remove(labels::APP));
+                    if let (Some(app), Some(id)) = (app, actor.id) {
+                        if tx.send((app, id)).await.is_err() {
                             return;
                         }
                     }

@@ -28,7 +28,7 @@ struct FakeContainer {
 struct State {
     /// Images whose dynos exit at once: (exit code, output lines).
     crashing_images: BTreeMap<String, (i64, Vec<String>)>,
-    exits: Vec<mpsc::Sender<String>>,
+    exits: Vec<mpsc::Sender<(String, String)>>,
     /// When set, listing dynos fails (an engine that stopped answering).
     fail_listing: bool,
     /// When set, builds wait for it before they finish.
@@ -90,10 +90,12 @@ impl FakeRuntime {
             if let Some(server) = c.server.take() {
                 server.abort();
             }
-            state.exits.clone()
+            let id = c.dyno.container_id.clone();
+            (state.exits.clone(), id)
         };
+        let (senders, id) = senders;
         for tx in senders {
-            let _ = tx.try_send(app.to_owned());
+            let _ = tx.try_send((app.to_owned(), id.clone()));
         }
     }
 
@@ -305,7 +307,7 @@ impl Runtime for FakeRuntime {
         Ok(c.output[c.output.len().saturating_sub(lines)..].to_vec())
     }
 
-    fn watch_exits(&self) -> mpsc::Receiver<String> {
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
         let (tx, rx) = mpsc::channel(256);
         self.lock().exits.push(tx);
         rx

@@ -203,7 +203,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
     /// The last `lines` lines a dyno wrote to stdout and stderr.
     async fn output_tail(&self, container_id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
-    /// The apps whose dynos exit, as they exit, for as long as the receiver
-    /// lives; reconnects when the engine's event stream breaks.
-    fn watch_exits(&self) -> mpsc::Receiver<String>;
+    /// (app, container id) of each dyno that exits, as it exits, for as
+    /// long as the receiver lives; reconnects when the engine's event stream
+    /// breaks.
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
 }
