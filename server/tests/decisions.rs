@@ -448,6 +448,29 @@ async fn a_dyno_killed_from_outside_is_replaced_at_once_then_with_backoff() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_app_does_not_delay_another_apps_restart() {
+    let f = Fast::start().await;
+    let (slow, quick) = (f.app("fast-slow").await, f.app("fast-quick").await);
+    f.deploy(&quick, "img-q").await;
+    // The slow app's new web dyno never answers: its pass probes for the
+    // whole boot timeout (1 s here, 60 s by default).
+    f.fake.break_image("img-slow");
+    let out = paas_server::output::Output::collect();
+    let r = f.p().releases.deploy(&slow, Fast::built("img-slow"), &out).await.unwrap();
+    let releases = f.p().releases.clone();
+    let probing = tokio::spawn(async move { releases.converge(&slow, Some(r.version), Some(Duration::from_secs(10))).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    f.fake.kill("fast-quick", "web.1");
+    while f.page("fast-quick").await.0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the quick app waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!probing.is_finished(), "the quick app was back before the slow app's probe ended");
+    assert_eq!(probing.await.unwrap().state, DeployState::Failed);
+}
+
 fn checks(json: serde_json::Value) -> paas_server::appjson::Checks {
     serde_json::from_value(json).unwrap()
 }
