@@ -65,6 +65,8 @@ struct Inner {
     crashes: Mutex<HashMap<Slot, Crash>>,
     /// Liveness checks failed in a row, per container.
     liveness_failures: Mutex<HashMap<String, u32>>,
+    /// Containers the platform is stopping on purpose: their exit is no crash.
+    stopping: Mutex<HashSet<String>>,
 }
 
 type Slot = (String, String, u32);
@@ -192,6 +194,7 @@ impl Scheduler {
                 queued: Mutex::default(),
                 crashes: Mutex::default(),
                 liveness_failures: Mutex::default(),
+                stopping: Mutex::default(),
             }),
         }
     }
@@ -341,7 +344,8 @@ impl Scheduler {
                 actual.push(d);
                 continue;
             }
-            if release.as_ref().is_some_and(|r| r.id == d.release_id) {
+            let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
+            if !on_purpose && release.as_ref().is_some_and(|r| r.id == d.release_id) {
                 let (exit, output) = self.exit_and_output(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
                 self.record_crash(&d, exit, output);
@@ -356,6 +360,7 @@ impl Scheduler {
         let mut keep: Vec<Dyno> = Vec::new();
         let mut to_start: Vec<DynoSpec> = Vec::new();
         let mut next_restart: Option<Instant> = None;
+        let mut desired_slots: HashSet<(String, u32)> = HashSet::new();
         if let Some(release) = &release {
             let types = release.process_types()?;
             let env = inner.cipher.open(&release.config)?;
@@ -363,6 +368,7 @@ impl Scheduler {
             for (ptype, quantity) in desired_formation(&types, &scaled) {
                 let memory = Some(sizes.get(&ptype).copied().unwrap_or(inner.default_size).bytes());
                 for index in 1..=quantity {
+                    desired_slots.insert((ptype.clone(), index));
                     // A dyno of the wrong size is replaced, new one first.
                     let existing = actual.iter().find(|d| {
                         d.release_id == release.id
@@ -388,7 +394,7 @@ impl Scheduler {
                 }
             }
         }
-        self.forget_crashes(app, release.as_ref(), &keep);
+        self.forget_crashes(app, release.as_ref(), &keep, &desired_slots);
 
         let mut started = Vec::new();
         for spec in &to_start {
@@ -422,7 +428,9 @@ impl Scheduler {
             probing.iter().map(|d| self.comes_up(d, path, startup_check(&checks, &d.process_type))),
         )
         .await;
-        let mut new_web_up = false;
+        // Web dynos of this release already routed (a pass that routed them
+        // ended before recording the status) count as up.
+        let mut new_web_up = keep.iter().any(|d| d.process_type == "web" && d.addr.is_some_and(|a| routed.contains(&a)));
         let mut checked_web = 0;
         for (d, result) in probing.iter().zip(results) {
             let web = d.process_type == "web";
@@ -667,16 +675,17 @@ impl Scheduler {
         crashes.get(slot).filter(|c| c.release_id == release_id).cloned()
     }
 
-    /// Forgets the crashes of slots of other releases and of dynos that have
-    /// run long enough to count as healthy again.
-    fn forget_crashes(&self, app: &AppRow, release: Option<&ReleaseRow>, running: &[Dyno]) {
+    /// Forgets the crashes of slots of other releases, of slots no longer
+    /// wanted (scaled down), and of dynos that have run long enough to count
+    /// as healthy again.
+    fn forget_crashes(&self, app: &AppRow, release: Option<&ReleaseRow>, running: &[Dyno], wanted: &HashSet<(String, u32)>) {
         let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
         crashes.retain(|slot, crash| {
             if slot.0 != app.name {
                 return true;
             }
-            if release.is_none_or(|r| r.id != crash.release_id) {
+            if release.is_none_or(|r| r.id != crash.release_id) || !wanted.contains(&(slot.1.clone(), slot.2)) {
                 return false;
             }
             !running.iter().any(|d| {
@@ -767,7 +776,7 @@ impl Scheduler {
             routed.retain(|a| *a != addr);
             self.inner.routes.set(&app.name, routed);
         }
-        self.inner.runtime.stop_dyno(&d.container_id, self.inner.stop_grace).await?;
+        self.stop_now(&d, self.inner.stop_grace).await;
         info!(app = %app.name, dyno = %name, "dyno stopped");
         Ok(true)
     }
@@ -827,13 +836,19 @@ impl Scheduler {
     }
 
     fn stop_later(&self, dyno: Dyno) {
-        let runtime = self.inner.runtime.clone();
+        let this = self.clone();
         let grace = self.inner.stop_grace;
-        tokio::spawn(async move {
-            if let Err(e) = runtime.stop_dyno(&dyno.container_id, grace).await {
-                warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno");
-            }
-        });
+        tokio::spawn(async move { this.stop_now(&dyno, grace).await });
+    }
+
+    /// Stops and removes a dyno on purpose: its exit counts as no crash.
+    async fn stop_now(&self, dyno: &Dyno, grace: Duration) {
+        let id = dyno.container_id.clone();
+        self.inner.stopping.lock().expect("stopping poisoned").insert(id.clone());
+        if let Err(e) = self.inner.runtime.stop_dyno(&id, grace).await {
+            warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno");
+        }
+        self.inner.stopping.lock().expect("stopping poisoned").remove(&id);
     }
 
     /// The periodic loop and the exit watcher: every `every`, and whenever a

@@ -137,7 +137,8 @@ async fn a_deploy_serves_before_converge_returns() {
     let app = f.app("fast-deploy").await;
     let d = f.deploy(&app, "img-a").await;
     assert_eq!(d.state, DeployState::Serving, "{d:?}");
-    assert_eq!(d.started, ["web.1"]);
+    // (The periodic pass may have started it first: either pass routes it.)
+    assert_eq!(f.running_names("fast-deploy").await, ["web.1 v1"]);
     // Routed before converge returned: the very next request is served.
     let (status, body) = f.page("fast-deploy").await;
     assert_eq!(status, 200);
@@ -268,7 +269,6 @@ async fn scale_up_and_down() {
     assert_eq!(r.status(), 200);
     let change: ChangeResult = r.json().await.unwrap();
     assert_eq!(change.deploy.state, DeployState::Serving, "{:?}", change.deploy);
-    assert_eq!(change.deploy.started, ["web.2", "web.3", "worker.1"]);
     assert_eq!(f.p().routes.get("fast-scale").len(), 3);
     f.wait_for_dynos("fast-scale", &["web.1 v1", "web.2 v1", "web.3 v1", "worker.1 v1"]).await;
 
@@ -373,7 +373,6 @@ async fn resize_sets_memory_limits_and_replaces_dynos_new_first() {
     f.p().releases.scale(&app, &[scale_of("web", None, Some("1G"))]).await.unwrap();
     let d = f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
     assert_eq!(d.state, DeployState::Serving, "{d:?}");
-    assert_eq!(d.started, ["web.1"]);
     f.wait_for_dynos("fast-resize", &["web.1 v1"]).await;
     let after = f.fake.list_dynos(Some("fast-resize")).await.unwrap();
     assert_eq!(after[0].memory, Some(1 << 30));
