@@ -297,6 +297,12 @@ fn config_changes_say_truthfully_when_they_serve_and_when_they_do_not() {
     // --no-wait returns once the release is made.
     let said = p.paas_ok(dir, &["config:unset", "BROKEN", "--no-wait"]);
     assert!(said.contains("done, v4") && said.contains("background"), "{said}");
+    // ... and the change lands in the background.
+    poll(Duration::from_secs(60), "v4 to serve", || {
+        let v: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).ok()?;
+        let web = v.as_array()?.iter().find(|d| d["name"] == "web.1")?.clone();
+        (web["release_version"] == 4 && web["state"] == "up").then_some(())
+    });
     p.wait_for_page(&app, "greeting: hi</p>");
 }
 
