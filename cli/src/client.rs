@@ -85,22 +85,16 @@ impl Client {
 
     /// A POST without a body whose success has none either (202, 204).
     pub fn post_empty(&self, path: &str) -> Result<()> {
-        let resp = self
-            .req(reqwest::Method::POST, path)
-            .send()
-            .with_context(|| format!("cannot reach the paas API at {}", self.base))?;
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        decode::<serde_json::Value>(resp).map(|_| ())
+        self.send_empty(reqwest::Method::POST, path)
     }
 
     /// A DELETE whose success has no body (204).
     pub fn delete_empty(&self, path: &str) -> Result<()> {
-        let resp = self
-            .req(reqwest::Method::DELETE, path)
-            .send()
-            .with_context(|| format!("cannot reach the paas API at {}", self.base))?;
+        self.send_empty(reqwest::Method::DELETE, path)
+    }
+
+    fn send_empty(&self, method: reqwest::Method, path: &str) -> Result<()> {
+        let resp = self.req(method, path).send().with_context(|| format!("cannot reach the paas API at {}", self.base))?;
         if resp.status().is_success() {
             return Ok(());
         }
