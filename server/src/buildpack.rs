@@ -34,6 +34,8 @@ pub struct BuildpackBuilder {
     stack: Stack,
     /// `PAAS_BUILDPACKS_DIR`: where the built-in buildpacks are.
     dir: PathBuf,
+    /// `PAAS_BUILDPACK_DIRS`: server folders custom buildpacks may come from.
+    allowed_dirs: Vec<PathBuf>,
 }
 
 /// What a buildpack build made.
@@ -44,8 +46,8 @@ pub struct Built {
 }
 
 impl BuildpackBuilder {
-    pub fn new(runtime: Arc<dyn Runtime>, stack: Stack, dir: PathBuf) -> Self {
-        Self { runtime, stack, dir }
+    pub fn new(runtime: Arc<dyn Runtime>, stack: Stack, dir: PathBuf, allowed_dirs: Vec<PathBuf>) -> Self {
+        Self { runtime, stack, dir, allowed_dirs }
     }
 
     /// Builds `source` (a `git archive` tar). `chosen` names buildpacks
@@ -130,33 +132,124 @@ impl BuildpackBuilder {
 
     /// A buildpack named by `BUILDPACK_URL` or app.json, as a folder.
     async fn resolve(&self, name: &str, scratch: &Path, out: &Output) -> Result<PathBuf> {
-        let short = name.strip_prefix("heroku/").unwrap_or(name);
-        if BUILT_IN.contains(&short) {
-            return Ok(self.dir.join(short));
-        }
-        if name.starts_with('/') {
-            let p = PathBuf::from(name);
-            if !p.join("bin").join("compile").is_file() {
-                bail!("buildpack {name} has no bin/compile: it is not a buildpack folder");
+        match classify(name, &self.allowed_dirs).map_err(|e| anyhow!(e))? {
+            Source::BuiltIn { name: built_in, instead_of } => {
+                if let Some(asked) = instead_of {
+                    out.line(format!("-----> Using the built-in {built_in} buildpack for {asked}")).await;
+                }
+                Ok(self.dir.join(built_in))
             }
-            return Ok(p);
+            Source::Folder(path) => Ok(path),
+            Source::Git { url, reference, credentials } => {
+                let shown = redact(name);
+                out.line(format!("-----> Fetching buildpack {shown}")).await;
+                tools::git_clone(&url, reference.as_deref(), credentials.as_deref(), scratch, FETCH_LIMITS)
+                    .await
+                    .with_context(|| format!("cannot fetch buildpack {shown}"))?;
+                Ok(scratch.to_path_buf())
+            }
         }
-        let is_url = ["https://", "http://", "git://", "file://"].iter().any(|s| name.starts_with(s));
-        if !is_url {
-            bail!(
-                "buildpack {name:?} is not a built-in name ({}), a path on the server, or a git URL",
-                BUILT_IN.join(", ")
-            );
-        }
-        let (url, reference) = match name.split_once('#') {
-            Some((u, r)) => (u, Some(r)),
-            None => (name, None),
+    }
+}
+
+/// Where a buildpack comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A built-in buildpack; `instead_of` is the Heroku name or URL asked for.
+    BuiltIn { name: &'static str, instead_of: Option<String> },
+    /// A folder on the server, under one the operator allowed.
+    Folder(PathBuf),
+    /// A git repository to clone: the URL without credentials, the ref
+    /// after `#`, and `user:password` from the URL, if any.
+    Git { url: String, reference: Option<String>, credentials: Option<String> },
+}
+
+/// Heroku's official buildpacks that have a built-in counterpart here.
+const HEROKU_URL_PREFIX: &str = "github.com/heroku/heroku-buildpack-";
+
+/// Decides where a buildpack named by `BUILDPACK_URL` or app.json comes
+/// from: a built-in name (also as `heroku/NAME` or Heroku's GitHub URL), an
+/// `https://` git URL, or a server path / `file://` URL inside a folder the
+/// operator listed in `PAAS_BUILDPACK_DIRS`. Anything else is refused, saying
+/// what is allowed.
+pub fn classify(name: &str, allowed_dirs: &[PathBuf]) -> Result<Source, String> {
+    let name = name.trim();
+    let built_ins = BUILT_IN.join(", ");
+    if let Some(b) = BUILT_IN.iter().find(|b| **b == name) {
+        return Ok(Source::BuiltIn { name: b, instead_of: None });
+    }
+    if let Some(short) = name.strip_prefix("heroku/") {
+        return match BUILT_IN.iter().find(|b| **b == short) {
+            Some(b) => Ok(Source::BuiltIn { name: b, instead_of: Some(name.to_owned()) }),
+            None => Err(format!(
+                "buildpack {name} has no built-in counterpart here (the built-ins are {built_ins}), and this host does not fetch Heroku's buildpacks by name: give its https:// git URL"
+            )),
         };
-        out.line(format!("-----> Fetching buildpack {name}")).await;
-        tools::git_clone(url, reference, scratch, FETCH_LIMITS)
-            .await
-            .with_context(|| format!("cannot fetch buildpack {name}"))?;
-        Ok(scratch.to_path_buf())
+    }
+    let (base, reference) = match name.split_once('#') {
+        Some((u, r)) => (u, Some(r.to_owned())),
+        None => (name, None),
+    };
+    if reference.as_deref().is_some_and(|r| r.is_empty() || r.starts_with('-') || r.contains(char::is_whitespace)) {
+        return Err(format!("buildpack {} names an invalid git ref after #", redact(name)));
+    }
+    if let Some(rest) = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://")) {
+        let host_path = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
+        if let Some(lang) = host_path.strip_prefix(HEROKU_URL_PREFIX) {
+            let lang = lang.trim_end_matches('/').trim_end_matches(".git");
+            if let Some(b) = BUILT_IN.iter().find(|b| **b == lang) {
+                return Ok(Source::BuiltIn { name: b, instead_of: Some(redact(name)) });
+            }
+        }
+    }
+    if let Some(rest) = base.strip_prefix("https://") {
+        let (credentials, host_path) = match rest.split_once('/').map(|(auth_host, _)| auth_host).and_then(|ah| ah.rsplit_once('@')) {
+            Some((userinfo, _)) => (Some(userinfo.to_owned()), rest[userinfo.len() + 1..].to_owned()),
+            None => (None, rest.to_owned()),
+        };
+        if host_path.is_empty() || host_path.starts_with('/') || host_path.contains(char::is_whitespace) {
+            return Err(format!("buildpack {} is not a valid https:// git URL", redact(name)));
+        }
+        return Ok(Source::Git { url: format!("https://{host_path}"), reference, credentials });
+    }
+    let local = match base.strip_prefix("file://") {
+        Some(path) => Some(PathBuf::from(path)),
+        None if base.starts_with('/') => Some(PathBuf::from(base)),
+        None => None,
+    };
+    let Some(local) = local else {
+        return Err(format!(
+            "buildpack {} is not a built-in name ({built_ins}, also as heroku/NAME) or an https:// git URL",
+            redact(name)
+        ));
+    };
+    let refused = || {
+        format!(
+            "buildpack {name} is on this server: server paths and file:// URLs are refused unless the operator lists their folder in PAAS_BUILDPACK_DIRS; use a built-in name or an https:// git URL"
+        )
+    };
+    // Resolve `..` and symlinks before checking where it is.
+    let real = local.canonicalize().map_err(|_| refused())?;
+    if !allowed_dirs.iter().filter_map(|d| d.canonicalize().ok()).any(|d| real.starts_with(&d)) {
+        return Err(refused());
+    }
+    if base.starts_with("file://") && real.join(".git").exists() {
+        return Ok(Source::Git { url: format!("file://{}", real.display()), reference, credentials: None });
+    }
+    if !real.join("bin").join("compile").is_file() {
+        return Err(format!("buildpack {name} has no bin/compile: it is not a buildpack folder"));
+    }
+    Ok(Source::Folder(real))
+}
+
+/// A URL with any `user:password@` replaced by `***@`, for everything that
+/// may be printed or logged.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -267,6 +360,53 @@ pub fn parse_release_yaml(text: &str) -> Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heroku_names_and_urls_are_the_built_ins() {
+        let built = |n: &str| match classify(n, &[]) {
+            Ok(Source::BuiltIn { name, .. }) => name,
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(built("python"), "python");
+        assert_eq!(built("heroku/nodejs"), "nodejs");
+        assert_eq!(built("https://github.com/heroku/heroku-buildpack-python"), "python");
+        assert_eq!(built("https://github.com/heroku/heroku-buildpack-go.git"), "go");
+        assert_eq!(built("https://github.com/heroku/heroku-buildpack-nodejs.git#v250"), "nodejs");
+        assert_eq!(built("https://github.com/heroku/heroku-buildpack-static"), "static");
+        let e = classify("heroku/ruby", &[]).unwrap_err();
+        assert!(e.contains("no built-in counterpart") && e.contains("https://"), "{e}");
+    }
+
+    #[test]
+    fn only_https_and_allowed_folders() {
+        assert_eq!(
+            classify("https://user:s3cret@example.com/bp.git#main", &[]).unwrap(),
+            Source::Git { url: "https://example.com/bp.git".into(), reference: Some("main".into()), credentials: Some("user:s3cret".into()) }
+        );
+        for bad in ["http://example.com/bp.git", "git://example.com/bp.git", "ssh://git@example.com/bp", "example.com/bp", "https:///x"] {
+            assert!(classify(bad, &[]).is_err(), "{bad}");
+        }
+        let e = classify("https://a:b@example.com/bp#--upload-pack=x", &[]).unwrap_err();
+        assert!(!e.contains(":b@"), "credentials are redacted: {e}");
+        // Server paths: refused unless under an allowed folder, `..` or not.
+        let dir = tempfile::tempdir().unwrap();
+        let bp = dir.path().join("bp");
+        std::fs::create_dir_all(bp.join("bin")).unwrap();
+        std::fs::write(bp.join("bin/compile"), "#!/bin/sh\n").unwrap();
+        let e = classify(&bp.display().to_string(), &[]).unwrap_err();
+        assert!(e.contains("PAAS_BUILDPACK_DIRS"), "{e}");
+        assert!(classify("file:///etc", &[dir.path().to_path_buf()]).is_err());
+        let sneaky = format!("{}/../../etc", bp.display());
+        assert!(classify(&sneaky, &[dir.path().to_path_buf()]).is_err());
+        assert_eq!(classify(&bp.display().to_string(), &[dir.path().to_path_buf()]).unwrap(), Source::Folder(bp.canonicalize().unwrap()));
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(redact("https://user:pw@example.com/x.git"), "https://***@example.com/x.git");
+        assert_eq!(redact("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(redact("heroku/python"), "heroku/python");
+    }
 
     #[test]
     fn release_yaml() {

@@ -119,7 +119,12 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let builder = Builder::new(
         store.clone(),
         runtime.clone(),
-        BuildpackBuilder::new(runtime.clone(), settings.stack.clone(), settings.buildpacks_dir.clone()),
+        BuildpackBuilder::new(
+            runtime.clone(),
+            settings.stack.clone(),
+            settings.buildpacks_dir.clone(),
+            settings.buildpack_dirs.clone(),
+        ),
         settings.max_builds,
         settings.scratch_dir(),
     );

@@ -44,6 +44,9 @@ pub struct Settings {
     pub max_push_bytes: u64,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
+    /// `PAAS_BUILDPACK_DIRS`: server folders (colon-separated) that custom
+    /// buildpacks may be taken from by path or `file://` URL; none by default.
+    pub buildpack_dirs: Vec<PathBuf>,
     /// `PAAS_DYNO_SIZE`: the memory limit of dynos whose type has not been
     /// resized (default 512M, as Heroku's standard dyno).
     pub dyno_size: paas_wire::DynoSize,
@@ -197,6 +200,12 @@ impl Settings {
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
+            buildpack_dirs: std::env::var("PAAS_BUILDPACK_DIRS")
+                .unwrap_or_default()
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             dyno_size: {
                 let size = env_or("PAAS_DYNO_SIZE", "512M");
                 paas_wire::DynoSize::parse(&size).with_context(|| format!("PAAS_DYNO_SIZE {size:?}"))?
@@ -231,6 +240,7 @@ impl Settings {
             max_builds: 2,
             max_push_bytes: 1 << 30,
             docker_host: None,
+            buildpack_dirs: Vec::new(),
             dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
         }
     }

@@ -61,8 +61,20 @@ pub struct FetchLimits {
 }
 
 /// A shallow `git clone` of `url` (optionally at `reference`) into `dest`,
-/// killed after the timeout and refused when the checkout is over the size cap.
-pub async fn git_clone(url: &str, reference: Option<&str>, dest: &Path, limits: FetchLimits) -> Result<()> {
+/// killed after the timeout and refused when the checkout is over the size
+/// cap. Only `https://` (and operator-allowed `file://`) URLs are cloned.
+/// `credentials` (`user:password`) go to git through its environment as an
+/// HTTP header, never on the command line, where process listings show it.
+pub async fn git_clone(
+    url: &str,
+    reference: Option<&str>,
+    credentials: Option<&str>,
+    dest: &Path,
+    limits: FetchLimits,
+) -> Result<()> {
+    if !(url.starts_with("https://") || url.starts_with("file://")) {
+        bail!("only https:// git URLs are fetched");
+    }
     if reference.is_some_and(|r| r.starts_with('-') || r.is_empty()) {
         bail!("the git ref after # is invalid");
     }
@@ -72,6 +84,15 @@ pub async fn git_clone(url: &str, reference: Option<&str>, dest: &Path, limits: 
         cmd.args(["--branch", r]);
     }
     cmd.arg("--").arg(url).arg(dest).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
+    // Only the protocols named above, also for submodules and redirects.
+    cmd.env("GIT_ALLOW_PROTOCOL", "https:file");
+    if let Some(credentials) = credentials {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
+    }
     let out = match tokio::time::timeout(limits.timeout, cmd.output()).await {
         Ok(out) => out.context("cannot run git clone")?,
         Err(_) => bail!("git clone took longer than {} s", limits.timeout.as_secs()),

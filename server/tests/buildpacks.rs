@@ -155,10 +155,11 @@ fn procfile_app_release_phase_and_app_json_formation() {
 
 #[test]
 fn buildpack_url_picks_a_custom_buildpack_from_git() {
-    let mut p = Platform::start();
-    let app = unique_app("bp-custom");
-    // A buildpack of our own in a local git repo, fetched by file:// URL.
+    // A buildpack of our own in a local git repo, fetched by file:// URL,
+    // which the operator allows by listing its folder.
     let bp = tempfile::tempdir().unwrap();
+    let mut p = Platform::start_with(&[("PAAS_BUILDPACK_DIRS", &bp.path().display().to_string())]);
+    let app = unique_app("bp-custom");
     let bin = bp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for (name, body) in [
@@ -202,4 +203,45 @@ fn buildpack_url_picks_a_custom_buildpack_from_git() {
     p.wait_for_page(&app2, "static ok");
     let (_, www) = p.get(&app2, "/www/index.html").unwrap();
     assert!(www.contains("custom ok, env dir has twice"), "{www}");
+}
+
+#[test]
+fn herokus_buildpack_names_use_the_built_ins_and_server_paths_are_refused() {
+    let mut p = Platform::start();
+    // app.json names Heroku's Node.js buildpack: the built-in one builds it,
+    // offline, and says so.
+    let app = unique_app("bp-heroku");
+    let repo = fixture_repo(&p, "nodejs");
+    let dir = repo.path();
+    std::fs::write(dir.join("app.json"), r#"{"buildpacks": [{"url": "heroku/nodejs"}]}"#).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "heroku's name"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Using the built-in nodejs buildpack for heroku/nodejs"), "{said}");
+    p.wait_for_page(&app, "node ok is-number=true");
+
+    // Heroku's GitHub URL, with .git and a ref, works the same way.
+    p.paas_ok(dir, &["config:set", "-a", &app, "BUILDPACK_URL=https://github.com/heroku/heroku-buildpack-nodejs.git#v300"]);
+    std::fs::write(dir.join("server.js"), std::fs::read_to_string(dir.join("server.js")).unwrap() + "\n// two\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "two"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Using the built-in nodejs buildpack for https://github.com/heroku/heroku-buildpack-nodejs.git#v300"), "{said}");
+
+    // A server path, a file:// URL and plain http are refused, saying what
+    // is allowed; credentials never show.
+    for (url, want) in [
+        ("/usr/share", "PAAS_BUILDPACK_DIRS"),
+        ("file:///etc", "PAAS_BUILDPACK_DIRS"),
+        ("http://user:hunter2@example.com/bp.git", "https:// git URL"),
+    ] {
+        p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={url}")]);
+        std::fs::write(dir.join("server.js"), std::fs::read_to_string(dir.join("server.js")).unwrap() + "\n// again\n").unwrap();
+        p.git_ok(dir, &["commit", "-qam", "again"]);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok, "{url}: {said}");
+        assert!(said.contains(want), "{url}: {said}");
+        assert!(!said.contains("hunter2"), "{said}");
+    }
+    p.wait_for_page(&app, "node ok is-number=true");
 }

@@ -604,7 +604,7 @@ async fn builds_of_one_app_queue_and_a_global_limit_caps_builds() {
     let builder = Builder::new(
         f.p().store.clone(),
         runtime.clone(),
-        BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.buildpacks_dir.clone()),
+        BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.buildpacks_dir.clone(), Vec::new()),
         1,
         scratch.clone(),
     );
