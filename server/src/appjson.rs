@@ -1,7 +1,10 @@
-//! app.json: the parts paas reads (`formation`, `healthchecks`, `scripts`,
-//! `env`, `buildpacks`), parsed and validated. Errors carry the line and
-//! column serde_json found them at. Other keys (name, description, addons,
-//! ...) are accepted and ignored, as Heroku's tooling shares the file.
+//! app.json: the parts paas reads (`formation`, `healthchecks`, `env`,
+//! `buildpacks`), parsed and validated. Errors carry the line and column
+//! serde_json found them at, and only fields paas uses can be errors.
+//! Everything else the app.json schema or other platforms put there
+//! (`name`, `addons`, `image`, `environments`, `scripts`, a vendor's nested
+//! objects, unknown keys inside the sections paas reads) is accepted and
+//! named in one warning, as Heroku's and Dokku's tooling share the file.
 
 use paas_wire::{ConfigKey, ProcessType};
 use serde::Deserialize;
@@ -14,15 +17,12 @@ pub struct AppJson {
     #[serde(default)]
     pub healthchecks: BTreeMap<ProcessType, Vec<HealthCheck>>,
     #[serde(default)]
-    pub scripts: BTreeMap<String, String>,
-    #[serde(default)]
     pub env: BTreeMap<ConfigKey, EnvEntry>,
     #[serde(default)]
     pub buildpacks: Vec<BuildpackRef>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct FormationEntry {
     pub quantity: Quantity,
     #[serde(default)]
@@ -51,7 +51,7 @@ impl<'de> Deserialize<'de> for Quantity {
 /// `initialDelay` are seconds; the HTTP check is a GET of `path` on `port`
 /// (default `$PORT`) that must answer 2xx/3xx and, with `content`, contain it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     #[serde(rename = "type", default = "startup")]
     pub kind: CheckKind,
@@ -175,7 +175,6 @@ impl AppJson {
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct BuildpackRef {
     pub url: String,
 }
@@ -188,7 +187,66 @@ pub struct AppJsonError {
     pub message: String,
 }
 
-pub fn parse(text: &str) -> Result<AppJson, AppJsonError> {
+/// Parses app.json: the fields paas uses, and one warning naming every key it
+/// ignores (empty when there are none).
+pub fn parse(text: &str) -> Result<(AppJson, Option<String>), AppJsonError> {
+    let app = parse_used(text)?;
+    let value: serde_json::Value = serde_json::from_str(text).expect("it parsed above");
+    let mut ignored = Vec::new();
+    ignored_keys(&value, &mut ignored);
+    let warning = (!ignored.is_empty()).then(|| {
+        format!("app.json: paas ignores {} (they are not used here)", ignored.join(", "))
+    });
+    Ok((app, warning))
+}
+
+/// The keys paas reads, by where they are; everything else is ignored.
+fn ignored_keys(v: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let Value::Object(top) = v else { return };
+    let unknown = |obj: &serde_json::Map<String, Value>, used: &[&str], at: &str, out: &mut Vec<String>| {
+        for k in obj.keys().filter(|k| !used.contains(&k.as_str())) {
+            out.push(if at.is_empty() { k.clone() } else { format!("{at}.{k}") });
+        }
+    };
+    unknown(top, &["formation", "healthchecks", "env", "buildpacks", "scripts"], "", out);
+    if let Some(Value::Object(scripts)) = top.get("scripts") {
+        out.extend(scripts.keys().map(|k| format!("scripts.{k}")));
+    } else if top.contains_key("scripts") {
+        out.push("scripts".into());
+    }
+    if let Some(Value::Object(f)) = top.get("formation") {
+        for (t, entry) in f {
+            if let Value::Object(e) = entry {
+                unknown(e, &["quantity"], &format!("formation.{t}"), out);
+            }
+        }
+    }
+    if let Some(Value::Object(h)) = top.get("healthchecks") {
+        for (t, checks) in h {
+            for (i, check) in checks.as_array().into_iter().flatten().enumerate() {
+                if let Value::Object(c) = check {
+                    let used = ["type", "name", "path", "port", "attempts", "timeout", "wait", "initialDelay", "content"];
+                    unknown(c, &used, &format!("healthchecks.{t}[{i}]"), out);
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(env)) = top.get("env") {
+        for (k, entry) in env {
+            if let Value::Object(e) = entry {
+                unknown(e, &["description", "value", "required", "generator"], &format!("env.{k}"), out);
+            }
+        }
+    }
+    for (i, b) in top.get("buildpacks").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Value::Object(b) = b {
+            unknown(b, &["url"], &format!("buildpacks[{i}]"), out);
+        }
+    }
+}
+
+fn parse_used(text: &str) -> Result<AppJson, AppJsonError> {
     serde_json::from_str(text).map_err(|e| {
         // serde_json appends " at line L column C"; the line is ours to say.
         let msg = e.to_string();
@@ -211,13 +269,35 @@ mod tests {
   "env": {"SECRET": {"generator": "secret"}, "GREETING": "hello"},
   "buildpacks": [{"url": "heroku/python"}]
 }"#;
-        let a = parse(text).unwrap();
+        let (a, warning) = parse(text).unwrap();
+        let warning = warning.unwrap();
+        assert!(warning.contains("name") && warning.contains("scripts.postdeploy") && warning.contains("formation.worker.size"), "{warning}");
         assert_eq!(a.formation[&ProcessType::parse("web").unwrap()].quantity, Quantity(2));
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
         assert_eq!(a.env[&ConfigKey::parse("GREETING").unwrap()].value.as_deref(), Some("hello"));
         assert_eq!(a.buildpacks, [BuildpackRef { url: "heroku/python".into() }]);
         assert_eq!(a.web_health_path().as_deref(), Some("/health"));
         assert_eq!(AppJson::default().web_health_path(), None);
+    }
+
+    #[test]
+    fn what_other_platforms_write_is_accepted_with_a_warning() {
+        let text = r#"{
+  "name": "x", "addons": ["heroku-postgresql"], "image": "heroku/ruby",
+  "environments": {"test": {"scripts": {"test": "make test"}}},
+  "scripts": {"acme": {"postdeploy": "./go"}, "dokku": {"predeploy": "true"}},
+  "healthchecks": {"web": [{"type": "startup", "path": "/", "uptime": 5, "command": ["true"]}]},
+  "formation": {"web": {"quantity": 1, "size": "standard-1X"}}
+}"#;
+        let (a, warning) = parse(text).unwrap();
+        assert_eq!(a.healthchecks.len(), 1);
+        let w = warning.unwrap();
+        for key in ["addons", "image", "environments", "scripts.acme", "scripts.dokku", "healthchecks.web[0].uptime", "formation.web.size"] {
+            assert!(w.contains(key), "{key} in {w}");
+        }
+        assert_eq!(parse("{}").unwrap().1, None);
+        // Still an error: a bad value in a field paas uses.
+        assert!(parse(r#"{"healthchecks": {"web": [{"path": "no-slash"}]}}"#).is_err());
     }
 
     #[test]

@@ -135,7 +135,13 @@ impl Builder {
             None => BTreeMap::new(),
         };
         let app_json = match &tree.app_json {
-            Some(text) => appjson::parse(text)?,
+            Some(text) => {
+                let (app_json, warning) = appjson::parse(text)?;
+                if let Some(w) = warning {
+                    out.warn(w).await;
+                }
+                app_json
+            }
             None => AppJson::default(),
         };
         let tag = format!("paas/{}:{}", app.name, &build_id[..8]);

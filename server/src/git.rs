@@ -217,6 +217,7 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
         initial_formation: built.app_json.formation.iter().map(|(t, f)| (t.to_string(), f.quantity.0)).collect(),
         health_path: built.app_json.web_health_path(),
         healthchecks: built.app_json.checks(),
+        env: built.app_json.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
     };
     let release = match state.releases.deploy(app, deployable, out).await {
         Ok(r) => r,

@@ -27,6 +27,35 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
+/// Applies app.json `env` entries to a first deploy's config: a `value` or a
+/// generated secret (64 hex characters) for each key not set yet. Returns the
+/// keys added and the required keys that have neither.
+pub fn apply_app_json_env(
+    config: &mut BTreeMap<String, String>,
+    env: &BTreeMap<String, crate::appjson::EnvEntry>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut added, mut missing) = (Vec::new(), Vec::new());
+    for (key, entry) in env {
+        if config.contains_key(key) {
+            continue;
+        }
+        let value = match (&entry.value, entry.generator.as_deref()) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some("secret")) => Some(hex::encode(crate::crypto::random_bytes::<32>())),
+            _ => None,
+        };
+        match value {
+            Some(v) => {
+                config.insert(key.clone(), v);
+                added.push(key.clone());
+            }
+            None if entry.required => missing.push(key.clone()),
+            None => {}
+        }
+    }
+    (added, missing)
+}
+
 /// The most dynos of one type one host runs.
 pub const MAX_QUANTITY: i64 = 100;
 
@@ -68,6 +97,8 @@ pub struct Deployable {
     pub health_path: Option<String>,
     /// app.json's health checks, by process type.
     pub healthchecks: crate::appjson::Checks,
+    /// app.json's `env`: applied on the app's first deploy, as on Heroku.
+    pub env: BTreeMap<String, crate::appjson::EnvEntry>,
 }
 
 #[derive(Clone)]
@@ -213,11 +244,31 @@ impl ReleaseService {
         let _guard = lock.lock().await;
         let store = &self.inner.store;
         let current = store.current_release(&app.id).await?;
-        let sealed_config = match &current {
+        let mut sealed_config = match &current {
             Some(r) => r.config.clone(),
             None => self.inner.cipher.seal(&BTreeMap::new()),
         };
-        let config = self.inner.cipher.open(&sealed_config)?;
+        let mut config = self.inner.cipher.open(&sealed_config)?;
+        // The app's first deploy sets up app.json's `env`, as Heroku does.
+        if current.as_ref().is_none_or(|r| r.image.is_none()) && !built.env.is_empty() {
+            let (added, missing) = apply_app_json_env(&mut config, &built.env);
+            if !missing.is_empty() {
+                let example: Vec<String> = missing.iter().map(|k| format!("{k}=…")).collect();
+                return Err(ReleaseError::Invalid(
+                    "missing_config",
+                    format!(
+                        "app.json requires {}, which {} not set: run `paas config:set {}` and push again",
+                        missing.join(", "),
+                        if missing.len() == 1 { "is" } else { "are" },
+                        example.join(" ")
+                    ),
+                ));
+            }
+            if !added.is_empty() {
+                out.heading(format!("Setting config vars from app.json: {}", added.join(", "))).await;
+                sealed_config = self.inner.cipher.seal(&config);
+            }
+        }
         let short = &built.commit[..built.commit.len().min(7)];
         let new = NewRelease {
             build_id: Some(built.build_id.clone()),

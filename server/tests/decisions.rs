@@ -76,6 +76,7 @@ impl Fast {
             initial_formation: BTreeMap::new(),
             health_path: None,
             healthchecks: BTreeMap::new(),
+            env: BTreeMap::new(),
         }
     }
 
@@ -468,6 +469,44 @@ async fn a_slow_app_does_not_delay_another_apps_restart() {
     }
     assert!(!probing.is_finished(), "the quick app was back before the slow app's probe ended");
     assert_eq!(probing.await.unwrap().state, DeployState::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_json_env_is_set_up_on_the_first_deploy_only() {
+    let f = Fast::start().await;
+    let app = f.app("fast-env").await;
+    let out = paas_server::output::Output::collect();
+    let env: BTreeMap<String, paas_server::appjson::EnvEntry> = serde_json::from_value(json!({
+        "GREETING": "hello",
+        "SECRET_KEY_BASE": {"generator": "secret"},
+        "API_KEY": {"description": "the vendor's key", "required": true},
+        "OPTIONAL": {"required": false}
+    }))
+    .unwrap();
+    let mut built = Fast::built("img-a");
+    built.env = env.clone();
+    // API_KEY is required and not set: the first deploy is refused, naming it.
+    let err = f.p().releases.deploy(&app, built.clone(), &out).await.unwrap_err();
+    assert!(err.to_string().contains("app.json requires API_KEY") && err.to_string().contains("paas config:set API_KEY="), "{err}");
+    assert!(f.p().store.list_releases(&app.id).await.unwrap().is_empty());
+
+    let mut patch = BTreeMap::new();
+    patch.insert("API_KEY".to_owned(), Some("k".to_owned()));
+    patch.insert("GREETING".to_owned(), Some("mine".to_owned()));
+    f.p().releases.set_config(&app, patch).await.unwrap();
+    f.p().releases.deploy(&app, built.clone(), &out).await.unwrap();
+    let config = f.p().releases.config(&app).await.unwrap();
+    assert_eq!(config["GREETING"], "mine", "a var already set wins");
+    assert_eq!(config["SECRET_KEY_BASE"].len(), 64);
+    assert!(config["SECRET_KEY_BASE"].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!config.contains_key("OPTIONAL"));
+
+    // Later deploys leave the config alone.
+    let mut patch = BTreeMap::new();
+    patch.insert("SECRET_KEY_BASE".to_owned(), None);
+    f.p().releases.set_config(&app, patch).await.unwrap();
+    f.p().releases.deploy(&app, built, &out).await.unwrap();
+    assert!(!f.p().releases.config(&app).await.unwrap().contains_key("SECRET_KEY_BASE"));
 }
 
 fn checks(json: serde_json::Value) -> paas_server::appjson::Checks {

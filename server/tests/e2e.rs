@@ -464,3 +464,38 @@ fn app_json_startup_and_liveness_checks_on_the_real_engine() {
     let ps: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
     assert_eq!(ps[0]["restarts"], 1, "{ps}");
 }
+
+#[test]
+fn app_json_as_other_platforms_write_it_and_env_on_the_first_deploy() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-appjson");
+    let repo = dockerfile_repo(&p, "main", "appjson");
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("app.json"),
+        r#"{
+  "name": "sample", "addons": ["heroku-postgresql"], "image": "heroku/nodejs",
+  "scripts": {"acme": {"postdeploy": "./setup"}},
+  "env": {"GREETING": "from app.json", "SECRET_KEY_BASE": {"generator": "secret"}}
+}"#,
+    )
+    .unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "app.json from elsewhere"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    for key in ["addons", "image", "name", "scripts.acme"] {
+        assert!(said.contains(key) && said.contains("paas ignores"), "{key}: {said}");
+    }
+    assert!(said.contains("Setting config vars from app.json: GREETING, SECRET_KEY_BASE"), "{said}");
+    p.wait_for_page(&app, "greeting: from app.json</p>");
+    let secret = p.paas_ok(dir, &["config:get", "SECRET_KEY_BASE", "-a", &app]).trim().to_owned();
+    assert_eq!(secret.len(), 64, "{secret}");
+
+    // Only the first deploy sets them up.
+    write_fixture_app(dir, "again");
+    p.git_ok(dir, &["commit", "-qam", "again"]);
+    let said = p.push_ok(dir, &app);
+    assert!(!said.contains("Setting config vars from app.json"), "{said}");
+    assert_eq!(p.paas_ok(dir, &["config:get", "SECRET_KEY_BASE", "-a", &app]).trim(), secret);
+}
