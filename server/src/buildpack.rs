@@ -90,6 +90,8 @@ impl BuildpackBuilder {
         let (app_tar, paas_out) = (files.path().join("app.tar"), files.path().join("paas-out.tar"));
         let mut env: BTreeMap<String, String> = BTreeMap::from([
             ("STACK".into(), "paas-trixie".into()),
+            // Buildpacks may name things after the app (Go's binary).
+            ("PAAS_APP".into(), app.to_owned()),
             ("HOME".into(), "/app".into()),
             ("LANG".into(), "C.UTF-8".into()),
         ]);

@@ -245,3 +245,16 @@ fn herokus_buildpack_names_use_the_built_ins_and_server_paths_are_refused() {
     }
     p.wait_for_page(&app, "node ok is-number=true");
 }
+
+#[test]
+fn go_without_go_mod_builds_in_module_mode_named_by_godir() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-go-nomod");
+    let repo = fixture_repo(&p, "go-nomod");
+    p.create_app(repo.path(), &app);
+    let said = p.push_ok(repo.path(), &app);
+    assert!(said.contains("Go app detected") && said.contains("No go.mod"), "{said}");
+    assert!(said.contains("github.com/example/hello-godir"), "{said}");
+    // `web: hello-godir` in the Procfile finds the binary on PATH.
+    p.wait_for_page(&app, "go without go.mod ok");
+}
