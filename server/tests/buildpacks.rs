@@ -258,3 +258,30 @@ fn go_without_go_mod_builds_in_module_mode_named_by_godir() {
     // `web: hello-godir` in the Procfile finds the binary on PATH.
     p.wait_for_page(&app, "go without go.mod ok");
 }
+
+#[test]
+fn versions_the_stack_lacks_are_named_once_and_the_build_goes_on() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-pyver");
+    let repo = fixture_repo(&p, "python");
+    let dir = repo.path();
+    std::fs::write(dir.join(".python-version"), "3.99\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "asks for 3.99"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains(".python-version asks for Python 3.99, but this stack provides Python 3.13"), "{said}");
+    p.wait_for_page(&app, "six");
+
+    let app = unique_app("bp-nodever");
+    let repo = fixture_repo(&p, "nodejs");
+    let dir = repo.path();
+    let package = std::fs::read_to_string(dir.join("package.json")).unwrap();
+    let package = package.replacen('{', "{\n  \"engines\": {\"node\": \">=99\"},", 1);
+    std::fs::write(dir.join("package.json"), package).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "asks for node 99"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("package.json asks for Node.js \">=99\", but this stack provides v20"), "{said}");
+    p.wait_for_page(&app, "node ok");
+}
