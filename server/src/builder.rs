@@ -15,7 +15,7 @@ use crate::buildpack::BuildpackBuilder;
 use crate::locks::KeyedLocks;
 use crate::output::Output;
 use crate::procfile;
-use crate::runtime::Runtime;
+use crate::runtime::{BuildLimits, Runtime};
 use crate::source::{self, SourceFile};
 use crate::store::{AppRow, BuildStatus, Store};
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,6 +48,8 @@ pub struct Builder {
     max_builds: usize,
     /// Where temporary build files go.
     scratch: PathBuf,
+    /// How long a build may take and how much memory it may use.
+    limits: BuildLimits,
 }
 
 impl Builder {
@@ -57,6 +59,7 @@ impl Builder {
         buildpacks: BuildpackBuilder,
         max_builds: usize,
         scratch: PathBuf,
+        limits: BuildLimits,
     ) -> Self {
         Self {
             store,
@@ -66,6 +69,7 @@ impl Builder {
             slots: Arc::new(Semaphore::new(max_builds)),
             max_builds,
             scratch,
+            limits,
         }
     }
 
@@ -155,16 +159,29 @@ impl Builder {
                     .context("context writer panicked")??
             };
             let sink = out.sink(true);
-            let built = self.runtime.build_image(context.path(), &tag, &sink.tx).await;
+            let built = self.runtime.build_image(context.path(), &tag, self.limits, &sink.tx).await;
             sink.close().await;
-            let image = built.map_err(|e| anyhow!("docker build failed: {e:#}"))?;
+            let image = built.map_err(|e| {
+                let text = format!("{e:#}");
+                // A RUN step killed by the kernel (137) most likely hit the
+                // memory limit: say which, and how to raise it.
+                let hint = match self.limits.memory {
+                    Some(m) if text.contains("non-zero code: 137") => format!(
+                        " (killed: it most likely used more than the build memory limit of {} MiB; raise PAAS_BUILD_MEMORY on the server)",
+                        m >> 20
+                    ),
+                    _ => String::new(),
+                };
+                anyhow!("docker build failed: {text}{hint}")
+            })?;
             (image, BTreeMap::new())
         } else {
             let chosen: Vec<String> = match config.get("BUILDPACK_URL").filter(|u| !u.trim().is_empty()) {
                 Some(url) => vec![url.trim().to_owned()],
                 None => app_json.buildpacks.iter().map(|b| b.url.clone()).collect(),
             };
-            let built = self.buildpacks.build(&app.name, &tag, source, config, &chosen, &self.scratch, out).await?;
+            let built =
+                self.buildpacks.build(&app.name, &tag, source, config, &chosen, &self.scratch, self.limits, out).await?;
             (built.image, built.default_types)
         };
         types.extend(procfile_types);

@@ -6,7 +6,7 @@
 //! temporary files, streamed, so a large app never sits whole in memory.
 
 use crate::output::Output;
-use crate::runtime::{build_cache_volume, Runtime, TaskSpec};
+use crate::runtime::{build_cache_volume, BuildLimits, Runtime, TaskSpec};
 use crate::source::{copy_tree, SourceFile};
 use crate::stack::{Stack, CA_PATH_IN_CONTAINER};
 use crate::tools::{self, FetchLimits};
@@ -21,9 +21,6 @@ use std::time::Duration;
 pub const BUILT_IN: &[&str] = &["python", "nodejs", "go", "static", "procfile"];
 
 const DRIVER: &str = include_str!("buildpack_driver.sh");
-
-/// Longest a buildpack build may take.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Limits on fetching a buildpack from a git URL.
 const FETCH_LIMITS: FetchLimits = FetchLimits { timeout: Duration::from_secs(120), max_bytes: 100 << 20 };
@@ -61,6 +58,7 @@ impl BuildpackBuilder {
         config: &BTreeMap<String, String>,
         chosen: &[String],
         scratch: &Path,
+        limits: BuildLimits,
         out: &Output,
     ) -> Result<Built> {
         if !crate::stack::is_ready(self.runtime.as_ref(), &self.stack).await? {
@@ -110,14 +108,30 @@ impl BuildpackBuilder {
             ca_bundle: self.stack.ca_mount(),
             download: vec![("/app".into(), app_tar.clone()), ("/tmp/paas-out".into(), paas_out.clone())],
             commit: None,
-            timeout: Some(BUILD_TIMEOUT),
+            timeout: Some(limits.timeout),
             platform_step: false,
+            memory: limits.memory,
         };
         let started = std::time::Instant::now();
         let sink = out.sink(false);
         let result = self.runtime.run_task(&spec, &sink.tx).await;
         sink.close().await;
-        let result = result?;
+        let result = result.map_err(|e| {
+            if format!("{e:#}").contains("took longer than") {
+                anyhow!(
+                    "the build took longer than {} s, the build timeout: make it faster, or raise PAAS_BUILD_TIMEOUT_SECONDS on the server",
+                    limits.timeout.as_secs()
+                )
+            } else {
+                e
+            }
+        })?;
+        if result.oom_killed {
+            bail!(
+                "the build was killed for using more than its memory limit of {} MiB: raise PAAS_BUILD_MEMORY on the server",
+                limits.memory.unwrap_or_default() >> 20
+            );
+        }
         if result.exit_code != 0 {
             bail!("the buildpack build failed (exit {})", result.exit_code);
         }

@@ -12,7 +12,7 @@ use crate::crypto::{self, ConfigCipher};
 use crate::http::{self, ApiError, AppState};
 use crate::release::ReleaseService;
 use crate::router::{self, RouteTable, RouterState};
-use crate::runtime::{DockerRuntime, Runtime};
+use crate::runtime::{BuildLimits, DockerRuntime, Runtime};
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -127,6 +127,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         ),
         settings.max_builds,
         settings.scratch_dir(),
+        BuildLimits {
+            timeout: Duration::from_secs(settings.build_timeout_secs),
+            memory: Some(settings.build_memory.bytes()),
+        },
     );
     for app in store.list_apps().await? {
         if let Ok(name) = AppName::parse(&app.name) {

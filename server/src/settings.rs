@@ -44,6 +44,11 @@ pub struct Settings {
     pub max_push_bytes: u64,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
+    /// `PAAS_BUILD_TIMEOUT_SECONDS`: longest a build may run (default 900,
+    /// as Heroku's slug compile).
+    pub build_timeout_secs: u64,
+    /// `PAAS_BUILD_MEMORY`: memory limit of build containers (default 4G).
+    pub build_memory: paas_wire::DynoSize,
     /// `PAAS_BUILDPACK_DIRS`: server folders (colon-separated) that custom
     /// buildpacks may be taken from by path or `file://` URL; none by default.
     pub buildpack_dirs: Vec<PathBuf>,
@@ -200,6 +205,11 @@ impl Settings {
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
+            build_timeout_secs: env_num("PAAS_BUILD_TIMEOUT_SECONDS", 900)?,
+            build_memory: {
+                let size = env_or("PAAS_BUILD_MEMORY", "4G");
+                paas_wire::DynoSize::parse(&size).with_context(|| format!("PAAS_BUILD_MEMORY {size:?}"))?
+            },
             buildpack_dirs: std::env::var("PAAS_BUILDPACK_DIRS")
                 .unwrap_or_default()
                 .split(':')
@@ -240,6 +250,8 @@ impl Settings {
             max_builds: 2,
             max_push_bytes: 1 << 30,
             docker_host: None,
+            build_timeout_secs: 900,
+            build_memory: paas_wire::DynoSize::parse("4G").expect("a valid size"),
             buildpack_dirs: Vec::new(),
             dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
         }

@@ -285,3 +285,35 @@ fn versions_the_stack_lacks_are_named_once_and_the_build_goes_on() {
     assert!(said.contains("package.json asks for Node.js \">=99\", but this stack provides v20"), "{said}");
     p.wait_for_page(&app, "node ok");
 }
+
+#[test]
+fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
+    let bps = tempfile::tempdir().unwrap();
+    for (name, compile) in [("slow", "sleep 60"), ("hungry", "head -c 300000000 /dev/zero | tail")] {
+        let bin = bps.path().join(name).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("detect"), "#!/bin/sh\necho Limits\n").unwrap();
+        std::fs::write(bin.join("compile"), format!("#!/bin/sh\necho '-----> about to misbehave'\n{compile}\n")).unwrap();
+        std::fs::write(bin.join("release"), "#!/bin/sh\necho '---'\n").unwrap();
+        std::process::Command::new("chmod").args(["-R", "+x"]).arg(&bin).status().unwrap();
+    }
+    let mut p = Platform::start_with(&[
+        ("PAAS_BUILDPACK_DIRS", &bps.path().display().to_string()),
+        ("PAAS_BUILD_TIMEOUT_SECONDS", "5"),
+        ("PAAS_BUILD_MEMORY", "64M"),
+    ]);
+    let app = unique_app("bp-limits");
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    for (name, want) in [
+        ("slow", "the build took longer than 5 s, the build timeout"),
+        ("hungry", "killed for using more than its memory limit of 64 MiB: raise PAAS_BUILD_MEMORY"),
+    ] {
+        let bp = bps.path().join(name).display().to_string();
+        p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={bp}")]);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok, "{name}: {said}");
+        assert!(said.contains(want), "{name}: {said}");
+    }
+}

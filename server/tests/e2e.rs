@@ -499,3 +499,41 @@ fn app_json_as_other_platforms_write_it_and_env_on_the_first_deploy() {
     assert!(!said.contains("Setting config vars from app.json"), "{said}");
     assert_eq!(p.paas_ok(dir, &["config:get", "SECRET_KEY_BASE", "-a", &app]).trim(), secret);
 }
+
+#[test]
+fn builds_over_their_time_or_memory_limit_fail_and_the_old_release_serves() {
+    let mut p = Platform::start_with(&[("PAAS_BUILD_TIMEOUT_SECONDS", "4"), ("PAAS_BUILD_MEMORY", "64M")]);
+    let app = unique_app("e2e-limits");
+    let repo = dockerfile_repo(&p, "main", "limits");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: limits");
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+
+    std::fs::write(dir.join("Dockerfile"), format!("{dockerfile}RUN sleep 60 # slow-build-marker\n")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "too slow"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("the build took longer than 4 s, the build timeout") && said.contains("PAAS_BUILD_TIMEOUT_SECONDS"), "{said}");
+
+    std::fs::write(dir.join("Dockerfile"), format!("{dockerfile}RUN head -c 300000000 /dev/zero | tail\n")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "too hungry"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("build memory limit of 64 MiB") && said.contains("PAAS_BUILD_MEMORY"), "{said}");
+
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("marker: limits"), "the old release serves: {body}");
+    // The timed-out build's step does not keep running.
+    poll(Duration::from_secs(30), "the slow build step to be gone", || {
+        let out = docker(&["ps", "-q", "--filter", "status=running"]);
+        let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+        let slow = ids.iter().any(|id| {
+            let cmd = docker(&["inspect", "-f", "{{.Config.Cmd}}", id]);
+            text(&cmd.stdout).contains("slow-build-marker")
+        });
+        (!slow).then_some(())
+    });
+}

@@ -278,38 +278,22 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
-        let mut body = self.post_build(context, tag).await?;
-        let mut pending = Vec::new();
-        let mut partial = String::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.context("the build's answer ended early")?;
-            let Ok(data) = frame.into_data() else { continue };
-            pending.extend_from_slice(&data);
-            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=pos).collect();
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let info: bollard::models::BuildInfo =
-                    serde_json::from_slice(&line).context("the engine answered the build with unexpected JSON")?;
-                if let Some(err) = info.error {
-                    return Err(anyhow!("{}", err.trim_end()));
-                }
-                if let Some(text) = info.stream {
-                    partial.push_str(&text);
-                    while let Some(pos) = partial.find('\n') {
-                        let line: String = partial.drain(..=pos).collect();
-                        let _ = output.send(line.trim_end().to_owned()).await;
-                    }
-                }
-            }
+    async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        limits: super::BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        match tokio::time::timeout(limits.timeout, self.build_streamed(context, tag, limits.memory, output)).await {
+            Ok(built) => built,
+            // Dropping the request closes the connection, which cancels the
+            // engine's build.
+            Err(_) => Err(anyhow!(
+                "the build took longer than {} s, the build timeout: make it faster, or raise PAAS_BUILD_TIMEOUT_SECONDS on the server",
+                limits.timeout.as_secs()
+            )),
         }
-        if !partial.trim().is_empty() {
-            let _ = output.send(partial.trim_end().to_owned()).await;
-        }
-        let image = self.docker.inspect_image(tag).await.context("the build produced no image")?;
-        image.id.ok_or_else(|| anyhow!("the built image has no ID"))
     }
 
     async fn remove_image(&self, image: &str) -> Result<()> {
@@ -376,7 +360,12 @@ impl Runtime for DockerRuntime {
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(task_labels),
             host_config: Some({
-                let host = locked_down(HostConfig { mounts: Some(mounts), ..Default::default() });
+                let host = locked_down(HostConfig {
+                    mounts: Some(mounts),
+                    memory: spec.memory,
+                    memory_swap: spec.memory,
+                    ..Default::default()
+                });
                 if spec.platform_step {
                     HostConfig { cap_drop: None, ..host }
                 } else {
@@ -617,7 +606,9 @@ impl DockerRuntime {
                 self.docker.commit_container(options, config).await.context("cannot commit the stack image")?;
             }
         }
-        Ok(TaskResult { exit_code })
+        let oom_killed = exit_code != 0
+            && self.docker.inspect_container(id, None).await.ok().and_then(|c| c.state?.oom_killed).unwrap_or(false);
+        Ok(TaskResult { exit_code, oom_killed })
     }
 }
 
@@ -636,16 +627,54 @@ async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = byt
 }
 
 impl DockerRuntime {
+    async fn build_streamed(&self, context: &Path, tag: &str, memory: Option<i64>, output: &mpsc::Sender<String>) -> Result<String> {
+        let mut body = self.post_build(context, tag, memory).await?;
+        let mut pending = Vec::new();
+        let mut partial = String::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the build's answer ended early")?;
+            let Ok(data) = frame.into_data() else { continue };
+            pending.extend_from_slice(&data);
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let info: bollard::models::BuildInfo =
+                    serde_json::from_slice(&line).context("the engine answered the build with unexpected JSON")?;
+                if let Some(err) = info.error {
+                    return Err(anyhow!("{}", err.trim_end()));
+                }
+                if let Some(text) = info.stream {
+                    partial.push_str(&text);
+                    while let Some(pos) = partial.find('\n') {
+                        let line: String = partial.drain(..=pos).collect();
+                        let _ = output.send(line.trim_end().to_owned()).await;
+                    }
+                }
+            }
+        }
+        if !partial.trim().is_empty() {
+            let _ = output.send(partial.trim_end().to_owned()).await;
+        }
+        let image = self.docker.inspect_image(tag).await.context("the build produced no image")?;
+        image.id.ok_or_else(|| anyhow!("the built image has no ID"))
+    }
+
     /// `POST /build` with the context file streamed as the body. bollard
     /// 0.18's `build_image` takes the whole context as one buffer, so this
     /// speaks HTTP to the engine's socket itself (hyper, one connection).
-    async fn post_build(&self, context: &Path, tag: &str) -> Result<hyper::body::Incoming> {
+    async fn post_build(&self, context: &Path, tag: &str, memory: Option<i64>) -> Result<hyper::body::Incoming> {
         use hyper_util::rt::TokioIo;
         let version = self.docker.client_version();
-        let query = format!(
+        let mut query = format!(
             "t={}&rm=1&forcerm=1&dockerfile=Dockerfile",
             tag.replace(':', "%3A").replace('/', "%2F")
         );
+        if let Some(m) = memory {
+            // Each RUN step's container gets the limit, without swap.
+            query.push_str(&format!("&memory={m}&memswap={m}"));
+        }
         let uri = format!("/v{}.{}/build?{query}", version.major_version, version.minor_version);
         let file = tokio::fs::File::open(context).await.with_context(|| format!("cannot open {}", context.display()))?;
         let frames = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024)

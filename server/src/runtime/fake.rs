@@ -239,7 +239,7 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> Result<String> {
+    async fn build_image(&self, context: &Path, tag: &str, _limits: super::BuildLimits, output: &mpsc::Sender<String>) -> Result<String> {
         let gate = {
             let mut state = self.lock();
             state.builds_started += 1;
@@ -273,7 +273,7 @@ impl Runtime for FakeRuntime {
             state.failing_tasks.iter().any(|n| line.contains(n.as_str()))
         };
         let _ = output.send(format!("fake task: {line}")).await;
-        Ok(TaskResult { exit_code: if fails { 1 } else { 0 } })
+        Ok(TaskResult { exit_code: if fails { 1 } else { 0 }, oom_killed: false })
     }
 
     async fn image_from_files(&self, base: &str, _tar: &Path, tag: &str) -> Result<String> {

@@ -147,6 +147,8 @@ pub struct TaskSpec {
     /// A step of the platform's own (a stack image's apt install), not app
     /// code: it keeps the capabilities package scripts may need.
     pub platform_step: bool,
+    /// Memory limit in bytes (no swap beyond it).
+    pub memory: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -160,6 +162,16 @@ pub struct CommitSpec {
 #[derive(Debug, Clone)]
 pub struct TaskResult {
     pub exit_code: i64,
+    /// Killed for exceeding its memory limit.
+    pub oom_killed: bool,
+}
+
+/// Limits on an image build: how long, and how much memory each build step
+/// may use.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildLimits {
+    pub timeout: Duration,
+    pub memory: Option<i64>,
 }
 
 /// The named volume a buildpack build of `app` keeps its cache in.
@@ -178,7 +190,13 @@ pub trait Runtime: Send + Sync + 'static {
     async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
     /// Builds an image from a tar build context file (streamed to the
     /// engine), sending each output line to `output`. Returns the image ID.
-    async fn build_image(&self, context: &Path, tag: &str, output: &mpsc::Sender<String>) -> anyhow::Result<String>;
+    async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        limits: BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> anyhow::Result<String>;
     /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
