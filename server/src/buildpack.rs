@@ -6,7 +6,7 @@
 //! temporary files, streamed, so a large app never sits whole in memory.
 
 use crate::output::Output;
-use crate::runtime::{build_cache_volume, BuildLimits, Runtime, TaskSpec};
+use crate::runtime::{build_cache_volume, deps_image, BuildLimits, Runtime, TaskSpec};
 use crate::source::{copy_tree, SourceFile};
 use crate::stack::{Stack, CA_PATH_IN_CONTAINER};
 use crate::tools::{self, FetchLimits};
@@ -85,7 +85,16 @@ impl BuildpackBuilder {
             let path = upload_path.clone();
             tokio::task::spawn_blocking(move || build_upload(&source, &dirs, &config, &path)).await??
         };
-        let (app_tar, paas_out) = (files.path().join("app.tar"), files.path().join("paas-out.tar"));
+        let paas_out = files.path().join("paas-out.tar");
+        // The app's dependency layer, if a build made one on this run image:
+        // the build container skips packing dependencies that did not change.
+        let deps_image = deps_image(app);
+        let run_id = self.runtime.image_id(&self.stack.run).await?.unwrap_or_default();
+        let known_key = self
+            .runtime
+            .image_label(&deps_image, DEPS_LABEL)
+            .await?
+            .and_then(|l| l.split_once(' ').filter(|(_, base)| *base == run_id).map(|(k, _)| k.to_owned()));
         let mut env: BTreeMap<String, String> = BTreeMap::from([
             ("STACK".into(), "paas-trixie".into()),
             // Buildpacks may name things after the app (Go's binary).
@@ -93,6 +102,9 @@ impl BuildpackBuilder {
             ("HOME".into(), "/app".into()),
             ("LANG".into(), "C.UTF-8".into()),
         ]);
+        if let Some(key) = &known_key {
+            env.insert("PAAS_DEPS_KNOWN".into(), key.clone());
+        }
         if self.stack.ca_bundle.is_some() {
             for var in ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"] {
                 env.insert(var.into(), CA_PATH_IN_CONTAINER.into());
@@ -106,7 +118,7 @@ impl BuildpackBuilder {
             upload: Some(upload_path),
             volumes: vec![(build_cache_volume(app), "/tmp/cache".into())],
             ca_bundle: self.stack.ca_mount(),
-            download: vec![("/app".into(), app_tar.clone()), ("/tmp/paas-out".into(), paas_out.clone())],
+            download: vec![("/tmp/paas-out".into(), paas_out.clone())],
             commit: None,
             timeout: Some(limits.timeout),
             platform_step: false,
@@ -135,15 +147,37 @@ impl BuildpackBuilder {
         if result.exit_code != 0 {
             bail!("the buildpack build failed (exit {})", result.exit_code);
         }
-        let default_types = tokio::task::spawn_blocking(move || release_types(std::fs::File::open(paas_out)?)).await??;
-        let bytes = std::fs::metadata(&app_tar).map(|m| m.len()).unwrap_or(0);
+        let unpacked = {
+            let dir = files.path().to_path_buf();
+            tokio::task::spawn_blocking(move || unpack_out(std::fs::File::open(paas_out)?, &dir)).await??
+        };
+        let bytes = std::fs::metadata(&unpacked.code).map(|m| m.len()).unwrap_or(0);
         tracing::info!(app, seconds = started.elapsed().as_secs_f64(), bytes, "buildpack container done");
         let started = std::time::Instant::now();
 
+        // Dependencies are a layer of their own, made again only when their
+        // key changed; the code is one small layer on top.
+        let base = match (&unpacked.deps_key, &unpacked.deps) {
+            (Some(key), Some(deps)) => {
+                out.line("-----> Dependencies changed: making their image layer").await;
+                let label = format!("{key} {run_id}");
+                self.runtime
+                    .image_from_files(&self.stack.run, deps, &deps_image, Some((DEPS_LABEL, &label)))
+                    .await
+                    .context("cannot make the dependency layer")?;
+                deps_image.clone()
+            }
+            (Some(key), None) if known_key.as_ref() == Some(key) => {
+                out.line("-----> Dependencies unchanged: reusing their image layer").await;
+                deps_image.clone()
+            }
+            (Some(_), None) => bail!("the build container did not pack the changed dependencies: push again"),
+            (None, _) => self.stack.run.clone(),
+        };
         out.line("-----> Making the release image").await;
-        let image = self.runtime.image_from_files(&self.stack.run, &app_tar, tag).await;
+        let image = self.runtime.image_from_files(&base, &unpacked.code, tag, None).await;
         tracing::info!(app, seconds = started.elapsed().as_secs_f64(), "release image built");
-        Ok(Built { image: image.context("cannot make the release image")?, default_types })
+        Ok(Built { image: image.context("cannot make the release image")?, default_types: unpacked.types })
     }
 
     /// A buildpack named by `BUILDPACK_URL` or app.json, as a folder.
@@ -311,21 +345,57 @@ fn build_upload(source: &SourceFile, buildpacks: &[PathBuf], config: &BTreeMap<S
     Ok(buildpacks.len())
 }
 
-/// Reads every `release-N.yml` from the downloaded `/tmp/paas-out`; a later
-/// buildpack's types override an earlier one's.
-fn release_types(tar: impl std::io::Read) -> Result<BTreeMap<String, String>> {
+/// The label a dependency image carries: its key and the run image it was
+/// made on.
+const DEPS_LABEL: &str = "paas.deps";
+
+/// What the build container left in `/tmp/paas-out`, unpacked to files.
+struct Unpacked {
+    types: BTreeMap<String, String>,
+    /// `/app` without the dependency folders, as a tar.
+    code: PathBuf,
+    /// The dependency folders, as a tar, when they changed.
+    deps: Option<PathBuf>,
+    deps_key: Option<String>,
+}
+
+/// Unpacks the downloaded `/tmp/paas-out` (a tar of tars) into `dir`,
+/// streaming, and reads every `release-N.yml` (a later buildpack's process
+/// types override an earlier one's).
+fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
     let mut files = Vec::new();
+    let (mut code, mut deps, mut deps_key) = (None, None, None);
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.to_string_lossy().into_owned();
-        if let Some(name) = path.rsplit('/').next().filter(|n| n.starts_with("release-") && n.ends_with(".yml")) {
-            let n: usize = name["release-".len()..name.len() - 4].parse().unwrap_or(0);
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut entry, &mut text)?;
-            files.push((n, text));
+        let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "code.tar" | "deps.tar" => {
+                let target = dir.join(&name);
+                std::io::copy(&mut entry, &mut std::fs::File::create(&target)?)?;
+                if name == "code.tar" { code = Some(target) } else { deps = Some(target) }
+            }
+            "deps-key" => {
+                let mut key = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut key)?;
+                deps_key = Some(key.trim().to_owned()).filter(|k| !k.is_empty());
+            }
+            n if n.starts_with("release-") && n.ends_with(".yml") => {
+                let i: usize = n["release-".len()..n.len() - 4].parse().unwrap_or(0);
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text)?;
+                files.push((i, text));
+            }
+            _ => {}
         }
     }
+    let code = code.ok_or_else(|| anyhow!("the build container's output is missing the app"))?;
+    Ok(Unpacked { types: release_types(files)?, code, deps, deps_key })
+}
+
+/// The process types of every buildpack's `bin/release`, in order.
+fn release_types(mut files: Vec<(usize, String)>) -> Result<BTreeMap<String, String>> {
     files.sort();
     let mut types = BTreeMap::new();
     for (_, text) in files {

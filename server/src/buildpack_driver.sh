@@ -4,10 +4,18 @@
 #   $1: "detect" (use the first buildpack whose detect succeeds) or
 #       "explicit" (run every buildpack, in order; each must detect)
 #   $2: how many buildpacks there are under /tmp/buildpacks/0..N-1
+#
+# Its result is /tmp/paas-out: the buildpacks' release-N.yml, code.tar (/app
+# as a tar, without the dependency folders buildpacks declared), and, when
+# buildpacks declared dependency folders (a line "PATH KEY" each in
+# $PAAS_DEPS_FILE), deps-key and, unless PAAS_DEPS_KNOWN already names that
+# key, deps.tar with those folders.
 set -uo pipefail
 mode=$1 count=$2
 build=/app cache=/tmp/cache env_dir=/tmp/env out=/tmp/paas-out
 mkdir -p "$cache" "$env_dir" "$out"
+export PAAS_DEPS_FILE=$out/deps
+: >"$PAAS_DEPS_FILE"
 chmod -R a+x /tmp/buildpacks/*/bin 2>/dev/null
 
 selected=()
@@ -47,3 +55,19 @@ for i in "${selected[@]}"; do
     "$bp/bin/release" "$build" >"$out/release-$i.yml" || { echo " !     the buildpack's release step failed"; exit 1; }
   fi
 done
+
+# Split /app into dependency folders (an image layer of their own, reused
+# while their key is unchanged) and everything else.
+excludes=() deps=()
+while read -r path key; do
+  [ -n "$path" ] && [ -d "$build/$path" ] || continue
+  excludes+=("--exclude=app/$path") deps+=("app/$path")
+done <"$PAAS_DEPS_FILE"
+if [ "${#deps[@]}" -gt 0 ]; then
+  key=$(sha256sum "$PAAS_DEPS_FILE" | cut -d' ' -f1)
+  echo "$key" >"$out/deps-key"
+  if [ "${PAAS_DEPS_KNOWN:-}" != "$key" ]; then
+    tar -C / -cf "$out/deps.tar" "${deps[@]}" || { echo " !     cannot pack the dependencies"; exit 1; }
+  fi
+fi
+tar -C / "${excludes[@]}" -cf "$out/code.tar" app || { echo " !     cannot pack the app"; exit 1; }

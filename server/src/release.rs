@@ -355,6 +355,10 @@ impl ReleaseService {
         if let Err(e) = runtime.remove_volume(&build_cache_volume(&app.name)).await {
             warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
         }
+        // Its dependency layer's tag (the layers go with the last image using them).
+        if let Err(e) = runtime.remove_image(&crate::runtime::deps_image(&app.name)).await {
+            warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the dependency image");
+        }
         // An image referenced by a kept release is never removed.
         let kept = store.referenced_images().await?;
         tokio::spawn(async move {

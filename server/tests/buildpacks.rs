@@ -17,16 +17,24 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Python app detected"), "{said}");
     assert!(said.contains("Installing requirements with pip"), "{said}");
+    assert!(said.contains("Dependencies changed: making their image layer"), "{said}");
     p.wait_for_page(&app, "python ok six=1.16.0");
+    let first = docker_image_layers(&app);
 
-    // Same requirements: the install is skipped.
+    // Same requirements: the install is skipped, and the virtualenv's image
+    // layer is reused: the new image differs from the last by one code layer.
     let code = std::fs::read_to_string(dir.join("app.py")).unwrap().replace("python ok", "python again");
     std::fs::write(dir.join("app.py"), code).unwrap();
     p.git_ok(dir, &["commit", "-qam", "change the code only"]);
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Requirements unchanged: reusing cached packages"), "{said}");
     assert!(!said.contains("Installing requirements with pip"), "{said}");
+    assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
     p.wait_for_page(&app, "python again six=1.16.0");
+    let second = docker_image_layers(&app);
+    assert_eq!(first.len(), second.len());
+    assert_eq!(first[..first.len() - 1], second[..second.len() - 1], "only the top (code) layer differs");
+    assert_ne!(first.last(), second.last());
 
     // Once the cache is cleared, the next build installs again.
     let cleared = p.paas_ok(dir, &["builds:cache:clear", "-a", &app]);
@@ -316,4 +324,19 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
         assert!(!ok, "{name}: {said}");
         assert!(said.contains(want), "{name}: {said}");
     }
+}
+
+/// The layers of the image the app's running web dyno uses, bottom first.
+fn docker_image_layers(app: &str) -> Vec<String> {
+    let id = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
+        .output()
+        .unwrap();
+    let id = text(&id.stdout).lines().next().expect("a web dyno runs").to_owned();
+    let image = std::process::Command::new("docker").args(["inspect", "-f", "{{.Image}}", &id]).output().unwrap();
+    let layers = std::process::Command::new("docker")
+        .args(["image", "inspect", "-f", "{{range .RootFS.Layers}}{{println .}}{{end}}", text(&image.stdout).trim()])
+        .output()
+        .unwrap();
+    text(&layers.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }

@@ -387,7 +387,23 @@ impl Runtime for DockerRuntime {
         result
     }
 
-    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> Result<String> {
+    async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>) -> Result<String> {
         let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let mut task_labels = HashMap::new();
         task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
@@ -409,11 +425,13 @@ impl Runtime for DockerRuntime {
                 .context("cannot copy the built app into the image")?;
             let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
             let options = CommitContainerOptions { container: created.id.as_str(), repo, tag, pause: false, ..Default::default() };
-            // An empty config keeps the base image's entrypoint, env and workdir.
-            self.docker
-                .commit_container(options, Config::<String>::default())
-                .await
-                .context("cannot commit the release image")?;
+            // Fields left unset keep the base image's entrypoint, env and
+            // workdir; the labels are only ours.
+            let config = Config::<String> {
+                labels: label.map(|(k, v)| HashMap::from([(k.to_owned(), v.to_owned())])),
+                ..Default::default()
+            };
+            self.docker.commit_container(options, config).await.context("cannot commit the release image")?;
             // bollard 0.18 reads the commit answer's `Id` into a model that
             // expects `ID`: ask for the image instead.
             let image = self.docker.inspect_image(&format!("{repo}:{tag}")).await.context("the commit made no image")?;

@@ -276,7 +276,15 @@ impl Runtime for FakeRuntime {
         Ok(TaskResult { exit_code: if fails { 1 } else { 0 }, oom_killed: false })
     }
 
-    async fn image_from_files(&self, base: &str, _tar: &Path, tag: &str) -> Result<String> {
+    async fn image_label(&self, _image: &str, _label: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        Ok(Some(format!("sha256:{image}")))
+    }
+
+    async fn image_from_files(&self, base: &str, _tar: &Path, tag: &str, _label: Option<(&str, &str)>) -> Result<String> {
         if base.is_empty() {
             return Err(anyhow!("no base image"));
         }

@@ -174,6 +174,11 @@ pub struct BuildLimits {
     pub memory: Option<i64>,
 }
 
+/// The image holding `app`'s dependency layer (buildpack builds).
+pub fn deps_image(app: &str) -> String {
+    format!("paas/{app}-deps:latest")
+}
+
 /// The named volume a buildpack build of `app` keeps its cache in.
 pub fn build_cache_volume(app: &str) -> String {
     format!("paas-cache-{app}")
@@ -207,9 +212,14 @@ pub trait Runtime: Send + Sync + 'static {
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> anyhow::Result<TaskResult>;
     /// Makes image `tag` from `base` plus the files of the tar file `tar`
     /// (unpacked at `/`, streamed), keeping the base's entrypoint and
-    /// environment. Returns the image ID. Much faster than a `COPY` build for
-    /// many small files.
-    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str) -> anyhow::Result<String>;
+    /// environment, with `label` set on it. Returns the image ID. Much faster
+    /// than a `COPY` build for many small files.
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>)
+        -> anyhow::Result<String>;
+    /// An image's label, if the image exists and has it.
+    async fn image_label(&self, image: &str, label: &str) -> anyhow::Result<Option<String>>;
+    /// An image's ID, if it exists.
+    async fn image_id(&self, image: &str) -> anyhow::Result<Option<String>>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
     /// Removes the app's own network (its dynos must be gone). Idempotent.

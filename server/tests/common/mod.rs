@@ -315,6 +315,7 @@ impl Drop for Platform {
                     let _ = Command::new("docker").args(["network", "rm"]).args(&ids).output();
                 }
             }
+            let _ = Command::new("docker").args(["rmi", "-f", &format!("paas/{app}-deps:latest")]).output();
             let images = Command::new("docker")
                 .args(["images", "-q", &format!("paas/{app}")])
                 .output();
