@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tracing::debug;
@@ -53,16 +53,82 @@ impl RouteTable {
 pub struct RouterState {
     pub routes: RouteTable,
     pub domain: String,
+    /// `PAAS_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is kept.
+    trusted: Arc<Vec<IpAddr>>,
+    /// The port the router listens on, for `X-Forwarded-Port`.
+    port: u16,
     client: Client<HttpConnector, Body>,
 }
 
 impl RouterState {
-    pub fn new(routes: RouteTable, domain: String) -> Self {
+    pub fn new(routes: RouteTable, domain: String, trusted: Vec<IpAddr>, port: u16) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { routes, domain, client }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client }
     }
+}
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade",
+];
+
+/// A request id worth keeping: 20 to 200 of `[A-Za-z0-9+=/-]`, as Heroku's
+/// router accepts.
+fn valid_request_id(id: &str) -> bool {
+    (20..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=/-".contains(&b))
+}
+
+/// Rewrites a request's headers for the dyno: drops hop-by-hop headers
+/// (and those `Connection` names); sets `X-Forwarded-For` from the peer,
+/// keeping a client-sent chain only when the peer is a trusted proxy;
+/// `X-Forwarded-Proto`, `-Host`, `-Port`; `X-Request-Id` (a valid incoming
+/// one kept, else new) and `X-Request-Start` (Unix milliseconds). Returns
+/// the request id.
+pub fn forward_headers(
+    headers: &mut axum::http::HeaderMap,
+    peer: IpAddr,
+    trusted: &[IpAddr],
+    host: &str,
+    port: u16,
+) -> String {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|n| n.to_string()).chain(named) {
+        headers.remove(name.as_str());
+    }
+    let chain = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let forwarded_for = match chain {
+        Some(prev) if trusted.contains(&peer) => format!("{prev}, {peer}"),
+        _ => peer.to_string(),
+    };
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    for (name, value) in [
+        ("x-forwarded-for", forwarded_for),
+        ("x-forwarded-proto", "http".to_owned()),
+        ("x-forwarded-host", host.to_owned()),
+        ("x-forwarded-port", port.to_string()),
+        ("x-request-id", request_id.clone()),
+        ("x-request-start", start.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+    request_id
 }
 
 pub fn router(state: RouterState) -> axum::Router {
@@ -101,37 +167,16 @@ async fn proxy(
             &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
         );
     };
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 200)
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let uri: Uri = match format!("http://{backend}{path}").parse() {
         Ok(u) => u,
         Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
     };
     *req.uri_mut() = uri;
-    let headers = req.headers_mut();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    for (name, value) in [
-        ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", "http".to_owned()),
-        ("x-forwarded-host", host.clone()),
-        ("x-request-id", request_id.clone()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
+    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, state.port);
     match state.client.request(req).await {
         Ok(resp) => {
-            debug!(app = %app, backend = %backend, status = resp.status().as_u16(), "routed");
+            debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
             resp.map(Body::new)
         }
         Err(e) => {
@@ -168,6 +213,34 @@ mod tests {
         assert_eq!(app_for_host("a.b.example.com", "example.com"), None);
         assert_eq!(app_for_host("localhost:8080", "localhost"), None);
         assert_eq!(app_for_host("myapp.otherhost", "localhost"), None);
+    }
+
+    #[test]
+    fn forwarded_headers_are_set_not_trusted() {
+        use axum::http::HeaderMap;
+        let peer: IpAddr = "192.0.2.7".parse().unwrap();
+        let proxy: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("connection", HeaderValue::from_static("close, x-secret-hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-request-id", HeaderValue::from_static("short"));
+        let id = forward_headers(&mut h, peer, &[proxy], "app.localhost:8080", 8080);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7", "a client cannot forge its address");
+        assert!(h.get("connection").is_none() && h.get("keep-alive").is_none() && h.get("x-secret-hop").is_none());
+        assert_ne!(id, "short", "an invalid request id is replaced");
+        assert_eq!(h["x-request-id"], id.as_str());
+        assert_eq!(h["x-forwarded-port"], "8080");
+        assert!(h["x-request-start"].to_str().unwrap().parse::<u128>().unwrap() > 1_700_000_000_000);
+
+        // Behind a trusted proxy the chain is kept; a valid id too.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.insert("x-request-id", HeaderValue::from_static("abcdefghij0123456789-valid"));
+        let id = forward_headers(&mut h, proxy, &[proxy], "app.localhost", 80);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
+        assert_eq!(id, "abcdefghij0123456789-valid");
     }
 
     #[test]

@@ -161,7 +161,9 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         let _ = rx.wait_for(|s| *s).await;
     };
     let api_app = app_router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let router_app = router::router(RouterState::new(routes.clone(), settings.domain.clone()))
+    let router_state =
+        RouterState::new(routes.clone(), settings.domain.clone(), settings.trusted_proxies.clone(), router_addr.port());
+    let router_app = router::router(router_state)
         .into_make_service_with_connect_info::<SocketAddr>();
     let api = axum::serve(api_listener, api_app).with_graceful_shutdown(until(stopped.clone()));
     let router = axum::serve(router_listener, router_app).with_graceful_shutdown(until(stopped));

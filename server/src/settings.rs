@@ -44,6 +44,9 @@ pub struct Settings {
     pub max_push_bytes: u64,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
+    /// `PAAS_TRUSTED_PROXIES`: comma-separated addresses of proxies in front
+    /// of the router whose `X-Forwarded-For` is kept; none by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `PAAS_BUILD_TIMEOUT_SECONDS`: longest a build may run (default 900,
     /// as Heroku's slug compile).
     pub build_timeout_secs: u64,
@@ -205,6 +208,13 @@ impl Settings {
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
+            trusted_proxies: std::env::var("PAAS_TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| a.parse().with_context(|| format!("PAAS_TRUSTED_PROXIES: {a:?} is not an IP address")))
+                .collect::<Result<_>>()?,
             build_timeout_secs: env_num("PAAS_BUILD_TIMEOUT_SECONDS", 900)?,
             build_memory: {
                 let size = env_or("PAAS_BUILD_MEMORY", "4G");
@@ -250,6 +260,7 @@ impl Settings {
             max_builds: 2,
             max_push_bytes: 1 << 30,
             docker_host: None,
+            trusted_proxies: Vec::new(),
             build_timeout_secs: 900,
             build_memory: paas_wire::DynoSize::parse("4G").expect("a valid size"),
             buildpack_dirs: Vec::new(),

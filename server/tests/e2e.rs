@@ -537,3 +537,41 @@ fn builds_over_their_time_or_memory_limit_fail_and_the_old_release_serves() {
         (!slow).then_some(())
     });
 }
+
+#[test]
+fn the_router_sets_forwarding_headers_and_a_client_cannot_forge_them() {
+    let mut p = Platform::start();
+    let app = unique_app("e2e-headers");
+    let repo = dockerfile_repo(&p, "main", "headers");
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("env.cgi"),
+        "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"xff=$HTTP_X_FORWARDED_FOR port=$HTTP_X_FORWARDED_PORT rid=$HTTP_X_REQUEST_ID start=$HTTP_X_REQUEST_START hop=$HTTP_X_SECRET_HOP\"\n",
+    )
+    .unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("{dockerfile}RUN mkdir -p /www/cgi-bin && cp /app/env.cgi /www/cgi-bin/env && chmod +x /www/cgi-bin/env\n"),
+    )
+    .unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "echo headers"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: headers");
+    let body = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{}/cgi-bin/env", p.router_port))
+        .header("Host", format!("{app}.localhost:{}", p.router_port))
+        .header("X-Forwarded-For", "6.6.6.6")
+        .header("Connection", "x-secret-hop")
+        .header("X-Secret-Hop", "leaked")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(body.contains("xff=127.0.0.1 "), "the peer, not the forged value: {body}");
+    assert!(body.contains(&format!("port={} ", p.router_port)), "{body}");
+    assert!(!body.contains("rid= ") && !body.contains("start= "), "{body}");
+    assert!(body.contains("hop=\n") || body.trim_end().ends_with("hop="), "hop-by-hop headers are dropped: {body}");
+}
