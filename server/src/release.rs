@@ -488,11 +488,12 @@ impl ReleaseService {
         statuses.get(&release.id).map(|(_, detail)| detail.clone())
     }
 
-    /// The current release, which must have a build to run.
+    /// The release the dynos run: the newest with a build that has not
+    /// failed (what the scheduler converges to).
     async fn running_release(&self, app: &AppRow) -> ReleaseResult<ReleaseRow> {
-        match self.inner.store.current_release(&app.id).await? {
-            Some(r) if r.image.is_some() => Ok(r),
-            _ => Err(ReleaseError::NoImage(format!(
+        match self.inner.store.desired_release(&app.id).await? {
+            Some(r) => Ok(r),
+            None => Err(ReleaseError::NoImage(format!(
                 "{} has no build yet: deploy it with `git push paas main` first",
                 app.name
             ))),

@@ -794,7 +794,14 @@ impl Scheduler {
         let mut views = Vec::new();
         for d in dynos.iter().filter(|d| d.running) {
             let crash = crash_for(d).map(|(_, c)| c);
-            let state = if d.process_type == "web" && !d.addr.is_some_and(|a| routed.contains(&a)) { "starting" } else { "up" };
+            let stopping = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
+            let state = if stopping {
+                "stopping"
+            } else if d.process_type == "web" && !d.addr.is_some_and(|a| routed.contains(&a)) {
+                "starting"
+            } else {
+                "up"
+            };
             views.push(DynoView {
                 name: d.name(),
                 process_type: d.process_type.clone(),

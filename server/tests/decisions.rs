@@ -238,11 +238,17 @@ async fn new_web_dynos_that_never_answer_leave_the_old_ones_serving() {
     f.p().releases.converge(&app, None, Some(Duration::from_secs(10))).await;
     assert_eq!(f.fake.started_count(), started, "the failed release is not retried");
 
+    // Scaling acts on the release that runs (v1), not on the failed v2.
+    f.p().releases.scale(&app, &[scale_of("web", Some(2), None)]).await.unwrap();
+    let d = f.p().releases.converge_current(&app, 1, Some(Duration::from_secs(10))).await;
+    assert_eq!(d.state, DeployState::Serving, "{d:?}");
+    f.wait_for_dynos("fast-hold", &["web.1 v1", "web.2 v1"]).await;
+
     // The next good release takes over, and the held and broken dynos go.
     let d = f.deploy(&app, "img-fixed").await;
     assert_eq!(d.state, DeployState::Serving, "{d:?}");
     assert!(f.page("fast-hold").await.1.contains("fast-hold v3 web"));
-    f.wait_for_dynos("fast-hold", &["web.1 v3"]).await;
+    f.wait_for_dynos("fast-hold", &["web.1 v3", "web.2 v3"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -411,6 +411,11 @@ fn resize_restart_and_stop_on_the_real_engine() {
         });
         let said = p.paas_ok(dir, &["ps:restart", "web", "-a", &app]);
         assert!(said.contains("web.1, web.2"), "{said}");
+        // The replaced dynos, in their stop grace, say so; none is "starting".
+        let v: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
+        let states: Vec<&str> = v.as_array().unwrap().iter().map(|d| d["state"].as_str().unwrap()).collect();
+        assert!(states.iter().all(|s| *s == "up" || *s == "stopping"), "{states:?}");
+        assert_eq!(states.iter().filter(|s| **s == "up").count(), 2, "{states:?}");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         load.join().unwrap()
     });
