@@ -348,9 +348,12 @@ impl ReleaseService {
         let lock = self.inner.locks.get(&app.id);
         let _guard = lock.lock().await;
         let store = &self.inner.store;
-        self.inner.scheduler.remove_app(&app.name).await?;
         let images: Vec<String> = store.list_releases(&app.id).await?.into_iter().filter_map(|r| r.image).collect();
+        // The rows go first: a reconcile pass queued meanwhile (the dynos'
+        // exit events queue some) then finds nothing to run, instead of
+        // starting a dyno (and its network) again after they were removed.
         store.delete_app(&app.id).await?;
+        self.inner.scheduler.remove_app(&app.name).await?;
         let runtime = self.inner.scheduler.runtime().clone();
         if let Err(e) = runtime.remove_volume(&build_cache_volume(&app.name)).await {
             warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
