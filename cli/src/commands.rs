@@ -365,15 +365,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 updates.push(FormationChange { process_type, quantity: Some(quantity), size });
             }
-            let result: ChangeResult = Client::new()?
-                .patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
-            if json {
-                output::json(&result);
-            } else {
-                report(&format!("Scaling dynos of {name}"), &result);
-                print_formation(&result);
-            }
-            outcome(&result)
+            change_formation(&name, updates, wait, json, "Scaling")
         }
         Command::PsResize { changes, wait } => {
             let name = app()?;
@@ -385,15 +377,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 paas_wire::DynoSize::parse(size)?;
                 updates.push(FormationChange { process_type: process_type.to_owned(), quantity: None, size: Some(size.to_owned()) });
             }
-            let result: ChangeResult = Client::new()?
-                .patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
-            if json {
-                output::json(&result);
-            } else {
-                report(&format!("Resizing dynos of {name}"), &result);
-                print_formation(&result);
-            }
-            outcome(&result)
+            change_formation(&name, updates, wait, json, "Resizing")
         }
         Command::PsRestart { target } => {
             let name = app()?;
@@ -478,10 +462,20 @@ fn report(doing: &str, result: &ChangeResult) {
     }
 }
 
-fn print_formation(result: &ChangeResult) {
-    let now: Vec<String> =
-        result.formation.iter().flatten().map(|x| format!("{}={} ({})", x.process_type, x.quantity, x.size)).collect();
-    println!("Now running {}", now.join(", "));
+/// Sends a formation change (`ps:scale`, `ps:resize`), waits as asked, and
+/// says how it went and what now runs.
+fn change_formation(name: &str, updates: Vec<FormationChange>, wait: WaitArgs, json: bool, doing: &str) -> Result<()> {
+    let result: ChangeResult =
+        Client::new()?.patch(&format!("/apps/{name}/formation{}", wait.query()), &FormationUpdate { updates })?;
+    if json {
+        output::json(&result);
+    } else {
+        report(&format!("{doing} dynos of {name}"), &result);
+        let now: Vec<String> =
+            result.formation.iter().flatten().map(|x| format!("{}={} ({})", x.process_type, x.quantity, x.size)).collect();
+        println!("Now running {}", now.join(", "));
+    }
+    outcome(&result)
 }
 
 /// A change whose dynos failed makes the command fail, after `report`.

@@ -56,6 +56,18 @@ pub fn apply_app_json_env(
     (added, missing)
 }
 
+/// An outcome not known yet: the dynos are still being updated.
+fn pending(release: Option<i64>, message: String) -> Deploy {
+    Deploy {
+        state: DeployState::Pending,
+        release,
+        started: Vec::new(),
+        unhealthy: Vec::new(),
+        previous_serving: false,
+        message,
+    }
+}
+
 /// The most dynos of one type one host runs.
 pub const MAX_QUANTITY: i64 = 100;
 
@@ -393,27 +405,16 @@ impl ReleaseService {
         let row = app.clone();
         let pass = tokio::spawn(async move { scheduler.reconcile(&row).await });
         let Some(wait) = wait.filter(|w| !w.is_zero()) else {
-            return Deploy {
-                state: DeployState::Pending,
-                release,
-                started: Vec::new(),
-                unhealthy: Vec::new(),
-                previous_serving: false,
-                message: "the dynos are being updated in the background: see `paas ps`".into(),
-            };
+            return pending(release, "the dynos are being updated in the background: see `paas ps`".into());
         };
         match tokio::time::timeout(wait, pass).await {
-            Err(_) => Deploy {
-                state: DeployState::Pending,
+            Err(_) => pending(
                 release,
-                started: Vec::new(),
-                unhealthy: Vec::new(),
-                previous_serving: false,
-                message: format!(
+                format!(
                     "the new dynos were still starting after {} s; they carry on in the background: see `paas ps`",
                     wait.as_secs()
                 ),
-            },
+            ),
             Ok(Err(e)) => self.not_yet(release, format!("the converge task failed: {e}")),
             Ok(Ok(Err(e))) => self.not_yet(
                 release,
@@ -426,14 +427,7 @@ impl ReleaseService {
     /// The change is made but whether its dynos serve is not known yet.
     fn not_yet(&self, release: Option<i64>, why: String) -> Deploy {
         let version = release.map_or_else(|| "the change".to_owned(), |v| format!("v{v}"));
-        Deploy {
-            state: DeployState::Pending,
-            release,
-            started: Vec::new(),
-            unhealthy: Vec::new(),
-            previous_serving: false,
-            message: format!("{version} was made, but {why}"),
-        }
+        pending(release, format!("{version} was made, but {why}"))
     }
 
     /// Turns a reconcile pass's outcome into what the person is told.

@@ -35,6 +35,22 @@ impl RouteTable {
         }
     }
 
+    /// Takes one dyno out of an app's rotation.
+    pub fn remove(&self, app: &str, addr: SocketAddr) {
+        let mut addrs = self.get(app);
+        addrs.retain(|a| *a != addr);
+        self.set(app, addrs);
+    }
+
+    /// Puts `new` in the rotation in place of `old` (a restarted dyno).
+    pub fn replace(&self, app: &str, old: SocketAddr, new: SocketAddr) {
+        let mut addrs = self.get(app);
+        addrs.retain(|a| *a != old);
+        addrs.push(new);
+        addrs.sort();
+        self.set(app, addrs);
+    }
+
     pub fn get(&self, app: &str) -> Vec<SocketAddr> {
         let map = self.inner.read().expect("route table poisoned");
         map.get(app).map(|b| b.addrs.clone()).unwrap_or_default()

@@ -78,7 +78,8 @@ pub struct Crash {
     /// Crashes so far; the restart after the first is immediate.
     pub count: u32,
     pub exit: Exit,
-    pub output: Vec<String>,
+    /// The container whose exit was counted last: each counts once.
+    pub container_id: String,
     pub at: SystemTime,
     /// No restart before this.
     pub next_at: Instant,
@@ -201,11 +202,6 @@ impl Scheduler {
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.inner.runtime
-    }
-
-    /// What runs for an app now, read from the runtime.
-    pub async fn dynos(&self, app: &str) -> Result<Vec<Dyno>> {
-        self.inner.runtime.list_dynos(Some(app)).await
     }
 
     /// Queues a pass for the app, unless one is queued already.
@@ -346,9 +342,9 @@ impl Scheduler {
             }
             let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
             if !on_purpose && release.as_ref().is_some_and(|r| r.id == d.release_id) {
-                let (exit, output) = self.exit_and_output(&d).await;
+                let exit = self.exit_of(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
-                self.record_crash(&d, exit, output);
+                self.record_crash(&d, exit);
             }
             self.stop_later(d);
         }
@@ -366,7 +362,7 @@ impl Scheduler {
             let env = inner.cipher.open(&release.config)?;
             let now = Instant::now();
             for (ptype, quantity) in desired_formation(&types, &scaled) {
-                let memory = Some(sizes.get(&ptype).copied().unwrap_or(inner.default_size).bytes());
+                let memory = self.size_of(&sizes, &ptype).bytes();
                 for index in 1..=quantity {
                     desired_slots.insert((ptype.clone(), index));
                     // A dyno of the wrong size is replaced, new one first.
@@ -374,7 +370,7 @@ impl Scheduler {
                         d.release_id == release.id
                             && d.process_type == ptype
                             && d.index == index
-                            && d.memory == memory
+                            && d.memory == Some(memory)
                             && !keep.iter().any(|k| k.container_id == d.container_id)
                     });
                     if let Some(d) = existing {
@@ -385,11 +381,7 @@ impl Scheduler {
                     let wait_until = self.crash_of(&slot, &release.id).map(|c| c.next_at).filter(|at| *at > now);
                     match wait_until {
                         Some(at) => next_restart = Some(next_restart.map_or(at, |n| n.min(at))),
-                        None => {
-                            let mut spec = spec_for(&app.name, release, &ptype, index, &types[&ptype], &env);
-                            spec.memory = memory;
-                            to_start.push(spec);
-                        }
+                        None => to_start.push(spec_for(&app.name, release, &ptype, index, &types[&ptype], &env, memory)),
                     }
                 }
             }
@@ -540,8 +532,9 @@ impl Scheduler {
             }
             match self.inner.runtime.exit_of(&d.container_id).await {
                 Ok((false, _)) | Err(_) => {
-                    let (exit, output) = self.exit_and_output(d).await;
-                    self.record_crash(d, exit.clone(), output.clone());
+                    let exit = self.exit_of(d).await;
+                    let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+                    self.record_crash(d, exit.clone());
                     return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
                 }
                 Ok((true, _)) => {}
@@ -622,36 +615,31 @@ impl Scheduler {
             }
             warn!(app = %app.name, dyno = %d.name(), "dyno failed its liveness check: restarting it");
             if let Some(addr) = d.addr {
-                let mut routed = self.inner.routes.get(&app.name);
-                routed.retain(|a| *a != addr);
-                self.inner.routes.set(&app.name, routed);
+                self.inner.routes.remove(&app.name, addr);
             }
-            let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
-            let exit = Exit { error: Some("failed its liveness check".into()), ..Default::default() };
-            self.record_crash(&d, exit, output);
+            self.record_crash(&d, Exit { error: Some("failed its liveness check".into()), ..Default::default() });
             self.stop_later(d);
         }
         stay
     }
 
-    async fn exit_and_output(&self, d: &Dyno) -> (Exit, Vec<String>) {
-        let exit = match self.inner.runtime.exit_of(&d.container_id).await {
+    /// How a dyno ended (an engine error, if it cannot say).
+    async fn exit_of(&self, d: &Dyno) -> Exit {
+        match self.inner.runtime.exit_of(&d.container_id).await {
             Ok((_, exit)) => exit,
             Err(e) => Exit { error: Some(format!("{e:#}")), ..Default::default() },
-        };
-        let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
-        (exit, output)
+        }
     }
 
     /// Counts a crash of the dyno's slot (once per container).
-    fn record_crash(&self, d: &Dyno, exit: Exit, output: Vec<String>) {
+    fn record_crash(&self, d: &Dyno, exit: Exit) {
         let slot = (d.app.clone(), d.process_type.clone(), d.index);
         let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
         let fresh = || Crash {
             release_id: d.release_id.clone(),
             count: 0,
             exit: Exit::default(),
-            output: Vec::new(),
+            container_id: String::new(),
             at: SystemTime::now(),
             next_at: Instant::now(),
         };
@@ -659,13 +647,12 @@ impl Scheduler {
         if crash.release_id != d.release_id {
             *crash = fresh();
         }
-        if crash.output.first().map(String::as_str) == Some(d.container_id.as_str()) {
+        if crash.container_id == d.container_id {
             return;
         }
         crash.count += 1;
         crash.exit = exit;
-        // The first line names the container, so a container counts once.
-        crash.output = std::iter::once(d.container_id.clone()).chain(output).collect();
+        crash.container_id = d.container_id.clone();
         crash.at = SystemTime::now();
         crash.next_at = Instant::now() + backoff(crash.count);
     }
@@ -703,8 +690,10 @@ impl Scheduler {
         Ok(sizes)
     }
 
-    pub fn default_size(&self) -> DynoSize {
-        self.inner.default_size
+    /// A process type's size: what `ps:resize` set (in `sizes`, from
+    /// [`Self::sizes`]), else the default.
+    pub fn size_of(&self, sizes: &BTreeMap<String, DynoSize>, process_type: &str) -> DynoSize {
+        sizes.get(process_type).copied().unwrap_or(self.inner.default_size)
     }
 
     /// Restarts the app's dynos that `target` names (all, a type such as
@@ -725,14 +714,15 @@ impl Scheduler {
         let types = release.process_types()?;
         let env = inner.cipher.open(&release.config)?;
         let sizes = self.sizes(app).await?;
+        let checks = appjson::checks_from_json(release.healthchecks.as_deref());
         let mut dynos: Vec<Dyno> = inner.runtime.list_dynos(Some(&app.name)).await?;
         dynos.retain(|d| d.running && target.is_none_or(|t| t == d.process_type || t == d.name()));
         dynos.sort_by(|a, b| (&a.process_type, a.index).cmp(&(&b.process_type, b.index)));
         let (mut restarted, mut failed) = (Vec::new(), Vec::new());
         for old in dynos {
             let Some(command) = types.get(&old.process_type) else { continue };
-            let mut spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env);
-            spec.memory = Some(sizes.get(&old.process_type).copied().unwrap_or(inner.default_size).bytes());
+            let memory = self.size_of(&sizes, &old.process_type).bytes();
+            let spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env, memory);
             let new = match inner.runtime.start_dyno(&spec).await {
                 Ok(d) => d,
                 Err(e) => {
@@ -740,15 +730,10 @@ impl Scheduler {
                     continue;
                 }
             };
-            let checks = appjson::checks_from_json(release.healthchecks.as_deref());
             match self.comes_up(&new, release.health_path.as_deref(), startup_check(&checks, &new.process_type)).await {
                 Ok(()) => {
                     if let (Some(new_addr), Some(old_addr)) = (new.addr, old.addr) {
-                        let mut routed = inner.routes.get(&app.name);
-                        routed.retain(|a| *a != old_addr);
-                        routed.push(new_addr);
-                        routed.sort();
-                        inner.routes.set(&app.name, routed);
+                        inner.routes.replace(&app.name, old_addr, new_addr);
                     }
                     info!(app = %app.name, dyno = %old.name(), "dyno restarted");
                     restarted.push(old.name());
@@ -772,9 +757,7 @@ impl Scheduler {
             return Ok(false);
         };
         if let Some(addr) = d.addr {
-            let mut routed = self.inner.routes.get(&app.name);
-            routed.retain(|a| *a != addr);
-            self.inner.routes.set(&app.name, routed);
+            self.inner.routes.remove(&app.name, addr);
         }
         self.stop_now(&d, self.inner.stop_grace).await;
         info!(app = %app.name, dyno = %name, "dyno stopped");
@@ -810,7 +793,7 @@ impl Scheduler {
                 since: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(d.created.max(0) as u64)),
                 restarts: crash.map_or(0, |c| c.count),
                 exit_code: crash.and_then(|c| c.exit.exit_code),
-                size: d.memory.map_or_else(String::new, |m| size_text(m)),
+                size: d.memory.map_or_else(String::new, |m| DynoSize::from_bytes(m).to_string()),
                 container_id: d.container_id.chars().take(12).collect(),
             });
         }
@@ -909,11 +892,6 @@ fn check_target(d: &Dyno, check: &HealthCheck) -> Option<SocketAddr> {
     }
 }
 
-fn size_text(bytes: i64) -> String {
-    let mb = bytes / (1024 * 1024);
-    if mb % 1024 == 0 { format!("{}G", mb / 1024) } else { format!("{mb}M") }
-}
-
 fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -925,6 +903,7 @@ fn spec_for(
     index: u32,
     command: &str,
     config: &BTreeMap<String, String>,
+    memory: i64,
 ) -> DynoSpec {
     let mut env = config.clone();
     env.insert("DYNO".into(), format!("{ptype}.{index}"));
@@ -944,7 +923,7 @@ fn spec_for(
         command: command.to_owned(),
         env,
         web,
-        memory: None,
+        memory: Some(memory),
     }
 }
 

@@ -156,6 +156,11 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
 }
 
+fn env_size(name: &str, default: &str) -> Result<paas_wire::DynoSize> {
+    let size = env_or(name, default);
+    paas_wire::DynoSize::parse(&size).with_context(|| format!("{name} {size:?}"))
+}
+
 fn env_num(name: &str, default: u64) -> Result<u64> {
     env_or(name, &default.to_string())
         .parse()
@@ -216,20 +221,14 @@ impl Settings {
                 .map(|a| a.parse().with_context(|| format!("PAAS_TRUSTED_PROXIES: {a:?} is not an IP address")))
                 .collect::<Result<_>>()?,
             build_timeout_secs: env_num("PAAS_BUILD_TIMEOUT_SECONDS", 900)?,
-            build_memory: {
-                let size = env_or("PAAS_BUILD_MEMORY", "4G");
-                paas_wire::DynoSize::parse(&size).with_context(|| format!("PAAS_BUILD_MEMORY {size:?}"))?
-            },
+            build_memory: env_size("PAAS_BUILD_MEMORY", "4G")?,
             buildpack_dirs: std::env::var("PAAS_BUILDPACK_DIRS")
                 .unwrap_or_default()
                 .split(':')
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from)
                 .collect(),
-            dyno_size: {
-                let size = env_or("PAAS_DYNO_SIZE", "512M");
-                paas_wire::DynoSize::parse(&size).with_context(|| format!("PAAS_DYNO_SIZE {size:?}"))?
-            },
+            dyno_size: env_size("PAAS_DYNO_SIZE", "512M")?,
         })
     }
 

@@ -43,6 +43,12 @@ impl DynoSize {
         Ok(Self { megabytes })
     }
 
+    /// The size of a memory limit read back from the runtime (whole MiB;
+    /// not validated: the platform set it).
+    pub fn from_bytes(bytes: i64) -> Self {
+        Self { megabytes: (bytes.max(0) as u64) >> 20 }
+    }
+
     pub fn bytes(self) -> i64 {
         (self.megabytes * 1024 * 1024) as i64
     }
@@ -168,6 +174,7 @@ mod tests {
         assert_eq!(DynoSize::parse("512M").unwrap().to_string(), "512M");
         assert_eq!(DynoSize::parse("1g").unwrap().bytes(), 1 << 30);
         assert_eq!(DynoSize::parse("1024MB").unwrap().to_string(), "1G");
+        assert_eq!(DynoSize::from_bytes(512 << 20).to_string(), "512M");
         for bad in ["", "M", "63M", "17G", "1.5G", "-1G", "512", "512K", "9999999G"] {
             assert!(DynoSize::parse(bad).is_err(), "{bad}");
         }

@@ -21,12 +21,11 @@ async fn current(state: &AppState, app: &AppRow) -> ApiResult<Vec<Formation>> {
     let types = release.process_types()?;
     let scaled = state.store.formation(&app.id).await?;
     let sizes = state.scheduler.sizes(app).await?;
-    let default = state.scheduler.default_size();
     Ok(desired_formation(&types, &scaled)
         .into_iter()
         .map(|(t, q)| Formation {
             command: types[&t].clone(),
-            size: sizes.get(&t).copied().unwrap_or(default).to_string(),
+            size: state.scheduler.size_of(&sizes, &t).to_string(),
             process_type: t,
             quantity: q.into(),
         })

@@ -118,8 +118,9 @@ fn locked_down(host: HostConfig) -> HostConfig {
 impl DockerRuntime {
     /// Labels that override any `paas.*` label an image brings: a task or
     /// layer container never passes for a dyno of any app.
-    fn not_a_dyno(kind: &str) -> HashMap<String, String> {
+    fn not_a_dyno(&self, kind: &str) -> HashMap<String, String> {
         [
+            (labels::INSTANCE, self.instance.as_str()),
             (labels::KIND, kind),
             (labels::APP, ""),
             (labels::RELEASE, ""),
@@ -352,8 +353,7 @@ impl Runtime for DockerRuntime {
         }
         let mut task_labels = HashMap::new();
         task_labels.insert("paas.task".to_owned(), spec.name.clone());
-        task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
-        task_labels.extend(Self::not_a_dyno("task"));
+        task_labels.extend(self.not_a_dyno("task"));
         let config = Config {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),
@@ -405,10 +405,8 @@ impl Runtime for DockerRuntime {
 
     async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>) -> Result<String> {
         let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let mut task_labels = HashMap::new();
-        task_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
-        task_labels.extend(Self::not_a_dyno("layer"));
-        let config = Config::<String> { image: Some(base.to_owned()), labels: Some(task_labels), ..Default::default() };
+        let config =
+            Config::<String> { image: Some(base.to_owned()), labels: Some(self.not_a_dyno("layer")), ..Default::default() };
         let created = self
             .docker
             .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
