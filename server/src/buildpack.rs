@@ -5,6 +5,7 @@
 //! plus the built `/app`. The upload and the built `/app` go through
 //! temporary files, streamed, so a large app never sits whole in memory.
 
+use paas_wire::redact_url as redact;
 use crate::output::Output;
 use crate::runtime::{build_cache_volume, deps_image, BuildLimits, Runtime, TaskSpec};
 use crate::source::{copy_tree, SourceFile};
@@ -292,16 +293,6 @@ pub fn classify(name: &str, allowed_dirs: &[PathBuf]) -> Result<Source, String> 
     Ok(Source::Folder(real))
 }
 
-/// A URL with any `user:password@` replaced by `***@`, for everything that
-/// may be printed or logged.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
 
 /// Writes the tar unpacked at `/` in the build container to `dest`: the
 /// source under `app/`, the buildpacks under `tmp/buildpacks/N/`, config vars

@@ -13,6 +13,7 @@ pub mod git;
 pub mod hook;
 pub mod http;
 pub mod locks;
+pub mod logs;
 pub mod output;
 pub mod procfile;
 pub mod release;

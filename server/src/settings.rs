@@ -58,6 +58,14 @@ pub struct Settings {
     /// `PAAS_DYNO_SIZE`: the memory limit of dynos whose type has not been
     /// resized (default 512M, as Heroku's standard dyno).
     pub dyno_size: paas_wire::DynoSize,
+    /// `PAAS_LOG_LINES`: lines of log history kept per app (default 1500).
+    pub log_lines: usize,
+    /// `PAAS_DRAIN_BUFFER`: lines a log drain holds while its receiver is
+    /// down (default 10000); older ones are dropped and counted.
+    pub drain_buffer: usize,
+    /// `PAAS_DRAIN_CA_FILE`: a PEM file of CAs that `syslog+tls://` and
+    /// `https://` drains trust besides the host's bundle.
+    pub drain_ca_file: Option<PathBuf>,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
@@ -229,6 +237,9 @@ impl Settings {
                 .map(PathBuf::from)
                 .collect(),
             dyno_size: env_size("PAAS_DYNO_SIZE", "512M")?,
+            log_lines: env_num("PAAS_LOG_LINES", 1500)?.max(1) as usize,
+            drain_buffer: env_num("PAAS_DRAIN_BUFFER", 10_000)?.max(1) as usize,
+            drain_ca_file: std::env::var("PAAS_DRAIN_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
         })
     }
 
@@ -264,6 +275,22 @@ impl Settings {
             build_memory: paas_wire::DynoSize::parse("4G").expect("a valid size"),
             buildpack_dirs: Vec::new(),
             dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
+            log_lines: 1500,
+            drain_buffer: 10_000,
+            drain_ca_file: None,
+        }
+    }
+
+    /// The log router's settings: journals under the data dir; drains trust
+    /// the host's CA bundle and `PAAS_DRAIN_CA_FILE`.
+    pub fn log_config(&self) -> crate::logs::LogConfig {
+        let mut roots: Vec<PathBuf> = self.stack.ca_bundle.iter().cloned().collect();
+        roots.extend(self.drain_ca_file.iter().cloned());
+        crate::logs::LogConfig {
+            dir: self.data_dir.join("logs"),
+            history: self.log_lines,
+            drain_buffer: self.drain_buffer,
+            drain_roots: roots,
         }
     }
 

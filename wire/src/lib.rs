@@ -8,6 +8,17 @@ mod names;
 
 pub use names::{AppName, ConfigKey, DynoSize, NameError, ProcessType};
 
+/// A URL with the credentials in it (`https://user:secret@host/...`)
+/// replaced by `***`, for anything that prints or lists it.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

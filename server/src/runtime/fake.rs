@@ -20,6 +20,9 @@ struct FakeContainer {
     dyno: Dyno,
     exit: super::Exit,
     output: Vec<String>,
+    /// What the dyno wrote, with when, for followers.
+    lines: Vec<super::OutputLine>,
+    followers: Vec<mpsc::Sender<Result<super::OutputLine>>>,
     env: BTreeMap<String, String>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -87,6 +90,7 @@ impl FakeRuntime {
             c.dyno.state = "exited".into();
             c.dyno.addr = None;
             c.exit = super::Exit { exit_code: Some(137), ..Default::default() };
+            c.followers.clear();
             if let Some(server) = c.server.take() {
                 server.abort();
             }
@@ -141,6 +145,19 @@ impl FakeRuntime {
             .values()
             .find(|c| c.dyno.app == app && c.dyno.name() == name && c.dyno.running)
             .map(|c| c.env.clone())
+    }
+
+    /// A running dyno writes `text` to its stdout (or stderr).
+    pub fn write_output(&self, app: &str, name: &str, text: &str, stderr: bool) {
+        let mut state = self.lock();
+        let Some(c) = state.containers.values_mut().find(|c| c.dyno.app == app && c.dyno.name() == name && c.dyno.running)
+        else {
+            return;
+        };
+        let line = super::OutputLine { at_ns: now_ns(), stderr, text: text.to_owned() };
+        c.output.push(text.to_owned());
+        c.lines.push(line.clone());
+        c.followers.retain(|f| f.try_send(Ok(line.clone())).is_ok());
     }
 
     /// Every task container run so far.
@@ -223,9 +240,10 @@ impl Runtime for FakeRuntime {
             Some((code, output)) => (super::Exit { exit_code: Some(code), ..Default::default() }, output),
             None => (super::Exit::default(), Vec::new()),
         };
+        let lines = output.iter().map(|t| super::OutputLine { at_ns: now_ns(), stderr: false, text: t.clone() }).collect();
         state.containers.insert(
             dyno.container_id.clone(),
-            FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server, exit, output },
+            FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server, exit, output, lines, followers: Vec::new() },
         );
         Ok(dyno)
     }
@@ -315,11 +333,29 @@ impl Runtime for FakeRuntime {
         Ok(c.output[c.output.len().saturating_sub(lines)..].to_vec())
     }
 
+    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
+        let (tx, rx) = mpsc::channel(4096);
+        let mut state = self.lock();
+        if let Some(c) = state.containers.get_mut(container_id) {
+            for line in c.lines.iter().filter(|l| l.at_ns >= since * 1_000_000_000) {
+                let _ = tx.try_send(Ok(line.clone()));
+            }
+            if c.dyno.running {
+                c.followers.push(tx);
+            }
+        }
+        rx
+    }
+
     fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
         let (tx, rx) = mpsc::channel(256);
         self.lock().exits.push(tx);
         rx
     }
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn chrono_now() -> i64 {

@@ -115,6 +115,17 @@ impl std::fmt::Display for Exit {
     }
 }
 
+/// One line a dyno wrote, as the engine keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    /// When the engine took it in, in nanoseconds since the Unix epoch: a
+    /// container's lines are in this order, and a follower that resumes
+    /// skips what it has seen by it.
+    pub at_ns: i64,
+    pub stderr: bool,
+    pub text: String,
+}
+
 impl Dyno {
     pub fn name(&self) -> String {
         format!("{}.{}", self.process_type, self.index)
@@ -231,6 +242,11 @@ pub trait Runtime: Send + Sync + 'static {
     async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
     /// The last `lines` lines a dyno wrote to stdout and stderr.
     async fn output_tail(&self, container_id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+    /// A dyno's output from `since` (Unix seconds; 0: from its start) and
+    /// on as it is written, until the container ends (or is removed) or the
+    /// receiver is dropped. A slow reader slows only this follower: the
+    /// engine keeps the dyno's output in its log file meanwhile.
+    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<anyhow::Result<OutputLine>>;
     /// (app, container id) of each dyno that exits, as it exits, for as
     /// long as the receiver lives; reconnects when the engine's event stream
     /// breaks.

@@ -1,0 +1,93 @@
+//! Followers: one task per dyno container reads its output from the engine
+//! and hands each line to the log router as `app[web.1]`. A follower
+//! resumes from its container's cursor (the time of the newest line taken
+//! in, kept in the journal), so a restarted server repeats no line and
+//! loses none the engine still holds. A follower that falls behind only
+//! reads later: the engine keeps the dyno's output in its log file, so the
+//! dyno never waits for it.
+
+use super::{LogLine, LogRouter, Source};
+use crate::runtime::Dyno;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Container id -> (its app, its follower: `true` in the watch once it
+/// ended).
+#[derive(Default)]
+pub(super) struct Followers {
+    map: Mutex<HashMap<String, (String, watch::Receiver<bool>)>>,
+}
+
+fn is_following(router: &LogRouter, container_id: &str) -> bool {
+    let map = router.inner.followers.map.lock().expect("followers poisoned");
+    map.get(container_id).is_some_and(|(_, done)| !*done.borrow())
+}
+
+pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
+    let (done_tx, done_rx) = watch::channel(false);
+    {
+        let mut map = router.inner.followers.map.lock().expect("followers poisoned");
+        if map.get(&dyno.container_id).is_some_and(|(_, done)| !*done.borrow()) {
+            return;
+        }
+        map.insert(dyno.container_id.clone(), (dyno.app.clone(), done_rx));
+    }
+    let router = router.clone();
+    let app = dyno.app.clone();
+    let id = dyno.container_id.clone();
+    let name = dyno.name();
+    tokio::spawn(async move {
+        let cursor = router.cursor(&app, &id);
+        // The engine's `since` is in whole seconds: lines of that second
+        // that were taken in already are skipped by their time.
+        let since = cursor.map_or(0, |ns| ns.div_euclid(1_000_000_000));
+        let mut rx = router.runtime().follow_output(&id, since);
+        while let Some(line) = rx.recv().await {
+            match line {
+                Ok(line) => {
+                    if cursor.is_some_and(|c| line.at_ns <= c) {
+                        continue;
+                    }
+                    let line = LogLine {
+                        seq: 0,
+                        at_ns: line.at_ns,
+                        source: Source::App,
+                        dyno: name.clone(),
+                        text: line.text,
+                        stderr: line.stderr,
+                    };
+                    router.push(&app, line, Some(&id));
+                }
+                Err(e) => {
+                    tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream ended");
+                    break;
+                }
+            }
+        }
+        let _ = done_tx.send(true);
+    });
+}
+
+pub(super) fn sync(router: &LogRouter, app: &str, listed: &[Dyno]) {
+    for d in listed {
+        // A running dyno whose follower ended (the engine restarted) is
+        // followed again; an exited one is read once to its end.
+        let known = router.inner.followers.map.lock().expect("followers poisoned").contains_key(&d.container_id);
+        if (d.running && !is_following(router, &d.container_id)) || !known {
+            follow(router, d);
+        }
+    }
+    let present = |cid: &str| listed.iter().any(|d| d.container_id == cid);
+    router.forget_cursors(app, &present);
+    let mut map = router.inner.followers.map.lock().expect("followers poisoned");
+    map.retain(|cid, (owner, done)| owner != app || !*done.borrow() || present(cid));
+}
+
+pub(super) async fn drained(router: &LogRouter, container_id: &str, timeout: Duration) {
+    let done = router.inner.followers.map.lock().expect("followers poisoned").get(container_id).map(|(_, d)| d.clone());
+    if let Some(mut done) = done {
+        let _ = tokio::time::timeout(timeout, done.wait_for(|d| *d)).await;
+    }
+}

@@ -1,0 +1,162 @@
+//! An app's log history on disk, so a restarted server has the history it
+//! had and its followers resume where they stopped. One file per app
+//! (`PAAS_DATA_DIR/logs/APP.log`), a JSON record a line: each log line with
+//! the container it came from, so the file says both what was taken in and
+//! how far each container's output was read; the two never disagree. The
+//! file is rewritten as the history plus a cursor record when it holds
+//! twice the history, so it stays bounded. Writes are buffered and flushed
+//! every 200 ms and at shutdown; a crash loses at most that much, which the
+//! followers then read again from the engine.
+
+use super::LogLine;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Serialize, Deserialize, Default)]
+struct Record {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    line: Option<LogLine>,
+    /// The container the line came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    /// Written first in a rewritten file: how far each container was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursors: Option<HashMap<String, i64>>,
+}
+
+pub(super) struct Journal {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    /// Records in the file.
+    records: usize,
+    /// Lines of history kept; the file is rewritten at twice this.
+    history: usize,
+    last_seq: u64,
+    dirty: bool,
+}
+
+fn path_of(dir: &Path, app: &str) -> PathBuf {
+    dir.join(format!("{app}.log"))
+}
+
+impl Journal {
+    /// Reads an app's journal: the journal, the newest `history` lines and
+    /// the containers' cursors.
+    pub fn open(dir: &Path, app: &str, history: usize) -> Result<(Self, VecDeque<Arc<LogLine>>, HashMap<String, i64>)> {
+        let path = path_of(dir, app);
+        let mut ring: VecDeque<Arc<LogLine>> = VecDeque::new();
+        let mut cursors = HashMap::new();
+        let mut records = 0;
+        let mut last_seq = 0;
+        if path.exists() {
+            let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+            for raw in BufReader::new(file).lines() {
+                let raw = raw?;
+                // A line cut short by a crash is skipped: its container's
+                // cursor did not move past it, so it is read again.
+                let Ok(record) = serde_json::from_str::<Record>(&raw) else { continue };
+                records += 1;
+                if let Some(c) = record.cursors {
+                    cursors.extend(c);
+                }
+                if let Some(line) = record.line {
+                    if let Some(from) = record.from {
+                        cursors.insert(from, line.at_ns);
+                    }
+                    last_seq = last_seq.max(line.seq);
+                    ring.push_back(Arc::new(line));
+                    if ring.len() > history {
+                        ring.pop_front();
+                    }
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let journal = Self { path, file: Some(BufWriter::with_capacity(64 * 1024, file)), records, history, last_seq, dirty: false };
+        Ok((journal, ring, cursors))
+    }
+
+    /// A journal that starts empty (the old one could not be read).
+    pub fn fresh(dir: &Path, app: &str) -> Self {
+        let path = path_of(dir, app);
+        let file = File::create(&path).ok().map(|f| BufWriter::with_capacity(64 * 1024, f));
+        Self { path, file, records: 0, history: super::DEFAULT_HISTORY, last_seq: 0, dirty: false }
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Appends a line (already in `ring`); rewrites the file when it has
+    /// grown to twice the history.
+    pub fn append(&mut self, line: &LogLine, from: Option<&str>, cursors: &HashMap<String, i64>, ring: &VecDeque<Arc<LogLine>>) {
+        self.last_seq = line.seq;
+        if self.records >= self.history.max(1) * 2 {
+            self.rewrite(cursors, ring);
+            return;
+        }
+        let record = Record { line: Some(line.clone()), from: from.map(str::to_owned), cursors: None };
+        self.write(&record);
+        self.records += 1;
+    }
+
+    fn write(&mut self, record: &Record) {
+        let Some(file) = self.file.as_mut() else { return };
+        let result = serde_json::to_writer(&mut *file, record).map_err(std::io::Error::from).and_then(|_| file.write_all(b"\n"));
+        self.dirty = true;
+        if let Err(e) = result {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write the log journal: history is kept in memory only");
+            self.file = None;
+        }
+    }
+
+    /// The file anew: the cursors, then the history.
+    fn rewrite(&mut self, cursors: &HashMap<String, i64>, ring: &VecDeque<Arc<LogLine>>) {
+        let tmp = self.path.with_extension("log.tmp");
+        let written = (|| -> std::io::Result<File> {
+            let mut out = BufWriter::new(File::create(&tmp)?);
+            let head = Record { cursors: Some(cursors.clone()), ..Default::default() };
+            serde_json::to_writer(&mut out, &head)?;
+            out.write_all(b"\n")?;
+            for line in ring {
+                serde_json::to_writer(&mut out, &Record { line: Some((**line).clone()), ..Default::default() })?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            std::fs::rename(&tmp, &self.path)?;
+            std::fs::OpenOptions::new().append(true).open(&self.path)
+        })();
+        match written {
+            Ok(file) => {
+                self.file = Some(BufWriter::with_capacity(64 * 1024, file));
+                self.records = ring.len() + 1;
+                self.dirty = false;
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot rewrite the log journal: history is kept in memory only");
+                self.file = None;
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        if let Some(file) = self.file.as_mut() {
+            if let Err(e) = file.flush() {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot write the log journal");
+            }
+        }
+    }
+
+    pub fn remove(dir: &Path, app: &str) {
+        let _ = std::fs::remove_file(path_of(dir, app));
+    }
+}

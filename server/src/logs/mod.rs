@@ -1,0 +1,403 @@
+//! The log router: every line an app makes or the platform says about it,
+//! in one ordered stream per app. Dynos' stdout and stderr come in through
+//! [`ingest`] (followers of each container's output), build and release
+//! output through `Output`, router access records and platform events
+//! through [`LogRouter::event`]. Each line gets a sequence number, a
+//! timestamp, a source (`app` or `paas`) and a dyno (`web.1`, `router`,
+//! `build`, `api`).
+//!
+//! Out of it: a bounded history per app (a ring in memory, kept on disk by
+//! [`journal`] so a restart loses and repeats nothing), live tails (each a
+//! broadcast receiver: a reader that falls behind loses lines and is told
+//! how many, and never slows the ingest or anyone else) and [`drain`]s.
+
+pub mod drain;
+mod ingest;
+mod journal;
+
+use crate::runtime::Runtime;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Lines kept per app when `PAAS_LOG_LINES` does not say.
+pub const DEFAULT_HISTORY: usize = 1500;
+/// Longest line kept, in bytes, as Heroku's 10 KB; longer ones are cut.
+pub const MAX_LINE_BYTES: usize = 10_000;
+/// Lines a live tail may fall behind before it loses some.
+const TAIL_BUFFER: usize = 4096;
+
+/// Who wrote a line: the app (a dyno's output) or the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    App,
+    Paas,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::App => "app",
+            Source::Paas => "paas",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "app" => Some(Source::App),
+            "paas" | "heroku" => Some(Source::Paas),
+            _ => None,
+        }
+    }
+}
+
+/// One line of an app's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Per app, one more than the line before; survives restarts. Streams
+    /// resume by it (`Last-Event-ID`). 0 for notices made for one reader.
+    pub seq: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub at_ns: i64,
+    pub source: Source,
+    pub dyno: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stderr: bool,
+}
+
+impl LogLine {
+    /// `2026-11-22T10:00:00.000000+00:00`, as Heroku prints.
+    pub fn time(&self) -> String {
+        chrono::DateTime::from_timestamp_nanos(self.at_ns).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    }
+
+    /// `TIME app[web.1]: text`, Heroku's format.
+    pub fn heroku(&self) -> String {
+        format!("{} {}[{}]: {}", self.time(), self.source.as_str(), self.dyno, self.text)
+    }
+}
+
+/// Which lines a reader wants: `ps` is a process type (`web`) or a dyno
+/// (`web.1`); `source` is `app` or `paas`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub ps: Option<String>,
+    pub source: Option<Source>,
+}
+
+impl Filter {
+    pub fn matches(&self, line: &LogLine) -> bool {
+        if line.seq == 0 {
+            return true; // notices to this reader
+        }
+        if self.source.is_some_and(|s| s != line.source) {
+            return false;
+        }
+        match self.ps.as_deref() {
+            None => true,
+            Some(ps) if ps.contains('.') => line.dyno == ps,
+            Some(ps) => line.dyno == ps || line.dyno.strip_prefix(ps).is_some_and(|rest| rest.starts_with('.')),
+        }
+    }
+}
+
+/// The log router's settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Where the journals live (`PAAS_DATA_DIR/logs`).
+    pub dir: PathBuf,
+    /// `PAAS_LOG_LINES`: lines of history per app.
+    pub history: usize,
+    /// `PAAS_DRAIN_BUFFER`: lines a drain holds while its receiver is down.
+    pub drain_buffer: usize,
+    /// PEM files of the CAs drains trust (the host's bundle, and
+    /// `PAAS_DRAIN_CA_FILE`).
+    pub drain_roots: Vec<PathBuf>,
+}
+
+/// See the module docs. Cheap to clone.
+#[derive(Clone)]
+pub struct LogRouter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: LogConfig,
+    apps: Mutex<HashMap<String, Arc<AppLog>>>,
+    runtime: Arc<dyn Runtime>,
+    followers: ingest::Followers,
+    drains: drain::Drains,
+    closing: watch::Sender<bool>,
+}
+
+/// One app's log: history, journal, and the broadcast tails and drains
+/// subscribe to. Lines enter under the lock, so history and broadcast
+/// agree on the order and a new reader misses nothing between them.
+struct AppLog {
+    state: Mutex<AppLogState>,
+    tx: broadcast::Sender<Arc<LogLine>>,
+}
+
+struct AppLogState {
+    ring: VecDeque<Arc<LogLine>>,
+    next_seq: u64,
+    journal: journal::Journal,
+    /// Container id -> time of the newest line taken in from it.
+    cursors: HashMap<String, i64>,
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+impl LogRouter {
+    pub fn new(config: LogConfig, runtime: Arc<dyn Runtime>) -> Result<Self> {
+        std::fs::create_dir_all(&config.dir)?;
+        let (closing, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            drains: drain::Drains::new(&config)?,
+            config,
+            apps: Mutex::default(),
+            runtime,
+            followers: ingest::Followers::default(),
+            closing,
+        });
+        let router = Self { inner };
+        router.spawn_flusher();
+        Ok(router)
+    }
+
+    fn app(&self, app: &str) -> Arc<AppLog> {
+        let mut apps = self.inner.apps.lock().expect("log apps poisoned");
+        if let Some(log) = apps.get(app) {
+            return log.clone();
+        }
+        let loaded = journal::Journal::open(&self.inner.config.dir, app, self.inner.config.history);
+        let (journal, ring, cursors) = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(app, error = %format!("{e:#}"), "cannot read the app's log journal: starting it afresh");
+                (journal::Journal::fresh(&self.inner.config.dir, app), VecDeque::new(), HashMap::new())
+            }
+        };
+        let next_seq = ring.back().map_or(1, |l: &Arc<LogLine>| l.seq + 1).max(journal.last_seq() + 1);
+        let (tx, _) = broadcast::channel(TAIL_BUFFER);
+        let log = Arc::new(AppLog { state: Mutex::new(AppLogState { ring, next_seq, journal, cursors }), tx });
+        apps.insert(app.to_owned(), log.clone());
+        log
+    }
+
+    /// Takes a line in: numbers it, keeps it, journals it, hands it to every
+    /// tail and drain. `cursor` is the container it came from and its time
+    /// there, for followers resuming after a restart.
+    fn push(&self, app: &str, mut line: LogLine, cursor: Option<&str>) {
+        if line.text.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !line.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.text.truncate(cut);
+        }
+        let log = self.app(app);
+        let mut state = log.state.lock().expect("app log poisoned");
+        line.seq = state.next_seq;
+        state.next_seq += 1;
+        if let Some(cid) = cursor {
+            state.cursors.insert(cid.to_owned(), line.at_ns);
+        }
+        let line = Arc::new(line);
+        let AppLogState { journal, cursors, ring, .. } = &mut *state;
+        ring.push_back(line.clone());
+        while ring.len() > self.inner.config.history {
+            ring.pop_front();
+        }
+        journal.append(&line, cursor, cursors, ring);
+        let _ = log.tx.send(line);
+    }
+
+    /// A line from the platform (`paas[dyno]`), stamped now.
+    pub fn event(&self, app: &str, dyno: &str, text: impl Into<String>) {
+        self.say(app, Source::Paas, dyno, text);
+    }
+
+    /// A line stamped now, from either source.
+    pub fn say(&self, app: &str, source: Source, dyno: &str, text: impl Into<String>) {
+        let line = LogLine { seq: 0, at_ns: now_ns(), source, dyno: dyno.to_owned(), text: text.into(), stderr: false };
+        self.push(app, line, None);
+    }
+
+    /// The newest `lines` lines that pass `filter`, oldest first.
+    pub fn history(&self, app: &str, filter: &Filter, lines: usize) -> Vec<Arc<LogLine>> {
+        let log = self.app(app);
+        let state = log.state.lock().expect("app log poisoned");
+        let mut out: Vec<Arc<LogLine>> = state.ring.iter().rev().filter(|l| filter.matches(l)).take(lines).cloned().collect();
+        out.reverse();
+        out
+    }
+
+    /// A reader of an app's log: first the newest `lines` lines (or, with
+    /// `after`, every line after that sequence number that is still held),
+    /// then, when `follow`, each new line as it comes.
+    pub fn tail(&self, app: &str, filter: Filter, lines: usize, after: Option<u64>, follow: bool) -> Tail {
+        let log = self.app(app);
+        let state = log.state.lock().expect("app log poisoned");
+        let mut backlog: VecDeque<Arc<LogLine>> = VecDeque::new();
+        match after {
+            Some(after) => {
+                let first = state.ring.front().map_or(state.next_seq, |l| l.seq);
+                if after + 1 < first && after + 1 < state.next_seq {
+                    backlog.push_back(Arc::new(notice(format!(
+                        "Error L11 (history too short): {} lines after #{after} are no longer held",
+                        first - after - 1
+                    ))));
+                }
+                backlog.extend(state.ring.iter().filter(|l| l.seq > after && filter.matches(l)).cloned());
+            }
+            None => {
+                let mut newest: Vec<Arc<LogLine>> =
+                    state.ring.iter().rev().filter(|l| filter.matches(l)).take(lines).cloned().collect();
+                newest.reverse();
+                backlog.extend(newest);
+            }
+        }
+        let rx = follow.then(|| log.tx.subscribe());
+        drop(state);
+        Tail { backlog, rx, filter, closing: self.inner.closing.subscribe(), last_at: now_ns() }
+    }
+
+    /// Starts following a dyno's output (once; again after its stream broke
+    /// while it runs).
+    pub fn follow(&self, dyno: &crate::runtime::Dyno) {
+        ingest::follow(self, dyno);
+    }
+
+    /// Follows every listed dyno of `app` that is not followed yet, and
+    /// forgets the followers and cursors of containers that are gone.
+    pub fn sync(&self, app: &str, listed: &[crate::runtime::Dyno]) {
+        ingest::sync(self, app, listed);
+    }
+
+    /// Waits (up to `timeout`) until a container's output is all taken in:
+    /// before an exited dyno is removed, so its last lines are not lost.
+    pub async fn drained(&self, container_id: &str, timeout: Duration) {
+        ingest::drained(self, container_id, timeout).await;
+    }
+
+    /// Removes an app's history, journal and drains (the app is destroyed).
+    pub fn forget_app(&self, app: &str) {
+        self.inner.drains.stop_app(app);
+        self.inner.apps.lock().expect("log apps poisoned").remove(app);
+        journal::Journal::remove(&self.inner.config.dir, app);
+    }
+
+    /// Starts delivering an app's lines to a drain (idempotent).
+    pub fn start_drain(&self, spec: drain::DrainSpec) {
+        let rx = self.app(&spec.app).tx.subscribe();
+        self.inner.drains.start(self.clone(), spec, rx);
+    }
+
+    pub fn stop_drain(&self, id: &str) {
+        self.inner.drains.stop(id);
+    }
+
+    /// Writes every journal out and ends every live tail (the server stops).
+    pub fn close(&self) {
+        let _ = self.inner.closing.send(true);
+        self.flush();
+    }
+
+    fn flush(&self) {
+        let apps: Vec<Arc<AppLog>> = self.inner.apps.lock().expect("log apps poisoned").values().cloned().collect();
+        for log in apps {
+            log.state.lock().expect("app log poisoned").journal.flush();
+        }
+    }
+
+    fn spawn_flusher(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                LogRouter { inner }.flush();
+            }
+        });
+    }
+
+    fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    fn cursor(&self, app: &str, container_id: &str) -> Option<i64> {
+        self.app(app).state.lock().expect("app log poisoned").cursors.get(container_id).copied()
+    }
+
+    fn forget_cursors(&self, app: &str, keep: &dyn Fn(&str) -> bool) {
+        self.app(app).state.lock().expect("app log poisoned").cursors.retain(|cid, _| keep(cid));
+    }
+}
+
+/// A line for one reader only (seq 0): lines it lost, history it missed.
+fn notice(text: String) -> LogLine {
+    LogLine { seq: 0, at_ns: now_ns(), source: Source::Paas, dyno: "logs".into(), text, stderr: false }
+}
+
+/// Logplex's L10, for a reader or drain that fell behind.
+pub fn dropped_notice(count: u64, since_ns: i64) -> LogLine {
+    let since = LogLine { at_ns: since_ns, ..notice(String::new()) }.time();
+    notice(format!("Error L10 (output buffer overflow): {count} messages dropped since {since}."))
+}
+
+/// One reader of an app's log; see [`LogRouter::tail`].
+pub struct Tail {
+    backlog: VecDeque<Arc<LogLine>>,
+    rx: Option<broadcast::Receiver<Arc<LogLine>>>,
+    filter: Filter,
+    closing: watch::Receiver<bool>,
+    /// When the last line reached this reader, for drop notices.
+    last_at: i64,
+}
+
+impl Tail {
+    /// The next line, or None when the history is done (not following), or
+    /// the server is stopping.
+    pub async fn next(&mut self) -> Option<Arc<LogLine>> {
+        if let Some(line) = self.backlog.pop_front() {
+            return Some(line);
+        }
+        let rx = self.rx.as_mut()?;
+        loop {
+            if *self.closing.borrow() {
+                return None;
+            }
+            let got = tokio::select! {
+                got = rx.recv() => got,
+                _ = self.closing.changed() => return None,
+            };
+            match got {
+                Ok(line) if self.filter.matches(&line) => {
+                    self.last_at = line.at_ns;
+                    return Some(line);
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Arc::new(dropped_notice(n, self.last_at))),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Lines as a stream, for response bodies.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Arc<LogLine>> + Send {
+        futures_util::stream::unfold(self, |mut tail| async move { tail.next().await.map(|l| (l, tail)) })
+    }
+}
+
+#[cfg(test)]
+mod tests;

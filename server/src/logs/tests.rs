@@ -1,0 +1,100 @@
+use super::*;
+use crate::runtime::FakeRuntime;
+
+fn router(dir: &std::path::Path, history: usize) -> LogRouter {
+    let config = LogConfig { dir: dir.to_path_buf(), history, drain_buffer: 100, drain_roots: Vec::new() };
+    LogRouter::new(config, Arc::new(FakeRuntime::new())).unwrap()
+}
+
+#[test]
+fn lines_print_as_heroku_prints_them() {
+    let line = LogLine { seq: 1, at_ns: 1_795_341_600_000_000_000, source: Source::App, dyno: "web.1".into(), text: "hi".into(), stderr: false };
+    assert_eq!(line.heroku(), "2026-11-22T10:00:00.000000+00:00 app[web.1]: hi");
+}
+
+#[test]
+fn filters_by_process_type_dyno_and_source() {
+    let line = |dyno: &str, source| LogLine { seq: 1, at_ns: 0, source, dyno: dyno.into(), text: String::new(), stderr: false };
+    let web = Filter { ps: Some("web".into()), source: None };
+    assert!(web.matches(&line("web.1", Source::App)));
+    assert!(web.matches(&line("web.12", Source::Paas)));
+    assert!(!web.matches(&line("webhook.1", Source::App)));
+    assert!(!web.matches(&line("worker.1", Source::App)));
+    let one = Filter { ps: Some("web.1".into()), source: Some(Source::App) };
+    assert!(one.matches(&line("web.1", Source::App)));
+    assert!(!one.matches(&line("web.12", Source::App)));
+    assert!(!one.matches(&line("web.1", Source::Paas)));
+}
+
+#[tokio::test]
+async fn history_is_bounded_and_survives_a_restart_without_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let logs = router(dir.path(), 10);
+        for i in 0..35 {
+            logs.say("shop", Source::App, "web.1", format!("line {i}"));
+        }
+        let h = logs.history("shop", &Filter::default(), 100);
+        assert_eq!(h.len(), 10, "history keeps the newest lines only");
+        assert_eq!(h[0].text, "line 25");
+        assert_eq!(h[9].seq, 35);
+        logs.close();
+    }
+    let file = std::fs::read_to_string(dir.path().join("shop.log")).unwrap();
+    assert!(file.lines().count() <= 21, "the journal is rewritten at twice the history: {}", file.lines().count());
+    let logs = router(dir.path(), 10);
+    let h = logs.history("shop", &Filter::default(), 100);
+    assert_eq!(h.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().first(), Some(&"line 25"));
+    logs.say("shop", Source::Paas, "api", "after");
+    let h = logs.history("shop", &Filter::default(), 2);
+    assert_eq!((h[0].seq, h[1].seq), (35, 36), "numbers go on after a restart");
+}
+
+#[tokio::test]
+async fn a_reader_that_falls_behind_is_told_how_many_lines_it_lost_and_others_are_not_slowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 100);
+    let mut slow = logs.tail("shop", Filter::default(), 0, None, true);
+    let mut fast = logs.tail("shop", Filter::default(), 0, None, true);
+    let total = TAIL_BUFFER + 500;
+    let mut got_fast = 0;
+    for i in 0..total {
+        logs.say("shop", Source::App, "web.1", format!("{i}"));
+        // The fast reader keeps up; the slow one reads nothing meanwhile.
+        let line = fast.next().await.unwrap();
+        assert_eq!(line.text, format!("{i}"));
+        got_fast += 1;
+    }
+    assert_eq!(got_fast, total);
+    let first = slow.next().await.unwrap();
+    assert_eq!(first.seq, 0);
+    assert!(first.text.starts_with("Error L10 (output buffer overflow): 500 messages dropped"), "{}", first.text);
+    let next = slow.next().await.unwrap();
+    assert_eq!(next.text, "500", "then the lines still held, in order");
+}
+
+#[tokio::test]
+async fn a_reader_resumes_after_a_sequence_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 5);
+    for i in 1..=8 {
+        logs.say("shop", Source::App, "web.1", format!("{i}"));
+    }
+    let mut t = logs.tail("shop", Filter::default(), 100, Some(6), false);
+    assert_eq!(t.next().await.unwrap().seq, 7);
+    assert_eq!(t.next().await.unwrap().seq, 8);
+    assert!(t.next().await.is_none());
+    let mut old = logs.tail("shop", Filter::default(), 100, Some(1), false);
+    let notice = old.next().await.unwrap();
+    assert!(notice.text.contains("2 lines after #1 are no longer held"), "{}", notice.text);
+    assert_eq!(old.next().await.unwrap().seq, 4);
+}
+
+#[tokio::test]
+async fn long_lines_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 5);
+    logs.say("shop", Source::App, "web.1", "é".repeat(MAX_LINE_BYTES));
+    let h = logs.history("shop", &Filter::default(), 1);
+    assert!(h[0].text.len() <= MAX_LINE_BYTES);
+}
