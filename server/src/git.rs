@@ -188,7 +188,7 @@ async fn internal_build(
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
     tokio::spawn(async move {
-        let out = Output::new(tx.clone());
+        let out = Output::new(tx.clone()).with_app_log(state.logs.clone(), &app.name);
         let last = match deploy_push(&state, &app, &q.commit, source, &out).await {
             Ok(()) => RESULT_OK,
             Err(e) => {

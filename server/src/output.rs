@@ -71,21 +71,32 @@ impl CappedLog {
 pub struct Output {
     tx: Option<mpsc::Sender<String>>,
     log: Arc<Mutex<CappedLog>>,
+    /// The app's log, which gets each line as `paas[build]`.
+    app_log: Option<(crate::logs::LogRouter, String)>,
 }
 
 impl Output {
     pub fn new(tx: mpsc::Sender<String>) -> Self {
-        Self { tx: Some(tx), log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))) }
+        Self { tx: Some(tx), log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None }
     }
 
     /// Output nobody watches live: kept for the log (and error messages) only.
     pub fn collect() -> Self {
-        Self { tx: None, log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))) }
+        Self { tx: None, log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None }
+    }
+
+    /// Also sends every line to `app`'s log, as `paas[build]`.
+    pub fn with_app_log(mut self, logs: crate::logs::LogRouter, app: &str) -> Self {
+        self.app_log = Some((logs, app.to_owned()));
+        self
     }
 
     pub async fn line(&self, line: impl Into<String>) {
         let line = line.into();
         self.log.lock().expect("output log poisoned").push(&line);
+        if let Some((logs, app)) = &self.app_log {
+            logs.event(app, "build", line.trim_end());
+        }
         if let Some(tx) = &self.tx {
             // A watcher that hung up must not stop the build.
             let _ = tx.send(line).await;

@@ -351,6 +351,9 @@ impl ReleaseService {
         self.inner.store.set_formation(&app.id, &quantities).await?;
         self.inner.store.set_sizes(&app.id, &sizes).await?;
         info!(app = %app.name, quantities = ?quantities, sizes = ?sizes, "formation changed");
+        let mut said: Vec<String> = quantities.iter().map(|(t, q)| format!("{t}={q}")).collect();
+        said.extend(sizes.iter().map(|(t, size)| format!("{t}:{size}")));
+        self.inner.scheduler.logs().event(&app.name, "api", format!("Scaled {}", said.join(" ")));
         Ok(release)
     }
 
@@ -366,6 +369,7 @@ impl ReleaseService {
         // starting a dyno (and its network) again after they were removed.
         store.delete_app(&app.id).await?;
         self.inner.scheduler.remove_app(&app.name).await?;
+        self.inner.scheduler.logs().forget_app(&app.name);
         let runtime = self.inner.scheduler.runtime().clone();
         if let Err(e) = runtime.remove_volume(&build_cache_volume(&app.name)).await {
             warn!(app = %app.name, error = %format!("{e:#}"), "cannot remove the build cache");
@@ -529,12 +533,15 @@ impl ReleaseService {
     ) -> ReleaseResult<ReleaseRow> {
         if let (Some(image), Some(command)) = (&new.image, new.process_types.get("release")) {
             if let Err(e) = self.inner.scheduler.run_release_command(&app.name, image, command, config, out).await {
+                self.inner.scheduler.logs().event(&app.name, "api", format!("{refused}: {e:#}; no release was made"));
                 return Err(ReleaseError::ReleasePhase(format!(
                     "{refused}: {e:#}, so no release was made and the running one is unchanged; its output ends:\n{}",
                     out.tail(20)
                 )));
             }
         }
-        Ok(self.inner.store.append_release(&app.id, &new).await?)
+        let release = self.inner.store.append_release(&app.id, &new).await?;
+        self.inner.scheduler.logs().event(&app.name, "api", format!("Release v{} created: {}", release.version, new.description));
+        Ok(release)
     }
 }

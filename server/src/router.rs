@@ -2,6 +2,8 @@
 //! round-robin over the healthy web dynos of the current release, with
 //! `X-Forwarded-For/Proto/Host` and `X-Request-Id`, and a 503 page when no
 //! dyno is up. The scheduler alone decides what is in the route table.
+//! Each request leaves an access record in the app's log (`paas[router]`),
+//! in Heroku's words, once its response body is done.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -10,7 +12,9 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::logs::LogRouter;
+use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tracing::debug;
 
@@ -18,6 +22,8 @@ use tracing::debug;
 #[derive(Clone, Default)]
 pub struct RouteTable {
     inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
+    /// Backend address -> dyno name (`web.1`), for access records.
+    names: Arc<RwLock<HashMap<SocketAddr, String>>>,
 }
 
 struct Backends {
@@ -33,6 +39,17 @@ impl RouteTable {
         } else {
             map.insert(app.to_owned(), Arc::new(Backends { addrs, next: AtomicUsize::new(0) }));
         }
+        let mut names = self.names.write().expect("route names poisoned");
+        names.retain(|addr, _| map.values().any(|b| b.addrs.contains(addr)));
+    }
+
+    /// Says which dyno serves at `addr`, for access records.
+    pub fn name(&self, addr: SocketAddr, dyno: &str) {
+        self.names.write().expect("route names poisoned").insert(addr, dyno.to_owned());
+    }
+
+    fn name_of(&self, addr: SocketAddr) -> String {
+        self.names.read().expect("route names poisoned").get(&addr).cloned().unwrap_or_else(|| "web".to_owned())
     }
 
     /// Takes one dyno out of an app's rotation.
@@ -74,15 +91,74 @@ pub struct RouterState {
     /// The port the router listens on, for `X-Forwarded-Port`.
     port: u16,
     client: Client<HttpConnector, Body>,
+    logs: LogRouter,
 }
 
 impl RouterState {
-    pub fn new(routes: RouteTable, domain: String, trusted: Vec<IpAddr>, port: u16) -> Self {
+    pub fn new(routes: RouteTable, domain: String, trusted: Vec<IpAddr>, port: u16, logs: LogRouter) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs }
     }
+}
+
+/// One request's access record, written to the app's log when dropped:
+/// after the response body is done (or the client went away).
+struct Access {
+    logs: LogRouter,
+    app: String,
+    /// `at=info` or `at=error code=H13 desc="..."`.
+    at: String,
+    method: String,
+    path: String,
+    host: String,
+    request_id: String,
+    fwd: String,
+    dyno: String,
+    connect_ms: u128,
+    service_ms: u128,
+    status: u16,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Drop for Access {
+    fn drop(&mut self) {
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        self.logs.event(
+            &self.app,
+            "router",
+            format!(
+                "{} method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
+                self.at,
+                self.method,
+                quote(&self.path),
+                self.host,
+                self.request_id,
+                quote(&self.fwd),
+                self.dyno,
+                self.connect_ms,
+                self.service_ms,
+                self.status,
+                self.bytes.load(Ordering::Relaxed),
+            ),
+        );
+    }
+}
+
+/// The response with its body counted; the record is written when the
+/// body is dropped.
+fn recorded(resp: Response<Body>, access: Access) -> Response<Body> {
+    let bytes = access.bytes.clone();
+    resp.map(|body| {
+        Body::new(body.map_frame(move |frame| {
+            let _keep = &access;
+            if let Some(data) = frame.data_ref() {
+                bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            frame
+        }))
+    })
 }
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
@@ -176,28 +252,58 @@ async fn proxy(
     let Some(app) = app_for_host(&host, &state.domain) else {
         return page(StatusCode::NOT_FOUND, "No such app", &format!("No app answers at {host}. Apps answer at http://APP.{}/.", state.domain));
     };
+    let started = std::time::Instant::now();
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, state.port);
+    let mut access = Access {
+        logs: state.logs.clone(),
+        app: app.clone(),
+        at: "at=info".into(),
+        method: req.method().to_string(),
+        path: path.clone(),
+        host: host.clone(),
+        request_id: request_id.clone(),
+        fwd: req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        dyno: String::new(),
+        connect_ms: 0,
+        service_ms: 0,
+        status: 0,
+        bytes: Arc::default(),
+    };
     let Some(backend) = state.routes.pick(&app) else {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Application unavailable",
-            &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
+        access.at = "at=error code=H14 desc=\"No web processes running\"".into();
+        access.status = 503;
+        return recorded(
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Application unavailable",
+                &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
+            ),
+            access,
         );
     };
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    access.dyno = state.routes.name_of(backend);
     let uri: Uri = match format!("http://{backend}{path}").parse() {
         Ok(u) => u,
         Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
     };
     *req.uri_mut() = uri;
-    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, state.port);
     match state.client.request(req).await {
         Ok(resp) => {
             debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
-            resp.map(Body::new)
+            access.service_ms = started.elapsed().as_millis();
+            access.status = resp.status().as_u16();
+            recorded(resp.map(Body::new), access)
         }
         Err(e) => {
             debug!(app = %app, backend = %backend, error = %e, "backend failed");
-            page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`."))
+            access.at = "at=error code=H13 desc=\"Connection closed without response\"".into();
+            access.service_ms = started.elapsed().as_millis();
+            access.status = 502;
+            recorded(
+                page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`.")),
+                access,
+            )
         }
     }
 }

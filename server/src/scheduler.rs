@@ -20,6 +20,7 @@
 
 use crate::appjson::{self, HealthCheck};
 use crate::crypto::ConfigCipher;
+use crate::logs::LogRouter;
 use crate::output::Output;
 use crate::router::RouteTable;
 use crate::runtime::{Dyno, DynoSpec, Exit, Runtime, TaskSpec, DYNO_PORT};
@@ -67,6 +68,8 @@ struct Inner {
     liveness_failures: Mutex<HashMap<String, u32>>,
     /// Containers the platform is stopping on purpose: their exit is no crash.
     stopping: Mutex<HashSet<String>>,
+    /// Dynos' output and the scheduler's events about them go here.
+    logs: LogRouter,
 }
 
 type Slot = (String, String, u32);
@@ -181,6 +184,7 @@ impl Scheduler {
         stop_grace: Duration,
         boot_timeout: Duration,
         default_size: DynoSize,
+        logs: LogRouter,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -196,12 +200,18 @@ impl Scheduler {
                 crashes: Mutex::default(),
                 liveness_failures: Mutex::default(),
                 stopping: Mutex::default(),
+                logs,
             }),
         }
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.inner.runtime
+    }
+
+    /// The log router the scheduler writes dynos' output and events to.
+    pub fn logs(&self) -> &LogRouter {
+        &self.inner.logs
     }
 
     /// Queues a pass for the app, unless one is queued already.
@@ -331,6 +341,7 @@ impl Scheduler {
         let scaled = inner.store.formation(&app.id).await?;
         let sizes = self.sizes(app).await?;
         let listed = inner.runtime.list_dynos(Some(&app.name)).await?;
+        inner.logs.sync(&app.name, &listed);
         let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
 
         // Dynos that exited: remember how, then clear them away.
@@ -344,7 +355,9 @@ impl Scheduler {
             if !on_purpose && release.as_ref().is_some_and(|r| r.id == d.release_id) {
                 let exit = self.exit_of(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
-                self.record_crash(&d, exit);
+                if self.record_crash(&d, exit.clone()) {
+                    self.crash_events(&d, &exit);
+                }
             }
             self.stop_later(d);
         }
@@ -393,6 +406,7 @@ impl Scheduler {
             match inner.runtime.start_dyno(spec).await {
                 Ok(d) => {
                     info!(app = %app.name, dyno = %d.name(), release = d.release_version, "dyno started");
+                    self.started_events(&d, spec);
                     outcome.started.push(d.name());
                     started.push(d);
                 }
@@ -429,6 +443,7 @@ impl Scheduler {
             checked_web += usize::from(web);
             match result {
                 Ok(()) => {
+                    inner.logs.event(&app.name, &d.name(), "State changed from starting to up");
                     if let (true, Some(addr)) = (web, d.addr) {
                         healthy.push(addr);
                         new_web_up = true;
@@ -436,6 +451,7 @@ impl Scheduler {
                 }
                 Err(failure) => {
                     warn!(app = %app.name, dyno = %failure.name, reason = %failure.reason, "dyno did not come up");
+                    inner.logs.event(&app.name, &failure.name, format!("Error: the dyno {}", failure.reason));
                     outcome.failures.push(failure);
                 }
             }
@@ -471,6 +487,11 @@ impl Scheduler {
                 let mut detail: Vec<String> = outcome.failures.iter().map(|f| f.to_string()).collect();
                 detail.extend(outcome.failed_to_start.iter().map(|f| format!("could not start {f}")));
                 inner.store.record_release_status(release, ReleaseStatus::Failed, &detail.join("\n")).await?;
+                inner.logs.event(
+                    &app.name,
+                    "api",
+                    format!("Release v{} failed: its dynos did not come up; the previous release keeps running", release.version),
+                );
                 warn!(app = %app.name, release = release.version, "release failed: its dynos did not come up");
                 outcome.release_failed = true;
             } else if succeeded {
@@ -480,6 +501,11 @@ impl Scheduler {
 
         healthy.sort();
         outcome.routed = healthy.len();
+        for d in actual.iter().chain(started.iter()) {
+            if let Some(addr) = d.addr.filter(|a| healthy.contains(a)) {
+                inner.routes.name(addr, &d.name());
+            }
+        }
         inner.routes.set(&app.name, healthy);
 
         // Only now, with the new dynos serving, do the old ones go; the dynos
@@ -534,7 +560,9 @@ impl Scheduler {
                 Ok((false, _)) | Err(_) => {
                     let exit = self.exit_of(d).await;
                     let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
-                    self.record_crash(d, exit.clone());
+                    if self.record_crash(d, exit.clone()) {
+                        self.crash_events(d, &exit);
+                    }
                     return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
                 }
                 Ok((true, _)) => {}
@@ -614,10 +642,11 @@ impl Scheduler {
                 continue;
             }
             warn!(app = %app.name, dyno = %d.name(), "dyno failed its liveness check: restarting it");
+            self.inner.logs.event(&app.name, &d.name(), "Error: failed its liveness check; restarting it");
             if let Some(addr) = d.addr {
                 self.inner.routes.remove(&app.name, addr);
             }
-            self.record_crash(&d, Exit { error: Some("failed its liveness check".into()), ..Default::default() });
+            let _ = self.record_crash(&d, Exit { error: Some("failed its liveness check".into()), ..Default::default() });
             self.stop_later(d);
         }
         stay
@@ -631,8 +660,27 @@ impl Scheduler {
         }
     }
 
-    /// Counts a crash of the dyno's slot (once per container).
-    fn record_crash(&self, d: &Dyno, exit: Exit) {
+    /// The log's word on a dyno that exited by itself, as Heroku's.
+    fn crash_events(&self, d: &Dyno, exit: &Exit) {
+        let (app, name) = (&d.app, d.name());
+        if exit.oom_killed {
+            let limit = d.memory.map_or_else(|| "its limit".to_owned(), |m| DynoSize::from_bytes(m).to_string());
+            self.inner.logs.event(app, &name, format!("Error R15 (Memory quota vastly exceeded): killed for using more than {limit}"));
+        }
+        self.inner.logs.event(app, &name, format!("Process {exit}"));
+        self.inner.logs.event(app, &name, "State changed from up to crashed");
+    }
+
+    /// The log's word on a dyno just started, and its output followed.
+    fn started_events(&self, d: &Dyno, spec: &DynoSpec) {
+        self.inner.logs.follow(d);
+        let command = if spec.command.is_empty() { "the image's own command".to_owned() } else { format!("`{}`", spec.command) };
+        self.inner.logs.event(&d.app, &d.name(), format!("Starting process with command {command}"));
+    }
+
+    /// Counts a crash of the dyno's slot (once per container); false when
+    /// this container's crash was counted already.
+    fn record_crash(&self, d: &Dyno, exit: Exit) -> bool {
         let slot = (d.app.clone(), d.process_type.clone(), d.index);
         let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
         let fresh = || Crash {
@@ -648,13 +696,14 @@ impl Scheduler {
             *crash = fresh();
         }
         if crash.container_id == d.container_id {
-            return;
+            return false;
         }
         crash.count += 1;
         crash.exit = exit;
         crash.container_id = d.container_id.clone();
         crash.at = SystemTime::now();
         crash.next_at = Instant::now() + backoff(crash.count);
+        true
     }
 
     fn crash_of(&self, slot: &Slot, release_id: &str) -> Option<Crash> {
@@ -724,7 +773,11 @@ impl Scheduler {
             let memory = self.size_of(&sizes, &old.process_type).bytes();
             let spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env, memory);
             let new = match inner.runtime.start_dyno(&spec).await {
-                Ok(d) => d,
+                Ok(d) => {
+                    inner.logs.event(&app.name, &old.name(), "Restarting");
+                    self.started_events(&d, &spec);
+                    d
+                }
                 Err(e) => {
                     failed.push(DynoFailure { name: old.name(), reason: format!("could not start: {e:#}"), output: Vec::new() });
                     continue;
@@ -733,6 +786,7 @@ impl Scheduler {
             match self.comes_up(&new, release.health_path.as_deref(), startup_check(&checks, &new.process_type)).await {
                 Ok(()) => {
                     if let (Some(new_addr), Some(old_addr)) = (new.addr, old.addr) {
+                        inner.routes.name(new_addr, &new.name());
                         inner.routes.replace(&app.name, old_addr, new_addr);
                     }
                     info!(app = %app.name, dyno = %old.name(), "dyno restarted");
@@ -835,6 +889,19 @@ impl Scheduler {
     async fn stop_now(&self, dyno: &Dyno, grace: Duration) {
         let id = dyno.container_id.clone();
         self.inner.stopping.lock().expect("stopping poisoned").insert(id.clone());
+        if dyno.running {
+            self.inner.logs.event(&dyno.app, &dyno.name(), "Stopping process with SIGTERM");
+            match self.inner.runtime.halt_dyno(&id, grace).await {
+                Ok(()) => {
+                    let exit = self.exit_of(dyno).await;
+                    self.inner.logs.event(&dyno.app, &dyno.name(), format!("Process {exit}"));
+                    self.inner.logs.event(&dyno.app, &dyno.name(), "State changed from up to down");
+                }
+                Err(e) => warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno"),
+            }
+        }
+        // Its last lines are taken in before the container goes.
+        self.inner.logs.drained(&id, Duration::from_secs(2)).await;
         if let Err(e) = self.inner.runtime.stop_dyno(&id, grace).await {
             warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno");
         }

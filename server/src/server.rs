@@ -10,6 +10,7 @@ use crate::builder::Builder;
 use crate::buildpack::BuildpackBuilder;
 use crate::crypto::{self, ConfigCipher};
 use crate::http::{self, ApiError, AppState};
+use crate::logs::{drain::DrainSpec, LogRouter};
 use crate::release::ReleaseService;
 use crate::router::{self, RouteTable, RouterState};
 use crate::runtime::{BuildLimits, DockerRuntime, Runtime};
@@ -34,6 +35,7 @@ pub struct Running {
     pub store: Store,
     pub releases: ReleaseService,
     pub routes: RouteTable,
+    pub logs: LogRouter,
     stop: watch::Sender<bool>,
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
@@ -44,8 +46,12 @@ impl Running {
     /// reconcile loop. Dynos keep running, to be adopted at the next start.
     pub async fn stop(self) -> Result<()> {
         self.reconciler.abort();
+        // Live tails end, so the listeners can drain; journals are written.
+        self.logs.close();
         let _ = self.stop.send(true);
-        self.served.await.context("the server task panicked")?
+        let served = self.served.await.context("the server task panicked")?;
+        self.logs.close();
+        served
     }
 
     pub fn api_url(&self) -> String {
@@ -105,6 +111,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     settings.router_listen = router_listener.local_addr()?;
 
     let routes = RouteTable::default();
+    let logs = LogRouter::new(settings.log_config(), runtime.clone())?;
+    for (app, drain) in store.all_drains().await? {
+        logs.start_drain(DrainSpec { id: drain.id, app, url: drain.url, token: drain.token });
+    }
     let boot_timeout = Duration::from_secs(settings.boot_timeout_secs);
     let scheduler = Scheduler::new(
         store.clone(),
@@ -114,6 +124,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Duration::from_secs(settings.stop_grace_secs),
         boot_timeout,
         settings.dyno_size,
+        logs.clone(),
     );
     let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone());
     let builder = Builder::new(
@@ -143,6 +154,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         releases: releases.clone(),
         scheduler: scheduler.clone(),
         builder,
+        logs: logs.clone(),
         settings: settings.clone(),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
@@ -161,8 +173,13 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         let _ = rx.wait_for(|s| *s).await;
     };
     let api_app = app_router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let router_state =
-        RouterState::new(routes.clone(), settings.domain.clone(), settings.trusted_proxies.clone(), router_addr.port());
+    let router_state = RouterState::new(
+        routes.clone(),
+        settings.domain.clone(),
+        settings.trusted_proxies.clone(),
+        router_addr.port(),
+        logs.clone(),
+    );
     let router_app = router::router(router_state)
         .into_make_service_with_connect_info::<SocketAddr>();
     let api = axum::serve(api_listener, api_app).with_graceful_shutdown(until(stopped.clone()));
@@ -173,7 +190,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         })?;
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, stop, served, reconciler })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, stop, served, reconciler })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -216,3 +216,37 @@ pub struct DynoRestart {
     /// the replacement's exit and last output.
     pub failures: Vec<String>,
 }
+
+/// A log drain of an app (`GET /apps/{app}/log-drains`), as Heroku's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogDrain {
+    pub id: String,
+    /// The URL with any credentials in it replaced by `***`.
+    pub url: String,
+    /// Sent with each HTTPS batch as `Logplex-Drain-Token`.
+    pub token: String,
+    pub created_at: String,
+}
+
+/// Body of `POST /apps/{app}/log-drains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogDrainCreate {
+    pub url: String,
+}
+
+/// One log line as the event stream (`/apps/{app}/log-stream`) sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogEvent {
+    /// Per app, one more than the line before; 0 for a notice to this
+    /// reader only (lines it lost).
+    pub seq: u64,
+    /// `2026-11-22T10:00:00.000000+00:00`.
+    pub time: String,
+    /// `app` or `paas`.
+    pub source: String,
+    /// `web.1`, `router`, `build`, `api`, ...
+    pub dyno: String,
+    pub text: String,
+    /// The whole line as `paas logs` prints it.
+    pub line: String,
+}

@@ -12,6 +12,7 @@ mod builds;
 mod config_vars;
 mod dynos;
 mod formation;
+mod logs;
 mod releases;
 
 use crate::http::AppState;
@@ -41,4 +42,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(formation::router())
         .merge(builds::router())
         .merge(dynos::router())
+        .merge(logs::router())
 }

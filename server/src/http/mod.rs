@@ -27,6 +27,7 @@ pub struct AppState {
     pub releases: ReleaseService,
     pub scheduler: Scheduler,
     pub builder: Builder,
+    pub logs: crate::logs::LogRouter,
     pub settings: Arc<Settings>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,

@@ -268,15 +268,19 @@ impl Runtime for DockerRuntime {
         self.dyno(&created.id).await
     }
 
-    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+    async fn halt_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
         let t = grace.as_secs().try_into().unwrap_or(i64::MAX);
         match self.docker.stop_container(container_id, Some(StopContainerOptions { t })).await {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => return Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
-            Err(e) => return Err(anyhow!(e).context(format!("cannot stop container {container_id}"))),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot stop container {container_id}"))),
         }
+    }
+
+    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        self.halt_dyno(container_id, grace).await?;
         match self
             .docker
             .remove_container(container_id, Some(RemoveContainerOptions { force: true, ..Default::default() }))

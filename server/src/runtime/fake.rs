@@ -248,6 +248,22 @@ impl Runtime for FakeRuntime {
         Ok(dyno)
     }
 
+    async fn halt_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
+        if let Some(c) = self.lock().containers.get_mut(container_id) {
+            if c.dyno.running {
+                c.dyno.running = false;
+                c.dyno.state = "exited".into();
+                c.dyno.addr = None;
+                c.exit = super::Exit { exit_code: Some(143), ..Default::default() };
+            }
+            c.followers.clear();
+            if let Some(server) = c.server.take() {
+                server.abort();
+            }
+        }
+        Ok(())
+    }
+
     async fn stop_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
         if let Some(c) = self.lock().containers.remove(container_id) {
             if let Some(server) = c.server {

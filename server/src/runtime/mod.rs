@@ -201,6 +201,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn list_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>>;
     /// Creates and starts a dyno and returns it as it runs.
     async fn start_dyno(&self, spec: &DynoSpec) -> anyhow::Result<Dyno>;
+    /// SIGTERM, SIGKILL after `grace`; the container stays, so its last
+    /// output can still be read. Idempotent.
+    async fn halt_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
     /// SIGTERM, SIGKILL after `grace`, then remove. Idempotent: a container
     /// that is already gone is not an error.
     async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;

@@ -7,6 +7,7 @@
 
 mod apps;
 mod builds;
+mod drains;
 mod formation;
 mod platform;
 mod releases;
@@ -15,6 +16,7 @@ mod tokens;
 
 pub use apps::AppRow;
 pub use builds::{BuildRow, BuildStatus};
+pub use drains::DrainRow;
 pub use releases::{NewRelease, ReleaseRow};
 pub use statuses::ReleaseStatus;
 

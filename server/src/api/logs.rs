@@ -1,0 +1,168 @@
+//! `/apps/{app}/logs` (history and live tail as chunked plain text, for
+//! the CLI and curl), `/apps/{app}/log-stream` (Server-Sent Events for
+//! browsers, resuming from `Last-Event-ID`) and `/apps/{app}/log-drains`.
+//! Both streams sit behind the token check like every route; the log
+//! router does the rest.
+
+use crate::http::{ApiError, ApiResult, AppState, Json};
+use crate::logs::{drain, Filter, LogLine, Source};
+use crate::store::StoreError;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use futures_util::StreamExt;
+use paas_wire::{LogDrain, LogDrainCreate, LogEvent};
+use std::sync::Arc;
+
+/// The most history lines one request may ask for.
+const MAX_LINES: usize = 10_000;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/apps/{app}/logs", get(logs))
+        .route("/apps/{app}/log-stream", get(stream))
+        .route("/apps/{app}/log-drains", get(list_drains).post(add_drain))
+        .route("/apps/{app}/log-drains/{drain}", delete(remove_drain))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LogQuery {
+    /// History lines first (default 100).
+    lines: Option<usize>,
+    /// Keep the stream open for new lines.
+    #[serde(default)]
+    tail: bool,
+    /// A process type (`web`) or a dyno (`web.1`).
+    ps: Option<String>,
+    /// `app` or `paas`.
+    source: Option<String>,
+}
+
+impl LogQuery {
+    fn filter(&self) -> ApiResult<Filter> {
+        let source = match self.source.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(Source::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!("source {s:?} is not one of app, paas"))
+            })?),
+        };
+        let ps = match self.ps.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(p) => {
+                let (ptype, index) = p.split_once('.').map_or((p, None), |(t, i)| (t, Some(i)));
+                paas_wire::ProcessType::parse(ptype)?;
+                if index.is_some_and(|i| i.parse::<u32>().is_err()) {
+                    return Err(ApiError::bad_request(format!("{p:?} is neither a process type (web) nor a dyno (web.1)")));
+                }
+                Some(p.to_owned())
+            }
+        };
+        Ok(Filter { ps, source })
+    }
+
+    fn lines(&self) -> usize {
+        self.lines.unwrap_or(100).min(MAX_LINES)
+    }
+}
+
+/// The app's recent lines as plain text, one a line, as `paas logs`
+/// prints them; with `tail=true` the response stays open for new ones.
+async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+    let app = state.app(&app).await?;
+    let filter = q.filter()?;
+    let tail = state.logs.tail(&app.name, filter, q.lines(), None, q.tail);
+    let body = tail.into_stream().map(|line| Ok::<_, std::convert::Infallible>(format!("{}\n", line.heroku())));
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+fn event_of(line: &LogLine) -> LogEvent {
+    LogEvent {
+        seq: line.seq,
+        time: line.time(),
+        source: line.source.as_str().to_owned(),
+        dyno: line.dyno.clone(),
+        text: line.text.clone(),
+        line: line.heroku(),
+    }
+}
+
+/// Server-Sent Events: the recent lines, then new ones as they come. Each
+/// event's id is the line's number, so a browser that reconnects with
+/// `Last-Event-ID` gets what it missed (what is still held) and no repeats.
+async fn stream(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Query(q): Query<LogQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let app = state.app(&app).await?;
+    let filter = q.filter()?;
+    let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        None | Some("") => None,
+        Some(id) => Some(id.trim().parse::<u64>().map_err(|_| ApiError::bad_request("Last-Event-ID must be a line number"))?),
+    };
+    let tail = state.logs.tail(&app.name, filter, q.lines(), after, true);
+    let events = tail.into_stream().map(|line: Arc<LogLine>| {
+        let data = serde_json::to_string(&event_of(&line)).unwrap_or_default();
+        let event = Event::default().event("line").data(data);
+        Ok::<_, std::convert::Infallible>(if line.seq > 0 { event.id(line.seq.to_string()) } else { event })
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+}
+
+fn drain_to_wire(d: &crate::store::DrainRow) -> LogDrain {
+    LogDrain { id: d.id.clone(), url: paas_wire::redact_url(&d.url), token: d.token.clone(), created_at: d.created_at.clone() }
+}
+
+async fn list_drains(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<LogDrain>>> {
+    let app = state.app(&app).await?;
+    Ok(Json(state.store.drains(&app.id).await?.iter().map(drain_to_wire).collect()))
+}
+
+async fn add_drain(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Json(body): Json<LogDrainCreate>,
+) -> ApiResult<(StatusCode, Json<LogDrain>)> {
+    let app = state.app(&app).await?;
+    drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable("invalid_drain", e))?;
+    let row = match state.store.add_drain(&app.id, &body.url).await {
+        Ok(row) => row,
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "drain_exists",
+                format!("{} already drains to {}: see `paas drains -a {}`", app.name, paas_wire::redact_url(&body.url), app.name),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.logs.start_drain(drain::DrainSpec { id: row.id.clone(), app: app.name.clone(), url: row.url.clone(), token: row.token.clone() });
+    tracing::info!(app = %app.name, drain = %paas_wire::redact_url(&row.url), "drain added");
+    Ok((StatusCode::CREATED, Json(drain_to_wire(&row))))
+}
+
+/// Removes a drain named by its id or its URL (URL-encoded in the path).
+async fn remove_drain(State(state): State<AppState>, Path((app, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
+    let app = state.app(&app).await?;
+    match state.store.remove_drain(&app.id, &drain).await? {
+        Some(row) => {
+            state.logs.stop_drain(&row.id);
+            tracing::info!(app = %app.name, drain = %paas_wire::redact_url(&row.url), "drain removed");
+            Ok(Json(drain_to_wire(&row)))
+        }
+        None => Err(ApiError::not_found(format!(
+            "{} has no drain {}: see `paas drains -a {}`",
+            app.name,
+            paas_wire::redact_url(&drain),
+            app.name
+        ))),
+    }
+}

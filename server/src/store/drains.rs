@@ -1,0 +1,66 @@
+//! Log drains of each app: URL and token. The log router delivers to them;
+//! this is only where they are kept.
+
+use super::{new_id, now, on_unique, Store, StoreResult};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DrainRow {
+    pub id: String,
+    pub app_id: String,
+    pub url: String,
+    pub token: String,
+    pub created_at: String,
+}
+
+impl Store {
+    pub async fn drains(&self, app_id: &str) -> StoreResult<Vec<DrainRow>> {
+        Ok(sqlx::query_as("SELECT id, app_id, url, token, created_at FROM drains WHERE app_id = $1 ORDER BY created_at, id")
+            .bind(app_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Every drain of every app, with the app's name: (app name, drain).
+    pub async fn all_drains(&self) -> StoreResult<Vec<(String, DrainRow)>> {
+        let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT a.name, d.id, d.app_id, d.url, d.token, d.created_at FROM drains d JOIN apps a ON a.id = d.app_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, id, app_id, url, token, created_at)| (name, DrainRow { id, app_id, url, token, created_at }))
+            .collect())
+    }
+
+    /// Adds a drain; [`super::StoreError::Conflict`] when the app has it.
+    pub async fn add_drain(&self, app_id: &str, url: &str) -> StoreResult<DrainRow> {
+        let row = DrainRow {
+            id: new_id(),
+            app_id: app_id.to_owned(),
+            url: url.to_owned(),
+            token: format!("d.{}", new_id()),
+            created_at: now(),
+        };
+        on_unique(
+            sqlx::query("INSERT INTO drains (id, app_id, url, token, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&row.id)
+                .bind(&row.app_id)
+                .bind(&row.url)
+                .bind(&row.token)
+                .bind(&row.created_at)
+                .execute(&self.pool)
+                .await,
+        )?;
+        Ok(row)
+    }
+
+    /// Removes a drain by its id or URL; false when the app has no such drain.
+    pub async fn remove_drain(&self, app_id: &str, id_or_url: &str) -> StoreResult<Option<DrainRow>> {
+        let found = self.drains(app_id).await?.into_iter().find(|d| d.id == id_or_url || d.url == id_or_url);
+        if let Some(d) = &found {
+            sqlx::query("DELETE FROM drains WHERE id = $1").bind(&d.id).execute(&self.pool).await?;
+        }
+        Ok(found)
+    }
+}
