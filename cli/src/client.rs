@@ -83,6 +83,19 @@ impl Client {
         self.send(self.req(reqwest::Method::DELETE, path))
     }
 
+    /// A GET whose answer is read as it arrives, line by line (a log tail).
+    pub fn stream(&self, path: &str, query: &[(&str, String)]) -> Result<std::io::BufReader<Response>> {
+        let resp = self
+            .req(reqwest::Method::GET, path)
+            .query(query)
+            .send()
+            .with_context(|| format!("cannot reach the paas API at {}", self.base))?;
+        if !resp.status().is_success() {
+            return decode::<serde_json::Value>(resp).and_then(|_| bail!("the API answered without a stream"));
+        }
+        Ok(std::io::BufReader::new(resp))
+    }
+
     /// A POST without a body whose success has none either (202, 204).
     pub fn post_empty(&self, path: &str) -> Result<()> {
         self.send_empty(reqwest::Method::POST, path)

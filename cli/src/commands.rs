@@ -5,6 +5,7 @@ use crate::client::{self, Client, Credentials};
 use crate::output;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use paas_wire::{LogDrain, LogDrainCreate};
 use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ChangeResult, ConfigKey, ConfigPatch, ConfigVars, DeployState, Dyno, FormationChange, FormationUpdate, Release, ReleaseCreate};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command as Process;
@@ -140,6 +141,29 @@ enum Command {
     /// Empty the app's build cache: the next build installs dependencies afresh.
     #[command(name = "builds:cache:clear")]
     BuildsCacheClear,
+    /// Show the app's logs: dynos' output, router, builds and platform events.
+    Logs {
+        /// Keep showing new lines as they come.
+        #[arg(short, long)]
+        tail: bool,
+        /// Lines of history to show first.
+        #[arg(short, long, default_value_t = 100)]
+        num: usize,
+        /// Only a process type (`web`) or a dyno (`web.1`).
+        #[arg(short, long)]
+        ps: Option<String>,
+        /// Only lines from `app` (the dynos' output) or `paas` (the platform).
+        #[arg(short, long)]
+        source: Option<String>,
+    },
+    /// List log drains.
+    Drains,
+    /// Send the app's logs to a drain: syslog://HOST:PORT, syslog+tls://HOST:PORT or https://...
+    #[command(name = "drains:add")]
+    DrainsAdd { url: String },
+    /// Stop sending logs to a drain (by URL or id).
+    #[command(name = "drains:remove")]
+    DrainsRemove { drain: String },
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -424,6 +448,60 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect();
                 output::table(&["ID", "Status", "Commit", "Created"], &rows);
             }
+            Ok(())
+        }
+        Command::Logs { tail, num, ps, source } => {
+            let name = app()?;
+            let mut query = vec![("lines", num.to_string()), ("tail", tail.to_string())];
+            query.extend(ps.map(|p| ("ps", p)));
+            query.extend(source.map(|s| ("source", s)));
+            let reader = Client::new()?.stream(&format!("/apps/{name}/logs"), &query)?;
+            let colour = output::log_colour();
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for line in reader.lines() {
+                let line = line.context("the log stream broke off")?;
+                // A closed pipe (`| head`) ends the command quietly.
+                if writeln!(out, "{}", output::log_line(&line, colour)).and_then(|_| out.flush()).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Command::Drains => {
+            let name = app()?;
+            let drains: Vec<LogDrain> = Client::new()?.get(&format!("/apps/{name}/log-drains"))?;
+            if json {
+                output::json(&drains);
+            } else if drains.is_empty() {
+                println!("{name} has no drains. Add one with `paas drains:add syslog+tls://HOST:PORT`.");
+            } else {
+                output::heading(&format!("{name} Drains"));
+                let rows: Vec<Vec<String>> = drains.iter().map(|d| vec![d.url.clone(), d.token.clone(), d.id.clone()]).collect();
+                output::table(&["URL", "Token", "ID"], &rows);
+            }
+            Ok(())
+        }
+        Command::DrainsAdd { url } => {
+            let name = app()?;
+            let d: LogDrain = Client::new()?.post(&format!("/apps/{name}/log-drains"), &LogDrainCreate { url })?;
+            if json {
+                output::json(&d);
+            } else {
+                println!("Successfully added drain {} to {name} (token {})", d.url, d.token);
+            }
+            Ok(())
+        }
+        Command::DrainsRemove { drain } => {
+            let name = app()?;
+            let client = Client::new()?;
+            let drains: Vec<LogDrain> = client.get(&format!("/apps/{name}/log-drains"))?;
+            let shown = paas_wire::redact_url(&drain);
+            let Some(found) = drains.iter().find(|d| d.id == drain || d.url == drain || d.url == shown) else {
+                bail!("{name} has no drain {shown}: see `paas drains -a {name}`");
+            };
+            let d: LogDrain = client.delete(&format!("/apps/{name}/log-drains/{}", found.id))?;
+            println!("Successfully removed drain {} from {name}", d.url);
             Ok(())
         }
         Command::BuildsCacheClear => {

@@ -66,3 +66,46 @@ pub fn pairs(rows: &[(String, String)]) {
         println!("{:<w$} {v}", format!("{k}:"));
     }
 }
+
+/// Colours for dynos' prefixes, as Heroku's CLI picks one per dyno.
+const DYNO_COLORS: &[&str] = &["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
+
+/// A log line as `paas logs` prints it: on a terminal (without `NO_COLOR`)
+/// the `app[web.1]:` prefix takes a colour of its dyno's own; otherwise the
+/// line as it came.
+pub fn log_line(line: &str, colour: bool) -> String {
+    if !colour {
+        return line.to_owned();
+    }
+    let Some((time, rest)) = line.split_once(' ') else { return line.to_owned() };
+    let Some(end) = rest.find("]: ") else { return line.to_owned() };
+    let prefix = &rest[..=end];
+    let dyno = prefix.split_once('[').map_or(prefix, |(_, d)| d.trim_end_matches(']'));
+    let code = if prefix.starts_with("paas[") && !dyno.contains('.') {
+        "90"
+    } else {
+        let hash = dyno.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        DYNO_COLORS[hash % DYNO_COLORS.len()]
+    };
+    format!("\x1b[2m{time}\x1b[0m \x1b[{code}m{prefix}\x1b[0m{}", &rest[end + 1..])
+}
+
+/// Whether log lines get colour: stdout is a terminal and `NO_COLOR` unset.
+pub fn log_colour() -> bool {
+    color()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_coloured_by_dyno_only_when_asked() {
+        let line = "2026-11-22T10:00:00.000000+00:00 app[web.1]: hello [x]: y";
+        assert_eq!(log_line(line, false), line);
+        let c = log_line(line, true);
+        assert!(c.contains("\x1b[") && c.ends_with(": hello [x]: y"), "{c:?}");
+        assert_eq!(log_line(line, true), c, "the same dyno keeps its colour");
+        assert_ne!(log_line(&line.replace("web.1", "worker.1"), true), c.replace("web.1", "worker.1"));
+    }
+}

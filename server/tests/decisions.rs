@@ -8,129 +8,17 @@
 //! run needs `PAAS_TEST_POSTGRES_URL` (scripts/test sets it) and is skipped
 //! with a message without it.
 
-use paas_server::release::{Deployable, ReleaseError};
-use paas_server::runtime::{FakeRuntime, Runtime};
-use paas_server::server::{self, Running};
-use paas_server::settings::Settings;
+mod fast;
+
+use fast::Fast;
+use paas_server::release::ReleaseError;
+use paas_server::runtime::Runtime;
 use paas_server::store::AppRow;
-use paas_wire::{AppName, ChangeResult, DeployState};
+use paas_wire::{ChangeResult, DeployState};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Fast {
-    running: Option<Running>,
-    fake: FakeRuntime,
-    settings: Settings,
-    token: String,
-    _data: tempfile::TempDir,
-}
-
-impl Fast {
-    async fn start() -> Self {
-        Self::start_on(None).await
-    }
-
-    /// A platform on SQLite, or on the PostgreSQL database `database_url`.
-    async fn start_on(database_url: Option<String>) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let mut settings = Settings::local(data.path());
-        settings.boot_timeout_secs = 1;
-        // Real git pushes run the real hook, which calls back into this server.
-        settings.hook_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_paas-server"));
-        if let Some(url) = database_url {
-            settings.database_url = url;
-        }
-        let fake = FakeRuntime::new();
-        let running = server::start(settings.clone(), Some(Arc::new(fake.clone()) as Arc<dyn Runtime>)).await.unwrap();
-        let token = running.store.create_token("fast").await.unwrap();
-        Self { running: Some(running), fake, settings, token, _data: data }
-    }
-
-    fn p(&self) -> &Running {
-        self.running.as_ref().unwrap()
-    }
-
-    /// Stops this server and starts another on the same store and runtime.
-    async fn restart(&mut self) {
-        self.running.take().unwrap().stop().await.unwrap();
-        let runtime = Arc::new(self.fake.clone()) as Arc<dyn Runtime>;
-        self.running = Some(server::start(self.settings.clone(), Some(runtime)).await.unwrap());
-    }
-
-    async fn app(&self, name: &str) -> AppRow {
-        self.p().store.create_app(&AppName::parse(name).unwrap()).await.unwrap()
-    }
-
-    /// What a push hands the release service after its build.
-    fn built(image: &str) -> Deployable {
-        Deployable {
-            build_id: uuid::Uuid::new_v4().to_string(),
-            commit: "0123456789abcdef0123456789abcdef01234567".into(),
-            image: image.into(),
-            process_types: BTreeMap::from([
-                ("web".to_owned(), "serve".to_owned()),
-                ("worker".to_owned(), "work".to_owned()),
-            ]),
-            initial_formation: BTreeMap::new(),
-            health_path: None,
-            healthchecks: BTreeMap::new(),
-            env: BTreeMap::new(),
-        }
-    }
-
-    async fn deploy(&self, app: &AppRow, image: &str) -> paas_wire::Deploy {
-        let out = paas_server::output::Output::collect();
-        let r = self.p().releases.deploy(app, Self::built(image), &out).await.unwrap();
-        self.p().releases.converge(app, Some(r.version), Some(Duration::from_secs(10))).await
-    }
-
-    fn http(&self) -> reqwest::Client {
-        reqwest::Client::new()
-    }
-
-    /// An API request with the token and a JSON body.
-    async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> reqwest::Response {
-        self.http().request(method, self.url(path)).bearer_auth(&self.token).json(&body).send().await.unwrap()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.p().api_url())
-    }
-
-    /// GET through the router, as a browser would.
-    async fn page(&self, app: &str) -> (u16, String) {
-        let r = self
-            .http()
-            .get(format!("http://{}/", self.p().router_addr))
-            .header("Host", format!("{app}.localhost"))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn running_names(&self, app: &str) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.fake.list_dynos(Some(app)).await.unwrap().iter().map(|d| format!("{} v{}", d.name(), d.release_version)).collect();
-        names.sort();
-        names
-    }
-
-    /// Polls (bounded) until the app's dynos are exactly `want`.
-    async fn wait_for_dynos(&self, app: &str, want: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = self.running_names(app).await;
-            if now == want {
-                return;
-            }
-            assert!(Instant::now() < deadline, "dynos of {app}: {now:?}, want {want:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_serves_before_converge_returns() {

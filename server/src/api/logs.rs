@@ -111,8 +111,8 @@ async fn stream(
     let tail = state.logs.tail(&app.name, filter, q.lines(), after, true);
     let events = tail.into_stream().map(|line: Arc<LogLine>| {
         let data = serde_json::to_string(&event_of(&line)).unwrap_or_default();
-        let event = Event::default().event("line").data(data);
-        Ok::<_, std::convert::Infallible>(if line.seq > 0 { event.id(line.seq.to_string()) } else { event })
+        let event = if line.seq > 0 { Event::default().id(line.seq.to_string()) } else { Event::default() };
+        Ok::<_, std::convert::Infallible>(event.event("line").data(data))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
