@@ -4,10 +4,13 @@
 //! their drop notices. `e2e.rs` proves the same on the real Docker engine.
 
 mod fast;
+mod receivers;
 
 use fast::Fast;
+use receivers::{https_receiver, syslog_receiver};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use futures_util::StreamExt;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -227,92 +230,12 @@ async fn a_restarted_server_neither_repeats_nor_loses_lines() {
     assert!(history.iter().any(|l| l.contains("paas[api]: Release v1 created")), "events survive a restart too");
 }
 
-/// A syslog receiver on loopback: octet-counted RFC 5424 frames.
-async fn syslog_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                while let Ok(n) = s.read(&mut chunk).await {
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    // Octet counting: LEN SP MSG (MSG is LEN bytes).
-                    loop {
-                        let Some(sp) = buf.iter().position(|b| *b == b' ') else { break };
-                        let len: usize = std::str::from_utf8(&buf[..sp]).unwrap().parse().expect("a frame length");
-                        if buf.len() < sp + 1 + len {
-                            break;
-                        }
-                        let msg = String::from_utf8(buf[sp + 1..sp + 1 + len].to_vec()).unwrap();
-                        buf.drain(..sp + 1 + len);
-                        sink.lock().unwrap().push(msg);
-                    }
-                }
-            });
-        }
-    });
-    (port, got)
-}
-
 async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// What an HTTPS drain receiver got: each request's headers and body.
-type Posts = Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>>;
-
-/// An HTTPS receiver on loopback with a certificate of its own; returns
-/// its port, the CA file a drain must trust, and what it receives.
-async fn https_receiver(dir: &std::path::Path) -> (u16, std::path::PathBuf, Posts) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let ca = dir.join("drain-ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let posts: Posts = Arc::default();
-    let sink = posts.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, sink) = (acceptor.clone(), sink.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let sink = sink.clone();
-                    async move {
-                        use http_body_util::BodyExt;
-                        let headers = req.headers().clone();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        sink.lock().unwrap().push((headers, String::from_utf8_lossy(&body).into_owned()));
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::new())))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (port, ca, posts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,33 +312,37 @@ async fn drains_deliver_over_syslog_and_https_with_logplex_framing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_that_is_down_keeps_a_bounded_buffer_and_announces_what_it_dropped() {
-    let f = Fast::start_with(|s| s.drain_buffer = 50).await;
+    let certs = tempfile::tempdir().unwrap();
+    let status = Arc::new(AtomicU16::new(503));
+    let (port, ca, posts) = receivers::https_receiver_answering(certs.path(), status.clone()).await;
+    let f = Fast::start_with(|s| {
+        s.drain_buffer = 50;
+        s.drain_ca_file = Some(ca);
+    })
+    .await;
     let app = f.app("logs-down").await;
     f.deploy(&app, "img-a").await;
-    // A port with nothing on it yet.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let r = f
-        .send(reqwest::Method::POST, "/apps/logs-down/log-drains", serde_json::json!({ "url": format!("syslog://127.0.0.1:{port}") }))
+        .send(reqwest::Method::POST, "/apps/logs-down/log-drains", serde_json::json!({ "url": format!("https://localhost:{port}/") }))
         .await;
     assert_eq!(r.status(), 201);
     for i in 1..=300 {
         f.fake.write_output("logs-down", "web.1", &format!("n={i}"), false);
     }
     f.wait_history("/apps/logs-down/logs?source=app", "n=300").await;
-    f.wait_history("/apps/logs-down/logs", "cannot deliver").await;
-    // The receiver comes up; the drain's next attempt delivers.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-    let (mut s, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept()).await.unwrap().unwrap();
-    let mut text = String::new();
-    let mut buf = vec![0u8; 1 << 16];
-    while !text.contains("n=300\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap();
-        assert!(n > 0);
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let said = f.wait_history("/apps/logs-down/logs", "cannot deliver").await;
+    assert!(said.iter().any(|l| l.contains("503")), "the drain says why: {said:?}");
+    // The receiver comes back; the drain's next attempt delivers.
+    status.store(200, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text: String = posts.lock().unwrap().iter().map(|(_, b)| b.clone()).collect();
+        if text.contains("- - n=300\n") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the drain never delivered after its receiver came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(text.contains("Error L10 (output buffer overflow): "), "{text}");
     let delivered = text.matches(" app web.1 - - n=").count();
     assert!(delivered <= 50, "the buffer is bounded: {delivered}");

@@ -4,7 +4,8 @@
 //! in, kept in the journal), so a restarted server repeats no line and
 //! loses none the engine still holds. A follower that falls behind only
 //! reads later: the engine keeps the dyno's output in its log file, so the
-//! dyno never waits for it.
+//! dyno never waits for it. Lines a follower gets again (the engine
+//! replays some when it rotates a log file) are dropped by their time.
 
 use super::{LogLine, LogRouter, Source};
 use crate::runtime::Dyno;
@@ -40,16 +41,23 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
     let name = dyno.name();
     tokio::spawn(async move {
         let cursor = router.cursor(&app, &id);
+        tracing::debug!(app = %app, dyno = %name, cursor = ?cursor, "following output");
         // The engine's `since` is in whole seconds: lines of that second
         // that were taken in already are skipped by their time.
         let since = cursor.map_or(0, |ns| ns.div_euclid(1_000_000_000));
         let mut rx = router.runtime().follow_output(&id, since);
+        // The newest line taken in, per stream (stdout, stderr). The engine
+        // may send lines again (Docker 20.10 replays some when it rotates a
+        // container's log file under a follower); their time gives them away.
+        let mut newest = [cursor.unwrap_or(i64::MIN); 2];
         while let Some(line) = rx.recv().await {
             match line {
                 Ok(line) => {
-                    if cursor.is_some_and(|c| line.at_ns <= c) {
+                    let stream = usize::from(line.stderr);
+                    if line.at_ns <= newest[stream] {
                         continue;
                     }
+                    newest[stream] = line.at_ns;
                     let line = LogLine {
                         seq: 0,
                         at_ns: line.at_ns,
@@ -61,11 +69,12 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
                     router.push(&app, line, Some(&id));
                 }
                 Err(e) => {
-                    tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream ended");
+                    tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream broke");
                     break;
                 }
             }
         }
+        tracing::debug!(app = %app, dyno = %name, "output stream ended");
         let _ = done_tx.send(true);
     });
 }
