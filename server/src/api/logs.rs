@@ -74,7 +74,14 @@ async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): 
     let app = state.app(&app).await?;
     let filter = q.filter()?;
     let tail = state.logs.tail(&app.name, filter, q.lines(), None, q.tail);
-    let body = tail.into_stream().map(|line| Ok::<_, std::convert::Infallible>(format!("{}\n", line.heroku())));
+    let body = tail.into_batches(512).map(|batch| {
+        let mut chunk = String::with_capacity(batch.iter().map(|l| l.heroku().len() + 1).sum());
+        for line in &batch {
+            chunk.push_str(line.heroku());
+            chunk.push('\n');
+        }
+        Ok::<_, std::convert::Infallible>(chunk)
+    });
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
         Body::from_stream(body),
@@ -89,7 +96,7 @@ fn event_of(line: &LogLine) -> LogEvent {
         source: line.source.as_str().to_owned(),
         dyno: line.dyno.clone(),
         text: line.text.clone(),
-        line: line.heroku(),
+        line: line.heroku().to_owned(),
     }
 }
 

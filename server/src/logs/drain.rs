@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn messages_are_rfc5424_with_octet_counting() {
-        let line = LogLine { seq: 3, at_ns: 1_790_000_000_123_456_000, source: Source::App, dyno: "web.1".into(), text: "héllo".into(), stderr: false };
+        let line = LogLine { seq: 3, at_ns: 1_790_000_000_123_456_000, source: Source::App, dyno: "web.1".into(), text: "héllo".into(), stderr: false, formatted: Default::default() };
         let m = rfc5424("shop", &line);
         assert_eq!(m, format!("<190>1 {} shop app web.1 - - héllo", line.time()));
         let f = octet_frame(&m);

@@ -65,6 +65,7 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
                         dyno: name.clone(),
                         text: line.text,
                         stderr: line.stderr,
+                        formatted: Default::default(),
                     };
                     router.push(&app, line, Some(&id));
                 }

@@ -69,6 +69,9 @@ pub struct LogLine {
     pub text: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stderr: bool,
+    /// The line in Heroku's format, made once however many readers get it.
+    #[serde(skip)]
+    pub formatted: std::sync::OnceLock<String>,
 }
 
 impl LogLine {
@@ -78,8 +81,8 @@ impl LogLine {
     }
 
     /// `TIME app[web.1]: text`, Heroku's format.
-    pub fn heroku(&self) -> String {
-        format!("{} {}[{}]: {}", self.time(), self.source.as_str(), self.dyno, self.text)
+    pub fn heroku(&self) -> &str {
+        self.formatted.get_or_init(|| format!("{} {}[{}]: {}", self.time(), self.source.as_str(), self.dyno, self.text))
     }
 }
 
@@ -228,7 +231,7 @@ impl LogRouter {
 
     /// A line stamped now, from either source.
     pub fn say(&self, app: &str, source: Source, dyno: &str, text: impl Into<String>) {
-        let line = LogLine { seq: 0, at_ns: now_ns(), source, dyno: dyno.to_owned(), text: text.into(), stderr: false };
+        let line = LogLine { seq: 0, at_ns: now_ns(), source, dyno: dyno.to_owned(), text: text.into(), stderr: false, formatted: Default::default() };
         self.push(app, line, None);
     }
 
@@ -346,7 +349,7 @@ impl LogRouter {
 
 /// A line for one reader only (seq 0): lines it lost, history it missed.
 fn notice(text: String) -> LogLine {
-    LogLine { seq: 0, at_ns: now_ns(), source: Source::Paas, dyno: "logs".into(), text, stderr: false }
+    LogLine { seq: 0, at_ns: now_ns(), source: Source::Paas, dyno: "logs".into(), text, stderr: false, formatted: Default::default() }
 }
 
 /// Logplex's L10, for a reader or drain that fell behind.
@@ -393,9 +396,37 @@ impl Tail {
         }
     }
 
+    /// The next line and, without waiting, those that came with it (up to
+    /// `max`): a busy log goes out in batches, not a write per line.
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Arc<LogLine>>> {
+        let mut batch = vec![self.next().await?];
+        while batch.len() < max {
+            if let Some(line) = self.backlog.pop_front() {
+                batch.push(line);
+                continue;
+            }
+            let Some(rx) = self.rx.as_mut() else { break };
+            match rx.try_recv() {
+                Ok(line) if self.filter.matches(&line) => {
+                    self.last_at = line.at_ns;
+                    batch.push(line);
+                }
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(n)) => batch.push(Arc::new(dropped_notice(n, self.last_at))),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+
     /// Lines as a stream, for response bodies.
     pub fn into_stream(self) -> impl futures_util::Stream<Item = Arc<LogLine>> + Send {
         futures_util::stream::unfold(self, |mut tail| async move { tail.next().await.map(|l| (l, tail)) })
+    }
+
+    /// Batches of lines (see [`Self::next_batch`]) as a stream.
+    pub fn into_batches(self, max: usize) -> impl futures_util::Stream<Item = Vec<Arc<LogLine>>> + Send {
+        futures_util::stream::unfold(self, move |mut tail| async move { tail.next_batch(max).await.map(|b| (b, tail)) })
     }
 }
 

@@ -8,13 +8,13 @@ fn router(dir: &std::path::Path, history: usize) -> LogRouter {
 
 #[test]
 fn lines_print_as_heroku_prints_them() {
-    let line = LogLine { seq: 1, at_ns: 1_795_341_600_000_000_000, source: Source::App, dyno: "web.1".into(), text: "hi".into(), stderr: false };
+    let line = LogLine { seq: 1, at_ns: 1_795_341_600_000_000_000, source: Source::App, dyno: "web.1".into(), text: "hi".into(), stderr: false, formatted: Default::default() };
     assert_eq!(line.heroku(), "2026-11-22T10:00:00.000000+00:00 app[web.1]: hi");
 }
 
 #[test]
 fn filters_by_process_type_dyno_and_source() {
-    let line = |dyno: &str, source| LogLine { seq: 1, at_ns: 0, source, dyno: dyno.into(), text: String::new(), stderr: false };
+    let line = |dyno: &str, source| LogLine { seq: 1, at_ns: 0, source, dyno: dyno.into(), text: String::new(), stderr: false, formatted: Default::default() };
     let web = Filter { ps: Some("web".into()), source: None };
     assert!(web.matches(&line("web.1", Source::App)));
     assert!(web.matches(&line("web.12", Source::Paas)));
