@@ -27,6 +27,21 @@ struct FakeContainer {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl FakeContainer {
+    /// The container's process ends with `code`: it stops answering, and
+    /// its output's followers reach the end.
+    fn exit_with(&mut self, code: i64) {
+        self.dyno.running = false;
+        self.dyno.state = "exited".into();
+        self.dyno.addr = None;
+        self.exit = super::Exit { exit_code: Some(code), ..Default::default() };
+        self.followers.clear();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Images whose dynos exit at once: (exit code, output lines).
@@ -86,14 +101,7 @@ impl FakeRuntime {
             else {
                 return;
             };
-            c.dyno.running = false;
-            c.dyno.state = "exited".into();
-            c.dyno.addr = None;
-            c.exit = super::Exit { exit_code: Some(137), ..Default::default() };
-            c.followers.clear();
-            if let Some(server) = c.server.take() {
-                server.abort();
-            }
+            c.exit_with(137);
             let id = c.dyno.container_id.clone();
             (state.exits.clone(), id)
         };
@@ -251,14 +259,7 @@ impl Runtime for FakeRuntime {
     async fn halt_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
         if let Some(c) = self.lock().containers.get_mut(container_id) {
             if c.dyno.running {
-                c.dyno.running = false;
-                c.dyno.state = "exited".into();
-                c.dyno.addr = None;
-                c.exit = super::Exit { exit_code: Some(143), ..Default::default() };
-            }
-            c.followers.clear();
-            if let Some(server) = c.server.take() {
-                server.abort();
+                c.exit_with(143);
             }
         }
         Ok(())
