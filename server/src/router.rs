@@ -2,7 +2,8 @@
 //! round-robin over the healthy web dynos of the current release, with
 //! `X-Forwarded-For/Proto/Host` and `X-Request-Id`, and a 503 page when no
 //! dyno is up. The scheduler alone decides what is in the route table.
-//! Each request leaves an access record in the app's log (`paas[router]`),
+//! `Upgrade` requests (WebSocket) pass through both ways once the dyno
+//! answers 101. Each request leaves an access record in the app's log (`paas[router]`),
 //! in Heroku's words, once its response body is done.
 
 use axum::body::Body;
@@ -254,7 +255,16 @@ async fn proxy(
     };
     let started = std::time::Instant::now();
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+    // An `Upgrade` (WebSocket, ...) is hop-by-hop, so it is dropped with the
+    // rest and asked for again on the dyno's connection; the two
+    // connections are joined once the dyno agrees (101).
+    let upgrade = req.headers().get(header::UPGRADE).cloned().filter(|_| wants_upgrade(req.headers()));
+    let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, state.port);
+    if let Some(protocol) = &upgrade {
+        req.headers_mut().insert(header::UPGRADE, protocol.clone());
+        req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
     let mut access = Access {
         logs: state.logs.clone(),
         app: app.clone(),
@@ -289,10 +299,14 @@ async fn proxy(
     };
     *req.uri_mut() = uri;
     match state.client.request(req).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
             access.service_ms = started.elapsed().as_millis();
             access.status = resp.status().as_u16();
+            if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (resp.status(), client_side) {
+                let dyno_side = hyper::upgrade::on(&mut resp);
+                tokio::spawn(join_upgraded(client_side, dyno_side, app.clone()));
+            }
             recorded(resp.map(Body::new), access)
         }
         Err(e) => {
@@ -305,6 +319,32 @@ async fn proxy(
                 access,
             )
         }
+    }
+}
+
+/// Whether the request asks to switch protocols (`Connection: upgrade`).
+fn wants_upgrade(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+/// Copies both ways between the client's and the dyno's upgraded
+/// connections until either side closes.
+async fn join_upgraded(client: hyper::upgrade::OnUpgrade, dyno: hyper::upgrade::OnUpgrade, app: String) {
+    let (client, dyno) = match tokio::try_join!(client, dyno) {
+        Ok(both) => both,
+        Err(e) => {
+            debug!(app = %app, error = %e, "upgrade failed");
+            return;
+        }
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut dyno = hyper_util::rt::TokioIo::new(dyno);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut dyno).await {
+        debug!(app = %app, error = %e, "upgraded connection ended");
     }
 }
 

@@ -588,3 +588,68 @@ async fn builds_of_one_app_queue_and_a_global_limit_caps_builds() {
     }
     assert_eq!(f.fake.builds_started(), 3);
 }
+
+/// Reads an HTTP head (up to the blank line) from a stream.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut byte)).await.unwrap().unwrap();
+        assert_eq!(n, 1, "the connection closed in the head: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upgrade_passes_through_the_router_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fast::start().await;
+    // A dyno that agrees to the upgrade, speaks first, then echoes.
+    let dyno = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = dyno.local_addr().unwrap();
+    let seen = tokio::spawn(async move {
+        let (mut s, _) = dyno.accept().await.unwrap();
+        let head = read_head(&mut s).await;
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+            .await
+            .unwrap();
+        s.write_all(b"hello from the dyno").await.unwrap();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).await.unwrap();
+        }
+        head
+    });
+    // An app only the route table knows: no pass touches its routes.
+    f.p().routes.set("ws-only-routed", vec![addr]);
+    let mut client = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
+    client
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: ws-only-routed.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = read_head(&mut client).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+    let mut first = [0u8; 19];
+    tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut first)).await.unwrap().unwrap();
+    assert_eq!(&first, b"hello from the dyno", "the dyno can speak first");
+    let frame: Vec<u8> = (0..=255u8).collect();
+    client.write_all(&frame).await.unwrap();
+    let mut echoed = vec![0u8; frame.len()];
+    tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut echoed)).await.unwrap().unwrap();
+    assert_eq!(echoed, frame, "bytes go both ways unchanged");
+    drop(client);
+    let dyno_head = tokio::time::timeout(Duration::from_secs(10), seen).await.unwrap().unwrap().to_ascii_lowercase();
+    assert!(dyno_head.contains("upgrade: websocket") && dyno_head.contains("connection: upgrade"), "{dyno_head}");
+    assert!(dyno_head.contains("sec-websocket-key: dghlihnhbxbszsbub25jzq=="), "{dyno_head}");
+    assert!(dyno_head.contains("x-forwarded-for: 127.0.0.1"), "{dyno_head}");
+}

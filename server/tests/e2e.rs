@@ -580,3 +580,64 @@ fn the_router_sets_forwarding_headers_and_a_client_cannot_forge_them() {
     assert!(!body.contains("rid= ") && !body.contains("start= "), "{body}");
     assert!(body.contains("hop=\n") || body.trim_end().ends_with("hop="), "hop-by-hop headers are dropped: {body}");
 }
+
+/// One WebSocket frame from a client: FIN, `opcode`, masked as RFC 6455 asks.
+fn ws_client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads one (unmasked, short) frame from the server: (opcode, payload).
+fn ws_read_frame(s: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    let mut payload = vec![0u8; (head[1] & 0x7f) as usize];
+    s.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+#[test]
+fn a_websocket_app_works_through_the_router() {
+    use std::io::{Read, Write};
+    let mut p = Platform::start();
+    let app = unique_app("e2e-ws");
+    let repo = fixture_repo(&p, "websocket");
+    let dir = repo.path();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {}\nCOPY ws.py /app/ws.py\n", paas_server::settings::DEFAULT_RUN)).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "a websocket echo app"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "plain http");
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p.router_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /socket HTTP/1.1\r\nHost: {app}.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = text(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // RFC 6455's own example key and answer: the dyno's handshake arrives intact.
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    assert_eq!(ws_read_frame(&mut s), (1, b"hello from web.1".to_vec()), "the dyno speaks first");
+    s.write_all(&ws_client_frame(1, b"ping over the router")).unwrap();
+    assert_eq!(ws_read_frame(&mut s), (1, b"echo: ping over the router".to_vec()));
+    s.write_all(&ws_client_frame(2, &[0, 1, 2, 254, 255])).unwrap();
+    assert_eq!(ws_read_frame(&mut s), (2, b"echo: \x00\x01\x02\xfe\xff".to_vec()), "binary frames too");
+    s.write_all(&ws_client_frame(8, b"")).unwrap();
+    assert_eq!(ws_read_frame(&mut s).0, 8, "a close is answered");
+}
