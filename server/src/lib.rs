@@ -12,6 +12,7 @@ pub mod dockerignore;
 pub mod git;
 pub mod hook;
 pub mod http;
+pub mod listen;
 pub mod locks;
 pub mod logs;
 pub mod output;

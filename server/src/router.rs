@@ -93,14 +93,27 @@ pub struct RouterState {
     port: u16,
     client: Client<HttpConnector, Body>,
     logs: LogRouter,
+    /// How long a dyno may take to answer (to its response's headers).
+    timeout: std::time::Duration,
 }
 
 impl RouterState {
-    pub fn new(routes: RouteTable, domain: String, trusted: Vec<IpAddr>, port: u16, logs: LogRouter) -> Self {
+    pub fn new(
+        routes: RouteTable,
+        domain: String,
+        trusted: Vec<IpAddr>,
+        port: u16,
+        logs: LogRouter,
+        timeout: std::time::Duration,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs }
+        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+        // Keep-alive connections to dynos are pooled and reused.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build(connector);
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout }
     }
 }
 
@@ -280,7 +293,7 @@ async fn proxy(
         status: 0,
         bytes: Arc::default(),
     };
-    let Some(backend) = state.routes.pick(&app) else {
+    let Some(mut backend) = state.routes.pick(&app) else {
         access.at = "at=error code=H14 desc=\"No web processes running\"".into();
         access.status = 503;
         return recorded(
@@ -292,34 +305,85 @@ async fn proxy(
             access,
         );
     };
-    access.dyno = state.routes.name_of(backend);
-    let uri: Uri = match format!("http://{backend}{path}").parse() {
-        Ok(u) => u,
-        Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
-    };
-    *req.uri_mut() = uri;
-    match state.client.request(req).await {
-        Ok(mut resp) => {
-            debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
-            access.service_ms = started.elapsed().as_millis();
-            access.status = resp.status().as_u16();
-            if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (resp.status(), client_side) {
-                let dyno_side = hyper::upgrade::on(&mut resp);
-                tokio::spawn(join_upgraded(client_side, dyno_side, app.clone()));
+    // A request without a body can go to another dyno when the first one
+    // refuses the connection (it is stopping, or crashed a moment ago).
+    let retryable = has_no_body(&req);
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        access.dyno = state.routes.name_of(backend);
+        let uri: Uri = match format!("http://{backend}{path}").parse() {
+            Ok(u) => u,
+            Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
+        };
+        let mut attempt = Request::from_parts(parts.clone(), body.take().unwrap_or_else(Body::empty));
+        *attempt.uri_mut() = uri;
+        let result = tokio::time::timeout(state.timeout, state.client.request(attempt)).await;
+        access.service_ms = started.elapsed().as_millis();
+        match result {
+            Ok(Ok(mut resp)) => {
+                debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
+                access.status = resp.status().as_u16();
+                if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (resp.status(), client_side) {
+                    let dyno_side = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(join_upgraded(client_side, dyno_side, app.clone()));
+                }
+                return recorded(resp.map(Body::new), access);
             }
-            recorded(resp.map(Body::new), access)
-        }
-        Err(e) => {
-            debug!(app = %app, backend = %backend, error = %e, "backend failed");
-            access.at = "at=error code=H13 desc=\"Connection closed without response\"".into();
-            access.service_ms = started.elapsed().as_millis();
-            access.status = 502;
-            recorded(
-                page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`.")),
-                access,
-            )
+            Ok(Err(e)) if e.is_connect() => {
+                // It refuses connections: out of the rotation at once (the
+                // scheduler puts it back when it answers again).
+                debug!(app = %app, backend = %backend, error = %e, "dyno refused the connection");
+                state.routes.remove(&app, backend);
+                if let (true, true, Some(next)) = (retryable, tries < MAX_TRIES, state.routes.pick(&app)) {
+                    backend = next;
+                    continue;
+                }
+                access.at = "at=error code=H13 desc=\"Connection refused\"".into();
+                access.status = 503;
+                return recorded(
+                    page(StatusCode::SERVICE_UNAVAILABLE, "Application unavailable", &format!("{app}'s dynos refused the connection. See `paas ps -a {app}`.")),
+                    access,
+                );
+            }
+            Ok(Err(e)) => {
+                debug!(app = %app, backend = %backend, error = %e, "backend failed");
+                access.at = "at=error code=H13 desc=\"Connection closed without response\"".into();
+                access.status = 502;
+                return recorded(
+                    page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`.")),
+                    access,
+                );
+            }
+            Err(_) => {
+                access.at = "at=error code=H12 desc=\"Request timeout\"".into();
+                access.status = 503;
+                return recorded(
+                    page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Request timeout",
+                        &format!(
+                            "{app}'s dyno did not answer within {} s. Long work belongs in a worker process; the limit is PAAS_ROUTER_TIMEOUT_SECONDS.",
+                            state.timeout.as_secs()
+                        ),
+                    ),
+                    access,
+                );
+            }
         }
     }
+}
+
+/// Dynos a request without a body is tried on before it fails.
+const MAX_TRIES: u32 = 3;
+
+/// A request that carries no body (so it can be sent again).
+fn has_no_body(req: &Request<Body>) -> bool {
+    let h = req.headers();
+    h.get(header::TRANSFER_ENCODING).is_none()
+        && h.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0")
 }
 
 /// Whether the request asks to switch protocols (`Connection: upgrade`).

@@ -172,22 +172,25 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let until = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let api_app = app_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let api_app = app_router(state);
     let router_state = RouterState::new(
         routes.clone(),
         settings.domain.clone(),
         settings.trusted_proxies.clone(),
         router_addr.port(),
         logs.clone(),
+        Duration::from_secs(settings.router_timeout_secs),
     );
-    let router_app = router::router(router_state)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let api = axum::serve(api_listener, api_app).with_graceful_shutdown(until(stopped.clone()));
-    let router = axum::serve(router_listener, router_app).with_graceful_shutdown(until(stopped));
+    let router_app = router::router(router_state);
+    let limits = |max_connections| crate::listen::Limits {
+        max_connections,
+        header_timeout: Duration::from_secs(settings.header_timeout_secs),
+        max_header_bytes: settings.max_header_bytes,
+    };
+    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), until(stopped.clone()));
+    let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), until(stopped));
     let served = tokio::spawn(async move {
-        tokio::try_join!(async { api.await.context("API server failed") }, async {
-            router.await.context("router failed")
-        })?;
+        tokio::join!(api, router);
         Ok(())
     });
     Ok(Running { api_addr, router_addr, store, releases, routes, logs, stop, served, reconciler })

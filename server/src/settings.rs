@@ -66,6 +66,21 @@ pub struct Settings {
     /// `PAAS_DRAIN_CA_FILE`: a PEM file of CAs that `syslog+tls://` and
     /// `https://` drains trust besides the host's bundle.
     pub drain_ca_file: Option<PathBuf>,
+    /// `PAAS_ROUTER_TIMEOUT_SECONDS`: longest a dyno may take to answer a
+    /// request through the router before it gets a 503 (default 30, as
+    /// Heroku's H12).
+    pub router_timeout_secs: u64,
+    /// `PAAS_HEADER_TIMEOUT_SECONDS`: longest a client may take to send a
+    /// request's headers, and may leave a keep-alive connection idle, on
+    /// either listener (default 15).
+    pub header_timeout_secs: u64,
+    /// `PAAS_MAX_HEADER_BYTES`: largest request head accepted (default 65536).
+    pub max_header_bytes: usize,
+    /// `PAAS_ROUTER_MAX_CONNECTIONS` (default 8192) and
+    /// `PAAS_API_MAX_CONNECTIONS` (default 1024): open connections per
+    /// listener; more wait.
+    pub router_max_connections: usize,
+    pub api_max_connections: usize,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
@@ -240,6 +255,11 @@ impl Settings {
             log_lines: env_num("PAAS_LOG_LINES", 1500)?.max(1) as usize,
             drain_buffer: env_num("PAAS_DRAIN_BUFFER", 10_000)?.max(1) as usize,
             drain_ca_file: std::env::var("PAAS_DRAIN_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
+            router_timeout_secs: env_num("PAAS_ROUTER_TIMEOUT_SECONDS", 30)?.max(1),
+            header_timeout_secs: env_num("PAAS_HEADER_TIMEOUT_SECONDS", 15)?.max(1),
+            max_header_bytes: env_num("PAAS_MAX_HEADER_BYTES", 65536)? as usize,
+            router_max_connections: env_num("PAAS_ROUTER_MAX_CONNECTIONS", 8192)?.max(1) as usize,
+            api_max_connections: env_num("PAAS_API_MAX_CONNECTIONS", 1024)?.max(1) as usize,
         })
     }
 
@@ -278,6 +298,11 @@ impl Settings {
             log_lines: 1500,
             drain_buffer: 10_000,
             drain_ca_file: None,
+            router_timeout_secs: 30,
+            header_timeout_secs: 15,
+            max_header_bytes: 65536,
+            router_max_connections: 8192,
+            api_max_connections: 1024,
         }
     }
 

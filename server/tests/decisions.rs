@@ -653,3 +653,100 @@ async fn a_websocket_upgrade_passes_through_the_router_both_ways() {
     assert!(dyno_head.contains("sec-websocket-key: dghlihnhbxbszsbub25jzq=="), "{dyno_head}");
     assert!(dyno_head.contains("x-forwarded-for: 127.0.0.1"), "{dyno_head}");
 }
+
+/// Opens `n` connections to `addr`; half send nothing, half send a request
+/// head slowly (a line, then nothing: slowloris).
+async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: slow.localhost\r\nX-Slow: 1").await.unwrap();
+        }
+        held.push(s);
+    }
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_hold_up_neither_requests_nor_pushes_and_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let f = Fast::start_with(|s| s.header_timeout_secs = 3).await;
+    let app = f.app("edge-slow").await;
+    f.deploy(&app, "img-a").await;
+    f.app("edge-slow-push").await;
+    let mut router_held = hold_connections(f.p().router_addr, 1000).await;
+    let api_held = hold_connections(f.p().api_addr, 200).await;
+
+    // With all of them open: the app answers, the API answers, a push works.
+    let (status, body) = f.page("edge-slow").await;
+    assert_eq!((status, body.starts_with("edge-slow v1")), (200, true), "{body}");
+    let r = f.http().get(f.url("/apps")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let repo = dockerfile_repo();
+    let (ok, said) = f.push(repo.path(), "edge-slow-push").await;
+    assert!(ok, "{said}");
+
+    // The header timeout closes each of them (bounded wait, no fixed sleep).
+    let mut buf = [0u8; 512];
+    for s in router_held.iter_mut().step_by(50) {
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await.expect("closed by the header timeout");
+        let got = String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).to_string();
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+    }
+    drop(api_held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_heads_are_refused() {
+    use tokio::io::AsyncWriteExt;
+    let f = Fast::start_with(|s| s.router_timeout_secs = 1).await;
+    // One dyno that answers, one whose port is closed: every request is
+    // served, and the closed one leaves the rotation.
+    let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let good_addr = good.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = good.accept().await else { return };
+            tokio::spawn(async move {
+                let _ = read_head(&mut s).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngood").await;
+            });
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    f.p().routes.set("edge-retry", vec![closed, good_addr]);
+    for _ in 0..6 {
+        let (status, body) = f.page("edge-retry").await;
+        assert_eq!((status, body.as_str()), (200, "good"));
+    }
+    assert_eq!(f.p().routes.get("edge-retry"), vec![good_addr], "the refusing dyno left the rotation");
+
+    // A dyno that takes the request and never answers: 503 after the timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    f.p().routes.set("edge-silent", vec![silent_addr]);
+    let (status, body) = f.page("edge-silent").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("Request timeout") && body.contains("PAAS_ROUTER_TIMEOUT_SECONDS"), "{body}");
+
+    // A request head over the limit is refused, not buffered.
+    let r = f
+        .http()
+        .get(format!("http://{}/", f.p().router_addr))
+        .header("Host", "edge-retry.localhost")
+        .header("X-Huge", "x".repeat(100 * 1024))
+        .send()
+        .await;
+    match r {
+        Ok(r) => assert_eq!(r.status(), 431),
+        Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("closed"), "{e}"),
+    }
+}

@@ -1,0 +1,102 @@
+//! The HTTP listeners' accept loop, hardened against clients that hold
+//! connections open: a cap on open connections per listener (the API and
+//! the router have their own, so a flood of one never starves the other), a
+//! time limit on reading a request's headers, which also closes keep-alive
+//! connections left idle that long, and a cap on the header size. Upgrades
+//! (WebSocket) are allowed. On shutdown it stops accepting and lets each
+//! connection finish its request in flight.
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+/// What one listener allows a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers, and longest
+    /// a keep-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then waits for
+/// the open connections' requests in flight (the caller bounds how long).
+pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut open = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        open.spawn(async move {
+            let _permit = permit;
+            let max_head = limits.max_header_bytes;
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    if head_size(&req) > max_head {
+                        let too_large = axum::response::Response::builder()
+                            .status(axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                            .header("connection", "close")
+                            .body(axum::body::Body::from(format!("request headers over {max_head} bytes\n")))
+                            .expect("static response parts are valid");
+                        return Ok(too_large);
+                    }
+                    app.oneshot(req.map(axum::body::Body::new)).await
+                }
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192))
+                .keep_alive(true);
+            let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        // Forget finished connections as we go.
+        while open.try_join_next().is_some() {}
+    }
+    let _ = stop_tx.send(true);
+    while open.join_next().await.is_some() {}
+}
+
+/// The size of a request's head: its target and headers.
+fn head_size<B>(req: &hyper::Request<B>) -> usize {
+    req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+}
