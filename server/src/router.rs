@@ -25,6 +25,28 @@ pub struct RouteTable {
     inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
     /// Backend address -> dyno name (`web.1`), for access records.
     names: Arc<RwLock<HashMap<SocketAddr, String>>>,
+    /// Backend address -> requests being served by it, so a dyno leaving
+    /// the rotation is stopped only once they are done.
+    in_flight: Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>,
+}
+
+/// One request on its way to a backend; counted until dropped (when the
+/// response body is done).
+pub struct InFlight {
+    table: Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>,
+    addr: SocketAddr,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().expect("in-flight poisoned");
+        if let Some(n) = table.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                table.remove(&self.addr);
+            }
+        }
+    }
 }
 
 struct Backends {
@@ -81,6 +103,30 @@ impl RouteTable {
         let i = b.next.fetch_add(1, Ordering::Relaxed);
         b.addrs.get(i % b.addrs.len()).copied()
     }
+
+    /// [`Self::pick`], counting the request as in flight on that backend
+    /// until the guard is dropped.
+    pub fn pick_counted(&self, app: &str) -> Option<(SocketAddr, InFlight)> {
+        let map = self.inner.read().expect("route table poisoned");
+        let addr = {
+            let b = map.get(app)?;
+            let i = b.next.fetch_add(1, Ordering::Relaxed);
+            *b.addrs.get(i % b.addrs.len())?
+        };
+        // Counted before the table's lock is let go: a dyno taken out of
+        // the rotation after this sees the request.
+        *self.in_flight.lock().expect("in-flight poisoned").entry(addr).or_default() += 1;
+        Some((addr, InFlight { table: self.in_flight.clone(), addr }))
+    }
+
+    /// Waits (up to `limit`) until no request is in flight on `addr`: the
+    /// drain before a dyno that left the rotation gets SIGTERM.
+    pub async fn drained(&self, addr: SocketAddr, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.in_flight.lock().expect("in-flight poisoned").contains_key(&addr) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -134,6 +180,8 @@ struct Access {
     service_ms: u128,
     status: u16,
     bytes: Arc<AtomicU64>,
+    /// The request counted on its backend until the response is done.
+    in_flight: Option<InFlight>,
 }
 
 impl Drop for Access {
@@ -292,8 +340,9 @@ async fn proxy(
         service_ms: 0,
         status: 0,
         bytes: Arc::default(),
+        in_flight: None,
     };
-    let Some(mut backend) = state.routes.pick(&app) else {
+    let Some((mut backend, counted)) = state.routes.pick_counted(&app) else {
         access.at = "at=error code=H14 desc=\"No web processes running\"".into();
         access.status = 503;
         return recorded(
@@ -307,7 +356,9 @@ async fn proxy(
     };
     // A request without a body can go to another dyno when the first one
     // refuses the connection (it is stopping, or crashed a moment ago).
+    access.in_flight = Some(counted);
     let retryable = has_no_body(&req);
+    let idempotent = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
     let mut tries = 0;
@@ -337,8 +388,9 @@ async fn proxy(
                 // scheduler puts it back when it answers again).
                 debug!(app = %app, backend = %backend, error = %e, "dyno refused the connection");
                 state.routes.remove(&app, backend);
-                if let (true, true, Some(next)) = (retryable, tries < MAX_TRIES, state.routes.pick(&app)) {
+                if let (true, true, Some((next, counted))) = (retryable, tries < MAX_TRIES, state.routes.pick_counted(&app)) {
                     backend = next;
+                    access.in_flight = Some(counted);
                     continue;
                 }
                 access.at = "at=error code=H13 desc=\"Connection refused\"".into();
@@ -350,6 +402,15 @@ async fn proxy(
             }
             Ok(Err(e)) => {
                 debug!(app = %app, backend = %backend, error = %e, "backend failed");
+                // A GET (HEAD, OPTIONS) whose connection closed before an
+                // answer (a dyno stopping under it) is safe to ask again.
+                if let (true, true, true, Some((next, counted))) =
+                    (retryable, idempotent, tries < MAX_TRIES, state.routes.pick_counted(&app))
+                {
+                    backend = next;
+                    access.in_flight = Some(counted);
+                    continue;
+                }
                 access.at = "at=error code=H13 desc=\"Connection closed without response\"".into();
                 access.status = 502;
                 return recorded(

@@ -347,12 +347,17 @@ impl Scheduler {
         // Dynos that exited: remember how, then clear them away.
         let mut actual = Vec::new();
         for d in listed {
+            let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
+            if on_purpose {
+                // Already on its way out: neither kept (a scale-up right
+                // after a scale-down starts a fresh dyno) nor stopped again.
+                continue;
+            }
             if d.running {
                 actual.push(d);
                 continue;
             }
-            let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
-            if !on_purpose && release.as_ref().is_some_and(|r| r.id == d.release_id) {
+            if release.as_ref().is_some_and(|r| r.id == d.release_id) {
                 let exit = self.exit_of(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
                 if self.record_crash(&d, exit.clone()) {
@@ -765,7 +770,10 @@ impl Scheduler {
         let sizes = self.sizes(app).await?;
         let checks = appjson::checks_from_json(release.healthchecks.as_deref());
         let mut dynos: Vec<Dyno> = inner.runtime.list_dynos(Some(&app.name)).await?;
-        dynos.retain(|d| d.running && target.is_none_or(|t| t == d.process_type || t == d.name()));
+        let stopping = inner.stopping.lock().expect("stopping poisoned").clone();
+        dynos.retain(|d| {
+            d.running && !stopping.contains(&d.container_id) && target.is_none_or(|t| t == d.process_type || t == d.name())
+        });
         dynos.sort_by(|a, b| (&a.process_type, a.index).cmp(&(&b.process_type, b.index)));
         let (mut restarted, mut failed) = (Vec::new(), Vec::new());
         for old in dynos {
@@ -888,8 +896,14 @@ impl Scheduler {
     /// Stops and removes a dyno on purpose: its exit counts as no crash.
     async fn stop_now(&self, dyno: &Dyno, grace: Duration) {
         let id = dyno.container_id.clone();
-        self.inner.stopping.lock().expect("stopping poisoned").insert(id.clone());
+        if !self.inner.stopping.lock().expect("stopping poisoned").insert(id.clone()) {
+            return; // another stop of it is under way
+        }
         if dyno.running {
+            // Out of the rotation already: the requests it serves finish first.
+            if let Some(addr) = dyno.addr {
+                self.inner.routes.drained(addr, grace).await;
+            }
             self.inner.logs.event(&dyno.app, &dyno.name(), "Stopping process with SIGTERM");
             match self.inner.runtime.halt_dyno(&id, grace).await {
                 Ok(()) => {

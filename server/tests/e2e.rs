@@ -641,3 +641,70 @@ fn a_websocket_app_works_through_the_router() {
     s.write_all(&ws_client_frame(8, b"")).unwrap();
     assert_eq!(ws_read_frame(&mut s).0, 8, "a close is answered");
 }
+
+#[test]
+fn no_request_fails_across_config_changes_restarts_and_scaling_under_load() {
+    let mut p = Platform::start_with(&[("PAAS_STOP_GRACE_SECONDS", "5")]);
+    let app = unique_app("e2e-zero");
+    let repo = fixture_repo(&p, "keepalive");
+    let dir = repo.path();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {}\nCOPY web.py /app/web.py\n", paas_server::settings::DEFAULT_RUN)).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "a keep-alive web app"]);
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "ok web.1");
+
+    // Four clients with keep-alive connections, as many requests as they
+    // can until the changes are done; every answer must be a 200.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (done, port, host) = (done.clone(), p.router_port, format!("{app}.localhost"));
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                let (mut ok, mut failed) = (0u64, Vec::new());
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    match http.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send() {
+                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) => failed.push(format!("{} {}", r.status(), r.text().unwrap_or_default().chars().take(200).collect::<String>())),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for change in [
+        &["config:set", "GREETING=one"][..],
+        &["config:set", "GREETING=two"],
+        &["ps:restart"],
+        &["ps:scale", "web=2"],
+        &["ps:scale", "web=1"],
+        &["ps:scale", "web=2"],
+        &["releases:rollback", "v2"],
+        &["config:set", "GREETING=three"],
+    ] {
+        let mut args = change.to_vec();
+        args.extend(["-a", &app]);
+        let out = p.paas(dir, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}\nlogs:\n{}",
+            text(&out.stdout),
+            text(&out.stderr),
+            p.paas_ok(dir, &["logs", "-n", "1500", "-s", "paas", "-a", &app]).lines().filter(|l| !l.contains("[router]")).collect::<Vec<_>>().join("\n")
+        );
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for c in clients {
+        let (o, f) = c.join().unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(ok > 100, "the load ran: {ok} requests");
+    assert!(failed.is_empty(), "{} of {} requests failed across the changes: {:?}", failed.len(), ok + failed.len() as u64, &failed[..failed.len().min(10)]);
+    let (_, body) = p.get(&app, "/").unwrap();
+    assert!(body.contains("three"), "{body}");
+}
