@@ -5,7 +5,7 @@ use crate::client::{self, Client, Credentials};
 use crate::output;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use paas_wire::{LogDrain, LogDrainCreate};
+use paas_wire::{Domain, DomainCreate, Hostname, LogDrain, LogDrainCreate};
 use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ChangeResult, ConfigKey, ConfigPatch, ConfigVars, DeployState, Dyno, FormationChange, FormationUpdate, Release, ReleaseCreate};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command as Process;
@@ -156,6 +156,14 @@ enum Command {
         #[arg(short, long)]
         source: Option<String>,
     },
+    /// List the app's domains.
+    Domains,
+    /// Send a domain's requests to the app: www.example.com, or *.example.com.
+    #[command(name = "domains:add")]
+    DomainsAdd { hostname: String },
+    /// Stop sending a domain's requests to the app.
+    #[command(name = "domains:remove")]
+    DomainsRemove { hostname: String },
     /// List log drains.
     Drains,
     /// Send the app's logs to a drain: syslog://HOST:PORT, syslog+tls://HOST:PORT or https://...
@@ -466,6 +474,37 @@ pub fn run(cli: Cli) -> Result<()> {
                     break;
                 }
             }
+            Ok(())
+        }
+        Command::Domains => {
+            let name = app()?;
+            let domains: Vec<Domain> = Client::new()?.get(&format!("/apps/{name}/domains"))?;
+            if json {
+                output::json(&domains);
+            } else {
+                output::heading(&format!("{name} Domains"));
+                let rows: Vec<Vec<String>> = domains.iter().map(|d| vec![d.hostname.clone(), d.kind.clone()]).collect();
+                output::table(&["Domain", "Kind"], &rows);
+            }
+            Ok(())
+        }
+        Command::DomainsAdd { hostname } => {
+            let name = app()?;
+            Hostname::parse(&hostname)?;
+            let d: Domain = Client::new()?.post(&format!("/apps/{name}/domains"), &DomainCreate { hostname })?;
+            if json {
+                output::json(&d);
+            } else {
+                println!("Adding {} to {name}... done", d.hostname);
+                println!("Point its DNS at this server; requests for it go to {name}.");
+            }
+            Ok(())
+        }
+        Command::DomainsRemove { hostname } => {
+            let name = app()?;
+            let h = Hostname::parse(&hostname)?;
+            let _: Domain = Client::new()?.delete(&format!("/apps/{name}/domains/{h}"))?;
+            println!("Removing {h} from {name}... done");
             Ok(())
         }
         Command::Drains => {

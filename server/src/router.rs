@@ -141,6 +141,7 @@ pub struct RouterState {
     logs: LogRouter,
     /// How long a dyno may take to answer (to its response's headers).
     timeout: std::time::Duration,
+    domains: DomainTable,
 }
 
 impl RouterState {
@@ -151,6 +152,7 @@ impl RouterState {
         port: u16,
         logs: LogRouter,
         timeout: std::time::Duration,
+        domains: DomainTable,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -159,7 +161,7 @@ impl RouterState {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains }
     }
 }
 
@@ -289,14 +291,46 @@ pub fn router(state: RouterState) -> axum::Router {
     axum::Router::new().fallback(proxy).with_state(state)
 }
 
-/// The app a `Host` header names: `<app>.<domain>[:port]`.
-pub fn app_for_host(host: &str, domain: &str) -> Option<String> {
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
-    });
-    let host = host.to_ascii_lowercase();
-    let app = host.strip_suffix(domain)?.strip_suffix('.')?;
-    paas_wire::AppName::parse(app).ok().map(|a| a.to_string())
+/// Custom domains -> apps, shared with the API (which changes them after
+/// the store has). Exact hostnames, and wildcards by the domain they cover
+/// one level under (`*.example.com` is kept as `example.com`).
+#[derive(Clone, Default)]
+pub struct DomainTable {
+    exact: Arc<RwLock<HashMap<String, String>>>,
+    wildcard: Arc<RwLock<HashMap<String, String>>>,
+}
+
+impl DomainTable {
+    pub fn set(&self, hostname: &paas_wire::Hostname, app: &str) {
+        match hostname.wildcard_of() {
+            Some(under) => self.wildcard.write().expect("domains poisoned").insert(under.to_owned(), app.to_owned()),
+            None => self.exact.write().expect("domains poisoned").insert(hostname.to_string(), app.to_owned()),
+        };
+    }
+
+    pub fn remove(&self, hostname: &paas_wire::Hostname) {
+        match hostname.wildcard_of() {
+            Some(under) => self.wildcard.write().expect("domains poisoned").remove(under),
+            None => self.exact.write().expect("domains poisoned").remove(hostname.as_str()),
+        };
+    }
+
+    /// The app a `Host` header names: a custom domain, then
+    /// `<app>.<domain>`, then a wildcard custom domain.
+    pub fn app_for_host(&self, host: &str, domain: &str) -> Option<String> {
+        let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
+        });
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(app) = self.exact.read().expect("domains poisoned").get(&host) {
+            return Some(app.clone());
+        }
+        if let Some(app) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
+            return paas_wire::AppName::parse(app).ok().map(|a| a.to_string());
+        }
+        let (_, under) = host.split_once('.')?;
+        self.wildcard.read().expect("domains poisoned").get(under).cloned()
+    }
 }
 
 async fn proxy(
@@ -311,8 +345,15 @@ async fn proxy(
         .or_else(|| req.uri().host())
         .unwrap_or_default()
         .to_owned();
-    let Some(app) = app_for_host(&host, &state.domain) else {
-        return page(StatusCode::NOT_FOUND, "No such app", &format!("No app answers at {host}. Apps answer at http://APP.{}/.", state.domain));
+    let Some(app) = state.domains.app_for_host(&host, &state.domain) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No such app",
+            &format!(
+                "No app answers at {host}. Apps answer at http://APP.{}/ and at the domains added with `paas domains:add`.",
+                state.domain
+            ),
+        );
     };
     let started = std::time::Instant::now();
     let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
@@ -495,11 +536,21 @@ mod tests {
 
     #[test]
     fn host_to_app() {
-        assert_eq!(app_for_host("myapp.localhost:8080", "localhost").as_deref(), Some("myapp"));
-        assert_eq!(app_for_host("MyApp.Localhost", "localhost").as_deref(), Some("myapp"));
-        assert_eq!(app_for_host("a.b.example.com", "example.com"), None);
-        assert_eq!(app_for_host("localhost:8080", "localhost"), None);
-        assert_eq!(app_for_host("myapp.otherhost", "localhost"), None);
+        let t = DomainTable::default();
+        assert_eq!(t.app_for_host("myapp.localhost:8080", "localhost").as_deref(), Some("myapp"));
+        assert_eq!(t.app_for_host("MyApp.Localhost", "localhost").as_deref(), Some("myapp"));
+        assert_eq!(t.app_for_host("a.b.example.com", "example.com"), None);
+        assert_eq!(t.app_for_host("localhost:8080", "localhost"), None);
+        assert_eq!(t.app_for_host("myapp.otherhost", "localhost"), None);
+        t.set(&paas_wire::Hostname::parse("www.shop.test").unwrap(), "shop");
+        t.set(&paas_wire::Hostname::parse("*.blog.test").unwrap(), "blog");
+        assert_eq!(t.app_for_host("WWW.Shop.Test:80", "localhost").as_deref(), Some("shop"));
+        assert_eq!(t.app_for_host("www.shop.test.", "localhost").as_deref(), Some("shop"));
+        assert_eq!(t.app_for_host("anything.blog.test", "localhost").as_deref(), Some("blog"));
+        assert_eq!(t.app_for_host("a.b.blog.test", "localhost"), None, "one level only");
+        assert_eq!(t.app_for_host("blog.test", "localhost"), None);
+        t.remove(&paas_wire::Hostname::parse("*.blog.test").unwrap());
+        assert_eq!(t.app_for_host("anything.blog.test", "localhost"), None);
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     settings.router_listen = router_listener.local_addr()?;
 
     let routes = RouteTable::default();
+    let domains = router::DomainTable::default();
+    for (hostname, app) in store.all_domains().await? {
+        if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
+            domains.set(&h, &app);
+        }
+    }
     let logs = LogRouter::new(settings.log_config(), runtime.clone())?;
     for (app, drain) in store.all_drains().await? {
         logs.start_drain(DrainSpec { id: drain.id, app, url: drain.url, token: drain.token });
@@ -155,6 +161,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         scheduler: scheduler.clone(),
         builder,
         logs: logs.clone(),
+        domains: domains.clone(),
         settings: settings.clone(),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
@@ -180,6 +187,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         router_addr.port(),
         logs.clone(),
         Duration::from_secs(settings.router_timeout_secs),
+        domains,
     );
     let router_app = router::router(router_state);
     let limits = |max_connections| crate::listen::Limits {

@@ -750,3 +750,59 @@ async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_hea
         Err(e) => assert!(e.is_request() || e.is_connect() || e.to_string().contains("closed"), "{e}"),
     }
 }
+
+impl Fast {
+    /// GET / through the router with this `Host`.
+    async fn get_host(&self, host: &str) -> (u16, String) {
+        let r = self.http().get(format!("http://{}/", self.p().router_addr)).header("Host", host).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn add_domain(&self, app: &str, host: &str) -> reqwest::Response {
+        self.send(reqwest::Method::POST, &format!("/apps/{app}/domains"), json!({ "hostname": host })).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_and_wildcard_domains_route_to_their_app_and_belong_to_one() {
+    let mut f = Fast::start().await;
+    let shop = f.app("dom-shop").await;
+    let blog = f.app("dom-blog").await;
+    f.deploy(&shop, "img-a").await;
+    f.deploy(&blog, "img-a").await;
+    let (status, body) = f.get_host("www.shop.test").await;
+    assert_eq!(status, 404, "unknown hosts get the 404 page");
+    assert!(body.contains("No app answers at www.shop.test") && body.contains("domains:add"), "{body}");
+
+    assert_eq!(f.add_domain("dom-shop", "www.shop.test").await.status(), 201);
+    assert_eq!(f.add_domain("dom-blog", "*.blog.test").await.status(), 201);
+    let taken = f.add_domain("dom-blog", "www.shop.test").await;
+    assert_eq!(taken.status(), 409, "a domain belongs to one app");
+    assert!(taken.text().await.unwrap().contains("belongs to another app (dom-shop)"));
+    for (bad, status) in [("http://x.test/", 422), ("localhost", 422), ("x.localhost", 422), ("*.localhost", 422), ("10.0.0.1", 422)] {
+        let r = f.add_domain("dom-shop", bad).await;
+        assert_eq!(r.status(), status, "{bad}");
+    }
+
+    let (status, body) = f.get_host("www.shop.test").await;
+    assert_eq!((status, body.starts_with("dom-shop v1")), (200, true), "{body}");
+    let (status, body) = f.get_host("anything.blog.test:8080").await;
+    assert_eq!((status, body.starts_with("dom-blog v1")), (200, true), "{body}");
+    assert_eq!(f.get_host("a.b.blog.test").await.0, 404, "a wildcard covers one level");
+    let listed: Vec<paas_wire::Domain> =
+        f.http().get(f.url("/apps/dom-shop/domains")).bearer_auth(&f.token).send().await.unwrap().json().await.unwrap();
+    let names: Vec<(&str, &str)> = listed.iter().map(|d| (d.hostname.as_str(), d.kind.as_str())).collect();
+    assert_eq!(names, [("dom-shop.localhost", "paas"), ("www.shop.test", "custom")]);
+
+    // Domains survive a restart; removed ones answer 404 again.
+    f.restart().await;
+    assert_eq!(f.get_host("www.shop.test").await.0, 200);
+    let r = f.http().delete(f.url("/apps/dom-shop/domains/www.shop.test")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.get_host("www.shop.test").await.0, 404);
+    // A destroyed app's domains are free again.
+    let r = f.http().delete(f.url("/apps/dom-blog")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.get_host("x.blog.test").await.0, 404);
+    assert_eq!(f.add_domain("dom-shop", "*.blog.test").await.status(), 201);
+}

@@ -579,6 +579,26 @@ fn the_router_sets_forwarding_headers_and_a_client_cannot_forge_them() {
     assert!(body.contains(&format!("port={} ", p.router_port)), "{body}");
     assert!(!body.contains("rid= ") && !body.contains("start= "), "{body}");
     assert!(body.contains("hop=\n") || body.trim_end().ends_with("hop="), "hop-by-hop headers are dropped: {body}");
+
+    // A custom domain, added with the CLI, reaches the same app.
+    let custom = format!("www.{app}.test");
+    p.paas_ok(dir, &["domains:add", &custom, "-a", &app]);
+    let listed = p.paas_ok(dir, &["domains", "-a", &app]);
+    assert!(listed.contains(&custom) && listed.contains("custom"), "{listed}");
+    let served = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{}/", p.router_port))
+        .header("Host", &custom)
+        .send()
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    assert!(served.text().unwrap().contains("marker: headers"));
+    p.paas_ok(dir, &["domains:remove", &custom, "-a", &app]);
+    let gone = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{}/", p.router_port))
+        .header("Host", &custom)
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404);
 }
 
 /// One WebSocket frame from a client: FIN, `opcode`, masked as RFC 6455 asks.
@@ -643,7 +663,7 @@ fn a_websocket_app_works_through_the_router() {
 }
 
 #[test]
-fn no_request_fails_across_config_changes_restarts_and_scaling_under_load() {
+fn no_request_fails_across_deploys_config_changes_restarts_and_scaling_under_load() {
     let mut p = Platform::start_with(&[("PAAS_STOP_GRACE_SECONDS", "5")]);
     let app = unique_app("e2e-zero");
     let repo = fixture_repo(&p, "keepalive");
@@ -696,6 +716,11 @@ fn no_request_fails_across_config_changes_restarts_and_scaling_under_load() {
             p.paas_ok(dir, &["logs", "-n", "1500", "-s", "paas", "-a", &app]).lines().filter(|l| !l.contains("[router]")).collect::<Vec<_>>().join("\n")
         );
     }
+    // And a deploy: a new build of the code.
+    let code = std::fs::read_to_string(dir.join("web.py")).unwrap();
+    std::fs::write(dir.join("web.py"), format!("{code}\n# deployed again\n")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a new build"]);
+    p.push_ok(dir, &app);
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut ok, mut failed) = (0, Vec::new());
     for c in clients {

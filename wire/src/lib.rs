@@ -6,7 +6,7 @@
 
 mod names;
 
-pub use names::{AppName, ConfigKey, DynoSize, NameError, ProcessType};
+pub use names::{AppName, ConfigKey, DynoSize, Hostname, NameError, ProcessType};
 
 /// A URL with the credentials in it (`https://user:secret@host/...`)
 /// replaced by `***`, for anything that prints or lists it.
@@ -249,4 +249,19 @@ pub struct LogEvent {
     pub text: String,
     /// The whole line as `paas logs` prints it.
     pub line: String,
+}
+
+/// A domain an app answers at (`GET /apps/{app}/domains`): its own
+/// `APP.PAAS_DOMAIN` (`kind` "paas") and custom ones ("custom").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Domain {
+    pub hostname: String,
+    pub kind: String,
+    pub created_at: String,
+}
+
+/// Body of `POST /apps/{app}/domains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainCreate {
+    pub hostname: String,
 }

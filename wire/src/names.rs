@@ -16,6 +16,8 @@ pub enum NameError {
     ProcessType(String),
     #[error("dyno size {0:?} is invalid: give a memory limit from 64M to 16G, like 256M, 512M or 1G")]
     DynoSize(String),
+    #[error("domain {0:?} is invalid: give a hostname like www.example.com, or *.example.com for every name one level under it (lowercase letters, digits and dashes; no IP addresses, ports or paths)")]
+    Hostname(String),
 }
 
 /// A dyno's size: its memory limit, written like `512M` or `1G`.
@@ -118,6 +120,38 @@ name_type!(
     ProcessType
 );
 
+name_type!(
+    /// A custom domain: a hostname of two or more labels
+    /// (`[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`), at most 253 characters, not
+    /// all digits at the top, optionally `*.` first for a wildcard.
+    Hostname
+);
+
+impl Hostname {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let bad = || NameError::Hostname(s.to_owned());
+        let name = s.strip_prefix("*.").unwrap_or(s);
+        let labels: Vec<&str> = name.split('.').collect();
+        let label_ok = |l: &&str| {
+            let b = l.as_bytes();
+            (1..=63).contains(&b.len())
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        };
+        let top_ok = labels.last().is_some_and(|t| !t.bytes().all(|c| c.is_ascii_digit()));
+        if s.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !top_ok {
+            return Err(bad());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// For `*.example.com`, `example.com`: the domain it covers one level under.
+    pub fn wildcard_of(&self) -> Option<&str> {
+        self.0.strip_prefix("*.")
+    }
+}
+
 impl AppName {
     pub fn parse(s: &str) -> Result<Self, NameError> {
         let b = s.as_bytes();
@@ -168,6 +202,17 @@ impl ProcessType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostnames() {
+        for ok in ["www.example.com", "example.co", "*.example.com", "a-b.c1.example"] {
+            assert!(Hostname::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["example", "WWW.example.com", "1.2.3.4", "-a.example.com", "a..b", "*.com.", "a.*.example.com", "example.com:80", "x/y.com", ""] {
+            assert!(Hostname::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Hostname::parse("*.example.com").unwrap().wildcard_of(), Some("example.com"));
+    }
 
     #[test]
     fn dyno_sizes() {

@@ -59,7 +59,14 @@ async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
 async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
     let app = state.app(&app).await?;
     let wire = to_wire(&state, &app).await?;
+    let domains = state.store.domains(&app.id).await?;
     state.releases.destroy(&app).await?;
+    // Its domains answer 404 from now on, and are free for another app.
+    for (hostname, _) in domains {
+        if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
+            state.domains.remove(&h);
+        }
+    }
     // The git receiver makes the repo again at the next push to this name.
     let repo = state.settings.repo_path(&app.name);
     if let Err(e) = std::fs::remove_dir_all(&repo) {

@@ -10,6 +10,7 @@
 mod apps;
 mod builds;
 mod config_vars;
+mod domains;
 mod dynos;
 mod formation;
 mod logs;
@@ -43,4 +44,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(builds::router())
         .merge(dynos::router())
         .merge(logs::router())
+        .merge(domains::router())
 }

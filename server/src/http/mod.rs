@@ -28,6 +28,8 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub builder: Builder,
     pub logs: crate::logs::LogRouter,
+    /// Custom domains, as the router reads them.
+    pub domains: crate::router::DomainTable,
     pub settings: Arc<Settings>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,

@@ -7,6 +7,7 @@
 
 mod apps;
 mod builds;
+mod domains;
 mod drains;
 mod formation;
 mod platform;
