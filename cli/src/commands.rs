@@ -5,7 +5,7 @@ use crate::client::{self, Client, Credentials};
 use crate::output;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use paas_wire::{Domain, DomainCreate, Hostname, LogDrain, LogDrainCreate};
+use paas_wire::{Cert, CertCreate, Domain, DomainCreate, Hostname, LogDrain, LogDrainCreate};
 use paas_wire::{App, AppCreate, AppName, Build, BuildOutput, ChangeResult, ConfigKey, ConfigPatch, ConfigVars, DeployState, Dyno, FormationChange, FormationUpdate, Release, ReleaseCreate};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::Command as Process;
@@ -164,6 +164,14 @@ enum Command {
     /// Stop sending a domain's requests to the app.
     #[command(name = "domains:remove")]
     DomainsRemove { hostname: String },
+    /// List the TLS certificates of the app's domains.
+    Certs,
+    /// Add a TLS certificate (PEM files) for the app's domains it is valid for.
+    #[command(name = "certs:add")]
+    CertsAdd { certificate: std::path::PathBuf, key: std::path::PathBuf },
+    /// Remove a domain's TLS certificate.
+    #[command(name = "certs:remove")]
+    CertsRemove { hostname: String },
     /// List log drains.
     Drains,
     /// Send the app's logs to a drain: syslog://HOST:PORT, syslog+tls://HOST:PORT or https://...
@@ -505,6 +513,41 @@ pub fn run(cli: Cli) -> Result<()> {
             let h = Hostname::parse(&hostname)?;
             let _: Domain = Client::new()?.delete(&format!("/apps/{name}/domains/{h}"))?;
             println!("Removing {h} from {name}... done");
+            Ok(())
+        }
+        Command::Certs => {
+            let name = app()?;
+            let certs: Vec<Cert> = Client::new()?.get(&format!("/apps/{name}/certs"))?;
+            if json {
+                output::json(&certs);
+            } else if certs.is_empty() {
+                println!("{name} has no certificates. Add one with `paas certs:add CERT.pem KEY.pem`.");
+            } else {
+                output::heading(&format!("{name} Certificates"));
+                let rows: Vec<Vec<String>> = certs.iter().map(|c| vec![c.hostname.clone(), c.created_at.clone()]).collect();
+                output::table(&["Domain", "Added"], &rows);
+            }
+            Ok(())
+        }
+        Command::CertsAdd { certificate, key } => {
+            let name = app()?;
+            let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+            let body = CertCreate { certificate_chain: read(&certificate)?, private_key: read(&key)? };
+            let added: Vec<Cert> = Client::new()?.post(&format!("/apps/{name}/certs"), &body)?;
+            if json {
+                output::json(&added);
+            } else {
+                for c in &added {
+                    println!("Adding the certificate for {} to {name}... done", c.hostname);
+                }
+            }
+            Ok(())
+        }
+        Command::CertsRemove { hostname } => {
+            let name = app()?;
+            let h = Hostname::parse(&hostname)?;
+            let _: Cert = Client::new()?.delete(&format!("/apps/{name}/certs/{h}"))?;
+            println!("Removing the certificate for {h} from {name}... done");
             Ok(())
         }
         Command::Drains => {

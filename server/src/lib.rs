@@ -26,4 +26,5 @@ pub mod settings;
 pub mod source;
 pub mod stack;
 pub mod store;
+pub mod tls;
 pub mod tools;

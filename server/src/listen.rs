@@ -3,7 +3,8 @@
 //! the router have their own, so a flood of one never starves the other), a
 //! time limit on reading a request's headers, which also closes keep-alive
 //! connections left idle that long, and a cap on the header size. Upgrades
-//! (WebSocket) are allowed. On shutdown it stops accepting and lets each
+//! (WebSocket) are allowed; with a TLS acceptor, connections are TLS (the
+//! router's HTTPS listener). On shutdown it stops accepting and lets each
 //! connection finish its request in flight.
 
 use axum::extract::ConnectInfo;
@@ -28,9 +29,24 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
+/// Marks a request that came over TLS, with the port it came to.
+#[derive(Debug, Clone, Copy)]
+pub struct Https {
+    pub port: u16,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves; then waits for
 /// the open connections' requests in flight (the caller bounds how long).
-pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+/// With `tls`, each connection is a TLS one (the handshake must finish
+/// within the header timeout) and its requests carry [`Https`].
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let port = listener.local_addr().map_or(0, |a| a.port());
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut open = tokio::task::JoinSet::new();
@@ -56,11 +72,16 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shu
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let mut stop = stop_rx.clone();
+        let tls = tls.clone();
         open.spawn(async move {
             let _permit = permit;
+            let https = tls.is_some().then_some(Https { port });
             let max_head = limits.max_header_bytes;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(h) = https {
+                    req.extensions_mut().insert(h);
+                }
                 let app = app.clone();
                 async move {
                     if head_size(&req) > max_head {
@@ -79,13 +100,13 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shu
                 .header_read_timeout(limits.header_timeout)
                 .max_buf_size(limits.max_header_bytes.max(8192))
                 .keep_alive(true);
-            let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await,
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await else {
+                        return; // a handshake that failed or never finished
+                    };
+                    drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await
                 }
             }
         });
@@ -99,4 +120,37 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: Limits, shu
 /// The size of a request's head: its target and headers.
 fn head_size<B>(req: &hyper::Request<B>) -> usize {
     req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+}
+
+/// Runs a connection to its end, or, when the listener stops, lets its
+/// request in flight finish and then closes it.
+async fn drive<C>(conn: C, stop: &mut watch::Receiver<bool>)
+where
+    C: Future + GracefulConnection,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+            conn.as_mut().graceful();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// hyper's upgradeable connections, over any I/O.
+trait GracefulConnection {
+    fn graceful(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S> GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
 }

@@ -362,7 +362,11 @@ async fn proxy(
     // connections are joined once the dyno agrees (101).
     let upgrade = req.headers().get(header::UPGRADE).cloned().filter(|_| wants_upgrade(req.headers()));
     let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, state.port);
+    let https = req.extensions().get::<crate::listen::Https>().copied();
+    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, https.map_or(state.port, |h| h.port));
+    if https.is_some() {
+        req.headers_mut().insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    }
     if let Some(protocol) = &upgrade {
         req.headers_mut().insert(header::UPGRADE, protocol.clone());
         req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

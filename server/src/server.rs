@@ -36,6 +36,8 @@ pub struct Running {
     pub releases: ReleaseService,
     pub routes: RouteTable,
     pub logs: LogRouter,
+    /// The router's HTTPS listener, when `PAAS_ROUTER_TLS_LISTEN` is set.
+    pub tls_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
@@ -109,8 +111,26 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         .with_context(|| format!("cannot listen on PAAS_ROUTER_LISTEN {}", settings.router_listen))?;
     settings.listen = api_listener.local_addr()?;
     settings.router_listen = router_listener.local_addr()?;
+    let tls_listener = match settings.router_tls_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on PAAS_ROUTER_TLS_LISTEN {addr}"))?;
+            settings.router_tls_listen = Some(l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
 
     let routes = RouteTable::default();
+    let certs = crate::tls::CertTable::default();
+    for row in store.all_certs().await? {
+        let key_pem = cipher.open(&row.key_sealed).ok().and_then(|m| m.get("key").cloned()).unwrap_or_default();
+        match crate::tls::certified_key(&row.chain_pem, &key_pem) {
+            Ok(key) => certs.set(&row.hostname, key),
+            Err(e) => warn!(domain = %row.hostname, error = %e, "cannot load the certificate"),
+        }
+    }
     let domains = router::DomainTable::default();
     for (hostname, app) in store.all_domains().await? {
         if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
@@ -132,7 +152,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings.dyno_size,
         logs.clone(),
     );
-    let releases = ReleaseService::new(store.clone(), cipher, scheduler.clone());
+    let releases = ReleaseService::new(store.clone(), cipher.clone(), scheduler.clone());
     let builder = Builder::new(
         store.clone(),
         runtime.clone(),
@@ -162,12 +182,15 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         builder,
         logs: logs.clone(),
         domains: domains.clone(),
+        certs: certs.clone(),
+        cipher: cipher.clone(),
         settings: settings.clone(),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
     let api_addr = settings.listen;
     let router_addr = settings.router_listen;
-    info!(api = %api_addr, router = %router_addr, domain = %settings.domain, "paas-server listening");
+    let tls_addr = settings.router_tls_listen;
+    info!(api = %api_addr, router = %router_addr, domain = %settings.domain, tls = ?tls_addr, "paas-server listening");
 
     // Adopt what runs before taking traffic, then keep reconciling.
     if let Err(e) = scheduler.reconcile_all().await {
@@ -190,18 +213,35 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         domains,
     );
     let router_app = router::router(router_state);
+    let tls_serve = match tls_listener {
+        Some(l) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
+            let limits = crate::listen::Limits {
+                max_connections: settings.router_max_connections,
+                header_timeout: Duration::from_secs(settings.header_timeout_secs),
+                max_header_bytes: settings.max_header_bytes,
+            };
+            Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), until(stopped.clone())))
+        }
+        None => None,
+    };
     let limits = |max_connections| crate::listen::Limits {
         max_connections,
         header_timeout: Duration::from_secs(settings.header_timeout_secs),
         max_header_bytes: settings.max_header_bytes,
     };
-    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), until(stopped.clone()));
-    let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), until(stopped));
+    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), None, until(stopped.clone()));
+    let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
-        tokio::join!(api, router);
+        let tls = async {
+            if let Some(t) = tls_serve {
+                t.await;
+            }
+        };
+        tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, stop, served, reconciler })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

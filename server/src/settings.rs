@@ -81,6 +81,10 @@ pub struct Settings {
     /// listener; more wait.
     pub router_max_connections: usize,
     pub api_max_connections: usize,
+    /// `PAAS_ROUTER_TLS_LISTEN`: the router's HTTPS listener (e.g.
+    /// `0.0.0.0:8443`), serving the certificates added with `certs:add` by
+    /// SNI; none by default.
+    pub router_tls_listen: Option<SocketAddr>,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
@@ -260,6 +264,10 @@ impl Settings {
             max_header_bytes: env_num("PAAS_MAX_HEADER_BYTES", 65536)? as usize,
             router_max_connections: env_num("PAAS_ROUTER_MAX_CONNECTIONS", 8192)?.max(1) as usize,
             api_max_connections: env_num("PAAS_API_MAX_CONNECTIONS", 1024)?.max(1) as usize,
+            router_tls_listen: match std::env::var("PAAS_ROUTER_TLS_LISTEN").ok().filter(|v| !v.is_empty()) {
+                Some(v) => Some(v.parse().with_context(|| format!("PAAS_ROUTER_TLS_LISTEN {v:?} is not an address like 0.0.0.0:8443"))?),
+                None => None,
+            },
         })
     }
 
@@ -303,6 +311,7 @@ impl Settings {
             max_header_bytes: 65536,
             router_max_connections: 8192,
             api_max_connections: 1024,
+            router_tls_listen: None,
         }
     }
 

@@ -806,3 +806,47 @@ async fn custom_and_wildcard_domains_route_to_their_app_and_belong_to_one() {
     assert_eq!(f.get_host("x.blog.test").await.0, 404);
     assert_eq!(f.add_domain("dom-shop", "*.blog.test").await.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_https_listener_serves_added_certificates_by_sni() {
+    let mut f = Fast::start_with(|s| s.router_tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))).await;
+    let app = f.app("tls-app").await;
+    f.deploy(&app, "img-a").await;
+    assert_eq!(f.add_domain("tls-app", "www.tls.test").await.status(), 201);
+    let cert = rcgen::generate_simple_self_signed(vec!["www.tls.test".to_owned()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["other.test".to_owned()]).unwrap();
+    let add = |chain: String, key: String| {
+        f.send(reqwest::Method::POST, "/apps/tls-app/certs", json!({ "certificate_chain": chain, "private_key": key }))
+    };
+    let r = add(cert.cert.pem(), other.key_pair.serialize_pem()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("does not belong"));
+    let r = add(other.cert.pem(), other.key_pair.serialize_pem()).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("valid for none of tls-app's domains (www.tls.test)"));
+    let r = add("not a certificate".into(), "nor a key".into()).await;
+    assert_eq!(r.status(), 422);
+    let r = add(cert.cert.pem(), cert.key_pair.serialize_pem()).await;
+    assert_eq!(r.status(), 201);
+    let added: Vec<paas_wire::Cert> = r.json().await.unwrap();
+    assert_eq!(added[0].hostname, "www.tls.test");
+
+    let https_get = |f: &Fast, name: &'static str| {
+        let tls = f.p().tls_addr.expect("an HTTPS listener");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+            .resolve(name, tls)
+            .build()
+            .unwrap();
+        async move { client.get(format!("https://{name}:{}/", tls.port())).send().await }
+    };
+    let r = https_get(&f, "www.tls.test").await.expect("served over TLS");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().starts_with("tls-app v1"));
+    assert!(https_get(&f, "unknown.tls.test").await.is_err(), "no certificate, no handshake");
+
+    // The key is kept sealed and comes back after a restart.
+    f.restart().await;
+    let r = https_get(&f, "www.tls.test").await.expect("served after a restart");
+    assert_eq!(r.status(), 200);
+}

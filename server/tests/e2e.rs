@@ -545,13 +545,13 @@ fn builds_over_their_time_or_memory_limit_fail_and_the_old_release_serves() {
 
 #[test]
 fn the_router_sets_forwarding_headers_and_a_client_cannot_forge_them() {
-    let mut p = Platform::start();
+    let mut p = Platform::start_with(&[("PAAS_ROUTER_TLS_LISTEN", "127.0.0.1:0")]);
     let app = unique_app("e2e-headers");
     let repo = dockerfile_repo(&p, "main", "headers");
     let dir = repo.path();
     std::fs::write(
         dir.join("env.cgi"),
-        "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"xff=$HTTP_X_FORWARDED_FOR port=$HTTP_X_FORWARDED_PORT rid=$HTTP_X_REQUEST_ID start=$HTTP_X_REQUEST_START hop=$HTTP_X_SECRET_HOP\"\n",
+        "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"xff=$HTTP_X_FORWARDED_FOR proto=$HTTP_X_FORWARDED_PROTO port=$HTTP_X_FORWARDED_PORT rid=$HTTP_X_REQUEST_ID start=$HTTP_X_REQUEST_START hop=$HTTP_X_SECRET_HOP\"\n",
     )
     .unwrap();
     let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
@@ -592,6 +592,23 @@ fn the_router_sets_forwarding_headers_and_a_client_cannot_forge_them() {
         .unwrap();
     assert_eq!(served.status(), 200);
     assert!(served.text().unwrap().contains("marker: headers"));
+    // Over HTTPS, with a certificate added with the CLI: X-Forwarded-Proto says so.
+    let cert = rcgen::generate_simple_self_signed(vec![custom.clone()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+    p.paas_ok(dir, &["certs:add", "cert.pem", "key.pem", "-a", &app]);
+    let tls_port = p.tls_port.expect("the router's HTTPS port");
+    let body = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve(&custom, std::net::SocketAddr::from(([127, 0, 0, 1], tls_port)))
+        .build()
+        .unwrap()
+        .get(format!("https://{custom}:{tls_port}/cgi-bin/env"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(body.contains("proto=https ") && body.contains(&format!("port={tls_port} ")), "{body}");
     p.paas_ok(dir, &["domains:remove", &custom, "-a", &app]);
     let gone = reqwest::blocking::Client::new()
         .get(format!("http://127.0.0.1:{}/", p.router_port))

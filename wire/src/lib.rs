@@ -265,3 +265,18 @@ pub struct Domain {
 pub struct DomainCreate {
     pub hostname: String,
 }
+
+/// A TLS certificate of one of an app's domains (`GET /apps/{app}/certs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cert {
+    pub hostname: String,
+    pub created_at: String,
+}
+
+/// Body of `POST /apps/{app}/certs`: PEM texts. The certificate is kept for
+/// each of the app's custom domains it is valid for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertCreate {
+    pub certificate_chain: String,
+    pub private_key: String,
+}

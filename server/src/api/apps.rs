@@ -65,6 +65,7 @@ async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiR
     for (hostname, _) in domains {
         if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
             state.domains.remove(&h);
+            state.certs.remove(h.as_str());
         }
     }
     // The git receiver makes the repo again at the next push to this name.

@@ -68,6 +68,9 @@ async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(Stri
         return Err(ApiError::not_found(format!("{} has no domain {hostname}: see `paas domains -a {}`", app.name, app.name)));
     }
     state.domains.remove(&hostname);
+    // Its certificate goes with it.
+    state.store.remove_cert(&app.id, hostname.as_str()).await?;
+    state.certs.remove(hostname.as_str());
     tracing::info!(app = %app.name, domain = %hostname, "domain removed");
     Ok(Json(Domain { hostname: hostname.to_string(), kind: "custom".into(), created_at: String::new() }))
 }

@@ -9,6 +9,7 @@
 
 mod apps;
 mod builds;
+mod certs;
 mod config_vars;
 mod domains;
 mod dynos;
@@ -45,4 +46,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(dynos::router())
         .merge(logs::router())
         .merge(domains::router())
+        .merge(certs::router())
 }

@@ -30,6 +30,10 @@ pub struct AppState {
     pub logs: crate::logs::LogRouter,
     /// Custom domains, as the router reads them.
     pub domains: crate::router::DomainTable,
+    /// Certificates of custom domains, as the HTTPS listener reads them.
+    pub certs: crate::tls::CertTable,
+    /// Seals the certificates' private keys (as config vars).
+    pub cipher: crate::crypto::ConfigCipher,
     pub settings: Arc<Settings>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,

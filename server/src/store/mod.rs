@@ -7,6 +7,7 @@
 
 mod apps;
 mod builds;
+mod certs;
 mod domains;
 mod drains;
 mod formation;
@@ -17,6 +18,7 @@ mod tokens;
 
 pub use apps::AppRow;
 pub use builds::{BuildRow, BuildStatus};
+pub use certs::CertRow;
 pub use drains::DrainRow;
 pub use releases::{NewRelease, ReleaseRow};
 pub use statuses::ReleaseStatus;

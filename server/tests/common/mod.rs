@@ -56,6 +56,8 @@ pub struct Platform {
     pub home: tempfile::TempDir,
     pub api_port: u16,
     pub router_port: u16,
+    /// The router's HTTPS port, when `PAAS_ROUTER_TLS_LISTEN` was given.
+    pub tls_port: Option<u16>,
     pub token: String,
     server: Option<Child>,
     apps: Vec<String>,
@@ -88,6 +90,7 @@ impl Platform {
             // 0: the server picks; boot() reads the ports back from its log.
             api_port: 0,
             router_port: 0,
+            tls_port: None,
             token: String::new(),
             server: None,
             apps: Vec::new(),
@@ -135,6 +138,11 @@ impl Platform {
         });
         self.api_port = api;
         self.router_port = router;
+        self.tls_port = self
+            .log()
+            .lines()
+            .find(|l| l.contains("paas-server listening"))
+            .and_then(|l| l.split("tls=Some(").nth(1)?.split(')').next()?.rsplit(':').next()?.parse().ok());
         poll(Duration::from_secs(30), "the API to answer", || {
             let r = self.api().get(self.url("/apps")).send().ok()?;
             r.status().is_success().then_some(())

@@ -1,0 +1,64 @@
+//! `/apps/{app}/certs`: TLS certificates for the app's custom domains,
+//! served by the router's HTTPS listener by SNI. A certificate is checked
+//! (it parses, the key is its own) and kept for each of the app's domains
+//! it is valid for; its private key is sealed like config vars.
+
+use crate::http::{ApiError, ApiResult, AppState, Json};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use paas_wire::{Cert, CertCreate, Hostname};
+use std::collections::BTreeMap;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/apps/{app}/certs", get(list).post(add))
+        .route("/apps/{app}/certs/{hostname}", delete(remove))
+}
+
+async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Cert>>> {
+    let app = state.app(&app).await?;
+    let certs = state.store.certs(&app.id).await?;
+    Ok(Json(certs.into_iter().map(|c| Cert { hostname: c.hostname, created_at: c.created_at }).collect()))
+}
+
+async fn add(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Json(body): Json<CertCreate>,
+) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
+    let app = state.app(&app).await?;
+    let key = crate::tls::certified_key(&body.certificate_chain, &body.private_key)
+        .map_err(|e| ApiError::unprocessable("invalid_certificate", e))?;
+    let domains: Vec<String> = state.store.domains(&app.id).await?.into_iter().map(|(h, _)| h).collect();
+    let covered: Vec<&String> = domains.iter().filter(|d| crate::tls::covers(&key, d)).collect();
+    if covered.is_empty() {
+        return Err(ApiError::unprocessable(
+            "certificate_covers_no_domain",
+            if domains.is_empty() {
+                format!("{} has no custom domains: add one first with `paas domains:add www.example.com -a {}`", app.name, app.name)
+            } else {
+                format!("the certificate is valid for none of {}'s domains ({})", app.name, domains.join(", "))
+            },
+        ));
+    }
+    let sealed = state.cipher.seal(&BTreeMap::from([("key".to_owned(), body.private_key.clone())]));
+    let mut out = Vec::new();
+    for hostname in covered {
+        state.store.put_cert(&app.id, hostname, &body.certificate_chain, &sealed).await?;
+        state.certs.set(hostname, key.clone());
+        tracing::info!(app = %app.name, domain = %hostname, "certificate added");
+        out.push(Cert { hostname: hostname.clone(), created_at: crate::store::now() });
+    }
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(String, String)>) -> ApiResult<Json<Cert>> {
+    let app = state.app(&app).await?;
+    let hostname = Hostname::parse(&hostname)?;
+    if !state.store.remove_cert(&app.id, hostname.as_str()).await? {
+        return Err(ApiError::not_found(format!("{} has no certificate for {hostname}: see `paas certs -a {}`", app.name, app.name)));
+    }
+    state.certs.remove(hostname.as_str());
+    Ok(Json(Cert { hostname: hostname.to_string(), created_at: String::new() }))
+}

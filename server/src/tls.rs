@@ -1,0 +1,87 @@
+//! The router's TLS: certificates of custom domains by hostname, chosen by
+//! SNI for each handshake ([`CertTable`] is the rustls resolver), and the
+//! checks a certificate passes before it is kept: its key matches it and it
+//! is valid for the domain it is added for.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Hostname (or `*.example.com`) -> its certificate and key. Shared by the
+/// API (which changes it after the store has) and the HTTPS listener.
+#[derive(Clone, Default, Debug)]
+pub struct CertTable {
+    certs: Arc<RwLock<HashMap<String, Arc<CertifiedKey>>>>,
+}
+
+impl CertTable {
+    pub fn set(&self, hostname: &str, key: Arc<CertifiedKey>) {
+        self.certs.write().expect("certs poisoned").insert(hostname.to_owned(), key);
+    }
+
+    pub fn remove(&self, hostname: &str) {
+        self.certs.write().expect("certs poisoned").remove(hostname);
+    }
+
+    /// The certificate for a name: its own, else its wildcard's.
+    fn find(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let name = name.to_ascii_lowercase();
+        let certs = self.certs.read().expect("certs poisoned");
+        if let Some(k) = certs.get(&name) {
+            return Some(k.clone());
+        }
+        let (_, under) = name.split_once('.')?;
+        certs.get(&format!("*.{under}")).cloned()
+    }
+
+    /// A rustls server configuration that picks certificates from here.
+    pub fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(self.clone()));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for CertTable {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.find(hello.server_name()?)
+    }
+}
+
+/// A PEM certificate chain and private key, checked: both parse, the key
+/// is one rustls can sign with and belongs to the first certificate.
+pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the certificate is not valid PEM: {e:?}"))?;
+    if chain.is_empty() {
+        return Err("no certificate found: give the PEM file with -----BEGIN CERTIFICATE-----".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|_| "no private key found: give the PEM file with -----BEGIN PRIVATE KEY----- (PKCS#8, RSA or EC)".to_owned())?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("the private key cannot be used: {e}"))?;
+    let certified = CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|_| "the private key does not belong to the certificate".to_owned())?;
+    Ok(Arc::new(certified))
+}
+
+/// Whether the (end-entity) certificate is valid for `hostname`; for a
+/// wildcard domain, for a name one level under it.
+pub fn covers(key: &CertifiedKey, hostname: &str) -> bool {
+    let Some(end) = key.cert.first() else { return false };
+    let Ok(cert) = webpki::EndEntityCert::try_from(end) else { return false };
+    let name = match hostname.strip_prefix("*.") {
+        Some(under) => format!("paas-check.{under}"),
+        None => hostname.to_owned(),
+    };
+    let Ok(name) = ServerName::try_from(name) else { return false };
+    cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
