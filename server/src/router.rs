@@ -28,6 +28,9 @@ pub struct RouteTable {
     /// Backend address -> requests being served by it, so a dyno leaving
     /// the rotation is stopped only once they are done.
     in_flight: Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>,
+    /// Apps whose plain HTTP requests are redirected to HTTPS (their
+    /// release's `FORCE_HTTPS` config var).
+    https_only: Arc<RwLock<std::collections::HashSet<String>>>,
 }
 
 /// One request on its way to a backend; counted until dropped (when the
@@ -104,6 +107,20 @@ impl RouteTable {
         b.addrs.get(i % b.addrs.len()).copied()
     }
 
+    /// Whether plain HTTP requests to `app` are redirected to HTTPS.
+    pub fn set_https_only(&self, app: &str, on: bool) {
+        let mut set = self.https_only.write().expect("route table poisoned");
+        if on {
+            set.insert(app.to_owned());
+        } else {
+            set.remove(app);
+        }
+    }
+
+    fn https_only(&self, app: &str) -> bool {
+        self.https_only.read().expect("route table poisoned").contains(app)
+    }
+
     /// [`Self::pick`], counting the request as in flight on that backend
     /// until the guard is dropped.
     pub fn pick_counted(&self, app: &str) -> Option<(SocketAddr, InFlight)> {
@@ -142,6 +159,8 @@ pub struct RouterState {
     /// How long a dyno may take to answer (to its response's headers).
     timeout: std::time::Duration,
     domains: DomainTable,
+    /// The router's HTTPS port, when it has one (for redirects).
+    pub tls_port: Option<u16>,
 }
 
 impl RouterState {
@@ -161,7 +180,7 @@ impl RouterState {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None }
     }
 }
 
@@ -363,6 +382,18 @@ async fn proxy(
     let upgrade = req.headers().get(header::UPGRADE).cloned().filter(|_| wants_upgrade(req.headers()));
     let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     let https = req.extensions().get::<crate::listen::Https>().copied();
+    if let (None, Some(tls_port), true) = (https, state.tls_port, state.routes.https_only(&app)) {
+        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        let authority = if tls_port == 443 { bare.to_owned() } else { format!("{bare}:{tls_port}") };
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let to = format!("https://{authority}{path}");
+        if let Ok(location) = HeaderValue::from_str(&to) {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            resp.headers_mut().insert(header::LOCATION, location);
+            return resp;
+        }
+    }
     let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, https.map_or(state.port, |h| h.port));
     if https.is_some() {
         req.headers_mut().insert("x-forwarded-proto", HeaderValue::from_static("https"));

@@ -378,6 +378,9 @@ impl Scheduler {
         if let Some(release) = &release {
             let types = release.process_types()?;
             let env = inner.cipher.open(&release.config)?;
+            // `FORCE_HTTPS` asks the router to send plain HTTP to HTTPS.
+            let force = env.get("FORCE_HTTPS").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
+            inner.routes.set_https_only(&app.name, force);
             let now = Instant::now();
             for (ptype, quantity) in desired_formation(&types, &scaled) {
                 let memory = self.size_of(&sizes, &ptype).bytes();

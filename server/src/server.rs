@@ -212,6 +212,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Duration::from_secs(settings.router_timeout_secs),
         domains,
     );
+    let mut router_state = router_state;
+    router_state.tls_port = tls_addr.map(|a| a.port());
     let router_app = router::router(router_state);
     let tls_serve = match tls_listener {
         Some(l) => {

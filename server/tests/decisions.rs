@@ -845,6 +845,17 @@ async fn the_https_listener_serves_added_certificates_by_sni() {
     assert!(r.text().await.unwrap().starts_with("tls-app v1"));
     assert!(https_get(&f, "unknown.tls.test").await.is_err(), "no certificate, no handshake");
 
+    // FORCE_HTTPS sends plain HTTP to HTTPS.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let get_plain = || plain.get(format!("http://{}/x?y=1", f.p().router_addr)).header("Host", "www.tls.test").send();
+    assert_eq!(get_plain().await.unwrap().status(), 200, "plain HTTP serves until asked otherwise");
+    let r = f.send(reqwest::Method::PATCH, "/apps/tls-app/config-vars?wait=10", json!({ "FORCE_HTTPS": "true" })).await;
+    assert_eq!(r.status(), 200);
+    let r = get_plain().await.unwrap();
+    assert_eq!(r.status(), 308);
+    let tls_port = f.p().tls_addr.unwrap().port();
+    assert_eq!(r.headers()["location"], format!("https://www.tls.test:{tls_port}/x?y=1").as_str());
+
     // The key is kept sealed and comes back after a restart.
     f.restart().await;
     let r = https_get(&f, "www.tls.test").await.expect("served after a restart");
