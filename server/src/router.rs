@@ -459,40 +459,32 @@ async fn proxy(
                 }
                 return recorded(resp.map(Body::new), access);
             }
-            Ok(Err(e)) if e.is_connect() => {
-                // It refuses connections: out of the rotation at once (the
-                // scheduler puts it back when it answers again).
-                debug!(app = %app, backend = %backend, error = %e, "dyno refused the connection");
-                state.routes.remove(&app, backend);
-                if let (true, true, Some((next, counted))) = (retryable, tries < MAX_TRIES, state.routes.pick_counted(&app)) {
-                    backend = next;
-                    access.in_flight = Some(counted);
-                    continue;
-                }
-                access.at = "at=error code=H13 desc=\"Connection refused\"".into();
-                access.status = 503;
-                return recorded(
-                    page(StatusCode::SERVICE_UNAVAILABLE, "Application unavailable", &format!("{app}'s dynos refused the connection. See `paas ps -a {app}`.")),
-                    access,
-                );
-            }
             Ok(Err(e)) => {
-                debug!(app = %app, backend = %backend, error = %e, "backend failed");
-                // A GET (HEAD, OPTIONS) whose connection closed before an
-                // answer (a dyno stopping under it) is safe to ask again.
+                // A dyno that refuses connections leaves the rotation at
+                // once (the scheduler puts it back when it answers again).
+                // The request goes to another dyno when it has no body and
+                // was refused, or is a GET (HEAD, OPTIONS) whose connection
+                // closed before an answer (a dyno stopping under it).
+                let refused = e.is_connect();
+                debug!(app = %app, backend = %backend, error = %e, refused, "backend failed");
+                if refused {
+                    state.routes.remove(&app, backend);
+                }
                 if let (true, true, true, Some((next, counted))) =
-                    (retryable, idempotent, tries < MAX_TRIES, state.routes.pick_counted(&app))
+                    (retryable, refused || idempotent, tries < MAX_TRIES, state.routes.pick_counted(&app))
                 {
                     backend = next;
                     access.in_flight = Some(counted);
                     continue;
                 }
-                access.at = "at=error code=H13 desc=\"Connection closed without response\"".into();
-                access.status = 502;
-                return recorded(
-                    page(StatusCode::BAD_GATEWAY, "Bad gateway", &format!("{app}'s dyno did not answer. See `paas ps -a {app}`.")),
-                    access,
-                );
+                let (status, title, what, desc) = if refused {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Application unavailable", "dynos refused the connection", "Connection refused")
+                } else {
+                    (StatusCode::BAD_GATEWAY, "Bad gateway", "dyno did not answer", "Connection closed without response")
+                };
+                access.at = format!("at=error code=H13 desc=\"{desc}\"");
+                access.status = status.as_u16();
+                return recorded(page(status, title, &format!("{app}'s {what}. See `paas ps -a {app}`.")), access);
             }
             Err(_) => {
                 access.at = "at=error code=H12 desc=\"Request timeout\"".into();
