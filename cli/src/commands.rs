@@ -172,6 +172,12 @@ enum Command {
     /// Remove a domain's TLS certificate.
     #[command(name = "certs:remove")]
     CertsRemove { hostname: String },
+    /// Get certificates over ACME (Let's Encrypt) for the app's domains, renewed automatically.
+    #[command(name = "certs:auto:enable")]
+    CertsAutoEnable,
+    /// Stop getting and renewing certificates automatically.
+    #[command(name = "certs:auto:disable")]
+    CertsAutoDisable,
     /// List log drains.
     Drains,
     /// Send the app's logs to a drain: syslog://HOST:PORT, syslog+tls://HOST:PORT or https://...
@@ -548,6 +554,25 @@ pub fn run(cli: Cli) -> Result<()> {
             let h = Hostname::parse(&hostname)?;
             let _: Cert = Client::new()?.delete(&format!("/apps/{name}/certs/{h}"))?;
             println!("Removing the certificate for {h} from {name}... done");
+            Ok(())
+        }
+        Command::CertsAutoEnable => {
+            let name = app()?;
+            let certs: Vec<Cert> = Client::new()?.post(&format!("/apps/{name}/certs/auto"), &serde_json::json!({}))?;
+            if json {
+                output::json(&certs);
+            } else {
+                println!("Automatic certificates are on for {name}; they are renewed before they expire.");
+                for c in &certs {
+                    println!("  {}", c.hostname);
+                }
+            }
+            Ok(())
+        }
+        Command::CertsAutoDisable => {
+            let name = app()?;
+            Client::new()?.delete_empty(&format!("/apps/{name}/certs/auto"))?;
+            println!("Automatic certificates are off for {name}; the ones it has stay until they expire or are removed.");
             Ok(())
         }
         Command::Drains => {

@@ -3,6 +3,7 @@
 //! maps the modules; the flow is one way: git receiver → builder → release
 //! service → scheduler → runtime.
 
+pub mod acme;
 pub mod api;
 pub mod appjson;
 pub mod builder;

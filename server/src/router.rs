@@ -161,6 +161,8 @@ pub struct RouterState {
     domains: DomainTable,
     /// The router's HTTPS port, when it has one (for redirects).
     pub tls_port: Option<u16>,
+    /// ACME HTTP-01 answers, on any host.
+    pub challenges: crate::tls::Challenges,
 }
 
 impl RouterState {
@@ -180,7 +182,7 @@ impl RouterState {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default() }
     }
 }
 
@@ -364,6 +366,9 @@ async fn proxy(
         .or_else(|| req.uri().host())
         .unwrap_or_default()
         .to_owned();
+    if let Some(answer) = state.challenges.answer(req.uri().path()) {
+        return Response::new(Body::from(answer));
+    }
     let Some(app) = state.domains.app_for_host(&host, &state.domain) else {
         return page(
             StatusCode::NOT_FOUND,

@@ -41,6 +41,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
+    renewals: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -48,6 +49,7 @@ impl Running {
     /// reconcile loop. Dynos keep running, to be adopted at the next start.
     pub async fn stop(self) -> Result<()> {
         self.reconciler.abort();
+        self.renewals.abort();
         // Live tails end, so the listeners can drain; journals are written.
         self.logs.close();
         let _ = self.stop.send(true);
@@ -124,6 +126,16 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
 
     let routes = RouteTable::default();
     let certs = crate::tls::CertTable::default();
+    let challenges = crate::tls::Challenges::default();
+    let acme = crate::acme::Acme::new(
+        settings.acme_directory.clone(),
+        settings.acme_ca_file.clone(),
+        &settings.data_dir,
+        store.clone(),
+        cipher.clone(),
+        certs.clone(),
+        challenges.clone(),
+    );
     for row in store.all_certs().await? {
         let key_pem = cipher.open(&row.key_sealed).ok().and_then(|m| m.get("key").cloned()).unwrap_or_default();
         match crate::tls::certified_key(&row.chain_pem, &key_pem) {
@@ -184,6 +196,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         domains: domains.clone(),
         certs: certs.clone(),
         cipher: cipher.clone(),
+        acme: acme.clone(),
         settings: settings.clone(),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
@@ -214,6 +227,9 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     );
     let mut router_state = router_state;
     router_state.tls_port = tls_addr.map(|a| a.port());
+    router_state.challenges = challenges;
+    // Automatic certificates: renewed (and issued for new domains) hourly.
+    let renewals = acme.spawn_renewals(Duration::from_secs(3600));
     let router_app = router::router(router_state);
     let tls_serve = match tls_listener {
         Some(l) => {
@@ -243,7 +259,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler, renewals })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -85,11 +85,20 @@ pub struct Settings {
     /// `0.0.0.0:8443`), serving the certificates added with `certs:add` by
     /// SNI; none by default.
     pub router_tls_listen: Option<SocketAddr>,
+    /// `PAAS_ACME_DIRECTORY`: the ACME server of `certs:auto:enable`
+    /// (default Let's Encrypt's).
+    pub acme_directory: String,
+    /// `PAAS_ACME_CA_FILE`: a PEM root the ACME server's own HTTPS is
+    /// checked against, for a test CA such as pebble; none by default.
+    pub acme_ca_file: Option<PathBuf>,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
 // package lists in stack.rs and bump it, so hosts that have the old images
 // build the new ones.
+/// Let's Encrypt's ACME directory, the default for automatic certificates.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 pub const DEFAULT_BASE: &str = "paas/stack-base:trixie";
 pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie-2";
 pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
@@ -268,6 +277,8 @@ impl Settings {
                 Some(v) => Some(v.parse().with_context(|| format!("PAAS_ROUTER_TLS_LISTEN {v:?} is not an address like 0.0.0.0:8443"))?),
                 None => None,
             },
+            acme_directory: env_or("PAAS_ACME_DIRECTORY", LETS_ENCRYPT),
+            acme_ca_file: std::env::var("PAAS_ACME_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
         })
     }
 
@@ -312,6 +323,8 @@ impl Settings {
             router_max_connections: 8192,
             api_max_connections: 1024,
             router_tls_listen: None,
+            acme_directory: LETS_ENCRYPT.into(),
+            acme_ca_file: None,
         }
     }
 

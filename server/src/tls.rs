@@ -55,6 +55,28 @@ impl ResolvesServerCert for CertTable {
     }
 }
 
+/// ACME HTTP-01 challenges being answered: token -> key authorization. The
+/// router answers `/.well-known/acme-challenge/TOKEN` from here, on any host.
+#[derive(Clone, Default, Debug)]
+pub struct Challenges {
+    tokens: Arc<RwLock<HashMap<String, String>>>,
+}
+
+impl Challenges {
+    pub fn set(&self, token: &str, key_authorization: &str) {
+        self.tokens.write().expect("challenges poisoned").insert(token.to_owned(), key_authorization.to_owned());
+    }
+
+    pub fn remove(&self, token: &str) {
+        self.tokens.write().expect("challenges poisoned").remove(token);
+    }
+
+    pub fn answer(&self, path: &str) -> Option<String> {
+        let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+        self.tokens.read().expect("challenges poisoned").get(token).cloned()
+    }
+}
+
 /// A PEM certificate chain and private key, checked: both parse, the key
 /// is one rustls can sign with and belongs to the first certificate.
 pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {

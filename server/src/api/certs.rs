@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps/{app}/certs", get(list).post(add))
+        .route("/apps/{app}/certs/auto", axum::routing::post(auto_enable).delete(auto_disable))
         .route("/apps/{app}/certs/{hostname}", delete(remove))
 }
 
@@ -45,7 +46,7 @@ async fn add(
     let sealed = state.cipher.seal(&BTreeMap::from([("key".to_owned(), body.private_key.clone())]));
     let mut out = Vec::new();
     for hostname in covered {
-        state.store.put_cert(&app.id, hostname, &body.certificate_chain, &sealed).await?;
+        state.store.put_cert(&app.id, hostname, &body.certificate_chain, &sealed, "manual").await?;
         state.certs.set(hostname, key.clone());
         tracing::info!(app = %app.name, domain = %hostname, "certificate added");
         out.push(Cert { hostname: hostname.clone(), created_at: crate::store::now() });
@@ -61,4 +62,29 @@ async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(Stri
     }
     state.certs.remove(hostname.as_str());
     Ok(Json(Cert { hostname: hostname.to_string(), created_at: String::new() }))
+}
+
+/// Turns automatic certificates on and gets one now for each of the app's
+/// custom domains that lacks one (the renewal loop keeps them and covers
+/// domains added later).
+async fn auto_enable(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
+    let app = state.app(&app).await?;
+    state.store.set_acme(&app.id, true).await?;
+    let mine = state.acme.renew_app(&app.id).await.map_err(ApiError::internal)?;
+    if !mine.is_empty() {
+        let said: Vec<String> = mine.iter().map(|(h, e)| format!("{h}: {e}")).collect();
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "acme_failed",
+            format!("automatic certificates are on for {}, but these could not be issued yet (retried hourly):\n{}", app.name, said.join("\n")),
+        ));
+    }
+    let certs = state.store.certs(&app.id).await?;
+    Ok((StatusCode::CREATED, Json(certs.into_iter().map(|c| Cert { hostname: c.hostname, created_at: c.created_at }).collect())))
+}
+
+async fn auto_disable(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<StatusCode> {
+    let app = state.app(&app).await?;
+    state.store.set_acme(&app.id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

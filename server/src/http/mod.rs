@@ -34,6 +34,8 @@ pub struct AppState {
     pub certs: crate::tls::CertTable,
     /// Seals the certificates' private keys (as config vars).
     pub cipher: crate::crypto::ConfigCipher,
+    /// Automatic certificates.
+    pub acme: crate::acme::Acme,
     pub settings: Arc<Settings>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,

@@ -42,7 +42,7 @@ impl Store {
     /// Deletes the app and everything it owns, in one transaction.
     pub async fn delete_app(&self, app_id: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "domains"] {
+        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(app_id)
                 .execute(&mut *tx)

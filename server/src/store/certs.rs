@@ -10,9 +10,11 @@ pub struct CertRow {
     pub chain_pem: String,
     pub key_sealed: String,
     pub created_at: String,
+    /// `manual` (certs:add) or `auto` (ACME).
+    pub source: String,
 }
 
-const COLUMNS: &str = "hostname, app_id, chain_pem, key_sealed, created_at";
+const COLUMNS: &str = "hostname, app_id, chain_pem, key_sealed, created_at, source";
 
 impl Store {
     pub async fn certs(&self, app_id: &str) -> StoreResult<Vec<CertRow>> {
@@ -27,15 +29,16 @@ impl Store {
     }
 
     /// Sets the certificate of an app's hostname, replacing one it had.
-    pub async fn put_cert(&self, app_id: &str, hostname: &str, chain_pem: &str, key_sealed: &str) -> StoreResult<()> {
+    pub async fn put_cert(&self, app_id: &str, hostname: &str, chain_pem: &str, key_sealed: &str, source: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM certs WHERE hostname = $1").bind(hostname).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO certs (hostname, app_id, chain_pem, key_sealed, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO certs (hostname, app_id, chain_pem, key_sealed, created_at, source) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(hostname)
             .bind(app_id)
             .bind(chain_pem)
             .bind(key_sealed)
             .bind(now())
+            .bind(source)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -49,5 +52,26 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl Store {
+    /// Turns automatic certificates on or off for an app.
+    pub async fn set_acme(&self, app_id: &str, on: bool) -> StoreResult<()> {
+        sqlx::query("DELETE FROM acme_apps WHERE app_id = $1").bind(app_id).execute(&self.pool).await?;
+        if on {
+            sqlx::query("INSERT INTO acme_apps (app_id, created_at) VALUES ($1, $2)")
+                .bind(app_id)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ids of the apps with automatic certificates.
+    pub async fn acme_apps(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT app_id FROM acme_apps").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }

@@ -1,0 +1,183 @@
+//! Automatic certificates over ACME (`certs:auto:enable`): for each custom
+//! domain of an app that asked, an order at `PAAS_ACME_DIRECTORY` (Let's
+//! Encrypt by default) proven by HTTP-01 through the router, the issued
+//! chain and a new key kept as any certificate is (key sealed), and served
+//! by SNI at once. A loop renews certificates older than two thirds of
+//! Let's Encrypt's 90 days and issues them for domains added later. The
+//! ACME account is made once; its credentials are kept sealed in the data
+//! dir.
+
+use crate::crypto::ConfigCipher;
+use crate::store::Store;
+use crate::tls::{CertTable, Challenges};
+use anyhow::{anyhow, bail, Context, Result};
+use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Certificates older than this are renewed (Let's Encrypt's last 30 of 90 days).
+pub const RENEW_AFTER: Duration = Duration::from_secs(60 * 24 * 3600);
+
+#[derive(Clone)]
+pub struct Acme {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    directory: String,
+    ca_file: Option<PathBuf>,
+    account_file: PathBuf,
+    store: Store,
+    cipher: ConfigCipher,
+    certs: CertTable,
+    challenges: Challenges,
+    account: Mutex<Option<Account>>,
+}
+
+impl Acme {
+    pub fn new(
+        directory: String,
+        ca_file: Option<PathBuf>,
+        data_dir: &std::path::Path,
+        store: Store,
+        cipher: ConfigCipher,
+        certs: CertTable,
+        challenges: Challenges,
+    ) -> Self {
+        let account_file = data_dir.join("acme-account.sealed");
+        Self { inner: Arc::new(Inner { directory, ca_file, account_file, store, cipher, certs, challenges, account: Mutex::default() }) }
+    }
+
+    /// The ACME account: made at the first use, kept sealed on disk.
+    async fn account(&self) -> Result<Account> {
+        let inner = &self.inner;
+        let mut cached = inner.account.lock().await;
+        if let Some(a) = cached.as_ref() {
+            return Ok(a.clone());
+        }
+        let builder = match &inner.ca_file {
+            Some(ca) => Account::builder_with_root(ca)?,
+            None => Account::builder()?,
+        };
+        let saved = std::fs::read_to_string(&inner.account_file).ok().and_then(|s| inner.cipher.open(&s).ok());
+        let account = match saved.and_then(|m| m.get("credentials").cloned()) {
+            Some(json) if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|v| v["directory"] == inner.directory.as_str()) => {
+                builder.from_credentials(serde_json::from_str(&json)?).await.context("the saved ACME account was refused")?
+            }
+            _ => {
+                let new = NewAccount { contact: &[], terms_of_service_agreed: true, only_return_existing: false };
+                let (account, credentials) = builder
+                    .create(&new, inner.directory.clone(), None)
+                    .await
+                    .with_context(|| format!("cannot make an ACME account at {}", inner.directory))?;
+                let mut json: serde_json::Value = serde_json::to_value(&credentials)?;
+                json["directory"] = serde_json::Value::from(inner.directory.clone());
+                let sealed = inner.cipher.seal(&BTreeMap::from([("credentials".to_owned(), json.to_string())]));
+                std::fs::write(&inner.account_file, sealed).context("cannot keep the ACME account")?;
+                account
+            }
+        };
+        *cached = Some(account.clone());
+        Ok(account)
+    }
+
+    /// Gets a certificate for one hostname of an app over ACME (HTTP-01,
+    /// answered by the router), keeps it and serves it.
+    pub async fn issue(&self, app_id: &str, hostname: &str) -> Result<()> {
+        if hostname.starts_with("*.") {
+            bail!("{hostname}: wildcard certificates need a DNS-01 challenge, which this platform does not answer; add one with `paas certs:add`");
+        }
+        let account = self.account().await?;
+        let identifiers = [Identifier::Dns(hostname.to_owned())];
+        let mut order = account.new_order(&NewOrder::new(&identifiers)).await.context("the ACME server refused the order")?;
+        let mut tokens = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            if authz.status == AuthorizationStatus::Valid {
+                continue;
+            }
+            let mut challenge = authz.challenge(ChallengeType::Http01).ok_or_else(|| anyhow!("the ACME server offers no HTTP-01 challenge"))?;
+            self.inner.challenges.set(&challenge.token, challenge.key_authorization().as_str());
+            tokens.push(challenge.token.clone());
+            challenge.set_ready().await?;
+        }
+        let retries = RetryPolicy::default().timeout(Duration::from_secs(120));
+        let result = async {
+            let status = order.poll_ready(&retries).await?;
+            if status != OrderStatus::Ready {
+                bail!("the ACME server did not validate {hostname} ({status:?}): is its DNS pointing at this router on port 80?");
+            }
+            let key_pem = order.finalize().await?;
+            let chain_pem = order.poll_certificate(&retries).await?;
+            Ok((chain_pem, key_pem))
+        }
+        .await;
+        for t in &tokens {
+            self.inner.challenges.remove(t);
+        }
+        let (chain_pem, key_pem) = result?;
+        let key = crate::tls::certified_key(&chain_pem, &key_pem).map_err(|e| anyhow!(e))?;
+        let sealed = self.inner.cipher.seal(&BTreeMap::from([("key".to_owned(), key_pem)]));
+        self.inner.store.put_cert(app_id, hostname, &chain_pem, &sealed, "auto").await?;
+        self.inner.certs.set(hostname, key);
+        tracing::info!(domain = %hostname, "certificate issued over ACME");
+        Ok(())
+    }
+
+    /// Issues what is missing or due for renewal for every app with
+    /// automatic certificates; returns (hostname, error) of failures.
+    pub async fn renew_due(&self) -> Result<Vec<(String, String)>> {
+        let mut failed = Vec::new();
+        for app_id in self.inner.store.acme_apps().await? {
+            failed.extend(self.renew_app(&app_id).await?);
+        }
+        Ok(failed)
+    }
+
+    /// Issues what one app lacks or is due for renewal: its custom domains
+    /// (not wildcards) without a certificate, and automatic ones older than
+    /// [`RENEW_AFTER`]. A certificate the user added is theirs to renew.
+    pub async fn renew_app(&self, app_id: &str) -> Result<Vec<(String, String)>> {
+        let store = &self.inner.store;
+        let certs = store.certs(app_id).await?;
+        let mut failed = Vec::new();
+        for (hostname, _) in store.domains(app_id).await? {
+            let due = match certs.iter().find(|c| c.hostname == hostname) {
+                None => !hostname.starts_with("*."),
+                Some(c) => c.source == "auto" && is_older_than(&c.created_at, RENEW_AFTER),
+            };
+            if due {
+                if let Err(e) = self.issue(app_id, &hostname).await {
+                    tracing::warn!(domain = %hostname, error = %format!("{e:#}"), "cannot get a certificate over ACME");
+                    failed.push((hostname, format!("{e:#}")));
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Renews and issues every `every`.
+    pub fn spawn_renewals(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.renew_due().await {
+                    tracing::warn!(error = %format!("{e:#}"), "certificate renewal pass failed");
+                }
+            }
+        })
+    }
+}
+
+fn is_older_than(rfc3339: &str, age: Duration) -> bool {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| chrono::Utc::now().signed_duration_since(t).to_std().is_ok_and(|d| d > age))
+        .unwrap_or(true)
+}
