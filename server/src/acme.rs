@@ -2,8 +2,9 @@
 //! domain of an app that asked, an order at `PAAS_ACME_DIRECTORY` (Let's
 //! Encrypt by default) proven by HTTP-01 through the router, the issued
 //! chain and a new key kept as any certificate is (key sealed), and served
-//! by SNI at once. A loop renews certificates older than two thirds of
-//! Let's Encrypt's 90 days and issues them for domains added later. The
+//! by SNI at once. A loop renews certificates older than
+//! `PAAS_ACME_RENEW_DAYS` (60: two thirds of Let's Encrypt's 90 days) and
+//! issues them for domains added later. The
 //! ACME account is made once; its credentials are kept sealed in the data
 //! dir.
 
@@ -18,9 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-/// Certificates older than this are renewed (Let's Encrypt's last 30 of 90 days).
-pub const RENEW_AFTER: Duration = Duration::from_secs(60 * 24 * 3600);
-
 #[derive(Clone)]
 pub struct Acme {
     inner: Arc<Inner>,
@@ -30,6 +28,8 @@ struct Inner {
     directory: String,
     ca_file: Option<PathBuf>,
     account_file: PathBuf,
+    /// Automatic certificates older than this are renewed.
+    renew_after: Duration,
     store: Store,
     cipher: ConfigCipher,
     certs: CertTable,
@@ -41,6 +41,7 @@ impl Acme {
     pub fn new(
         directory: String,
         ca_file: Option<PathBuf>,
+        renew_after: Duration,
         data_dir: &std::path::Path,
         store: Store,
         cipher: ConfigCipher,
@@ -48,7 +49,7 @@ impl Acme {
         challenges: Challenges,
     ) -> Self {
         let account_file = data_dir.join("acme-account.sealed");
-        Self { inner: Arc::new(Inner { directory, ca_file, account_file, store, cipher, certs, challenges, account: Mutex::default() }) }
+        Self { inner: Arc::new(Inner { directory, ca_file, account_file, renew_after, store, cipher, certs, challenges, account: Mutex::default() }) }
     }
 
     /// The ACME account: made at the first use, kept sealed on disk.
@@ -140,7 +141,7 @@ impl Acme {
 
     /// Issues what one app lacks or is due for renewal: its custom domains
     /// (not wildcards) without a certificate, and automatic ones older than
-    /// [`RENEW_AFTER`]. A certificate the user added is theirs to renew.
+    /// `PAAS_ACME_RENEW_DAYS`. A certificate the user added is theirs to renew.
     pub async fn renew_app(&self, app_id: &str) -> Result<Vec<(String, String)>> {
         let store = &self.inner.store;
         let certs = store.certs(app_id).await?;
@@ -148,7 +149,7 @@ impl Acme {
         for (hostname, _) in store.domains(app_id).await? {
             let due = match certs.iter().find(|c| c.hostname == hostname) {
                 None => !hostname.starts_with("*."),
-                Some(c) => c.source == "auto" && is_older_than(&c.created_at, RENEW_AFTER),
+                Some(c) => c.source == "auto" && is_older_than(&c.created_at, self.inner.renew_after),
             };
             if due {
                 if let Err(e) = self.issue(app_id, &hostname).await {

@@ -130,6 +130,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let acme = crate::acme::Acme::new(
         settings.acme_directory.clone(),
         settings.acme_ca_file.clone(),
+        Duration::from_secs(settings.acme_renew_days * 24 * 3600),
         &settings.data_dir,
         store.clone(),
         cipher.clone(),

@@ -91,6 +91,9 @@ pub struct Settings {
     /// `PAAS_ACME_CA_FILE`: a PEM root the ACME server's own HTTPS is
     /// checked against, for a test CA such as pebble; none by default.
     pub acme_ca_file: Option<PathBuf>,
+    /// `PAAS_ACME_RENEW_DAYS`: automatic certificates older than this are
+    /// renewed (default 60, two thirds of Let's Encrypt's 90 days).
+    pub acme_renew_days: u64,
 }
 
 // The default stack images. The tag carries the stack's revision: change the
@@ -279,6 +282,7 @@ impl Settings {
             },
             acme_directory: env_or("PAAS_ACME_DIRECTORY", LETS_ENCRYPT),
             acme_ca_file: std::env::var("PAAS_ACME_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
+            acme_renew_days: env_num("PAAS_ACME_RENEW_DAYS", 60)?,
         })
     }
 
@@ -325,6 +329,7 @@ impl Settings {
             router_tls_listen: None,
             acme_directory: LETS_ENCRYPT.into(),
             acme_ca_file: None,
+            acme_renew_days: 60,
         }
     }
 

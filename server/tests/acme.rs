@@ -42,6 +42,8 @@ async fn certs_auto_gets_a_certificate_from_pebble_over_http_01_through_the_rout
         s.router_tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         s.acme_directory = format!("https://127.0.0.1:{acme_port}/dir");
         s.acme_ca_file = Some(ca);
+        // Every automatic certificate is due for renewal at once.
+        s.acme_renew_days = 0;
     })
     .await;
     let app = f.app("acme-app").await;
@@ -107,4 +109,19 @@ async fn certs_auto_gets_a_certificate_from_pebble_over_http_01_through_the_rout
     let r = client.get(format!("https://www.acme.test:{}/", tls.port())).send().await.expect("a certificate pebble issued");
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().starts_with("acme-app v1"));
+
+    // Renewal: due (PAAS_ACME_RENEW_DAYS=0 here), so the next pass gets a
+    // new certificate from pebble and serves it.
+    let served_ok = |client: reqwest::Client| async move {
+        let r = client.get(format!("https://www.acme.test:{}/", tls.port())).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    served_ok(client.clone()).await;
+    let before = f.p().store.certs(&app.id).await.unwrap()[0].chain_pem.clone();
+    let r = f.send(reqwest::Method::POST, "/apps/acme-app/certs/auto", json!({})).await;
+    assert_eq!(r.status(), 201);
+    let after = f.p().store.certs(&app.id).await.unwrap()[0].chain_pem.clone();
+    assert_ne!(before, after, "a new certificate was issued");
+    served_ok(client).await;
 }
+
