@@ -17,7 +17,19 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Serialize, Deserialize, Default)]
+/// A record as written: borrowed, so a line is not copied to be written.
+#[derive(Serialize, Default)]
+struct RecordOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<&'a LogLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursors: Option<&'a HashMap<String, i64>>,
+}
+
+/// A record as read back.
+#[derive(Deserialize, Default)]
 struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     line: Option<LogLine>,
@@ -100,12 +112,11 @@ impl Journal {
             self.rewrite(cursors, ring);
             return;
         }
-        let record = Record { line: Some(line.clone()), from: from.map(str::to_owned), cursors: None };
-        self.write(&record);
+        self.write(&RecordOut { line: Some(line), from, cursors: None });
         self.records += 1;
     }
 
-    fn write(&mut self, record: &Record) {
+    fn write(&mut self, record: &RecordOut<'_>) {
         let Some(file) = self.file.as_mut() else { return };
         let result = serde_json::to_writer(&mut *file, record).map_err(std::io::Error::from).and_then(|_| file.write_all(b"\n"));
         self.dirty = true;
@@ -120,11 +131,11 @@ impl Journal {
         let tmp = self.path.with_extension("log.tmp");
         let written = (|| -> std::io::Result<File> {
             let mut out = BufWriter::new(File::create(&tmp)?);
-            let head = Record { cursors: Some(cursors.clone()), ..Default::default() };
+            let head = RecordOut { cursors: Some(cursors), ..Default::default() };
             serde_json::to_writer(&mut out, &head)?;
             out.write_all(b"\n")?;
             for line in ring {
-                serde_json::to_writer(&mut out, &Record { line: Some((**line).clone()), ..Default::default() })?;
+                serde_json::to_writer(&mut out, &RecordOut { line: Some(line), ..Default::default() })?;
                 out.write_all(b"\n")?;
             }
             out.flush()?;
