@@ -372,7 +372,7 @@ fn resize_restart_and_stop_on_the_real_engine() {
     let dir = repo.path();
     // A worker that needs far more memory than 64M.
     let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
-    std::fs::write(dir.join("Procfile"), procfile.replace("worker: exec sleep 100000", "worker: sleep 1; head -c 400000000 /dev/zero | tail")).unwrap();
+    std::fs::write(dir.join("Procfile"), procfile.replace("worker: exec sleep 100000", "worker: head -c 400000000 /dev/zero | tail")).unwrap();
     p.git_ok(dir, &["commit", "-qam", "a hungry worker"]);
     p.create_app(dir, &app);
     p.push_ok(dir, &app);
