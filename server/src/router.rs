@@ -424,15 +424,11 @@ async fn proxy(
         in_flight: None,
     };
     let Some((mut backend, counted)) = state.routes.pick_counted(&app) else {
-        access.at = "at=error code=H14 desc=\"No web processes running\"".into();
-        access.status = 503;
-        return recorded(
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Application unavailable",
-                &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
-            ),
+        return router_error(
             access,
+            ("H14", "No web processes running"),
+            (StatusCode::SERVICE_UNAVAILABLE, "Application unavailable"),
+            &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
         );
     };
     // A request without a body can go to another dyno when the first one
@@ -487,27 +483,29 @@ async fn proxy(
                 } else {
                     (StatusCode::BAD_GATEWAY, "Bad gateway", "dyno did not answer", "Connection closed without response")
                 };
-                access.at = format!("at=error code=H13 desc=\"{desc}\"");
-                access.status = status.as_u16();
-                return recorded(page(status, title, &format!("{app}'s {what}. See `paas ps -a {app}`.")), access);
+                return router_error(access, ("H13", desc), (status, title), &format!("{app}'s {what}. See `paas ps -a {app}`."));
             }
             Err(_) => {
-                access.at = "at=error code=H12 desc=\"Request timeout\"".into();
-                access.status = 503;
-                return recorded(
-                    page(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Request timeout",
-                        &format!(
-                            "{app}'s dyno did not answer within {} s. Long work belongs in a worker process; the limit is PAAS_ROUTER_TIMEOUT_SECONDS.",
-                            state.timeout.as_secs()
-                        ),
-                    ),
+                return router_error(
                     access,
+                    ("H12", "Request timeout"),
+                    (StatusCode::SERVICE_UNAVAILABLE, "Request timeout"),
+                    &format!(
+                        "{app}'s dyno did not answer within {} s. Long work belongs in a worker process; the limit is PAAS_ROUTER_TIMEOUT_SECONDS.",
+                        state.timeout.as_secs()
+                    ),
                 );
             }
         }
     }
+}
+
+/// An answer of the router's own (an error page), recorded with Heroku's
+/// router error code: `(code, desc)`, `(status, title)`.
+fn router_error(mut access: Access, code: (&str, &str), page_of: (StatusCode, &str), message: &str) -> Response<Body> {
+    access.at = format!("at=error code={} desc=\"{}\"", code.0, code.1);
+    access.status = page_of.0.as_u16();
+    recorded(page(page_of.0, page_of.1, message), access)
 }
 
 /// Dynos a request without a body is tried on before it fails.
