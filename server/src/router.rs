@@ -99,14 +99,6 @@ impl RouteTable {
         map.get(app).map(|b| b.addrs.clone()).unwrap_or_default()
     }
 
-    /// The next backend for an app, round-robin.
-    pub fn pick(&self, app: &str) -> Option<SocketAddr> {
-        let map = self.inner.read().expect("route table poisoned");
-        let b = map.get(app)?;
-        let i = b.next.fetch_add(1, Ordering::Relaxed);
-        b.addrs.get(i % b.addrs.len()).copied()
-    }
-
     /// Whether plain HTTP requests to `app` are redirected to HTTPS.
     pub fn set_https_only(&self, app: &str, on: bool) {
         let mut set = self.https_only.write().expect("route table poisoned");
@@ -121,8 +113,8 @@ impl RouteTable {
         self.https_only.read().expect("route table poisoned").contains(app)
     }
 
-    /// [`Self::pick`], counting the request as in flight on that backend
-    /// until the guard is dropped.
+    /// The next backend for an app, round-robin, with the request counted
+    /// as in flight on it until the guard is dropped.
     pub fn pick_counted(&self, app: &str) -> Option<(SocketAddr, InFlight)> {
         let map = self.inner.read().expect("route table poisoned");
         let addr = {
@@ -617,9 +609,9 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         t.set("x", vec![a, b]);
-        let picks: Vec<_> = (0..4).map(|_| t.pick("x").unwrap()).collect();
+        let picks: Vec<_> = (0..4).map(|_| t.pick_counted("x").unwrap().0).collect();
         assert_eq!(picks, [a, b, a, b]);
         t.set("x", vec![]);
-        assert_eq!(t.pick("x"), None);
+        assert!(t.pick_counted("x").is_none());
     }
 }
