@@ -239,9 +239,7 @@ impl LogRouter {
     pub fn history(&self, app: &str, filter: &Filter, lines: usize) -> Vec<Arc<LogLine>> {
         let log = self.app(app);
         let state = log.state.lock().expect("app log poisoned");
-        let mut out: Vec<Arc<LogLine>> = state.ring.iter().rev().filter(|l| filter.matches(l)).take(lines).cloned().collect();
-        out.reverse();
-        out
+        newest(&state.ring, filter, lines)
     }
 
     /// A reader of an app's log: first the newest `lines` lines (or, with
@@ -262,12 +260,7 @@ impl LogRouter {
                 }
                 backlog.extend(state.ring.iter().filter(|l| l.seq > after && filter.matches(l)).cloned());
             }
-            None => {
-                let mut newest: Vec<Arc<LogLine>> =
-                    state.ring.iter().rev().filter(|l| filter.matches(l)).take(lines).cloned().collect();
-                newest.reverse();
-                backlog.extend(newest);
-            }
+            None => backlog.extend(newest(&state.ring, &filter, lines)),
         }
         let rx = follow.then(|| log.tx.subscribe());
         drop(state);
@@ -345,6 +338,13 @@ impl LogRouter {
     fn forget_cursors(&self, app: &str, keep: &dyn Fn(&str) -> bool) {
         self.app(app).state.lock().expect("app log poisoned").cursors.retain(|cid, _| keep(cid));
     }
+}
+
+/// The newest `lines` lines of `ring` that pass `filter`, oldest first.
+fn newest(ring: &VecDeque<Arc<LogLine>>, filter: &Filter, lines: usize) -> Vec<Arc<LogLine>> {
+    let mut out: Vec<Arc<LogLine>> = ring.iter().rev().filter(|l| filter.matches(l)).take(lines).cloned().collect();
+    out.reverse();
+    out
 }
 
 /// A line for one reader only (seq 0): lines it lost, history it missed.
