@@ -268,7 +268,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .collect(),
             dyno_size: env_size("PAAS_DYNO_SIZE", "512M")?,
-            log_lines: env_num("PAAS_LOG_LINES", 1500)?.max(1) as usize,
+            log_lines: env_num("PAAS_LOG_LINES", crate::logs::DEFAULT_HISTORY as u64)?.max(1) as usize,
             drain_buffer: env_num("PAAS_DRAIN_BUFFER", 10_000)?.max(1) as usize,
             drain_ca_file: std::env::var("PAAS_DRAIN_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
             router_timeout_secs: env_num("PAAS_ROUTER_TIMEOUT_SECONDS", 30)?.max(1),
@@ -318,7 +318,7 @@ impl Settings {
             build_memory: paas_wire::DynoSize::parse("4G").expect("a valid size"),
             buildpack_dirs: Vec::new(),
             dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
-            log_lines: 1500,
+            log_lines: crate::logs::DEFAULT_HISTORY,
             drain_buffer: 10_000,
             drain_ca_file: None,
             router_timeout_secs: 30,

@@ -94,10 +94,10 @@ impl Journal {
     }
 
     /// A journal that starts empty (the old one could not be read).
-    pub fn fresh(dir: &Path, app: &str) -> Self {
+    pub fn fresh(dir: &Path, app: &str, history: usize) -> Self {
         let path = path_of(dir, app);
         let file = File::create(&path).ok().map(|f| BufWriter::with_capacity(64 * 1024, f));
-        Self { path, file, records: 0, history: super::DEFAULT_HISTORY, last_seq: 0, dirty: false }
+        Self { path, file, records: 0, history, last_seq: 0, dirty: false }
     }
 
     pub fn last_seq(&self) -> u64 {

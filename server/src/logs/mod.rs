@@ -186,7 +186,7 @@ impl LogRouter {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(app, error = %format!("{e:#}"), "cannot read the app's log journal: starting it afresh");
-                (journal::Journal::fresh(&self.inner.config.dir, app), VecDeque::new(), HashMap::new())
+                (journal::Journal::fresh(&self.inner.config.dir, app, self.inner.config.history), VecDeque::new(), HashMap::new())
             }
         };
         let next_seq = ring.back().map_or(1, |l: &Arc<LogLine>| l.seq + 1).max(journal.last_seq() + 1);
