@@ -122,7 +122,7 @@ impl Acme {
         }
         let (chain_pem, key_pem) = result?;
         let key = crate::tls::certified_key(&chain_pem, &key_pem).map_err(|e| anyhow!(e))?;
-        let sealed = self.inner.cipher.seal(&BTreeMap::from([("key".to_owned(), key_pem)]));
+        let sealed = crate::tls::seal_key(&self.inner.cipher, &key_pem);
         self.inner.store.put_cert(app_id, hostname, &chain_pem, &sealed, "auto").await?;
         self.inner.certs.set(hostname, key);
         tracing::info!(domain = %hostname, "certificate issued over ACME");

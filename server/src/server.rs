@@ -137,13 +137,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         certs.clone(),
         challenges.clone(),
     );
-    for row in store.all_certs().await? {
-        let key_pem = cipher.open(&row.key_sealed).ok().and_then(|m| m.get("key").cloned()).unwrap_or_default();
-        match crate::tls::certified_key(&row.chain_pem, &key_pem) {
-            Ok(key) => certs.set(&row.hostname, key),
-            Err(e) => warn!(domain = %row.hostname, error = %e, "cannot load the certificate"),
-        }
-    }
+    certs.load(&store, &cipher).await?;
     let domains = router::DomainTable::default();
     for (hostname, app) in store.all_domains().await? {
         if let Ok(h) = paas_wire::Hostname::parse(&hostname) {

@@ -3,6 +3,7 @@
 //! checks a certificate passes before it is kept: its key matches it and it
 //! is valid for the domain it is added for.
 
+use crate::crypto::ConfigCipher;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -35,6 +36,18 @@ impl CertTable {
         }
         let (_, under) = name.split_once('.')?;
         certs.get(&format!("*.{under}")).cloned()
+    }
+
+    /// Serves every certificate the store keeps (at start).
+    pub async fn load(&self, store: &crate::store::Store, cipher: &ConfigCipher) -> anyhow::Result<()> {
+        for row in store.all_certs().await? {
+            let key_pem = open_key(cipher, &row.key_sealed).unwrap_or_default();
+            match certified_key(&row.chain_pem, &key_pem) {
+                Ok(key) => self.set(&row.hostname, key),
+                Err(e) => tracing::warn!(domain = %row.hostname, error = %e, "cannot load the certificate"),
+            }
+        }
+        Ok(())
     }
 
     /// A rustls server configuration that picks certificates from here.
@@ -76,6 +89,18 @@ impl Challenges {
         self.tokens.read().expect("challenges poisoned").get(token).cloned()
     }
 }
+
+/// A certificate's private key, sealed for the store as config vars are.
+pub fn seal_key(cipher: &ConfigCipher, key_pem: &str) -> String {
+    cipher.seal(&std::collections::BTreeMap::from([(SEALED_KEY.to_owned(), key_pem.to_owned())]))
+}
+
+/// The private key [`seal_key`] sealed.
+pub fn open_key(cipher: &ConfigCipher, sealed: &str) -> Option<String> {
+    cipher.open(sealed).ok()?.remove(SEALED_KEY)
+}
+
+const SEALED_KEY: &str = "key";
 
 /// A PEM certificate chain and private key, checked: both parse, the key
 /// is one rustls can sign with and belongs to the first certificate.

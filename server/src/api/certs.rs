@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use paas_wire::{Cert, CertCreate, Hostname};
-use std::collections::BTreeMap;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -43,7 +42,7 @@ async fn add(
             },
         ));
     }
-    let sealed = state.cipher.seal(&BTreeMap::from([("key".to_owned(), body.private_key.clone())]));
+    let sealed = crate::tls::seal_key(&state.cipher, &body.private_key);
     let mut out = Vec::new();
     for hostname in covered {
         state.store.put_cert(&app.id, hostname, &body.certificate_chain, &sealed, "manual").await?;
