@@ -211,7 +211,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         let _ = rx.wait_for(|s| *s).await;
     };
     let api_app = app_router(state);
-    let router_state = RouterState::new(
+    let mut router_state = RouterState::new(
         routes.clone(),
         settings.domain.clone(),
         settings.trusted_proxies.clone(),
@@ -220,28 +220,23 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Duration::from_secs(settings.router_timeout_secs),
         domains,
     );
-    let mut router_state = router_state;
     router_state.tls_port = tls_addr.map(|a| a.port());
     router_state.challenges = challenges;
     // Automatic certificates: renewed (and issued for new domains) hourly.
     let renewals = acme.spawn_renewals(Duration::from_secs(3600));
     let router_app = router::router(router_state);
-    let tls_serve = match tls_listener {
-        Some(l) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
-            let limits = crate::listen::Limits {
-                max_connections: settings.router_max_connections,
-                header_timeout: Duration::from_secs(settings.header_timeout_secs),
-                max_header_bytes: settings.max_header_bytes,
-            };
-            Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), until(stopped.clone())))
-        }
-        None => None,
-    };
     let limits = |max_connections| crate::listen::Limits {
         max_connections,
         header_timeout: Duration::from_secs(settings.header_timeout_secs),
         max_header_bytes: settings.max_header_bytes,
+    };
+    let tls_serve = match tls_listener {
+        Some(l) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
+            let limits = limits(settings.router_max_connections);
+            Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), until(stopped.clone())))
+        }
+        None => None,
     };
     let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), None, until(stopped.clone()));
     let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), None, until(stopped));
