@@ -103,8 +103,8 @@ pub fn octet_frame(message: &str) -> String {
 
 /// The running drains and what they share (TLS roots, an HTTP client).
 pub(super) struct Drains {
-    running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    apps: Mutex<HashMap<String, String>>,
+    /// Drain id -> (its app, its task).
+    running: Mutex<HashMap<String, (String, tokio::task::JoinHandle<()>)>>,
     tls: Arc<rustls::ClientConfig>,
     http: reqwest::Client,
     buffer: usize,
@@ -128,7 +128,6 @@ impl Drains {
             .with_no_client_auth();
         Ok(Self {
             running: Mutex::default(),
-            apps: Mutex::default(),
             tls: Arc::new(tls),
             http: http.build()?,
             buffer: config.drain_buffer.max(1),
@@ -137,7 +136,7 @@ impl Drains {
 
     pub fn start(&self, router: LogRouter, spec: DrainSpec, rx: broadcast::Receiver<Arc<LogLine>>) {
         let mut running = self.running.lock().expect("drains poisoned");
-        if running.get(&spec.id).is_some_and(|t| !t.is_finished()) {
+        if running.get(&spec.id).is_some_and(|(_, t)| !t.is_finished()) {
             return;
         }
         let target = match parse_url(&spec.url) {
@@ -148,24 +147,23 @@ impl Drains {
             }
         };
         let sender = Sender { tls: self.tls.clone(), http: self.http.clone(), conn: None, target };
-        self.apps.lock().expect("drains poisoned").insert(spec.id.clone(), spec.app.clone());
         let task = tokio::spawn(run(router, spec.clone(), sender, rx, self.buffer));
-        running.insert(spec.id, task);
+        running.insert(spec.id, (spec.app, task));
     }
 
     pub fn stop(&self, id: &str) {
-        if let Some(task) = self.running.lock().expect("drains poisoned").remove(id) {
+        if let Some((_, task)) = self.running.lock().expect("drains poisoned").remove(id) {
             task.abort();
         }
-        self.apps.lock().expect("drains poisoned").remove(id);
     }
 
     pub fn stop_app(&self, app: &str) {
-        let ids: Vec<String> =
-            self.apps.lock().expect("drains poisoned").iter().filter(|(_, a)| *a == app).map(|(id, _)| id.clone()).collect();
-        for id in ids {
-            self.stop(&id);
-        }
+        self.running.lock().expect("drains poisoned").retain(|_, (owner, task)| {
+            if owner == app {
+                task.abort();
+            }
+            owner != app
+        });
     }
 }
 
