@@ -21,11 +21,6 @@ pub(super) struct Followers {
     map: Mutex<HashMap<String, (String, watch::Receiver<bool>)>>,
 }
 
-fn is_following(router: &LogRouter, container_id: &str) -> bool {
-    let map = router.inner.followers.map.lock().expect("followers poisoned");
-    map.get(container_id).is_some_and(|(_, done)| !*done.borrow())
-}
-
 pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
     let (done_tx, done_rx) = watch::channel(false);
     {
@@ -84,8 +79,9 @@ pub(super) fn sync(router: &LogRouter, app: &str, listed: &[Dyno]) {
     for d in listed {
         // A running dyno whose follower ended (the engine restarted) is
         // followed again; an exited one is read once to its end.
-        let known = router.inner.followers.map.lock().expect("followers poisoned").contains_key(&d.container_id);
-        if (d.running && !is_following(router, &d.container_id)) || !known {
+        // None: never followed; Some(true): its follower ended.
+        let ended = router.inner.followers.map.lock().expect("followers poisoned").get(&d.container_id).map(|(_, done)| *done.borrow());
+        if ended.is_none() || (d.running && ended == Some(true)) {
             follow(router, d);
         }
     }
