@@ -382,7 +382,6 @@ async fn proxy(
     if let (None, Some(tls_port), true) = (https, state.tls_port, state.routes.https_only(&app)) {
         let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
         let authority = if tls_port == 443 { bare.to_owned() } else { format!("{bare}:{tls_port}") };
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let to = format!("https://{authority}{path}");
         if let Ok(location) = HeaderValue::from_str(&to) {
             let mut resp = Response::new(Body::empty());
@@ -423,9 +422,9 @@ async fn proxy(
             &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
         );
     };
+    access.in_flight = Some(counted);
     // A request without a body can go to another dyno when the first one
     // refuses the connection (it is stopping, or crashed a moment ago).
-    access.in_flight = Some(counted);
     let retryable = has_no_body(&req);
     let idempotent = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     let (parts, body) = req.into_parts();
