@@ -6,7 +6,8 @@ use crate::http::{ApiError, ApiResult, AppState, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use paas_wire::{Dyno, DynoRestart, ProcessType};
+use super::parse_target;
+use paas_wire::{Dyno, DynoRestart};
 use std::collections::HashMap;
 
 pub fn router() -> axum::Router<AppState> {
@@ -44,22 +45,6 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
         .collect();
     dynos.sort_by(|a, b| (&a.process_type, a.name.len(), &a.name).cmp(&(&b.process_type, b.name.len(), &b.name)));
     Ok(Json(dynos))
-}
-
-/// `web` or `web.1`: a process type, optionally with a dyno number.
-fn parse_target(target: &str) -> ApiResult<()> {
-    let (ptype, index) = match target.split_once('.') {
-        Some((t, i)) => (t, Some(i)),
-        None => (target, None),
-    };
-    ProcessType::parse(ptype)?;
-    if index.is_some_and(|i| i.parse::<u32>().is_err()) {
-        return Err(ApiError::unprocessable(
-            "invalid_dyno",
-            format!("{target:?} is not a process type or a dyno: write it like `web` or `web.1`"),
-        ));
-    }
-    Ok(())
 }
 
 async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult<Json<DynoRestart>> {

@@ -52,11 +52,7 @@ impl LogQuery {
         let ps = match self.ps.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(p) => {
-                let (ptype, index) = p.split_once('.').map_or((p, None), |(t, i)| (t, Some(i)));
-                paas_wire::ProcessType::parse(ptype)?;
-                if index.is_some_and(|i| i.parse::<u32>().is_err()) {
-                    return Err(ApiError::bad_request(format!("{p:?} is neither a process type (web) nor a dyno (web.1)")));
-                }
+                super::parse_target(p)?;
                 Some(p.to_owned())
             }
         };

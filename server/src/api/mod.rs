@@ -17,7 +17,7 @@ mod formation;
 mod logs;
 mod releases;
 
-use crate::http::AppState;
+use crate::http::{ApiError, ApiResult, AppState};
 use std::time::Duration;
 
 /// The longest `?wait=` honoured.
@@ -47,4 +47,21 @@ pub fn router() -> axum::Router<AppState> {
         .merge(logs::router())
         .merge(domains::router())
         .merge(certs::router())
+}
+
+/// `web` or `web.1`: a process type, optionally with a dyno number (the
+/// dynos to restart or stop, the logs to show).
+pub(crate) fn parse_target(target: &str) -> ApiResult<()> {
+    let (ptype, index) = match target.split_once('.') {
+        Some((t, i)) => (t, Some(i)),
+        None => (target, None),
+    };
+    paas_wire::ProcessType::parse(ptype)?;
+    if index.is_some_and(|i| i.parse::<u32>().is_err()) {
+        return Err(ApiError::unprocessable(
+            "invalid_dyno",
+            format!("{target:?} is not a process type or a dyno: write it like `web` or `web.1`"),
+        ));
+    }
+    Ok(())
 }
