@@ -34,7 +34,7 @@ pub fn api_url() -> Result<String> {
     }
 }
 
-fn token() -> Result<String> {
+pub fn token() -> Result<String> {
     match std::env::var("PAAS_TOKEN").ok().filter(|v| !v.is_empty()) {
         Some(t) => Ok(t),
         None => saved()

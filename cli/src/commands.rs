@@ -133,6 +133,34 @@ enum Command {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Run a command in a one-off dyno (`run.N`) of the app's release, attached:
+    /// a terminal when this is one, else pipes. One argument is a shell command
+    /// line as it is; several are words.
+    Run {
+        /// Set a config var for this run only (KEY=value; repeatable).
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Its memory limit, e.g. 1G (default: the server's dyno size).
+        #[arg(long)]
+        size: Option<String>,
+        /// Pipes even when this is a terminal.
+        #[arg(long)]
+        no_tty: bool,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Run a command in a one-off dyno in the background; its output goes to the app's logs.
+    #[command(name = "run:detached")]
+    RunDetached {
+        /// Set a config var for this run only (KEY=value; repeatable).
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Its memory limit, e.g. 1G (default: the server's dyno size).
+        #[arg(long)]
+        size: Option<String>,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// List builds.
     Builds,
     /// Show a build's output.
@@ -458,6 +486,24 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("Stopping {dyno} of {name}... done");
             Ok(())
         }
+        Command::Run { env, size, no_tty, command } => {
+            let name = app()?;
+            let req = run_request(&command, &env, size, crate::run::wants_tty(no_tty))?;
+            let code = crate::run::attached(&name, req)?;
+            std::process::exit(code);
+        }
+        Command::RunDetached { env, size, command } => {
+            let name = app()?;
+            let req = run_request(&command, &env, size, false)?;
+            let dyno: Dyno = Client::new()?.post(&format!("/apps/{name}/dynos"), &req)?;
+            if json {
+                output::json(&dyno);
+            } else {
+                println!("Running `{}` on {name}... up, {}", req.command, dyno.name);
+                println!("Its output goes to the app's logs: `paas logs -a {name} -p {} -t`", dyno.name);
+            }
+            Ok(())
+        }
         Command::Builds => {
             let name = app()?;
             let builds: Vec<Build> = Client::new()?.get(&format!("/apps/{name}/builds"))?;
@@ -672,6 +718,22 @@ fn outcome(result: &ChangeResult) -> Result<()> {
 }
 
 /// A path segment from user input: ids, versions and dyno names only.
+/// A run request from `paas run`'s arguments and flags.
+fn run_request(command: &[String], env: &[String], size: Option<String>, tty: bool) -> Result<paas_wire::RunCreate> {
+    let mut vars = std::collections::BTreeMap::new();
+    for pair in env {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("{pair:?} is not KEY=value: write it like `paas run -e DEBUG=1 CMD`");
+        };
+        ConfigKey::parse(k)?;
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    if let Some(s) = &size {
+        paas_wire::DynoSize::parse(s)?;
+    }
+    Ok(paas_wire::RunCreate { command: crate::run::command_line(command), env: vars, size, tty, cols: None, rows: None })
+}
+
 fn url_segment(s: &str) -> Result<&str> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') && !s.starts_with('.') {
         Ok(s)

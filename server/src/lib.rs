@@ -16,6 +16,7 @@ pub mod http;
 pub mod listen;
 pub mod locks;
 pub mod logs;
+pub mod oneoff;
 pub mod output;
 pub mod procfile;
 pub mod release;

@@ -279,6 +279,9 @@ impl Scheduler {
         for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
             self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
         }
+        for one_off in self.inner.runtime.list_one_offs(Some(app)).await? {
+            self.inner.runtime.stop_dyno(&one_off.dyno.container_id, Duration::from_secs(5)).await?;
+        }
         if let Err(e) = self.inner.runtime.remove_app_network(app).await {
             warn!(app, error = %format!("{e:#}"), "cannot remove the app's network");
         }
@@ -341,7 +344,12 @@ impl Scheduler {
         let scaled = inner.store.formation(&app.id).await?;
         let sizes = self.sizes(app).await?;
         let listed = inner.runtime.list_dynos(Some(&app.name)).await?;
-        inner.logs.sync(&app.name, &listed);
+        // Detached one-off dynos' output goes to the log too (attached
+        // ones' goes to their client only).
+        let mut followed = listed.clone();
+        let one_offs = inner.runtime.list_one_offs(Some(&app.name)).await?;
+        followed.extend(one_offs.into_iter().filter(|o| o.session.is_none()).map(|o| o.dyno));
+        inner.logs.sync(&app.name, &followed);
         let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
 
         // Dynos that exited: remember how, then clear them away.

@@ -41,6 +41,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
     renewals: tokio::task::JoinHandle<()>,
 }
 
@@ -49,6 +50,7 @@ impl Running {
     /// reconcile loop. Dynos keep running, to be adopted at the next start.
     pub async fn stop(self) -> Result<()> {
         self.reconciler.abort();
+        self.sweeper.abort();
         self.renewals.abort();
         // Live tails end, so the listeners can drain; journals are written.
         self.logs.close();
@@ -160,6 +162,14 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         logs.clone(),
     );
     let releases = ReleaseService::new(store.clone(), cipher.clone(), scheduler.clone());
+    let one_offs = crate::oneoff::OneOffs::new(
+        store.clone(),
+        runtime.clone(),
+        cipher.clone(),
+        logs.clone(),
+        settings.dyno_size,
+        Duration::from_secs(settings.run_max_secs),
+    );
     let builder = Builder::new(
         store.clone(),
         runtime.clone(),
@@ -186,6 +196,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         store: store.clone(),
         releases: releases.clone(),
         scheduler: scheduler.clone(),
+        one_offs: one_offs.clone(),
         builder,
         logs: logs.clone(),
         domains: domains.clone(),
@@ -205,6 +216,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         warn!(error = %format!("{e:#}"), "first reconcile failed");
     }
     let reconciler = scheduler.spawn_loop(RECONCILE_EVERY);
+    // One-off dynos: orphans removed, detached ones supervised again.
+    let sweeper = one_offs.spawn_sweeper(RECONCILE_EVERY);
 
     let (stop, stopped) = watch::channel(false);
     let until = |mut rx: watch::Receiver<bool>| async move {
@@ -249,7 +262,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler, renewals })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler, sweeper, renewals })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

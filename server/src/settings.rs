@@ -60,6 +60,9 @@ pub struct Settings {
     pub dyno_size: paas_wire::DynoSize,
     /// `PAAS_LOG_LINES`: lines of log history kept per app (default 1500).
     pub log_lines: usize,
+    /// `PAAS_RUN_MAX_SECONDS`: the longest a one-off dyno (`paas run`) may
+    /// run before it is stopped (default 86400, a day, as on Heroku).
+    pub run_max_secs: u64,
     /// `PAAS_DRAIN_BUFFER`: lines a log drain holds while its receiver is
     /// down (default 10000); older ones are dropped and counted.
     pub drain_buffer: usize,
@@ -236,6 +239,7 @@ impl Settings {
             database_url,
             secret_key: std::env::var("PAAS_SECRET_KEY").ok().filter(|v| !v.is_empty()),
             stop_grace_secs: env_num("PAAS_STOP_GRACE_SECONDS", 30)?,
+            run_max_secs: env_num("PAAS_RUN_MAX_SECONDS", 86400)?,
             boot_timeout_secs: env_num("PAAS_BOOT_TIMEOUT_SECONDS", 60)?,
             shutdown_grace_secs: env_num("PAAS_SHUTDOWN_GRACE_SECONDS", 30)?,
             hook_exe,
@@ -298,6 +302,7 @@ impl Settings {
             database_url: format!("sqlite://{}?mode=rwc", data_dir.join("paas.db").display()),
             secret_key: None,
             stop_grace_secs: 1,
+            run_max_secs: 86400,
             boot_timeout_secs: 5,
             shutdown_grace_secs: 5,
             hook_exe: PathBuf::from("/nonexistent/paas-server"),

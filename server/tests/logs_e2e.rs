@@ -197,22 +197,16 @@ fn a_crashing_dynos_output_and_the_crash_appear_in_the_logs() {
     // On a real terminal (tmux) each dyno's prefix is coloured; with
     // NO_COLOR it is not.
     for (no_color, coloured) in [("", true), ("1", false)] {
-        let session = unique_app("logs-tty");
         let cmd = format!("{} logs -n 50 -a {app}; sleep 60", cli_exe().display());
-        let started = std::process::Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50"])
-            .args(["-e", &format!("PAAS_API_URL={}", p.api_url()), "-e", &format!("PAAS_TOKEN={}", p.token)])
-            .args(["-e", &format!("HOME={}", p.home.path().display()), "-e", &format!("NO_COLOR={no_color}"), "-e", "TERM=xterm-256color"])
-            .arg(&cmd)
-            .status()
-            .unwrap();
-        assert!(started.success());
-        let screen = poll(Duration::from_secs(30), "the logs on the terminal", || {
-            let out = std::process::Command::new("tmux").args(["capture-pane", "-e", "-p", "-t", &session]).output().ok()?;
-            let screen = text(&out.stdout);
-            screen.contains("about to crash").then_some(screen)
-        });
-        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &session]).status();
+        let env = [
+            ("PAAS_API_URL", p.api_url()),
+            ("PAAS_TOKEN", p.token.clone()),
+            ("HOME", p.home.path().display().to_string()),
+            ("NO_COLOR", no_color.to_owned()),
+        ];
+        let terminal = Terminal::start(&cmd, &env, 200, 50);
+        terminal.wait_for("about to crash", Duration::from_secs(30));
+        let screen = terminal.screen(true);
         let line = screen.lines().find(|l| l.contains("about to crash")).unwrap();
         assert_eq!(line.contains('\x1b'), coloured, "NO_COLOR={no_color:?}: {line:?}");
     }

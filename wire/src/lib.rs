@@ -280,3 +280,69 @@ pub struct CertCreate {
     pub certificate_chain: String,
     pub private_key: String,
 }
+
+/// What to run as a one-off dyno: the body of `POST /apps/{app}/dynos`
+/// (detached) and the `spec` query parameter (JSON) of the attach
+/// WebSocket, `GET /apps/{app}/run`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunCreate {
+    /// A shell command line, run with `/bin/sh -c` in the release's image.
+    pub command: String,
+    /// Config vars for this run only, on top of the app's.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Its memory limit (`512M`, `1G`); default: the platform's dyno size.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// A pseudo-terminal (attached runs only).
+    #[serde(default)]
+    pub tty: bool,
+    /// The terminal's size at start, for a TTY.
+    #[serde(default)]
+    pub cols: Option<u16>,
+    #[serde(default)]
+    pub rows: Option<u16>,
+}
+
+/// A text message on the attach WebSocket, either way. Binary messages
+/// carry the streams: their first byte says which ([`RUN_STDIN`],
+/// [`RUN_STDOUT`], [`RUN_STDERR`]), the rest is the data, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunMessage {
+    /// Server: the dyno started (`run.3`).
+    Started { dyno: String, release_version: i64 },
+    /// Client: the terminal's new size.
+    Resize { cols: u16, rows: u16 },
+    /// Client: the end of standard input.
+    Eof,
+    /// Client: send the process a signal (`INT`, `QUIT`, `TERM`, `HUP`).
+    Signal { signal: String },
+    /// Server: the process ended; the last message.
+    Exit {
+        /// 128 + the signal for a process killed by one, as a shell says.
+        code: i64,
+        /// Killed for exceeding its memory limit.
+        #[serde(default)]
+        oom_killed: bool,
+        /// Its memory limit, e.g. `512M`.
+        #[serde(default)]
+        size: String,
+        /// Why it ended, when not by itself ("stopped by `paas ps:stop`").
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Server: the dyno could not start; the last message.
+    Error { message: String },
+}
+
+/// First byte of a binary attach message: data for the process's stdin.
+pub const RUN_STDIN: u8 = 0;
+/// First byte of a binary attach message: the process's stdout (all of a
+/// TTY's output).
+pub const RUN_STDOUT: u8 = 1;
+/// First byte of a binary attach message: the process's stderr.
+pub const RUN_STDERR: u8 = 2;
+
+/// Signals a client may send a one-off dyno.
+pub const RUN_SIGNALS: &[&str] = &["INT", "QUIT", "TERM", "HUP", "KILL", "USR1", "USR2"];

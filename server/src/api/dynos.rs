@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/apps/{app}/dynos", get(list).delete(restart_all))
+        .route("/apps/{app}/dynos", get(list).delete(restart_all).post(super::run::create_detached))
         .route("/apps/{app}/dynos/{target}", delete(restart_one))
         .route("/apps/{app}/dynos/{dyno}/actions/stop", post(stop))
 }
@@ -43,6 +43,22 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
             container_id: d.container_id,
         })
         .collect();
+    for o in state.one_offs.list(&app).await? {
+        dynos.push(Dyno {
+            name: o.dyno.name(),
+            process_type: o.dyno.process_type.clone(),
+            release_version: o.dyno.release_version,
+            state: "up".into(),
+            since: chrono::DateTime::from_timestamp(o.dyno.created, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            restarts: 0,
+            exit_code: None,
+            command: o.command,
+            size: o.dyno.memory.map_or_else(String::new, |m| paas_wire::DynoSize::from_bytes(m).to_string()),
+            container_id: o.dyno.container_id.chars().take(12).collect(),
+        });
+    }
     dynos.sort_by(|a, b| (&a.process_type, a.name.len(), &a.name).cmp(&(&b.process_type, b.name.len(), &b.name)));
     Ok(Json(dynos))
 }
@@ -74,6 +90,9 @@ async fn restart_one(
 async fn stop(State(state): State<AppState>, Path((app, dyno)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let app = state.app(&app).await?;
     parse_target(&dyno)?;
+    if dyno.starts_with("run.") && state.one_offs.stop(&app, &dyno).await? {
+        return Ok(StatusCode::ACCEPTED);
+    }
     if !state.scheduler.stop_dyno(&app, &dyno).await? {
         return Err(ApiError::not_found(format!("{} has no dyno {dyno} running: see `paas ps -a {}`", app.name, app.name)));
     }

@@ -16,6 +16,7 @@ mod dynos;
 mod formation;
 mod logs;
 mod releases;
+mod run;
 
 use crate::http::{ApiError, ApiResult, AppState};
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub fn router() -> axum::Router<AppState> {
         .merge(logs::router())
         .merge(domains::router())
         .merge(certs::router())
+        .merge(run::router())
 }
 
 /// `web` or `web.1`: a process type, optionally with a dyno number (the

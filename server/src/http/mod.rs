@@ -26,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     pub releases: ReleaseService,
     pub scheduler: Scheduler,
+    /// One-off dynos (`paas run`).
+    pub one_offs: crate::oneoff::OneOffs,
     pub builder: Builder,
     pub logs: crate::logs::LogRouter,
     /// Custom domains, as the router reads them.

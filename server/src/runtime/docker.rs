@@ -47,12 +47,15 @@ impl DockerRuntime {
         format!("{}={}", labels::INSTANCE, self.instance)
     }
 
-    fn dyno_from_summary(c: &ContainerSummary) -> Option<Dyno> {
+    /// The container as a dyno of `kind` (`dyno`, or `run` for one-off
+    /// dynos); None for any other container.
+    fn dyno_from_summary(c: &ContainerSummary, kind: &str) -> Option<Dyno> {
         let l = c.labels.as_ref()?;
         // Every container paas makes says what it is, explicitly (images
         // may carry paas labels of their own, e.g. committed ones). Dynos
         // made before `paas.kind` existed have none and still count.
-        if l.get(labels::KIND).is_some_and(|k| k != "dyno") {
+        let own = l.get(labels::KIND).map_or(super::KIND_DYNO, String::as_str);
+        if own != kind {
             return None;
         }
         let port = c.ports.as_ref().and_then(|ports| {
@@ -89,7 +92,7 @@ impl DockerRuntime {
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
             .await?;
         list.iter()
-            .find_map(Self::dyno_from_summary)
+            .find_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO))
             .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
     }
 }
@@ -144,6 +147,92 @@ impl DockerRuntime {
         .collect()
     }
 
+    /// A dyno container's name and config: labels (all `paas.*` set
+    /// explicitly, `kind` among them, plus `extra`), env, command, network,
+    /// memory, and for a web dyno `$PORT` published on loopback.
+    async fn dyno_config(&self, spec: &DynoSpec, kind: &str, extra: &[(&str, String)]) -> Result<(String, Config<String>)> {
+        let name = format!(
+            "paas-{}-{}.{}-v{}-{}",
+            spec.app,
+            spec.process_type,
+            spec.index,
+            spec.release_version,
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let network = self.ensure_network(&spec.app).await?;
+        let labels: HashMap<String, String> = [
+            (labels::INSTANCE, self.instance.clone()),
+            (labels::KIND, kind.to_owned()),
+            (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
+            (labels::APP, spec.app.clone()),
+            (labels::RELEASE, spec.release_id.clone()),
+            (labels::VERSION, spec.release_version.to_string()),
+            (labels::PROCESS, spec.process_type.clone()),
+            (labels::INDEX, spec.index.to_string()),
+        ]
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let port_key = format!("{DYNO_PORT}/tcp");
+        let (exposed, bindings) = if spec.web {
+            let mut exposed = HashMap::new();
+            exposed.insert(port_key.clone(), HashMap::new());
+            let mut bindings = HashMap::new();
+            // Published on loopback only, on a port Docker picks: the router
+            // is the only way in from outside.
+            bindings.insert(
+                port_key,
+                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+            );
+            (Some(exposed), Some(bindings))
+        } else {
+            (None, None)
+        };
+        let cmd = (!spec.command.is_empty())
+            .then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+        let config = Config {
+            image: Some(spec.image.clone()),
+            cmd,
+            env: Some(env),
+            labels: Some(labels),
+            exposed_ports: exposed,
+            host_config: Some(locked_down(HostConfig {
+                port_bindings: bindings,
+                network_mode: Some(network),
+                memory: spec.memory,
+                // No swap beyond the limit: the limit is the limit.
+                memory_swap: spec.memory,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        Ok((name, config))
+    }
+
+    /// Creates a container; returns its id.
+    async fn create(&self, name: &str, config: Config<String>, what: &str) -> Result<String> {
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name, platform: None }), config)
+            .await
+            .with_context(|| format!("cannot create container for {what}"))?;
+        Ok(created.id)
+    }
+
+    /// Starts a created container; one that cannot start is removed.
+    async fn start_created(&self, id: &str, what: &str) -> Result<()> {
+        if let Err(e) = self.docker.start_container::<String>(id, None).await {
+            let _ = self
+                .docker
+                .remove_container(id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+                .await;
+            return Err(anyhow!(e).context(format!("cannot start {what}")));
+        }
+        Ok(())
+    }
+
     /// The app's own bridge network: its dynos reach each other and the
     /// internet, but no other app's dynos.
     fn network_name(&self, app: &str) -> String {
@@ -193,79 +282,15 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
             .await
             .context("cannot list containers")?;
-        Ok(list.iter().filter_map(Self::dyno_from_summary).collect())
+        Ok(list.iter().filter_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO)).collect())
     }
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
-        let name = format!(
-            "paas-{}-{}.{}-v{}-{}",
-            spec.app,
-            spec.process_type,
-            spec.index,
-            spec.release_version,
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        );
-        let network = self.ensure_network(&spec.app).await?;
-        let labels: HashMap<String, String> = [
-            (labels::INSTANCE, self.instance.clone()),
-            (labels::KIND, "dyno".to_owned()),
-            (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
-            (labels::APP, spec.app.clone()),
-            (labels::RELEASE, spec.release_id.clone()),
-            (labels::VERSION, spec.release_version.to_string()),
-            (labels::PROCESS, spec.process_type.clone()),
-            (labels::INDEX, spec.index.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let port_key = format!("{DYNO_PORT}/tcp");
-        let (exposed, bindings) = if spec.web {
-            let mut exposed = HashMap::new();
-            exposed.insert(port_key.clone(), HashMap::new());
-            let mut bindings = HashMap::new();
-            // Published on loopback only, on a port Docker picks: the router
-            // is the only way in from outside.
-            bindings.insert(
-                port_key,
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
-            );
-            (Some(exposed), Some(bindings))
-        } else {
-            (None, None)
-        };
-        let cmd = (!spec.command.is_empty())
-            .then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
-        let config = Config {
-            image: Some(spec.image.clone()),
-            cmd,
-            env: Some(env),
-            labels: Some(labels),
-            exposed_ports: exposed,
-            host_config: Some(locked_down(HostConfig {
-                port_bindings: bindings,
-                network_mode: Some(network),
-                memory: spec.memory,
-                // No swap beyond the limit: the limit is the limit.
-                memory_swap: spec.memory,
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
-            .await
-            .with_context(|| format!("cannot create container for {}.{}", spec.process_type, spec.index))?;
-        if let Err(e) = self.docker.start_container::<String>(&created.id, None).await {
-            let _ = self
-                .docker
-                .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
-                .await;
-            return Err(anyhow!(e).context(format!("cannot start {}.{}", spec.process_type, spec.index)));
-        }
-        self.dyno(&created.id).await
+        let (name, config) = self.dyno_config(spec, super::KIND_DYNO, &[]).await?;
+        let what = format!("{}.{}", spec.process_type, spec.index);
+        let id = self.create(&name, config, &what).await?;
+        self.start_created(&id, &what).await?;
+        self.dyno(&id).await
     }
 
     async fn halt_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
@@ -601,6 +626,96 @@ impl Runtime for DockerRuntime {
         rx
     }
 
+    async fn start_one_off(&self, spec: &super::OneOffSpec) -> Result<(super::OneOff, Option<super::Attachment>)> {
+        let d = &spec.dyno;
+        let extra = [
+            (labels::COMMAND, d.command.clone()),
+            (labels::SESSION, spec.session.clone().unwrap_or_default()),
+            (labels::EXPIRES, spec.expires_at.to_string()),
+        ];
+        let (name, mut config) = self.dyno_config(d, super::KIND_RUN, &extra).await?;
+        let attached = spec.session.is_some();
+        config.tty = Some(spec.tty.is_some());
+        config.open_stdin = Some(attached);
+        config.stdin_once = Some(attached);
+        config.attach_stdin = Some(attached);
+        config.attach_stdout = Some(attached);
+        config.attach_stderr = Some(attached);
+        let what = format!("{}.{}", d.process_type, d.index);
+        let id = self.create(&name, config, &what).await?;
+        let attachment = if attached {
+            match self.attach(&id, spec.tty.is_some()).await {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let _ = self.stop_dyno(&id, Duration::ZERO).await;
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        self.start_created(&id, &what).await?;
+        if let Some((cols, rows)) = spec.tty {
+            // The engine (API 1.41) takes a size only once the process
+            // runs, as `docker run -t` does it.
+            if let Err(e) = self.resize_tty(&id, cols, rows).await {
+                tracing::debug!(error = %format!("{e:#}"), "cannot size the terminal");
+            }
+        }
+        let mut filters = HashMap::new();
+        filters.insert("id".to_owned(), vec![id.clone()]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await?;
+        let one_off = list
+            .iter()
+            .find_map(Self::one_off_from_summary)
+            .ok_or_else(|| anyhow!("one-off dyno {what} vanished right after it started"))?;
+        Ok((one_off, attachment))
+    }
+
+    async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
+        let mut wanted = vec![self.instance_label(), format!("{}={}", labels::KIND, super::KIND_RUN)];
+        if let Some(app) = app {
+            wanted.push(format!("{}={app}", labels::APP));
+        }
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), wanted);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await
+            .context("cannot list containers")?;
+        Ok(list.iter().filter_map(Self::one_off_from_summary).collect())
+    }
+
+    async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> Result<()> {
+        let size = bollard::container::ResizeContainerTtyOptions { width: cols, height: rows };
+        self.docker.resize_container_tty(container_id, size).await.context("cannot resize the terminal")
+    }
+
+    async fn signal(&self, container_id: &str, signal: &str) -> Result<()> {
+        let options = bollard::container::KillContainerOptions { signal: format!("SIG{signal}") };
+        match self.docker.kill_container(container_id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // Not running (409) or gone (404): nothing to signal.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context("cannot signal the process")),
+        }
+    }
+
+    async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
+        let mut wait = self.docker.wait_container(container_id, None::<WaitContainerOptions<String>>);
+        match wait.next().await {
+            Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => {}
+            Some(Err(e)) if is_not_found(&e) => anyhow::bail!("the container is gone"),
+            Some(Err(e)) => return Err(anyhow!(e).context("cannot wait for the container")),
+            None => {}
+        }
+        Ok(self.exit_of(container_id).await?.1)
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<()> {
         match self.docker.remove_volume(name, None).await {
             Ok(()) => Ok(()),
@@ -748,7 +863,6 @@ impl DockerRuntime {
     /// 0.18's `build_image` takes the whole context as one buffer, so this
     /// speaks HTTP to the engine's socket itself (hyper, one connection).
     async fn post_build(&self, context: &Path, tag: &str, memory: Option<i64>) -> Result<hyper::body::Incoming> {
-        use hyper_util::rt::TokioIo;
         let version = self.docker.client_version();
         let mut query = format!(
             "t={}&rm=1&forcerm=1&dockerfile=Dockerfile",
@@ -768,27 +882,7 @@ impl DockerRuntime {
             .header(hyper::header::CONTENT_TYPE, "application/x-tar")
             .body(body)
             .context("cannot make the build request")?;
-        let host = self.host.as_deref().unwrap_or("unix:///var/run/docker.sock");
-        macro_rules! send {
-            ($stream:expr) => {{
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
-                    .await
-                    .context("cannot talk HTTP to the Docker engine")?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "build connection ended");
-                    }
-                });
-                sender.send_request(request).await.context("the Docker engine did not take the build")?
-            }};
-        }
-        let response = if let Some(path) = host.strip_prefix("unix://") {
-            send!(tokio::net::UnixStream::connect(path).await.with_context(|| format!("cannot reach the Docker engine at {path}"))?)
-        } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
-            send!(tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot reach the Docker engine at {addr}"))?)
-        } else {
-            anyhow::bail!("DOCKER_HOST {host} is not unix:// or tcp://: builds need one of those");
-        };
+        let response = self.engine_request(request).await.context("the Docker engine did not take the build")?;
         if !response.status().is_success() {
             let status = response.status();
             let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -799,5 +893,123 @@ impl DockerRuntime {
             anyhow::bail!("docker build failed ({status}): {}", message.trim());
         }
         Ok(response.into_body())
+    }
+}
+
+/// A connection to the engine's socket, whichever kind `DOCKER_HOST` names.
+trait EngineIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> EngineIo for T {}
+
+impl DockerRuntime {
+    /// Sends one request to the engine on a connection of its own (hyper),
+    /// for what bollard 0.18 cannot do: a streamed build context, an attach
+    /// whose stdin can be half-closed. The connection allows upgrades.
+    async fn engine_request<B>(&self, request: hyper::Request<B>) -> Result<hyper::Response<hyper::body::Incoming>>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        use hyper_util::rt::TokioIo;
+        let host = self.host.as_deref().unwrap_or("unix:///var/run/docker.sock");
+        let io: Box<dyn EngineIo> = if let Some(path) = host.strip_prefix("unix://") {
+            Box::new(tokio::net::UnixStream::connect(path).await.with_context(|| format!("cannot reach the Docker engine at {path}"))?)
+        } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+            Box::new(tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot reach the Docker engine at {addr}"))?)
+        } else {
+            anyhow::bail!("DOCKER_HOST {host} is not unix:// or tcp://");
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .context("cannot talk HTTP to the Docker engine")?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "engine connection ended");
+            }
+        });
+        Ok(sender.send_request(request).await?)
+    }
+
+    /// The API path with the negotiated version: `/v1.41/...`.
+    fn api_path(&self, path: &str) -> String {
+        let version = self.docker.client_version();
+        format!("/v{}.{}{path}", version.major_version, version.minor_version)
+    }
+
+    /// Attaches to a created container's stdin, stdout and stderr (`POST
+    /// /containers/ID/attach`, upgraded to a raw stream). Shutting the input
+    /// down half-closes the connection, which the engine passes on as the
+    /// end of the process's stdin. Without a TTY the output is multiplexed
+    /// (an 8-byte header per frame: stream, 0, 0, 0, length); with one it
+    /// is the terminal's bytes as they come.
+    async fn attach(&self, id: &str, tty: bool) -> Result<super::Attachment> {
+        let uri = self.api_path(&format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"));
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::HOST, "docker")
+            .header(hyper::header::CONNECTION, "Upgrade")
+            .header(hyper::header::UPGRADE, "tcp")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .context("cannot make the attach request")?;
+        let response = self.engine_request(request).await.context("cannot attach to the one-off dyno")?;
+        if response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS && !response.status().is_success() {
+            anyhow::bail!("the Docker engine refused to attach ({})", response.status());
+        }
+        let upgraded = hyper::upgrade::on(response).await.context("the engine did not hand over the attach stream")?;
+        let (mut read, write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+            loop {
+                if tty {
+                    buf.reserve(64 * 1024);
+                    match read.read_buf(&mut buf).await {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            let data = buf.split().freeze();
+                            if tx.send(Ok(super::OutputChunk { stderr: false, data })).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(anyhow!(e).context("the attach stream broke"))).await;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                let mut header = [0u8; 8];
+                match read.read_exact(&mut header).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(anyhow!(e).context("the attach stream broke"))).await;
+                        break;
+                    }
+                }
+                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let mut data = vec![0u8; len];
+                if let Err(e) = read.read_exact(&mut data).await {
+                    let _ = tx.send(Err(anyhow!(e).context("the attach stream broke"))).await;
+                    break;
+                }
+                let chunk = super::OutputChunk { stderr: header[0] == 2, data: data.into() };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(super::Attachment { input: Box::pin(write), output: rx })
+    }
+
+    fn one_off_from_summary(c: &ContainerSummary) -> Option<super::OneOff> {
+        let dyno = Self::dyno_from_summary(c, super::KIND_RUN)?;
+        let l = c.labels.as_ref()?;
+        Some(super::OneOff {
+            dyno,
+            command: l.get(labels::COMMAND).cloned().unwrap_or_default(),
+            session: l.get(labels::SESSION).filter(|s| !s.is_empty()).cloned(),
+            expires_at: l.get(labels::EXPIRES).and_then(|e| e.parse().ok()).unwrap_or(i64::MAX),
+        })
     }
 }

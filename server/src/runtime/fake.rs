@@ -24,7 +24,10 @@ struct FakeContainer {
     lines: Vec<super::OutputLine>,
     followers: Vec<mpsc::Sender<Result<super::OutputLine>>>,
     env: BTreeMap<String, String>,
+    /// A web dyno's HTTP server, or an attached one-off dyno's process.
     server: Option<tokio::task::JoinHandle<()>>,
+    /// Set for one-off dynos (`paas run`).
+    one_off: Option<(String, Option<String>, i64)>,
 }
 
 impl FakeContainer {
@@ -198,7 +201,13 @@ impl Runtime for FakeRuntime {
         if state.fail_listing {
             return Err(anyhow!("the fake engine does not answer"));
         }
-        Ok(state.containers.values().map(|c| c.dyno.clone()).filter(|d| app.is_none_or(|a| d.app == a)).collect())
+        Ok(state
+            .containers
+            .values()
+            .filter(|c| c.one_off.is_none())
+            .map(|c| c.dyno.clone())
+            .filter(|d| app.is_none_or(|a| d.app == a))
+            .collect())
     }
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
@@ -251,7 +260,16 @@ impl Runtime for FakeRuntime {
         let lines = output.iter().map(|t| super::OutputLine { at_ns: now_ns(), stderr: false, text: t.clone() }).collect();
         state.containers.insert(
             dyno.container_id.clone(),
-            FakeContainer { dyno: dyno.clone(), env: spec.env.clone(), server, exit, output, lines, followers: Vec::new() },
+            FakeContainer {
+                dyno: dyno.clone(),
+                env: spec.env.clone(),
+                server,
+                exit,
+                output,
+                lines,
+                followers: Vec::new(),
+                one_off: None,
+            },
         );
         Ok(dyno)
     }
@@ -368,6 +386,100 @@ impl Runtime for FakeRuntime {
         let (tx, rx) = mpsc::channel(256);
         self.lock().exits.push(tx);
         rx
+    }
+
+    /// A fake one-off dyno behaves as `cat` whatever its command, except
+    /// `exit N`, which ends at once with status N. Attached, it echoes its
+    /// stdin to stdout and exits 0 at the end of its stdin; detached, it
+    /// runs until stopped.
+    async fn start_one_off(&self, spec: &super::OneOffSpec) -> Result<(super::OneOff, Option<super::Attachment>)> {
+        let dyno = self.start_dyno(&spec.dyno).await?;
+        let id = dyno.container_id.clone();
+        let exits_with: Option<i64> = spec.dyno.command.strip_prefix("exit ").and_then(|c| c.trim().parse().ok());
+        let (attachment, task) = match &spec.session {
+            Some(_) => {
+                let (client, mut process) = tokio::io::duplex(64 * 1024);
+                let (tx, rx) = mpsc::channel(16);
+                let this = self.clone();
+                let id = id.clone();
+                let task = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while exits_with.is_none() {
+                        match process.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                let chunk = super::OutputChunk { stderr: false, data: bytes::Bytes::copy_from_slice(&buf[..n]) };
+                                if tx.send(Ok(chunk)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    if let Some(c) = this.lock().containers.get_mut(&id) {
+                        c.server = None;
+                        c.exit_with(exits_with.unwrap_or(0));
+                    }
+                });
+                (Some(super::Attachment { input: Box::pin(client), output: rx }), Some(task))
+            }
+            None => (None, None),
+        };
+        let mut state = self.lock();
+        let c = state.containers.get_mut(&id).ok_or_else(|| anyhow!("the one-off dyno vanished"))?;
+        c.one_off = Some((spec.dyno.command.clone(), spec.session.clone(), spec.expires_at));
+        c.server = task;
+        if let (Some(code), None) = (exits_with, &spec.session) {
+            c.exit_with(code);
+        }
+        let one_off = super::OneOff {
+            dyno: c.dyno.clone(),
+            command: spec.dyno.command.clone(),
+            session: spec.session.clone(),
+            expires_at: spec.expires_at,
+        };
+        Ok((one_off, attachment))
+    }
+
+    async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
+        let state = self.lock();
+        Ok(state
+            .containers
+            .values()
+            .filter(|c| app.is_none_or(|a| c.dyno.app == a))
+            .filter_map(|c| {
+                let (command, session, expires_at) = c.one_off.clone()?;
+                Some(super::OneOff { dyno: c.dyno.clone(), command, session, expires_at })
+            })
+            .collect())
+    }
+
+    async fn resize_tty(&self, _container_id: &str, _cols: u16, _rows: u16) -> Result<()> {
+        Ok(())
+    }
+
+    async fn signal(&self, container_id: &str, signal: &str) -> Result<()> {
+        let number = match signal {
+            "HUP" => 1,
+            "INT" => 2,
+            "QUIT" => 3,
+            "KILL" => 9,
+            "TERM" => 15,
+            _ => return Ok(()),
+        };
+        if let Some(c) = self.lock().containers.get_mut(container_id).filter(|c| c.dyno.running) {
+            c.exit_with(128 + number);
+        }
+        Ok(())
+    }
+
+    async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
+        loop {
+            let (running, exit) = self.exit_of(container_id).await?;
+            if !running {
+                return Ok(exit);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 

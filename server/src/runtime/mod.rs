@@ -37,7 +37,20 @@ pub mod labels {
     pub const KIND: &str = "paas.kind";
     /// The size (memory limit) a dyno runs with, e.g. `512M`.
     pub const SIZE: &str = "paas.size";
+    /// A one-off dyno's command line, as the user gave it.
+    pub const COMMAND: &str = "paas.command";
+    /// An attached one-off dyno: the server run (boot) holding its client.
+    /// Empty for a detached one.
+    pub const SESSION: &str = "paas.session";
+    /// When a one-off dyno is stopped at the latest (Unix seconds).
+    pub const EXPIRES: &str = "paas.expires";
 }
+
+/// `paas.kind` of the dynos of the formation.
+pub const KIND_DYNO: &str = "dyno";
+/// `paas.kind` of one-off dynos (`paas run`): the scheduler never counts,
+/// restarts or stops them.
+pub const KIND_RUN: &str = "run";
 
 /// Capabilities dynos and task containers never need (raw sockets for
 /// spoofing and sniffing, device nodes, audit, file capabilities, chroot).
@@ -130,6 +143,45 @@ impl Dyno {
     pub fn name(&self) -> String {
         format!("{}.{}", self.process_type, self.index)
     }
+}
+
+/// A one-off dyno to start (`paas run`): a dyno of process type `run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOffSpec {
+    /// Its image, command, env and memory; `process_type` is `run`.
+    pub dyno: DynoSpec,
+    /// A pseudo-terminal, with its size at start.
+    pub tty: Option<(u16, u16)>,
+    /// Attached: the server run holding its client (its stdin is open and
+    /// its streams are handed back). None: detached.
+    pub session: Option<String>,
+    /// When it is stopped at the latest (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A one-off dyno as it runs (or ended, not yet removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOff {
+    pub dyno: Dyno,
+    /// The command line the user gave.
+    pub command: String,
+    /// The server run holding its client; None: detached.
+    pub session: Option<String>,
+    pub expires_at: i64,
+}
+
+/// Output of an attached one-off dyno, as it comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputChunk {
+    pub stderr: bool,
+    pub data: bytes::Bytes,
+}
+
+/// The streams of an attached one-off dyno. Shutting `input` down is the
+/// end of its stdin; `output` ends when the process does.
+pub struct Attachment {
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub output: mpsc::Receiver<anyhow::Result<OutputChunk>>,
 }
 
 /// A one-off container that runs to completion: a buildpack build, a
@@ -254,4 +306,15 @@ pub trait Runtime: Send + Sync + 'static {
     /// long as the receiver lives; reconnects when the engine's event stream
     /// breaks.
     fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
+    /// Creates and starts a one-off dyno; an attached one is attached
+    /// before it starts, so no output is lost.
+    async fn start_one_off(&self, spec: &OneOffSpec) -> anyhow::Result<(OneOff, Option<Attachment>)>;
+    /// Every one-off dyno, of one app or of all, running or ended.
+    async fn list_one_offs(&self, app: Option<&str>) -> anyhow::Result<Vec<OneOff>>;
+    /// Sets a one-off dyno's terminal size.
+    async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()>;
+    /// Sends a container's process a signal (`INT`, `TERM`, ...).
+    async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()>;
+    /// Waits until a container ends and tells how.
+    async fn wait_exit(&self, container_id: &str) -> anyhow::Result<Exit>;
 }

@@ -439,3 +439,83 @@ impl Platform {
         said
     }
 }
+
+/// A real terminal: a detached tmux session running one command, whose
+/// screen is read back with its escape codes. Killed when dropped.
+pub struct Terminal {
+    pub session: String,
+}
+
+impl Terminal {
+    /// Runs `command` (a shell command line) in a new `cols`×`rows`
+    /// terminal with `env` set and TERM=xterm-256color.
+    pub fn start(command: &str, env: &[(&str, String)], cols: u16, rows: u16) -> Self {
+        let session = unique_app("tty");
+        let mut tmux = Command::new("tmux");
+        tmux.args(["new-session", "-d", "-s", &session, "-x", &cols.to_string(), "-y", &rows.to_string()]);
+        for (k, v) in env.iter().map(|(k, v)| (*k, v.as_str())).chain([("TERM", "xterm-256color")]) {
+            tmux.args(["-e", &format!("{k}={v}")]);
+        }
+        let status = tmux.arg(command).status().expect("tmux: scripts/ensure-deps installs it");
+        assert!(status.success(), "tmux could not start a session");
+        Self { session }
+    }
+
+    /// The screen as text, with escape codes when `escapes`.
+    pub fn screen(&self, escapes: bool) -> String {
+        let mut c = Command::new("tmux");
+        c.args(["capture-pane", "-p", "-t", &self.session]);
+        if escapes {
+            c.arg("-e");
+        }
+        c.output().map(|o| text(&o.stdout)).unwrap_or_default()
+    }
+
+    /// Waits until the screen shows `needle`; returns the screen.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let mut last;
+        let found = {
+            let deadline = Instant::now() + timeout;
+            loop {
+                last = self.screen(false);
+                if last.contains(needle) {
+                    break true;
+                }
+                if Instant::now() > deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        assert!(found, "the terminal never showed {needle:?}; it shows:\n{last}");
+        last
+    }
+
+    /// Types `keys` (tmux key names: "Enter", "C-c", or literal text).
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux").args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Types a line of text and Enter.
+    pub fn type_line(&self, line: &str) {
+        let status = Command::new("tmux").args(["send-keys", "-l", "-t", &self.session, line]).status().unwrap();
+        assert!(status.success());
+        self.keys(&["Enter"]);
+    }
+
+    /// Resizes the terminal, as a user dragging its window would.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let status = Command::new("tmux")
+            .args(["resize-window", "-t", &self.session, "-x", &cols.to_string(), "-y", &rows.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}

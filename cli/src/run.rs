@@ -1,0 +1,287 @@
+//! `paas run`: a one-off dyno attached over the API's WebSocket. With a
+//! terminal on both stdin and stdout the local terminal goes raw and the
+//! dyno gets a pseudo-terminal of the same size (kept in step on every
+//! resize); Ctrl-C and Ctrl-\ are bytes to it like any other key. Otherwise
+//! stdin, stdout and stderr are pipes, byte for byte, with the end of input
+//! passed on and Ctrl-C, SIGTERM and SIGHUP sent to the process as signals.
+//! The command's exit code becomes this one's. The terminal is restored on
+//! every way out (exit, error, lost connection, panic).
+
+use crate::client;
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use paas_wire::{ErrorBody, RunCreate, RunMessage, RUN_STDERR, RUN_STDIN, RUN_STDOUT};
+use std::io::{IsTerminal, Read, Write};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+/// Exit code when the connection is lost before the command's end (as ssh).
+const LOST: i32 = 255;
+
+/// A command line from `paas run`'s arguments: one argument is a shell
+/// command line as it is (`paas run "rake db:migrate && rake seed"`);
+/// several are words, each quoted for the shell where it needs it
+/// (`paas run sh -c 'exit 7'`).
+pub fn command_line(args: &[String]) -> String {
+    if let [one] = args {
+        return one.clone();
+    }
+    args.iter()
+        .map(|a| {
+            let plain = !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `paas run` gets a terminal: both ends are one, unless `--no-tty`.
+pub fn wants_tty(no_tty: bool) -> bool {
+    !no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// Raw mode for as long as it lives.
+struct RawMode;
+
+impl RawMode {
+    fn enable() -> Result<Self> {
+        crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        Ok(Self)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Runs `req` attached and returns the exit code to leave with.
+pub fn attached(app: &str, mut req: RunCreate) -> Result<i32> {
+    if req.tty {
+        let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+        req.cols = Some(cols);
+        req.rows = Some(rows);
+        if let Ok(term) = std::env::var("TERM") {
+            req.env.entry("TERM".into()).or_insert(term);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the client's runtime")?;
+    let code = runtime.block_on(session(app, req));
+    // The stdin reader may sit in a blocking read: do not wait for it.
+    runtime.shutdown_background();
+    code
+}
+
+fn run_url(app: &str, req: &RunCreate) -> Result<String> {
+    let base = client::api_url()?;
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        bail!("the API URL {base} is not http:// or https://");
+    };
+    let mut url = reqwest::Url::parse(&format!("{ws}/apps/{app}/run")).context("the API URL is not a URL")?;
+    url.query_pairs_mut().append_pair("spec", &serde_json::to_string(req)?);
+    Ok(url.to_string())
+}
+
+/// What the server's refusal of the upgrade says.
+fn refusal(e: tokio_tungstenite::tungstenite::Error, base: &str) -> anyhow::Error {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(resp) => {
+            let body = resp.body().clone().unwrap_or_default();
+            match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => anyhow!("{}", e.message),
+                Err(_) => anyhow!("the API answered {}: {}", resp.status(), String::from_utf8_lossy(&body).trim()),
+            }
+        }
+        e => anyhow!(e).context(format!("cannot reach the paas API at {base}")),
+    }
+}
+
+/// Reads stdin in a thread of its own (a blocking read cannot be
+/// cancelled); `None` is its end.
+fn read_stdin() -> mpsc::Receiver<Option<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(8);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn control(message: &RunMessage) -> Message {
+    Message::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+async fn session(app: &str, req: RunCreate) -> Result<i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let tty = req.tty;
+    let base = client::api_url()?;
+    let mut request = run_url(app, &req)?.into_client_request().context("cannot make the attach request")?;
+    let auth = format!("Bearer {}", client::token()?);
+    request.headers_mut().insert("Authorization", auth.parse().context("the token is not a header value")?);
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| refusal(e, &base))?;
+    let (mut to_server, mut from_server) = socket.split();
+
+    let mut raw = None;
+    let mut started = false;
+    let mut dyno = String::from("the one-off dyno");
+    let mut stdin = read_stdin();
+    let mut stdin_open = true;
+    let mut resized = signal(SignalKind::window_change())?;
+    let mut interrupted = signal(SignalKind::interrupt())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut terminated = signal(SignalKind::terminate())?;
+    let mut hung_up = signal(SignalKind::hangup())?;
+    let mut interrupts = 0;
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let outcome: Result<i32> = loop {
+        tokio::select! {
+            message = from_server.next() => {
+                let message = match message {
+                    Some(Ok(m)) => m,
+                    Some(Err(_)) | None => break Err(anyhow!("the connection to the server was lost; {dyno} was stopped")),
+                };
+                match message {
+                    Message::Binary(data) if !data.is_empty() => {
+                        let written = if data[0] == RUN_STDERR {
+                            let mut e = stderr.lock();
+                            e.write_all(&data[1..]).and_then(|_| e.flush())
+                        } else if data[0] == RUN_STDOUT {
+                            let mut o = stdout.lock();
+                            o.write_all(&data[1..]).and_then(|_| o.flush())
+                        } else {
+                            Ok(())
+                        };
+                        if written.is_err() {
+                            // Nobody reads our output any more (`| head`).
+                            break Ok(141);
+                        }
+                    }
+                    Message::Text(t) => match serde_json::from_str::<RunMessage>(&t) {
+                        Ok(RunMessage::Started { dyno: name, .. }) => {
+                            if std::io::stderr().is_terminal() {
+                                eprintln!("Running `{}` on {app}... up, {name}", req.command);
+                            }
+                            dyno = name;
+                            started = true;
+                            if tty {
+                                raw = Some(RawMode::enable()?);
+                            }
+                        }
+                        Ok(RunMessage::Exit { code, oom_killed, size, reason }) => {
+                            drop(raw.take());
+                            if oom_killed {
+                                eprintln!(
+                                    "paas: {dyno} was killed for using more memory than its limit ({size}): \
+                                     give it more with `paas run --size 1G ...`"
+                                );
+                            } else if let Some(reason) = reason {
+                                eprintln!("paas: {dyno} was stopped: {reason}");
+                            }
+                            let _ = to_server.send(Message::Close(None)).await;
+                            break Ok(code.clamp(0, 255) as i32);
+                        }
+                        Ok(RunMessage::Error { message }) => break Err(anyhow!("{message}")),
+                        _ => {}
+                    },
+                    Message::Close(_) => break Err(anyhow!("the server ended the session before {dyno} exited")),
+                    _ => {}
+                }
+            }
+            data = stdin.recv(), if stdin_open => {
+                let sent = match data.flatten() {
+                    Some(bytes) => {
+                        let mut frame = Vec::with_capacity(bytes.len() + 1);
+                        frame.push(RUN_STDIN);
+                        frame.extend_from_slice(&bytes);
+                        to_server.send(Message::Binary(frame.into())).await
+                    }
+                    None => {
+                        stdin_open = false;
+                        to_server.send(control(&RunMessage::Eof)).await
+                    }
+                };
+                if sent.is_err() {
+                    break Err(anyhow!("the connection to the server was lost; {dyno} was stopped"));
+                }
+            }
+            _ = resized.recv() => {
+                if tty {
+                    if let Ok((cols, rows)) = crossterm::terminal::size() {
+                        let _ = to_server.send(control(&RunMessage::Resize { cols, rows })).await;
+                    }
+                }
+            }
+            // Without a terminal these reach us, not the dyno: pass them on.
+            // Ctrl-C three times leaves without waiting for the process.
+            _ = interrupted.recv() => {
+                interrupts += 1;
+                if interrupts >= 3 {
+                    break Ok(130);
+                }
+                let _ = to_server.send(control(&RunMessage::Signal { signal: "INT".into() })).await;
+            }
+            _ = quit.recv() => {
+                let _ = to_server.send(control(&RunMessage::Signal { signal: "QUIT".into() })).await;
+            }
+            _ = terminated.recv() => {
+                let _ = to_server.send(control(&RunMessage::Signal { signal: "TERM".into() })).await;
+            }
+            _ = hung_up.recv() => {
+                let _ = to_server.send(control(&RunMessage::Signal { signal: "HUP".into() })).await;
+            }
+        }
+    };
+    drop(raw);
+    match outcome {
+        Ok(code) => Ok(code),
+        // The command ran: its exit code is unknown, as ssh says it.
+        Err(e) if started => {
+            eprintln!("paas: {e:#}");
+            Ok(LOST)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_keep_words_and_take_one_argument_as_it_is() {
+        let words = |a: &[&str]| command_line(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["sh", "-c", "exit 7"]), "sh -c 'exit 7'");
+        assert_eq!(words(&["echo", "it's"]), "echo 'it'\\''s'");
+        assert_eq!(words(&["rake db:migrate && rake seed"]), "rake db:migrate && rake seed");
+        assert_eq!(words(&["ls", "-la", "/app"]), "ls -la /app");
+        assert_eq!(words(&["printf", ""]), "printf ''");
+    }
+}

@@ -1,0 +1,192 @@
+//! One-off dynos over the API. `GET /apps/{app}/run?spec=JSON` (a
+//! [`RunCreate`]) is checked like any request (token, app, release, size)
+//! and then upgraded to a WebSocket attached to a new `run.N`: binary
+//! messages carry stdin, stdout and stderr (first byte [`RUN_STDIN`],
+//! [`RUN_STDOUT`], [`RUN_STDERR`]), text messages are [`RunMessage`]s
+//! (started, resize, end of input, signal, exit). The dyno lives as long as
+//! the connection: a client that goes stops it. `POST /apps/{app}/dynos`
+//! starts a detached one, whose output goes to the app's log.
+
+use crate::http::{ApiError, ApiResult, AppState, Json};
+use crate::oneoff::{OneOffs, Prepared, Started};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use paas_wire::{Dyno, RunCreate, RunMessage, RUN_SIGNALS, RUN_STDERR, RUN_STDIN, RUN_STDOUT};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// The largest message a client may send (its stdin comes in pieces).
+const MAX_MESSAGE_BYTES: usize = 4 << 20;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/apps/{app}/run", get(attach))
+}
+
+/// The detached run: `POST /apps/{app}/dynos` (routed with the dynos).
+pub(super) async fn create_detached(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Json(req): Json<RunCreate>,
+) -> ApiResult<(StatusCode, Json<Dyno>)> {
+    let app = state.app(&app).await?;
+    let prepared = state.one_offs.prepare(&app, &req, false).await?;
+    let started = state.one_offs.start(prepared, false).await?;
+    let dyno = Dyno {
+        name: started.name,
+        process_type: crate::oneoff::RUN_TYPE.into(),
+        release_version: started.release_version,
+        state: "up".into(),
+        since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        restarts: 0,
+        exit_code: None,
+        command: req.command,
+        size: started.size,
+        container_id: started.container_id.chars().take(12).collect(),
+    };
+    Ok((StatusCode::CREATED, Json(dyno)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AttachQuery {
+    /// A [`RunCreate`] as JSON.
+    spec: String,
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Query(query): Query<AttachQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let app = state.app(&app).await?;
+    let req: RunCreate = serde_json::from_str(&query.spec)
+        .map_err(|e| ApiError::bad_request(format!("the spec parameter is not a run request ({e}): send JSON like {{\"command\":\"bash\"}}")))?;
+    let prepared = state.one_offs.prepare(&app, &req, req.tty).await?;
+    let one_offs = state.one_offs.clone();
+    Ok(ws
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(one_offs, app.name, prepared, socket))
+        .into_response())
+}
+
+fn text(message: &RunMessage) -> Message {
+    Message::Text(serde_json::to_string(message).unwrap_or_default().into())
+}
+
+/// One attached run, from start to exit (or to its client's leaving).
+async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket) {
+    let (mut to_client, mut from_client) = socket.split();
+    let Started { name, container_id, release_version, size, attachment } = match one_offs.start(prepared, true).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("the one-off dyno could not start: {e:#}");
+            let _ = to_client.send(text(&RunMessage::Error { message })).await;
+            let _ = to_client.close().await;
+            return;
+        }
+    };
+    let Some(attachment) = attachment else {
+        one_offs.finish(&app, &name, &container_id, Some("it started without its streams")).await;
+        return;
+    };
+    let (mut input, mut output) = (attachment.input, attachment.output);
+    let _ = to_client.send(text(&RunMessage::Started { dyno: name.clone(), release_version })).await;
+
+    // Stdin is written by a task of its own, so a process that does not
+    // read never stops its output from reaching the client.
+    let (stdin_tx, mut stdin_rx) = mpsc::channel::<Option<Bytes>>(16);
+    let writer = tokio::spawn(async move {
+        while let Some(data) = stdin_rx.recv().await {
+            let written = match data {
+                Some(data) => input.write_all(&data).await,
+                None => input.shutdown().await,
+            };
+            if written.is_err() {
+                break;
+            }
+        }
+        // Keeps the stream open until the session ends.
+        std::future::pending::<()>().await;
+    });
+    let (ids, controls) = (container_id.clone(), one_offs.clone());
+    let mut reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = from_client.next().await {
+            match message {
+                Message::Binary(data) if data.first() == Some(&RUN_STDIN) => {
+                    if stdin_tx.send(Some(data.slice(1..))).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Text(t) => match serde_json::from_str::<RunMessage>(&t) {
+                    Ok(RunMessage::Resize { cols, rows }) => {
+                        if let Err(e) = controls.resize(&ids, cols, rows).await {
+                            tracing::debug!(error = %format!("{e:#}"), "cannot resize");
+                        }
+                    }
+                    Ok(RunMessage::Eof) => {
+                        let _ = stdin_tx.send(None).await;
+                    }
+                    Ok(RunMessage::Signal { signal }) if RUN_SIGNALS.contains(&signal.as_str()) => {
+                        if let Err(e) = controls.signal(&ids, &signal).await {
+                            tracing::debug!(error = %format!("{e:#}"), "cannot signal");
+                        }
+                    }
+                    _ => tracing::debug!(message = %t, "ignored a message from a run's client"),
+                },
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+
+    let lifetime = tokio::time::sleep(one_offs.max_lifetime());
+    tokio::pin!(lifetime);
+    let mut why = None;
+    loop {
+        tokio::select! {
+            chunk = output.recv() => match chunk {
+                Some(Ok(chunk)) => {
+                    let mut frame = Vec::with_capacity(chunk.data.len() + 1);
+                    frame.push(if chunk.stderr { RUN_STDERR } else { RUN_STDOUT });
+                    frame.extend_from_slice(&chunk.data);
+                    if to_client.send(Message::Binary(frame.into())).await.is_err() {
+                        why = Some("its client disconnected".to_owned());
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %format!("{e:#}"), "a run's output broke off");
+                    break;
+                }
+                None => break,
+            },
+            _ = &mut reader => {
+                why = Some("its client disconnected".to_owned());
+                break;
+            }
+            _ = &mut lifetime => {
+                why = Some(format!("it reached the longest a one-off dyno may run ({} s)", one_offs.max_lifetime().as_secs()));
+                break;
+            }
+        }
+    }
+    let client_gone = why.as_deref() == Some("its client disconnected");
+    let exit = one_offs.finish(&app, &name, &container_id, why.as_deref()).await;
+    writer.abort();
+    reader.abort();
+    if !client_gone {
+        let message = RunMessage::Exit {
+            code: exit.exit_code.unwrap_or(255),
+            oom_killed: exit.oom_killed,
+            size,
+            reason: why.or(exit.error.filter(|e| !e.is_empty())),
+        };
+        let _ = to_client.send(text(&message)).await;
+        let _ = to_client.close().await;
+    }
+}

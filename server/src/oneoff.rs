@@ -1,0 +1,328 @@
+//! One-off dynos (`paas run`, `paas run:detached`): twelve-factor admin
+//! processes in the image and config of the app's running release, named
+//! `run.N`. They are containers of their own kind (`paas.kind=run`), so
+//! the scheduler never counts, restarts or stops them as dynos of the
+//! formation.
+//!
+//! An attached one-off dyno belongs to its client's connection: the API
+//! handler holds its streams and ends it when the client goes. Its
+//! container carries this server run's session id, so after a restart of
+//! the server any attached dyno of another session is an orphan and is
+//! removed. A detached one is supervised here: its output goes to the
+//! app's log, it is stopped at `PAAS_RUN_MAX_SECONDS`, and removed once it
+//! ended; a restarted server takes up supervising the detached dynos that
+//! still run.
+
+use crate::crypto::ConfigCipher;
+use crate::logs::LogRouter;
+use crate::release::{ReleaseError, ReleaseResult};
+use crate::runtime::{Attachment, DynoSpec, Exit, OneOff, OneOffSpec, Runtime};
+use crate::store::{AppRow, Store};
+use paas_wire::{ConfigKey, DynoSize, RunCreate};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tracing::{info, warn};
+
+/// The process type of one-off dynos: they are named `run.N`.
+pub const RUN_TYPE: &str = "run";
+/// The longest command line taken.
+const MAX_COMMAND_BYTES: usize = 16 * 1024;
+/// SIGTERM-to-SIGKILL grace for a one-off dyno whose client left or whose
+/// time is up.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct OneOffs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Arc<dyn Runtime>,
+    cipher: ConfigCipher,
+    logs: LogRouter,
+    default_size: DynoSize,
+    max_lifetime: Duration,
+    /// This server run. Attached dynos carry it; those of any other run
+    /// lost their client when that run ended.
+    session: String,
+    /// Numbering `run.N` and creating the container happen under it, so
+    /// two runs never take the same number.
+    numbering: tokio::sync::Mutex<()>,
+    /// Detached dynos being supervised (container ids).
+    supervised: Mutex<HashSet<String>>,
+}
+
+/// A validated run, ready to start.
+pub struct Prepared {
+    app: AppRow,
+    spec: DynoSpec,
+    tty: Option<(u16, u16)>,
+    size: DynoSize,
+}
+
+/// A one-off dyno that runs, with its client's streams when attached.
+pub struct Started {
+    pub name: String,
+    pub container_id: String,
+    pub release_version: i64,
+    /// Its memory limit, as `512M`.
+    pub size: String,
+    pub attachment: Option<Attachment>,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl OneOffs {
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn Runtime>,
+        cipher: ConfigCipher,
+        logs: LogRouter,
+        default_size: DynoSize,
+        max_lifetime: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                cipher,
+                logs,
+                default_size,
+                max_lifetime,
+                session: uuid::Uuid::new_v4().simple().to_string(),
+                numbering: tokio::sync::Mutex::new(()),
+                supervised: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Checks a run request against the app's running release: a command,
+    /// config keys, a size, a release with a build. Nothing starts yet.
+    pub async fn prepare(&self, app: &AppRow, req: &RunCreate, tty: bool) -> ReleaseResult<Prepared> {
+        let command = req.command.trim();
+        if command.is_empty() {
+            return Err(ReleaseError::Invalid("invalid_command", "give a command to run: `paas run bash`".into()));
+        }
+        if req.command.len() > MAX_COMMAND_BYTES || req.command.contains('\0') {
+            return Err(ReleaseError::Invalid(
+                "invalid_command",
+                format!("the command must be text of at most {MAX_COMMAND_BYTES} bytes: put a long script in the app's code"),
+            ));
+        }
+        for key in req.env.keys() {
+            ConfigKey::parse(key)?;
+        }
+        let size = match req.size.as_deref() {
+            Some(s) => DynoSize::parse(s)?,
+            None => self.inner.default_size,
+        };
+        let release = self.inner.store.desired_release(&app.id).await?.ok_or_else(|| {
+            ReleaseError::NoImage(format!(
+                "{} has no release to run yet: deploy it first with `git push paas main`",
+                app.name
+            ))
+        })?;
+        let mut env: BTreeMap<String, String> = self.inner.cipher.open(&release.config)?;
+        env.extend(req.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.insert("PAAS_APP".into(), app.name.clone());
+        env.insert("PAAS_RELEASE".into(), format!("v{}", release.version));
+        let tty = tty.then(|| (req.cols.unwrap_or(80).max(1), req.rows.unwrap_or(24).max(1)));
+        if tty.is_some() {
+            // No COLUMNS or LINES: busybox prefers them to the terminal's
+            // real size, which would then never follow a resize. The
+            // engine sizes the terminal as soon as the process runs.
+            env.entry("TERM".into()).or_insert_with(|| "xterm".into());
+        }
+        let spec = DynoSpec {
+            app: app.name.clone(),
+            release_id: release.id.clone(),
+            release_version: release.version,
+            process_type: RUN_TYPE.into(),
+            index: 0,
+            image: release.image.clone().unwrap_or_default(),
+            command: req.command.clone(),
+            env,
+            web: false,
+            memory: Some(size.bytes()),
+        };
+        Ok(Prepared { app: app.clone(), spec, tty, size })
+    }
+
+    /// Starts a prepared run as `run.N`: attached (its streams handed
+    /// back; the caller must call [`Self::finish`]) or detached (supervised
+    /// here, its output to the app's log).
+    pub async fn start(&self, prepared: Prepared, attached: bool) -> anyhow::Result<Started> {
+        let inner = &self.inner;
+        let Prepared { app, mut spec, tty, size } = prepared;
+        let (one_off, attachment) = {
+            let _numbering = inner.numbering.lock().await;
+            let taken = inner.runtime.list_one_offs(Some(&app.name)).await?;
+            spec.index = taken.iter().map(|o| o.dyno.index).max().unwrap_or(0) + 1;
+            spec.env.insert("DYNO".into(), format!("{RUN_TYPE}.{}", spec.index));
+            let one_off = OneOffSpec {
+                dyno: spec.clone(),
+                tty,
+                session: attached.then(|| inner.session.clone()),
+                expires_at: now_secs() + inner.max_lifetime.as_secs() as i64,
+            };
+            inner.runtime.start_one_off(&one_off).await?
+        };
+        let name = one_off.dyno.name();
+        let how = if attached { "attached" } else { "detached" };
+        info!(app = %app.name, dyno = %name, how, "one-off dyno started");
+        inner.logs.event(&app.name, "api", format!("Starting process with command `{}` ({how}) as {name}", spec.command));
+        inner.logs.event(&app.name, &name, "State changed from starting to up");
+        if !attached {
+            self.supervise(one_off.clone());
+        }
+        Ok(Started {
+            name,
+            container_id: one_off.dyno.container_id.clone(),
+            release_version: one_off.dyno.release_version,
+            size: size.to_string(),
+            attachment,
+        })
+    }
+
+    /// After an attached dyno's output ended, its client left (`why`) or
+    /// its time is up (`why`): stops it if it still runs, logs how it ended
+    /// and removes it.
+    pub async fn finish(&self, app: &str, name: &str, container_id: &str, why: Option<&str>) -> Exit {
+        let inner = &self.inner;
+        let mut why = why.map(str::to_owned);
+        if why.is_none() {
+            // Its output ended: the process is ending (the engine lists it
+            // as exited a moment later).
+            if let Ok(Ok(exit)) = tokio::time::timeout(Duration::from_secs(10), inner.runtime.wait_exit(container_id)).await {
+                return self.ended(app, name, container_id, exit).await;
+            }
+            why = Some("its output ended but it kept running".into());
+        }
+        let running = inner.runtime.exit_of(container_id).await.map(|(r, _)| r).unwrap_or(false);
+        if running {
+            let why = why.unwrap_or_default();
+            inner.logs.event(app, name, format!("Stopping process with SIGTERM: {why}"));
+            if let Err(e) = inner.runtime.halt_dyno(container_id, STOP_GRACE).await {
+                warn!(app, dyno = name, error = %format!("{e:#}"), "cannot stop one-off dyno");
+            }
+        }
+        let exit = inner.runtime.exit_of(container_id).await.map(|(_, e)| e).unwrap_or_default();
+        self.ended(app, name, container_id, exit).await
+    }
+
+    async fn ended(&self, app: &str, name: &str, container_id: &str, exit: Exit) -> Exit {
+        self.inner.logs.event(app, name, format!("Process {exit}"));
+        self.inner.logs.event(app, name, "State changed from up to complete");
+        self.remove(app, name, container_id).await;
+        exit
+    }
+
+    /// Sets an attached dyno's terminal size.
+    pub async fn resize(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()> {
+        self.inner.runtime.resize_tty(container_id, cols.max(1), rows.max(1)).await
+    }
+
+    /// Sends an attached dyno's process a signal its client asked for.
+    pub async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()> {
+        self.inner.runtime.signal(container_id, signal).await
+    }
+
+    async fn remove(&self, app: &str, name: &str, container_id: &str) {
+        // Its last lines (detached) are taken in before the container goes.
+        self.inner.logs.drained(container_id, Duration::from_secs(2)).await;
+        if let Err(e) = self.inner.runtime.stop_dyno(container_id, Duration::ZERO).await {
+            warn!(app, dyno = name, error = %format!("{e:#}"), "cannot remove one-off dyno");
+        }
+        self.inner.supervised.lock().expect("supervised poisoned").remove(container_id);
+    }
+
+    /// Follows a detached dyno's output into the log and removes it when
+    /// it ends, stopping it at its expiry (once per container).
+    fn supervise(&self, one_off: OneOff) {
+        let id = one_off.dyno.container_id.clone();
+        if !self.inner.supervised.lock().expect("supervised poisoned").insert(id.clone()) {
+            return;
+        }
+        self.inner.logs.follow(&one_off.dyno);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (app, name) = (one_off.dyno.app.clone(), one_off.dyno.name());
+            let left = Duration::from_secs((one_off.expires_at - now_secs()).max(0) as u64);
+            let why = match tokio::time::timeout(left, this.inner.runtime.wait_exit(&id)).await {
+                Ok(Ok(exit)) => {
+                    this.ended(&app, &name, &id, exit).await;
+                    return;
+                }
+                Ok(Err(_)) => None,
+                Err(_) => Some(format!("it reached the longest a one-off dyno may run ({} s)", this.inner.max_lifetime.as_secs())),
+            };
+            this.finish(&app, &name, &id, why.as_deref()).await;
+        });
+    }
+
+    /// The app's one-off dynos that run.
+    pub async fn list(&self, app: &AppRow) -> anyhow::Result<Vec<OneOff>> {
+        let all = self.inner.runtime.list_one_offs(Some(&app.name)).await?;
+        Ok(all.into_iter().filter(|o| o.dyno.running).collect())
+    }
+
+    /// Stops one (`run.3`); its client, if attached, is told how it ended.
+    /// False when no such dyno runs.
+    pub async fn stop(&self, app: &AppRow, name: &str) -> anyhow::Result<bool> {
+        let Some(o) = self.list(app).await?.into_iter().find(|o| o.dyno.name() == name) else {
+            return Ok(false);
+        };
+        self.inner.logs.event(&app.name, name, "Stopping process with SIGTERM: `paas ps:stop`");
+        // Whoever holds it (its client's handler, or its supervisor when
+        // detached) sees it end, logs the exit and removes it.
+        self.inner.runtime.halt_dyno(&o.dyno.container_id, STOP_GRACE).await?;
+        Ok(true)
+    }
+
+    /// The longest a one-off dyno may run.
+    pub fn max_lifetime(&self) -> Duration {
+        self.inner.max_lifetime
+    }
+
+    /// One sweep: removes one-off dynos of deleted apps and attached ones
+    /// of earlier server runs (their clients are gone), and supervises the
+    /// detached ones nobody supervises (after a restart).
+    pub async fn sweep(&self) -> anyhow::Result<()> {
+        let apps: HashSet<String> = self.inner.store.list_apps().await?.into_iter().map(|a| a.name).collect();
+        for o in self.inner.runtime.list_one_offs(None).await? {
+            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.container_id.clone());
+            let orphan = !apps.contains(&app);
+            match &o.session {
+                _ if orphan => {
+                    info!(app = %app, dyno = %name, "removing one-off dyno of a deleted app");
+                    self.inner.runtime.stop_dyno(&id, Duration::ZERO).await?;
+                }
+                Some(s) if *s != self.inner.session => {
+                    info!(app = %app, dyno = %name, "removing attached one-off dyno of an earlier server run");
+                    self.finish(&app, &name, &id, Some("its client's connection ended with the server's restart")).await;
+                }
+                Some(_) => {}
+                None => self.supervise(o),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sweeps at start and then every `every`.
+    pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.sweep().await {
+                    warn!(error = %format!("{e:#}"), "one-off dyno sweep failed");
+                }
+            }
+        })
+    }
+}
