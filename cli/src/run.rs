@@ -148,11 +148,51 @@ async fn session(app: &str, req: RunCreate) -> Result<i32> {
     let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| refusal(e, &base))?;
     let (mut to_server, mut from_server) = socket.split();
 
+    // One task writes to the server: control messages first, then stdin.
+    // Reading the server's messages never waits for a write, so a process
+    // that is slow to read its input never stops its output (and a full
+    // socket both ways never deadlocks).
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel::<Message>();
+    let (data_tx, mut data_rx) = mpsc::channel::<Message>(8);
+    let writer = tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                biased;
+                Some(m) = control_rx.recv() => m,
+                Some(m) = data_rx.recv() => m,
+                else => break,
+            };
+            let closing = matches!(message, Message::Close(_));
+            if to_server.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+    });
+    let mut stdin = read_stdin();
+    let pump = tokio::spawn(async move {
+        while let Some(data) = stdin.recv().await {
+            let message = match data {
+                Some(bytes) => {
+                    let mut frame = Vec::with_capacity(bytes.len() + 1);
+                    frame.push(RUN_STDIN);
+                    frame.extend_from_slice(&bytes);
+                    Message::Binary(frame.into())
+                }
+                None => control(&RunMessage::Eof),
+            };
+            let last = matches!(message, Message::Text(_));
+            if data_tx.send(message).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    let send = |m: RunMessage| {
+        let _ = control_tx.send(control(&m));
+    };
+
     let mut raw = None;
     let mut started = false;
     let mut dyno = String::from("the one-off dyno");
-    let mut stdin = read_stdin();
-    let mut stdin_open = true;
     let mut resized = signal(SignalKind::window_change())?;
     let mut interrupted = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
@@ -205,7 +245,7 @@ async fn session(app: &str, req: RunCreate) -> Result<i32> {
                             } else if let Some(reason) = reason {
                                 eprintln!("paas: {dyno} was stopped: {reason}");
                             }
-                            let _ = to_server.send(Message::Close(None)).await;
+                            let _ = control_tx.send(Message::Close(None));
                             break Ok(code.clamp(0, 255) as i32);
                         }
                         Ok(RunMessage::Error { message }) => break Err(anyhow!("{message}")),
@@ -215,27 +255,10 @@ async fn session(app: &str, req: RunCreate) -> Result<i32> {
                     _ => {}
                 }
             }
-            data = stdin.recv(), if stdin_open => {
-                let sent = match data.flatten() {
-                    Some(bytes) => {
-                        let mut frame = Vec::with_capacity(bytes.len() + 1);
-                        frame.push(RUN_STDIN);
-                        frame.extend_from_slice(&bytes);
-                        to_server.send(Message::Binary(frame.into())).await
-                    }
-                    None => {
-                        stdin_open = false;
-                        to_server.send(control(&RunMessage::Eof)).await
-                    }
-                };
-                if sent.is_err() {
-                    break Err(anyhow!("the connection to the server was lost; {dyno} was stopped"));
-                }
-            }
             _ = resized.recv() => {
                 if tty {
                     if let Ok((cols, rows)) = crossterm::terminal::size() {
-                        let _ = to_server.send(control(&RunMessage::Resize { cols, rows })).await;
+                        send(RunMessage::Resize { cols, rows });
                     }
                 }
             }
@@ -246,20 +269,24 @@ async fn session(app: &str, req: RunCreate) -> Result<i32> {
                 if interrupts >= 3 {
                     break Ok(130);
                 }
-                let _ = to_server.send(control(&RunMessage::Signal { signal: "INT".into() })).await;
+                send(RunMessage::Signal { signal: "INT".into() });
             }
             _ = quit.recv() => {
-                let _ = to_server.send(control(&RunMessage::Signal { signal: "QUIT".into() })).await;
+                send(RunMessage::Signal { signal: "QUIT".into() });
             }
             _ = terminated.recv() => {
-                let _ = to_server.send(control(&RunMessage::Signal { signal: "TERM".into() })).await;
+                send(RunMessage::Signal { signal: "TERM".into() });
             }
             _ = hung_up.recv() => {
-                let _ = to_server.send(control(&RunMessage::Signal { signal: "HUP".into() })).await;
+                send(RunMessage::Signal { signal: "HUP".into() });
             }
         }
     };
     drop(raw);
+    pump.abort();
+    drop(control_tx);
+    // The goodbye reaches the server before this process ends.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
     match outcome {
         Ok(code) => Ok(code),
         // The command ran: its exit code is unknown, as ssh says it.

@@ -312,6 +312,18 @@ impl OneOffs {
         Ok(())
     }
 
+    /// The server is stopping: its attached dynos lose their clients, so
+    /// they are stopped and removed now rather than at the next start.
+    pub async fn end_session(&self) {
+        let Ok(all) = self.inner.runtime.list_one_offs(None).await else { return };
+        let ours = all.into_iter().filter(|o| o.session.as_deref() == Some(self.inner.session.as_str()));
+        let ends = ours.map(|o| async move {
+            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.container_id.clone());
+            self.finish(&app, &name, &id, Some("the server is stopping")).await;
+        });
+        futures_util::future::join_all(ends).await;
+    }
+
     /// Sweeps at start and then every `every`.
     pub fn spawn_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();

@@ -36,6 +36,7 @@ pub struct Running {
     pub releases: ReleaseService,
     pub routes: RouteTable,
     pub logs: LogRouter,
+    pub one_offs: crate::oneoff::OneOffs,
     /// The router's HTTPS listener, when `PAAS_ROUTER_TLS_LISTEN` is set.
     pub tls_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -52,6 +53,8 @@ impl Running {
         self.reconciler.abort();
         self.sweeper.abort();
         self.renewals.abort();
+        // Attached one-off dynos end with their clients' connections.
+        self.one_offs.end_session().await;
         // Live tails end, so the listeners can drain; journals are written.
         self.logs.close();
         let _ = self.stop.send(true);
@@ -262,7 +265,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, tls_addr, stop, served, reconciler, sweeper, renewals })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, tls_addr, stop, served, reconciler, sweeper, renewals })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -56,7 +56,7 @@ fn a_real_terminal_sizes_signals_exit_codes_and_restores_itself() {
     // After the CLI ends, the same terminal says how it ended and whether
     // it is back in cooked mode with echo.
     let cmd = format!(
-        "{} run -a {app} bash; echo CLI-EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 60",
+        "{} run -a {app} bash; echo CLI-EXIT=$?; echo \"TTY:$(stty -a | tr ' ' '\\n' | grep -x -e icanon -e echo | tr '\\n' ' '):END\"; sleep 60",
         cli.display()
     );
     let term = Terminal::start(&cmd, &env, 100, 30);
@@ -100,12 +100,25 @@ fn a_real_terminal_sizes_signals_exit_codes_and_restores_itself() {
 
     // The command's exit code is the CLI's, and the terminal is restored.
     term.type_line("exit 5");
-    let screen = term.wait_for("CLI-EXIT=5", Duration::from_secs(20));
-    let restored = screen.lines().skip_while(|l| !l.contains("CLI-EXIT=5")).nth(1).unwrap_or_default();
+    let screen = term.wait_for(":END", Duration::from_secs(20));
+    assert!(screen.contains("CLI-EXIT=5"), "{screen}");
+    let restored = screen.lines().find(|l| l.starts_with("TTY:")).unwrap_or_default();
     assert!(restored.contains("icanon") && restored.contains("echo"), "the terminal is cooked again: {restored:?}\n{screen}");
     wait_no_one_offs(&app, "run.1 to be removed once it ended");
     let log = p.paas_ok(repo.path(), &["logs", "-a", &app, "-p", "run.1"]);
     assert!(log.contains("Process exited with status 5") && log.contains("State changed from up to complete"), "{log}");
+
+    // A dropped connection (the server dies) restores the terminal too.
+    let term = Terminal::start(&cmd, &env, 100, 30);
+    term.type_line("echo again-$PROFILE_MARK");
+    term.wait_for("again-sourced", Duration::from_secs(30));
+    p.kill();
+    let screen = term.wait_for(":END", Duration::from_secs(20));
+    assert!(screen.contains("connection to the server was lost") && screen.contains("CLI-EXIT=255"), "{screen}");
+    let restored = screen.lines().find(|l| l.starts_with("TTY:")).unwrap_or_default();
+    assert!(restored.contains("icanon") && restored.contains("echo"), "the terminal is cooked again: {restored:?}\n{screen}");
+    p.boot();
+    wait_no_one_offs(&app, "the orphaned run to be removed after the restart");
 }
 
 #[test]
