@@ -188,17 +188,25 @@ impl OneOffs {
         })
     }
 
-    /// After an attached dyno's output ended, its client left (`why`) or
-    /// its time is up (`why`): stops it if it still runs, logs how it ended
-    /// and removes it.
+    /// Ends a one-off dyno and removes it: see [`Self::stop_and_log`].
     pub async fn finish(&self, app: &str, name: &str, container_id: &str, why: Option<&str>) -> Exit {
+        let exit = self.stop_and_log(app, name, container_id, why).await;
+        self.remove(app, name, container_id).await;
+        exit
+    }
+
+    /// After an attached dyno's output ended, its client left (`why`) or
+    /// its time is up (`why`): stops it if it still runs and logs how it
+    /// ended. The container stays until [`Self::remove`], so its client
+    /// hears the exit code first.
+    pub async fn stop_and_log(&self, app: &str, name: &str, container_id: &str, why: Option<&str>) -> Exit {
         let inner = &self.inner;
         let mut why = why.map(str::to_owned);
         if why.is_none() {
             // Its output ended: the process is ending (the engine lists it
             // as exited a moment later).
             if let Ok(Ok(exit)) = tokio::time::timeout(Duration::from_secs(10), inner.runtime.wait_exit(container_id)).await {
-                return self.ended(app, name, container_id, exit).await;
+                return self.ended(app, name, exit);
             }
             why = Some("its output ended but it kept running".into());
         }
@@ -211,13 +219,12 @@ impl OneOffs {
             }
         }
         let exit = inner.runtime.exit_of(container_id).await.map(|(_, e)| e).unwrap_or_default();
-        self.ended(app, name, container_id, exit).await
+        self.ended(app, name, exit)
     }
 
-    async fn ended(&self, app: &str, name: &str, container_id: &str, exit: Exit) -> Exit {
+    fn ended(&self, app: &str, name: &str, exit: Exit) -> Exit {
         self.inner.logs.event(app, name, format!("Process {exit}"));
         self.inner.logs.event(app, name, "State changed from up to complete");
-        self.remove(app, name, container_id).await;
         exit
     }
 
@@ -231,7 +238,8 @@ impl OneOffs {
         self.inner.runtime.signal(container_id, signal).await
     }
 
-    async fn remove(&self, app: &str, name: &str, container_id: &str) {
+    /// Removes an ended one-off dyno (idempotent).
+    pub async fn remove(&self, app: &str, name: &str, container_id: &str) {
         // Its last lines (detached) are taken in before the container goes.
         self.inner.logs.drained(container_id, Duration::from_secs(2)).await;
         if let Err(e) = self.inner.runtime.stop_dyno(container_id, Duration::ZERO).await {
@@ -254,7 +262,8 @@ impl OneOffs {
             let left = Duration::from_secs((one_off.expires_at - now_secs()).max(0) as u64);
             let why = match tokio::time::timeout(left, this.inner.runtime.wait_exit(&id)).await {
                 Ok(Ok(exit)) => {
-                    this.ended(&app, &name, &id, exit).await;
+                    this.ended(&app, &name, exit);
+                    this.remove(&app, &name, &id).await;
                     return;
                 }
                 Ok(Err(_)) => None,

@@ -176,7 +176,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         }
     }
     let client_gone = why.as_deref() == Some("its client disconnected");
-    let exit = one_offs.finish(&app, &name, &container_id, why.as_deref()).await;
+    let exit = one_offs.stop_and_log(&app, &name, &container_id, why.as_deref()).await;
     writer.abort();
     reader.abort();
     if !client_gone {
@@ -189,4 +189,6 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         let _ = to_client.send(text(&message)).await;
         let _ = to_client.close().await;
     }
+    // Off the client's clock.
+    one_offs.remove(&app, &name, &container_id).await;
 }
