@@ -108,6 +108,16 @@ fn a_real_terminal_sizes_signals_exit_codes_and_restores_itself() {
     let log = p.paas_ok(repo.path(), &["logs", "-a", &app, "-p", "run.1"]);
     assert!(log.contains("Process exited with status 5") && log.contains("State changed from up to complete"), "{log}");
 
+    // --no-tty forces pipes on a terminal.
+    let piped = Terminal::start(
+        &format!("{} run -a {app} --no-tty 'test -t 0 && echo IN-A-TTY || echo IN-PIPES'; echo DONE-$?; sleep 60", cli.display()),
+        &env,
+        100,
+        30,
+    );
+    let screen = piped.wait_for("DONE-", Duration::from_secs(30));
+    assert!(screen.contains("IN-PIPES") && screen.contains("DONE-0"), "{screen}");
+
     // A dropped connection (the server dies) restores the terminal too.
     let term = Terminal::start(&cmd, &env, 100, 30);
     term.type_line("echo again-$PROFILE_MARK");
