@@ -9,6 +9,7 @@ pub mod appjson;
 pub mod builder;
 pub mod buildpack;
 pub mod crypto;
+pub mod dashboard;
 pub mod dockerignore;
 pub mod git;
 pub mod hook;

@@ -207,6 +207,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         cipher: cipher.clone(),
         acme: acme.clone(),
         settings: settings.clone(),
+        sessions: Arc::new(http::session::Sessions::new(Duration::from_secs(settings.session_hours * 3600))),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
     };
     let api_addr = settings.listen;
@@ -269,7 +270,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
 }
 
 /// The API listener's routes: the API and the git receiver behind the token
-/// check, and the hook's internal route, which checks its own secret.
+/// check, the dashboard behind its sessions, and the hook's internal route,
+/// which checks its own secret.
 pub fn app_router(state: AppState) -> axum::Router {
     let authed = axum::Router::new()
         .merge(crate::api::router())
@@ -277,6 +279,7 @@ pub fn app_router(state: AppState) -> axum::Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::require_token));
     axum::Router::new()
         .merge(authed)
+        .merge(crate::dashboard::router(state.clone()))
         .merge(crate::git::internal_router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

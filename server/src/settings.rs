@@ -60,6 +60,8 @@ pub struct Settings {
     pub dyno_size: paas_wire::DynoSize,
     /// `PAAS_LOG_LINES`: lines of log history kept per app (default 1500).
     pub log_lines: usize,
+    /// `PAAS_SESSION_HOURS`: how long a dashboard sign-in lasts (default 12).
+    pub session_hours: u64,
     /// `PAAS_RUN_MAX_SECONDS`: the longest a one-off dyno (`paas run`) may
     /// run before it is stopped (default 86400, a day, as on Heroku).
     pub run_max_secs: u64,
@@ -240,6 +242,7 @@ impl Settings {
             secret_key: std::env::var("PAAS_SECRET_KEY").ok().filter(|v| !v.is_empty()),
             stop_grace_secs: env_num("PAAS_STOP_GRACE_SECONDS", 30)?,
             run_max_secs: env_num("PAAS_RUN_MAX_SECONDS", 86400)?,
+            session_hours: env_num("PAAS_SESSION_HOURS", 12)?,
             boot_timeout_secs: env_num("PAAS_BOOT_TIMEOUT_SECONDS", 60)?,
             shutdown_grace_secs: env_num("PAAS_SHUTDOWN_GRACE_SECONDS", 30)?,
             hook_exe,
@@ -303,6 +306,7 @@ impl Settings {
             secret_key: None,
             stop_grace_secs: 1,
             run_max_secs: 86400,
+            session_hours: 12,
             boot_timeout_secs: 5,
             shutdown_grace_secs: 5,
             hook_exe: PathBuf::from("/nonexistent/paas-server"),

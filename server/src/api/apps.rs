@@ -14,7 +14,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}", get(show).delete(destroy))
 }
 
-async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
+pub(crate) async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
     let current = state.store.current_release(&app.id).await?;
     Ok(App {
         id: app.id.clone(),
@@ -26,7 +26,7 @@ async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
     })
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
+pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
     let mut out = Vec::new();
     for app in state.store.list_apps().await? {
         out.push(to_wire(&state, &app).await?);
@@ -34,7 +34,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
     Ok(Json(out))
 }
 
-async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
+pub(crate) async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
     let name = AppName::parse(&body.name)?;
     let app = match state.store.create_app(&name).await {
         Ok(app) => app,
@@ -51,12 +51,12 @@ async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> A
     Ok((StatusCode::CREATED, Json(to_wire(&state, &app).await?)))
 }
 
-async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
+pub(crate) async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
     let app = state.app(&app).await?;
     Ok(Json(to_wire(&state, &app).await?))
 }
 
-async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
+pub(crate) async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
     let app = state.app(&app).await?;
     let wire = to_wire(&state, &app).await?;
     let domains = state.store.domains(&app.id).await?;

@@ -23,12 +23,12 @@ fn to_wire(b: &BuildRow) -> Build {
     }
 }
 
-async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Build>>> {
+pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Build>>> {
     let app = state.app(&app).await?;
     Ok(Json(state.store.list_builds(&app.id).await?.iter().map(to_wire).collect()))
 }
 
-async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, String)>) -> ApiResult<Json<BuildOutput>> {
+pub(crate) async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, String)>) -> ApiResult<Json<BuildOutput>> {
     let app = state.app(&app).await?;
     match state.store.build(&app.id, &build).await {
         Ok(b) => Ok(Json(BuildOutput { build: to_wire(&b), output: b.output.clone() })),
@@ -41,7 +41,7 @@ async fn show(State(state): State<AppState>, Path((app, build)): Path<(String, S
 }
 
 /// Empties the app's build cache (the volume buildpacks keep dependencies in).
-async fn clear_cache(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<axum::http::StatusCode> {
+pub(crate) async fn clear_cache(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<axum::http::StatusCode> {
     let app = state.app(&app).await?;
     let volume = crate::runtime::build_cache_volume(&app.name);
     state.scheduler.runtime().remove_volume(&volume).await.map_err(|e| {

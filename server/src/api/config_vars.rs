@@ -13,12 +13,12 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/apps/{app}/config-vars", get(show).patch(update))
 }
 
-async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<ConfigVars>> {
+pub(crate) async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<ConfigVars>> {
     let app = state.app(&app).await?;
     Ok(Json(state.releases.config(&app).await?))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Query(wait): Query<WaitQuery>,

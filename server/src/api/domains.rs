@@ -15,7 +15,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/domains/{hostname}", delete(remove))
 }
 
-async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Domain>>> {
+pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Domain>>> {
     let app = state.app(&app).await?;
     let mut out = vec![Domain {
         hostname: format!("{}.{}", app.name, state.settings.domain),
@@ -28,7 +28,7 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
     Ok(Json(out))
 }
 
-async fn add(
+pub(crate) async fn add(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Json(body): Json<DomainCreate>,
@@ -61,7 +61,7 @@ async fn add(
     Ok((StatusCode::CREATED, Json(Domain { hostname: hostname.to_string(), kind: "custom".into(), created_at })))
 }
 
-async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(String, String)>) -> ApiResult<Json<Domain>> {
+pub(crate) async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(String, String)>) -> ApiResult<Json<Domain>> {
     let app = state.app(&app).await?;
     let hostname = Hostname::parse(&hostname)?;
     if !state.store.remove_domain(&app.id, hostname.as_str()).await? {

@@ -17,7 +17,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/dynos/{dyno}/actions/stop", post(stop))
 }
 
-async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Dyno>>> {
+pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Dyno>>> {
     let app = state.app(&app).await?;
     let mut commands: HashMap<(i64, String), String> = HashMap::new();
     for r in state.store.list_releases(&app.id).await? {
@@ -63,7 +63,7 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
     Ok(Json(dynos))
 }
 
-async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult<Json<DynoRestart>> {
+pub(crate) async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult<Json<DynoRestart>> {
     let app = state.app(app).await?;
     if let Some(t) = target {
         parse_target(t)?;
@@ -76,18 +76,18 @@ async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult
     Ok(Json(DynoRestart { restarted, failures: failed.iter().map(|f| f.to_string()).collect() }))
 }
 
-async fn restart_all(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<DynoRestart>> {
+pub(crate) async fn restart_all(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<DynoRestart>> {
     restart(&state, &app, None).await
 }
 
-async fn restart_one(
+pub(crate) async fn restart_one(
     State(state): State<AppState>,
     Path((app, target)): Path<(String, String)>,
 ) -> ApiResult<Json<DynoRestart>> {
     restart(&state, &app, Some(&target)).await
 }
 
-async fn stop(State(state): State<AppState>, Path((app, dyno)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub(crate) async fn stop(State(state): State<AppState>, Path((app, dyno)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let app = state.app(&app).await?;
     parse_target(&dyno)?;
     if dyno.starts_with("run.") && state.one_offs.stop(&app, &dyno).await? {

@@ -14,7 +14,7 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/apps/{app}/formation", get(show).patch(update))
 }
 
-async fn current(state: &AppState, app: &AppRow) -> ApiResult<Vec<Formation>> {
+pub(crate) async fn current(state: &AppState, app: &AppRow) -> ApiResult<Vec<Formation>> {
     let Some(release) = state.store.current_release(&app.id).await? else {
         return Ok(Vec::new());
     };
@@ -32,12 +32,12 @@ async fn current(state: &AppState, app: &AppRow) -> ApiResult<Vec<Formation>> {
         .collect())
 }
 
-async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Formation>>> {
+pub(crate) async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Formation>>> {
     let app = state.app(&app).await?;
     Ok(Json(current(&state, &app).await?))
 }
 
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Query(wait): Query<WaitQuery>,

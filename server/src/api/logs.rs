@@ -28,17 +28,17 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/log-drains/{drain}", delete(remove_drain))
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct LogQuery {
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct LogQuery {
     /// History lines first (default 100).
-    lines: Option<usize>,
+    pub(crate) lines: Option<usize>,
     /// Keep the stream open for new lines.
     #[serde(default)]
-    tail: bool,
+    pub(crate) tail: bool,
     /// A process type (`web`) or a dyno (`web.1`).
-    ps: Option<String>,
+    pub(crate) ps: Option<String>,
     /// `app` or `paas`.
-    source: Option<String>,
+    pub(crate) source: Option<String>,
 }
 
 impl LogQuery {
@@ -66,7 +66,7 @@ impl LogQuery {
 
 /// The app's recent lines as plain text, one a line, as `paas logs`
 /// prints them; with `tail=true` the response stays open for new ones.
-async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+pub(crate) async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
     let app = state.app(&app).await?;
     let filter = q.filter()?;
     let tail = state.logs.tail(&app.name, filter, q.lines(), None, q.tail);
@@ -85,6 +85,13 @@ async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): 
         .into_response())
 }
 
+/// The app's newest lines that pass the query's filter, as `paas logs`
+/// prints them (the dashboard's log view before it goes live).
+pub(crate) fn history(state: &AppState, app: &str, q: &LogQuery) -> ApiResult<Vec<String>> {
+    let filter = q.filter()?;
+    Ok(state.logs.history(app, &filter, q.lines()).iter().map(|l| l.heroku().to_owned()).collect())
+}
+
 fn event_of(line: &LogLine) -> LogEvent {
     LogEvent {
         seq: line.seq,
@@ -99,7 +106,7 @@ fn event_of(line: &LogLine) -> LogEvent {
 /// Server-Sent Events: the recent lines, then new ones as they come. Each
 /// event's id is the line's number, so a browser that reconnects with
 /// `Last-Event-ID` gets what it missed (what is still held) and no repeats.
-async fn stream(
+pub(crate) async fn stream(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Query(q): Query<LogQuery>,
@@ -124,12 +131,12 @@ fn drain_to_wire(d: &crate::store::DrainRow) -> LogDrain {
     LogDrain { id: d.id.clone(), url: paas_wire::redact_url(&d.url), token: d.token.clone(), created_at: d.created_at.clone() }
 }
 
-async fn list_drains(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<LogDrain>>> {
+pub(crate) async fn list_drains(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<LogDrain>>> {
     let app = state.app(&app).await?;
     Ok(Json(state.store.drains(&app.id).await?.iter().map(drain_to_wire).collect()))
 }
 
-async fn add_drain(
+pub(crate) async fn add_drain(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Json(body): Json<LogDrainCreate>,
@@ -153,7 +160,7 @@ async fn add_drain(
 }
 
 /// Removes a drain named by its id or its URL (URL-encoded in the path).
-async fn remove_drain(State(state): State<AppState>, Path((app, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
+pub(crate) async fn remove_drain(State(state): State<AppState>, Path((app, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
     let app = state.app(&app).await?;
     match state.store.remove_drain(&app.id, &drain).await? {
         Some(row) => {

@@ -7,15 +7,15 @@
 //! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
 //! ends; without it, the resource as Heroku shapes it, at once.
 
-mod apps;
-mod builds;
+pub(crate) mod apps;
+pub(crate) mod builds;
 mod certs;
-mod config_vars;
-mod domains;
-mod dynos;
-mod formation;
-mod logs;
-mod releases;
+pub(crate) mod config_vars;
+pub(crate) mod domains;
+pub(crate) mod dynos;
+pub(crate) mod formation;
+pub(crate) mod logs;
+pub(crate) mod releases;
 mod run;
 
 use crate::http::{ApiError, ApiResult, AppState};
@@ -28,7 +28,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 pub(crate) struct WaitQuery {
     /// Seconds to wait for the change to serve; absent: answer at once with
     /// the Heroku-shaped resource.
-    wait: Option<u64>,
+    pub(crate) wait: Option<u64>,
 }
 
 impl WaitQuery {

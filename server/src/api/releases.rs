@@ -40,11 +40,11 @@ fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>)
 }
 
 /// The release the dynos run: the newest with a build that has not failed.
-async fn running_release_id(state: &AppState, app: &crate::store::AppRow) -> ApiResult<Option<String>> {
+pub(crate) async fn running_release_id(state: &AppState, app: &crate::store::AppRow) -> ApiResult<Option<String>> {
     Ok(state.store.desired_release(&app.id).await?.map(|r| r.id))
 }
 
-async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Release>>> {
+pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Release>>> {
     let app = state.app(&app).await?;
     let rows = state.store.list_releases(&app.id).await?;
     let statuses = state.store.release_statuses(&app.id).await?;
@@ -57,7 +57,7 @@ async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResu
     Ok(Json(out))
 }
 
-async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, String)>) -> ApiResult<Json<Release>> {
+pub(crate) async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, String)>) -> ApiResult<Json<Release>> {
     let app = state.app(&app).await?;
     let r = state.releases.find(&app, &which).await?;
     let current = match running_release_id(&state, &app).await? {
@@ -68,7 +68,7 @@ async fn show(State(state): State<AppState>, Path((app, which)): Path<(String, S
     Ok(Json(with_status(&r, current, statuses.get(&r.id))?))
 }
 
-async fn rollback(
+pub(crate) async fn rollback(
     State(state): State<AppState>,
     Path(app): Path<String>,
     Query(wait): Query<WaitQuery>,

@@ -4,6 +4,7 @@
 //! server wires their routers together.
 
 pub mod error;
+pub mod session;
 
 use crate::builder::Builder;
 use crate::crypto;
@@ -39,6 +40,8 @@ pub struct AppState {
     /// Automatic certificates.
     pub acme: crate::acme::Acme,
     pub settings: Arc<Settings>,
+    /// Dashboard sessions.
+    pub sessions: Arc<session::Sessions>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,
 }
