@@ -1,0 +1,266 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver
+//! (Debian's chromium-driver) against a real `paas-server` process, with a
+//! real `git push` and the real Docker engine. Screenshots of each page go
+//! to the build's target folder (`dashboard-screenshots/`), not the repo.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// chromedriver on a port it picks, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let mut child = Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver: scripts/ensure-deps installs Debian's chromium-driver");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = lines.next().expect("chromedriver said nothing").unwrap();
+            if let Some(rest) = line.strip_suffix('.').and_then(|l| l.rsplit_once("on port ")) {
+                break rest.1.parse().unwrap();
+            }
+        };
+        // Keep reading its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, javascript: bool) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1280,1000",
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), serde_json::json!({ "args": args, "binary": "/usr/bin/chromium" }));
+    // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("cannot start headless chromium")
+}
+
+fn shots_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The page's text; empty while a page is loading.
+async fn body_text(c: &Client) -> String {
+    match c.find(Locator::Css("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Waits (bounded) until the page's text contains `needle`, reloading
+/// when `reload`.
+async fn wait_text(c: &Client, needle: &str, timeout: Duration, reload: bool) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = body_text(c).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "the page never showed {needle:?}; it shows:\n{text}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if reload {
+            c.refresh().await.unwrap();
+        }
+    }
+}
+
+/// Fills the form that `field` belongs to and submits it with its button.
+async fn submit(c: &Client, form_css: &str, fields: &[(&str, &str)]) {
+    let form = c.find(Locator::Css(form_css)).await.unwrap_or_else(|e| panic!("no form {form_css}: {e}"));
+    for (name, value) in fields {
+        let input = form.find(Locator::Css(&format!("[name='{name}']"))).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    form.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// The harness blocks (its HTTP client has a runtime of its own): run it
+/// off this runtime's worker.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+async fn sign_in(c: &Client, p: &Platform) {
+    c.goto(&p.url("/")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/login"), "without a session the browser lands on sign-in");
+    submit(c, "form[action='/login']", &[("token", &p.token)]).await;
+    wait_text(c, "Create an app", Duration::from_secs(10), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_in_a_real_browser() {
+    let mut p = blocking(Platform::start);
+    let driver = Driver::start();
+    let c = browser(&driver, true).await;
+    let app = unique_app("dash");
+
+    // Sign in; a wrong token is refused with a message.
+    c.goto(&p.url("/")).await.unwrap();
+    shot(&c, "01-sign-in").await;
+    submit(&c, "form[action='/login']", &[("token", "not-a-token")]).await;
+    wait_text(&c, "That token is not valid", Duration::from_secs(10), false).await;
+    sign_in(&c, &p).await;
+    shot(&c, "02-apps-empty").await;
+
+    // Create an app, then deploy it with git push.
+    p.track(&app);
+    submit(&c, "form[action='/app']", &[("name", &app)]).await;
+    wait_text(&c, &format!("Created {app}"), Duration::from_secs(10), false).await;
+    let repo = blocking(|| dockerfile_repo(&p, "main", "dash"));
+    blocking(|| p.push_ok(repo.path(), &app));
+    wait_text(&c, "web.1", Duration::from_secs(30), true).await;
+    shot(&c, "03-app-deployed").await;
+
+    // A config var makes a release and says how it went; values are
+    // hidden until revealed, and HTML in them is text.
+    submit(&c, "#config form.row", &[("key", "GREETING"), ("value", "<script>alert(1)</script>")]).await;
+    let text = wait_text(&c, "Setting GREETING (v", Duration::from_secs(60), false).await;
+    assert!(text.contains(": done."), "{text}");
+    let value = c.find(Locator::Css("#config code.value")).await.unwrap();
+    assert!(!value.is_displayed().await.unwrap(), "hidden until revealed");
+    c.find(Locator::Css("#config summary")).await.unwrap().click().await.unwrap();
+    assert_eq!(value.text().await.unwrap(), "<script>alert(1)</script>");
+    assert!(c.get_alert_text().await.is_err(), "no script ran");
+    blocking(|| p.wait_for_page(&app, "greeting: <script>"));
+    shot(&c, "04-config-set").await;
+
+    // Roll back to the first deployed release.
+    let rollback = c.find(Locator::Css("#releases form[action$='/rollback']")).await.unwrap();
+    rollback.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    let text = wait_text(&c, "Rolling back to v", Duration::from_secs(60), false).await;
+    assert!(text.contains(": done."), "{text}");
+    blocking(|| p.wait_for_page(&app, "greeting: </p>"));
+
+    // Scale the worker up, and restart the web dyno.
+    submit(&c, "form:has(input[name='process_type'][value='worker'])", &[("quantity", "1")]).await;
+    let text = wait_text(&c, "Scaling worker to 1", Duration::from_secs(60), false).await;
+    assert!(text.contains(": done."), "{text}");
+    wait_text(&c, "worker.1", Duration::from_secs(30), true).await;
+    let restart = c.find(Locator::Css("#dynos button[aria-label='Restart web.1']")).await.unwrap();
+    restart.click().await.unwrap();
+    wait_text(&c, "Restarted web.1.", Duration::from_secs(60), false).await;
+    shot(&c, "05-scaled-restarted").await;
+
+    // A line the app prints appears in the log view without a reload.
+    let marker = format!("live-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    c.find(Locator::Css("#log")).await.unwrap();
+    let out = blocking(|| p.paas(repo.path(), &["run:detached", "-a", &app, &format!("echo {marker}")]));
+    assert!(out.status.success(), "{}", text_of(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = c.find(Locator::Css("#log")).await.unwrap().text().await.unwrap();
+        if log.contains(&marker) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app's line never appeared live:\n{log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.execute("document.getElementById('logs').scrollIntoView()", vec![]).await.unwrap();
+    shot(&c, "06-live-logs").await;
+
+    // Readable at phone width: no sideways scrolling of the page.
+    c.set_window_size(390, 844).await.unwrap();
+    let wide = c.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+    assert!(wide.as_u64().unwrap() <= 390, "the page is {wide} px wide at 390 px");
+    shot(&c, "07-phone").await;
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // Requests without a session, or without the CSRF token, are refused.
+    let session = c.get_named_cookie("paas_session").await.unwrap();
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let config = p.url(&format!("/app/{app}/config"));
+    let anonymous = http.post(&config).form(&[("key", "X"), ("value", "1")]).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/login");
+    let cookie = format!("paas_session={}", session.value());
+    let no_csrf = http.post(&config).header("cookie", &cookie).form(&[("key", "X"), ("value", "1")]).send().await.unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let page = http.get(p.url(&format!("/app/{app}"))).header("cookie", &cookie).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("onclick"), "no inline script");
+    assert!(!html.contains("X=1"));
+
+    // Destroy asks for the name.
+    submit(&c, "#danger form", &[("confirm", "not-the-name")]).await;
+    wait_text(&c, "Type the app's name", Duration::from_secs(10), false).await;
+    submit(&c, "#danger form", &[("confirm", &app)]).await;
+    wait_text(&c, &format!("Destroyed {app}."), Duration::from_secs(60), false).await;
+    shot(&c, "08-destroyed").await;
+
+    // Sign out: the session is gone.
+    c.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "Sign in", Duration::from_secs(10), false).await;
+    let after = http.get(p.url("/")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(after.status(), 303, "a signed-out session opens nothing");
+    c.close().await.unwrap();
+    blocking(move || drop(p));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn everything_but_live_logs_works_without_javascript() {
+    let mut p = blocking(Platform::start);
+    let driver = Driver::start();
+    let c = browser(&driver, false).await;
+    let app = unique_app("dash-nojs");
+    sign_in(&c, &p).await;
+    p.track(&app);
+    submit(&c, "form[action='/app']", &[("name", &app)]).await;
+    wait_text(&c, &format!("Created {app}"), Duration::from_secs(10), false).await;
+    submit(&c, "#config form.row", &[("key", "PLAIN"), ("value", "works")]).await;
+    let text = wait_text(&c, "Setting PLAIN", Duration::from_secs(30), false).await;
+    assert!(text.contains("PLAIN"), "{text}");
+    submit(&c, "#domains form.row", &[("hostname", &format!("{app}.example.com"))]).await;
+    wait_text(&c, &format!("Added {app}.example.com"), Duration::from_secs(10), false).await;
+    shot(&c, "09-no-javascript").await;
+    c.close().await.unwrap();
+    blocking(move || drop(p));
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
