@@ -6,7 +6,8 @@
 //!
 //! Safety: every page and stream needs a session (made by signing in with
 //! an API token; the cookie is HttpOnly, SameSite=Strict, Secure when the
-//! API URL is https, and expires); every POST carries the session's CSRF
+//! browser came over TLS (a trusted proxy's `X-Forwarded-Proto`), and
+//! expires); every POST carries the session's CSRF
 //! token (sign-in, a double-submit token); templates escape every value;
 //! a strict Content-Security-Policy allows only the dashboard's own script
 //! and stylesheet. Everything works without JavaScript but live logs.
@@ -80,8 +81,24 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
-    let secure = if state.settings.api_url().starts_with("https://") { "; Secure" } else { "" };
+/// Whether the browser reached us over TLS: the router's HTTPS listener,
+/// or a trusted proxy (`PAAS_TRUSTED_PROXIES`) that says so.
+fn over_tls(state: &AppState, headers: &HeaderMap, https: bool, peer: Option<std::net::SocketAddr>) -> bool {
+    https
+        || peer.is_some_and(|p| state.settings.trusted_proxies.contains(&p.ip()))
+            && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// Where the request came from and how, for the cookies' Secure flag.
+type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+type Tls = Option<Extension<crate::listen::Https>>;
+
+fn secure_of(state: &AppState, headers: &HeaderMap, peer: &Peer, tls: &Tls) -> bool {
+    over_tls(state, headers, tls.is_some(), peer.as_ref().map(|Extension(c)| c.0))
+}
+
+fn set_cookie(secure: bool, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
@@ -149,17 +166,18 @@ struct LoginPage {
     login_csrf: String,
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    login_form(&state, &headers, Vec::new(), StatusCode::OK)
+async fn login_page(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap) -> Response {
+    let secure = secure_of(&state, &headers, &peer, &tls);
+    login_form(&state, &headers, secure, Vec::new(), StatusCode::OK)
 }
 
-fn login_form(state: &AppState, headers: &HeaderMap, flashes: Vec<(String, String)>, status: StatusCode) -> Response {
+fn login_form(state: &AppState, headers: &HeaderMap, secure: bool, flashes: Vec<(String, String)>, status: StatusCode) -> Response {
     if cookie_value(headers, COOKIE).and_then(|id| state.sessions.get(&id)).is_some() {
         return Redirect::to("/").into_response();
     }
     let login_csrf = hex::encode(crate::crypto::random_bytes::<16>());
     let mut response = render(&LoginPage { csrf: String::new(), flashes, login_csrf: login_csrf.clone() }, status);
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, &login_csrf, "/login", 3600));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(secure, LOGIN_COOKIE, &login_csrf, "/login", 3600));
     response
 }
 
@@ -171,7 +189,8 @@ struct LoginForm {
     login_csrf: String,
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let secure = secure_of(&state, &headers, &peer, &tls);
     let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !crate::crypto::constant_time_eq(&form.login_csrf, &expected) {
         return forbidden();
@@ -182,13 +201,13 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
             tracing::info!(token = %name, "dashboard sign-in");
             let mut response = Redirect::to("/").into_response();
             let h = response.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(&state, COOKIE, &id, "/", state.sessions.ttl().as_secs()));
-            h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", "/login", 0));
+            h.append(header::SET_COOKIE, set_cookie(secure, COOKIE, &id, "/", state.sessions.ttl().as_secs()));
+            h.append(header::SET_COOKIE, set_cookie(secure, LOGIN_COOKIE, "", "/login", 0));
             response
         }
         Ok(None) => {
             let flash = vec![("error".to_owned(), "That token is not valid: use one that `paas-server token:create NAME` printed.".to_owned())];
-            login_form(&state, &headers, flash, StatusCode::UNAUTHORIZED)
+            login_form(&state, &headers, secure, flash, StatusCode::UNAUTHORIZED)
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -200,13 +219,21 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, Extension(session): Extension<Session>, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    peer: Peer,
+    tls: Tls,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if !csrf_ok(&session, &form.csrf) {
         return forbidden();
     }
     state.sessions.remove(&session.key);
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, COOKIE, "", "/", 0));
+    let secure = secure_of(&state, &headers, &peer, &tls);
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(secure, COOKIE, "", "/", 0));
     response
 }
 

@@ -186,7 +186,7 @@ async fn the_dashboard_in_a_real_browser() {
     let marker = format!("live-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     c.find(Locator::Css("#log")).await.unwrap();
     let out = blocking(|| p.paas(repo.path(), &["run:detached", "-a", &app, &format!("echo {marker}")]));
-    assert!(out.status.success(), "{}", text_of(&out.stderr));
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let log = c.find(Locator::Css("#log")).await.unwrap().text().await.unwrap();
@@ -242,15 +242,30 @@ async fn the_dashboard_in_a_real_browser() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn everything_but_live_logs_works_without_javascript() {
-    let mut p = blocking(Platform::start);
+async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
+    let mut p = blocking(|| Platform::start_with(&[("PAAS_TRUSTED_PROXIES", "127.0.0.1")]));
     let driver = Driver::start();
     let c = browser(&driver, false).await;
     let app = unique_app("dash-nojs");
-    sign_in(&c, &p).await;
+
+    // Keyboard only: the token field has the focus; Enter signs in.
+    c.goto(&p.url("/")).await.unwrap();
+    c.active_element().await.unwrap().send_keys(&format!("{}\n", p.token)).await.unwrap();
+    wait_text(&c, "Create an app", Duration::from_secs(10), false).await;
+    // Tab reaches the create form's field: the page is navigable by keys.
+    let mut reached = false;
+    for _ in 0..12 {
+        c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
+        if c.active_element().await.unwrap().attr("name").await.unwrap().as_deref() == Some("name") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab never reached the app name field");
     p.track(&app);
-    submit(&c, "form[action='/app']", &[("name", &app)]).await;
+    c.active_element().await.unwrap().send_keys(&format!("{app}\n")).await.unwrap();
     wait_text(&c, &format!("Created {app}"), Duration::from_secs(10), false).await;
+
     submit(&c, "#config form.row", &[("key", "PLAIN"), ("value", "works")]).await;
     let text = wait_text(&c, "Setting PLAIN", Duration::from_secs(30), false).await;
     assert!(text.contains("PLAIN"), "{text}");
@@ -258,9 +273,26 @@ async fn everything_but_live_logs_works_without_javascript() {
     wait_text(&c, &format!("Added {app}.example.com"), Duration::from_secs(10), false).await;
     shot(&c, "09-no-javascript").await;
     c.close().await.unwrap();
-    blocking(move || drop(p));
-}
 
-fn text_of(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    // Behind a TLS proxy (trusted, saying https) the cookie is Secure.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (proto, secure) in [("https", true), ("http", false)] {
+        let form = http.get(p.url("/login")).header("x-forwarded-proto", proto).send().await.unwrap();
+        let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let html = form.text().await.unwrap();
+        let csrf = html.split("name=\"login_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let signed = http
+            .post(p.url("/login"))
+            .header("x-forwarded-proto", proto)
+            .header("cookie", login_cookie)
+            .form(&[("login_csrf", csrf.as_str()), ("token", p.token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 303);
+        let cookie = signed.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).find(|c| c.starts_with("paas_session=")).unwrap();
+        assert_eq!(cookie.contains("; Secure"), secure, "{proto}: {cookie}");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    }
+    blocking(move || drop(p));
 }
