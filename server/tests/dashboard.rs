@@ -154,7 +154,7 @@ async fn the_dashboard_in_a_real_browser() {
 
     // A config var makes a release and says how it went; values are
     // hidden until revealed, and HTML in them is text.
-    submit(&c, "#config form.row", &[("key", "GREETING"), ("value", "<script>alert(1)</script>")]).await;
+    submit(&c, "#config-add", &[("key", "GREETING"), ("value", "<script>alert(1)</script>")]).await;
     let text = wait_text(&c, "Setting GREETING (v", Duration::from_secs(60), false).await;
     assert!(text.contains(": done."), "{text}");
     let value = c.find(Locator::Css("#config code.value")).await.unwrap();
@@ -163,11 +163,15 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(value.text().await.unwrap(), "<script>alert(1)</script>");
     assert!(c.get_alert_text().await.is_err(), "no script ran");
     blocking(|| p.wait_for_page(&app, "greeting: <script>"));
+    // Edit it in place.
+    submit(&c, "#config details form", &[("value", "edited")]).await;
+    let text = wait_text(&c, "Setting GREETING (v", Duration::from_secs(60), false).await;
+    assert!(text.contains(": done."), "{text}");
+    blocking(|| p.wait_for_page(&app, "greeting: edited"));
     shot(&c, "04-config-set").await;
 
     // Roll back to the first deployed release.
-    let rollback = c.find(Locator::Css("#releases form[action$='/rollback']")).await.unwrap();
-    rollback.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#releases button[aria-label='Roll back to v1']")).await.unwrap().click().await.unwrap();
     let text = wait_text(&c, "Rolling back to v", Duration::from_secs(60), false).await;
     assert!(text.contains(": done."), "{text}");
     blocking(|| p.wait_for_page(&app, "greeting: </p>"));
@@ -266,7 +270,7 @@ async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
     c.active_element().await.unwrap().send_keys(&format!("{app}\n")).await.unwrap();
     wait_text(&c, &format!("Created {app}"), Duration::from_secs(10), false).await;
 
-    submit(&c, "#config form.row", &[("key", "PLAIN"), ("value", "works")]).await;
+    submit(&c, "#config-add", &[("key", "PLAIN"), ("value", "works")]).await;
     let text = wait_text(&c, "Setting PLAIN", Duration::from_secs(30), false).await;
     assert!(text.contains("PLAIN"), "{text}");
     submit(&c, "#domains form.row", &[("hostname", &format!("{app}.example.com"))]).await;
