@@ -84,14 +84,17 @@ impl DockerRuntime {
         })
     }
 
-    async fn dyno(&self, container_id: &str) -> Result<Dyno> {
+    /// One container as the engine lists it (labels, ports, state).
+    async fn listed(&self, container_id: &str) -> Result<Vec<ContainerSummary>> {
         let mut filters = HashMap::new();
         filters.insert("id".to_owned(), vec![container_id.to_owned()]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
-            .await?;
-        list.iter()
+        Ok(self.docker.list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() })).await?)
+    }
+
+    async fn dyno(&self, container_id: &str) -> Result<Dyno> {
+        self.listed(container_id)
+            .await?
+            .iter()
             .find_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO))
             .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
     }
@@ -662,13 +665,9 @@ impl Runtime for DockerRuntime {
                 tracing::debug!(error = %format!("{e:#}"), "cannot size the terminal");
             }
         }
-        let mut filters = HashMap::new();
-        filters.insert("id".to_owned(), vec![id.clone()]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
-            .await?;
-        let one_off = list
+        let one_off = self
+            .listed(&id)
+            .await?
             .iter()
             .find_map(Self::one_off_from_summary)
             .ok_or_else(|| anyhow!("one-off dyno {what} vanished right after it started"))?;
