@@ -81,7 +81,12 @@ async fn shot(c: &Client, name: &str) {
 
 /// The page's text; empty while a page is loading.
 async fn body_text(c: &Client) -> String {
-    match c.find(Locator::Css("body")).await {
+    text_of(c, "body").await
+}
+
+/// An element's text; empty while a page is loading.
+async fn text_of(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
         Ok(body) => body.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     }
@@ -90,9 +95,15 @@ async fn body_text(c: &Client) -> String {
 /// Waits (bounded) until the page's text contains `needle`, reloading
 /// when `reload`.
 async fn wait_text(c: &Client, needle: &str, timeout: Duration, reload: bool) -> String {
+    wait_text_in(c, "body", needle, timeout, reload).await
+}
+
+/// Like [`wait_text`], in one element (the live log view can show a word
+/// before the rest of the page would).
+async fn wait_text_in(c: &Client, css: &str, needle: &str, timeout: Duration, reload: bool) -> String {
     let deadline = Instant::now() + timeout;
     loop {
-        let text = body_text(c).await;
+        let text = text_of(c, css).await;
         if text.contains(needle) {
             return text;
         }
@@ -149,8 +160,17 @@ async fn the_dashboard_in_a_real_browser() {
     wait_text(&c, &format!("Created {app}"), Duration::from_secs(10), false).await;
     let repo = blocking(|| dockerfile_repo(&p, "main", "dash"));
     blocking(|| p.push_ok(repo.path(), &app));
-    wait_text(&c, "web.1", Duration::from_secs(30), true).await;
+    wait_text_in(&c, "#dynos", "web.1", Duration::from_secs(30), true).await;
     shot(&c, "03-app-deployed").await;
+    // Its build's output is a click away.
+    c.find(Locator::Css("#builds a")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "paas-test/busybox", Duration::from_secs(10), false).await;
+    shot(&c, "03b-build-output").await;
+    // The apps list says it is up, at v1, with its URL.
+    c.goto(&p.url("/")).await.unwrap();
+    let row = c.find(Locator::XPath(&format!("//tr[td/a[text()='{app}']]"))).await.unwrap().text().await.unwrap();
+    assert!(row.contains("up") && row.contains("v1") && row.contains(&format!("http://{app}.localhost")), "{row}");
+    c.goto(&p.url(&format!("/app/{app}"))).await.unwrap();
 
     // A config var makes a release and says how it went; values are
     // hidden until revealed, and HTML in them is text.
@@ -180,7 +200,7 @@ async fn the_dashboard_in_a_real_browser() {
     submit(&c, "form:has(input[name='process_type'][value='worker'])", &[("quantity", "1")]).await;
     let text = wait_text(&c, "Scaling worker to 1", Duration::from_secs(60), false).await;
     assert!(text.contains(": done."), "{text}");
-    wait_text(&c, "worker.1", Duration::from_secs(30), true).await;
+    wait_text_in(&c, "#dynos", "worker.1", Duration::from_secs(30), true).await;
     let restart = c.find(Locator::Css("#dynos button[aria-label='Restart web.1']")).await.unwrap();
     restart.click().await.unwrap();
     wait_text(&c, "Restarted web.1.", Duration::from_secs(60), false).await;
@@ -202,6 +222,11 @@ async fn the_dashboard_in_a_real_browser() {
     }
     c.execute("document.getElementById('logs').scrollIntoView()", vec![]).await.unwrap();
     shot(&c, "06-live-logs").await;
+    // The process filter keeps one process's lines.
+    c.goto(&p.url(&format!("/app/{app}?ps=web"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = c.find(Locator::Css("#log")).await.unwrap().text().await.unwrap();
+    assert!(!log.contains(&marker) && log.contains("[web.1]"), "only web's lines with ps=web:\n{log}");
 
     // Readable at phone width: no sideways scrolling of the page.
     c.set_window_size(390, 844).await.unwrap();
