@@ -79,11 +79,6 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
-/// The page's text; empty while a page is loading.
-async fn body_text(c: &Client) -> String {
-    text_of(c, "body").await
-}
-
 /// An element's text; empty while a page is loading.
 async fn text_of(c: &Client, css: &str) -> String {
     match c.find(Locator::Css(css)).await {

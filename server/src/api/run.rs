@@ -118,6 +118,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         while let Some(Ok(message)) = from_client.next().await {
             match message {
                 Message::Binary(data) if data.first() == Some(&RUN_STDIN) => {
+                    // The dyno's stdin is gone: nothing more to pass on.
                     if stdin_tx.send(Some(data.slice(1..))).await.is_err() {
                         break;
                     }
