@@ -441,7 +441,9 @@ impl Platform {
 }
 
 /// A real terminal: a detached tmux session running one command, whose
-/// screen is read back with its escape codes. Killed when dropped.
+/// screen is read back with its escape codes. Each has a tmux server of
+/// its own (`-L`), so tests in parallel never race to start the shared
+/// one. Killed when dropped.
 pub struct Terminal {
     pub session: String,
 }
@@ -452,7 +454,7 @@ impl Terminal {
     pub fn start(command: &str, env: &[(&str, String)], cols: u16, rows: u16) -> Self {
         let session = unique_app("tty");
         let mut tmux = Command::new("tmux");
-        tmux.args(["new-session", "-d", "-s", &session, "-x", &cols.to_string(), "-y", &rows.to_string()]);
+        tmux.args(["-L", &session, "new-session", "-d", "-s", &session, "-x", &cols.to_string(), "-y", &rows.to_string()]);
         for (k, v) in env.iter().map(|(k, v)| (*k, v.as_str())).chain([("TERM", "xterm-256color")]) {
             tmux.args(["-e", &format!("{k}={v}")]);
         }
@@ -461,9 +463,16 @@ impl Terminal {
         Self { session }
     }
 
+    /// tmux, talking to this terminal's own server.
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.session]);
+        c
+    }
+
     /// The screen as text, with escape codes when `escapes`.
     pub fn screen(&self, escapes: bool) -> String {
-        let mut c = Command::new("tmux");
+        let mut c = self.tmux();
         c.args(["capture-pane", "-p", "-t", &self.session]);
         if escapes {
             c.arg("-e");
@@ -493,20 +502,21 @@ impl Terminal {
 
     /// Types `keys` (tmux key names: "Enter", "C-c", or literal text).
     pub fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux").args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
+        let status = self.tmux().args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
         assert!(status.success());
     }
 
     /// Types a line of text and Enter.
     pub fn type_line(&self, line: &str) {
-        let status = Command::new("tmux").args(["send-keys", "-l", "-t", &self.session, line]).status().unwrap();
+        let status = self.tmux().args(["send-keys", "-l", "-t", &self.session, line]).status().unwrap();
         assert!(status.success());
         self.keys(&["Enter"]);
     }
 
     /// Resizes the terminal, as a user dragging its window would.
     pub fn resize(&self, cols: u16, rows: u16) {
-        let status = Command::new("tmux")
+        let status = self
+            .tmux()
             .args(["resize-window", "-t", &self.session, "-x", &cols.to_string(), "-y", &rows.to_string()])
             .status()
             .unwrap();
@@ -516,6 +526,6 @@ impl Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+        let _ = self.tmux().arg("kill-server").status();
     }
 }
