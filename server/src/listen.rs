@@ -39,13 +39,19 @@ pub struct Https {
 /// the open connections' requests in flight (the caller bounds how long).
 /// With `tls`, each connection is a TLS one (the handshake must finish
 /// within the header timeout) and its requests carry [`Https`].
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    app: axum::Router,
+    app: S,
     limits: Limits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-) {
+) where
+    S: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let port = listener.local_addr().map_or(0, |a| a.port());
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -117,9 +123,14 @@ pub async fn serve(
     while open.join_next().await.is_some() {}
 }
 
-/// The size of a request's head: its target and headers.
+/// The size of a request's head: its target and headers (counted, not
+/// formatted: this runs on every request).
 fn head_size<B>(req: &hyper::Request<B>) -> usize {
-    req.uri().to_string().len() + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    target + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>()
 }
 
 /// Runs a connection to its end, or, when the listener stops, lets its

@@ -300,8 +300,18 @@ pub fn forward_headers(
     request_id
 }
 
-pub fn router(state: RouterState) -> axum::Router {
-    axum::Router::new().fallback(proxy).with_state(state)
+/// The router's service: every request goes to [`proxy`], with no routing
+/// layer in front (it has one route), which saves work on every request.
+pub fn router(
+    state: RouterState,
+) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible, Future = impl Send> + Clone + Send + 'static {
+    tower::service_fn(move |req: Request<Body>| {
+        let state = state.clone();
+        async move {
+            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+            Ok::<_, std::convert::Infallible>(proxy(State(state), ConnectInfo(peer), req).await)
+        }
+    })
 }
 
 /// Custom domains -> apps, shared with the API (which changes them after
