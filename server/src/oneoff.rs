@@ -17,6 +17,7 @@ use crate::crypto::ConfigCipher;
 use crate::logs::LogRouter;
 use crate::release::{ReleaseError, ReleaseResult};
 use crate::runtime::{Attachment, DynoSpec, Exit, OneOff, OneOffSpec, Runtime};
+use crate::scheduler::spec_for;
 use crate::store::{AppRow, Store};
 use paas_wire::{ConfigKey, DynoSize, RunCreate};
 use std::collections::{BTreeMap, HashSet};
@@ -59,16 +60,11 @@ pub struct Prepared {
     app: AppRow,
     spec: DynoSpec,
     tty: Option<(u16, u16)>,
-    size: DynoSize,
 }
 
 /// A one-off dyno that runs, with its client's streams when attached.
 pub struct Started {
-    pub name: String,
-    pub container_id: String,
-    pub release_version: i64,
-    /// Its memory limit, as `512M`.
-    pub size: String,
+    pub one_off: OneOff,
     pub attachment: Option<Attachment>,
 }
 
@@ -128,8 +124,6 @@ impl OneOffs {
         })?;
         let mut env: BTreeMap<String, String> = self.inner.cipher.open(&release.config)?;
         env.extend(req.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env.insert("PAAS_APP".into(), app.name.clone());
-        env.insert("PAAS_RELEASE".into(), format!("v{}", release.version));
         let tty = tty.then(|| (req.cols.unwrap_or(80).max(1), req.rows.unwrap_or(24).max(1)));
         if tty.is_some() {
             // No COLUMNS or LINES: busybox prefers them to the terminal's
@@ -137,19 +131,10 @@ impl OneOffs {
             // engine sizes the terminal as soon as the process runs.
             env.entry("TERM".into()).or_insert_with(|| "xterm".into());
         }
-        let spec = DynoSpec {
-            app: app.name.clone(),
-            release_id: release.id.clone(),
-            release_version: release.version,
-            process_type: RUN_TYPE.into(),
-            index: 0,
-            image: release.image.clone().unwrap_or_default(),
-            command: req.command.clone(),
-            env,
-            web: false,
-            memory: Some(size.bytes()),
-        };
-        Ok(Prepared { app: app.clone(), spec, tty, size })
+        // A dyno like the formation's (DYNO, PAAS_APP, PAAS_RELEASE); its
+        // number, and so DYNO, is given when it starts.
+        let spec = spec_for(&app.name, &release, RUN_TYPE, 0, &req.command, &env, size.bytes());
+        Ok(Prepared { app: app.clone(), spec, tty })
     }
 
     /// Starts a prepared run as `run.N`: attached (its streams handed
@@ -157,7 +142,7 @@ impl OneOffs {
     /// here, its output to the app's log).
     pub async fn start(&self, prepared: Prepared, attached: bool) -> anyhow::Result<Started> {
         let inner = &self.inner;
-        let Prepared { app, mut spec, tty, size } = prepared;
+        let Prepared { app, mut spec, tty } = prepared;
         let (one_off, attachment) = {
             let _numbering = inner.numbering.lock().await;
             let taken = inner.runtime.list_one_offs(Some(&app.name)).await?;
@@ -179,13 +164,7 @@ impl OneOffs {
         if !attached {
             self.supervise(one_off.clone());
         }
-        Ok(Started {
-            name,
-            container_id: one_off.dyno.container_id.clone(),
-            release_version: one_off.dyno.release_version,
-            size: size.to_string(),
-            attachment,
-        })
+        Ok(Started { one_off, attachment })
     }
 
     /// Ends a one-off dyno and removes it: see [`Self::stop_and_log`].

@@ -866,7 +866,7 @@ impl Scheduler {
                 since: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(d.created.max(0) as u64)),
                 restarts: crash.map_or(0, |c| c.count),
                 exit_code: crash.and_then(|c| c.exit.exit_code),
-                size: d.memory.map_or_else(String::new, |m| DynoSize::from_bytes(m).to_string()),
+                size: d.size(),
                 container_id: d.container_id.chars().take(12).collect(),
             });
         }
@@ -988,7 +988,10 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn spec_for(
+/// What to start for dyno `ptype.index` of `release`: its image and
+/// command, its config plus `DYNO`, `PAAS_APP`, `PAAS_RELEASE` (and `PORT`
+/// for web), its memory limit. One-off dynos are made the same way.
+pub fn spec_for(
     app: &str,
     release: &ReleaseRow,
     ptype: &str,

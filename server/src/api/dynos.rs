@@ -43,24 +43,28 @@ pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>)
             container_id: d.container_id,
         })
         .collect();
-    for o in state.one_offs.list(&app).await? {
-        dynos.push(Dyno {
-            name: o.dyno.name(),
-            process_type: o.dyno.process_type.clone(),
-            release_version: o.dyno.release_version,
-            state: "up".into(),
-            since: chrono::DateTime::from_timestamp(o.dyno.created, 0)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            restarts: 0,
-            exit_code: None,
-            command: o.command,
-            size: o.dyno.memory.map_or_else(String::new, |m| paas_wire::DynoSize::from_bytes(m).to_string()),
-            container_id: o.dyno.container_id.chars().take(12).collect(),
-        });
-    }
+    dynos.extend(state.one_offs.list(&app).await?.iter().map(one_off_to_wire));
     dynos.sort_by(|a, b| (&a.process_type, a.name.len(), &a.name).cmp(&(&b.process_type, b.name.len(), &b.name)));
     Ok(Json(dynos))
+}
+
+/// A one-off dyno (`run.3`) as `paas ps` shows it: up, with the command
+/// the user gave.
+pub(crate) fn one_off_to_wire(o: &crate::runtime::OneOff) -> Dyno {
+    Dyno {
+        name: o.dyno.name(),
+        process_type: o.dyno.process_type.clone(),
+        release_version: o.dyno.release_version,
+        state: "up".into(),
+        since: chrono::DateTime::from_timestamp(o.dyno.created, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        restarts: 0,
+        exit_code: None,
+        command: o.command.clone(),
+        size: o.dyno.size(),
+        container_id: o.dyno.container_id.chars().take(12).collect(),
+    }
 }
 
 pub(crate) async fn restart(state: &AppState, app: &str, target: Option<&str>) -> ApiResult<Json<DynoRestart>> {

@@ -36,19 +36,7 @@ pub(super) async fn create_detached(
     let app = state.app(&app).await?;
     let prepared = state.one_offs.prepare(&app, &req, false).await?;
     let started = state.one_offs.start(prepared, false).await?;
-    let dyno = Dyno {
-        name: started.name,
-        process_type: crate::oneoff::RUN_TYPE.into(),
-        release_version: started.release_version,
-        state: "up".into(),
-        since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        restarts: 0,
-        exit_code: None,
-        command: req.command,
-        size: started.size,
-        container_id: started.container_id.chars().take(12).collect(),
-    };
-    Ok((StatusCode::CREATED, Json(dyno)))
+    Ok((StatusCode::CREATED, Json(super::dynos::one_off_to_wire(&started.one_off))))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -81,7 +69,7 @@ fn text(message: &RunMessage) -> Message {
 /// One attached run, from start to exit (or to its client's leaving).
 async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket) {
     let (mut to_client, mut from_client) = socket.split();
-    let Started { name, container_id, release_version, size, attachment } = match one_offs.start(prepared, true).await {
+    let Started { one_off, attachment } = match one_offs.start(prepared, true).await {
         Ok(s) => s,
         Err(e) => {
             let message = format!("the one-off dyno could not start: {e:#}");
@@ -90,6 +78,8 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             return;
         }
     };
+    let (name, container_id) = (one_off.dyno.name(), one_off.dyno.container_id.clone());
+    let release_version = one_off.dyno.release_version;
     let Some(attachment) = attachment else {
         one_offs.finish(&app, &name, &container_id, Some("it started without its streams")).await;
         return;
@@ -147,7 +137,10 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
 
     let lifetime = tokio::time::sleep(one_offs.max_lifetime());
     tokio::pin!(lifetime);
+    // Why the dyno is being ended early, if it is; a client that left is
+    // told nothing.
     let mut why = None;
+    let mut client_gone = false;
     loop {
         tokio::select! {
             chunk = output.recv() => match chunk {
@@ -156,7 +149,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                     frame.push(if chunk.stderr { RUN_STDERR } else { RUN_STDOUT });
                     frame.extend_from_slice(&chunk.data);
                     if to_client.send(Message::Binary(frame.into())).await.is_err() {
-                        why = Some("its client disconnected".to_owned());
+                        client_gone = true;
                         break;
                     }
                 }
@@ -167,7 +160,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                 None => break,
             },
             _ = &mut reader => {
-                why = Some("its client disconnected".to_owned());
+                client_gone = true;
                 break;
             }
             _ = &mut lifetime => {
@@ -176,7 +169,9 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             }
         }
     }
-    let client_gone = why.as_deref() == Some("its client disconnected");
+    if client_gone {
+        why = Some("its client disconnected".to_owned());
+    }
     let exit = one_offs.stop_and_log(&app, &name, &container_id, why.as_deref()).await;
     writer.abort();
     reader.abort();
@@ -184,7 +179,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         let message = RunMessage::Exit {
             code: exit.exit_code.unwrap_or(255),
             oom_killed: exit.oom_killed,
-            size,
+            size: one_off.dyno.size(),
             reason: why.or(exit.error.filter(|e| !e.is_empty())),
         };
         let _ = to_client.send(text(&message)).await;

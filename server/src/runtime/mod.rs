@@ -143,6 +143,11 @@ impl Dyno {
     pub fn name(&self) -> String {
         format!("{}.{}", self.process_type, self.index)
     }
+
+    /// Its memory limit as people write it (`512M`); empty without one.
+    pub fn size(&self) -> String {
+        self.memory.map_or_else(String::new, |m| paas_wire::DynoSize::from_bytes(m).to_string())
+    }
 }
 
 /// A one-off dyno to start (`paas run`): a dyno of process type `run`.
