@@ -51,7 +51,8 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/app/{app}/domains/remove", post(remove_domain))
         .route("/app/{app}/destroy", post(destroy))
         .route("/app/{app}/builds/{build}", get(build_page))
-        .route("/app/{app}/log-stream", get(log_stream))
+        // The API's own event stream, behind the session instead of a token.
+        .route("/app/{app}/log-stream", get(api::logs::stream))
         .route("/logout", post(logout))
         .route_layer(axum::middleware::from_fn_with_state(state, require_session));
     axum::Router::new()
@@ -403,15 +404,6 @@ async fn build_page(
         }
         Err(e) => error_page(&session, e),
     }
-}
-
-async fn log_stream(
-    State(state): State<AppState>,
-    Path(app): Path<String>,
-    Query(query): Query<api::logs::LogQuery>,
-    headers: HeaderMap,
-) -> Response {
-    api::logs::stream(State(state), Path(app), Query(query), headers).await.into_response()
 }
 
 // ---- changes: each calls the API's handler and shows its outcome
