@@ -23,6 +23,19 @@ pub struct Cli {
     command: Command,
 }
 
+/// What `run` and `run:detached` take.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Set a config var for this run only (KEY=value; repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Its memory limit, e.g. 1G (default: the server's dyno size).
+    #[arg(long)]
+    size: Option<String>,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
 /// How long a change waits for its dynos.
 #[derive(clap::Args, Clone, Copy)]
 struct WaitArgs {
@@ -137,29 +150,17 @@ enum Command {
     /// a terminal when this is one, else pipes. One argument is a shell command
     /// line as it is; several are words.
     Run {
-        /// Set a config var for this run only (KEY=value; repeatable).
-        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Its memory limit, e.g. 1G (default: the server's dyno size).
-        #[arg(long)]
-        size: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Pipes even when this is a terminal.
         #[arg(long)]
         no_tty: bool,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
-        command: Vec<String>,
     },
     /// Run a command in a one-off dyno in the background; its output goes to the app's logs.
     #[command(name = "run:detached")]
     RunDetached {
-        /// Set a config var for this run only (KEY=value; repeatable).
-        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// Its memory limit, e.g. 1G (default: the server's dyno size).
-        #[arg(long)]
-        size: Option<String>,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
-        command: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// List builds.
     Builds,
@@ -486,15 +487,15 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("Stopping {dyno} of {name}... done");
             Ok(())
         }
-        Command::Run { env, size, no_tty, command } => {
+        Command::Run { run, no_tty } => {
             let name = app()?;
-            let req = run_request(&command, &env, size, crate::run::wants_tty(no_tty))?;
+            let req = run_request(run, crate::run::wants_tty(no_tty))?;
             let code = crate::run::attached(&name, req)?;
             std::process::exit(code);
         }
-        Command::RunDetached { env, size, command } => {
+        Command::RunDetached { run } => {
             let name = app()?;
-            let req = run_request(&command, &env, size, false)?;
+            let req = run_request(run, false)?;
             let dyno: Dyno = Client::new()?.post(&format!("/apps/{name}/dynos"), &req)?;
             if json {
                 output::json(&dyno);
@@ -719,9 +720,9 @@ fn outcome(result: &ChangeResult) -> Result<()> {
 
 /// A path segment from user input: ids, versions and dyno names only.
 /// A run request from `paas run`'s arguments and flags.
-fn run_request(command: &[String], env: &[String], size: Option<String>, tty: bool) -> Result<paas_wire::RunCreate> {
+fn run_request(RunArgs { env, size, command }: RunArgs, tty: bool) -> Result<paas_wire::RunCreate> {
     let mut vars = std::collections::BTreeMap::new();
-    for pair in env {
+    for pair in &env {
         let Some((k, v)) = pair.split_once('=') else {
             bail!("{pair:?} is not KEY=value: write it like `paas run -e DEBUG=1 CMD`");
         };
@@ -731,7 +732,7 @@ fn run_request(command: &[String], env: &[String], size: Option<String>, tty: bo
     if let Some(s) = &size {
         paas_wire::DynoSize::parse(s)?;
     }
-    Ok(paas_wire::RunCreate { command: crate::run::command_line(command), env: vars, size, tty, cols: None, rows: None })
+    Ok(paas_wire::RunCreate { command: crate::run::command_line(&command), env: vars, size, tty, cols: None, rows: None })
 }
 
 fn url_segment(s: &str) -> Result<&str> {
