@@ -4,6 +4,7 @@
 //! detached runs in `ps` and `ps:stop`. `run_e2e.rs` proves it all on the
 //! real Docker engine, through a real terminal.
 
+mod common;
 mod fast;
 
 use fast::Fast;
@@ -13,18 +14,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn cli() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(env!("CARGO_BIN_EXE_paas-server")).with_file_name("paas");
-    assert!(p.exists(), "{} is missing: build the CLI first (`cargo build --workspace`; scripts/test does)", p.display());
-    p
-}
-
 /// The CLI with `args` against `f`, fed `input`.
 async fn paas(f: &Fast, args: &[&str], input: &[u8]) -> Output {
     let (url, token, home) = (f.p().api_url(), f.token.clone(), f.settings.data_dir.clone());
     let (args, input): (Vec<String>, Vec<u8>) = (args.iter().map(|s| s.to_string()).collect(), input.to_vec());
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(cli())
+        let mut child = Command::new(common::cli_exe())
             .args(&args)
             .env("PAAS_API_URL", url)
             .env("PAAS_TOKEN", token)
