@@ -496,6 +496,29 @@ mod tests {
     }
 
     #[test]
+    fn nodejs_web_process_is_what_npm_start_runs() {
+        let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../buildpacks/nodejs/bin/release");
+        let web = |package: &str, server_js: bool| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("package.json"), package).unwrap();
+            if server_js {
+                std::fs::write(dir.path().join("server.js"), "").unwrap();
+            }
+            let out = std::process::Command::new("bash").arg(&release).arg(dir.path()).output().unwrap();
+            assert!(out.status.success());
+            let types = parse_release_yaml(&String::from_utf8(out.stdout).unwrap()).unwrap();
+            types["web"].clone()
+        };
+        assert_eq!(web(r#"{"scripts": {"start": "node app.js --port $PORT"}}"#, false), "node app.js --port $PORT");
+        assert_eq!(web(r#"{"name": "x"}"#, true), "node server.js", "npm's default start");
+        // Only npm runs prestart and poststart; odd or broken files too.
+        assert_eq!(web(r#"{"scripts": {"prestart": "x", "start": "node a.js"}}"#, true), "npm start");
+        assert_eq!(web(r#"{"name": "x"}"#, false), "npm start");
+        assert_eq!(web("{not json", true), "npm start");
+        assert_eq!(web(r#"{"scripts": {"start": "a\nb"}}"#, false), "npm start");
+    }
+
+    #[test]
     fn upload_layout() {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();

@@ -10,6 +10,13 @@
 # buildpacks declared dependency folders (a line "PATH KEY" each in
 # $PAAS_DEPS_FILE), deps-key and, unless PAAS_DEPS_KNOWN already names that
 # key, deps.tar with those folders.
+#
+# A lone buildpack also gets PAAS_DEPS_LAYER_KEY, the key of the app's
+# current dependency layer: when the sha256 of the lines it declares equals
+# it, that layer already holds those folders, so the buildpack may leave
+# them out of /app (no copy from its cache). With several buildpacks it is
+# unset: one may keep its folder while another's changes, and the new layer
+# needs every folder.
 set -uo pipefail
 mode=$1 count=$2
 build=/app cache=/tmp/cache env_dir=/tmp/env out=/tmp/paas-out
@@ -45,6 +52,9 @@ if [ "${#selected[@]}" = 0 ]; then
   exit 1
 fi
 
+if [ "${#selected[@]}" = 1 ] && [ -n "${PAAS_DEPS_KNOWN:-}" ]; then
+  export PAAS_DEPS_LAYER_KEY=$PAAS_DEPS_KNOWN
+fi
 for i in "${selected[@]}"; do
   bp=/tmp/buildpacks/$i
   if ! "$bp/bin/compile" "$build" "$cache" "$env_dir"; then
@@ -58,15 +68,20 @@ done
 
 # Split /app into dependency folders (an image layer of their own, reused
 # while their key is unchanged) and everything else.
-excludes=() deps=()
+excludes=() deps=() missing=()
 while read -r path key; do
-  [ -n "$path" ] && [ -d "$build/$path" ] || continue
-  excludes+=("--exclude=app/$path") deps+=("app/$path")
+  [ -n "$path" ] || continue
+  excludes+=("--exclude=app/$path")
+  if [ -d "$build/$path" ]; then deps+=("app/$path"); else missing+=("$path"); fi
 done <"$PAAS_DEPS_FILE"
-if [ "${#deps[@]}" -gt 0 ]; then
+if [ "${#excludes[@]}" -gt 0 ]; then
   key=$(sha256sum "$PAAS_DEPS_FILE" | cut -d' ' -f1)
   echo "$key" >"$out/deps-key"
   if [ "${PAAS_DEPS_KNOWN:-}" != "$key" ]; then
+    if [ "${#missing[@]}" -gt 0 ]; then
+      echo " !     a buildpack declared ${missing[*]} as dependencies but left it out of the app, and the dependency layer changed"
+      exit 1
+    fi
     tar -C / -cf "$out/deps.tar" "${deps[@]}" || { echo " !     cannot pack the dependencies"; exit 1; }
   fi
 fi

@@ -563,7 +563,11 @@ impl Scheduler {
         // Without an HTTP target the dyno only has to keep running.
         let deadline = started + initial + if target.is_some() { boot } else { SETTLE.min(boot) };
         let mut tries = 0u32;
+        // Probing a loopback port is cheap, asking the engine whether the
+        // dyno still runs less so: the probe backs off to 100 ms, the engine
+        // is asked at most every 200 ms.
         let mut delay = Duration::from_millis(20);
+        let mut exit_checked: Option<Instant> = None;
         loop {
             let due = started.elapsed() >= initial;
             if let (true, Some(addr)) = (due, target) {
@@ -572,16 +576,17 @@ impl Scheduler {
                     return Ok(());
                 }
             }
-            match self.inner.runtime.exit_of(&d.container_id).await {
-                Ok((false, _)) | Err(_) => {
-                    let exit = self.exit_of(d).await;
-                    let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
-                    if self.record_crash(d, exit.clone()) {
-                        self.crash_events(d, &exit);
-                    }
-                    return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
+            let check_exit = exit_checked.is_none_or(|at| at.elapsed() >= Duration::from_millis(200));
+            if check_exit {
+                exit_checked = Some(Instant::now());
+            }
+            if check_exit && !matches!(self.inner.runtime.exit_of(&d.container_id).await, Ok((true, _))) {
+                let exit = self.exit_of(d).await;
+                let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+                if self.record_crash(d, exit.clone()) {
+                    self.crash_events(d, &exit);
                 }
-                Ok((true, _)) => {}
+                return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
             }
             let out_of_tries = attempts.is_some_and(|a| tries >= a);
             if Instant::now() >= deadline || out_of_tries {
@@ -607,7 +612,7 @@ impl Scheduler {
             }
             let pause = wait.unwrap_or(delay);
             tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            delay = (delay * 2).min(Duration::from_millis(100));
         }
     }
 

@@ -27,7 +27,9 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     std::fs::write(dir.join("app.py"), code).unwrap();
     p.git_ok(dir, &["commit", "-qam", "change the code only"]);
     let said = p.push_ok(dir, &app);
-    assert!(said.contains("Requirements unchanged: reusing cached packages"), "{said}");
+    // The virtualenv is not even copied into the build's /app: the layer
+    // already holds it.
+    assert!(said.contains("Requirements unchanged: reusing the virtualenv layer"), "{said}");
     assert!(!said.contains("Installing requirements with pip"), "{said}");
     assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
     p.wait_for_page(&app, "python again six=1.16.0");
@@ -35,6 +37,8 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     assert_eq!(first.len(), second.len());
     assert_eq!(first[..first.len() - 1], second[..second.len() - 1], "only the top (code) layer differs");
     assert_ne!(first.last(), second.last());
+    let code_layer = top_layer_bytes(&app);
+    assert!(code_layer < 200_000, "the code layer holds the code, not the virtualenv: {code_layer} bytes");
 
     // Once the cache is cleared, the next build installs again.
     let cleared = p.paas_ok(dir, &["builds:cache:clear", "-a", &app]);
@@ -69,8 +73,22 @@ fn nodejs_with_an_npm_dependency() {
     p.create_app(repo.path(), &app);
     let said = p.push_ok(repo.path(), &app);
     assert!(said.contains("Node.js app detected") && said.contains("npm ci"), "{said}");
-    assert!(said.contains("Process types -> web"), "npm start is the default web process: {said}");
+    assert!(said.contains("Process types -> web"), "{said}");
     p.wait_for_page(&app, "node ok is-number=true");
+    // package.json's start script runs as npm start would, without npm.
+    assert_eq!(web_command(&app), "node server.js");
+
+    // Same package.json and lockfile: no install, and node_modules stays
+    // in its own layer, not copied into the build's /app.
+    let dir = repo.path();
+    let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node ok", "node again");
+    std::fs::write(dir.join("server.js"), code).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "change the code only"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Dependencies unchanged: reusing the node_modules layer"), "{said}");
+    assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
+    assert!(!said.contains("npm ci"), "{said}");
+    p.wait_for_page(&app, "node again is-number=true");
 }
 
 #[test]
@@ -326,13 +344,36 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
     }
 }
 
-/// The layers of the image the app's running web dyno uses, bottom first.
-fn docker_image_layers(app: &str) -> Vec<String> {
+/// The command of the app's running web dyno (after `/bin/sh -c`).
+fn web_command(app: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{index .Config.Cmd 2}}", &web_dyno(app)])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The size of the top layer of the app's running web dyno's image.
+fn top_layer_bytes(app: &str) -> u64 {
+    let image = std::process::Command::new("docker").args(["inspect", "-f", "{{.Image}}", &web_dyno(app)]).output().unwrap();
+    let history = std::process::Command::new("docker")
+        .args(["history", "--no-trunc", "-H=false", "--format", "{{.Size}}", text(&image.stdout).trim()])
+        .output()
+        .unwrap();
+    text(&history.stdout).lines().next().expect("the image has a history").trim().parse().expect("a size in bytes")
+}
+
+fn web_dyno(app: &str) -> String {
     let id = std::process::Command::new("docker")
         .args(["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
         .output()
         .unwrap();
-    let id = text(&id.stdout).lines().next().expect("a web dyno runs").to_owned();
+    text(&id.stdout).lines().next().expect("a web dyno runs").to_owned()
+}
+
+/// The layers of the image the app's running web dyno uses, bottom first.
+fn docker_image_layers(app: &str) -> Vec<String> {
+    let id = web_dyno(app);
     let image = std::process::Command::new("docker").args(["inspect", "-f", "{{.Image}}", &id]).output().unwrap();
     let layers = std::process::Command::new("docker")
         .args(["image", "inspect", "-f", "{{range .RootFS.Layers}}{{println .}}{{end}}", text(&image.stdout).trim()])
