@@ -119,6 +119,16 @@ impl Builder {
         Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json })
     }
 
+    /// See [`BuildpackBuilder::warm_up`].
+    pub fn warm_up(&self, app: &str) {
+        self.buildpacks.warm_up(app);
+    }
+
+    /// See [`BuildpackBuilder::forget`].
+    pub fn forget(&self, app: &str) {
+        self.buildpacks.forget(app);
+    }
+
     async fn run(
         &self,
         app: &AppRow,

@@ -34,6 +34,8 @@ pub struct BuildpackBuilder {
     dir: PathBuf,
     /// `PAAS_BUILDPACK_DIRS`: server folders custom buildpacks may come from.
     allowed_dirs: Vec<PathBuf>,
+    /// Each app's last build container, for [`Self::warm_up`].
+    last_task: Arc<std::sync::Mutex<std::collections::HashMap<String, TaskSpec>>>,
 }
 
 /// What a buildpack build made.
@@ -45,7 +47,23 @@ pub struct Built {
 
 impl BuildpackBuilder {
     pub fn new(runtime: Arc<dyn Runtime>, stack: Stack, dir: PathBuf, allowed_dirs: Vec<PathBuf>) -> Self {
-        Self { runtime, stack, dir, allowed_dirs }
+        Self { runtime, stack, dir, allowed_dirs, last_task: Default::default() }
+    }
+
+    /// Has the runtime make the container of the app's next build now, so
+    /// that build skips creating and starting one (about 0.3 s). Called
+    /// once a deploy is done, not during it: making a container then would
+    /// slow the release image and the new dynos.
+    pub fn warm_up(&self, app: &str) {
+        let spec = self.last_task.lock().expect("last task lock").get(app).cloned();
+        if let Some(spec) = spec {
+            self.runtime.prepare_task(&spec);
+        }
+    }
+
+    /// Forgets an app (destroyed).
+    pub fn forget(&self, app: &str) {
+        self.last_task.lock().expect("last task lock").remove(app);
     }
 
     /// Builds `source` (a `git archive` tar). `chosen` names buildpacks
@@ -124,7 +142,9 @@ impl BuildpackBuilder {
             timeout: Some(limits.timeout),
             platform_step: false,
             memory: limits.memory,
+            spare: true,
         };
+        self.last_task.lock().expect("last task lock").insert(app.to_owned(), spec.clone());
         let started = std::time::Instant::now();
         let sink = out.sink(false);
         let result = self.runtime.run_task(&spec, &sink.tx).await;

@@ -233,6 +233,7 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
     let wait = Duration::from_secs(state.settings.boot_timeout_secs * 2 + 60);
     let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
     info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
+    state.builder.warm_up(&app.name);
     match deploy.state {
         DeployState::Serving | DeployState::Superseded => {
             if !deploy.started.is_empty() {

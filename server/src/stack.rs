@@ -140,6 +140,7 @@ async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[
         }),
         timeout: Some(Duration::from_secs(30 * 60)),
         platform_step: true,
+        spare: false,
         ..Default::default()
     };
     let result = runtime.run_task(&spec, &tx).await;

@@ -40,9 +40,13 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     let code_layer = top_layer_bytes(&app);
     assert!(code_layer < 200_000, "the code layer holds the code, not the virtualenv: {code_layer} bytes");
 
-    // Once the cache is cleared, the next build installs again.
+    // After a deploy, the app's next build container is made and started
+    // ahead of the push (it runs `sleep` until then); the cache volume it
+    // mounts can still be cleared, and the spare goes with it.
+    poll(Duration::from_secs(30), "a spare build container", || (!spares_of(&app).is_empty()).then_some(()));
     let cleared = p.paas_ok(dir, &["builds:cache:clear", "-a", &app]);
     assert!(cleared.contains("done"), "{cleared}");
+    assert!(spares_of(&app).is_empty(), "the spare went with the cache");
     p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "rebuild"]);
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Installing requirements with pip"), "{said}");
@@ -332,16 +336,45 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
     let repo = fixture_repo(&p, "static");
     let dir = repo.path();
     p.create_app(dir, &app);
+    // Each limit twice: in a fresh build container (the first push's, and
+    // the one after a failed build), and in the spare a deploy leaves for
+    // the next build (its command runs there with `exec`).
+    let mut version = 0;
     for (name, want) in [
         ("slow", "the build took longer than 5 s, the build timeout"),
         ("hungry", "killed for using more than its memory limit of 64 MiB: raise PAAS_BUILD_MEMORY"),
     ] {
         let bp = bps.path().join(name).display().to_string();
-        p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={bp}")]);
-        let (ok, said) = p.push(dir, &app);
-        assert!(!ok, "{name}: {said}");
-        assert!(said.contains(want), "{name}: {said}");
+        for spare in [false, true] {
+            p.paas_ok(dir, &["config:unset", "-a", &app, "BUILDPACK_URL"]);
+            if spare {
+                version += 1;
+                std::fs::write(dir.join("index.html"), format!("<p>v{version}</p>")).unwrap();
+                p.git_ok(dir, &["commit", "-qam", "serve"]);
+                p.push_ok(dir, &app);
+                p.wait_for_page(&app, &format!("v{version}"));
+                poll(Duration::from_secs(30), "a spare build container", || (!spares_of(&app).is_empty()).then_some(()));
+            }
+            p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={bp}")]);
+            p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", name]);
+            let (ok, said) = p.push(dir, &app);
+            assert!(!ok, "{name} (spare: {spare}): {said}");
+            assert!(said.contains(want), "{name} (spare: {spare}): {said}");
+            if spare {
+                // The running release keeps serving.
+                p.wait_for_page(&app, &format!("v{version}"));
+            }
+        }
     }
+}
+
+/// The app's spare build containers, running or not.
+fn spares_of(app: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("name=paas-spare-build-{app}-")])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().map(str::to_owned).collect()
 }
 
 /// The command of the app's running web dyno (after `/bin/sh -c`).

@@ -61,6 +61,7 @@ pub(crate) async fn destroy(State(state): State<AppState>, Path(app): Path<Strin
     let wire = to_wire(&state, &app).await?;
     let domains = state.store.domains(&app.id).await?;
     state.releases.destroy(&app).await?;
+    state.builder.forget(&app.name);
     // Its domains answer 404 from now on, and are free for another app.
     for (hostname, _) in domains {
         if let Ok(h) = paas_wire::Hostname::parse(&hostname) {

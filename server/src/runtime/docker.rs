@@ -21,6 +21,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+mod spares;
+
 #[derive(Clone)]
 pub struct DockerRuntime {
     docker: Docker,
@@ -29,6 +31,8 @@ pub struct DockerRuntime {
     /// Every container this runtime starts carries `paas.instance=<this>`,
     /// and it lists and touches only those.
     instance: String,
+    /// Started task containers waiting for their task (see `spares`).
+    spares: std::sync::Arc<std::sync::Mutex<spares::Spares>>,
 }
 
 impl DockerRuntime {
@@ -40,7 +44,38 @@ impl DockerRuntime {
             .negotiate_version()
             .await
             .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
-        Ok(Self { docker, host: host.map(str::to_owned), instance: instance.to_owned() })
+        let me = Self { docker, host: host.map(str::to_owned), instance: instance.to_owned(), spares: Default::default() };
+        // Spares of an earlier run of this server: never used, not known now.
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![me.instance_label(), format!("{}=1", spares::SPARE_LABEL)]);
+        let old = me
+            .docker
+            .list_containers(Some(ListContainersOptions::<String> { all: true, filters, ..Default::default() }))
+            .await
+            .unwrap_or_default();
+        for c in old {
+            if let Some(id) = c.id {
+                me.remove_now(&id).await;
+            }
+        }
+        Ok(me)
+    }
+
+    /// Removes a container (a finished task's, a spare), whatever state it
+    /// is in; a failure is only logged.
+    async fn remove_now(&self, id: &str) {
+        let options = RemoveContainerOptions { force: true, v: false, ..Default::default() };
+        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
+            if !is_not_found(&e) {
+                tracing::warn!(container = id, error = %e, "cannot remove a task container");
+            }
+        }
+    }
+
+    /// [`Self::remove_now`] off the caller's path.
+    fn remove_later(&self, id: &str) {
+        let (me, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move { me.remove_now(&id).await });
     }
 
     fn instance_label(&self) -> String {
@@ -373,60 +408,34 @@ impl Runtime for DockerRuntime {
         Ok(())
     }
 
-    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
-        let name = format!("paas-task-{}-{}", spec.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let mut mounts: Vec<Mount> = spec
-            .volumes
-            .iter()
-            .map(|(volume, target)| Mount {
-                typ: Some(MountTypeEnum::VOLUME),
-                source: Some(volume.clone()),
-                target: Some(target.clone()),
-                ..Default::default()
-            })
-            .collect();
-        if let Some((host, target)) = &spec.ca_bundle {
-            mounts.push(Mount {
-                typ: Some(MountTypeEnum::BIND),
-                source: Some(host.display().to_string()),
-                target: Some(target.clone()),
-                read_only: Some(true),
-                ..Default::default()
-            });
+    fn prepare_task(&self, spec: &TaskSpec) {
+        if spec.spare {
+            self.prepare_spare(spec);
         }
-        let mut task_labels = HashMap::new();
-        task_labels.insert("paas.task".to_owned(), spec.name.clone());
-        task_labels.extend(self.not_a_dyno("task"));
-        let config = Config {
-            image: Some(spec.image.clone()),
-            cmd: Some(spec.cmd.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(task_labels),
-            host_config: Some({
-                let host = locked_down(HostConfig {
-                    mounts: Some(mounts),
-                    memory: spec.memory,
-                    memory_swap: spec.memory,
-                    ..Default::default()
-                });
-                if spec.platform_step {
-                    HostConfig { cap_drop: None, ..host }
-                } else {
-                    host
-                }
-            }),
-            ..Default::default()
+    }
+
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        let (id, result) = match if spec.spare { self.take_spare(spec).await } else { None } {
+            Some(id) => {
+                let result = self.run_in_spare(&id, spec, output).await;
+                (id, result)
+            }
+            None => {
+                let name = format!("paas-task-{}-{}", spec.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                let extra: &[(&str, &str)] = if spec.spare { &[(spares::SPARE_LABEL, "1")] } else { &[] };
+                let created = self
+                    .docker
+                    .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), self.task_config(spec, extra))
+                    .await
+                    .with_context(|| format!("cannot create the {} container from {}", spec.name, spec.image))?;
+                let result = self.run_created_task(&created.id, spec, output).await;
+                (created.id, result)
+            }
         };
-        let created = self
-            .docker
-            .create_container(Some(CreateContainerOptions { name: name.as_str(), platform: None }), config)
-            .await
-            .with_context(|| format!("cannot create the {} container from {}", spec.name, spec.image))?;
-        let result = self.run_created_task(&created.id, spec, output).await;
-        let _ = self
-            .docker
-            .remove_container(&created.id, Some(RemoveContainerOptions { force: true, v: false, ..Default::default() }))
-            .await;
+        match &result {
+            Ok(r) if r.exit_code == 0 && spec.spare => self.retire(spec, &id),
+            _ => self.remove_later(&id),
+        }
         result
     }
 
@@ -716,6 +725,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.drop_spares_of(name).await;
         match self.docker.remove_volume(name, None).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -725,7 +735,48 @@ impl Runtime for DockerRuntime {
 }
 
 impl DockerRuntime {
-    async fn run_created_task(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+    /// The container a task runs in; `extra` labels on top of the task's.
+    fn task_config(&self, spec: &TaskSpec, extra: &[(&str, &str)]) -> Config<String> {
+        let mut mounts: Vec<Mount> = spec
+            .volumes
+            .iter()
+            .map(|(volume, target)| Mount {
+                typ: Some(MountTypeEnum::VOLUME),
+                source: Some(volume.clone()),
+                target: Some(target.clone()),
+                ..Default::default()
+            })
+            .collect();
+        if let Some((host, target)) = &spec.ca_bundle {
+            mounts.push(Mount {
+                typ: Some(MountTypeEnum::BIND),
+                source: Some(host.display().to_string()),
+                target: Some(target.clone()),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+        let mut task_labels = HashMap::new();
+        task_labels.insert("paas.task".to_owned(), spec.name.clone());
+        task_labels.extend(self.not_a_dyno("task"));
+        task_labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let host = locked_down(HostConfig {
+            mounts: Some(mounts),
+            memory: spec.memory,
+            memory_swap: spec.memory,
+            ..Default::default()
+        });
+        Config {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(task_env(spec)),
+            labels: Some(task_labels),
+            host_config: Some(if spec.platform_step { HostConfig { cap_drop: None, ..host } } else { host }),
+            ..Default::default()
+        }
+    }
+
+    async fn upload_task_files(&self, id: &str, spec: &TaskSpec) -> Result<()> {
         if let Some(tar) = &spec.upload {
             self.docker
                 .upload_to_container_streaming(
@@ -736,31 +787,93 @@ impl DockerRuntime {
                 .await
                 .context("cannot copy files into the task container")?;
         }
+        Ok(())
+    }
+
+    /// Copies each of the task's `download` paths out of the container.
+    async fn download_task_files(&self, id: &str, spec: &TaskSpec) -> Result<()> {
+        for (path, host_file) in &spec.download {
+            let mut stream = self.docker.download_from_container(id, Some(DownloadFromContainerOptions { path: path.as_str() }));
+            let mut file =
+                tokio::fs::File::create(host_file).await.with_context(|| format!("cannot create {}", host_file.display()))?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.with_context(|| format!("cannot copy {path} out of the task container"))?;
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the task in a started spare: its files go in, its command runs
+    /// with `exec`, its output and exit code come back as a fresh
+    /// container's would.
+    async fn run_in_spare(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        self.upload_task_files(id, spec).await?;
+        let since = unix_now();
+        let exec = self
+            .docker
+            .create_exec(
+                id,
+                bollard::exec::CreateExecOptions::<String> {
+                    cmd: Some(spec.cmd.clone()),
+                    env: Some(task_env(spec)),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .with_context(|| format!("cannot run {} in its container", spec.name))?;
+        let run = async {
+            match self.docker.start_exec(&exec.id, None).await.with_context(|| format!("cannot run {}", spec.name))? {
+                bollard::exec::StartExecResults::Attached { output: stream, .. } => forward_lines(stream, output).await,
+                bollard::exec::StartExecResults::Detached => anyhow::bail!("the engine ran {} detached", spec.name),
+            }
+            let inspect = self.docker.inspect_exec(&exec.id).await.with_context(|| format!("cannot read how {} ended", spec.name))?;
+            Ok::<_, anyhow::Error>(inspect.exit_code.unwrap_or(-1))
+        };
+        let exit_code = match spec.timeout {
+            Some(t) => match tokio::time::timeout(t, run).await {
+                Ok(r) => r?,
+                Err(_) => anyhow::bail!("{} took longer than {} s and was stopped", spec.name, t.as_secs()),
+            },
+            None => run.await?,
+        };
+        if exit_code == 0 {
+            self.download_task_files(id, spec).await?;
+        }
+        // The engine marks a container, not an exec, as killed for memory:
+        // ask its event log whether the container's memory ran out (the
+        // process killed may be a child, the exit then any non-zero code).
+        let oom_killed = exit_code != 0 && self.had_oom(id, since).await;
+        Ok(TaskResult { exit_code, oom_killed })
+    }
+
+    /// Whether the engine logged an out-of-memory kill in the container
+    /// since `since` (Unix seconds); waits 0.2 s for a late event.
+    async fn had_oom(&self, id: &str, since: f64) -> bool {
+        let mut filters = HashMap::new();
+        filters.insert("container".to_owned(), vec![id.to_owned()]);
+        filters.insert("event".to_owned(), vec!["oom".to_owned()]);
+        let options = bollard::system::EventsOptions::<String> {
+            since: Some(format!("{since:.6}")),
+            until: Some(format!("{:.6}", unix_now() + 0.2)),
+            filters,
+        };
+        let mut events = self.docker.events(Some(options));
+        matches!(tokio::time::timeout(Duration::from_secs(3), events.next()).await, Ok(Some(Ok(_))))
+    }
+
+    async fn run_created_task(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        self.upload_task_files(id, spec).await?;
         self.docker.start_container::<String>(id, None).await.context("cannot start the task container")?;
         let follow = async {
-            let mut logs = self.docker.logs(
+            let logs = self.docker.logs(
                 id,
                 Some(LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() }),
             );
-            let mut partial = Vec::new();
-            while let Some(chunk) = logs.next().await {
-                let bytes = match chunk {
-                    Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => message,
-                    Ok(_) => continue,
-                    Err(_) => break,
-                };
-                partial.extend_from_slice(&bytes);
-                while let Some(pos) = partial.iter().position(|b| *b == b'\n' || *b == b'\r') {
-                    let line: Vec<u8> = partial.drain(..=pos).collect();
-                    let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                    if !line.trim().is_empty() {
-                        let _ = output.send(line).await;
-                    }
-                }
-            }
-            if !partial.is_empty() {
-                let _ = output.send(String::from_utf8_lossy(&partial).into_owned()).await;
-            }
+            forward_lines(logs, output).await;
             let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions<String>>);
             match wait.next().await {
                 Some(Ok(r)) => Ok(r.status_code),
@@ -777,19 +890,7 @@ impl DockerRuntime {
             None => follow.await?,
         };
         if exit_code == 0 {
-            for (path, host_file) in &spec.download {
-                let mut stream = self
-                    .docker
-                    .download_from_container(id, Some(DownloadFromContainerOptions { path: path.as_str() }));
-                let mut file = tokio::fs::File::create(host_file)
-                    .await
-                    .with_context(|| format!("cannot create {}", host_file.display()))?;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.with_context(|| format!("cannot copy {path} out of the task container"))?;
-                    file.write_all(&chunk).await?;
-                }
-                file.flush().await?;
-            }
+            self.download_task_files(id, spec).await?;
             if let Some(c) = &spec.commit {
                 let (repo, tag) = c.tag.rsplit_once(':').unwrap_or((c.tag.as_str(), "latest"));
                 let options = CommitContainerOptions { container: id, repo, tag, pause: false, ..Default::default() };
@@ -806,6 +907,41 @@ impl DockerRuntime {
         let oom_killed = exit_code != 0
             && self.docker.inspect_container(id, None).await.ok().and_then(|c| c.state?.oom_killed).unwrap_or(false);
         Ok(TaskResult { exit_code, oom_killed })
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn task_env(spec: &TaskSpec) -> Vec<String> {
+    spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Sends a container's output (logs or an exec's stream) on as lines,
+/// skipping blank ones; `\r` ends a line too (progress bars).
+async fn forward_lines<S>(mut stream: S, output: &mpsc::Sender<String>)
+where
+    S: futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
+{
+    let mut partial = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let bytes = match chunk {
+            Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => message,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        partial.extend_from_slice(&bytes);
+        while let Some(pos) = partial.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            let line: Vec<u8> = partial.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            if !line.trim().is_empty() {
+                let _ = output.send(line).await;
+            }
+        }
+    }
+    if !partial.is_empty() {
+        let _ = output.send(String::from_utf8_lossy(&partial).into_owned()).await;
     }
 }
 

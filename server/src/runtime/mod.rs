@@ -217,6 +217,10 @@ pub struct TaskSpec {
     pub platform_step: bool,
     /// Memory limit in bytes (no swap beyond it).
     pub memory: Option<i64>,
+    /// Keep a started container of this task ready for its next run (same
+    /// name, image, env, mounts and limits), which then runs with `exec`
+    /// in it: for builds, whose container start is on a push's path.
+    pub spare: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,8 +283,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// Imports a root filesystem tar as an image (`docker import`).
     async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> anyhow::Result<()>;
     /// Runs a task container to completion, streaming its output lines, and
-    /// removes it.
+    /// removes it. A `spare` task runs in the spare made by `prepare_task`
+    /// when there is one (waiting for it while it is being made).
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> anyhow::Result<TaskResult>;
+    /// Makes, in the background, a started container for the next run of a
+    /// `spare` task. Runtimes without spares do nothing.
+    fn prepare_task(&self, _spec: &TaskSpec) {}
     /// Makes image `tag` from `base` plus the files of the tar file `tar`
     /// (unpacked at `/`, streamed), keeping the base's entrypoint and
     /// environment, with `label` set on it. Returns the image ID. Much faster
