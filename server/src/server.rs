@@ -37,6 +37,7 @@ pub struct Running {
     pub routes: RouteTable,
     pub logs: LogRouter,
     pub one_offs: crate::oneoff::OneOffs,
+    runtime: Arc<dyn Runtime>,
     /// The router's HTTPS listener, when `PAAS_ROUTER_TLS_LISTEN` is set.
     pub tls_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -55,6 +56,8 @@ impl Running {
         self.renewals.abort();
         // Attached one-off dynos end with their clients' connections.
         self.one_offs.end_session().await;
+        // Spare build containers would wait for builds that never come.
+        self.runtime.remove_spares().await;
         // Live tails end, so the listeners can drain; journals are written.
         self.logs.close();
         let _ = self.stop.send(true);
@@ -266,7 +269,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, tls_addr, stop, served, reconciler, sweeper, renewals })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, renewals })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -50,6 +50,11 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "rebuild"]);
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Installing requirements with pip"), "{said}");
+
+    // A server that stops in order leaves no spare behind.
+    poll(Duration::from_secs(30), "a spare build container", || (!spares_of(&app).is_empty()).then_some(()));
+    p.terminate(Duration::from_secs(30));
+    assert!(spares_of(&app).is_empty(), "the spare went with the server");
 }
 
 #[test]
@@ -93,6 +98,21 @@ fn nodejs_with_an_npm_dependency() {
     assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
     assert!(!said.contains("npm ci"), "{said}");
     p.wait_for_page(&app, "node again is-number=true");
+
+    // A spare that stopped (as an engine restart stops it) is not used:
+    // the build makes a container of its own.
+    // (Once the used one is gone, only the new one is left.)
+    let spares = poll(Duration::from_secs(30), "one spare build container", || {
+        let (all, running) = (spares_of(&app), running_spares_of(&app));
+        (all.len() == 1 && running == all).then_some(all)
+    });
+    let killed = std::process::Command::new("docker").arg("kill").args(&spares).output().unwrap();
+    assert!(killed.status.success(), "{}", text(&killed.stderr));
+    let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node again", "node third");
+    std::fs::write(dir.join("server.js"), code).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "third"]);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "node third is-number=true");
 }
 
 #[test]
@@ -370,10 +390,16 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
 
 /// The app's spare build containers, running or not.
 fn spares_of(app: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("name=paas-spare-build-{app}-")])
-        .output()
-        .unwrap();
+    docker_ps(&["-a", "--filter", &format!("name=paas-spare-build-{app}-")])
+}
+
+/// The app's spare build containers that run.
+fn running_spares_of(app: &str) -> Vec<String> {
+    docker_ps(&["--filter", &format!("name=paas-spare-build-{app}-")])
+}
+
+fn docker_ps(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("docker").arg("ps").arg("-q").args(args).output().unwrap();
     text(&out.stdout).lines().map(str::to_owned).collect()
 }
 

@@ -414,8 +414,12 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn remove_spares(&self) {
+        self.remove_all_spares().await;
+    }
+
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
-        let (id, result) = match if spec.spare { self.take_spare(spec).await } else { None } {
+        let (id, result) = match if spec.spare { self.take_running_spare(spec).await } else { None } {
             Some(id) => {
                 let result = self.run_in_spare(&id, spec, output).await;
                 (id, result)

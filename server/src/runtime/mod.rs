@@ -289,6 +289,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Makes, in the background, a started container for the next run of a
     /// `spare` task. Runtimes without spares do nothing.
     fn prepare_task(&self, _spec: &TaskSpec) {}
+    /// Removes what `prepare_task` made and nothing ran in yet (a server
+    /// that stops in order leaves no spare behind).
+    async fn remove_spares(&self) {}
     /// Makes image `tag` from `base` plus the files of the tar file `tar`
     /// (unpacked at `/`, streamed), keeping the base's entrypoint and
     /// environment, with `label` set on it. Returns the image ID. Much faster

@@ -305,14 +305,14 @@ impl Drop for Platform {
     fn drop(&mut self) {
         self.kill();
         for app in &self.apps {
-            let out = Command::new("docker")
-                .args(["ps", "-aq", "--filter"])
-                .arg(format!("label=paas.app={app}"))
-                .output();
-            if let Ok(out) = out {
-                let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
-                if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+            // Its dynos, and its build containers (spares among them).
+            for label in [format!("label=paas.app={app}"), format!("label=paas.task=build-{app}")] {
+                let out = Command::new("docker").args(["ps", "-aq", "--filter"]).arg(label).output();
+                if let Ok(out) = out {
+                    let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                    if !ids.is_empty() {
+                        let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                    }
                 }
             }
             let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("paas-cache-{app}")]).output();

@@ -53,7 +53,7 @@ pub struct Spares {
 impl DockerRuntime {
     /// A started spare for `spec`, if one is ready or being made (then it
     /// waits for it); None otherwise.
-    pub(super) async fn take_spare(&self, spec: &TaskSpec) -> Option<String> {
+    async fn take_spare(&self, spec: &TaskSpec) -> Option<String> {
         let key = key(spec);
         let waiting = {
             let mut s = self.spares.lock().expect("spares lock");
@@ -66,6 +66,18 @@ impl DockerRuntime {
         let mut s = self.spares.lock().expect("spares lock");
         let i = s.ready.iter().position(|x| x.key == key)?;
         Some(s.ready.remove(i).id)
+    }
+
+    /// [`Self::take_spare`], if that spare still runs (an engine restart
+    /// stops it); one that does not is removed.
+    pub(super) async fn take_running_spare(&self, spec: &TaskSpec) -> Option<String> {
+        let id = self.take_spare(spec).await?;
+        let running = self.docker.inspect_container(&id, None).await.ok().and_then(|c| c.state?.running);
+        if running == Some(true) {
+            return Some(id);
+        }
+        self.remove_later(&id);
+        None
     }
 
     /// Sets the container of a finished run aside, to be removed later:
@@ -163,6 +175,20 @@ impl DockerRuntime {
         s.preparing.insert(key, make.clone());
         drop(s);
         tokio::spawn(make);
+    }
+
+    /// Removes every spare and retired container, waiting for the spares
+    /// being made.
+    pub(super) async fn remove_all_spares(&self) {
+        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
+        futures_util::future::join_all(waiting).await;
+        let gone: Vec<String> = {
+            let mut s = self.spares.lock().expect("spares lock");
+            let ready = std::mem::take(&mut s.ready);
+            let retired = std::mem::take(&mut s.retired);
+            ready.into_iter().chain(retired).map(|x| x.id).collect()
+        };
+        futures_util::future::join_all(gone.iter().map(|id| self.remove_now(id))).await;
     }
 
     /// Removes the spares and retired containers that mount `volume`
