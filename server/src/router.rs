@@ -263,15 +263,22 @@ pub fn forward_headers(
     host: &str,
     port: u16,
 ) -> String {
+    // Headers `Connection` names (rare: most requests have none, or only
+    // `keep-alive`, which goes anyway), then the hop-by-hop ones.
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()))
-        .filter(|n| !n.is_empty())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(n)))
+        .map(str::to_ascii_lowercase)
         .collect();
-    for name in HOP_BY_HOP.iter().map(|n| n.to_string()).chain(named) {
+    for name in &named {
         headers.remove(name.as_str());
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
     }
     let chain = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let forwarded_for = match chain {
