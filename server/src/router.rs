@@ -7,7 +7,7 @@
 //! in Heroku's words, once its response body is done.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -312,11 +312,14 @@ pub fn forward_headers(
 pub fn router(
     state: RouterState,
 ) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible, Future = impl Send> + Clone + Send + 'static {
+    // Shared, not cloned per request (its client and tables are several
+    // reference counts and a String).
+    let state = Arc::new(state);
     tower::service_fn(move |req: Request<Body>| {
         let state = state.clone();
         async move {
             let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-            Ok::<_, std::convert::Infallible>(proxy(State(state), ConnectInfo(peer), req).await)
+            Ok::<_, std::convert::Infallible>(proxy(&state, peer, req).await)
         }
     })
 }
@@ -363,11 +366,7 @@ impl DomainTable {
     }
 }
 
-async fn proxy(
-    State(state): State<RouterState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request<Body>,
-) -> Response<Body> {
+async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) -> Response<Body> {
     let host = req
         .headers()
         .get(header::HOST)
