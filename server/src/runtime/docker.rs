@@ -837,13 +837,7 @@ impl DockerRuntime {
             let inspect = self.docker.inspect_exec(&exec.id).await.with_context(|| format!("cannot read how {} ended", spec.name))?;
             Ok::<_, anyhow::Error>(inspect.exit_code.unwrap_or(-1))
         };
-        let exit_code = match spec.timeout {
-            Some(t) => match tokio::time::timeout(t, run).await {
-                Ok(r) => r?,
-                Err(_) => anyhow::bail!("{} took longer than {} s and was stopped", spec.name, t.as_secs()),
-            },
-            None => run.await?,
-        };
+        let exit_code = within_timeout(spec, run).await?;
         if exit_code == 0 {
             self.download_task_files(id, spec).await?;
         }
@@ -886,13 +880,7 @@ impl DockerRuntime {
                 None => Err(anyhow!("the task container vanished")),
             }
         };
-        let exit_code = match spec.timeout {
-            Some(t) => match tokio::time::timeout(t, follow).await {
-                Ok(r) => r?,
-                Err(_) => anyhow::bail!("{} took longer than {} s and was stopped", spec.name, t.as_secs()),
-            },
-            None => follow.await?,
-        };
+        let exit_code = within_timeout(spec, follow).await?;
         if exit_code == 0 {
             self.download_task_files(id, spec).await?;
             if let Some(c) = &spec.commit {
@@ -911,6 +899,17 @@ impl DockerRuntime {
         let oom_killed = exit_code != 0
             && self.docker.inspect_container(id, None).await.ok().and_then(|c| c.state?.oom_killed).unwrap_or(false);
         Ok(TaskResult { exit_code, oom_killed })
+    }
+}
+
+/// A task's run (to its exit code), cut off at the task's timeout.
+async fn within_timeout(spec: &TaskSpec, run: impl std::future::Future<Output = Result<i64>>) -> Result<i64> {
+    match spec.timeout {
+        Some(t) => match tokio::time::timeout(t, run).await {
+            Ok(r) => r,
+            Err(_) => anyhow::bail!("{} took longer than {} s and was stopped", spec.name, t.as_secs()),
+        },
+        None => run.await,
     }
 }
 

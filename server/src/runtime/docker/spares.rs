@@ -87,13 +87,20 @@ impl DockerRuntime {
         let volumes = spec.volumes.iter().map(|(v, _)| v.clone()).collect();
         let spare = Spare { id: id.to_owned(), key: key(spec), volumes, made: Instant::now() };
         self.spares.lock().expect("spares lock").retired.push(spare);
+        self.expire(id, RETIRED_TTL, |s| &mut s.retired);
+    }
+
+    /// Removes container `id` after `ttl` if it is still in the list
+    /// `list` picks (not used or removed by then).
+    fn expire(&self, id: &str, ttl: Duration, list: fn(&mut Spares) -> &mut Vec<Spare>) {
         let (me, id) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
-            tokio::time::sleep(RETIRED_TTL).await;
+            tokio::time::sleep(ttl).await;
             let still = {
                 let mut s = me.spares.lock().expect("spares lock");
-                let i = s.retired.iter().position(|r| r.id == id);
-                i.map(|i| s.retired.remove(i)).is_some()
+                let list = list(&mut s);
+                let i = list.iter().position(|x| x.id == id);
+                i.map(|i| list.remove(i)).is_some()
             };
             if still {
                 me.remove_now(&id).await;
@@ -152,18 +159,7 @@ impl DockerRuntime {
                 me.remove_later(&id);
             }
             if let Some(id) = made {
-                let me = me.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(SPARE_TTL).await;
-                    let unused = {
-                        let mut s = me.spares.lock().expect("spares lock");
-                        let i = s.ready.iter().position(|x| x.id == id);
-                        i.map(|i| s.ready.remove(i)).is_some()
-                    };
-                    if unused {
-                        me.remove_later(&id);
-                    }
-                });
+                me.expire(&id, SPARE_TTL, |s| &mut s.ready);
             }
         }
         .boxed()
@@ -177,11 +173,16 @@ impl DockerRuntime {
         tokio::spawn(make);
     }
 
+    /// Waits for the spares being made.
+    async fn spares_made(&self) {
+        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
+        futures_util::future::join_all(waiting).await;
+    }
+
     /// Removes every spare and retired container, waiting for the spares
     /// being made.
     pub(super) async fn remove_all_spares(&self) {
-        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
-        futures_util::future::join_all(waiting).await;
+        self.spares_made().await;
         let gone: Vec<String> = {
             let mut s = self.spares.lock().expect("spares lock");
             let ready = std::mem::take(&mut s.ready);
@@ -195,8 +196,7 @@ impl DockerRuntime {
     /// (the engine keeps a volume that any container mounts), waiting for
     /// the spares being made.
     pub(super) async fn drop_spares_of(&self, volume: &str) {
-        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
-        futures_util::future::join_all(waiting).await;
+        self.spares_made().await;
         let gone: Vec<String> = {
             let mut s = self.spares.lock().expect("spares lock");
             let mounts = |x: &Spare| x.volumes.iter().any(|v| v == volume);
