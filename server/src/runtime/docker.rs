@@ -849,14 +849,16 @@ impl DockerRuntime {
     }
 
     /// Whether the engine logged an out-of-memory kill in the container
-    /// since `since` (Unix seconds); waits 0.2 s for a late event.
+    /// since `since` (Unix seconds); waits up to a second for a late event
+    /// (the engine may log it after the exec's exit under load), so a
+    /// failed build in a spare reports a second later.
     async fn had_oom(&self, id: &str, since: f64) -> bool {
         let mut filters = HashMap::new();
         filters.insert("container".to_owned(), vec![id.to_owned()]);
         filters.insert("event".to_owned(), vec!["oom".to_owned()]);
         let options = bollard::system::EventsOptions::<String> {
             since: Some(format!("{since:.6}")),
-            until: Some(format!("{:.6}", unix_now() + 0.2)),
+            until: Some(format!("{:.6}", unix_now() + 1.0)),
             filters,
         };
         let mut events = self.docker.events(Some(options));
