@@ -101,18 +101,30 @@ fn nodejs_with_an_npm_dependency() {
 
     // A spare that stopped (as an engine restart stops it) is not used:
     // the build makes a container of its own.
-    // (Once the used one is gone, only the new one is left.)
-    let spares = poll(Duration::from_secs(30), "one spare build container", || {
-        let (all, running) = (spares_of(&app), running_spares_of(&app));
-        (all.len() == 1 && running == all).then_some(all)
-    });
+    let spares = the_one_spare(&app);
     let killed = std::process::Command::new("docker").arg("kill").args(&spares).output().unwrap();
     assert!(killed.status.success(), "{}", text(&killed.stderr));
+    poll(Duration::from_secs(30), "the killed spare to stop", || running_spares_of(&app).is_empty().then_some(()));
     let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node again", "node third");
     std::fs::write(dir.join("server.js"), code).unwrap();
     p.git_ok(dir, &["commit", "-qam", "third"]);
     p.push_ok(dir, &app);
     p.wait_for_page(&app, "node third is-number=true");
+
+    // One that runs but cannot take the build (paused: the engine refuses
+    // an exec) is given up for a fresh container too, with nothing lost.
+    let spares = the_one_spare(&app);
+    let paused = std::process::Command::new("docker").arg("pause").args(&spares).output().unwrap();
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node third", "node fourth");
+    std::fs::write(dir.join("server.js"), code).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "fourth"]);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "node fourth is-number=true");
+    assert!(p.log().contains("could not take the build: using a fresh one"), "the paused spare was tried first");
+    poll(Duration::from_secs(30), "the paused spare to be removed", || {
+        (!docker_ps(&["-a", "--filter", &format!("id={}", spares[0])]).iter().any(|_| true)).then_some(())
+    });
 }
 
 #[test]
@@ -386,6 +398,15 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
             }
         }
     }
+}
+
+/// The app's spare, once it is the only one (the one the last build used
+/// is removed after the deploy) and runs.
+fn the_one_spare(app: &str) -> Vec<String> {
+    poll(Duration::from_secs(30), "one spare build container", || {
+        let (all, running) = (spares_of(app), running_spares_of(app));
+        (all.len() == 1 && running == all).then_some(all)
+    })
 }
 
 /// The app's spare build containers, running or not.

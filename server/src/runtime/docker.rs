@@ -419,11 +419,19 @@ impl Runtime for DockerRuntime {
     }
 
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
-        let (id, result) = match if spec.spare { self.take_running_spare(spec).await } else { None } {
-            Some(id) => {
-                let result = self.run_in_spare(&id, spec, output).await;
-                (id, result)
-            }
+        let spare = if spec.spare { self.take_running_spare(spec).await } else { None };
+        let in_spare = match spare {
+            Some(id) => match self.run_in_spare(&id, spec, output).await {
+                Some(result) => Some((id, result)),
+                None => {
+                    self.remove_now(&id).await;
+                    None
+                }
+            },
+            None => None,
+        };
+        let (id, result) = match in_spare {
+            Some(ran) => ran,
             None => {
                 let name = format!("paas-task-{}-{}", spec.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
                 let extra: &[(&str, &str)] = if spec.spare { &[(spares::SPARE_LABEL, "1")] } else { &[] };
@@ -436,9 +444,12 @@ impl Runtime for DockerRuntime {
                 (created.id, result)
             }
         };
+        // A successful build's container goes after the deploy; any other
+        // goes now, before its caller answers (a failed push then leaves
+        // nothing behind).
         match &result {
             Ok(r) if r.exit_code == 0 && spec.spare => self.retire(spec, &id),
-            _ => self.remove_later(&id),
+            _ => self.remove_now(&id).await,
         }
         result
     }
@@ -811,30 +822,49 @@ impl DockerRuntime {
 
     /// Runs the task in a started spare: its files go in, its command runs
     /// with `exec`, its output and exit code come back as a fresh
-    /// container's would.
-    async fn run_in_spare(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
-        self.upload_task_files(id, spec).await?;
+    /// container's would. None when the spare could not take the task
+    /// (it stopped since it was checked): nothing of the task ran, so a
+    /// fresh container can run it instead.
+    async fn run_in_spare(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Option<Result<TaskResult>> {
         let since = unix_now();
-        let exec = self
-            .docker
-            .create_exec(
-                id,
-                bollard::exec::CreateExecOptions::<String> {
-                    cmd: Some(spec.cmd.clone()),
-                    env: Some(task_env(spec)),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .with_context(|| format!("cannot run {} in its container", spec.name))?;
+        let started = async {
+            self.upload_task_files(id, spec).await?;
+            let options = bollard::exec::CreateExecOptions::<String> {
+                cmd: Some(spec.cmd.clone()),
+                env: Some(task_env(spec)),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            };
+            let exec = self.docker.create_exec(id, options).await?;
+            let attached = self.docker.start_exec(&exec.id, None).await?;
+            Ok::<_, anyhow::Error>((exec, attached))
+        };
+        let (exec, attached) = match started.await {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "a spare build container could not take the build: using a fresh one");
+                return None;
+            }
+        };
+        Some(self.finish_in_spare(id, spec, output, since, exec.id, attached).await)
+    }
+
+    async fn finish_in_spare(
+        &self,
+        id: &str,
+        spec: &TaskSpec,
+        output: &mpsc::Sender<String>,
+        since: f64,
+        exec: String,
+        attached: bollard::exec::StartExecResults,
+    ) -> Result<TaskResult> {
         let run = async {
-            match self.docker.start_exec(&exec.id, None).await.with_context(|| format!("cannot run {}", spec.name))? {
+            match attached {
                 bollard::exec::StartExecResults::Attached { output: stream, .. } => forward_lines(stream, output).await,
                 bollard::exec::StartExecResults::Detached => anyhow::bail!("the engine ran {} detached", spec.name),
             }
-            let inspect = self.docker.inspect_exec(&exec.id).await.with_context(|| format!("cannot read how {} ended", spec.name))?;
+            let inspect = self.docker.inspect_exec(&exec).await.with_context(|| format!("cannot read how {} ended", spec.name))?;
             Ok::<_, anyhow::Error>(inspect.exit_code.unwrap_or(-1))
         };
         let exit_code = within_timeout(spec, run).await?;
