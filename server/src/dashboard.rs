@@ -260,8 +260,11 @@ struct AppsPage {
 /// starting), crashed, up, or no dynos.
 async fn app_state(state: &AppState, app: &paas_wire::App) -> ApiResult<String> {
     let dynos = api::dynos::list(State(state.clone()), Path(app.name.clone())).await?.0;
-    let releases = api::releases::list(State(state.clone()), Path(app.name.clone())).await?.0;
-    let newest_pending = releases.first().is_some_and(|r| r.status == "pending" && r.build_id.is_some());
+    // The newest release is pending while no status is recorded for it.
+    let row = state.app(&app.name).await?;
+    let newest = state.store.current_release(&row.id).await?;
+    let statuses = state.store.release_statuses(&row.id).await?;
+    let newest_pending = newest.is_some_and(|r| r.build_id.is_some() && !statuses.contains_key(&r.id));
     Ok(if newest_pending || dynos.iter().any(|d| d.state == "starting") {
         "deploying"
     } else if dynos.iter().any(|d| d.state.starts_with("crashed") || d.state.starts_with("restarting")) {

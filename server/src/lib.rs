@@ -31,3 +31,8 @@ pub mod stack;
 pub mod store;
 pub mod tls;
 pub mod tools;
+
+/// Whole seconds since the Unix epoch, now (0 if the clock is before it).
+pub fn unix_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

@@ -22,7 +22,7 @@ use crate::store::{AppRow, Store};
 use paas_wire::{ConfigKey, DynoSize, RunCreate};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tracing::{info, warn};
 
 /// The process type of one-off dynos: they are named `run.N`.
@@ -66,10 +66,6 @@ pub struct Prepared {
 pub struct Started {
     pub one_off: OneOff,
     pub attachment: Option<Attachment>,
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl OneOffs {
@@ -152,7 +148,7 @@ impl OneOffs {
                 dyno: spec.clone(),
                 tty,
                 session: attached.then(|| inner.session.clone()),
-                expires_at: now_secs() + inner.max_lifetime.as_secs() as i64,
+                expires_at: crate::unix_secs() + inner.max_lifetime.as_secs() as i64,
             };
             inner.runtime.start_one_off(&one_off).await?
         };
@@ -238,7 +234,7 @@ impl OneOffs {
         let this = self.clone();
         tokio::spawn(async move {
             let (app, name) = (one_off.dyno.app.clone(), one_off.dyno.name());
-            let left = Duration::from_secs((one_off.expires_at - now_secs()).max(0) as u64);
+            let left = Duration::from_secs((one_off.expires_at - crate::unix_secs()).max(0) as u64);
             let why = match tokio::time::timeout(left, this.inner.runtime.wait_exit(&id)).await {
                 Ok(Ok(exit)) => {
                     this.ended(&app, &name, exit);

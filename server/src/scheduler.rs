@@ -276,11 +276,9 @@ impl Scheduler {
         let _guard = lock.lock().await;
         self.inner.routes.set(app, Vec::new());
         self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
-        for dyno in self.inner.runtime.list_dynos(Some(app)).await? {
+        let (dynos, one_offs) = self.inner.runtime.list_app(app).await?;
+        for dyno in dynos.iter().chain(one_offs.iter().map(|o| &o.dyno)) {
             self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
-        }
-        for one_off in self.inner.runtime.list_one_offs(Some(app)).await? {
-            self.inner.runtime.stop_dyno(&one_off.dyno.container_id, Duration::from_secs(5)).await?;
         }
         if let Err(e) = self.inner.runtime.remove_app_network(app).await {
             warn!(app, error = %format!("{e:#}"), "cannot remove the app's network");
@@ -343,11 +341,10 @@ impl Scheduler {
         };
         let scaled = inner.store.formation(&app.id).await?;
         let sizes = self.sizes(app).await?;
-        let listed = inner.runtime.list_dynos(Some(&app.name)).await?;
+        let (listed, one_offs) = inner.runtime.list_app(&app.name).await?;
         // Detached one-off dynos' output goes to the log too (attached
         // ones' goes to their client only).
         let mut followed = listed.clone();
-        let one_offs = inner.runtime.list_one_offs(Some(&app.name)).await?;
         followed.extend(one_offs.into_iter().filter(|o| o.session.is_none()).map(|o| o.dyno));
         inner.logs.sync(&app.name, &followed);
         let mut outcome = Outcome { release_version: release.as_ref().map(|r| r.version), ..Default::default() };
@@ -622,7 +619,7 @@ impl Scheduler {
     /// as a crash and is stopped, so this pass starts it again (or after the
     /// backoff). Returns the dynos that stay.
     async fn liveness(&self, app: &AppRow, release: &ReleaseRow, checks: &appjson::Checks, actual: Vec<Dyno>) -> Vec<Dyno> {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = crate::unix_secs();
         let due: Vec<(&Dyno, &HealthCheck, SocketAddr)> = actual
             .iter()
             .filter(|d| d.release_id == release.id)
@@ -736,7 +733,7 @@ impl Scheduler {
     /// wanted (scaled down), and of dynos that have run long enough to count
     /// as healthy again.
     fn forget_crashes(&self, app: &AppRow, release: Option<&ReleaseRow>, running: &[Dyno], wanted: &HashSet<(String, u32)>) {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = crate::unix_secs();
         let mut crashes = self.inner.crashes.lock().expect("crashes poisoned");
         crashes.retain(|slot, crash| {
             if slot.0 != app.name {

@@ -61,13 +61,14 @@ impl DockerRuntime {
         Ok(me)
     }
 
-    /// Removes a container (a finished task's, a spare), whatever state it
-    /// is in; a failure is only logged.
+    /// Removes a container of ours that is not a dyno (a task's, a spare,
+    /// a layer's, one that failed to start), whatever state it is in; a
+    /// failure is only logged.
     async fn remove_now(&self, id: &str) {
         let options = RemoveContainerOptions { force: true, v: false, ..Default::default() };
         if let Err(e) = self.docker.remove_container(id, Some(options)).await {
             if !is_not_found(&e) {
-                tracing::warn!(container = id, error = %e, "cannot remove a task container");
+                tracing::warn!(container = id, error = %e, "cannot remove a container");
             }
         }
     }
@@ -262,10 +263,7 @@ impl DockerRuntime {
     /// Starts a created container; one that cannot start is removed.
     async fn start_created(&self, id: &str, what: &str) -> Result<()> {
         if let Err(e) = self.docker.start_container::<String>(id, None).await {
-            let _ = self
-                .docker
-                .remove_container(id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
-                .await;
+            self.remove_now(id).await;
             return Err(anyhow!(e).context(format!("cannot start {what}")));
         }
         Ok(())
@@ -503,10 +501,7 @@ impl Runtime for DockerRuntime {
             image.id.ok_or_else(|| anyhow!("the committed image has no ID"))
         }
         .await;
-        let _ = self
-            .docker
-            .remove_container(&created.id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
-            .await;
+        self.remove_now(&created.id).await;
         result
     }
 
@@ -696,6 +691,18 @@ impl Runtime for DockerRuntime {
             .find_map(Self::one_off_from_summary)
             .ok_or_else(|| anyhow!("one-off dyno {what} vanished right after it started"))?;
         Ok((one_off, attachment))
+    }
+
+    async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<super::OneOff>)> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![self.instance_label(), format!("{}={app}", labels::APP)]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await
+            .context("cannot list containers")?;
+        let dynos = list.iter().filter_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO)).collect();
+        Ok((dynos, list.iter().filter_map(Self::one_off_from_summary).collect()))
     }
 
     async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {

@@ -249,7 +249,7 @@ impl Runtime for FakeRuntime {
             state: if crash.is_some() { "exited" } else { "running" }.into(),
             command: spec.command.clone(),
             addr,
-            created: chrono_now(),
+            created: crate::unix_secs(),
             memory: spec.memory,
             ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
         };
@@ -487,6 +487,3 @@ fn now_ns() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}

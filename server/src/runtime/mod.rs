@@ -327,6 +327,12 @@ pub trait Runtime: Send + Sync + 'static {
     async fn start_one_off(&self, spec: &OneOffSpec) -> anyhow::Result<(OneOff, Option<Attachment>)>;
     /// Every one-off dyno, of one app or of all, running or ended.
     async fn list_one_offs(&self, app: Option<&str>) -> anyhow::Result<Vec<OneOff>>;
+    /// An app's dynos and one-off dynos, as [`Runtime::list_dynos`] and
+    /// [`Runtime::list_one_offs`] give them; a runtime that can list both
+    /// at once (the engine: one request) does.
+    async fn list_app(&self, app: &str) -> anyhow::Result<(Vec<Dyno>, Vec<OneOff>)> {
+        Ok((self.list_dynos(Some(app)).await?, self.list_one_offs(Some(app)).await?))
+    }
     /// Sets a one-off dyno's terminal size.
     async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()>;
     /// Sends a container's process a signal (`INT`, `TERM`, ...).

@@ -15,7 +15,7 @@ use super::DockerRuntime;
 use crate::runtime::TaskSpec;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many spares may wait at once; the oldest goes first.
 pub const MAX_SPARES: usize = 8;
@@ -37,11 +37,24 @@ struct Spare {
     id: String,
     key: String,
     volumes: Vec<String>,
-    made: Instant,
+}
+
+/// Takes the first entry of `list` that matches out of it.
+fn take_one(list: &mut Vec<Spare>, matches: impl Fn(&Spare) -> bool) -> Option<String> {
+    let i = list.iter().position(matches)?;
+    Some(list.remove(i).id)
+}
+
+/// Takes every entry of `list` that matches out of it.
+fn take_all(list: &mut Vec<Spare>, matches: impl Fn(&Spare) -> bool) -> Vec<String> {
+    let (taken, kept): (Vec<Spare>, Vec<Spare>) = std::mem::take(list).into_iter().partition(|x| matches(x));
+    *list = kept;
+    taken.into_iter().map(|x| x.id).collect()
 }
 
 #[derive(Default)]
 pub struct Spares {
+    /// Oldest first.
     ready: Vec<Spare>,
     /// Containers of finished runs, removed when the next spare for their
     /// key is made (after the deploy, not during it) or after a minute.
@@ -57,15 +70,13 @@ impl DockerRuntime {
         let key = key(spec);
         let waiting = {
             let mut s = self.spares.lock().expect("spares lock");
-            if let Some(i) = s.ready.iter().position(|x| x.key == key) {
-                return Some(s.ready.remove(i).id);
+            if let Some(id) = take_one(&mut s.ready, |x| x.key == key) {
+                return Some(id);
             }
             s.preparing.get(&key).cloned()
         };
         waiting?.await;
-        let mut s = self.spares.lock().expect("spares lock");
-        let i = s.ready.iter().position(|x| x.key == key)?;
-        Some(s.ready.remove(i).id)
+        take_one(&mut self.spares.lock().expect("spares lock").ready, |x| x.key == key)
     }
 
     /// [`Self::take_spare`], if that spare still runs (an engine restart
@@ -85,7 +96,7 @@ impl DockerRuntime {
     /// the new dynos) for nothing.
     pub(super) fn retire(&self, spec: &TaskSpec, id: &str) {
         let volumes = spec.volumes.iter().map(|(v, _)| v.clone()).collect();
-        let spare = Spare { id: id.to_owned(), key: key(spec), volumes, made: Instant::now() };
+        let spare = Spare { id: id.to_owned(), key: key(spec), volumes };
         self.spares.lock().expect("spares lock").retired.push(spare);
         self.expire(id, RETIRED_TTL, |s| &mut s.retired);
     }
@@ -96,12 +107,7 @@ impl DockerRuntime {
         let (me, id) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(ttl).await;
-            let still = {
-                let mut s = me.spares.lock().expect("spares lock");
-                let list = list(&mut s);
-                let i = list.iter().position(|x| x.id == id);
-                i.map(|i| list.remove(i)).is_some()
-            };
+            let still = take_one(list(&mut me.spares.lock().expect("spares lock")), |x| x.id == id).is_some();
             if still {
                 me.remove_now(&id).await;
             }
@@ -112,12 +118,7 @@ impl DockerRuntime {
     /// and removes the containers of its earlier runs.
     pub(super) fn prepare_spare(&self, spec: &TaskSpec) {
         let key = key(spec);
-        let done: Vec<String> = {
-            let mut s = self.spares.lock().expect("spares lock");
-            let (done, kept) = std::mem::take(&mut s.retired).into_iter().partition(|r| r.key == key);
-            s.retired = kept;
-            done.into_iter().map(|r: Spare| r.id).collect()
-        };
+        let done = take_all(&mut self.spares.lock().expect("spares lock").retired, |r| r.key == key);
         for id in done {
             self.remove_later(&id);
         }
@@ -130,28 +131,20 @@ impl DockerRuntime {
         let make = async move {
             let config = me.task_config(&sleeper, &[(SPARE_LABEL, "1")]);
             let name = format!("paas-spare-{}-{}", sleeper.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-            let made = match me.create(&name, config, "a spare build container").await {
-                Ok(id) => match me.start_created(&id, "a spare build container").await {
-                    Ok(()) => Some(id),
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "no spare build container");
-                        None
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "no spare build container");
-                    None
-                }
+            let made = async {
+                let id = me.create(&name, config, "a spare build container").await?;
+                me.start_created(&id, "a spare build container").await?;
+                anyhow::Ok(id)
             };
+            let made = made.await.map_err(|e| tracing::warn!(error = %format!("{e:#}"), "no spare build container")).ok();
             let mut evicted = Vec::new();
             {
                 let mut s = me.spares.lock().expect("spares lock");
                 s.preparing.remove(&made_key);
                 if let Some(id) = &made {
-                    s.ready.push(Spare { id: id.clone(), key: made_key, volumes, made: Instant::now() });
+                    s.ready.push(Spare { id: id.clone(), key: made_key, volumes });
                     while s.ready.len() > MAX_SPARES {
-                        let oldest = (0..s.ready.len()).min_by_key(|&i| s.ready[i].made).expect("not empty");
-                        evicted.push(s.ready.remove(oldest).id);
+                        evicted.push(s.ready.remove(0).id);
                     }
                 }
             }
@@ -173,42 +166,28 @@ impl DockerRuntime {
         tokio::spawn(make);
     }
 
-    /// Waits for the spares being made.
-    async fn spares_made(&self) {
-        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
-        futures_util::future::join_all(waiting).await;
-    }
-
-    /// Removes every spare and retired container, waiting for the spares
-    /// being made.
+    /// Removes every spare and retired container.
     pub(super) async fn remove_all_spares(&self) {
-        self.spares_made().await;
-        let gone: Vec<String> = {
-            let mut s = self.spares.lock().expect("spares lock");
-            let ready = std::mem::take(&mut s.ready);
-            let retired = std::mem::take(&mut s.retired);
-            ready.into_iter().chain(retired).map(|x| x.id).collect()
-        };
-        futures_util::future::join_all(gone.iter().map(|id| self.remove_now(id))).await;
+        self.remove_spares_where(|_| true).await;
     }
 
     /// Removes the spares and retired containers that mount `volume`
-    /// (the engine keeps a volume that any container mounts), waiting for
-    /// the spares being made.
+    /// (the engine keeps a volume that any container mounts).
     pub(super) async fn drop_spares_of(&self, volume: &str) {
-        self.spares_made().await;
-        let gone: Vec<String> = {
+        self.remove_spares_where(|x| x.volumes.iter().any(|v| v == volume)).await;
+    }
+
+    /// Removes the spares and retired containers that match, once the
+    /// spares being made are made.
+    async fn remove_spares_where(&self, matches: impl Fn(&Spare) -> bool) {
+        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
+        futures_util::future::join_all(waiting).await;
+        let gone = {
             let mut s = self.spares.lock().expect("spares lock");
-            let mounts = |x: &Spare| x.volumes.iter().any(|v| v == volume);
-            let (mut gone, kept): (Vec<Spare>, Vec<Spare>) = std::mem::take(&mut s.ready).into_iter().partition(mounts);
-            s.ready = kept;
-            let (retired, kept): (Vec<Spare>, Vec<Spare>) = std::mem::take(&mut s.retired).into_iter().partition(mounts);
-            s.retired = kept;
-            gone.extend(retired);
-            gone.into_iter().map(|x| x.id).collect()
+            let mut gone = take_all(&mut s.ready, &matches);
+            gone.extend(take_all(&mut s.retired, &matches));
+            gone
         };
-        for id in gone {
-            self.remove_now(&id).await;
-        }
+        futures_util::future::join_all(gone.iter().map(|id| self.remove_now(id))).await;
     }
 }
