@@ -73,7 +73,7 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::StackBuild => {
             // Stack images belong to no installation in particular.
-            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.docker_host.as_deref()).await?;
+            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.docker_host.as_deref(), paas_server::runtime::DynoAddress::Published).await?;
             let stack = settings.stack.clone();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
             let printer = tokio::spawn(async move {

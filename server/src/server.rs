@@ -107,7 +107,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(r) => r,
         None => {
             let instance = store.instance_id().await?;
-            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref()).await?)
+            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref(), settings.dyno_address).await?)
         }
     };
 

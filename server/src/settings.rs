@@ -3,7 +3,8 @@
 //! environment: the tidy test (`tests/tidy.rs`) fails on any other
 //! `std::env::var` in `server/src`.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use crate::runtime::DynoAddress;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -44,6 +45,9 @@ pub struct Settings {
     pub max_push_bytes: u64,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
+    /// `PAAS_DYNO_ADDRESS`: where the router and health checks reach web
+    /// dynos (default `auto`).
+    pub dyno_address: DynoAddress,
     /// `PAAS_TRUSTED_PROXIES`: comma-separated addresses of proxies in front
     /// of the router whose `X-Forwarded-For` is kept; none by default.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -211,6 +215,15 @@ fn env_num(name: &str, default: u64) -> Result<u64> {
         .with_context(|| format!("{name} must be a whole number"))
 }
 
+fn dyno_address(v: &str) -> Result<DynoAddress> {
+    match v {
+        "auto" => Ok(DynoAddress::Auto),
+        "container" => Ok(DynoAddress::Container),
+        "published" => Ok(DynoAddress::Published),
+        _ => bail!("PAAS_DYNO_ADDRESS {v:?} is not one of auto, container, published"),
+    }
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self> {
         let data_dir = PathBuf::from(env_or("PAAS_DATA_DIR", "./data"));
@@ -259,6 +272,7 @@ impl Settings {
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
+            dyno_address: dyno_address(&env_or("PAAS_DYNO_ADDRESS", "auto"))?,
             trusted_proxies: std::env::var("PAAS_TRUSTED_PROXIES")
                 .unwrap_or_default()
                 .split(',')
@@ -322,6 +336,7 @@ impl Settings {
             max_builds: 2,
             max_push_bytes: 1 << 30,
             docker_host: None,
+            dyno_address: DynoAddress::Auto,
             trusted_proxies: Vec::new(),
             build_timeout_secs: 900,
             build_memory: paas_wire::DynoSize::parse("4G").expect("a valid size"),

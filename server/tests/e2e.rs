@@ -681,8 +681,40 @@ fn a_websocket_app_works_through_the_router() {
 
 #[test]
 fn no_request_fails_across_deploys_config_changes_restarts_and_scaling_under_load() {
-    let mut p = Platform::start_with(&[("PAAS_STOP_GRACE_SECONDS", "5")]);
-    let app = unique_app("e2e-zero");
+    zero_failures_under_change("container", "e2e-zero");
+}
+
+/// The same, with dynos reached at the port Docker publishes on 127.0.0.1
+/// (as for a rootless or remote engine) instead of their container address.
+#[test]
+fn no_request_fails_under_change_through_published_ports() {
+    zero_failures_under_change("published", "e2e-zero-pub");
+}
+
+/// Whether some socket on this machine has an established TCP connection to
+/// `addr` (IPv4), from `/proc/net/tcp`.
+fn established_to(addr: std::net::SocketAddrV4) -> bool {
+    let want = format!("{:08X}:{:04X}", u32::from_le_bytes(addr.ip().octets()), addr.port());
+    std::fs::read_to_string("/proc/net/tcp").unwrap().lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(2) == Some(&want.as_str()) && f.get(3) == Some(&"01")
+    })
+}
+
+/// The web dyno's container address on its app network and its published
+/// port on 127.0.0.1.
+fn web_dyno_addresses(app: &str) -> (std::net::SocketAddrV4, std::net::SocketAddrV4) {
+    let id = text(&docker(&["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"]).stdout);
+    let id = id.lines().next().expect("a web dyno");
+    let ip = text(&docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id]).stdout);
+    let port = text(&docker(&["port", id, "5000/tcp"]).stdout);
+    let port: u16 = port.lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.trim().parse().ok()).expect("a published port");
+    (std::net::SocketAddrV4::new(ip.trim().parse().expect("an IPv4 address"), 5000), std::net::SocketAddrV4::new([127, 0, 0, 1].into(), port))
+}
+
+fn zero_failures_under_change(dyno_address: &str, name: &str) {
+    let mut p = Platform::start_with(&[("PAAS_STOP_GRACE_SECONDS", "5"), ("PAAS_DYNO_ADDRESS", dyno_address)]);
+    let app = unique_app(name);
     let repo = fixture_repo(&p, "keepalive");
     let dir = repo.path();
     std::fs::write(dir.join("Dockerfile"), format!("FROM {}\nCOPY web.py /app/web.py\n", paas_server::settings::DEFAULT_RUN)).unwrap();
@@ -691,6 +723,13 @@ fn no_request_fails_across_deploys_config_changes_restarts_and_scaling_under_loa
     p.create_app(dir, &app);
     p.push_ok(dir, &app);
     p.wait_for_page(&app, "ok web.1");
+    // The router keeps its connection to the dyno open, at the address asked for.
+    let (container, published) = web_dyno_addresses(&app);
+    // (Docker's port proxy itself connects to the container address, so
+    // only the published port tells the two apart.)
+    let via_container = dyno_address == "container";
+    assert!(established_to(if via_container { container } else { published }), "the router holds a connection to the dyno");
+    assert_eq!(established_to(published), !via_container, "connections to the published port {published}");
 
     // Four clients with keep-alive connections, as many requests as they
     // can until the changes are done; every answer must be a 200.

@@ -2,7 +2,7 @@
 //! (and, for the one call bollard 0.18 cannot stream, to the engine's socket
 //! directly: image builds, whose context can be hundreds of MB).
 
-use super::{labels, Dyno, DynoSpec, Runtime, TaskResult, TaskSpec, DYNO_PORT};
+use super::{labels, Dyno, DynoAddress, DynoSpec, Runtime, TaskResult, TaskSpec, DYNO_PORT};
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
 use bollard::container::{
@@ -33,18 +33,39 @@ pub struct DockerRuntime {
     instance: String,
     /// Started task containers waiting for their task (see `spares`).
     spares: std::sync::Arc<std::sync::Mutex<spares::Spares>>,
+    /// Web dynos are reached at their container address, not the published
+    /// port (`PAAS_DYNO_ADDRESS`).
+    via_container: bool,
 }
 
 impl DockerRuntime {
     /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
     /// version down to what the engine speaks (1.41 for Debian's docker.io).
-    pub async fn connect(instance: &str, host: Option<&str>) -> Result<Self> {
+    pub async fn connect(instance: &str, host: Option<&str>, address: DynoAddress) -> Result<Self> {
         let docker = Docker::connect_with_defaults().context("cannot reach the Docker engine: is dockerd running?")?;
         let docker = docker
             .negotiate_version()
             .await
             .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
-        let me = Self { docker, host: host.map(str::to_owned), instance: instance.to_owned(), spares: Default::default() };
+        let via_container = match address {
+            DynoAddress::Container => true,
+            DynoAddress::Published => false,
+            // A local rootful engine's bridges are routable from this host;
+            // a remote or rootless engine's are not.
+            DynoAddress::Auto => {
+                let local = host.is_none_or(|h| h.starts_with("unix://"));
+                let info = docker.info().await.context("cannot ask the Docker engine what it is")?;
+                let rootless = info.security_options.unwrap_or_default().iter().any(|o| o.contains("rootless"));
+                local && !rootless
+            }
+        };
+        let me = Self {
+            docker,
+            host: host.map(str::to_owned),
+            instance: instance.to_owned(),
+            spares: Default::default(),
+            via_container,
+        };
         // Spares of an earlier run of this server: never used, not known now.
         let mut filters = HashMap::new();
         filters.insert("label".to_owned(), vec![me.instance_label(), format!("{}=1", spares::SPARE_LABEL)]);
@@ -85,7 +106,7 @@ impl DockerRuntime {
 
     /// The container as a dyno of `kind` (`dyno`, or `run` for one-off
     /// dynos); None for any other container.
-    fn dyno_from_summary(c: &ContainerSummary, kind: &str) -> Option<Dyno> {
+    fn dyno_from_summary(&self, c: &ContainerSummary, kind: &str) -> Option<Dyno> {
         let l = c.labels.as_ref()?;
         // Every container paas makes says what it is, explicitly (images
         // may carry paas labels of their own, e.g. committed ones). Dynos
@@ -99,6 +120,15 @@ impl DockerRuntime {
                 .and_then(|p| p.public_port)
         });
         let running = c.state.as_deref() == Some("running");
+        let ip: Option<std::net::IpAddr> = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()));
+        let addr = port.filter(|_| running).map(|p| match ip {
+            Some(ip) if self.via_container => SocketAddr::new(ip, DYNO_PORT),
+            _ => SocketAddr::from(([127, 0, 0, 1], p)),
+        });
         Some(Dyno {
             container_id: c.id.clone()?,
             app: l.get(labels::APP)?.clone(),
@@ -109,14 +139,10 @@ impl DockerRuntime {
             running,
             state: c.state.clone().unwrap_or_default(),
             command: c.command.clone().unwrap_or_default(),
-            addr: port.filter(|_| running).map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            addr,
             created: c.created.unwrap_or_default(),
             memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
-            ip: c
-                .network_settings
-                .as_ref()
-                .and_then(|n| n.networks.as_ref())
-                .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok())),
+            ip,
         })
     }
 
@@ -131,7 +157,7 @@ impl DockerRuntime {
         self.listed(container_id)
             .await?
             .iter()
-            .find_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO))
+            .find_map(|c| self.dyno_from_summary(c, super::KIND_DYNO))
             .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
     }
 }
@@ -318,7 +344,7 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
             .await
             .context("cannot list containers")?;
-        Ok(list.iter().filter_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO)).collect())
+        Ok(list.iter().filter_map(|c| self.dyno_from_summary(c, super::KIND_DYNO)).collect())
     }
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
@@ -688,7 +714,7 @@ impl Runtime for DockerRuntime {
             .listed(&id)
             .await?
             .iter()
-            .find_map(Self::one_off_from_summary)
+            .find_map(|c| self.one_off_from_summary(c))
             .ok_or_else(|| anyhow!("one-off dyno {what} vanished right after it started"))?;
         Ok((one_off, attachment))
     }
@@ -701,8 +727,8 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
             .await
             .context("cannot list containers")?;
-        let dynos = list.iter().filter_map(|c| Self::dyno_from_summary(c, super::KIND_DYNO)).collect();
-        Ok((dynos, list.iter().filter_map(Self::one_off_from_summary).collect()))
+        let dynos = list.iter().filter_map(|c| self.dyno_from_summary(c, super::KIND_DYNO)).collect();
+        Ok((dynos, list.iter().filter_map(|c| self.one_off_from_summary(c)).collect()))
     }
 
     async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
@@ -717,7 +743,7 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
             .await
             .context("cannot list containers")?;
-        Ok(list.iter().filter_map(Self::one_off_from_summary).collect())
+        Ok(list.iter().filter_map(|c| self.one_off_from_summary(c)).collect())
     }
 
     async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> Result<()> {
@@ -1179,8 +1205,8 @@ impl DockerRuntime {
         Ok(super::Attachment { input: Box::pin(write), output: rx })
     }
 
-    fn one_off_from_summary(c: &ContainerSummary) -> Option<super::OneOff> {
-        let dyno = Self::dyno_from_summary(c, super::KIND_RUN)?;
+    fn one_off_from_summary(&self, c: &ContainerSummary) -> Option<super::OneOff> {
+        let dyno = self.dyno_from_summary(c, super::KIND_RUN)?;
         let l = c.labels.as_ref()?;
         Some(super::OneOff {
             dyno,

@@ -77,6 +77,22 @@ pub struct DynoSpec {
 }
 
 /// What runs: a container that carries the paas labels.
+/// Where web dynos are reached from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DynoAddress {
+    /// The container's address on its app's bridge network, `$PORT` there:
+    /// no Docker port proxy in the way (about 40 µs of CPU less per
+    /// request, and a refused connect is a real refusal). Needs the bridge
+    /// to be routable from the server, as it is for a local rootful engine.
+    Container,
+    /// `$PORT` as published on the host's 127.0.0.1 by Docker's port proxy:
+    /// works wherever the engine's host is this machine, rootless included.
+    Published,
+    /// `Container` when the engine is local (a Unix socket) and not
+    /// rootless, else `Published`.
+    Auto,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dyno {
     pub container_id: String,
