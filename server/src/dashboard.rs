@@ -503,8 +503,9 @@ async fn unset_config(
     Path(app): Path<String>,
     Form(form): Form<ConfigForm>,
 ) -> Response {
-    let patch = BTreeMap::from([(form.key.clone(), None)]);
-    let doing = format!("Removing {}", form.key);
+    let key = form.key.trim();
+    let patch = BTreeMap::from([(key.to_owned(), None)]);
+    let doing = format!("Removing {key}");
     let run = api::config_vars::update(State(state.clone()), Path(app.clone()), wait(), Json(patch));
     change(&state, &session, &form.csrf, app_url(&app), async { outcome(run.await, &doing).await }).await
 }

@@ -1,5 +1,6 @@
 //! Procfile parsing: `name: command` lines, `#` comments and blank lines.
-//! Bad names and duplicate names are errors that carry the line number.
+//! Bad names, duplicate names and the reserved `run` (one-off dynos' name)
+//! are errors that carry the line number.
 
 use paas_wire::ProcessType;
 use std::collections::BTreeMap;
@@ -30,6 +31,11 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
         if command.is_empty() {
             return Err(err(format!("process type {:?} has no command", name.as_str())));
         }
+        if name.as_str() == "run" {
+            return Err(err(
+                "process type \"run\" is reserved: one-off dynos (`paas run`) are named run.N; give it another name".into(),
+            ));
+        }
         if types.insert(name.to_string(), command.to_owned()).is_some() {
             return Err(err(format!("process type {:?} is defined twice", name.as_str())));
         }
@@ -58,5 +64,9 @@ mod tests {
         assert!(e.to_string().starts_with("Procfile line 3: process type \"Web Server\" is invalid"));
         assert_eq!(parse("web\n").unwrap_err().line, 1);
         assert!(parse("web:   \n").unwrap_err().message.contains("no command"));
+        // One-off dynos are run.N: a process type of that name would share them.
+        let e = parse("web: a\nrun: b\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("reserved"), "{e}");
     }
 }

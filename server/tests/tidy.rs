@@ -32,7 +32,7 @@ fn sources(crate_dir: &str) -> Vec<(String, String)> {
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap().to_owned();
-            (p.strip_prefix(&root()).unwrap().display().to_string(), code)
+            (p.strip_prefix(root()).unwrap().display().to_string(), code)
         })
         .collect()
 }

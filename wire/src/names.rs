@@ -58,7 +58,7 @@ impl DynoSize {
 
 impl fmt::Display for DynoSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.megabytes % 1024 == 0 {
+        if self.megabytes.is_multiple_of(1024) {
             write!(f, "{}G", self.megabytes / 1024)
         } else {
             write!(f, "{}M", self.megabytes)

@@ -235,7 +235,8 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
             let q = queue.lock().expect("drain queue poisoned");
             let batch: Vec<Arc<LogLine>> = q.lines.iter().take(BATCH).cloned().collect();
             let dropped = (q.dropped > 0).then(|| dropped_notice(q.dropped, q.dropped_since));
-            (batch, dropped.map(|n| (n, q.dropped)), q.lines.iter().take(BATCH).last().map(|l| l.seq))
+            let last_seq = batch.last().map(|l| l.seq);
+            (batch, dropped.map(|n| (n, q.dropped)), last_seq)
         };
         if batch.is_empty() && dropped.is_none() {
             ready.notified().await;

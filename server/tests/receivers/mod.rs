@@ -25,8 +25,7 @@ pub async fn syslog_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
                     }
                     buf.extend_from_slice(&chunk[..n]);
                     // Octet counting: LEN SP MSG (MSG is LEN bytes).
-                    loop {
-                        let Some(sp) = buf.iter().position(|b| *b == b' ') else { break };
+                    while let Some(sp) = buf.iter().position(|b| *b == b' ') {
                         let len: usize = std::str::from_utf8(&buf[..sp]).unwrap().parse().expect("a frame length");
                         if buf.len() < sp + 1 + len {
                             break;
