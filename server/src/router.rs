@@ -113,14 +113,17 @@ impl RouteTable {
         self.https_only.read().expect("route table poisoned").contains(app)
     }
 
-    /// The next backend for an app, round-robin, with the request counted
-    /// as in flight on it until the guard is dropped.
-    pub fn pick_counted(&self, app: &str) -> Option<(SocketAddr, InFlight)> {
+    /// The next backend for an app, round-robin, skipping those in `tried`
+    /// while others remain (a retry goes elsewhere even when other requests
+    /// moved the turn on), with the request counted as in flight on it
+    /// until the guard is dropped.
+    pub fn pick_counted(&self, app: &str, tried: &[SocketAddr]) -> Option<(SocketAddr, InFlight)> {
         let map = self.inner.read().expect("route table poisoned");
         let addr = {
             let b = map.get(app)?;
-            let i = b.next.fetch_add(1, Ordering::Relaxed);
-            *b.addrs.get(i % b.addrs.len())?
+            let (i, n) = (b.next.fetch_add(1, Ordering::Relaxed), b.addrs.len());
+            let turn = |k: usize| b.addrs.get((i + k) % n).copied();
+            (0..n).filter_map(turn).find(|a| !tried.contains(a)).or_else(|| turn(0))?
         };
         // Counted before the table's lock is let go: a dyno taken out of
         // the rotation after this sees the request.
@@ -430,7 +433,7 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         bytes: Arc::default(),
         in_flight: None,
     };
-    let Some((mut backend, counted)) = state.routes.pick_counted(&app) else {
+    let Some((mut backend, counted)) = state.routes.pick_counted(&app, &[]) else {
         return router_error(
             access,
             ("H14", "No web processes running"),
@@ -445,9 +448,8 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
     let idempotent = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
-    let mut tries = 0;
+    let mut tried = Vec::new();
     loop {
-        tries += 1;
         access.dyno = state.routes.name_of(backend);
         let uri: Uri = match format!("http://{backend}{path}").parse() {
             Ok(u) => u,
@@ -478,8 +480,9 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
                 if refused {
                     state.routes.remove(&app, backend);
                 }
+                tried.push(backend);
                 if let (true, true, true, Some((next, counted))) =
-                    (retryable, refused || idempotent, tries < MAX_TRIES, state.routes.pick_counted(&app))
+                    (retryable, refused || idempotent, tried.len() < MAX_TRIES, state.routes.pick_counted(&app, &tried))
                 {
                     backend = next;
                     access.in_flight = Some(counted);
@@ -516,7 +519,7 @@ fn router_error(mut access: Access, code: (&str, &str), page_of: (StatusCode, &s
 }
 
 /// Dynos a request without a body is tried on before it fails.
-const MAX_TRIES: u32 = 3;
+const MAX_TRIES: usize = 3;
 
 /// A request that carries no body (so it can be sent again).
 fn has_no_body(req: &Request<Body>) -> bool {
@@ -624,9 +627,16 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
         t.set("x", vec![a, b]);
-        let picks: Vec<_> = (0..4).map(|_| t.pick_counted("x").unwrap().0).collect();
+        let picks: Vec<_> = (0..4).map(|_| t.pick_counted("x", &[]).unwrap().0).collect();
         assert_eq!(picks, [a, b, a, b]);
+        // A retry skips what it tried, whoever's turn it is; with all
+        // tried, the turn decides.
+        let c: SocketAddr = "127.0.0.1:3".parse().unwrap();
+        t.set("x", vec![a, b, c]);
+        let retries: Vec<_> = (0..3).map(|_| t.pick_counted("x", &[a, b]).unwrap().0).collect();
+        assert_eq!(retries, [c, c, c]);
+        assert_eq!(t.pick_counted("x", &[a, b, c]).unwrap().0, a);
         t.set("x", vec![]);
-        assert!(t.pick_counted("x").is_none());
+        assert!(t.pick_counted("x", &[]).is_none());
     }
 }

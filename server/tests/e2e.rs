@@ -715,11 +715,8 @@ fn web_dyno_addresses(app: &str) -> (std::net::SocketAddrV4, std::net::SocketAdd
 fn zero_failures_under_change(dyno_address: &str, name: &str) {
     let mut p = Platform::start_with(&[("PAAS_STOP_GRACE_SECONDS", "5"), ("PAAS_DYNO_ADDRESS", dyno_address)]);
     let app = unique_app(name);
-    let repo = fixture_repo(&p, "keepalive");
+    let repo = keepalive_repo(&p);
     let dir = repo.path();
-    std::fs::write(dir.join("Dockerfile"), format!("FROM {}\nCOPY web.py /app/web.py\n", paas_server::settings::DEFAULT_RUN)).unwrap();
-    p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "a keep-alive web app"]);
     p.create_app(dir, &app);
     p.push_ok(dir, &app);
     p.wait_for_page(&app, "ok web.1");
@@ -733,24 +730,7 @@ fn zero_failures_under_change(dyno_address: &str, name: &str) {
 
     // Four clients with keep-alive connections, as many requests as they
     // can until the changes are done; every answer must be a 200.
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (done, port, host) = (done.clone(), p.router_port, format!("{app}.localhost"));
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-                let (mut ok, mut failed) = (0u64, Vec::new());
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    match http.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send() {
-                        Ok(r) if r.status() == 200 => ok += 1,
-                        Ok(r) => failed.push(format!("{} {}", r.status(), r.text().unwrap_or_default().chars().take(200).collect::<String>())),
-                        Err(e) => failed.push(e.to_string()),
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
+    let load = Load::start(&p, &app, 4);
     for change in [
         &["config:set", "GREETING=one"][..],
         &["config:set", "GREETING=two"],
@@ -777,15 +757,7 @@ fn zero_failures_under_change(dyno_address: &str, name: &str) {
     std::fs::write(dir.join("web.py"), format!("{code}\n# deployed again\n")).unwrap();
     p.git_ok(dir, &["commit", "-qam", "a new build"]);
     p.push_ok(dir, &app);
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut ok, mut failed) = (0, Vec::new());
-    for c in clients {
-        let (o, f) = c.join().unwrap();
-        ok += o;
-        failed.extend(f);
-    }
-    assert!(ok > 100, "the load ran: {ok} requests");
-    assert!(failed.is_empty(), "{} of {} requests failed across the changes: {:?}", failed.len(), ok + failed.len() as u64, &failed[..failed.len().min(10)]);
+    load.stop().assert_no_failures("across the changes");
     let (_, body) = p.get(&app, "/").unwrap();
     assert!(body.contains("three"), "{body}");
 }

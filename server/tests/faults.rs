@@ -76,6 +76,37 @@ fn a_dyno_killed_from_outside_is_replaced() {
     assert_eq!(ps[0]["exit_code"], 137, "{ps}");
 }
 
+/// Two web dynos under load, one killed: the router's retries and the
+/// scheduler's removal of the dead dyno cost no request. (Through published
+/// ports this does not hold: a request Docker's port proxy took in the
+/// instant its dyno died waits there for the router's request timeout.)
+#[test]
+fn a_web_dyno_killed_under_load_costs_no_request() {
+    let mut p = Platform::start_with(&[("PAAS_DYNO_ADDRESS", "container")]);
+    let app = unique_app("fault-load");
+    let repo = keepalive_repo(&p);
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.paas_ok(dir, &["ps:scale", "web=2", "-a", &app]);
+    poll(Duration::from_secs(60), "two web dynos", || (p.running(&app, "web").len() == 2).then_some(()));
+    p.wait_for_page(&app, "ok web.2");
+
+    let load = Load::start(&p, &app, 4);
+    let before = p.running(&app, "web");
+    let out = std::process::Command::new("docker").args(["kill", &before[0]]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Until the replacement serves, and a little after.
+    poll(Duration::from_secs(60), "a replacement web dyno", || {
+        let now = p.running(&app, "web");
+        (now.len() == 2 && !now.contains(&before[0])).then_some(())
+    });
+    p.wait_for_page(&app, "ok web.");
+    let result = load.stop();
+    eprintln!("{} requests, slowest {:?}", result.ok, result.slowest);
+    result.assert_no_failures("when a dyno was killed");
+}
+
 #[test]
 fn sigterm_lets_an_open_change_finish_and_leaves_the_dynos_running() {
     let mut p = Platform::start();
