@@ -432,11 +432,14 @@ impl Scheduler {
 
         // New dynos must come up: web ones answer HTTP (then get traffic),
         // others keep running for a few seconds. Routed dynos stay routed;
-        // adopted web dynos that are not routed yet are probed too.
+        // adopted web dynos that are not routed yet are probed too. A dyno
+        // started now is always probed: it may have been given the address
+        // of a dead dyno that is still in the table (container addresses
+        // are reused at once).
         let routed: HashSet<SocketAddr> = inner.routes.get(&app.name).into_iter().collect();
-        let mut probing: Vec<&Dyno> = started.iter().filter(|d| d.process_type != "web").collect();
+        let mut probing: Vec<&Dyno> = started.iter().collect();
         let mut healthy: Vec<SocketAddr> = Vec::new();
-        for d in keep.iter().chain(started.iter()).filter(|d| d.process_type == "web") {
+        for d in keep.iter().filter(|d| d.process_type == "web") {
             match d.addr {
                 Some(addr) if routed.contains(&addr) => healthy.push(addr),
                 _ => probing.push(d),
