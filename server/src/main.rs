@@ -55,10 +55,32 @@ fn main() {
     }
 }
 
+/// Raises this process's open-file limit (the soft one, up to the hard
+/// one) to what the listeners' connection caps need: a routed connection
+/// holds two descriptors (client and dyno), an API one at least one, plus
+/// the database, logs, git and engine. Debian's default soft limit, 1024,
+/// would otherwise run out at about a thousand idle connections, long
+/// before `PAAS_ROUTER_MAX_CONNECTIONS`, and take `git push` down with it.
+fn raise_open_file_limit(settings: &Settings) {
+    let needed = (2 * settings.router_max_connections + settings.api_max_connections + 1024) as u64;
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit is below what the connection caps need: raise it (ulimit -n, systemd's LimitNOFILE) or lower PAAS_ROUTER_MAX_CONNECTIONS"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 async fn run(command: Command) -> Result<()> {
     let settings = Settings::from_env()?;
     match command {
-        Command::Serve => paas_server::server::serve(settings).await,
+        Command::Serve => {
+            raise_open_file_limit(&settings);
+            paas_server::server::serve(settings).await
+        }
         Command::Migrate => {
             std::fs::create_dir_all(&settings.data_dir)?;
             Store::open(&settings.database_url).await?;

@@ -761,3 +761,75 @@ fn zero_failures_under_change(dyno_address: &str, name: &str) {
     let (_, body) = p.get(&app, "/").unwrap();
     assert!(body.contains("three"), "{body}");
 }
+
+/// Opens `n` plain connections to `port` on loopback; every other one sends
+/// the start of a request head and then nothing (slowloris).
+fn hold_connections(port: u16, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            if i % 2 == 1 {
+                s.write_all(b"GET / HTTP/1.1\r\nHost: slow.localhost\r\nX-Slow: 1").unwrap();
+            }
+            s
+        })
+        .collect()
+}
+
+/// The server started under Debian's default soft open-file limit (1024):
+/// it raises the limit itself, so a thousand idle or slowloris connections
+/// at the router and two hundred at the API starve neither the app nor
+/// `git push`, on the real engine; the header timeout then closes them.
+#[test]
+fn a_thousand_idle_connections_starve_neither_the_app_nor_git_push() {
+    use rlimit::Resource;
+    // nextest runs each test in a process of its own, and the server takes
+    // this process's limits: lower the soft one for its start only.
+    let (soft, hard) = Resource::NOFILE.get().unwrap();
+    Resource::NOFILE.set(1024.min(hard), hard).unwrap();
+    let mut p = Platform::start_with(&[("PAAS_HEADER_TIMEOUT_SECONDS", "8")]);
+    Resource::NOFILE.set(soft, hard).unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.server_pid().unwrap())).unwrap();
+    let server_soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .expect("the server's open-file limit");
+    assert!(server_soft > 1024 || hard <= 1024, "the server raised its open-file limit: {limits}");
+
+    let app = unique_app("e2e-idle");
+    let repo = dockerfile_repo(&p, "main", "before");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: before");
+
+    let mut router_held = hold_connections(p.router_port, 1000);
+    let api_held = hold_connections(p.api_port, 200);
+    // With all of them open: the app answers, the API answers, a push deploys.
+    let (status, body) = p.get(&app, "/").expect("the app answers");
+    assert!(status == 200 && body.contains("marker: before"), "{status} {body}");
+    let r = p.api().get(p.url("/apps")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    write_fixture_app(dir, "after");
+    p.git_ok(dir, &["commit", "-qam", "after"]);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: after");
+    // And no connection waited for want of a file descriptor (under the
+    // inherited limit of 1024, hundreds did: "accept failed ... Too many
+    // open files").
+    let log = p.log();
+    assert!(!log.contains("accept failed"), "{}", log.lines().filter(|l| l.contains("accept failed")).take(3).collect::<Vec<_>>().join("\n"));
+
+    // The header timeout closes them: no answer, or a 408 (bounded wait).
+    use std::io::Read;
+    for s in router_held.iter_mut().step_by(50) {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).expect("closed by the header timeout, not left open");
+        let got = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+    }
+    drop(api_held);
+}

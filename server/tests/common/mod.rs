@@ -149,6 +149,11 @@ impl Platform {
         });
     }
 
+    /// The server process's id, while it runs.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// Kills the server as a crash would (SIGKILL), leaving its dynos running.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.server.take() {
