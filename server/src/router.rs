@@ -121,9 +121,10 @@ impl RouteTable {
         let map = self.inner.read().expect("route table poisoned");
         let addr = {
             let b = map.get(app)?;
+            // `set` keeps no empty list, so there is always a turn.
             let (i, n) = (b.next.fetch_add(1, Ordering::Relaxed), b.addrs.len());
-            let turn = |k: usize| b.addrs.get((i + k) % n).copied();
-            (0..n).filter_map(turn).find(|a| !tried.contains(a)).or_else(|| turn(0))?
+            let turn = |k: usize| b.addrs[(i + k) % n];
+            (0..n).map(turn).find(|a| !tried.contains(a)).unwrap_or_else(|| turn(0))
         };
         // Counted before the table's lock is let go: a dyno taken out of
         // the rotation after this sees the request.
@@ -481,9 +482,8 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
                     state.routes.remove(&app, backend);
                 }
                 tried.push(backend);
-                if let (true, true, true, Some((next, counted))) =
-                    (retryable, refused || idempotent, tried.len() < MAX_TRIES, state.routes.pick_counted(&app, &tried))
-                {
+                let retry = retryable && (refused || idempotent) && tried.len() < MAX_TRIES;
+                if let Some((next, counted)) = retry.then(|| state.routes.pick_counted(&app, &tried)).flatten() {
                     backend = next;
                     access.in_flight = Some(counted);
                     continue;

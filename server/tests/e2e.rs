@@ -703,9 +703,9 @@ fn established_to(addr: std::net::SocketAddrV4) -> bool {
 
 /// The web dyno's container address on its app network and its published
 /// port on 127.0.0.1.
-fn web_dyno_addresses(app: &str) -> (std::net::SocketAddrV4, std::net::SocketAddrV4) {
-    let id = text(&docker(&["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"]).stdout);
-    let id = id.lines().next().expect("a web dyno");
+fn web_dyno_addresses(p: &Platform, app: &str) -> (std::net::SocketAddrV4, std::net::SocketAddrV4) {
+    let ids = p.running(app, "web");
+    let id = ids.first().expect("a web dyno");
     let ip = text(&docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id]).stdout);
     let port = text(&docker(&["port", id, "5000/tcp"]).stdout);
     let port: u16 = port.lines().next().and_then(|l| l.rsplit(':').next()).and_then(|p| p.trim().parse().ok()).expect("a published port");
@@ -721,7 +721,7 @@ fn zero_failures_under_change(dyno_address: &str, name: &str) {
     p.push_ok(dir, &app);
     p.wait_for_page(&app, "ok web.1");
     // The router keeps its connection to the dyno open, at the address asked for.
-    let (container, published) = web_dyno_addresses(&app);
+    let (container, published) = web_dyno_addresses(&p, &app);
     // (Docker's port proxy itself connects to the container address, so
     // only the published port tells the two apart.)
     let via_container = dyno_address == "container";

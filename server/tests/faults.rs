@@ -96,7 +96,8 @@ fn a_web_dyno_killed_under_load_costs_no_request() {
     let before = p.running(&app, "web");
     let out = std::process::Command::new("docker").args(["kill", &before[0]]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // Until the replacement serves, and a little after.
+    // The load runs until the replacement dyno runs and the app has
+    // answered once more.
     poll(Duration::from_secs(60), "a replacement web dyno", || {
         let now = p.running(&app, "web");
         (now.len() == 2 && !now.contains(&before[0])).then_some(())

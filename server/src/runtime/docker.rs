@@ -67,14 +67,7 @@ impl DockerRuntime {
             via_container,
         };
         // Spares of an earlier run of this server: never used, not known now.
-        let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), vec![me.instance_label(), format!("{}=1", spares::SPARE_LABEL)]);
-        let old = me
-            .docker
-            .list_containers(Some(ListContainersOptions::<String> { all: true, filters, ..Default::default() }))
-            .await
-            .unwrap_or_default();
-        for c in old {
+        for c in me.labelled([format!("{}=1", spares::SPARE_LABEL)]).await.unwrap_or_default() {
             if let Some(id) = c.id {
                 me.remove_now(&id).await;
             }
@@ -144,6 +137,17 @@ impl DockerRuntime {
             memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
             ip,
         })
+    }
+
+    /// Every container of this instance (running or not) that carries all
+    /// of `labels` (`key=value`, or `key` for any value).
+    async fn labelled(&self, labels: impl IntoIterator<Item = String>) -> Result<Vec<ContainerSummary>> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), std::iter::once(self.instance_label()).chain(labels).collect::<Vec<_>>());
+        self.docker
+            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .await
+            .context("cannot list containers")
     }
 
     /// One container as the engine lists it (labels, ports, state).
@@ -337,13 +341,7 @@ impl Runtime for DockerRuntime {
             Some(app) => format!("{}={app}", labels::APP),
             None => labels::APP.to_owned(),
         };
-        let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), vec![self.instance_label(), label]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
-            .await
-            .context("cannot list containers")?;
+        let list = self.labelled([label]).await?;
         Ok(list.iter().filter_map(|c| self.dyno_from_summary(c, super::KIND_DYNO)).collect())
     }
 
@@ -720,29 +718,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<super::OneOff>)> {
-        let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), vec![self.instance_label(), format!("{}={app}", labels::APP)]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
-            .await
-            .context("cannot list containers")?;
+        let list = self.labelled([format!("{}={app}", labels::APP)]).await?;
         let dynos = list.iter().filter_map(|c| self.dyno_from_summary(c, super::KIND_DYNO)).collect();
         Ok((dynos, list.iter().filter_map(|c| self.one_off_from_summary(c)).collect()))
     }
 
     async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
-        let mut wanted = vec![self.instance_label(), format!("{}={}", labels::KIND, super::KIND_RUN)];
-        if let Some(app) = app {
-            wanted.push(format!("{}={app}", labels::APP));
-        }
-        let mut filters = HashMap::new();
-        filters.insert("label".to_owned(), wanted);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
-            .await
-            .context("cannot list containers")?;
+        let kind = format!("{}={}", labels::KIND, super::KIND_RUN);
+        let list = self.labelled(std::iter::once(kind).chain(app.map(|app| format!("{}={app}", labels::APP)))).await?;
         Ok(list.iter().filter_map(|c| self.one_off_from_summary(c)).collect())
     }
 
