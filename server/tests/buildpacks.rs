@@ -93,6 +93,9 @@ fn nodejs_with_an_npm_dependency() {
     let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node ok", "node again");
     std::fs::write(dir.join("server.js"), code).unwrap();
     p.git_ok(dir, &["commit", "-qam", "change the code only"]);
+    // The spare this push builds in (it is then set aside, and removed
+    // when the next spare is made).
+    let used = the_one_spare(&app, &[]);
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Dependencies unchanged: reusing the node_modules layer"), "{said}");
     assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
@@ -101,7 +104,7 @@ fn nodejs_with_an_npm_dependency() {
 
     // A spare that stopped (as an engine restart stops it) is not used:
     // the build makes a container of its own.
-    let spares = the_one_spare(&app);
+    let spares = the_one_spare(&app, &used);
     let killed = std::process::Command::new("docker").arg("kill").args(&spares).output().unwrap();
     assert!(killed.status.success(), "{}", text(&killed.stderr));
     poll(Duration::from_secs(30), "the killed spare to stop", || running_spares_of(&app).is_empty().then_some(()));
@@ -113,7 +116,7 @@ fn nodejs_with_an_npm_dependency() {
 
     // One that runs but cannot take the build (paused: the engine refuses
     // an exec) is given up for a fresh container too, with nothing lost.
-    let spares = the_one_spare(&app);
+    let spares = the_one_spare(&app, &spares);
     let paused = std::process::Command::new("docker").arg("pause").args(&spares).output().unwrap();
     assert!(paused.status.success(), "{}", text(&paused.stderr));
     let code = std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node third", "node fourth");
@@ -400,12 +403,14 @@ fn buildpack_builds_over_their_time_or_memory_limit_fail_naming_the_limit() {
     }
 }
 
-/// The app's spare, once it is the only one (the one the last build used
-/// is removed after the deploy) and runs.
-fn the_one_spare(app: &str) -> Vec<String> {
-    poll(Duration::from_secs(30), "one spare build container", || {
-        let (all, running) = (spares_of(app), running_spares_of(app));
-        (all.len() == 1 && running == all).then_some(all)
+/// The app's one spare build container not among `earlier`, once it runs.
+/// `earlier` names spares a build has used: such a one is set aside and
+/// removed only while the next spare is being made, so for a moment it can
+/// be the only spare listed, and still running.
+fn the_one_spare(app: &str, earlier: &[String]) -> Vec<String> {
+    poll(Duration::from_secs(30), "one new spare build container", || {
+        let fresh: Vec<String> = spares_of(app).into_iter().filter(|s| !earlier.contains(s)).collect();
+        (fresh.len() == 1 && running_spares_of(app).contains(&fresh[0])).then_some(fresh)
     })
 }
 
