@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod dockerignore;
 pub mod git;
 pub mod hook;
+pub mod known;
 pub mod http;
 pub mod listen;
 pub mod locks;

@@ -367,7 +367,7 @@ impl ReleaseService {
         // The rows go first: a reconcile pass queued meanwhile (the dynos'
         // exit events queue some) then finds nothing to run, instead of
         // starting a dyno (and its network) again after they were removed.
-        store.delete_app(&app.id).await?;
+        store.delete_app(app).await?;
         self.inner.scheduler.remove_app(&app.name).await?;
         self.inner.scheduler.logs().forget_app(&app.name);
         let runtime = self.inner.scheduler.runtime().clone();

@@ -210,11 +210,11 @@ impl Drop for Access {
             &self.app,
             "router",
             format!(
-                "{} method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
+                "{} method={} path=\"{}\" host=\"{}\" request_id={} fwd=\"{}\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
                 self.at,
                 self.method,
                 quote(&self.path),
-                self.host,
+                quote(&self.host),
                 self.request_id,
                 quote(&self.fwd),
                 self.dyno,
@@ -285,10 +285,17 @@ pub fn forward_headers(
         headers.remove(*name);
     }
     let chain = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let trusted_peer = trusted.contains(&peer);
     let forwarded_for = match chain {
-        Some(prev) if trusted.contains(&peer) => format!("{prev}, {peer}"),
+        Some(prev) if trusted_peer => format!("{prev}, {peer}"),
         _ => peer.to_string(),
     };
+    // The other ways of naming the client are a client's word too: kept
+    // only from a trusted proxy.
+    if !trusted_peer {
+        headers.remove(header::FORWARDED);
+        headers.remove("x-real-ip");
+    }
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -359,6 +366,12 @@ impl DomainTable {
             if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
         });
         let host = host.trim_end_matches('.').to_ascii_lowercase();
+        // Only a valid host name is looked up: a `Host` with spaces or
+        // `=` in it must not match a wildcard from its first dot on (and
+        // then carry those into the app's access records).
+        if host.starts_with('*') || paas_wire::Hostname::parse(&host).is_err() {
+            return None;
+        }
         if let Some(app) = self.exact.read().expect("domains poisoned").get(&host) {
             return Some(app.clone());
         }
@@ -381,7 +394,9 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
     if let Some(answer) = state.challenges.answer(req.uri().path()) {
         return Response::new(Body::from(answer));
     }
-    let Some(app) = state.domains.app_for_host(&host, &state.domain) else {
+    // An app that does not exist answers like a host nobody added, and
+    // costs a lookup: no log, no access record, nothing kept for its name.
+    let Some(app) = state.domains.app_for_host(&host, &state.domain).filter(|app| state.logs.knows(app)) else {
         return page(
             StatusCode::NOT_FOUND,
             "No such app",
@@ -589,6 +604,10 @@ mod tests {
         assert_eq!(t.app_for_host("anything.blog.test", "localhost").as_deref(), Some("blog"));
         assert_eq!(t.app_for_host("a.b.blog.test", "localhost"), None, "one level only");
         assert_eq!(t.app_for_host("blog.test", "localhost"), None);
+        // A Host that is no host name matches nothing, however it ends.
+        assert_eq!(t.app_for_host("x status=200 dyno=web9 a.blog.test", "localhost"), None);
+        assert_eq!(t.app_for_host("x\"y.blog.test", "localhost"), None);
+        assert_eq!(t.app_for_host("*.blog.test", "localhost"), None);
         t.remove(&paas_wire::Hostname::parse("*.blog.test").unwrap());
         assert_eq!(t.app_for_host("anything.blog.test", "localhost"), None);
     }
@@ -604,8 +623,11 @@ mod tests {
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-request-id", HeaderValue::from_static("short"));
+        h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
+        h.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
         let id = forward_headers(&mut h, peer, &[proxy], "app.localhost:8080", 8080);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7", "a client cannot forge its address");
+        assert!(h.get("forwarded").is_none() && h.get("x-real-ip").is_none(), "nor name it another way");
         assert!(h.get("connection").is_none() && h.get("keep-alive").is_none() && h.get("x-secret-hop").is_none());
         assert_ne!(id, "short", "an invalid request id is replaced");
         assert_eq!(h["x-request-id"], id.as_str());
@@ -616,7 +638,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
         h.insert("x-request-id", HeaderValue::from_static("abcdefghij0123456789-valid"));
+        h.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
         let id = forward_headers(&mut h, proxy, &[proxy], "app.localhost", 80);
+        assert_eq!(h["x-real-ip"], "203.0.113.9", "a trusted proxy's word is kept");
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(id, "abcdefghij0123456789-valid");
     }

@@ -152,7 +152,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             domains.set(&h, &app);
         }
     }
-    let logs = LogRouter::new(settings.log_config(), runtime.clone())?;
+    let logs = LogRouter::new(settings.log_config(), runtime.clone(), store.known_apps())?;
     for (app, drain) in store.all_drains().await? {
         logs.start_drain(DrainSpec { id: drain.id, app, url: drain.url, token: drain.token });
     }

@@ -627,6 +627,7 @@ async fn a_websocket_upgrade_passes_through_the_router_both_ways() {
         head
     });
     // An app only the route table knows: no pass touches its routes.
+    f.app("ws-only-routed").await;
     f.p().routes.set("ws-only-routed", vec![addr]);
     let mut client = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
     client
@@ -716,6 +717,7 @@ async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_hea
         }
     });
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    f.app("edge-retry").await;
     f.p().routes.set("edge-retry", vec![closed, good_addr]);
     for _ in 0..6 {
         let (status, body) = f.page("edge-retry").await;
@@ -732,6 +734,7 @@ async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_hea
             held.push(s);
         }
     });
+    f.app("edge-silent").await;
     f.p().routes.set("edge-silent", vec![silent_addr]);
     let (status, body) = f.page("edge-silent").await;
     assert_eq!(status, 503);
@@ -860,4 +863,66 @@ async fn the_https_listener_serves_added_certificates_by_sni() {
     f.restart().await;
     let r = https_get(&f, "www.tls.test").await.expect("served after a restart");
     assert_eq!(r.status(), 200);
+}
+
+/// Open descriptors and resident memory of this process (the server runs
+/// in it).
+fn fds_and_rss() -> (usize, u64) {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let rss_kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    (fds, rss_kb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_hosts_cost_nothing_and_plant_no_history() {
+    let f = Fast::start().await;
+    let app = f.app("flood-real").await;
+    f.deploy(&app, "img-a").await;
+    let logs_dir = f.settings.data_dir.join("logs");
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&logs_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    // One keep-alive connection for the whole flood, so the client's own
+    // descriptors do not move.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let get = |host: String| {
+        let client = client.clone();
+        let url = format!("http://{}/", f.p().router_addr);
+        async move { client.get(url).header("Host", host).send().await.unwrap().status().as_u16() }
+    };
+    // Warm up (the connection, the allocator), then measure.
+    for i in 0..200 {
+        assert_eq!(get(format!("warm{i}.localhost")).await, 404);
+    }
+    let before_files = listing();
+    let (fds_before, rss_before) = fds_and_rss();
+    for i in 0..20_000 {
+        assert_eq!(get(format!("ghost{i}.localhost")).await, 404);
+    }
+    let (fds_after, rss_after) = fds_and_rss();
+    assert_eq!(listing(), before_files, "no journal for unknown apps");
+    assert!(fds_after <= fds_before + 2, "descriptors {fds_before} -> {fds_after}");
+    assert!(rss_after < rss_before + 16 * 1024, "RSS {rss_before} kB -> {rss_after} kB");
+    // The real app still answers, and its log has no record of the flood.
+    assert_eq!(get("flood-real.localhost".into()).await, 200);
+    let logs = f.http().get(f.url("/apps/flood-real/logs?lines=1500")).bearer_auth(&f.token).send().await.unwrap().text().await.unwrap();
+    assert!(!logs.contains("ghost"), "{logs}");
+
+    // An app made later under a flooded name starts with an empty log.
+    let r = f.send(reqwest::Method::POST, "/apps", json!({ "name": "ghost1" })).await;
+    assert_eq!(r.status(), 201);
+    let logs = f.http().get(f.url("/apps/ghost1/logs?lines=1500")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(logs.status(), 200);
+    assert_eq!(logs.text().await.unwrap(), "", "a new app's log is empty");
+
+    // A Host that tries to write fields into a wildcard domain's access
+    // records is no host name, and answers 404.
+    assert_eq!(f.add_domain("flood-real", "*.blog.test").await.status(), 201);
+    assert_eq!(get("x status=200 dyno=web9 a.blog.test".into()).await, 404);
+    assert_eq!(get("www.blog.test".into()).await, 200);
+    let logs = f.http().get(f.url("/apps/flood-real/logs?lines=1500")).bearer_auth(&f.token).send().await.unwrap().text().await.unwrap();
+    assert!(logs.contains("host=\"www.blog.test\"") && !logs.contains("dyno=web9"), "{logs}");
 }

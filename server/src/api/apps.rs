@@ -47,6 +47,9 @@ pub(crate) async fn create(State(state): State<AppState>, Json(body): Json<AppCr
         }
         Err(e) => return Err(e.into()),
     };
+    // A journal left on disk under this name (by an app of the same name
+    // destroyed while the server was down) is not this app's history.
+    state.logs.forget_app(name.as_str());
     info!(app = %name, "app created");
     Ok((StatusCode::CREATED, Json(to_wire(&state, &app).await?)))
 }

@@ -133,6 +133,9 @@ pub struct LogRouter {
 struct Inner {
     config: LogConfig,
     apps: Mutex<HashMap<String, Arc<AppLog>>>,
+    /// The apps that exist: a log is made for these only, so a name nobody
+    /// created costs nothing here.
+    known: crate::known::KnownApps,
     runtime: Arc<dyn Runtime>,
     followers: ingest::Followers,
     drains: drain::Drains,
@@ -160,13 +163,14 @@ pub fn now_ns() -> i64 {
 }
 
 impl LogRouter {
-    pub fn new(config: LogConfig, runtime: Arc<dyn Runtime>) -> Result<Self> {
+    pub fn new(config: LogConfig, runtime: Arc<dyn Runtime>, known: crate::known::KnownApps) -> Result<Self> {
         std::fs::create_dir_all(&config.dir)?;
         let (closing, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             drains: drain::Drains::new(&config)?,
             config,
             apps: Mutex::default(),
+            known,
             runtime,
             followers: ingest::Followers::default(),
             closing,
@@ -176,10 +180,15 @@ impl LogRouter {
         Ok(router)
     }
 
-    fn app(&self, app: &str) -> Arc<AppLog> {
+    /// An app's log, opened on first use; None for an app that does not
+    /// exist (its lines are dropped, its readers see nothing).
+    fn app(&self, app: &str) -> Option<Arc<AppLog>> {
         let mut apps = self.inner.apps.lock().expect("log apps poisoned");
         if let Some(log) = apps.get(app) {
-            return log.clone();
+            return Some(log.clone());
+        }
+        if !self.inner.known.contains(app) {
+            return None;
         }
         let loaded = journal::Journal::open(&self.inner.config.dir, app, self.inner.config.history);
         let (journal, ring, cursors) = match loaded {
@@ -193,7 +202,12 @@ impl LogRouter {
         let (tx, _) = broadcast::channel(TAIL_BUFFER);
         let log = Arc::new(AppLog { state: Mutex::new(AppLogState { ring, next_seq, journal, cursors }), tx });
         apps.insert(app.to_owned(), log.clone());
-        log
+        Some(log)
+    }
+
+    /// Whether `app` exists (has, or may open, a log).
+    pub fn knows(&self, app: &str) -> bool {
+        self.inner.known.contains(app)
     }
 
     /// Takes a line in: numbers it, keeps it, journals it, hands it to every
@@ -207,7 +221,7 @@ impl LogRouter {
             }
             line.text.truncate(cut);
         }
-        let log = self.app(app);
+        let Some(log) = self.app(app) else { return };
         let mut state = log.state.lock().expect("app log poisoned");
         line.seq = state.next_seq;
         state.next_seq += 1;
@@ -237,7 +251,7 @@ impl LogRouter {
 
     /// The newest `lines` lines that pass `filter`, oldest first.
     pub fn history(&self, app: &str, filter: &Filter, lines: usize) -> Vec<Arc<LogLine>> {
-        let log = self.app(app);
+        let Some(log) = self.app(app) else { return Vec::new() };
         let state = log.state.lock().expect("app log poisoned");
         newest(&state.ring, filter, lines)
     }
@@ -246,9 +260,12 @@ impl LogRouter {
     /// `after`, every line after that sequence number that is still held),
     /// then, when `follow`, each new line as it comes.
     pub fn tail(&self, app: &str, filter: Filter, lines: usize, after: Option<u64>, follow: bool) -> Tail {
-        let log = self.app(app);
-        let state = log.state.lock().expect("app log poisoned");
         let mut backlog: VecDeque<Arc<LogLine>> = VecDeque::new();
+        let closing = self.inner.closing.subscribe();
+        let Some(log) = self.app(app) else {
+            return Tail { backlog, rx: None, filter, closing, last_at: now_ns() };
+        };
+        let state = log.state.lock().expect("app log poisoned");
         match after {
             Some(after) => {
                 let first = state.ring.front().map_or(state.next_seq, |l| l.seq);
@@ -264,7 +281,7 @@ impl LogRouter {
         }
         let rx = follow.then(|| log.tx.subscribe());
         drop(state);
-        Tail { backlog, rx, filter, closing: self.inner.closing.subscribe(), last_at: now_ns() }
+        Tail { backlog, rx, filter, closing, last_at: now_ns() }
     }
 
     /// Starts following a dyno's output (once; again after its stream broke
@@ -294,8 +311,9 @@ impl LogRouter {
 
     /// Starts delivering an app's lines to a drain (idempotent).
     pub fn start_drain(&self, spec: drain::DrainSpec) {
-        let rx = self.app(&spec.app).tx.subscribe();
-        self.inner.drains.start(self.clone(), spec, rx);
+        if let Some(log) = self.app(&spec.app) {
+            self.inner.drains.start(self.clone(), spec, log.tx.subscribe());
+        }
     }
 
     pub fn stop_drain(&self, id: &str) {
@@ -332,11 +350,13 @@ impl LogRouter {
     }
 
     fn cursor(&self, app: &str, container_id: &str) -> Option<i64> {
-        self.app(app).state.lock().expect("app log poisoned").cursors.get(container_id).copied()
+        self.app(app)?.state.lock().expect("app log poisoned").cursors.get(container_id).copied()
     }
 
     fn forget_cursors(&self, app: &str, keep: &dyn Fn(&str) -> bool) {
-        self.app(app).state.lock().expect("app log poisoned").cursors.retain(|cid, _| keep(cid));
+        if let Some(log) = self.app(app) {
+            log.state.lock().expect("app log poisoned").cursors.retain(|cid, _| keep(cid));
+        }
     }
 }
 

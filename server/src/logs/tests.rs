@@ -3,7 +3,21 @@ use crate::runtime::FakeRuntime;
 
 fn router(dir: &std::path::Path, history: usize) -> LogRouter {
     let config = LogConfig { dir: dir.to_path_buf(), history, drain_buffer: 100, drain_roots: Vec::new() };
-    LogRouter::new(config, Arc::new(FakeRuntime::new())).unwrap()
+    let known = crate::known::KnownApps::default();
+    known.insert("shop");
+    LogRouter::new(config, Arc::new(FakeRuntime::new()), known).unwrap()
+}
+
+#[tokio::test]
+async fn an_app_that_does_not_exist_gets_no_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 10);
+    logs.event("ghost", "router", "at=info status=404");
+    assert!(logs.history("ghost", &Filter::default(), 10).is_empty());
+    assert!(logs.tail("ghost", Filter::default(), 10, None, false).next().await.is_none());
+    logs.close();
+    assert!(!dir.path().join("ghost.log").exists(), "no journal for a name nobody created");
+    assert!(logs.inner.apps.lock().unwrap().get("ghost").is_none());
 }
 
 #[test]

@@ -22,6 +22,7 @@ impl Store {
                 .execute(&self.pool)
                 .await,
         )?;
+        self.known.insert(&row.name);
         Ok(row)
     }
 
@@ -40,7 +41,8 @@ impl Store {
     }
 
     /// Deletes the app and everything it owns, in one transaction.
-    pub async fn delete_app(&self, app_id: &str) -> StoreResult<()> {
+    pub async fn delete_app(&self, app: &AppRow) -> StoreResult<()> {
+        let app_id = app.id.as_str();
         let mut tx = self.pool.begin().await?;
         for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
@@ -50,6 +52,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.known.remove(&app.name);
         Ok(())
     }
 }

@@ -62,6 +62,8 @@ pub fn new_id() -> String {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// The names of the apps there are, kept in step with the `apps` table.
+    known: crate::known::KnownApps,
 }
 
 impl Store {
@@ -82,14 +84,21 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database at DATABASE_URL: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self { pool, known: Default::default() })
     }
 
     /// Connects and brings the schema up to date.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let store = Self::connect(url).await?;
         store.migrate().await?;
+        let names = store.list_apps().await?.into_iter().map(|a| a.name);
+        store.known.replace_all(names);
         Ok(store)
+    }
+
+    /// The names of the apps there are, in memory (see [`crate::known`]).
+    pub fn known_apps(&self) -> crate::known::KnownApps {
+        self.known.clone()
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

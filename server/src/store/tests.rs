@@ -45,7 +45,7 @@ async fn apps_are_unique_and_deletable(store: Store) {
     assert_eq!(names, ["alpha", "beta"]);
     store.append_release(&a.id, &release("img1", "c1")).await.unwrap();
     store.set_formation(&a.id, &BTreeMap::from([("web".to_owned(), 2)])).await.unwrap();
-    store.delete_app(&a.id).await.unwrap();
+    store.delete_app(&a).await.unwrap();
     assert!(matches!(store.app(&app("alpha")).await, Err(StoreError::NotFound)));
     assert!(store.list_releases(&a.id).await.unwrap().is_empty());
 }
