@@ -117,6 +117,16 @@ async fn receive_pack(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    // Only git sends a pack: a form or a `fetch` from a page cannot send
+    // this content type without asking first (CORS), and is not asked back.
+    let git_type = headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/x-git-receive-pack-request");
+    if !git_type {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not_git",
+            "git-receive-pack takes what git sends (Content-Type: application/x-git-receive-pack-request): push with `git push paas main`",
+        ));
+    }
     let (app, path) = repo_app(&state, &repo).await?;
     let hook_url = state.settings.api_url();
     let env = [

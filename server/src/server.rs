@@ -276,15 +276,17 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
 /// check, the dashboard behind its sessions, and the hook's internal route,
 /// which checks its own secret.
 pub fn app_router(state: AppState) -> axum::Router {
-    let authed = axum::Router::new()
-        .merge(crate::api::router())
-        .merge(crate::git::router())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http::require_token));
+    let token = || axum::middleware::from_fn_with_state(state.clone(), http::require_token);
+    let api = crate::api::router().route_layer(token());
+    // Outermost last: the challenge is added to the token check's 401.
+    let git = crate::git::router().route_layer(token()).route_layer(axum::middleware::from_fn(http::basic_challenge));
     axum::Router::new()
-        .merge(authed)
+        .merge(api)
+        .merge(git)
         .merge(crate::dashboard::router(state.clone()))
         .merge(crate::git::internal_router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn(http::same_origin))
         .with_state(state)
 }
 

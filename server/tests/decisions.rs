@@ -926,3 +926,68 @@ async fn unknown_hosts_cost_nothing_and_plant_no_history() {
     let logs = f.http().get(f.url("/apps/flood-real/logs?lines=1500")).bearer_auth(&f.token).send().await.unwrap().text().await.unwrap();
     assert!(logs.contains("host=\"www.blog.test\"") && !logs.contains("dyno=web9"), "{logs}");
 }
+
+/// Sends a raw request head to `addr` and returns the answer's status line
+/// and headers.
+async fn raw_head(addr: std::net::SocketAddr, head: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), read_head(&mut s)).await.expect("an answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_token_cannot_be_used_from_another_site() {
+    use base64::Engine;
+    let f = Fast::start().await;
+    let app = f.app("xsite").await;
+    f.deploy(&app, "img-a").await;
+    // The API never asks a browser for Basic credentials; git's routes do.
+    let r = f.http().get(f.url("/apps")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("www-authenticate").is_none(), "the API sends no Basic challenge");
+    let r = f.http().get(f.url("/xsite.git/info/refs?service=git-receive-pack")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"paas\"");
+
+    // The cross-origin WebSocket upgrade to `run`, with the token as the
+    // Basic password, is refused; the same upgrade without a foreign
+    // Origin (the CLI's) is answered 101.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x:{}", f.token));
+    let spec = "%7B%22command%22%3A%22sh%22%7D";
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /apps/xsite/run?spec={spec} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\n{origin}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            f.p().api_addr
+        )
+    };
+    let answer = raw_head(f.p().api_addr, &upgrade("Origin: http://evil.test\r\n")).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let answer = raw_head(f.p().api_addr, &upgrade(&format!("Origin: http://{}\r\n", f.p().api_addr))).await;
+    assert!(answer.starts_with("HTTP/1.1 101"), "the dashboard's own origin may: {answer}");
+    let answer = raw_head(f.p().api_addr, &upgrade("")).await;
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+
+    // State-changing requests from another site's page are refused; reads
+    // are not (the browser keeps their answers from the page anyway).
+    let r = f.http().post(f.url("/apps")).bearer_auth(&f.token).header("Origin", "http://evil.test").json(&json!({"name": "xsite-two"})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("another site"));
+    let r = f.http().post(f.url("/apps")).bearer_auth(&f.token).header("Origin", "null").json(&json!({"name": "xsite-two"})).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = f.http().get(f.url("/apps")).bearer_auth(&f.token).header("Origin", "http://evil.test").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A pack posted by a form or a script (not git's content type) is refused.
+    let r = f
+        .http()
+        .post(f.url("/xsite.git/git-receive-pack"))
+        .basic_auth("x", Some(&f.token))
+        .header("Content-Type", "text/plain")
+        .body("0000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.text().await.unwrap().contains("git push"));
+}

@@ -6,7 +6,7 @@
 use crate::release::ReleaseError;
 use crate::store::StoreError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use paas_wire::{ErrorBody, NameError};
 
@@ -106,12 +106,11 @@ impl From<QueryRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { id: self.id.to_owned(), message: self.message };
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"paas\""));
-        }
-        resp
+        // No `WWW-Authenticate` here: a browser answers a Basic challenge
+        // by remembering the credentials and sending them on to any later
+        // request, including ones other sites' pages make. Only git's
+        // routes ask for them ([`crate::http::basic_challenge`]).
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

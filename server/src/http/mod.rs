@@ -106,6 +106,55 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
     }
 }
 
+/// Middleware of git's routes: a 401 asks for Basic credentials, so git
+/// prompts for them (or reads `~/.netrc`). The API's JSON routes never ask,
+/// so a browser never remembers a token for them.
+pub async fn basic_challenge(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"paas\""));
+    }
+    resp
+}
+
+/// Middleware of the whole API listener: a request that a browser made from
+/// another site's page (its `Origin` names another host than the one it was
+/// sent to) may read nothing that changes state and may not open a
+/// WebSocket. The CLI and git send no `Origin`; the dashboard's own pages
+/// send theirs, which matches.
+pub async fn same_origin(req: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(next.run(req).await);
+    };
+    let safe_method = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    if safe_method && !upgrade {
+        return Ok(next.run(req).await);
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    if origin_matches(origin.to_str().unwrap_or("null"), host) {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_origin",
+            "this request came from another site's page and is refused: use the paas CLI, git, or the dashboard itself",
+        ))
+    }
+}
+
+/// Whether an `Origin` header (`scheme://host[:port]`) names `host` (the
+/// request's `Host`, with its port if it has one).
+fn origin_matches(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    if !matches!(scheme, "http" | "https") || host.is_empty() {
+        return false;
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let norm = |a: &str| a.strip_suffix(default_port).unwrap_or(a).to_ascii_lowercase();
+    norm(authority) == norm(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +166,16 @@ mod tests {
         assert_eq!(token_from_header(&format!("Basic {basic}")).as_deref(), Some("tok:en"));
         assert_eq!(token_from_header("Digest x"), None);
         assert_eq!(token_from_header("Basic !!!"), None);
+    }
+
+    #[test]
+    fn origins() {
+        assert!(origin_matches("http://127.0.0.1:5000", "127.0.0.1:5000"));
+        assert!(origin_matches("https://paas.example.com", "PAAS.example.com:443"));
+        assert!(origin_matches("http://paas.example.com:80", "paas.example.com"));
+        assert!(!origin_matches("http://evil.test", "127.0.0.1:5000"));
+        assert!(!origin_matches("http://127.0.0.1:5001", "127.0.0.1:5000"));
+        assert!(!origin_matches("null", "127.0.0.1:5000"));
+        assert!(!origin_matches("file://", ""));
     }
 }
