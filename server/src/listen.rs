@@ -6,6 +6,11 @@
 //! (WebSocket) are allowed; with a TLS acceptor, connections are TLS (the
 //! router's HTTPS listener). On shutdown it stops accepting and lets each
 //! connection finish its request in flight.
+//!
+//! An upgraded connection leaves hyper (and the listener's cap) once it
+//! switches protocols, so upgrades are counted by [`Upgrades`], a cap of
+//! their own, and joined by [`join_idle`], which ends them when neither side
+//! sends anything for a while.
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -163,5 +168,95 @@ where
 {
     fn graceful(self: std::pin::Pin<&mut Self>) {
         self.graceful_shutdown();
+    }
+}
+
+/// The cap on upgraded connections of one listener, and their idle timeout.
+#[derive(Clone, Debug)]
+pub struct Upgrades {
+    slots: Arc<Semaphore>,
+    /// How long an upgraded connection may carry nothing either way.
+    pub idle: Duration,
+}
+
+impl Upgrades {
+    pub fn new(max: usize, idle: Duration) -> Self {
+        Self { slots: Arc::new(Semaphore::new(max.max(1))), idle }
+    }
+
+    /// A slot for one more upgraded connection, held until it ends; None
+    /// when the cap is reached.
+    pub fn try_take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+}
+
+/// Copies both ways between two connections until both sides have closed,
+/// either fails, or neither sent anything for `idle`. Half-closes are
+/// passed on. Returns whether it ended for idleness.
+pub async fn join_idle<A, B>(a: A, b: B, idle: Duration) -> std::io::Result<bool>
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let (mut a_open, mut b_open) = (true, true);
+    while a_open || b_open {
+        let quiet = tokio::time::sleep(idle);
+        tokio::select! {
+            n = ar.read(&mut abuf), if a_open => match n? {
+                0 => { a_open = false; bw.shutdown().await?; }
+                n => bw.write_all(&abuf[..n]).await?,
+            },
+            n = br.read(&mut bbuf), if b_open => match n? {
+                0 => { b_open = false; aw.shutdown().await?; }
+                n => aw.write_all(&bbuf[..n]).await?,
+            },
+            _ = quiet => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn joined_connections_copy_both_ways_and_end_when_idle() {
+        let (client, mut client_peer) = tokio::io::duplex(64);
+        let (dyno, mut dyno_peer) = tokio::io::duplex(64);
+        let joined = tokio::spawn(join_idle(client, dyno, Duration::from_secs(55)));
+        client_peer.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        dyno_peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        dyno_peer.write_all(b"pong").await.unwrap();
+        client_peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+        // 54 s of silence, a byte, 54 more: still open.
+        tokio::time::sleep(Duration::from_secs(54)).await;
+        client_peer.write_all(b"x").await.unwrap();
+        dyno_peer.read_exact(&mut buf[..1]).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(54)).await;
+        assert!(!joined.is_finished());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(joined.await.unwrap().unwrap(), "ended for idleness");
+        // Both ends see the close.
+        assert_eq!(client_peer.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn the_cap_counts_held_slots() {
+        let u = Upgrades::new(2, Duration::from_secs(1));
+        let a = u.try_take().unwrap();
+        let _b = u.try_take().unwrap();
+        assert!(u.try_take().is_none());
+        drop(a);
+        assert!(u.try_take().is_some());
     }
 }

@@ -159,6 +159,8 @@ pub struct RouterState {
     pub tls_port: Option<u16>,
     /// ACME HTTP-01 answers, on any host.
     pub challenges: crate::tls::Challenges,
+    /// The cap on WebSocket (upgraded) connections and their idle timeout.
+    pub upgrades: crate::listen::Upgrades,
 }
 
 impl RouterState {
@@ -178,7 +180,8 @@ impl RouterState {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build(connector);
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default() }
+        let upgrades = crate::listen::Upgrades::new(4096, std::time::Duration::from_secs(55));
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default(), upgrades }
     }
 }
 
@@ -449,6 +452,21 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         bytes: Arc::default(),
         in_flight: None,
     };
+    // An upgraded connection holds a slot of its own until it ends.
+    let upgrade_slot = match &upgrade {
+        None => None,
+        Some(_) => match state.upgrades.try_take() {
+            Some(slot) => Some(slot),
+            None => {
+                return router_error(
+                    access,
+                    ("H11", "Too many upgraded connections"),
+                    (StatusCode::SERVICE_UNAVAILABLE, "Too many connections"),
+                    "The router holds as many WebSocket connections as it allows (PAAS_ROUTER_MAX_UPGRADED). Try again later.",
+                );
+            }
+        },
+    };
     let Some((mut backend, counted)) = state.routes.pick_counted(&app, &[]) else {
         return router_error(
             access,
@@ -479,9 +497,9 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
             Ok(Ok(mut resp)) => {
                 debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
                 access.status = resp.status().as_u16();
-                if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side)) = (resp.status(), client_side) {
+                if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side), Some(slot)) = (resp.status(), client_side, upgrade_slot) {
                     let dyno_side = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(join_upgraded(client_side, dyno_side, app.clone()));
+                    tokio::spawn(join_upgraded(client_side, dyno_side, app.clone(), slot, state.upgrades.idle));
                 }
                 return recorded(resp.map(Body::new), access);
             }
@@ -553,8 +571,15 @@ fn wants_upgrade(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Copies both ways between the client's and the dyno's upgraded
-/// connections until either side closes.
-async fn join_upgraded(client: hyper::upgrade::OnUpgrade, dyno: hyper::upgrade::OnUpgrade, app: String) {
+/// connections until both close or neither sends anything for `idle`,
+/// holding its slot of the upgrade cap until then.
+async fn join_upgraded(
+    client: hyper::upgrade::OnUpgrade,
+    dyno: hyper::upgrade::OnUpgrade,
+    app: String,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    idle: std::time::Duration,
+) {
     let (client, dyno) = match tokio::try_join!(client, dyno) {
         Ok(both) => both,
         Err(e) => {
@@ -564,8 +589,10 @@ async fn join_upgraded(client: hyper::upgrade::OnUpgrade, dyno: hyper::upgrade::
     };
     let mut client = hyper_util::rt::TokioIo::new(client);
     let mut dyno = hyper_util::rt::TokioIo::new(dyno);
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut dyno).await {
-        debug!(app = %app, error = %e, "upgraded connection ended");
+    match crate::listen::join_idle(&mut client, &mut dyno, idle).await {
+        Ok(true) => debug!(app = %app, idle_secs = idle.as_secs(), "upgraded connection closed: idle"),
+        Ok(false) => {}
+        Err(e) => debug!(app = %app, error = %e, "upgraded connection ended"),
     }
 }
 

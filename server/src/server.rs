@@ -212,6 +212,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings: settings.clone(),
         sessions: Arc::new(http::session::Sessions::new(Duration::from_secs(settings.session_hours * 3600))),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
+        run_sessions: crate::listen::Upgrades::new(settings.api_max_upgraded, Duration::from_secs(settings.run_max_secs)),
     };
     let api_addr = settings.listen;
     let router_addr = settings.router_listen;
@@ -242,6 +243,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     );
     router_state.tls_port = tls_addr.map(|a| a.port());
     router_state.challenges = challenges;
+    router_state.upgrades = crate::listen::Upgrades::new(settings.router_max_upgraded, Duration::from_secs(settings.upgrade_idle_secs));
     // Automatic certificates: renewed (and issued for new domains) hourly.
     let renewals = acme.spawn_renewals(Duration::from_secs(3600));
     let router_app = router::router(router_state);

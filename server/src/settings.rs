@@ -90,6 +90,16 @@ pub struct Settings {
     /// listener; more wait.
     pub router_max_connections: usize,
     pub api_max_connections: usize,
+    /// `PAAS_ROUTER_MAX_UPGRADED` (default 4096) and `PAAS_API_MAX_UPGRADED`
+    /// (default 256): upgraded connections (WebSocket through the router;
+    /// `paas run` sessions on the API) open at once, each counted apart from
+    /// the listener's connections; more are refused with a 503.
+    pub router_max_upgraded: usize,
+    pub api_max_upgraded: usize,
+    /// `PAAS_UPGRADE_IDLE_SECONDS`: an upgraded connection through the router
+    /// on which neither side sent anything this long is closed (default 55,
+    /// as Heroku's router).
+    pub upgrade_idle_secs: u64,
     /// `PAAS_ROUTER_TLS_LISTEN`: the router's HTTPS listener (e.g.
     /// `0.0.0.0:8443`), serving the certificates added with `certs:add` by
     /// SNI; none by default.
@@ -297,6 +307,9 @@ impl Settings {
             max_header_bytes: env_num("PAAS_MAX_HEADER_BYTES", 65536)? as usize,
             router_max_connections: env_num("PAAS_ROUTER_MAX_CONNECTIONS", 8192)?.max(1) as usize,
             api_max_connections: env_num("PAAS_API_MAX_CONNECTIONS", 1024)?.max(1) as usize,
+            router_max_upgraded: env_num("PAAS_ROUTER_MAX_UPGRADED", 4096)?.max(1) as usize,
+            api_max_upgraded: env_num("PAAS_API_MAX_UPGRADED", 256)?.max(1) as usize,
+            upgrade_idle_secs: env_num("PAAS_UPGRADE_IDLE_SECONDS", 55)?.max(1),
             router_tls_listen: match std::env::var("PAAS_ROUTER_TLS_LISTEN").ok().filter(|v| !v.is_empty()) {
                 Some(v) => Some(v.parse().with_context(|| format!("PAAS_ROUTER_TLS_LISTEN {v:?} is not an address like 0.0.0.0:8443"))?),
                 None => None,
@@ -350,6 +363,9 @@ impl Settings {
             max_header_bytes: 65536,
             router_max_connections: 8192,
             api_max_connections: 1024,
+            router_max_upgraded: 4096,
+            api_max_upgraded: 256,
+            upgrade_idle_secs: 55,
             router_tls_listen: None,
             acme_directory: LETS_ENCRYPT.into(),
             acme_ca_file: None,

@@ -991,3 +991,81 @@ async fn a_remembered_token_cannot_be_used_from_another_site() {
     assert_eq!(r.status(), 415);
     assert!(r.text().await.unwrap().contains("git push"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_connections_are_capped_and_closed_when_idle() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fast::start_with(|s| {
+        s.router_max_upgraded = 20;
+        s.upgrade_idle_secs = 2;
+    })
+    .await;
+    // A dyno that agrees to every upgrade and then echoes, and answers
+    // plain requests with 200.
+    let dyno = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = dyno.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = dyno.accept().await {
+            tokio::spawn(async move {
+                let head = read_head(&mut s).await.to_ascii_lowercase();
+                if !head.contains("upgrade: websocket") {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain").await;
+                    return;
+                }
+                let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await;
+                let mut buf = [0u8; 256];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    f.app("ws-capped").await;
+    f.p().routes.set("ws-capped", vec![addr]);
+    let upgrade = b"GET /ws HTTP/1.1\r\nHost: ws-capped.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut c = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
+        c.write_all(upgrade).await.unwrap();
+        let head = read_head(&mut c).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        held.push(c);
+    }
+    // The cap is full: one more is refused, the app and the API answer.
+    let mut extra = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
+    extra.write_all(upgrade).await.unwrap();
+    let head = read_head(&mut extra).await;
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    let (status, body) = f.page("ws-capped").await;
+    assert_eq!((status, body.as_str()), (200, "plain"));
+    let r = f.http().get(f.url("/apps")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A connection in use stays open past the idle timeout.
+    let busy = held.pop().unwrap();
+    let keep_busy = tokio::spawn(async move {
+        let mut busy = busy;
+        let mut buf = [0u8; 1];
+        for _ in 0..6 {
+            busy.write_all(b"k").await.unwrap();
+            busy.read_exact(&mut buf).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        busy
+    });
+    // The idle ones are closed after the timeout (bounded wait).
+    let mut buf = [0u8; 16];
+    for c in held.iter_mut() {
+        let n = tokio::time::timeout(Duration::from_secs(15), c.read(&mut buf)).await.expect("closed when idle");
+        assert_eq!(n.unwrap_or(0), 0);
+    }
+    let mut busy = keep_busy.await.unwrap();
+    busy.write_all(b"z").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), busy.read(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"z", "a busy connection outlived the idle timeout");
+    // Their slots are free again.
+    let mut again = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
+    again.write_all(upgrade).await.unwrap();
+    assert!(read_head(&mut again).await.starts_with("HTTP/1.1 101"));
+}

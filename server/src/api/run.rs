@@ -56,9 +56,19 @@ async fn attach(
         .map_err(|e| ApiError::bad_request(format!("the spec parameter is not a run request ({e}): send JSON like {{\"command\":\"bash\"}}")))?;
     let prepared = state.one_offs.prepare(&app, &req, req.tty).await?;
     let one_offs = state.one_offs.clone();
+    let slot = state.run_sessions.try_take().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_sessions",
+            "the server holds as many attached `paas run` sessions as it allows (PAAS_API_MAX_UPGRADED): end one, or use `paas run:detached`",
+        )
+    })?;
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| session(one_offs, app.name, prepared, socket))
+        .on_upgrade(move |socket| async move {
+            session(one_offs, app.name, prepared, socket).await;
+            drop(slot);
+        })
         .into_response())
 }
 

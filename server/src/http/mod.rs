@@ -44,6 +44,9 @@ pub struct AppState {
     pub sessions: Arc<session::Sessions>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,
+    /// The cap on attached `paas run` sessions (upgraded connections, which
+    /// the listener's connection cap no longer counts).
+    pub run_sessions: crate::listen::Upgrades,
 }
 
 impl AppState {
