@@ -36,6 +36,8 @@ pub struct BuildpackBuilder {
     allowed_dirs: Vec<PathBuf>,
     /// Each app's last build container, for [`Self::warm_up`].
     last_task: Arc<std::sync::Mutex<std::collections::HashMap<String, TaskSpec>>>,
+    /// Where buildpack URLs may be fetched from (`PAAS_OUTBOUND_ALLOW`).
+    outbound: crate::outbound::OutboundPolicy,
 }
 
 /// What a buildpack build made.
@@ -47,7 +49,14 @@ pub struct Built {
 
 impl BuildpackBuilder {
     pub fn new(runtime: Arc<dyn Runtime>, stack: Stack, dir: PathBuf, allowed_dirs: Vec<PathBuf>) -> Self {
-        Self { runtime, stack, dir, allowed_dirs, last_task: Default::default() }
+        Self { runtime, stack, dir, allowed_dirs, last_task: Default::default(), outbound: Default::default() }
+    }
+
+    /// Lets buildpack URLs reach what `outbound` permits (by default, public
+    /// addresses only).
+    pub fn with_outbound(mut self, outbound: crate::outbound::OutboundPolicy) -> Self {
+        self.outbound = outbound;
+        self
     }
 
     /// Has the runtime make the container of the app's next build now, so
@@ -138,6 +147,7 @@ impl BuildpackBuilder {
             volumes: vec![(build_cache_volume(app), "/tmp/cache".into())],
             ca_bundle: self.stack.ca_mount(),
             download: vec![("/tmp/paas-out".into(), paas_out.clone())],
+            download_limit: Some(limits.output),
             commit: None,
             timeout: Some(limits.timeout),
             platform_step: false,
@@ -150,7 +160,12 @@ impl BuildpackBuilder {
         let result = self.runtime.run_task(&spec, &sink.tx).await;
         sink.close().await;
         let result = result.map_err(|e| {
-            if format!("{e:#}").contains("took longer than") {
+            if let Some(too_large) = e.downcast_ref::<crate::runtime::OutputTooLarge>() {
+                anyhow!(
+                    "the built app (/app and its dependencies) is over {} MiB, the slug limit: remove what it does not need at run time, or raise PAAS_MAX_SLUG_MB on the server",
+                    too_large.0 >> 20
+                )
+            } else if format!("{e:#}").contains("took longer than") {
                 anyhow!(
                     "the build took longer than {} s, the build timeout: make it faster, or raise PAAS_BUILD_TIMEOUT_SECONDS on the server",
                     limits.timeout.as_secs()
@@ -213,8 +228,23 @@ impl BuildpackBuilder {
             Source::Folder(path) => Ok(path),
             Source::Git { url, reference, credentials } => {
                 let shown = redact(name);
+                // An https URL is fetched from the address checked here, and
+                // only from it (git is told not to resolve it again, nor to
+                // follow redirects).
+                let pin = match url.strip_prefix("https://") {
+                    Some(rest) => {
+                        let authority = rest.split('/').next().unwrap_or_default();
+                        let (host, port) = match authority.rsplit_once(':') {
+                            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().unwrap_or(443)),
+                            _ => (authority, 443),
+                        };
+                        let addr = self.outbound.resolve(host, port).await.map_err(|e| anyhow!("buildpack {shown} is refused: {e}"))?;
+                        Some(tools::Pin { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), port, ip: addr.ip() })
+                    }
+                    None => None,
+                };
                 out.line(format!("-----> Fetching buildpack {shown}")).await;
-                tools::git_clone(&url, reference.as_deref(), credentials.as_deref(), scratch, FETCH_LIMITS)
+                tools::git_clone(&url, reference.as_deref(), credentials.as_deref(), pin.as_ref(), scratch, FETCH_LIMITS)
                     .await
                     .with_context(|| format!("cannot fetch buildpack {shown}"))?;
                 Ok(scratch.to_path_buf())
@@ -274,7 +304,10 @@ pub fn classify(name: &str, allowed_dirs: &[PathBuf]) -> Result<Source, String> 
         }
     }
     if let Some(rest) = base.strip_prefix("https://") {
-        let (credentials, host_path) = match rest.split_once('/').map(|(auth_host, _)| auth_host).and_then(|ah| ah.rsplit_once('@')) {
+        // The authority ends at the first `/`, or with the URL when it has
+        // no path; credentials are whatever it holds before its last `@`.
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (credentials, host_path) = match authority.rsplit_once('@') {
             Some((userinfo, _)) => (Some(userinfo.to_owned()), rest[userinfo.len() + 1..].to_owned()),
             None => (None, rest.to_owned()),
         };
@@ -388,14 +421,12 @@ fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
                 if name == "code.tar" { code = Some(target) } else { deps = Some(target) }
             }
             "deps-key" => {
-                let mut key = String::new();
-                std::io::Read::read_to_string(&mut entry, &mut key)?;
+                let key = read_capped(&mut entry, "deps-key", 4096)?;
                 deps_key = Some(key.trim().to_owned()).filter(|k| !k.is_empty());
             }
             n if n.starts_with("release-") && n.ends_with(".yml") => {
                 let i: usize = n["release-".len()..n.len() - 4].parse().unwrap_or(0);
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut entry, &mut text)?;
+                let text = read_capped(&mut entry, "bin/release's output", MAX_RELEASE_YAML)?;
                 files.push((i, text));
             }
             _ => {}
@@ -403,6 +434,22 @@ fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
     }
     let code = code.ok_or_else(|| anyhow!("the build container's output is missing the app"))?;
     Ok(Unpacked { types: release_types(files)?, code, deps, deps_key })
+}
+
+/// The most of a buildpack's `bin/release` output read (Heroku's are a few
+/// lines).
+const MAX_RELEASE_YAML: u64 = 64 * 1024;
+
+/// A small file of the build's output, read whole only when it is at most
+/// `limit` bytes.
+fn read_capped(entry: &mut impl std::io::Read, what: &str, limit: u64) -> Result<String> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(entry, limit + 1), &mut text)
+        .with_context(|| format!("{what} is not text"))?;
+    if text.len() as u64 > limit {
+        bail!("{what} is over {} KiB: a buildpack's bin/release prints a short YAML document", limit >> 10);
+    }
+    Ok(text)
 }
 
 /// The process types of every buildpack's `bin/release`, in order.
@@ -479,6 +526,16 @@ mod tests {
         assert_eq!(
             classify("https://user:s3cret@example.com/bp.git#main", &[]).unwrap(),
             Source::Git { url: "https://example.com/bp.git".into(), reference: Some("main".into()), credentials: Some("user:s3cret".into()) }
+        );
+        // With no path, the credentials still come out of the URL (they
+        // reached git's argv before).
+        assert_eq!(
+            classify("https://user:s3cret@example.com", &[]).unwrap(),
+            Source::Git { url: "https://example.com".into(), reference: None, credentials: Some("user:s3cret".into()) }
+        );
+        assert_eq!(
+            classify("https://example.com/a@b", &[]).unwrap(),
+            Source::Git { url: "https://example.com/a@b".into(), reference: None, credentials: None }
         );
         for bad in ["http://example.com/bp.git", "git://example.com/bp.git", "ssh://git@example.com/bp", "example.com/bp", "https:///x"] {
             assert!(classify(bad, &[]).is_err(), "{bad}");

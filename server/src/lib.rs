@@ -19,6 +19,7 @@ pub mod listen;
 pub mod locks;
 pub mod logs;
 pub mod oneoff;
+pub mod outbound;
 pub mod output;
 pub mod procfile;
 pub mod release;

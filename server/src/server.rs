@@ -107,7 +107,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(r) => r,
         None => {
             let instance = store.instance_id().await?;
-            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref(), settings.dyno_address).await?)
+            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref(), settings.dyno_address).await?.limit_cpus(settings.dyno_cpus))
         }
     };
 
@@ -184,12 +184,14 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             settings.stack.clone(),
             settings.buildpacks_dir.clone(),
             settings.buildpack_dirs.clone(),
-        ),
+        )
+        .with_outbound(settings.outbound.clone()),
         settings.max_builds,
         settings.scratch_dir(),
         BuildLimits {
             timeout: Duration::from_secs(settings.build_timeout_secs),
             memory: Some(settings.build_memory.bytes()),
+            output: settings.max_slug_bytes,
         },
     );
     for app in store.list_apps().await? {

@@ -43,6 +43,15 @@ pub struct Settings {
     pub max_builds: usize,
     /// `PAAS_MAX_PUSH_MB`: the largest pushed tree accepted, in MiB.
     pub max_push_bytes: u64,
+    /// `PAAS_MAX_SLUG_MB`: the most a buildpack build may hand back (the
+    /// built `/app` and its dependencies), in MiB (default 2048).
+    pub max_slug_bytes: u64,
+    /// `PAAS_DYNO_CPUS`: CPUs each dyno, one-off dyno and build may use
+    /// (default: the host's cores; fractions allowed).
+    pub dyno_cpus: f64,
+    /// `PAAS_MAX_DYNOS`: dynos one app may run at once, all types together
+    /// (default 100).
+    pub max_dynos: u32,
     /// `DOCKER_HOST`: the Docker engine (default: the local socket).
     pub docker_host: Option<String>,
     /// `PAAS_DYNO_ADDRESS`: where the router and health checks reach web
@@ -72,6 +81,11 @@ pub struct Settings {
     /// `PAAS_DRAIN_BUFFER`: lines a log drain holds while its receiver is
     /// down (default 10000); older ones are dropped and counted.
     pub drain_buffer: usize,
+    /// `PAAS_OUTBOUND_ALLOW`: comma-separated ranges (or addresses) that log
+    /// drains and custom buildpack URLs may reach besides public addresses;
+    /// none by default, so loopback, link-local and private addresses are
+    /// refused.
+    pub outbound: crate::outbound::OutboundPolicy,
     /// `PAAS_DRAIN_CA_FILE`: a PEM file of CAs that `syslog+tls://` and
     /// `https://` drains trust besides the host's bundle.
     pub drain_ca_file: Option<PathBuf>,
@@ -219,6 +233,11 @@ fn env_size(name: &str, default: &str) -> Result<paas_wire::DynoSize> {
     paas_wire::DynoSize::parse(&size).with_context(|| format!("{name} {size:?}"))
 }
 
+/// The host's cores, the default CPU limit of a dyno.
+fn host_cpus() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
 fn env_num(name: &str, default: u64) -> Result<u64> {
     env_or(name, &default.to_string())
         .parse()
@@ -281,6 +300,14 @@ impl Settings {
                 None => std::thread::available_parallelism().map_or(2, |n| n.get()),
             },
             max_push_bytes: env_num("PAAS_MAX_PUSH_MB", 1024)? << 20,
+            max_slug_bytes: env_num("PAAS_MAX_SLUG_MB", 2048)?.max(1) << 20,
+            dyno_cpus: match std::env::var("PAAS_DYNO_CPUS").ok().filter(|v| !v.is_empty()) {
+                Some(v) => v.parse::<f64>().ok().filter(|c| *c >= 0.01 && c.is_finite()).with_context(|| {
+                    format!("PAAS_DYNO_CPUS {v:?} is not a number of CPUs like 1 or 0.5")
+                })?,
+                None => host_cpus(),
+            },
+            max_dynos: env_num("PAAS_MAX_DYNOS", 100)?.clamp(1, 10_000) as u32,
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()),
             dyno_address: dyno_address(&env_or("PAAS_DYNO_ADDRESS", "auto"))?,
             trusted_proxies: std::env::var("PAAS_TRUSTED_PROXIES")
@@ -301,6 +328,8 @@ impl Settings {
             dyno_size: env_size("PAAS_DYNO_SIZE", "512M")?,
             log_lines: env_num("PAAS_LOG_LINES", crate::logs::DEFAULT_HISTORY as u64)?.max(1) as usize,
             drain_buffer: env_num("PAAS_DRAIN_BUFFER", 10_000)?.max(1) as usize,
+            outbound: crate::outbound::OutboundPolicy::parse(&std::env::var("PAAS_OUTBOUND_ALLOW").unwrap_or_default())
+                .map_err(anyhow::Error::msg)?,
             drain_ca_file: std::env::var("PAAS_DRAIN_CA_FILE").ok().filter(|v| !v.is_empty()).map(PathBuf::from),
             router_timeout_secs: env_num("PAAS_ROUTER_TIMEOUT_SECONDS", 30)?.max(1),
             header_timeout_secs: env_num("PAAS_HEADER_TIMEOUT_SECONDS", 15)?.max(1),
@@ -348,6 +377,9 @@ impl Settings {
             },
             max_builds: 2,
             max_push_bytes: 1 << 30,
+            max_slug_bytes: 2048 << 20,
+            dyno_cpus: host_cpus(),
+            max_dynos: 100,
             docker_host: None,
             dyno_address: DynoAddress::Auto,
             trusted_proxies: Vec::new(),
@@ -357,6 +389,9 @@ impl Settings {
             dyno_size: paas_wire::DynoSize::parse("512M").expect("a valid size"),
             log_lines: crate::logs::DEFAULT_HISTORY,
             drain_buffer: 10_000,
+            // The fast tests' drain receivers and buildpack servers are on
+            // loopback.
+            outbound: crate::outbound::OutboundPolicy::parse("127.0.0.0/8,::1").expect("valid ranges"),
             drain_ca_file: None,
             router_timeout_secs: 30,
             header_timeout_secs: 15,
@@ -383,6 +418,7 @@ impl Settings {
             history: self.log_lines,
             drain_buffer: self.drain_buffer,
             drain_roots: roots,
+            outbound: self.outbound.clone(),
         }
     }
 

@@ -65,10 +65,18 @@ pub struct FetchLimits {
 /// cap. Only `https://` (and operator-allowed `file://`) URLs are cloned.
 /// `credentials` (`user:password`) go to git through its environment as an
 /// HTTP header, never on the command line, where process listings show it.
+/// The address an https host was checked at; git connects there only.
+pub struct Pin {
+    pub host: String,
+    pub port: u16,
+    pub ip: std::net::IpAddr,
+}
+
 pub async fn git_clone(
     url: &str,
     reference: Option<&str>,
     credentials: Option<&str>,
+    pin: Option<&Pin>,
     dest: &Path,
     limits: FetchLimits,
 ) -> Result<()> {
@@ -86,12 +94,24 @@ pub async fn git_clone(
     cmd.arg("--").arg(url).arg(dest).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
     // Only the protocols named above, also for submodules and redirects.
     cmd.env("GIT_ALLOW_PROTOCOL", "https:file");
+    // Settings through the environment, never argv: credentials must not
+    // show in a process listing.
+    let mut config: Vec<(&str, String)> = vec![("http.followRedirects", "false".into())];
     if let Some(credentials) = credentials {
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
-        cmd.env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-            .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
+        config.push(("http.extraHeader", format!("Authorization: Basic {basic}")));
+    }
+    if let Some(pin) = pin {
+        let ip = match pin.ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        config.push(("http.curloptResolve", format!("{}:{}:{ip}", pin.host, pin.port)));
+    }
+    cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+    for (i, (key, value)) in config.into_iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), key).env(format!("GIT_CONFIG_VALUE_{i}"), value);
     }
     let out = match tokio::time::timeout(limits.timeout, cmd.output()).await {
         Ok(out) => out.context("cannot run git clone")?,

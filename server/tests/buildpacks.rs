@@ -466,3 +466,62 @@ fn docker_image_layers(app: &str) -> Vec<String> {
         .unwrap();
     text(&layers.stdout).lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
+
+#[test]
+fn what_a_build_prints_or_leaves_behind_is_bounded() {
+    // Buildpacks that misbehave: 50 MB of output without a newline (then a
+    // line that must arrive whole), a 40 MB file in /app against a 16 MiB
+    // slug limit, and a bin/release that prints a megabyte.
+    let bps = tempfile::tempdir().unwrap();
+    let serve = "echo '---'; echo 'default_process_types:'; echo '  web: exec busybox httpd -f -p $PORT -h /app/www'";
+    for (name, compile, release) in [
+        (
+            "noisy",
+            "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo 'the line after'; mkdir -p \"$1/www\"; echo noisy ok > \"$1/www/index.html\"",
+            serve.to_owned(),
+        ),
+        ("fat", "mkdir -p \"$1/www\"; head -c 40000000 /dev/urandom > \"$1/www/fat.bin\"", serve.to_owned()),
+        ("chatty", "mkdir -p \"$1/www\"", format!("{serve}; head -c 1000000 /dev/zero | tr '\\0' '#'")),
+    ] {
+        let bin = bps.path().join(name).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("detect"), "#!/bin/sh\necho Bounded\n").unwrap();
+        std::fs::write(bin.join("compile"), format!("#!/bin/sh\n{compile}\n")).unwrap();
+        std::fs::write(bin.join("release"), format!("#!/bin/sh\n{release}\n")).unwrap();
+        std::process::Command::new("chmod").args(["-R", "+x"]).arg(&bin).status().unwrap();
+    }
+    let mut p = Platform::start_with(&[("PAAS_BUILDPACK_DIRS", &bps.path().display().to_string()), ("PAAS_MAX_SLUG_MB", "16")]);
+    let app = unique_app("bp-bounded");
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+
+    let use_bp = |p: &mut Platform, name: &str| {
+        let bp = bps.path().join(name).display().to_string();
+        p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={bp}")]);
+        p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", name]);
+    };
+    use_bp(&mut p, "noisy");
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("[line cut: over 10000 bytes]"), "the long line is cut and says so");
+    assert!(said.contains("the line after"), "the next line arrives whole");
+    assert!(said.len() < 1_000_000, "the pusher got {} bytes, not 50 MB", said.len());
+    p.wait_for_page(&app, "noisy ok");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.server_pid().unwrap())).unwrap();
+    let rss_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    assert!(rss_kb < 400_000, "the server's peak RSS was {rss_kb} kB");
+
+    use_bp(&mut p, "fat");
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("over 16 MiB, the slug limit") && said.contains("PAAS_MAX_SLUG_MB"), "{said}");
+
+    use_bp(&mut p, "chatty");
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("bin/release's output is over 64 KiB"), "{said}");
+    // The release that served keeps serving.
+    p.wait_for_page(&app, "noisy ok");
+    let leftovers = std::fs::read_dir(p.data.path().join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "no build files left in the scratch folder");
+}

@@ -540,7 +540,7 @@ async fn builds_of_one_app_queue_and_a_global_limit_caps_builds() {
         BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.buildpacks_dir.clone(), Vec::new()),
         1,
         scratch.clone(),
-        paas_server::runtime::BuildLimits { timeout: Duration::from_secs(60), memory: None },
+        paas_server::runtime::BuildLimits { timeout: Duration::from_secs(60), ..Default::default() },
     );
     let tree = {
         let mut t = tar::Builder::new(Vec::new());

@@ -348,3 +348,41 @@ async fn a_drain_that_is_down_keeps_a_bounded_buffer_and_announces_what_it_dropp
     assert!(delivered <= 50, "the buffer is bounded: {delivered}");
     assert!(!text.contains(" - - n=1\n"), "the oldest lines went");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_reach_only_public_addresses_unless_allowed_and_tell_only_the_kind_of_failure() {
+    // As a server starts by default: no range allowed.
+    let strict = Fast::start_with(|s| s.outbound = paas_server::outbound::OutboundPolicy::default()).await;
+    strict.app("drain-strict").await;
+    for url in [
+        "syslog://127.0.0.1:514",
+        "syslog+tls://localhost:6514",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]:8443/",
+        "https://10.1.2.3/",
+        "syslog://192.168.0.10:514",
+    ] {
+        let r = strict.send(reqwest::Method::POST, "/apps/drain-strict/log-drains", serde_json::json!({ "url": url })).await;
+        assert_eq!(r.status(), 422, "{url}");
+        assert!(r.text().await.unwrap().contains("PAAS_OUTBOUND_ALLOW"), "{url}");
+    }
+
+    // With loopback allowed (as the fast tests' servers are): a receiver's
+    // redirect is not followed, and a failure reaches the app's log as its
+    // kind, never as an address, a port or an OS error.
+    let certs = tempfile::tempdir().unwrap();
+    let status = Arc::new(AtomicU16::new(302));
+    let (port, ca, _posts) = receivers::https_receiver_answering(certs.path(), status).await;
+    let f = Fast::start_with(|s| s.drain_ca_file = Some(ca)).await;
+    let app = f.app("drain-kinds").await;
+    f.deploy(&app, "img-a").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for url in [format!("https://localhost:{port}/"), format!("syslog://127.0.0.1:{closed}")] {
+        let r = f.send(reqwest::Method::POST, "/apps/drain-kinds/log-drains", serde_json::json!({ "url": url })).await;
+        assert_eq!(r.status(), 201, "{url}");
+    }
+    f.fake.write_output("drain-kinds", "web.1", "a line to deliver", false);
+    f.wait_history("/apps/drain-kinds/logs", "(cannot connect)").await;
+    let said = f.wait_history("/apps/drain-kinds/logs", "(the receiver answered 302 Found)").await.join("\n");
+    assert!(!said.contains("os error") && !said.contains("Connection refused"), "{said}");
+}

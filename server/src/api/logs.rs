@@ -142,7 +142,26 @@ pub(crate) async fn add_drain(
     Json(body): Json<LogDrainCreate>,
 ) -> ApiResult<(StatusCode, Json<LogDrain>)> {
     let app = state.app(&app).await?;
-    drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable("invalid_drain", e))?;
+    let target = drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable("invalid_drain", e))?;
+    // Refused now with the reason, not later at every delivery. A name that
+    // does not resolve yet is taken (delivery retries); every delivery
+    // checks again.
+    let (host, port) = match &target {
+        drain::Target::Syslog { host, port, .. } => (host.clone(), *port),
+        drain::Target::Https { url } => {
+            let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::unprocessable("invalid_drain", e.to_string()))?;
+            (parsed.host_str().unwrap_or_default().to_owned(), parsed.port_or_known_default().unwrap_or(443))
+        }
+    };
+    if let Err(crate::outbound::Refusal::Private) = state.settings.outbound.resolve(&host, port).await {
+        return Err(ApiError::unprocessable(
+            "drain_refused",
+            format!(
+                "drain {} points to a loopback, link-local or private address: drains go to public addresses unless the server's operator allows the range in PAAS_OUTBOUND_ALLOW",
+                paas_wire::redact_url(&body.url)
+            ),
+        ));
+    }
     let row = match state.store.add_drain(&app.id, &body.url).await {
         Ok(row) => row,
         Err(StoreError::Conflict) => {

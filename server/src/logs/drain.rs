@@ -108,12 +108,20 @@ pub(super) struct Drains {
     tls: Arc<rustls::ClientConfig>,
     http: reqwest::Client,
     buffer: usize,
+    outbound: crate::outbound::OutboundPolicy,
 }
 
 impl Drains {
     pub fn new(config: &super::LogConfig) -> Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
-        let mut http = reqwest::Client::builder().timeout(IO_TIMEOUT).connect_timeout(IO_TIMEOUT).user_agent("paas-logplex");
+        // No redirects (a receiver cannot send the lines elsewhere), and
+        // names resolve only to addresses the outbound policy permits.
+        let mut http = reqwest::Client::builder()
+            .timeout(IO_TIMEOUT)
+            .connect_timeout(IO_TIMEOUT)
+            .user_agent("paas-logplex")
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(config.outbound.clone()));
         for file in &config.drain_roots {
             add_roots(&mut roots, file)?;
             let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -131,6 +139,7 @@ impl Drains {
             tls: Arc::new(tls),
             http: http.build()?,
             buffer: config.drain_buffer.max(1),
+            outbound: config.outbound.clone(),
         })
     }
 
@@ -146,7 +155,7 @@ impl Drains {
                 return;
             }
         };
-        let sender = Sender { tls: self.tls.clone(), http: self.http.clone(), conn: None, target };
+        let sender = Sender { tls: self.tls.clone(), http: self.http.clone(), conn: None, target, outbound: self.outbound.clone() };
         let task = tokio::spawn(run(router, spec.clone(), sender, rx, self.buffer));
         running.insert(spec.id, (spec.app, task));
     }
@@ -269,11 +278,14 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
             Err(e) => {
                 if !failing {
                     failing = true;
-                    tracing::warn!(app = %spec.app, drain = %shown, error = %format!("{e:#}"), "drain cannot deliver");
+                    // The cause in full for the operator; for the app's log
+                    // (and its drains) only its kind, so a drain cannot be
+                    // used to learn about the platform's own network.
+                    tracing::warn!(app = %spec.app, drain = %shown, error = %format!("{:#}", e.detail), "drain cannot deliver");
                     router.event(
                         &spec.app,
                         "logs",
-                        format!("drain {shown} cannot deliver ({e:#}); retrying, and keeping up to {cap} lines meanwhile"),
+                        format!("drain {shown} cannot deliver ({}); retrying, and keeping up to {cap} lines meanwhile", e.kind),
                     );
                 }
                 tokio::time::sleep(backoff).await;
@@ -289,10 +301,53 @@ struct Sender {
     http: reqwest::Client,
     conn: Option<Box<dyn AsyncWrite + Send + Sync + Unpin>>,
     target: Target,
+    outbound: crate::outbound::OutboundPolicy,
+}
+
+/// A failed delivery: what kind of failure (all the app's log is told) and
+/// its cause (for the server's log).
+struct Failure {
+    kind: String,
+    detail: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(detail: anyhow::Error) -> Self {
+        let kind = if let Some(refusal) = detail.downcast_ref::<crate::outbound::Refusal>() {
+            format!("refused: {refusal}")
+        } else if let Some(e) = detail.downcast_ref::<reqwest::Error>() {
+            let text = format!("{e:?}");
+            if text.contains("Refusal") {
+                "refused: its host name does not resolve to an address drains may reach".to_owned()
+            } else if e.is_timeout() {
+                "timed out".to_owned()
+            } else if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
+                "TLS failed".to_owned()
+            } else {
+                "cannot connect".to_owned()
+            }
+        } else {
+            let text = format!("{detail:#}");
+            if text.contains("timed out") || text.contains("did not take") {
+                "timed out".to_owned()
+            } else if text.contains("TLS") {
+                "TLS failed".to_owned()
+            } else if let Some(status) = text.strip_prefix("the receiver answered ") {
+                format!("the receiver answered {status}")
+            } else {
+                "cannot connect".to_owned()
+            }
+        };
+        Self { kind, detail }
+    }
 }
 
 impl Sender {
-    async fn deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<()> {
+    async fn deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<(), Failure> {
+        Ok(self.try_deliver(messages, token, frame_id).await?)
+    }
+
+    async fn try_deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<()> {
         let mut body = String::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
         for m in messages {
             body.push_str(&octet_frame(m));
@@ -321,6 +376,13 @@ impl Sender {
                 }
             }
             Target::Https { url } => {
+                // An address in the URL is not resolved, so it is checked here.
+                let literal = reqwest::Url::parse(&url).ok().and_then(|u| {
+                    u.host_str()?.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok()
+                });
+                if literal.is_some_and(|ip| !self.outbound.permits(ip)) {
+                    return Err(crate::outbound::Refusal::Private.into());
+                }
                 let response = self
                     .http
                     .post(&url)
@@ -341,7 +403,8 @@ impl Sender {
     }
 
     async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Box<dyn AsyncWrite + Send + Sync + Unpin>> {
-        let tcp = tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+        let addr = self.outbound.resolve(host, port).await?;
+        let tcp = tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
             .map_err(|_| anyhow!("connecting to {host}:{port} timed out"))?
             .with_context(|| format!("cannot connect to {host}:{port}"))?;

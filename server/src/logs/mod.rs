@@ -122,6 +122,8 @@ pub struct LogConfig {
     /// PEM files of the CAs drains trust (the host's bundle, and
     /// `PAAS_DRAIN_CA_FILE`).
     pub drain_roots: Vec<PathBuf>,
+    /// Where drains may connect (`PAAS_OUTBOUND_ALLOW`).
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 /// See the module docs. Cheap to clone.

@@ -2,7 +2,7 @@ use super::*;
 use crate::runtime::FakeRuntime;
 
 fn router(dir: &std::path::Path, history: usize) -> LogRouter {
-    let config = LogConfig { dir: dir.to_path_buf(), history, drain_buffer: 100, drain_roots: Vec::new() };
+    let config = LogConfig { dir: dir.to_path_buf(), history, drain_buffer: 100, drain_roots: Vec::new(), outbound: Default::default() };
     let known = crate::known::KnownApps::default();
     known.insert("shop");
     LogRouter::new(config, Arc::new(FakeRuntime::new()), known).unwrap()

@@ -36,9 +36,20 @@ pub struct DockerRuntime {
     /// Web dynos are reached at their container address, not the published
     /// port (`PAAS_DYNO_ADDRESS`).
     via_container: bool,
+    /// CPUs each dyno, one-off dyno and build may use (`PAAS_DYNO_CPUS`),
+    /// in the engine's billionths of a CPU; None: no limit.
+    nano_cpus: Option<i64>,
 }
 
 impl DockerRuntime {
+    /// Limits every container this runtime starts (dynos, one-off dynos,
+    /// build and release-phase containers, Dockerfile `RUN` steps) to
+    /// `cpus` CPUs.
+    pub fn limit_cpus(mut self, cpus: f64) -> Self {
+        self.nano_cpus = Some((cpus * 1e9) as i64).filter(|n| *n > 0);
+        self
+    }
+
     /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
     /// version down to what the engine speaks (1.41 for Debian's docker.io).
     pub async fn connect(instance: &str, host: Option<&str>, address: DynoAddress) -> Result<Self> {
@@ -65,6 +76,7 @@ impl DockerRuntime {
             instance: instance.to_owned(),
             spares: Default::default(),
             via_container,
+            nano_cpus: None,
         };
         // Spares of an earlier run of this server: never used, not known now.
         for c in me.labelled([format!("{}=1", spares::SPARE_LABEL)]).await.unwrap_or_default() {
@@ -273,6 +285,7 @@ impl DockerRuntime {
                 memory: spec.memory,
                 // No swap beyond the limit: the limit is the limit.
                 memory_swap: spec.memory,
+                nano_cpus: self.nano_cpus,
                 ..Default::default()
             })),
             ..Default::default()
@@ -795,6 +808,7 @@ impl DockerRuntime {
             mounts: Some(mounts),
             memory: spec.memory,
             memory_swap: spec.memory,
+            nano_cpus: if spec.platform_step { None } else { self.nano_cpus },
             ..Default::default()
         });
         Config {
@@ -823,12 +837,19 @@ impl DockerRuntime {
 
     /// Copies each of the task's `download` paths out of the container.
     async fn download_task_files(&self, id: &str, spec: &TaskSpec) -> Result<()> {
+        let mut copied = 0u64;
         for (path, host_file) in &spec.download {
             let mut stream = self.docker.download_from_container(id, Some(DownloadFromContainerOptions { path: path.as_str() }));
             let mut file =
                 tokio::fs::File::create(host_file).await.with_context(|| format!("cannot create {}", host_file.display()))?;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.with_context(|| format!("cannot copy {path} out of the task container"))?;
+                copied += chunk.len() as u64;
+                if let Some(limit) = spec.download_limit.filter(|l| copied > *l) {
+                    drop(file);
+                    let _ = tokio::fs::remove_file(host_file).await;
+                    return Err(super::OutputTooLarge(limit).into());
+                }
                 file.write_all(&chunk).await?;
             }
             file.flush().await?;
@@ -969,30 +990,30 @@ fn task_env(spec: &TaskSpec) -> Vec<String> {
     spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// The largest message of the engine's build stream held while it has
+/// not ended.
+const MAX_ENGINE_MESSAGE: usize = 4 << 20;
+
 /// Sends a container's output (logs or an exec's stream) on as lines,
-/// skipping blank ones; `\r` ends a line too (progress bars).
+/// skipping blank ones; `\r` ends a line too (progress bars); long lines
+/// are cut ([`super::LineSplitter`]).
 async fn forward_lines<S>(mut stream: S, output: &mpsc::Sender<String>)
 where
     S: futures_util::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Unpin,
 {
-    let mut partial = Vec::new();
+    let mut lines = super::LineSplitter::default();
     while let Some(chunk) = stream.next().await {
         let bytes = match chunk {
             Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message }) => message,
             Ok(_) => continue,
             Err(_) => break,
         };
-        partial.extend_from_slice(&bytes);
-        while let Some(pos) = partial.iter().position(|b| *b == b'\n' || *b == b'\r') {
-            let line: Vec<u8> = partial.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            if !line.trim().is_empty() {
-                let _ = output.send(line).await;
-            }
+        for line in lines.push(&bytes) {
+            let _ = output.send(line).await;
         }
     }
-    if !partial.is_empty() {
-        let _ = output.send(String::from_utf8_lossy(&partial).into_owned()).await;
+    if let Some(line) = lines.finish() {
+        let _ = output.send(line).await;
     }
 }
 
@@ -1014,11 +1035,16 @@ impl DockerRuntime {
     async fn build_streamed(&self, context: &Path, tag: &str, memory: Option<i64>, output: &mpsc::Sender<String>) -> Result<String> {
         let mut body = self.post_build(context, tag, memory).await?;
         let mut pending = Vec::new();
-        let mut partial = String::new();
+        let mut lines = super::LineSplitter::default();
         while let Some(frame) = body.frame().await {
             let frame = frame.context("the build's answer ended early")?;
             let Ok(data) = frame.into_data() else { continue };
             pending.extend_from_slice(&data);
+            // The engine sends output in messages of a few KiB; one that
+            // does not end is not the engine's.
+            if pending.len() > MAX_ENGINE_MESSAGE && !pending.contains(&b'\n') {
+                return Err(anyhow!("the Docker engine sent a build message over {} MiB", MAX_ENGINE_MESSAGE >> 20));
+            }
             while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=pos).collect();
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -1030,16 +1056,14 @@ impl DockerRuntime {
                     return Err(anyhow!("{}", err.trim_end()));
                 }
                 if let Some(text) = info.stream {
-                    partial.push_str(&text);
-                    while let Some(pos) = partial.find('\n') {
-                        let line: String = partial.drain(..=pos).collect();
+                    for line in lines.push(text.as_bytes()) {
                         let _ = output.send(line.trim_end().to_owned()).await;
                     }
                 }
             }
         }
-        if !partial.trim().is_empty() {
-            let _ = output.send(partial.trim_end().to_owned()).await;
+        if let Some(line) = lines.finish() {
+            let _ = output.send(line.trim_end().to_owned()).await;
         }
         let image = self.docker.inspect_image(tag).await.context("the build produced no image")?;
         image.id.ok_or_else(|| anyhow!("the built image has no ID"))
@@ -1057,6 +1081,10 @@ impl DockerRuntime {
         if let Some(m) = memory {
             // Each RUN step's container gets the limit, without swap.
             query.push_str(&format!("&memory={m}&memswap={m}"));
+        }
+        if let Some(n) = self.nano_cpus {
+            // The classic builder takes CPU limits as a CFS quota per period.
+            query.push_str(&format!("&cpuperiod=100000&cpuquota={}", (n / 10_000).max(1000)));
         }
         let uri = format!("/v{}.{}/build?{query}", version.major_version, version.minor_version);
         let file = tokio::fs::File::open(context).await.with_context(|| format!("cannot open {}", context.display()))?;

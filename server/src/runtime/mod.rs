@@ -58,6 +58,82 @@ pub const DROPPED_CAPABILITIES: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "
 /// Processes one container may run (fork bombs stop here).
 pub const PIDS_LIMIT: i64 = 1024;
 
+/// A task's `download` was over its `download_limit` (bytes).
+#[derive(Debug, thiserror::Error)]
+#[error("the build's output is over {} MiB", .0 >> 20)]
+pub struct OutputTooLarge(pub u64);
+
+/// The longest line of build or task output passed on, in bytes (as the log
+/// router's); the rest of a longer line is dropped and the line says so.
+pub const MAX_OUTPUT_LINE: usize = 10_000;
+
+/// Splits output bytes into lines (`\n` or `\r` ends one; blank ones are
+/// skipped) of at most [`MAX_OUTPUT_LINE`] bytes, holding at most that much
+/// of a line that has not ended: a program printing gigabytes without a
+/// newline costs no memory.
+#[derive(Default)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    /// The line being read was cut: drop bytes until it ends.
+    skipping: bool,
+}
+
+impl LineSplitter {
+    /// Takes `bytes` in and returns the lines they completed (or cut).
+    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        while !bytes.is_empty() {
+            match bytes.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                Some(pos) => {
+                    if !self.skipping {
+                        self.take(&bytes[..pos], &mut lines);
+                    }
+                    self.skipping = false;
+                    self.partial.clear();
+                    bytes = &bytes[pos + 1..];
+                }
+                None => {
+                    if !self.skipping {
+                        self.partial.extend_from_slice(bytes);
+                        if self.partial.len() > MAX_OUTPUT_LINE {
+                            let mut cut = std::mem::take(&mut self.partial);
+                            cut.truncate(MAX_OUTPUT_LINE);
+                            let text = String::from_utf8_lossy(&cut);
+                            lines.push(format!("{} [line cut: over {MAX_OUTPUT_LINE} bytes]", text.trim_end_matches('\u{FFFD}')));
+                            self.skipping = true;
+                        }
+                    }
+                    bytes = &[];
+                }
+            }
+        }
+        lines
+    }
+
+    fn take(&mut self, tail: &[u8], lines: &mut Vec<String>) {
+        self.partial.extend_from_slice(tail);
+        if self.partial.len() > MAX_OUTPUT_LINE {
+            self.partial.truncate(MAX_OUTPUT_LINE);
+            let text = String::from_utf8_lossy(&self.partial);
+            lines.push(format!("{} [line cut: over {MAX_OUTPUT_LINE} bytes]", text.trim_end_matches('\u{FFFD}')));
+        } else {
+            let line = String::from_utf8_lossy(&self.partial);
+            if !line.trim().is_empty() {
+                lines.push(line.into_owned());
+            }
+        }
+    }
+
+    /// The last line, when the output ended without a newline.
+    pub fn finish(mut self) -> Option<String> {
+        let mut lines = Vec::new();
+        if !self.skipping && !self.partial.is_empty() {
+            self.take(&[], &mut lines);
+        }
+        lines.pop()
+    }
+}
+
 /// What to run: one dyno of one process type of one release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynoSpec {
@@ -224,6 +300,9 @@ pub struct TaskSpec {
     /// After a successful exit, each container path is copied out as a tar
     /// into the host file beside it, streamed.
     pub download: Vec<(String, PathBuf)>,
+    /// The most bytes `download` copies out, all paths together; past it the
+    /// task fails with [`OutputTooLarge`].
+    pub download_limit: Option<u64>,
     /// Commit the finished container as an image.
     pub commit: Option<CommitSpec>,
     /// Longest the task may run before it is killed.
@@ -256,10 +335,13 @@ pub struct TaskResult {
 
 /// Limits on an image build: how long, and how much memory each build step
 /// may use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct BuildLimits {
     pub timeout: Duration,
     pub memory: Option<i64>,
+    /// The most a build may hand back (`/app` and its dependencies, as tars),
+    /// in bytes: `PAAS_MAX_SLUG_MB`.
+    pub output: u64,
 }
 
 /// The image holding `app`'s dependency layer (buildpack builds).
@@ -355,4 +437,37 @@ pub trait Runtime: Send + Sync + 'static {
     async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()>;
     /// Waits until a container ends and tells how.
     async fn wait_exit(&self, container_id: &str) -> anyhow::Result<Exit>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_lines_are_split_and_cut_without_holding_more_than_a_line() {
+        let mut s = LineSplitter::default();
+        assert_eq!(s.push(b"one\ntw"), ["one"]);
+        assert_eq!(s.push(b"o\r\n\nthree"), ["two"]);
+        assert_eq!(s.finish().as_deref(), Some("three"));
+
+        // 20 MB without a newline: one cut line, nothing held, and the
+        // next line comes through whole.
+        let mut s = LineSplitter::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut got = Vec::new();
+        for _ in 0..320 {
+            got.extend(s.push(&chunk));
+            assert!(s.partial.len() <= MAX_OUTPUT_LINE);
+        }
+        got.extend(s.push(b"still cut\nnext line\n"));
+        assert_eq!(got.len(), 2, "{:?}", got.iter().map(|l| l.len()).collect::<Vec<_>>());
+        assert!(got[0].starts_with("xxx") && got[0].ends_with(&format!("[line cut: over {MAX_OUTPUT_LINE} bytes]")));
+        assert_eq!(got[0].len(), MAX_OUTPUT_LINE + " [line cut: over 10000 bytes]".len());
+        assert_eq!(got[1], "next line");
+        // A long line that ends in the same chunk is cut too.
+        let mut long = vec![b'y'; MAX_OUTPUT_LINE + 5];
+        long.push(b'\n');
+        let got = LineSplitter::default().push(&long);
+        assert!(got[0].ends_with("bytes]") && got[0].len() < MAX_OUTPUT_LINE + 40);
+    }
 }

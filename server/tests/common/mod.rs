@@ -113,6 +113,8 @@ impl Platform {
             .env("PAAS_BOOT_TIMEOUT_SECONDS", "30")
             .env_remove("DATABASE_URL")
             .env_remove("PAAS_SECRET_KEY")
+            // The tests' drain receivers and git servers are on loopback.
+            .env("PAAS_OUTBOUND_ALLOW", "127.0.0.0/8,::1")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
