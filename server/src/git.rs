@@ -134,7 +134,7 @@ async fn receive_pack(
         ("PAAS_HOOK_TOKEN", state.hook_token.as_str()),
         ("PAAS_HOOK_APP", app.name.as_str()),
     ];
-    let mut child = crate::tools::git_receive_pack(&path, &env).map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let mut child = crate::tools::git_receive_pack(&path, &env, state.settings.max_push_bytes).map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let gzip = headers

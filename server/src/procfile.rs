@@ -13,6 +13,9 @@ pub struct ProcfileError {
 }
 
 /// Parses a Procfile into process type -> command.
+/// The most process types one Procfile may declare.
+pub const MAX_TYPES: usize = 50;
+
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
     let mut types = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
@@ -39,6 +42,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
         if types.insert(name.to_string(), command.to_owned()).is_some() {
             return Err(err(format!("process type {:?} is defined twice", name.as_str())));
         }
+        if types.len() > MAX_TYPES {
+            return Err(err(format!("a Procfile may declare at most {MAX_TYPES} process types")));
+        }
     }
     Ok(types)
 }
@@ -46,6 +52,15 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_most_fifty_types() {
+        let text: String = (0..=MAX_TYPES).map(|i| format!("t{i}: run-{i}\n")).collect();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, MAX_TYPES + 1);
+        assert!(e.message.contains("at most 50 process types"), "{}", e.message);
+        assert_eq!(parse(&text.lines().take(MAX_TYPES).map(|l| format!("{l}\n")).collect::<String>()).unwrap().len(), MAX_TYPES);
+    }
 
     #[test]
     fn parses_types_comments_and_blank_lines() {

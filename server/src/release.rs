@@ -71,6 +71,10 @@ fn pending(release: Option<i64>, message: String) -> Deploy {
 /// The most dynos of one type one host runs.
 pub const MAX_QUANTITY: i64 = 100;
 
+/// The most config an app may have, keys and values together, in bytes
+/// (Heroku's 32 kB).
+pub const MAX_CONFIG_BYTES: usize = 32 * 1024;
+
 /// Why a change was refused. Every message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -123,11 +127,17 @@ struct Inner {
     cipher: ConfigCipher,
     scheduler: Scheduler,
     locks: KeyedLocks,
+    /// Dynos one app may run, all types together (`PAAS_MAX_DYNOS`).
+    max_dynos: i64,
 }
 
 impl ReleaseService {
     pub fn new(store: Store, cipher: ConfigCipher, scheduler: Scheduler) -> Self {
-        Self { inner: Arc::new(Inner { store, cipher, scheduler, locks: KeyedLocks::default() }) }
+        Self::with_max_dynos(store, cipher, scheduler, 100)
+    }
+
+    pub fn with_max_dynos(store: Store, cipher: ConfigCipher, scheduler: Scheduler, max_dynos: u32) -> Self {
+        Self { inner: Arc::new(Inner { store, cipher, scheduler, locks: KeyedLocks::default(), max_dynos: max_dynos.into() }) }
     }
 
     /// The app's current config vars.
@@ -184,6 +194,17 @@ impl ReleaseService {
         }
         if vars == before {
             return Ok((None, vars));
+        }
+        let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_CONFIG_BYTES && size > before.iter().map(|(k, v)| k.len() + v.len()).sum() {
+            return Err(ReleaseError::Invalid(
+                "config_too_large",
+                format!(
+                    "{}'s config vars would take {size} bytes, over the {} kB an app may have: keep large files in the app's code or a store, and their location in a config var",
+                    app.name,
+                    MAX_CONFIG_BYTES / 1024
+                ),
+            ));
         }
         let mut description = Vec::new();
         if !set.is_empty() {
@@ -347,6 +368,18 @@ impl ReleaseService {
             if let Some(size) = &change.size {
                 sizes.insert(t.to_string(), DynoSize::parse(size)?.to_string());
             }
+        }
+        let mut total = self.inner.store.formation(&app.id).await?;
+        total.extend(quantities.clone());
+        let total: i64 = total.iter().filter(|(t, _)| types.contains_key(t.as_str())).map(|(_, q)| q).sum();
+        if total > self.inner.max_dynos {
+            return Err(ReleaseError::Invalid(
+                "too_many_dynos",
+                format!(
+                    "that would run {total} dynos of {}, over the {} one app may run (PAAS_MAX_DYNOS on the server): scale another type down first",
+                    app.name, self.inner.max_dynos
+                ),
+            ));
         }
         self.inner.store.set_formation(&app.id, &quantities).await?;
         self.inner.store.set_sizes(&app.id, &sizes).await?;

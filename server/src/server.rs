@@ -167,7 +167,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings.dyno_size,
         logs.clone(),
     );
-    let releases = ReleaseService::new(store.clone(), cipher.clone(), scheduler.clone());
+    let releases = ReleaseService::with_max_dynos(store.clone(), cipher.clone(), scheduler.clone(), settings.max_dynos);
     let one_offs = crate::oneoff::OneOffs::new(
         store.clone(),
         runtime.clone(),

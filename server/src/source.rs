@@ -33,7 +33,10 @@ impl SourceFile {
             let chunk = chunk.map_err(|e| anyhow!("the pushed tree ended early: {e}"))?;
             bytes += chunk.len() as u64;
             if bytes > limit {
-                bail!("the pushed tree is larger than {} MiB: leave build artefacts and large data out of the repo", limit >> 20);
+                bail!(
+                    "the pushed tree is larger than {} KiB (PAAS_MAX_PUSH_MB): leave build artefacts and large data out of the repo",
+                    limit >> 10
+                );
             }
             w.write_all(&chunk).await?;
         }

@@ -26,9 +26,13 @@ pub async fn git_advertise_refs(repo: &Path) -> Result<Vec<u8>> {
 
 /// `git receive-pack --stateless-rpc REPO` with stdin and stdout piped; `env`
 /// reaches its hooks.
-pub fn git_receive_pack(repo: &Path, env: &[(&str, &str)]) -> Result<Child> {
+/// Packs over `max_bytes` are refused by git itself, and the repo is
+/// garbage-collected when git's auto rules say (`receive.autogc`).
+pub fn git_receive_pack(repo: &Path, env: &[(&str, &str)], max_bytes: u64) -> Result<Child> {
     Command::new("git")
-        .args(["receive-pack", "--stateless-rpc"])
+        .arg("-c")
+        .arg(format!("receive.maxInputSize={max_bytes}"))
+        .args(["-c", "receive.autogc=true", "receive-pack", "--stateless-rpc"])
         .arg(repo)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())

@@ -1069,3 +1069,48 @@ async fn upgraded_connections_are_capped_and_closed_when_idle() {
     again.write_all(upgrade).await.unwrap();
     assert!(read_head(&mut again).await.starts_with("HTTP/1.1 101"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_sizes_have_limits_with_clear_errors() {
+    let f = Fast::start_with(|s| {
+        s.max_push_bytes = 256 * 1024;
+        s.max_dynos = 5;
+    })
+    .await;
+    let app = f.app("limits").await;
+    f.deploy(&app, "img-a").await;
+
+    // Config: 32 kB at most, all vars together; what is there stays.
+    let r = f.send(reqwest::Method::PATCH, "/apps/limits/config-vars", json!({ "BIG": "x".repeat(20_000) })).await;
+    assert_eq!(r.status(), 200);
+    let r = f.send(reqwest::Method::PATCH, "/apps/limits/config-vars", json!({ "BIGGER": "y".repeat(20_000) })).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("over the 32 kB an app may have"));
+    let vars: BTreeMap<String, String> = f.http().get(f.url("/apps/limits/config-vars")).bearer_auth(&f.token).send().await.unwrap().json().await.unwrap();
+    assert!(vars.contains_key("BIG") && !vars.contains_key("BIGGER"));
+    // Shrinking an app over the limit is always allowed.
+    let r = f.send(reqwest::Method::PATCH, "/apps/limits/config-vars", json!({ "BIG": null })).await;
+    assert_eq!(r.status(), 200);
+
+    // Dynos: PAAS_MAX_DYNOS across all types.
+    let r = f.send(reqwest::Method::PATCH, "/apps/limits/formation", json!({ "updates": [{ "type": "web", "quantity": 3 }, { "type": "worker", "quantity": 2 }] })).await;
+    assert_eq!(r.status(), 200);
+    let r = f.send(reqwest::Method::PATCH, "/apps/limits/formation", json!({ "updates": [{ "type": "worker", "quantity": 3 }] })).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("6 dynos of limits, over the 5 one app may run (PAAS_MAX_DYNOS"));
+
+    // A push over PAAS_MAX_PUSH_MB is refused by git itself; nothing is made.
+    f.app("limits-push").await;
+    let repo = dockerfile_repo();
+    // Random bytes, so the pack is as large as the file.
+    let mut noise = vec![0u8; 600_000];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut noise).unwrap();
+    std::fs::write(repo.path().join("noise.bin"), noise).unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "noise"]);
+    let (ok, said) = f.push(repo.path(), "limits-push").await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("maximum allowed size"), "{said}");
+    let releases = f.http().get(f.url("/apps/limits-push/releases")).bearer_auth(&f.token).send().await.unwrap().text().await.unwrap();
+    assert_eq!(releases, "[]");
+}

@@ -934,13 +934,26 @@ impl DockerRuntime {
 
     async fn run_created_task(&self, id: &str, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
         self.upload_task_files(id, spec).await?;
+        // Attached before it starts, so all its output comes over the
+        // connection: followed from the log files instead, a build printing
+        // more than their cap lost lines to the files' rotation.
+        let attached = self
+            .docker
+            .attach_container(
+                id,
+                Some(bollard::container::AttachContainerOptions::<String> {
+                    stdout: Some(true),
+                    stderr: Some(true),
+                    stream: Some(true),
+                    logs: Some(true),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .context("cannot attach to the task container")?;
         self.docker.start_container::<String>(id, None).await.context("cannot start the task container")?;
         let follow = async {
-            let logs = self.docker.logs(
-                id,
-                Some(LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() }),
-            );
-            forward_lines(logs, output).await;
+            forward_lines(attached.output, output).await;
             let mut wait = self.docker.wait_container(id, None::<WaitContainerOptions<String>>);
             match wait.next().await {
                 Some(Ok(r)) => Ok(r.status_code),
