@@ -59,7 +59,9 @@ enum Command {
     Login {
         #[arg(long, env = "PAAS_API_URL")]
         api_url: String,
-        /// The API token (read from standard input when not given).
+        /// The API token. Better left out: then it is asked for without
+        /// echo, or read from standard input (`paas login <token-file`),
+        /// and never shows in process listings or shell history.
         #[arg(long)]
         token: Option<String>,
     },
@@ -791,11 +793,8 @@ fn app_from_remote(url: &str) -> Option<String> {
 fn login(api_url: &str, token: Option<String>) -> Result<()> {
     let token = match token {
         Some(t) => t,
+        None if std::io::stdin().is_terminal() => rpassword::prompt_password("API token: ")?.trim().to_owned(),
         None => {
-            if std::io::stdin().is_terminal() {
-                eprint!("API token: ");
-                std::io::stderr().flush()?;
-            }
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             line.trim().to_owned()
@@ -821,6 +820,10 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // The mode above applies to a new file only: one that existed with
+    // wider permissions is narrowed before the secret is written.
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -14,9 +14,24 @@ fn git_push_deploys_configures_rolls_back_and_scales() {
     let repo = dockerfile_repo(&p, "main", "one");
     let dir = repo.path();
 
-    // login stores the token where git finds it (~/.netrc), as with Heroku.
+    // login reads the token from standard input (never argv) and stores it
+    // where git finds it (~/.netrc), as with Heroku; files that were there
+    // with wider modes are made 0600.
     let token = p.token.clone();
-    p.paas_ok(dir, &["login", "--api-url", &p.api_url(), "--token", &token]);
+    let netrc = p.home.path().join(".netrc");
+    std::fs::write(&netrc, "machine other.example login x password y
+").unwrap();
+    std::process::Command::new("chmod").arg("644").arg(&netrc).status().unwrap();
+    let mut login = p.paas_cmd(dir, &["login", "--api-url", &p.api_url()]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(login.stdin.as_mut().unwrap(), format!("{token}\n").as_bytes()).unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Logged in"), "{out:?}");
+    use std::os::unix::fs::PermissionsExt;
+    for file in [netrc.clone(), p.home.path().join(".config/paas/credentials.json")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    assert!(std::fs::read_to_string(&netrc).unwrap().contains("machine other.example"), "other entries are kept");
     let created = p.paas_ok(dir, &["apps:create", &app]);
     assert!(created.contains(&format!("Creating {app}... done")), "{created}");
     assert!(p.git_ok(dir, &["remote", "get-url", "paas"]).contains(&format!("/{app}.git")));
