@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// The owner the ACME account's credentials are sealed for.
+const ACCOUNT_OWNER: &str = "acme-account";
+
 #[derive(Clone)]
 pub struct Acme {
     inner: Arc<Inner>,
@@ -63,7 +66,11 @@ impl Acme {
             Some(ca) => Account::builder_with_root(ca)?,
             None => Account::builder()?,
         };
-        let saved = std::fs::read_to_string(&inner.account_file).ok().and_then(|s| inner.cipher.open(&s).ok());
+        let saved = std::fs::read_to_string(&inner.account_file).ok().and_then(|s| {
+            // A file sealed before owners were bound is migrated as it is read.
+            let s = if ConfigCipher::is_legacy(&s) { inner.cipher.reseal_legacy(ACCOUNT_OWNER, &s).ok()? } else { s };
+            inner.cipher.open(ACCOUNT_OWNER, &s).ok()
+        });
         let account = match saved.and_then(|m| m.get("credentials").cloned()) {
             Some(json) if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|v| v["directory"] == inner.directory.as_str()) => {
                 builder.from_credentials(serde_json::from_str(&json)?).await.context("the saved ACME account was refused")?
@@ -76,7 +83,7 @@ impl Acme {
                     .with_context(|| format!("cannot make an ACME account at {}", inner.directory))?;
                 let mut json: serde_json::Value = serde_json::to_value(&credentials)?;
                 json["directory"] = serde_json::Value::from(inner.directory.clone());
-                let sealed = inner.cipher.seal(&BTreeMap::from([("credentials".to_owned(), json.to_string())]));
+                let sealed = inner.cipher.seal(ACCOUNT_OWNER, &BTreeMap::from([("credentials".to_owned(), json.to_string())]));
                 std::fs::write(&inner.account_file, sealed).context("cannot keep the ACME account")?;
                 account
             }
@@ -122,7 +129,7 @@ impl Acme {
         }
         let (chain_pem, key_pem) = result?;
         let key = crate::tls::certified_key(&chain_pem, &key_pem).map_err(|e| anyhow!(e))?;
-        let sealed = crate::tls::seal_key(&self.inner.cipher, &key_pem);
+        let sealed = crate::tls::seal_key(&self.inner.cipher, app_id, hostname, &key_pem);
         self.inner.store.put_cert(app_id, hostname, &chain_pem, &sealed, "auto").await?;
         self.inner.certs.set(hostname, key);
         tracing::info!(domain = %hostname, "certificate issued over ACME");

@@ -118,7 +118,7 @@ impl OneOffs {
                 app.name
             ))
         })?;
-        let mut env: BTreeMap<String, String> = self.inner.cipher.open(&release.config)?;
+        let mut env: BTreeMap<String, String> = self.inner.cipher.open(&crate::crypto::config_owner(&release.app_id), &release.config)?;
         env.extend(req.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let tty = tty.then(|| (req.cols.unwrap_or(80).max(1), req.rows.unwrap_or(24).max(1)));
         if tty.is_some() {

@@ -143,7 +143,7 @@ impl ReleaseService {
     /// The app's current config vars.
     pub async fn config(&self, app: &AppRow) -> ReleaseResult<BTreeMap<String, String>> {
         match self.inner.store.current_release(&app.id).await? {
-            Some(r) => Ok(self.inner.cipher.open(&r.config)?),
+            Some(r) => Ok(self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &r.config)?),
             None => Ok(BTreeMap::new()),
         }
     }
@@ -174,7 +174,7 @@ impl ReleaseService {
         let store = &self.inner.store;
         let current = store.current_release(&app.id).await?;
         let mut vars = match &current {
-            Some(r) => self.inner.cipher.open(&r.config)?,
+            Some(r) => self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &r.config)?,
             None => BTreeMap::new(),
         };
         let before = vars.clone();
@@ -220,7 +220,7 @@ impl ReleaseService {
                 Some(r) => r.process_types()?,
                 None => BTreeMap::new(),
             },
-            sealed_config: self.inner.cipher.seal(&vars),
+            sealed_config: self.inner.cipher.seal(&crate::crypto::config_owner(&app.id), &vars),
             description: description.join("; "),
             health_path: current.as_ref().and_then(|r| r.health_path.clone()),
             healthchecks: current.as_ref().and_then(|r| r.healthchecks.clone()),
@@ -252,7 +252,7 @@ impl ReleaseService {
                 target.version, app.name
             )));
         }
-        let config = self.inner.cipher.open(&target.config)?;
+        let config = self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &target.config)?;
         let new = NewRelease {
             build_id: target.build_id.clone(),
             image: target.image.clone(),
@@ -279,9 +279,9 @@ impl ReleaseService {
         let current = store.current_release(&app.id).await?;
         let mut sealed_config = match &current {
             Some(r) => r.config.clone(),
-            None => self.inner.cipher.seal(&BTreeMap::new()),
+            None => self.inner.cipher.seal(&crate::crypto::config_owner(&app.id), &BTreeMap::new()),
         };
-        let mut config = self.inner.cipher.open(&sealed_config)?;
+        let mut config = self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &sealed_config)?;
         // The app's first deploy sets up app.json's `env`, as Heroku does.
         if current.as_ref().is_none_or(|r| r.image.is_none()) && !built.env.is_empty() {
             let (added, missing) = apply_app_json_env(&mut config, &built.env);
@@ -299,7 +299,7 @@ impl ReleaseService {
             }
             if !added.is_empty() {
                 out.heading(format!("Setting config vars from app.json: {}", added.join(", "))).await;
-                sealed_config = self.inner.cipher.seal(&config);
+                sealed_config = self.inner.cipher.seal(&crate::crypto::config_owner(&app.id), &config);
             }
         }
         let short = &built.commit[..built.commit.len().min(7)];

@@ -382,7 +382,7 @@ impl Scheduler {
         let mut desired_slots: HashSet<(String, u32)> = HashSet::new();
         if let Some(release) = &release {
             let types = release.process_types()?;
-            let env = inner.cipher.open(&release.config)?;
+            let env = inner.cipher.open(&crate::crypto::config_owner(&release.app_id), &release.config)?;
             // `FORCE_HTTPS` asks the router to send plain HTTP to HTTPS.
             let force = env.get("FORCE_HTTPS").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
             inner.routes.set_https_only(&app.name, force);
@@ -782,7 +782,7 @@ impl Scheduler {
             return Ok((Vec::new(), Vec::new()));
         };
         let types = release.process_types()?;
-        let env = inner.cipher.open(&release.config)?;
+        let env = inner.cipher.open(&crate::crypto::config_owner(&release.app_id), &release.config)?;
         let sizes = self.sizes(app).await?;
         let checks = appjson::checks_from_json(release.healthchecks.as_deref());
         let mut dynos: Vec<Dyno> = inner.runtime.list_dynos(Some(&app.name)).await?;

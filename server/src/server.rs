@@ -94,6 +94,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     std::fs::create_dir_all(settings.scratch_dir())?;
     let cipher = ConfigCipher::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let store = Store::open(&settings.database_url).await?;
+    migrate_secrets(&store, &cipher).await?;
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
         warn!(count = interrupted, "marked builds interrupted by the last stop as failed");
@@ -154,7 +155,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     }
     let logs = LogRouter::new(settings.log_config(), runtime.clone(), store.known_apps())?;
     for (app, drain) in store.all_drains().await? {
-        logs.start_drain(DrainSpec { id: drain.id, app, url: drain.url, token: drain.token });
+        match cipher.open_str(&crypto::drain_owner(&drain.app_id), &drain.url) {
+            Ok(url) => logs.start_drain(DrainSpec { id: drain.id, app, url, token: drain.token }),
+            Err(e) => warn!(app = %app, drain = %drain.id, error = %format!("{e:#}"), "drain not started"),
+        }
     }
     let boot_timeout = Duration::from_secs(settings.boot_timeout_secs);
     let scheduler = Scheduler::new(
@@ -294,6 +298,32 @@ pub fn app_router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
+/// Seals again, bound to what each belongs to, the secrets an earlier
+/// version stored: release configs and certificate keys sealed without an
+/// owner, drain URLs in plain text. Idempotent; a start after it finds none.
+async fn migrate_secrets(store: &Store, cipher: &ConfigCipher) -> Result<()> {
+    let releases = store.legacy_release_configs().await?;
+    for (id, app_id, old) in &releases {
+        let new = cipher.reseal_legacy(&crypto::config_owner(app_id), old).with_context(|| format!("cannot migrate the config of release {id}"))?;
+        store.reseal_release_config(id, old, &new).await?;
+    }
+    let certs = store.legacy_cert_keys().await?;
+    for (hostname, app_id, old) in &certs {
+        let owner = crypto::cert_owner(app_id, hostname);
+        let new = cipher.reseal_legacy(&owner, old).with_context(|| format!("cannot migrate the key of {hostname}'s certificate"))?;
+        store.reseal_cert_key(hostname, old, &new).await?;
+    }
+    let drains = store.plain_drains().await?;
+    for d in &drains {
+        let owner = crypto::drain_owner(&d.app_id);
+        store.seal_drain(&d.id, &cipher.seal_str(&owner, &d.url), &cipher.digest(&owner, &d.url)).await?;
+    }
+    if releases.len() + certs.len() + drains.len() > 0 {
+        info!(releases = releases.len(), certificates = certs.len(), drains = drains.len(), "sealed stored secrets for their owners");
+    }
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -307,4 +337,55 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn secrets_of_earlier_versions_are_sealed_for_their_owners_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _db) = crate::store::tests::sqlite_store().await;
+        let cipher = ConfigCipher::load(Some("0123456789abcdef0123456789abcdef"), dir.path()).unwrap();
+        let shop = store.create_app(&AppName::parse("shop").unwrap()).await.unwrap();
+        let other = store.create_app(&AppName::parse("other").unwrap()).await.unwrap();
+        let vars = BTreeMap::from([("SECRET".to_owned(), "s3cret".to_owned())]);
+        let legacy = cipher.seal_legacy(&serde_json::to_vec(&vars).unwrap());
+        let release = store
+            .append_release(
+                &shop.id,
+                &crate::store::NewRelease {
+                    build_id: None,
+                    image: None,
+                    process_types: BTreeMap::new(),
+                    sealed_config: legacy,
+                    description: "old".into(),
+                    health_path: None,
+                    healthchecks: None,
+                },
+            )
+            .await
+            .unwrap();
+        let key = cipher.seal_legacy(&serde_json::to_vec(&BTreeMap::from([("key", "PEM")])).unwrap());
+        store.put_cert(&shop.id, "www.shop.test", "CHAIN", &key, "manual").await.unwrap();
+        store.add_drain(&shop.id, "https://logs.example.com/?token=t", "").await.unwrap();
+
+        migrate_secrets(&store, &cipher).await.unwrap();
+        let config = store.current_release(&shop.id).await.unwrap().unwrap();
+        assert_eq!(config.id, release.id);
+        assert_eq!(cipher.open(&crypto::config_owner(&shop.id), &config.config).unwrap(), vars);
+        assert!(cipher.open(&crypto::config_owner(&other.id), &config.config).is_err(), "a row moved to another app does not open");
+        let cert = store.all_certs().await.unwrap().remove(0);
+        assert!(!ConfigCipher::is_legacy(&cert.key_sealed));
+        let drain = store.drains(&shop.id).await.unwrap().remove(0);
+        assert!(!drain.url.contains("logs.example.com"), "the drain URL is sealed");
+        assert_eq!(cipher.open_str(&crypto::drain_owner(&shop.id), &drain.url).unwrap(), "https://logs.example.com/?token=t");
+        let digest = cipher.digest(&crypto::drain_owner(&shop.id), "https://logs.example.com/?token=t");
+        assert!(store.remove_drain(&shop.id, "", &digest).await.unwrap().is_some(), "found by its URL's digest");
+        // A second start finds nothing to do.
+        assert!(store.legacy_release_configs().await.unwrap().is_empty());
+        migrate_secrets(&store, &cipher).await.unwrap();
+    }
 }

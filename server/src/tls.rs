@@ -41,7 +41,7 @@ impl CertTable {
     /// Serves every certificate the store keeps (at start).
     pub async fn load(&self, store: &crate::store::Store, cipher: &ConfigCipher) -> anyhow::Result<()> {
         for row in store.all_certs().await? {
-            let key_pem = open_key(cipher, &row.key_sealed).unwrap_or_default();
+            let key_pem = open_key(cipher, &row.app_id, &row.hostname, &row.key_sealed).unwrap_or_default();
             match certified_key(&row.chain_pem, &key_pem) {
                 Ok(key) => self.set(&row.hostname, key),
                 Err(e) => tracing::warn!(domain = %row.hostname, error = %e, "cannot load the certificate"),
@@ -90,17 +90,16 @@ impl Challenges {
     }
 }
 
-/// A certificate's private key, sealed for the store as config vars are.
-pub fn seal_key(cipher: &ConfigCipher, key_pem: &str) -> String {
-    cipher.seal(&std::collections::BTreeMap::from([(SEALED_KEY.to_owned(), key_pem.to_owned())]))
+/// A certificate's private key, sealed for the store as config vars are,
+/// bound to its app and hostname.
+pub fn seal_key(cipher: &ConfigCipher, app_id: &str, hostname: &str, key_pem: &str) -> String {
+    cipher.seal_str(&crate::crypto::cert_owner(app_id, hostname), key_pem)
 }
 
-/// The private key [`seal_key`] sealed.
-pub fn open_key(cipher: &ConfigCipher, sealed: &str) -> Option<String> {
-    cipher.open(sealed).ok()?.remove(SEALED_KEY)
+/// The private key [`seal_key`] sealed for this app and hostname.
+pub fn open_key(cipher: &ConfigCipher, app_id: &str, hostname: &str, sealed: &str) -> Option<String> {
+    cipher.open_str(&crate::crypto::cert_owner(app_id, hostname), sealed).ok()
 }
-
-const SEALED_KEY: &str = "key";
 
 /// A PEM certificate chain and private key, checked: both parse, the key
 /// is one rustls can sign with and belongs to the first certificate.

@@ -8,14 +8,62 @@ mod names;
 
 pub use names::{AppName, ConfigKey, DynoSize, Hostname, NameError, ProcessType};
 
-/// A URL with the credentials in it (`https://user:secret@host/...`)
-/// replaced by `***`, for anything that prints or lists it.
+/// A URL with the credentials in it (`https://user:secret@host/...`) and
+/// the values of query parameters that look like secrets (`?api_key=`,
+/// `token=`, `password=`, ...) replaced by `***`, for anything that prints
+/// or lists it.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((t, f)) => (t, Some(f)),
+        None => (tail, None),
+    };
+    let tail = match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, value)) if !value.is_empty() && looks_secret(name) => format!("{name}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => before_fragment.to_owned(),
+    };
+    match fragment {
+        Some(f) => format!("{scheme}://{authority}{tail}#{f}"),
+        None => format!("{scheme}://{authority}{tail}"),
+    }
+}
+
+/// A query parameter name that usually carries a secret.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "token", "secret", "pass", "auth", "sig", "cred", "session"].iter().any(|w| name.contains(w))
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_and_secret_parameters_are_hidden() {
+        assert_eq!(redact_url("https://user:s3cret@logs.example.com/x"), "https://***@logs.example.com/x");
+        assert_eq!(redact_url("https://user:s3cret@logs.example.com"), "https://***@logs.example.com");
+        assert_eq!(redact_url("https://u:p@h?token=t"), "https://***@h?token=***");
+        assert_eq!(
+            redact_url("https://logs.example.com/in?api_key=abc&app=shop&Password=pw&access_token=z#frag"),
+            "https://logs.example.com/in?api_key=***&app=shop&Password=***&access_token=***#frag"
+        );
+        assert_eq!(redact_url("syslog://logs.example.com:514"), "syslog://logs.example.com:514");
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 }
 

@@ -42,9 +42,9 @@ async fn add(
             },
         ));
     }
-    let sealed = crate::tls::seal_key(&state.cipher, &body.private_key);
     let mut out = Vec::new();
     for hostname in covered {
+        let sealed = crate::tls::seal_key(&state.cipher, &app.id, hostname, &body.private_key);
         state.store.put_cert(&app.id, hostname, &body.certificate_chain, &sealed, "manual").await?;
         state.certs.set(hostname, key.clone());
         tracing::info!(app = %app.name, domain = %hostname, "certificate added");

@@ -127,13 +127,16 @@ pub(crate) async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response())
 }
 
-fn drain_to_wire(d: &crate::store::DrainRow) -> LogDrain {
-    LogDrain { id: d.id.clone(), url: paas_wire::redact_url(&d.url), token: d.token.clone(), created_at: d.created_at.clone() }
+/// A drain as the API shows it: its URL opened and redacted.
+fn drain_to_wire(state: &AppState, d: &crate::store::DrainRow) -> ApiResult<LogDrain> {
+    let url = state.cipher.open_str(&crate::crypto::drain_owner(&d.app_id), &d.url)?;
+    Ok(LogDrain { id: d.id.clone(), url: paas_wire::redact_url(&url), token: d.token.clone(), created_at: d.created_at.clone() })
 }
 
 pub(crate) async fn list_drains(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<LogDrain>>> {
     let app = state.app(&app).await?;
-    Ok(Json(state.store.drains(&app.id).await?.iter().map(drain_to_wire).collect()))
+    let drains = state.store.drains(&app.id).await?;
+    Ok(Json(drains.iter().map(|d| drain_to_wire(&state, d)).collect::<ApiResult<_>>()?))
 }
 
 pub(crate) async fn add_drain(
@@ -162,7 +165,9 @@ pub(crate) async fn add_drain(
             ),
         ));
     }
-    let row = match state.store.add_drain(&app.id, &body.url).await {
+    let owner = crate::crypto::drain_owner(&app.id);
+    let (sealed, digest) = (state.cipher.seal_str(&owner, &body.url), state.cipher.digest(&owner, &body.url));
+    let row = match state.store.add_drain(&app.id, &sealed, &digest).await {
         Ok(row) => row,
         Err(StoreError::Conflict) => {
             return Err(ApiError::new(
@@ -173,19 +178,21 @@ pub(crate) async fn add_drain(
         }
         Err(e) => return Err(e.into()),
     };
-    state.logs.start_drain(drain::DrainSpec { id: row.id.clone(), app: app.name.clone(), url: row.url.clone(), token: row.token.clone() });
-    tracing::info!(app = %app.name, drain = %paas_wire::redact_url(&row.url), "drain added");
-    Ok((StatusCode::CREATED, Json(drain_to_wire(&row))))
+    state.logs.start_drain(drain::DrainSpec { id: row.id.clone(), app: app.name.clone(), url: body.url.clone(), token: row.token.clone() });
+    tracing::info!(app = %app.name, drain = %paas_wire::redact_url(&body.url), "drain added");
+    Ok((StatusCode::CREATED, Json(drain_to_wire(&state, &row)?)))
 }
 
 /// Removes a drain named by its id or its URL (URL-encoded in the path).
 pub(crate) async fn remove_drain(State(state): State<AppState>, Path((app, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
     let app = state.app(&app).await?;
-    match state.store.remove_drain(&app.id, &drain).await? {
+    let digest = state.cipher.digest(&crate::crypto::drain_owner(&app.id), &drain);
+    match state.store.remove_drain(&app.id, &drain, &digest).await? {
         Some(row) => {
             state.logs.stop_drain(&row.id);
-            tracing::info!(app = %app.name, drain = %paas_wire::redact_url(&row.url), "drain removed");
-            Ok(Json(drain_to_wire(&row)))
+            let shown = drain_to_wire(&state, &row)?;
+            tracing::info!(app = %app.name, drain = %shown.url, "drain removed");
+            Ok(Json(shown))
         }
         None => Err(ApiError::not_found(format!(
             "{} has no drain {}: see `paas drains -a {}`",

@@ -13,6 +13,7 @@ mod drains;
 mod formation;
 mod platform;
 mod releases;
+mod reseal;
 mod statuses;
 mod tokens;
 
@@ -122,4 +123,4 @@ pub async fn create_test_database(admin_url: &str) -> anyhow::Result<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
