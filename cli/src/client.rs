@@ -49,13 +49,26 @@ pub struct Client {
     token: String,
 }
 
+/// An HTTP client that also trusts the CA in `PAAS_CA_FILE` (PEM), for an
+/// API served over HTTPS with a certificate of the operator's own CA.
+fn http() -> Result<reqwest::blocking::ClientBuilder> {
+    let mut builder = Http::builder();
+    if let Some(file) = std::env::var_os("PAAS_CA_FILE").filter(|f| !f.is_empty()) {
+        let pem = std::fs::read(&file).with_context(|| format!("cannot read PAAS_CA_FILE {}", file.to_string_lossy()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).context("PAAS_CA_FILE is not a PEM file of certificates")? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder)
+}
+
 impl Client {
     pub fn new() -> Result<Self> {
-        Ok(Self { http: Http::builder().timeout(None).build()?, base: api_url()?, token: token()? })
+        Ok(Self { http: http()?.timeout(None).build()?, base: api_url()?, token: token()? })
     }
 
     pub fn with(base: &str, token: &str) -> Result<Self> {
-        Ok(Self { http: Http::builder().build()?, base: base.trim_end_matches('/').to_owned(), token: token.to_owned() })
+        Ok(Self { http: http()?.build()?, base: base.trim_end_matches('/').to_owned(), token: token.to_owned() })
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> RequestBuilder {

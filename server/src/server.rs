@@ -266,7 +266,11 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         }
         None => None,
     };
-    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), None, until(stopped.clone()));
+    let api_tls = match &settings.api_tls {
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::api_server_config(cert, key)?)),
+        None => None,
+    };
+    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), api_tls, until(stopped.clone()));
     let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
         let tls = async {

@@ -114,6 +114,10 @@ pub struct Settings {
     /// on which neither side sent anything this long is closed (default 55,
     /// as Heroku's router).
     pub upgrade_idle_secs: u64,
+    /// `PAAS_TLS_CERT` and `PAAS_TLS_KEY`: PEM files of a certificate chain
+    /// and its key; with both, the API (and git) listener speaks HTTPS only,
+    /// so a remote CLI never sends its token in clear text.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
     /// `PAAS_ROUTER_TLS_LISTEN`: the router's HTTPS listener (e.g.
     /// `0.0.0.0:8443`), serving the certificates added with `certs:add` by
     /// SNI; none by default.
@@ -339,6 +343,14 @@ impl Settings {
             router_max_upgraded: env_num("PAAS_ROUTER_MAX_UPGRADED", 4096)?.max(1) as usize,
             api_max_upgraded: env_num("PAAS_API_MAX_UPGRADED", 256)?.max(1) as usize,
             upgrade_idle_secs: env_num("PAAS_UPGRADE_IDLE_SECONDS", 55)?.max(1),
+            api_tls: match (
+                std::env::var("PAAS_TLS_CERT").ok().filter(|v| !v.is_empty()),
+                std::env::var("PAAS_TLS_KEY").ok().filter(|v| !v.is_empty()),
+            ) {
+                (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+                (None, None) => None,
+                _ => bail!("PAAS_TLS_CERT and PAAS_TLS_KEY go together: set both (the certificate chain and its key, PEM) or neither"),
+            },
             router_tls_listen: match std::env::var("PAAS_ROUTER_TLS_LISTEN").ok().filter(|v| !v.is_empty()) {
                 Some(v) => Some(v.parse().with_context(|| format!("PAAS_ROUTER_TLS_LISTEN {v:?} is not an address like 0.0.0.0:8443"))?),
                 None => None,
@@ -401,6 +413,7 @@ impl Settings {
             router_max_upgraded: 4096,
             api_max_upgraded: 256,
             upgrade_idle_secs: 55,
+            api_tls: None,
             router_tls_listen: None,
             acme_directory: LETS_ENCRYPT.into(),
             acme_ca_file: None,
@@ -427,7 +440,8 @@ impl Settings {
     pub fn api_url(&self) -> String {
         let l = self.listen;
         let host = if l.ip().is_unspecified() { "127.0.0.1".to_owned() } else { l.ip().to_string() };
-        format!("http://{host}:{}", l.port())
+        let scheme = if self.api_tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", l.port())
     }
 
     pub fn repos_dir(&self) -> PathBuf {

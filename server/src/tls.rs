@@ -62,6 +62,32 @@ impl CertTable {
     }
 }
 
+/// The API listener's TLS (`PAAS_TLS_CERT`, `PAAS_TLS_KEY`): one
+/// certificate for every name, checked as custom domains' are.
+pub fn api_server_config(cert_file: &std::path::Path, key_file: &std::path::Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use anyhow::Context;
+    let chain = std::fs::read_to_string(cert_file).with_context(|| format!("cannot read PAAS_TLS_CERT {}", cert_file.display()))?;
+    let key = std::fs::read_to_string(key_file).with_context(|| format!("cannot read PAAS_TLS_KEY {}", key_file.display()))?;
+    let certified = certified_key(&chain, &key).map_err(|e| anyhow::anyhow!("PAAS_TLS_CERT and PAAS_TLS_KEY: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(OneCert(certified)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Answers every handshake with the same certificate.
+#[derive(Debug)]
+struct OneCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
 impl ResolvesServerCert for CertTable {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.find(hello.server_name()?)

@@ -1114,3 +1114,55 @@ async fn counts_and_sizes_have_limits_with_clear_errors() {
     let releases = f.http().get(f.url("/apps/limits-push/releases")).bearer_auth(&f.token).send().await.unwrap().text().await.unwrap();
     assert_eq!(releases, "[]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_can_speak_tls_so_tokens_never_travel_in_clear() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert_file, key_file) = (certs.path().join("api.crt"), certs.path().join("api.key"));
+    std::fs::write(&cert_file, ca.cert.pem()).unwrap();
+    std::fs::write(&key_file, ca.key_pair.serialize_pem()).unwrap();
+    let f = Fast::start_with(|s| s.api_tls = Some((cert_file.clone(), key_file.clone()))).await;
+    f.app("tls-api").await;
+    let port = f.p().api_addr.port();
+
+    // Plain HTTP gets no API answer; HTTPS with the CA does.
+    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/apps")).bearer_auth(&f.token).send().await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200, "no API over plain HTTP");
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = https.get(format!("https://localhost:{port}/apps")).bearer_auth(&f.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The CLI (PAAS_CA_FILE) and a real git push (its hook calls back over
+    // HTTPS) work against it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paas-server").replace("paas-server", "paas"))
+        .args(["apps", "--json"])
+        .env("PAAS_API_URL", format!("https://localhost:{port}"))
+        .env("PAAS_TOKEN", &f.token)
+        .env("PAAS_CA_FILE", &cert_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tls-api"));
+    let repo = dockerfile_repo();
+    let url = format!("https://git:{}@localhost:{port}/tls-api.git", f.token);
+    let dir = repo.path().to_path_buf();
+    let ca_file = cert_file.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("git")
+            .args(["push", &url, "HEAD:main"])
+            .env("GIT_SSL_CAINFO", &ca_file)
+            .current_dir(&dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("deployed to paas as v1"), "{said}");
+}
