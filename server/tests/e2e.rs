@@ -327,7 +327,7 @@ fn docker(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn apps_are_isolated_from_each_other_and_locked_down() {
-    let mut p = Platform::start();
+    let mut p = Platform::start_with(&[("PAAS_DYNO_CPUS", "0.5")]);
     let (a, b) = (unique_app("e2e-iso-a"), unique_app("e2e-iso-b"));
     let repo_b = dockerfile_repo(&p, "main", "bee");
     p.create_app(repo_b.path(), &b);
@@ -366,10 +366,11 @@ fn apps_are_isolated_from_each_other_and_locked_down() {
     let cross = docker(&["exec", &a_web[0], "sh", "-c", &fetch]);
     assert!(!text(&cross.stdout).contains("marker: bee"), "A must not reach B's dyno: {}", text(&cross.stdout));
 
-    // Capabilities dropped, a pids limit, a capped log.
-    let host = docker(&["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}}", &a_web[0]]);
+    // Capabilities dropped, a pids limit, a capped log, PAAS_DYNO_CPUS.
+    let host = docker(&["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}", &a_web[0]]);
     let host = text(&host.stdout);
     assert!(host.contains("NET_RAW") && host.contains("1024") && host.contains("10m"), "{host}");
+    assert!(host.contains("cpus=500000000"), "half a CPU: {host}");
 
     // Destroying the app removes its network.
     let net = docker(&["network", "ls", "-q", "--filter", &format!("label=paas.app={a}")]);
@@ -847,4 +848,22 @@ fn a_thousand_idle_connections_starve_neither_the_app_nor_git_push() {
         assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
     }
     drop(api_held);
+}
+
+#[test]
+fn dockerfile_run_steps_get_no_new_privileges_and_the_cpu_limit() {
+    let mut p = Platform::start_with(&[("PAAS_DYNO_CPUS", "0.5")]);
+    let app = unique_app("e2e-runpriv");
+    let repo = dockerfile_repo(&p, "main", "runpriv");
+    let dir = repo.path();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    // Each RUN step runs in a container of the classic builder's.
+    let steps = "RUN echo \"step $(grep NoNewPrivs /proc/self/status)\"\nRUN echo \"step quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)\"\n";
+    std::fs::write(dir.join("Dockerfile"), format!("{dockerfile}{steps}")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "run steps"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    let norm = said.replace('\t', " ");
+    assert!(norm.contains("step NoNewPrivs: 1"), "RUN steps cannot gain privileges: {said}");
+    assert!(norm.contains("step quota=50000"), "RUN steps get PAAS_DYNO_CPUS (50 ms per 100 ms): {said}");
 }
