@@ -18,7 +18,7 @@ use crate::procfile;
 use crate::runtime::{BuildLimits, Runtime};
 use crate::source::{self, SourceFile};
 use crate::store::{AppRow, BuildStatus, Store};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -198,11 +198,15 @@ impl Builder {
         if types.is_empty() && has_dockerfile {
             out.heading("No Procfile: the web process runs the image's own command").await;
             types.insert("web".to_owned(), String::new());
-        } else if types.is_empty() {
-            bail!("the build declares no process types: add a Procfile, e.g. `web: python app.py`");
         }
-        let names: Vec<&str> = types.keys().map(String::as_str).collect();
-        out.heading(format!("Process types -> {}", names.join(", "))).await;
+        if types.is_empty() {
+            // As on Heroku: the build is released, and runs no dyno until a
+            // Procfile (or a buildpack) names a process type.
+            out.warn("No process types: the build declares none, so this release runs no dynos. Add a Procfile naming them (e.g. `web: gunicorn app:app`) and push again").await;
+        } else {
+            let names: Vec<&str> = types.keys().map(String::as_str).collect();
+            out.heading(format!("Process types -> {}", names.join(", "))).await;
+        }
         Ok((image, types, app_json))
     }
 }

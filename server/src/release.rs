@@ -344,8 +344,17 @@ impl ReleaseService {
         let (mut quantities, mut sizes) = (BTreeMap::new(), BTreeMap::new());
         for change in changes {
             let t = ProcessType::parse(&change.process_type)?;
+            let known: Vec<&str> = types.keys().map(String::as_str).filter(|t| *t != "release").collect();
+            if known.is_empty() {
+                return Err(ReleaseError::Invalid(
+                    "no_process_types",
+                    format!(
+                        "v{} of {} declares no process types, so there is nothing to scale: add a Procfile (e.g. `web: gunicorn app:app`) and push again",
+                        release.version, app.name
+                    ),
+                ));
+            }
             if !types.contains_key(t.as_str()) || t.as_str() == "release" {
-                let known: Vec<&str> = types.keys().map(String::as_str).filter(|t| *t != "release").collect();
                 return Err(ReleaseError::Invalid(
                     "unknown_process_type",
                     format!(

@@ -525,3 +525,31 @@ fn what_a_build_prints_or_leaves_behind_is_bounded() {
     let leftovers = std::fs::read_dir(p.data.path().join("tmp")).unwrap().count();
     assert_eq!(leftovers, 0, "no build files left in the scratch folder");
 }
+
+#[test]
+fn a_build_without_process_types_is_released_with_no_dynos_until_a_procfile_names_them() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-notypes");
+    let repo = fixture_repo(&p, "python");
+    let dir = repo.path();
+    p.git_ok(dir, &["rm", "-q", "Procfile"]);
+    p.git_ok(dir, &["commit", "-qm", "no Procfile"]);
+    p.create_app(dir, &app);
+    // Accepted, as on Heroku, with a warning naming what to add.
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("No process types") && said.contains("Add a Procfile"), "{said}");
+    assert!(said.contains("deployed to paas as v1"), "{said}");
+    let ps = p.paas_ok(dir, &["ps", "-a", &app]);
+    assert!(!ps.contains("web.1"), "no dynos: {ps}");
+    let out = p.paas(dir, &["ps:scale", "web=1", "-a", &app]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("declares no process types") && err.contains("add a Procfile"), "{err}");
+    // A later push with a Procfile starts them.
+    std::fs::write(dir.join("Procfile"), "web: python app.py\n").unwrap();
+    p.git_ok(dir, &["add", "Procfile"]);
+    p.git_ok(dir, &["commit", "-qm", "a Procfile"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Process types -> web"), "{said}");
+    p.wait_for_page(&app, "python ok");
+}
