@@ -144,7 +144,7 @@ impl Builder {
                 .await
                 .context("source reader panicked")??
         };
-        let procfile_types = match &tree.procfile {
+        let mut procfile_types = match &tree.procfile {
             Some(text) => procfile::parse(text)?,
             None => BTreeMap::new(),
         };
@@ -162,14 +162,22 @@ impl Builder {
         let has_dockerfile = tree.has_dockerfile;
         let (image, mut types) = if has_dockerfile {
             out.heading("Building with the Dockerfile").await;
+            // Config vars the Dockerfile declares with ARG are its build
+            // arguments (as Heroku's container builds pass them).
+            let args: BTreeMap<String, String> =
+                tree.dockerfile_args.iter().filter_map(|n| config.get(n).map(|v| (n.clone(), v.clone()))).collect();
             let context = {
                 let (source, scratch) = (source.clone(), self.scratch.clone());
                 tokio::task::spawn_blocking(move || source::write_context(&source, &tree, &scratch))
                     .await
                     .context("context writer panicked")??
             };
+            if !args.is_empty() {
+                let names: Vec<&str> = args.keys().map(String::as_str).collect();
+                out.heading(format!("Build arguments from config vars: {}", names.join(", "))).await;
+            }
             let sink = out.sink(true);
-            let built = self.runtime.build_image(context.path(), &tag, self.limits, &sink.tx).await;
+            let built = self.runtime.build_image(context.path(), &tag, &args, self.limits, &sink.tx).await;
             sink.close().await;
             let image = built.map_err(|e| {
                 let text = format!("{e:#}");
@@ -192,6 +200,11 @@ impl Builder {
             };
             let built =
                 self.buildpacks.build(&app.name, &tag, source, config, &chosen, &self.scratch, self.limits, out).await?;
+            // The Procfile as the build left it is the one released (a
+            // build may write one).
+            if let Some(text) = &built.procfile {
+                procfile_types = procfile::parse(text).map_err(|e| anyhow!("the Procfile the build left: {e}"))?;
+            }
             (built.image, built.default_types)
         };
         types.extend(procfile_types);

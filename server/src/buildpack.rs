@@ -45,6 +45,8 @@ pub struct Built {
     pub image: String,
     /// `default_process_types` from the buildpacks' `bin/release`.
     pub default_types: BTreeMap<String, String>,
+    /// The Procfile as the build left it in `/app` (it may have written it).
+    pub procfile: Option<String>,
 }
 
 impl BuildpackBuilder {
@@ -213,7 +215,7 @@ impl BuildpackBuilder {
         out.line("-----> Making the release image").await;
         let image = self.runtime.image_from_files(&base, &unpacked.code, tag, None).await;
         tracing::info!(app, seconds = started.elapsed().as_secs_f64(), "release image built");
-        Ok(Built { image: image.context("cannot make the release image")?, default_types: unpacked.types })
+        Ok(Built { image: image.context("cannot make the release image")?, default_types: unpacked.types, procfile: unpacked.procfile })
     }
 
     /// A buildpack named by `BUILDPACK_URL` or app.json, as a folder.
@@ -401,6 +403,7 @@ struct Unpacked {
     /// The dependency folders, as a tar, when they changed.
     deps: Option<PathBuf>,
     deps_key: Option<String>,
+    procfile: Option<String>,
 }
 
 /// Unpacks the downloaded `/tmp/paas-out` (a tar of tars) into `dir`,
@@ -408,7 +411,7 @@ struct Unpacked {
 /// types override an earlier one's).
 fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
     let mut files = Vec::new();
-    let (mut code, mut deps, mut deps_key) = (None, None, None);
+    let (mut code, mut deps, mut deps_key, mut procfile) = (None, None, None, None);
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -424,6 +427,7 @@ fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
                 let key = read_capped(&mut entry, "deps-key", 4096)?;
                 deps_key = Some(key.trim().to_owned()).filter(|k| !k.is_empty());
             }
+            "Procfile" => procfile = Some(read_capped(&mut entry, "the Procfile the build left", MAX_RELEASE_YAML)?),
             n if n.starts_with("release-") && n.ends_with(".yml") => {
                 let i: usize = n["release-".len()..n.len() - 4].parse().unwrap_or(0);
                 let text = read_capped(&mut entry, "bin/release's output", MAX_RELEASE_YAML)?;
@@ -433,7 +437,7 @@ fn unpack_out(tar: impl std::io::Read, dir: &Path) -> Result<Unpacked> {
         }
     }
     let code = code.ok_or_else(|| anyhow!("the build container's output is missing the app"))?;
-    Ok(Unpacked { types: release_types(files)?, code, deps, deps_key })
+    Ok(Unpacked { types: release_types(files)?, code, deps, deps_key, procfile })
 }
 
 /// The most of a buildpack's `bin/release` output read (Heroku's are a few
@@ -447,7 +451,7 @@ fn read_capped(entry: &mut impl std::io::Read, what: &str, limit: u64) -> Result
     std::io::Read::read_to_string(&mut std::io::Read::take(entry, limit + 1), &mut text)
         .with_context(|| format!("{what} is not text"))?;
     if text.len() as u64 > limit {
-        bail!("{what} is over {} KiB: a buildpack's bin/release prints a short YAML document", limit >> 10);
+        bail!("{what} is over {} KiB: a buildpack's bin/release prints a short YAML document, and a Procfile a few lines", limit >> 10);
     }
     Ok(text)
 }

@@ -52,6 +52,19 @@ if [ "${#selected[@]}" = 0 ]; then
   exit 1
 fi
 
+# The app's config vars reach the build as environment variables, as
+# Heroku's buildpacks export them (private registry tokens, build-time
+# settings), except those that would change how the build itself runs.
+for file in "$env_dir"/*; do
+  [ -f "$file" ] || continue
+  name=${file##*/}
+  [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+  case $name in
+    PATH | HOME | LANG | SHELL | STACK | CPATH | CPPATH | LIBRARY_PATH | LD_* | GIT_DIR | PYTHONHOME | PYTHONPATH | BUILDPACK_URL | SSL_CERT_FILE | PAAS_*) continue ;;
+  esac
+  export "$name=$(cat "$file")"
+done
+
 if [ "${#selected[@]}" = 1 ] && [ -n "${PAAS_DEPS_KNOWN:-}" ]; then
   export PAAS_DEPS_LAYER_KEY=$PAAS_DEPS_KNOWN
 fi
@@ -86,3 +99,5 @@ if [ "${#excludes[@]}" -gt 0 ]; then
   fi
 fi
 tar -C / "${excludes[@]}" -cf "$out/code.tar" app || { echo " !     cannot pack the app"; exit 1; }
+# The Procfile as the build left it (a build may write or change it).
+if [ -f "$build/Procfile" ]; then cp "$build/Procfile" "$out/Procfile"; fi

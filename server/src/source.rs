@@ -67,6 +67,9 @@ impl SourceFile {
 #[derive(Debug, Default)]
 pub struct SourceTree {
     pub has_dockerfile: bool,
+    /// The `ARG` names the Dockerfile declares (config vars of these names
+    /// are its build arguments).
+    pub dockerfile_args: Vec<String>,
     pub procfile: Option<String>,
     pub app_json: Option<String>,
     pub dockerignore: Option<String>,
@@ -84,12 +87,27 @@ pub fn read_source(tar: impl Read) -> Result<SourceTree> {
                 ".dockerignore" => tree.dockerignore = Some(read_text(&mut entry, ".dockerignore")?),
                 "Procfile" => tree.procfile = Some(read_text(&mut entry, "Procfile")?),
                 "app.json" => tree.app_json = Some(read_text(&mut entry, "app.json")?),
-                "Dockerfile" => tree.has_dockerfile = true,
+                "Dockerfile" => {
+                    tree.has_dockerfile = true;
+                    tree.dockerfile_args = dockerfile_args(&read_text(&mut entry, "Dockerfile")?);
+                }
                 _ => {}
             }
         }
     }
     Ok(tree)
+}
+
+/// The names a Dockerfile declares with `ARG NAME` or `ARG NAME=default`.
+pub fn dockerfile_args(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.get(..4).filter(|k| k.eq_ignore_ascii_case("ARG ")).map(|_| &l[4..])?;
+            rest.split_whitespace().map(|a| a.split('=').next().unwrap_or_default().to_owned()).next()
+        })
+        .filter(|n| paas_wire::ConfigKey::parse(n).is_ok() || n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+        .collect()
 }
 
 /// Writes the Docker build context, `.dockerignore` applied, to a new
@@ -157,6 +175,12 @@ fn read_text<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dockerfile_args_are_the_declared_names() {
+        let text = "FROM x\nARG NPM_TOKEN\narg greeting=hi\n  ARG A B\nRUN echo ARG NOT\n# ARG COMMENTED\n";
+        assert_eq!(dockerfile_args(text), ["NPM_TOKEN", "greeting", "A"]);
+    }
 
     pub(crate) fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());

@@ -553,3 +553,42 @@ fn a_build_without_process_types_is_released_with_no_dynos_until_a_procfile_name
     assert!(said.contains("Process types -> web"), "{said}");
     p.wait_for_page(&app, "python ok");
 }
+
+#[test]
+fn config_vars_reach_the_build_and_a_procfile_the_build_writes_is_released() {
+    // A buildpack that prints what the build's environment holds and writes
+    // the Procfile itself.
+    let bp = tempfile::tempdir().unwrap();
+    let bin = bp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let compile = "#!/bin/sh\necho \"env SAFE=[$SAFE] libpath=[${LIBRARY_PATH:-}] gitdir=[${GIT_DIR:-}]\"\nmkdir -p \"$1/www\"\necho \"built with $SAFE\" > \"$1/www/index.html\"\necho 'web: exec busybox httpd -f -p $PORT -h /app/www' > \"$1/Procfile\"\n";
+    for (name, body) in [("detect", "#!/bin/sh\necho Env\n"), ("compile", compile), ("release", "#!/bin/sh\necho '---'\n")] {
+        std::fs::write(bin.join(name), body).unwrap();
+    }
+    std::process::Command::new("chmod").args(["-R", "+x"]).arg(&bin).status().unwrap();
+    let mut p = Platform::start_with(&[("PAAS_BUILDPACK_DIRS", &bp.path().display().to_string())]);
+    let app = unique_app("bp-env");
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let url = bp.path().display().to_string();
+    p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={url}"), "SAFE=s3cret-build-value", "LIBRARY_PATH=/nowhere", "GIT_DIR=/nowhere"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("env SAFE=[s3cret-build-value] libpath=[] gitdir=[]"), "exported, minus the blocklist: {said}");
+    assert!(said.contains("Process types -> web"), "the Procfile the build wrote: {said}");
+    p.wait_for_page(&app, "built with s3cret-build-value");
+
+    // A Dockerfile gets the config vars it declares with ARG as build
+    // arguments, and no others.
+    let app2 = unique_app("bp-args");
+    let repo2 = dockerfile_repo(&p, "main", "args");
+    let dir2 = repo2.path();
+    let dockerfile = std::fs::read_to_string(dir2.join("Dockerfile")).unwrap();
+    std::fs::write(dir2.join("Dockerfile"), format!("{dockerfile}ARG SAFE\nRUN echo \"arg SAFE=[$SAFE] OTHER=[$OTHER]\"\n")).unwrap();
+    p.git_ok(dir2, &["commit", "-qam", "an ARG"]);
+    p.create_app(dir2, &app2);
+    p.paas_ok(dir2, &["config:set", "-a", &app2, "SAFE=from-config", "OTHER=not-declared"]);
+    let said = p.push_ok(dir2, &app2);
+    assert!(said.contains("Build arguments from config vars: SAFE"), "{said}");
+    assert!(said.contains("arg SAFE=[from-config] OTHER=[]"), "{said}");
+}

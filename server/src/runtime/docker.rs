@@ -396,10 +396,11 @@ impl Runtime for DockerRuntime {
         &self,
         context: &Path,
         tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
         limits: super::BuildLimits,
         output: &mpsc::Sender<String>,
     ) -> Result<String> {
-        match tokio::time::timeout(limits.timeout, self.build_streamed(context, tag, limits.memory, output)).await {
+        match tokio::time::timeout(limits.timeout, self.build_streamed(context, tag, args, limits.memory, output)).await {
             Ok(built) => built,
             // Dropping the request closes the connection, which cancels the
             // engine's build.
@@ -1003,6 +1004,17 @@ fn task_env(spec: &TaskSpec) -> Vec<String> {
     spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// Percent-encodes a query parameter's value (RFC 3986 unreserved kept).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The largest message of the engine's build stream held while it has
 /// not ended.
 const MAX_ENGINE_MESSAGE: usize = 4 << 20;
@@ -1045,8 +1057,15 @@ async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = byt
 }
 
 impl DockerRuntime {
-    async fn build_streamed(&self, context: &Path, tag: &str, memory: Option<i64>, output: &mpsc::Sender<String>) -> Result<String> {
-        let mut body = self.post_build(context, tag, memory).await?;
+    async fn build_streamed(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        memory: Option<i64>,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        let mut body = self.post_build(context, tag, args, memory).await?;
         let mut pending = Vec::new();
         let mut lines = super::LineSplitter::default();
         while let Some(frame) = body.frame().await {
@@ -1085,7 +1104,13 @@ impl DockerRuntime {
     /// `POST /build` with the context file streamed as the body. bollard
     /// 0.18's `build_image` takes the whole context as one buffer, so this
     /// speaks HTTP to the engine's socket itself (hyper, one connection).
-    async fn post_build(&self, context: &Path, tag: &str, memory: Option<i64>) -> Result<hyper::body::Incoming> {
+    async fn post_build(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        memory: Option<i64>,
+    ) -> Result<hyper::body::Incoming> {
         let version = self.docker.client_version();
         let mut query = format!(
             "t={}&rm=1&forcerm=1&dockerfile=Dockerfile",
@@ -1094,6 +1119,11 @@ impl DockerRuntime {
         if let Some(m) = memory {
             // Each RUN step's container gets the limit, without swap.
             query.push_str(&format!("&memory={m}&memswap={m}"));
+        }
+        if !args.is_empty() {
+            let json = serde_json::to_string(args).context("build arguments")?;
+            query.push_str("&buildargs=");
+            query.push_str(&url_encode(&json));
         }
         if let Some(n) = self.nano_cpus {
             // The classic builder takes CPU limits as a CFS quota per period.

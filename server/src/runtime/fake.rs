@@ -292,7 +292,14 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn build_image(&self, context: &Path, tag: &str, _limits: super::BuildLimits, output: &mpsc::Sender<String>) -> Result<String> {
+    async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        _args: &std::collections::BTreeMap<String, String>,
+        _limits: super::BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
         let gate = {
             let mut state = self.lock();
             state.builds_started += 1;

@@ -367,11 +367,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// that is already gone is not an error.
     async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
     /// Builds an image from a tar build context file (streamed to the
-    /// engine), sending each output line to `output`. Returns the image ID.
+    /// engine) with these build arguments, sending each output line to
+    /// `output`. Returns the image ID.
     async fn build_image(
         &self,
         context: &Path,
         tag: &str,
+        args: &BTreeMap<String, String>,
         limits: BuildLimits,
         output: &mpsc::Sender<String>,
     ) -> anyhow::Result<String>;
