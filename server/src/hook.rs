@@ -18,10 +18,19 @@ pub fn deployable_commit(lines: &[String]) -> Result<String> {
     let mut deploy = None;
     for line in lines {
         let parts: Vec<&str> = line.split_whitespace().collect();
-        let [_old, new, refname] = parts[..] else {
+        let [old, new, refname] = parts[..] else {
             bail!("unexpected pre-receive input {line:?}");
         };
-        let branch = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+        // Git hands 40 hex digits (the app repos are SHA-1) and a full ref
+        // name; anything else is not git's input (fuzzing found any word
+        // taken as the commit).
+        let hex = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(old) || !hex(new) {
+            bail!("unexpected pre-receive input {line:?}: the commits are not object names");
+        }
+        let Some(branch) = refname.strip_prefix("refs/heads/") else {
+            bail!("pushed {refname}, but only the branches main or master deploy: run `git push paas HEAD:main`");
+        };
         if branch != "main" && branch != "master" {
             bail!("pushed {refname}, but only main or master deploy: run `git push paas HEAD:main` (or `git push paas yourbranch:main`)");
         }
@@ -113,5 +122,11 @@ mod tests {
         let both = format!("{ZERO} {a} refs/heads/main\n{ZERO} {a} refs/heads/master");
         assert!(deployable_commit(&l(&both)).is_err());
         assert!(deployable_commit(&[]).is_err());
+        // What fuzzing found: any word was taken as the commit, and a bare
+        // branch name as a ref.
+        let e = deployable_commit(&l("\u{1b}a\taa\tmain")).unwrap_err();
+        assert!(e.to_string().contains("not object names"), "{e}");
+        let e = deployable_commit(&l(&format!("{ZERO} {a} main"))).unwrap_err();
+        assert!(e.to_string().contains("only the branches main or master deploy"), "{e}");
     }
 }
