@@ -592,3 +592,131 @@ fn config_vars_reach_the_build_and_a_procfile_the_build_writes_is_released() {
     assert!(said.contains("Build arguments from config vars: SAFE"), "{said}");
     assert!(said.contains("arg SAFE=[from-config] OTHER=[]"), "{said}");
 }
+
+#[test]
+fn pipenv_poetry_and_uv_apps_build_serve_and_reuse_their_dependency_layer() {
+    let mut p = Platform::start();
+    for (manager, said_install) in [("pipenv", "Installing dependencies with Pipenv"), ("poetry", "Installing dependencies with Poetry"), ("uv", "Installing dependencies with uv")] {
+        let app = unique_app(&format!("bp-{manager}"));
+        let repo = fixture_repo(&p, &format!("python-{manager}"));
+        let dir = repo.path();
+        p.create_app(dir, &app);
+        let said = p.push_ok(dir, &app);
+        assert!(said.contains("Python app detected") && said.contains(said_install), "{manager}: {said}");
+        p.wait_for_page(&app, &format!("python {manager} ok six=1.16.0"));
+        // A warm push with the same lockfile installs nothing.
+        p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "again"]);
+        let said = p.push_ok(dir, &app);
+        assert!(said.contains("unchanged: reusing the virtualenv layer") && !said.contains(said_install), "{manager}: {said}");
+        assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{manager}: {said}");
+        p.wait_for_page(&app, &format!("python {manager} ok six=1.16.0"));
+    }
+}
+
+#[test]
+fn python_builds_refuse_what_heroku_refuses_naming_the_file() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-pyrefuse");
+    let repo = fixture_repo(&p, "python-uv");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let refused = |p: &mut Platform, what: &str, change: &dyn Fn(&std::path::Path), want: &[&str]| {
+        change(dir);
+        p.git_ok(dir, &["add", "-A", "-f"]);
+        p.git_ok(dir, &["commit", "-qm", what, "--allow-empty"]);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok, "{what}: {said}");
+        for w in want {
+            assert!(said.contains(w), "{what}: no {w:?} in {said}");
+        }
+    };
+    // The lockfile out of sync with pyproject.toml.
+    refused(&mut p, "out of sync", &|d| {
+        let t = std::fs::read_to_string(d.join("pyproject.toml")).unwrap().replace("six==1.16.0", "six==1.17.0");
+        std::fs::write(d.join("pyproject.toml"), t).unwrap();
+    }, &["uv sync --locked failed", "run `uv lock`"]);
+    // Several managers' files at once.
+    refused(&mut p, "two managers", &|d| std::fs::write(d.join("requirements.txt"), "six==1.16.0\n").unwrap(), &["Several Python package manager files", "requirements.txt (pip)", "uv.lock (uv)"]);
+    std::fs::remove_file(dir.join("requirements.txt")).unwrap();
+    // A committed virtualenv.
+    refused(&mut p, "a venv", &|d| {
+        std::fs::create_dir_all(d.join(".venv/bin")).unwrap();
+        std::fs::write(d.join(".venv/bin/python"), "").unwrap();
+    }, &["holds a .venv folder"]);
+    std::fs::remove_dir_all(dir.join(".venv")).unwrap();
+    // A version that never existed, by file and line.
+    refused(&mut p, "bad version", &|d| std::fs::write(d.join(".python-version"), "# pinned\n\n3.12.999\n").unwrap(), &[".python-version line 3", "not a released Python version"]);
+    // Pipenv without its lockfile.
+    p.git_ok(dir, &["rm", "-q", "uv.lock", "pyproject.toml", ".python-version"]);
+    refused(&mut p, "Pipfile alone", &|d| std::fs::write(d.join("Pipfile"), "[packages]\nsix = \"==1.16.0\"\n").unwrap(), &["Pipfile.lock was not found", "pipenv lock"]);
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains("no releases yet"), "{releases}");
+}
+
+/// Runs the Python buildpack's version reader on files in a new folder.
+fn python_version(files: &[(&str, &[u8])]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../buildpacks/python/bin/python_version.py");
+    let out = std::process::Command::new("python3").arg(script).arg(dir.path()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn python_version_files_are_read_as_heroku_reads_them() {
+    // Comments, blank lines and whitespace are allowed around one version.
+    assert_eq!(python_version(&[(".python-version", b"# comments are supported\n\n  3.13  \n")]), (true, "3.13 .python-version".into()));
+    // runtime.txt comes first.
+    assert_eq!(python_version(&[("runtime.txt", b"python-3.12.4\n"), (".python-version", b"3.13\n")]), (true, "3.12.4 runtime.txt".into()));
+    assert_eq!(python_version(&[("Pipfile.lock", br#"{"_meta": {"requires": {"python_version": "3.12"}}}"#)]), (true, "3.12 Pipfile.lock".into()));
+    assert_eq!(python_version(&[]), (true, String::new()));
+    for (files, want) in [
+        (vec![(".python-version", b"\xef\xbb\xbf3.13\n".as_slice())], "byte order mark"),
+        (vec![(".python-version", b"3.13\n3.12\n".as_slice())], "several versions (lines 1, 2)"),
+        (vec![(".python-version", b"# only a comment\n".as_slice())], "has no version in it"),
+        (vec![(".python-version", b"3.999\n".as_slice())], "3.999 is not a released Python version"),
+        (vec![(".python-version", b"3.12.999\n".as_slice())], "3.12.999 is not a released Python version"),
+        (vec![("runtime.txt", b"python-2.7.18\n".as_slice())], "runtime.txt line 1: Python 2.7.18 has reached its end of life"),
+        (vec![("runtime.txt", b"3.13\n".as_slice())], "runtime.txt line 1"),
+        (vec![(".python-version", b"latest\n".as_slice())], ".python-version line 1: 'latest' is not a Python version"),
+    ] {
+        let (ok, said) = python_version(&files);
+        assert!(!ok && said.contains(want), "{files:?}: {said}");
+    }
+}
+
+#[test]
+fn python_hooks_and_django_collectstatic_run_and_fail_naming_what_to_do() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-django");
+    let repo = fixture_repo(&p, "python-django");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    let pre = said.find("pre_compile ran").expect(&said);
+    let install = said.find("Installing requirements with pip").expect(&said);
+    let post = said.find("post_compile ran with django").expect(&said);
+    let collect = said.find("Running Django collectstatic").expect(&said);
+    assert!(pre < install && install < post && post < collect, "Heroku's order: {said}");
+    assert!(said.contains("static file"), "collectstatic copied the files: {said}");
+    p.wait_for_page(&app, "django ok");
+
+    // Broken static settings refuse the push, naming the way out.
+    let settings = std::fs::read_to_string(dir.join("settings.py")).unwrap();
+    std::fs::write(dir.join("settings.py"), settings.replace("STATIC_ROOT =", "STATIC_ROOT_UNUSED =")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "no STATIC_ROOT"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok, "{said}");
+    assert!(said.contains("collectstatic --noinput failed") && said.contains("DISABLE_COLLECTSTATIC=1"), "{said}");
+    p.paas_ok(dir, &["config:set", "-a", &app, "DISABLE_COLLECTSTATIC=1"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Skipping Django collectstatic (DISABLE_COLLECTSTATIC is set)"), "{said}");
+
+    // A failing hook refuses the push, naming it.
+    std::fs::write(dir.join("bin/post_compile"), "echo about to fail\nexit 3\n").unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a failing hook"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok && said.contains("bin/post_compile failed"), "{said}");
+}
