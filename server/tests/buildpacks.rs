@@ -29,7 +29,7 @@ fn python_with_a_pypi_dependency_and_a_warm_cache() {
     let said = p.push_ok(dir, &app);
     // The virtualenv is not even copied into the build's /app: the layer
     // already holds it.
-    assert!(said.contains("Requirements unchanged: reusing the virtualenv layer"), "{said}");
+    assert!(said.contains("requirements.txt unchanged: reusing the virtualenv layer"), "{said}");
     assert!(!said.contains("Installing requirements with pip"), "{said}");
     assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
     p.wait_for_page(&app, "python again six=1.16.0");
@@ -330,12 +330,14 @@ fn versions_the_stack_lacks_are_named_once_and_the_build_goes_on() {
     let app = unique_app("bp-pyver");
     let repo = fixture_repo(&p, "python");
     let dir = repo.path();
-    std::fs::write(dir.join(".python-version"), "3.99\n").unwrap();
+    // A supported version the stack lacks (one that never existed is
+    // refused: python_version_files_are_read_as_heroku_reads_them).
+    std::fs::write(dir.join(".python-version"), "3.12\n").unwrap();
     p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "asks for 3.99"]);
+    p.git_ok(dir, &["commit", "-qm", "asks for 3.12"]);
     p.create_app(dir, &app);
     let said = p.push_ok(dir, &app);
-    assert!(said.contains(".python-version asks for Python 3.99, but this stack provides Python 3.13"), "{said}");
+    assert!(said.contains(".python-version asks for Python 3.12, but this stack provides Python 3.13"), "{said}");
     p.wait_for_page(&app, "six");
 
     let app = unique_app("bp-nodever");
