@@ -46,8 +46,9 @@ for ((i = 0; i < count; i++)); do
   fi
 done
 if [ "${#selected[@]}" = 0 ]; then
-  echo " !     No buildpack supports this app. Add one of: requirements.txt (Python),"
-  echo " !     package.json (Node.js), go.mod (Go), index.html (static site), a Procfile"
+  echo " !     No buildpack supports this app. Add one of: requirements.txt, Pipfile.lock,"
+  echo " !     poetry.lock or uv.lock (Python), package.json (Node.js), go.mod (Go),"
+  echo " !     index.html (static site), a Procfile"
   echo " !     (an app that brings its own binary), or a Dockerfile; or set BUILDPACK_URL."
   exit 1
 fi
