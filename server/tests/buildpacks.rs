@@ -344,12 +344,12 @@ fn versions_the_stack_lacks_are_named_once_and_the_build_goes_on() {
     let repo = fixture_repo(&p, "nodejs");
     let dir = repo.path();
     let package = std::fs::read_to_string(dir.join("package.json")).unwrap();
-    let package = package.replacen('{', "{\n  \"engines\": {\"node\": \">=99\"},", 1);
+    let package = package.replacen('{', "{\n  \"engines\": {\"node\": \">=22\"},", 1);
     std::fs::write(dir.join("package.json"), package).unwrap();
-    p.git_ok(dir, &["commit", "-qam", "asks for node 99"]);
+    p.git_ok(dir, &["commit", "-qam", "asks for node 22"]);
     p.create_app(dir, &app);
     let said = p.push_ok(dir, &app);
-    assert!(said.contains("package.json asks for Node.js \">=99\", but this stack provides v20"), "{said}");
+    assert!(said.contains("package.json asks for Node.js \">=22\", but this stack provides v20"), "{said}");
     p.wait_for_page(&app, "node ok");
 }
 
@@ -721,4 +721,100 @@ fn python_hooks_and_django_collectstatic_run_and_fail_naming_what_to_do() {
     p.git_ok(dir, &["commit", "-qam", "a failing hook"]);
     let (ok, said) = p.push(dir, &app);
     assert!(!ok && said.contains("bin/post_compile failed"), "{said}");
+}
+
+
+#[test]
+fn yarn_and_pnpm_apps_build_from_their_lockfiles_and_keep_their_tool_at_run_time() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-yarn");
+    let repo = fixture_repo(&p, "nodejs-yarn");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Installing yarn@1") && said.contains("yarn install --frozen-lockfile"), "{said}");
+    assert!(!said.contains("npm ci"), "{said}");
+    p.wait_for_page(&app, "node yarn ok is-number=true");
+    // A yarn.lock out of step with package.json is refused.
+    let package = std::fs::read_to_string(dir.join("package.json")).unwrap().replace("\"7.0.0\"", "\"6.0.0\"");
+    std::fs::write(dir.join("package.json"), package).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "lockfile out of date"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok && said.contains("yarn install --frozen-lockfile failed"), "{said}");
+
+    // pnpm with a workspace: the workspace package's dependencies install,
+    // and pnpm (the version packageManager names) is there at run time.
+    let app = unique_app("bp-pnpm");
+    let repo = fixture_repo(&p, "nodejs-pnpm");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Installing pnpm@9.15.0") && said.contains("pnpm install --frozen-lockfile"), "{said}");
+    p.wait_for_page(&app, "node pnpm ok workspace is-number=true pnpm=9.15.0");
+    // A warm push installs from the cached store and serves again.
+    std::fs::write(dir.join("server.js"), std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node pnpm ok", "node pnpm again")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "again"]);
+    let said = p.push_ok(dir, &app);
+    assert!(!said.contains("Installing pnpm@"), "pnpm comes from the cache: {said}");
+    p.wait_for_page(&app, "node pnpm again workspace is-number=true");
+}
+
+#[test]
+fn node_build_scripts_run_in_herokus_order_with_node_env_production_and_dev_dependencies_pruned() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-nodebuild");
+    let repo = fixture_repo(&p, "nodejs-build");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    let order: Vec<usize> = ["marker-prebuild", "Installing dependencies with npm ci", "marker-build", "Pruning devDependencies", "marker-cleanup"]
+        .iter()
+        .map(|m| said.find(m).unwrap_or_else(|| panic!("no {m} in {said}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "Heroku's order: {said}");
+    p.wait_for_page(&app, "node build ok built NODE_ENV=production odd=true dev=pruned");
+    // Heroku's opt-out keeps them; a warm push runs the build again.
+    p.paas_ok(dir, &["config:set", "-a", &app, "NPM_CONFIG_PRODUCTION=false"]);
+    p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "keep dev"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Keeping devDependencies") && said.contains("marker-build"), "{said}");
+    p.wait_for_page(&app, "dev=present");
+    // A failing build script refuses the push, naming it.
+    let package = std::fs::read_to_string(dir.join("package.json")).unwrap().replace("node build.js", "node build.js && exit 4");
+    std::fs::write(dir.join("package.json"), package).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a failing build"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok && said.contains("the build script failed"), "{said}");
+    p.wait_for_page(&app, "dev=present");
+}
+
+#[test]
+fn node_builds_refuse_wrong_input_naming_the_field_or_files() {
+    let mut p = Platform::start();
+    let app = unique_app("bp-noderefuse");
+    let repo = fixture_repo(&p, "nodejs");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let original = std::fs::read_to_string(dir.join("package.json")).unwrap();
+    for (field, want) in [
+        ("\"engines\": {\"node\": \"stable\"},", "engines.node \"stable\" is not a version range"),
+        ("\"engines\": {\"node\": \">=99\"},", "engines.node \">=99\" names no Node.js version that exists"),
+        ("\"engines\": {\"iojs\": \"3.x\"},", "engines.iojs: io.js is not supported"),
+        ("\"engines\": {\"npm\": \"latest-ish\"},", "engines.npm \"latest-ish\" is not a version range"),
+        ("\"packageManager\": \"yarn@1.22.22\",", "packageManager names yarn, but the lockfile is package-lock.json"),
+    ] {
+        std::fs::write(dir.join("package.json"), original.replacen('{', &format!("{{\n  {field}"), 1)).unwrap();
+        p.git_ok(dir, &["commit", "-qam", field]);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok && said.contains(want), "{field}: {said}");
+    }
+    std::fs::write(dir.join("package.json"), &original).unwrap();
+    std::fs::write(dir.join("yarn.lock"), "# yarn lockfile v1\n").unwrap();
+    std::fs::write(dir.join("pnpm-lock.yaml"), "lockfileVersion: '9.0'\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "three lockfiles"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok && said.contains("several package managers' lockfiles were found: package-lock.json, yarn.lock, pnpm-lock.yaml"), "{said}");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains("no releases yet"), "{releases}");
 }
