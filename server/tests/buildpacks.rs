@@ -742,6 +742,15 @@ fn yarn_and_pnpm_apps_build_from_their_lockfiles_and_keep_their_tool_at_run_time
     let (ok, said) = p.push(dir, &app);
     assert!(!ok && said.contains("yarn install --frozen-lockfile failed"), "{said}");
 
+    // Yarn 2+ (a yarn.lock with __metadata, packageManager yarn@4).
+    let app = unique_app("bp-berry");
+    let repo = fixture_repo(&p, "nodejs-berry");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("Installing @yarnpkg/cli-dist@4.5.3") && said.contains("yarn install --immutable"), "{said}");
+    p.wait_for_page(&app, "node berry ok is-number=true");
+
     // pnpm with a workspace: the workspace package's dependencies install,
     // and pnpm (the version packageManager names) is there at run time.
     let app = unique_app("bp-pnpm");
@@ -802,6 +811,7 @@ fn node_builds_refuse_wrong_input_naming_the_field_or_files() {
         ("\"engines\": {\"iojs\": \"3.x\"},", "engines.iojs: io.js is not supported"),
         ("\"engines\": {\"npm\": \"latest-ish\"},", "engines.npm \"latest-ish\" is not a version range"),
         ("\"packageManager\": \"yarn@1.22.22\",", "packageManager names yarn, but the lockfile is package-lock.json"),
+        ("\"packageManager\": \"npm@not-a-version\",", "packageManager \"npm@not-a-version\" is not NAME@VERSION"),
     ] {
         std::fs::write(dir.join("package.json"), original.replacen('{', &format!("{{\n  {field}"), 1)).unwrap();
         p.git_ok(dir, &["commit", "-qam", field]);
@@ -815,6 +825,13 @@ fn node_builds_refuse_wrong_input_naming_the_field_or_files() {
     p.git_ok(dir, &["commit", "-qm", "three lockfiles"]);
     let (ok, said) = p.push(dir, &app);
     assert!(!ok && said.contains("several package managers' lockfiles were found: package-lock.json, yarn.lock, pnpm-lock.yaml"), "{said}");
+    // packageManager and engines that contradict each other.
+    p.git_ok(dir, &["rm", "-q", "package-lock.json", "yarn.lock", "pnpm-lock.yaml"]);
+    let both = "\"packageManager\": \"pnpm@9.0.0\",\n  \"engines\": {\"pnpm\": \"^8\"},";
+    std::fs::write(dir.join("package.json"), original.replacen('{', &format!("{{\n  {both}"), 1)).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "pnpm 9 and ^8"]);
+    let (ok, said) = p.push(dir, &app);
+    assert!(!ok && said.contains("packageManager pnpm@9.0.0 does not satisfy engines.pnpm \"^8\""), "{said}");
     let releases = p.paas_ok(dir, &["releases", "-a", &app]);
     assert!(releases.contains("no releases yet"), "{releases}");
 }
