@@ -765,6 +765,7 @@ fn yarn_and_pnpm_apps_build_from_their_lockfiles_and_keep_their_tool_at_run_time
     p.git_ok(dir, &["commit", "-qam", "again"]);
     let said = p.push_ok(dir, &app);
     assert!(!said.contains("Installing pnpm@"), "pnpm comes from the cache: {said}");
+    assert!(said.contains("Dependencies unchanged") && !said.contains("pnpm install --frozen-lockfile"), "the workspace's node_modules come from the cache: {said}");
     p.wait_for_page(&app, "node pnpm again workspace is-number=true");
 }
 
