@@ -759,7 +759,9 @@ fn yarn_and_pnpm_apps_build_from_their_lockfiles_and_keep_their_tool_at_run_time
     p.create_app(dir, &app);
     let said = p.push_ok(dir, &app);
     assert!(said.contains("Installing pnpm@9.15.0") && said.contains("pnpm install --frozen-lockfile"), "{said}");
-    p.wait_for_page(&app, "node pnpm ok workspace is-number=true pnpm=9.15.0");
+    p.wait_for_page(&app, "node pnpm ok workspace is-number=true");
+    let version = p.paas_ok(dir, &["run", "-a", &app, "pnpm", "--version"]);
+    assert_eq!(version.trim(), "9.15.0", "pnpm is there at run time");
     // A warm push installs from the cached store and serves again.
     std::fs::write(dir.join("server.js"), std::fs::read_to_string(dir.join("server.js")).unwrap().replace("node pnpm ok", "node pnpm again")).unwrap();
     p.git_ok(dir, &["commit", "-qam", "again"]);
