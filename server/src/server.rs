@@ -218,7 +218,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings: settings.clone(),
         sessions: Arc::new(http::session::Sessions::new(Duration::from_secs(settings.session_hours * 3600))),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
-        run_sessions: crate::listen::Upgrades::new(settings.api_max_upgraded, Duration::from_secs(settings.run_max_secs)),
+        run_sessions: crate::listen::Upgrades::new(settings.api_max_upgraded, Duration::from_secs(settings.run_idle_secs)),
     };
     let api_addr = settings.listen;
     let router_addr = settings.router_listen;

@@ -78,6 +78,10 @@ pub struct Settings {
     /// `PAAS_RUN_MAX_SECONDS`: the longest a one-off dyno (`paas run`) may
     /// run before it is stopped (default 86400, a day, as on Heroku).
     pub run_max_secs: u64,
+    /// `PAAS_RUN_IDLE_SECONDS`: an attached one-off dyno whose session
+    /// carried nothing either way this long is ended (default 3600, as
+    /// Heroku's hour of inactivity).
+    pub run_idle_secs: u64,
     /// `PAAS_DRAIN_BUFFER`: lines a log drain holds while its receiver is
     /// down (default 10000); older ones are dropped and counted.
     pub drain_buffer: usize,
@@ -288,6 +292,7 @@ impl Settings {
             secret_key: std::env::var("PAAS_SECRET_KEY").ok().filter(|v| !v.is_empty()),
             stop_grace_secs: env_num("PAAS_STOP_GRACE_SECONDS", 30)?,
             run_max_secs: env_num("PAAS_RUN_MAX_SECONDS", 86400)?,
+            run_idle_secs: env_num("PAAS_RUN_IDLE_SECONDS", 3600)?.max(1),
             session_hours: env_num("PAAS_SESSION_HOURS", 12)?,
             boot_timeout_secs: env_num("PAAS_BOOT_TIMEOUT_SECONDS", 60)?,
             shutdown_grace_secs: env_num("PAAS_SHUTDOWN_GRACE_SECONDS", 30)?,
@@ -374,6 +379,7 @@ impl Settings {
             secret_key: None,
             stop_grace_secs: 1,
             run_max_secs: 86400,
+            run_idle_secs: 3600,
             session_hours: 12,
             boot_timeout_secs: 5,
             shutdown_grace_secs: 5,

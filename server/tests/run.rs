@@ -135,3 +135,39 @@ async fn attached_runs_carry_bytes_and_exit_codes_and_detached_ones_show_in_ps()
         assert!(history.contains(&want), "no {want:?} in:\n{history}");
     }
 }
+
+#[tokio::test]
+async fn an_attached_run_that_carries_nothing_either_way_is_ended_after_the_idle_timeout() {
+    let f = Fast::start_with(|s| s.run_idle_secs = 2).await;
+    let app = f.app("run-idle").await;
+    f.deploy(&app, "img:v1").await;
+    // `cat` with its input held open and nothing sent: idle both ways.
+    let (url, token, home) = (f.p().api_url(), f.token.clone(), f.settings.data_dir.clone());
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(common::cli_exe())
+            .args(["run", "-a", "run-idle", "cat"])
+            .env("PAAS_API_URL", url)
+            .env("PAAS_TOKEN", token)
+            .env("HOME", home)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Typed once, then nothing: the activity resets the timer.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"once\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "once\n");
+    assert!(said.contains("carried nothing either way for 2 s (PAAS_RUN_IDLE_SECONDS)"), "{said}");
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(30), "ended by the idle timeout, not the test's");
+}

@@ -56,6 +56,7 @@ async fn attach(
         .map_err(|e| ApiError::bad_request(format!("the spec parameter is not a run request ({e}): send JSON like {{\"command\":\"bash\"}}")))?;
     let prepared = state.one_offs.prepare(&app, &req, req.tty).await?;
     let one_offs = state.one_offs.clone();
+    let idle = state.run_sessions.idle;
     let slot = state.run_sessions.try_take().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -66,7 +67,7 @@ async fn attach(
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            session(one_offs, app.name, prepared, socket).await;
+            session(one_offs, app.name, prepared, socket, idle).await;
             drop(slot);
         })
         .into_response())
@@ -77,7 +78,7 @@ fn text(message: &RunMessage) -> Message {
 }
 
 /// One attached run, from start to exit (or to its client's leaving).
-async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket) {
+async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket, idle: std::time::Duration) {
     let (mut to_client, mut from_client) = socket.split();
     let Started { one_off, attachment } = match one_offs.start(prepared, true).await {
         Ok(s) => s,
@@ -114,8 +115,12 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         std::future::pending::<()>().await;
     });
     let (ids, controls) = (container_id.clone(), one_offs.clone());
+    // Anything from the client counts as activity, as the dyno's output does.
+    let activity = std::sync::Arc::new(tokio::sync::Notify::new());
+    let client_activity = activity.clone();
     let mut reader = tokio::spawn(async move {
         while let Some(Ok(message)) = from_client.next().await {
+            client_activity.notify_one();
             match message {
                 Message::Binary(data) if data.first() == Some(&RUN_STDIN) => {
                     // The dyno's stdin is gone: nothing more to pass on.
@@ -147,6 +152,8 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
 
     let lifetime = tokio::time::sleep(one_offs.max_lifetime());
     tokio::pin!(lifetime);
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
     // Why the dyno is being ended early, if it is; a client that left is
     // told nothing.
     let mut why = None;
@@ -158,6 +165,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                     let mut frame = Vec::with_capacity(chunk.data.len() + 1);
                     frame.push(if chunk.stderr { RUN_STDERR } else { RUN_STDOUT });
                     frame.extend_from_slice(&chunk.data);
+                    quiet.as_mut().reset(tokio::time::Instant::now() + idle);
                     if to_client.send(Message::Binary(frame.into())).await.is_err() {
                         client_gone = true;
                         break;
@@ -171,6 +179,11 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             },
             _ = &mut reader => {
                 client_gone = true;
+                break;
+            }
+            _ = activity.notified() => quiet.as_mut().reset(tokio::time::Instant::now() + idle),
+            _ = &mut quiet => {
+                why = Some(format!("its session carried nothing either way for {} s (PAAS_RUN_IDLE_SECONDS)", idle.as_secs()));
                 break;
             }
             _ = &mut lifetime => {

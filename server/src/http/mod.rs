@@ -45,7 +45,8 @@ pub struct AppState {
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,
     /// The cap on attached `paas run` sessions (upgraded connections, which
-    /// the listener's connection cap no longer counts).
+    /// the listener's connection cap no longer counts), and how long one
+    /// may carry nothing either way (`PAAS_RUN_IDLE_SECONDS`).
     pub run_sessions: crate::listen::Upgrades,
 }
 
