@@ -838,3 +838,22 @@ fn node_builds_refuse_wrong_input_naming_the_field_or_files() {
     let releases = p.paas_ok(dir, &["releases", "-a", &app]);
     assert!(releases.contains("no releases yet"), "{releases}");
 }
+
+#[test]
+fn buildpack_urls_to_private_addresses_are_refused_before_anything_is_fetched() {
+    // As a server starts by default: no range allowed (the harness allows
+    // loopback for its own receivers; this one says otherwise).
+    let mut p = Platform::start_with(&[("PAAS_OUTBOUND_ALLOW", "")]);
+    let app = unique_app("bp-private");
+    let repo = fixture_repo(&p, "static");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    for url in ["https://127.0.0.1/bp.git", "https://169.254.169.254/latest.git", "https://user:s3cret@10.1.2.3/bp.git", "https://localhost:8443/bp.git"] {
+        p.paas_ok(dir, &["config:set", "-a", &app, &format!("BUILDPACK_URL={url}")]);
+        p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", url]);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok, "{url}: {said}");
+        assert!(said.contains("is refused: it points to a loopback, link-local or private address") && said.contains("PAAS_OUTBOUND_ALLOW"), "{url}: {said}");
+        assert!(!said.contains("s3cret") && !said.contains("Fetching buildpack"), "{url}: {said}");
+    }
+}
