@@ -298,7 +298,7 @@ pub fn app_router(state: AppState) -> axum::Router {
         .merge(crate::dashboard::router(state.clone()))
         .merge(crate::git::internal_router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .layer(axum::middleware::from_fn(http::same_origin))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::same_origin))
         .with_state(state)
 }
 

@@ -977,6 +977,18 @@ async fn a_remembered_token_cannot_be_used_from_another_site() {
     assert_eq!(r.status(), 403);
     let r = f.http().get(f.url("/apps")).bearer_auth(&f.token).header("Origin", "http://evil.test").send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // X-Forwarded-Host counts only from a trusted proxy.
+    let r = f
+        .http()
+        .post(f.url("/apps"))
+        .bearer_auth(&f.token)
+        .header("Origin", "https://paas.example.com")
+        .header("X-Forwarded-Host", "paas.example.com")
+        .json(&json!({"name": "xsite-three"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no proxy is trusted here");
 
     // A pack posted by a form or a script (not git's content type) is refused.
     let r = f
@@ -990,6 +1002,31 @@ async fn a_remembered_token_cannot_be_used_from_another_site() {
         .unwrap();
     assert_eq!(r.status(), 415);
     assert!(r.text().await.unwrap().contains("git push"));
+
+    // Behind a trusted proxy, the host the browser used is X-Forwarded-Host.
+    let proxied = Fast::start_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let r = proxied
+        .http()
+        .post(proxied.url("/apps"))
+        .bearer_auth(&proxied.token)
+        .header("Origin", "https://paas.example.com")
+        .header("X-Forwarded-Host", "paas.example.com")
+        .json(&json!({"name": "xsite-proxied"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = proxied
+        .http()
+        .post(proxied.url("/apps"))
+        .bearer_auth(&proxied.token)
+        .header("Origin", "https://evil.test")
+        .header("X-Forwarded-Host", "paas.example.com")
+        .json(&json!({"name": "xsite-evil"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,8 +125,9 @@ pub async fn basic_challenge(req: Request, next: Next) -> Response {
 /// another site's page (its `Origin` names another host than the one it was
 /// sent to) may read nothing that changes state and may not open a
 /// WebSocket. The CLI and git send no `Origin`; the dashboard's own pages
-/// send theirs, which matches.
-pub async fn same_origin(req: Request, next: Next) -> Result<Response, ApiError> {
+/// send theirs, which matches. Behind a proxy in `PAAS_TRUSTED_PROXIES` the
+/// host the browser used may also come as `X-Forwarded-Host`.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return Ok(next.run(req).await);
     };
@@ -135,8 +136,14 @@ pub async fn same_origin(req: Request, next: Next) -> Result<Response, ApiError>
     if safe_method && !upgrade {
         return Ok(next.run(req).await);
     }
+    let origin = origin.to_str().unwrap_or("null");
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    if origin_matches(origin.to_str().unwrap_or("null"), host) {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let forwarded_host = peer
+        .filter(|p| state.settings.trusted_proxies.contains(p))
+        .and_then(|_| req.headers().get("x-forwarded-host"))
+        .and_then(|h| h.to_str().ok());
+    if origin_matches(origin, host) || forwarded_host.is_some_and(|h| origin_matches(origin, h)) {
         Ok(next.run(req).await)
     } else {
         Err(ApiError::new(
