@@ -134,6 +134,27 @@ fn read_stdin() -> mpsc::Receiver<Option<Vec<u8>>> {
     rx
 }
 
+/// With `PAAS_CA_FILE`, the attach connection trusts its CA beside the
+/// public roots (as the API client does); without it, the default.
+fn tls_connector() -> Result<Option<tokio_tungstenite::Connector>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let Some(file) = std::env::var_os("PAAS_CA_FILE").filter(|f| !f.is_empty()) else {
+        return Ok(None);
+    };
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let certs = CertificateDer::pem_file_iter(&file).with_context(|| format!("cannot read PAAS_CA_FILE {}", file.to_string_lossy()))?;
+    for cert in certs {
+        roots.add(cert.context("PAAS_CA_FILE is not a PEM file of certificates")?).context("PAAS_CA_FILE holds a certificate rustls refuses")?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS setup")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config))))
+}
+
 fn control(message: &RunMessage) -> Message {
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
@@ -145,7 +166,9 @@ async fn session(app: &str, req: RunCreate) -> Result<i32> {
     let mut request = run_url(app, &req)?.into_client_request().context("cannot make the attach request")?;
     let auth = format!("Bearer {}", client::token()?);
     request.headers_mut().insert("Authorization", auth.parse().context("the token is not a header value")?);
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| refusal(e, &base))?;
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls_connector()?)
+        .await
+        .map_err(|e| refusal(e, &base))?;
     let (mut to_server, mut from_server) = socket.split();
 
     // One task writes to the server: control messages first, then stdin.

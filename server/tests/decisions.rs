@@ -1202,4 +1202,25 @@ async fn the_api_can_speak_tls_so_tokens_never_travel_in_clear() {
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
     assert!(said.contains("deployed to paas as v1"), "{said}");
+
+    // `paas run`'s WebSocket over HTTPS, trusting PAAS_CA_FILE too.
+    let cli = env!("CARGO_BIN_EXE_paas-server").replace("paas-server", "paas");
+    let (token, ca) = (f.token.clone(), cert_file.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(cli)
+            .args(["run", "-a", "tls-api", "cat"])
+            .env("PAAS_API_URL", format!("https://localhost:{port}"))
+            .env("PAAS_TOKEN", token)
+            .env("PAAS_CA_FILE", ca)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"over tls\n").unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over tls\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
