@@ -857,3 +857,24 @@ fn buildpack_urls_to_private_addresses_are_refused_before_anything_is_fetched() 
         assert!(!said.contains("s3cret") && !said.contains("Fetching buildpack"), "{url}: {said}");
     }
 }
+
+#[test]
+fn pipenv_and_poetry_refuse_a_lockfile_out_of_sync() {
+    let mut p = Platform::start();
+    for (manager, file, from, to, want) in [
+        ("pipenv", "Pipfile", "\"==1.16.0\"", "\"==1.17.0\"", "pipenv install --deploy failed"),
+        ("poetry", "pyproject.toml", "six==1.16.0", "six==1.17.0", "poetry install failed"),
+    ] {
+        let app = unique_app(&format!("bp-{manager}-sync"));
+        let repo = fixture_repo(&p, &format!("python-{manager}"));
+        let dir = repo.path();
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(text.contains(from), "{manager}: {text}");
+        std::fs::write(dir.join(file), text.replace(from, to)).unwrap();
+        p.git_ok(dir, &["commit", "-qam", "a dependency changed, the lockfile not"]);
+        p.create_app(dir, &app);
+        let (ok, said) = p.push(dir, &app);
+        assert!(!ok, "{manager}: {said}");
+        assert!(said.contains(want) && said.contains(&format!("run `{manager} lock`")), "{manager}: {said}");
+    }
+}
