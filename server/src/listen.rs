@@ -204,8 +204,11 @@ where
     let (mut br, mut bw) = tokio::io::split(b);
     let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
     let (mut a_open, mut b_open) = (true, true);
+    // One timer for the connection, pushed back on every read (not a new
+    // one per chunk).
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
     while a_open || b_open {
-        let quiet = tokio::time::sleep(idle);
         tokio::select! {
             n = ar.read(&mut abuf), if a_open => match n? {
                 0 => { a_open = false; bw.shutdown().await?; }
@@ -215,8 +218,9 @@ where
                 0 => { b_open = false; aw.shutdown().await?; }
                 n => aw.write_all(&bbuf[..n]).await?,
             },
-            _ = quiet => return Ok(true),
+            _ = &mut quiet => return Ok(true),
         }
+        quiet.as_mut().reset(tokio::time::Instant::now() + idle);
     }
     Ok(false)
 }
