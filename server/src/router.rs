@@ -372,7 +372,7 @@ impl DomainTable {
         // Only a valid host name is looked up: a `Host` with spaces or
         // `=` in it must not match a wildcard from its first dot on (and
         // then carry those into the app's access records).
-        if host.starts_with('*') || paas_wire::Hostname::parse(&host).is_err() {
+        if host.starts_with('*') || !paas_wire::Hostname::is_valid(&host) {
             return None;
         }
         if let Some(app) = self.exact.read().expect("domains poisoned").get(&host) {

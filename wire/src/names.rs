@@ -129,21 +129,26 @@ name_type!(
 
 impl Hostname {
     pub fn parse(s: &str) -> Result<Self, NameError> {
-        let bad = || NameError::Hostname(s.to_owned());
+        if Self::is_valid(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NameError::Hostname(s.to_owned()))
+        }
+    }
+
+    /// Whether `s` follows the rules [`Self::parse`] checks, without
+    /// allocating (the router asks on every request).
+    pub fn is_valid(s: &str) -> bool {
         let name = s.strip_prefix("*.").unwrap_or(s);
-        let labels: Vec<&str> = name.split('.').collect();
-        let label_ok = |l: &&str| {
+        let label_ok = |l: &str| {
             let b = l.as_bytes();
             (1..=63).contains(&b.len())
                 && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         };
-        let top_ok = labels.last().is_some_and(|t| !t.bytes().all(|c| c.is_ascii_digit()));
-        if s.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !top_ok {
-            return Err(bad());
-        }
-        Ok(Self(s.to_owned()))
+        let top_ok = name.rsplit('.').next().is_some_and(|t| !t.bytes().all(|c| c.is_ascii_digit()));
+        s.len() <= 253 && name.contains('.') && name.split('.').all(label_ok) && top_ok
     }
 
     /// For `*.example.com`, `example.com`: the domain it covers one level under.
