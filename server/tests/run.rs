@@ -14,22 +14,25 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The CLI with `args` against `f`, its streams piped, ready to spawn.
+fn cli(f: &Fast, args: &[&str]) -> Command {
+    let mut c = Command::new(common::cli_exe());
+    c.args(args)
+        .env("PAAS_API_URL", f.p().api_url())
+        .env("PAAS_TOKEN", &f.token)
+        .env("HOME", &f.settings.data_dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
 /// The CLI with `args` against `f`, fed `input`.
 async fn paas(f: &Fast, args: &[&str], input: &[u8]) -> Output {
-    let (url, token, home) = (f.p().api_url(), f.token.clone(), f.settings.data_dir.clone());
-    let (args, input): (Vec<String>, Vec<u8>) = (args.iter().map(|s| s.to_string()).collect(), input.to_vec());
+    let (mut command, input) = (cli(f, args), input.to_vec());
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(common::cli_exe())
-            .args(&args)
-            .env("PAAS_API_URL", url)
-            .env("PAAS_TOKEN", token)
-            .env("HOME", home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = command.spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
@@ -142,20 +145,10 @@ async fn an_attached_run_that_carries_nothing_either_way_is_ended_after_the_idle
     let app = f.app("run-idle").await;
     f.deploy(&app, "img:v1").await;
     // `cat` with its input held open and nothing sent: idle both ways.
-    let (url, token, home) = (f.p().api_url(), f.token.clone(), f.settings.data_dir.clone());
+    let mut command = cli(&f, &["run", "-a", "run-idle", "cat"]);
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(common::cli_exe())
-            .args(["run", "-a", "run-idle", "cat"])
-            .env("PAAS_API_URL", url)
-            .env("PAAS_TOKEN", token)
-            .env("HOME", home)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = command.spawn().unwrap();
         // Typed once, then nothing: the activity resets the timer.
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"once\n").unwrap();
