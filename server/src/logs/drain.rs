@@ -15,7 +15,7 @@
 //! slows the ingest, the tails or another drain.
 
 use super::{dropped_notice, LogLine, LogRouter};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -304,50 +304,49 @@ struct Sender {
     outbound: crate::outbound::OutboundPolicy,
 }
 
-/// A failed delivery: what kind of failure (all the app's log is told) and
-/// its cause (for the server's log).
+/// A failed delivery: what kind of failure (all the app's log is told),
+/// named where it happens, and its cause (for the server's log).
 struct Failure {
     kind: String,
     detail: anyhow::Error,
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(detail: anyhow::Error) -> Self {
-        let kind = if let Some(refusal) = detail.downcast_ref::<crate::outbound::Refusal>() {
-            format!("refused: {refusal}")
-        } else if let Some(e) = detail.downcast_ref::<reqwest::Error>() {
-            let text = format!("{e:?}");
-            if text.contains("Refusal") {
-                "refused: its host name does not resolve to an address drains may reach".to_owned()
-            } else if e.is_timeout() {
-                "timed out".to_owned()
-            } else if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
-                "TLS failed".to_owned()
-            } else {
-                "cannot connect".to_owned()
-            }
-        } else {
-            let text = format!("{detail:#}");
-            if text.contains("timed out") || text.contains("did not take") {
-                "timed out".to_owned()
-            } else if text.contains("TLS") {
-                "TLS failed".to_owned()
-            } else if let Some(status) = text.strip_prefix("the receiver answered ") {
-                format!("the receiver answered {status}")
-            } else {
-                "cannot connect".to_owned()
-            }
-        };
-        Self { kind, detail }
+impl Failure {
+    fn new(kind: &str, detail: impl Into<anyhow::Error>) -> Self {
+        Self { kind: kind.to_owned(), detail: detail.into() }
     }
+}
+
+impl From<crate::outbound::Refusal> for Failure {
+    fn from(refusal: crate::outbound::Refusal) -> Self {
+        Self { kind: format!("refused: {refusal}"), detail: refusal.into() }
+    }
+}
+
+/// The kind of an HTTPS delivery's failure: the outbound policy's refusal
+/// (from the resolver, somewhere in the error's causes), a timeout, TLS, or
+/// a connection that could not be made.
+fn http_failure(e: reqwest::Error) -> Failure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(refusal) = c.downcast_ref::<crate::outbound::Refusal>() {
+            return Failure { kind: format!("refused: {refusal}"), detail: anyhow!("{}", e.without_url()) };
+        }
+        cause = c.source();
+    }
+    let text = format!("{e:?}");
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if text.contains("certificate") || text.contains("Tls") || text.contains("tls") {
+        "TLS failed"
+    } else {
+        "cannot connect"
+    };
+    Failure::new(kind, anyhow!("{}", e.without_url()))
 }
 
 impl Sender {
     async fn deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<(), Failure> {
-        Ok(self.try_deliver(messages, token, frame_id).await?)
-    }
-
-    async fn try_deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<()> {
         let mut body = String::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
         for m in messages {
             body.push_str(&octet_frame(m));
@@ -367,11 +366,11 @@ impl Sender {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => {
                         self.conn = None;
-                        Err(anyhow!(e).context(format!("cannot write to {host}:{port}")))
+                        Err(Failure::new("cannot connect", anyhow!(e).context(format!("cannot write to {host}:{port}"))))
                     }
                     Err(_) => {
                         self.conn = None;
-                        bail!("{host}:{port} did not take the lines within {}s", IO_TIMEOUT.as_secs())
+                        Err(Failure::new("timed out", anyhow!("{host}:{port} did not take the lines within {}s", IO_TIMEOUT.as_secs())))
                     }
                 }
             }
@@ -393,31 +392,32 @@ impl Sender {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| anyhow!("{}", e.without_url()))?;
+                    .map_err(http_failure)?;
                 if !response.status().is_success() {
-                    bail!("the receiver answered {}", response.status());
+                    let kind = format!("the receiver answered {}", response.status());
+                    return Err(Failure { detail: anyhow!("{kind}"), kind });
                 }
                 Ok(())
             }
         }
     }
 
-    async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Box<dyn AsyncWrite + Send + Sync + Unpin>> {
+    async fn connect(&self, host: &str, port: u16, tls: bool) -> Result<Box<dyn AsyncWrite + Send + Sync + Unpin>, Failure> {
         let addr = self.outbound.resolve(host, port).await?;
         let tcp = tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
-            .map_err(|_| anyhow!("connecting to {host}:{port} timed out"))?
-            .with_context(|| format!("cannot connect to {host}:{port}"))?;
-        tcp.set_nodelay(true)?;
+            .map_err(|_| Failure::new("timed out", anyhow!("connecting to {host}:{port} timed out")))?
+            .map_err(|e| Failure::new("cannot connect", anyhow!(e).context(format!("cannot connect to {host}:{port}"))))?;
+        tcp.set_nodelay(true).map_err(|e| Failure::new("cannot connect", e))?;
         if !tls {
             return Ok(Box::new(tcp));
         }
         let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|_| anyhow!("{host} is not a valid TLS server name"))?;
+            .map_err(|_| Failure::new("TLS failed", anyhow!("{host} is not a valid TLS server name")))?;
         let stream = tokio::time::timeout(IO_TIMEOUT, tokio_rustls::TlsConnector::from(self.tls.clone()).connect(name, tcp))
             .await
-            .map_err(|_| anyhow!("the TLS handshake with {host}:{port} timed out"))?
-            .with_context(|| format!("TLS with {host}:{port} failed"))?;
+            .map_err(|_| Failure::new("timed out", anyhow!("the TLS handshake with {host}:{port} timed out")))?
+            .map_err(|e| Failure::new("TLS failed", anyhow!(e).context(format!("TLS with {host}:{port} failed"))))?;
         Ok(Box::new(stream))
     }
 }
@@ -441,6 +441,15 @@ mod tests {
         }
         let e = parse_url("gopher://user:secret@host/").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_by_the_resolver_is_told_as_one() {
+        let strict = crate::outbound::OutboundPolicy::default();
+        let http = reqwest::Client::builder().dns_resolver(Arc::new(strict)).build().unwrap();
+        let e = http.get("http://localhost:9/").send().await.unwrap_err();
+        let failure = http_failure(e);
+        assert!(failure.kind.starts_with("refused: it points to a loopback"), "{}", failure.kind);
     }
 
     #[test]
