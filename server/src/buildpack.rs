@@ -233,15 +233,12 @@ impl BuildpackBuilder {
                 // An https URL is fetched from the address checked here, and
                 // only from it (git is told not to resolve it again, nor to
                 // follow redirects).
-                let pin = match url.strip_prefix("https://") {
-                    Some(rest) => {
-                        let authority = rest.split('/').next().unwrap_or_default();
-                        let (host, port) = match authority.rsplit_once(':') {
-                            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().unwrap_or(443)),
-                            _ => (authority, 443),
-                        };
-                        let addr = self.outbound.resolve(host, port).await.map_err(|e| anyhow!("buildpack {shown} is refused: {e}"))?;
-                        Some(tools::Pin { host: host.trim_start_matches('[').trim_end_matches(']').to_owned(), port, ip: addr.ip() })
+                let pin = match reqwest::Url::parse(&url).ok().filter(|u| u.scheme() == "https") {
+                    Some(parsed) => {
+                        let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+                        let port = parsed.port_or_known_default().unwrap_or(443);
+                        let addr = self.outbound.resolve(&host, port).await.map_err(|e| anyhow!("buildpack {shown} is refused: {e}"))?;
+                        Some(tools::Pin { host, port, ip: addr.ip() })
                     }
                     None => None,
                 };
