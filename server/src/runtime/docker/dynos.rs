@@ -1,0 +1,330 @@
+//! Dynos on the engine: the labelled container of each (its name, config
+//! and the app's network), listing them back from the engine's labels, and
+//! stopping, removing and waiting for them; the engine's exit events.
+
+use super::{is_not_found, locked_down, DockerRuntime};
+use crate::runtime::{labels, Dyno, DynoSpec, DYNO_PORT};
+use anyhow::{anyhow, Context, Result};
+use bollard::container::WaitContainerOptions;
+use bollard::container::{Config, RemoveContainerOptions, StopContainerOptions};
+use bollard::models::{ContainerSummary, HostConfig, PortBinding};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+impl DockerRuntime {
+    /// The container as a dyno of `kind` (`dyno`, or `run` for one-off
+    /// dynos); None for any other container.
+    pub(super) fn dyno_from_summary(&self, c: &ContainerSummary, kind: &str) -> Option<Dyno> {
+        let l = c.labels.as_ref()?;
+        // Every container paas makes says what it is, explicitly (images
+        // may carry paas labels of their own, e.g. committed ones). Dynos
+        // made before `paas.kind` existed have none and still count.
+        let own = l.get(labels::KIND).map_or(crate::runtime::KIND_DYNO, String::as_str);
+        if own != kind {
+            return None;
+        }
+        let port = c.ports.as_ref().and_then(|ports| {
+            ports
+                .iter()
+                .find(|p| p.private_port == DYNO_PORT && p.public_port.is_some())
+                .and_then(|p| p.public_port)
+        });
+        let running = c.state.as_deref() == Some("running");
+        let ip: Option<std::net::IpAddr> = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()));
+        let addr = port.filter(|_| running).map(|p| match ip {
+            Some(ip) if self.via_container => SocketAddr::new(ip, DYNO_PORT),
+            _ => SocketAddr::from(([127, 0, 0, 1], p)),
+        });
+        Some(Dyno {
+            container_id: c.id.clone()?,
+            app: l.get(labels::APP)?.clone(),
+            release_id: l.get(labels::RELEASE)?.clone(),
+            release_version: l.get(labels::VERSION)?.parse().ok()?,
+            process_type: l.get(labels::PROCESS)?.clone(),
+            index: l.get(labels::INDEX)?.parse().ok()?,
+            running,
+            state: c.state.clone().unwrap_or_default(),
+            command: c.command.clone().unwrap_or_default(),
+            addr,
+            created: c.created.unwrap_or_default(),
+            memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
+            ip,
+        })
+    }
+
+    pub(super) async fn dyno(&self, container_id: &str) -> Result<Dyno> {
+        self.listed(container_id)
+            .await?
+            .iter()
+            .find_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
+            .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
+    }
+
+    /// A dyno container's name and config: labels (all `paas.*` set
+    /// explicitly, `kind` among them, plus `extra`), env, command, network,
+    /// memory, and for a web dyno `$PORT` published on loopback.
+    pub(super) async fn dyno_config(
+        &self,
+        spec: &DynoSpec,
+        kind: &str,
+        extra: &[(&str, String)],
+    ) -> Result<(String, Config<String>)> {
+        let name = format!(
+            "paas-{}-{}.{}-v{}-{}",
+            spec.app,
+            spec.process_type,
+            spec.index,
+            spec.release_version,
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let network = self.ensure_network(&spec.app).await?;
+        let labels: HashMap<String, String> = [
+            (labels::INSTANCE, self.instance.clone()),
+            (labels::KIND, kind.to_owned()),
+            (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
+            (labels::APP, spec.app.clone()),
+            (labels::RELEASE, spec.release_id.clone()),
+            (labels::VERSION, spec.release_version.to_string()),
+            (labels::PROCESS, spec.process_type.clone()),
+            (labels::INDEX, spec.index.to_string()),
+        ]
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let port_key = format!("{DYNO_PORT}/tcp");
+        let (exposed, bindings) = if spec.web {
+            let mut exposed = HashMap::new();
+            exposed.insert(port_key.clone(), HashMap::new());
+            let mut bindings = HashMap::new();
+            // Published on loopback only, on a port Docker picks: the router
+            // is the only way in from outside.
+            bindings.insert(
+                port_key,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            );
+            (Some(exposed), Some(bindings))
+        } else {
+            (None, None)
+        };
+        let cmd = (!spec.command.is_empty()).then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+        let config = Config {
+            image: Some(spec.image.clone()),
+            cmd,
+            env: Some(env),
+            labels: Some(labels),
+            exposed_ports: exposed,
+            host_config: Some(locked_down(HostConfig {
+                port_bindings: bindings,
+                network_mode: Some(network),
+                memory: spec.memory,
+                // No swap beyond the limit: the limit is the limit.
+                memory_swap: spec.memory,
+                nano_cpus: self.nano_cpus,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        Ok((name, config))
+    }
+
+    /// The app's own bridge network: its dynos reach each other and the
+    /// internet, but no other app's dynos.
+    pub(super) fn network_name(&self, app: &str) -> String {
+        format!("paas-{}-{app}", self.instance.chars().take(8).collect::<String>())
+    }
+
+    /// Creates the app's network when missing. Idempotent, and safe when two
+    /// dynos start at once.
+    pub(super) async fn ensure_network(&self, app: &str) -> Result<String> {
+        let name = self.network_name(app);
+        if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
+            return Ok(name);
+        }
+        let mut net_labels = HashMap::new();
+        net_labels.insert(labels::INSTANCE.to_owned(), self.instance.clone());
+        net_labels.insert(labels::APP.to_owned(), app.to_owned());
+        let options = bollard::network::CreateNetworkOptions {
+            name: name.clone(),
+            driver: "bridge".to_owned(),
+            check_duplicate: true,
+            labels: net_labels,
+            ..Default::default()
+        };
+        match self.docker.create_network(options).await {
+            Ok(_) => Ok(name),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(name),
+            Err(e) => Err(anyhow!(e).context(format!("cannot create the network of {app}"))),
+        }
+    }
+
+    pub(super) async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        let label = match app {
+            Some(app) => format!("{}={app}", labels::APP),
+            None => labels::APP.to_owned(),
+        };
+        let list = self.labelled([label]).await?;
+        Ok(list
+            .iter()
+            .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
+            .collect())
+    }
+
+    pub(super) async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        let (name, config) = self.dyno_config(spec, crate::runtime::KIND_DYNO, &[]).await?;
+        let what = format!("{}.{}", spec.process_type, spec.index);
+        let id = self.create(&name, config, &what).await?;
+        self.start_created(&id, &what).await?;
+        self.dyno(&id).await
+    }
+
+    pub(super) async fn halt_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        let t = grace.as_secs().try_into().unwrap_or(i64::MAX);
+        match self
+            .docker
+            .stop_container(container_id, Some(StopContainerOptions { t }))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot stop container {container_id}"))),
+        }
+    }
+
+    pub(super) async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        self.halt_dyno(container_id, grace).await?;
+        match self
+            .docker
+            .remove_container(
+                container_id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: removal already in progress.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove container {container_id}"))),
+        }
+    }
+
+    pub(super) async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<crate::runtime::OneOff>)> {
+        let list = self.labelled([format!("{}={app}", labels::APP)]).await?;
+        let dynos = list
+            .iter()
+            .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
+            .collect();
+        Ok((dynos, list.iter().filter_map(|c| self.one_off_from_summary(c)).collect()))
+    }
+
+    pub(super) async fn remove_app_network(&self, app: &str) -> Result<()> {
+        match self.docker.remove_network(&self.network_name(app)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove the network of {app}"))),
+        }
+    }
+
+    pub(super) async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![self.instance_label(), labels::APP.to_owned()]);
+        let networks = self
+            .docker
+            .list_networks(Some(bollard::network::ListNetworksOptions { filters }))
+            .await
+            .context("cannot list networks")?;
+        for net in networks {
+            let app = net
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::APP))
+                .cloned()
+                .unwrap_or_default();
+            if let (false, Some(name)) = (apps.contains(app.as_str()), net.name) {
+                // In use (a dyno still stopping): a later pass removes it.
+                let _ = self.docker.remove_network(&name).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn exit_of(&self, container_id: &str) -> Result<(bool, crate::runtime::Exit)> {
+        let c = self
+            .docker
+            .inspect_container(container_id, None)
+            .await
+            .context("cannot inspect the dyno")?;
+        let state = c.state.unwrap_or_default();
+        let exit = crate::runtime::Exit {
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            error: state.error.filter(|e| !e.is_empty()),
+        };
+        Ok((state.running.unwrap_or(false), exit))
+    }
+
+    pub(super) async fn wait_exit(&self, container_id: &str) -> Result<crate::runtime::Exit> {
+        let mut wait = self.docker.wait_container(container_id, None::<WaitContainerOptions<String>>);
+        match wait.next().await {
+            Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => {}
+            Some(Err(e)) if is_not_found(&e) => anyhow::bail!("the container is gone"),
+            Some(Err(e)) => return Err(anyhow!(e).context("cannot wait for the container")),
+            None => {}
+        }
+        Ok(self.exit_of(container_id).await?.1)
+    }
+
+    pub(super) fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+        let (tx, rx) = mpsc::channel(256);
+        let docker = self.docker.clone();
+        let instance = self.instance_label();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                let mut filters = HashMap::new();
+                filters.insert("type".to_owned(), vec!["container".to_owned()]);
+                filters.insert("event".to_owned(), vec!["die".to_owned()]);
+                filters.insert("label".to_owned(), vec![instance.clone(), labels::APP.to_owned()]);
+                let mut events = docker.events(Some(bollard::system::EventsOptions::<String> {
+                    filters,
+                    ..Default::default()
+                }));
+                while let Some(event) = events.next().await {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
+                            break;
+                        }
+                    };
+                    let Some(actor) = event.actor else { continue };
+                    let app = actor.attributes.and_then(|mut a| a.remove(labels::APP));
+                    if let (Some(app), Some(id)) = (app, actor.id) {
+                        if tx.send((app, id)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                // The engine went away (a restart): try again shortly.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        rx
+    }
+}

@@ -1,0 +1,282 @@
+//! Images: Dockerfile builds over the engine's HTTP API (the context file
+//! streamed as the body, which bollard 0.18 cannot do), importing a root
+//! filesystem, committing a base image plus files, inspecting and removing.
+
+use super::{file_stream, is_not_found, DockerRuntime};
+use anyhow::{anyhow, Context, Result};
+use bollard::container::UploadToContainerOptions;
+use bollard::container::{Config, CreateContainerOptions};
+use bollard::image::{CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::path::Path;
+use tokio::sync::mpsc;
+
+/// Percent-encodes a query parameter's value (RFC 3986 unreserved kept).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The largest message of the engine's build stream held while it has
+/// not ended.
+const MAX_ENGINE_MESSAGE: usize = 4 << 20;
+
+impl DockerRuntime {
+    pub(super) async fn build_streamed(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        memory: Option<i64>,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        let mut body = self.post_build(context, tag, args, memory).await?;
+        let mut pending = Vec::new();
+        let mut lines = crate::runtime::LineSplitter::default();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.context("the build's answer ended early")?;
+            let Ok(data) = frame.into_data() else { continue };
+            pending.extend_from_slice(&data);
+            // The engine sends output in messages of a few KiB; one that
+            // does not end is not the engine's.
+            if pending.len() > MAX_ENGINE_MESSAGE && !pending.contains(&b'\n') {
+                return Err(anyhow!(
+                    "the Docker engine sent a build message over {} MiB",
+                    MAX_ENGINE_MESSAGE >> 20
+                ));
+            }
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let info: bollard::models::BuildInfo =
+                    serde_json::from_slice(&line).context("the engine answered the build with unexpected JSON")?;
+                if let Some(err) = info.error {
+                    return Err(anyhow!("{}", err.trim_end()));
+                }
+                if let Some(text) = info.stream {
+                    for line in lines.push(text.as_bytes()) {
+                        let _ = output.send(line.trim_end().to_owned()).await;
+                    }
+                }
+            }
+        }
+        if let Some(line) = lines.finish() {
+            let _ = output.send(line.trim_end().to_owned()).await;
+        }
+        let image = self.docker.inspect_image(tag).await.context("the build produced no image")?;
+        image.id.ok_or_else(|| anyhow!("the built image has no ID"))
+    }
+
+    /// `POST /build` with the context file streamed as the body. bollard
+    /// 0.18's `build_image` takes the whole context as one buffer, so this
+    /// speaks HTTP to the engine's socket itself (hyper, one connection).
+    pub(super) async fn post_build(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        memory: Option<i64>,
+    ) -> Result<hyper::body::Incoming> {
+        let version = self.docker.client_version();
+        let mut query = format!(
+            "t={}&rm=1&forcerm=1&dockerfile=Dockerfile",
+            tag.replace(':', "%3A").replace('/', "%2F")
+        );
+        if let Some(m) = memory {
+            // Each RUN step's container gets the limit, without swap.
+            query.push_str(&format!("&memory={m}&memswap={m}"));
+        }
+        if !args.is_empty() {
+            let json = serde_json::to_string(args).context("build arguments")?;
+            query.push_str("&buildargs=");
+            query.push_str(&url_encode(&json));
+        }
+        if let Some(n) = self.nano_cpus {
+            // The classic builder takes CPU limits as a CFS quota per period.
+            query.push_str(&format!("&cpuperiod=100000&cpuquota={}", (n / 10_000).max(1000)));
+        }
+        let uri = format!("/v{}.{}/build?{query}", version.major_version, version.minor_version);
+        let file = tokio::fs::File::open(context)
+            .await
+            .with_context(|| format!("cannot open {}", context.display()))?;
+        let frames =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(|chunk| chunk.map(hyper::body::Frame::data));
+        let body = http_body_util::StreamBody::new(frames);
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::HOST, "docker")
+            .header(hyper::header::CONTENT_TYPE, "application/x-tar")
+            .body(body)
+            .context("cannot make the build request")?;
+        let response = self
+            .engine_request(request)
+            .await
+            .context("the Docker engine did not take the build")?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&text).into_owned());
+            anyhow::bail!("docker build failed ({status}): {}", message.trim());
+        }
+        Ok(response.into_body())
+    }
+
+    pub(super) async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        limits: crate::runtime::BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        match tokio::time::timeout(limits.timeout, self.build_streamed(context, tag, args, limits.memory, output)).await {
+            Ok(built) => built,
+            // Dropping the request closes the connection, which cancels the
+            // engine's build.
+            Err(_) => Err(anyhow!(
+                "the build took longer than {} s, the build timeout: make it faster, or raise PAAS_BUILD_TIMEOUT_SECONDS on the server",
+                limits.timeout.as_secs()
+            )),
+        }
+    }
+
+    pub(super) async fn remove_image(&self, image: &str) -> Result<()> {
+        match self
+            .docker
+            .remove_image(
+                image,
+                Some(RemoveImageOptions {
+                    force: true,
+                    noprune: false,
+                }),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove image {image}"))),
+        }
+    }
+
+    pub(super) async fn image_exists(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    pub(super) async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
+        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let options = CreateImageOptions {
+            from_src: "-",
+            repo,
+            tag,
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(options), Some(rootfs.into()), None);
+        while let Some(item) = stream.next().await {
+            let info = item.context("docker import failed")?;
+            if let Some(err) = info.error {
+                return Err(anyhow!("docker import failed: {err}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    pub(super) async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    pub(super) async fn image_from_files(
+        &self,
+        base: &str,
+        tar: &Path,
+        tag: &str,
+        label: Option<(&str, &str)>,
+    ) -> Result<String> {
+        let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let config = Config::<String> {
+            image: Some(base.to_owned()),
+            labels: Some(self.not_a_dyno("layer")),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: name.as_str(),
+                    platform: None,
+                }),
+                config,
+            )
+            .await
+            .with_context(|| format!("cannot create a container from {base}"))?;
+        let result = async {
+            self.docker
+                .upload_to_container_streaming(
+                    &created.id,
+                    Some(UploadToContainerOptions {
+                        path: "/",
+                        ..Default::default()
+                    }),
+                    file_stream(tar).await?,
+                )
+                .await
+                .context("cannot copy the built app into the image")?;
+            let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+            let options = CommitContainerOptions {
+                container: created.id.as_str(),
+                repo,
+                tag,
+                pause: false,
+                ..Default::default()
+            };
+            // Fields left unset keep the base image's entrypoint, env and
+            // workdir; the labels are only ours.
+            let config = Config::<String> {
+                labels: label.map(|(k, v)| HashMap::from([(k.to_owned(), v.to_owned())])),
+                ..Default::default()
+            };
+            self.docker
+                .commit_container(options, config)
+                .await
+                .context("cannot commit the release image")?;
+            // bollard 0.18 reads the commit answer's `Id` into a model that
+            // expects `ID`: ask for the image instead.
+            let image = self
+                .docker
+                .inspect_image(&format!("{repo}:{tag}"))
+                .await
+                .context("the commit made no image")?;
+            image.id.ok_or_else(|| anyhow!("the committed image has no ID"))
+        }
+        .await;
+        self.remove_now(&created.id).await;
+        result
+    }
+}

@@ -1,0 +1,355 @@
+//! The local Docker backend: the only folder in paas that talks to the
+//! engine, through bollard or (`engine.rs`) its HTTP API directly. One file
+//! a concern: `dynos.rs` (dyno containers, networks, exits), `output.rs`
+//! (a dyno's output), `oneoffs.rs` (`paas run`'s containers), `tasks.rs`
+//! (build and release-phase containers), `spares.rs` (started task
+//! containers kept ready), `images.rs` (builds and images), `engine.rs`
+//! (raw engine HTTP: streamed builds, attach). This file holds the
+//! connection, what every container gets ([`locked_down`], labels), and
+//! the [`Runtime`] trait's implementation, which only points at them.
+
+use super::{labels, Dyno, DynoAddress, DynoSpec, Runtime, TaskResult, TaskSpec};
+use anyhow::{anyhow, Context, Result};
+use async_trait::async_trait;
+use bollard::container::{Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions};
+use bollard::models::{ContainerSummary, HostConfig};
+use bollard::Docker;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+mod dynos;
+mod engine;
+mod images;
+mod oneoffs;
+mod output;
+mod spares;
+mod tasks;
+
+#[derive(Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    /// `DOCKER_HOST`, for the streamed build request.
+    host: Option<String>,
+    /// Every container this runtime starts carries `paas.instance=<this>`,
+    /// and it lists and touches only those.
+    instance: String,
+    /// Started task containers waiting for their task (see `spares`).
+    spares: std::sync::Arc<std::sync::Mutex<spares::Spares>>,
+    /// Web dynos are reached at their container address, not the published
+    /// port (`PAAS_DYNO_ADDRESS`).
+    via_container: bool,
+    /// CPUs each dyno, one-off dyno and build may use (`PAAS_DYNO_CPUS`),
+    /// in the engine's billionths of a CPU; None: no limit.
+    nano_cpus: Option<i64>,
+}
+
+impl DockerRuntime {
+    /// Limits every container this runtime starts (dynos, one-off dynos,
+    /// build and release-phase containers, Dockerfile `RUN` steps) to
+    /// `cpus` CPUs.
+    pub fn limit_cpus(mut self, cpus: f64) -> Self {
+        self.nano_cpus = Some((cpus * 1e9) as i64).filter(|n| *n > 0);
+        self
+    }
+
+    /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
+    /// version down to what the engine speaks (1.41 for Debian's docker.io).
+    pub async fn connect(instance: &str, host: Option<&str>, address: DynoAddress) -> Result<Self> {
+        let docker = Docker::connect_with_defaults().context("cannot reach the Docker engine: is dockerd running?")?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .context("cannot reach the Docker engine: is dockerd running and DOCKER_HOST right?")?;
+        let via_container = match address {
+            DynoAddress::Container => true,
+            DynoAddress::Published => false,
+            // A local rootful engine's bridges are routable from this host;
+            // a remote or rootless engine's are not.
+            DynoAddress::Auto => {
+                let local = host.is_none_or(|h| h.starts_with("unix://"));
+                let info = docker.info().await.context("cannot ask the Docker engine what it is")?;
+                let rootless = info
+                    .security_options
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|o| o.contains("rootless"));
+                local && !rootless
+            }
+        };
+        let me = Self {
+            docker,
+            host: host.map(str::to_owned),
+            instance: instance.to_owned(),
+            spares: Default::default(),
+            via_container,
+            nano_cpus: None,
+        };
+        // Spares of an earlier run of this server: never used, not known now.
+        for c in me.labelled([format!("{}=1", spares::SPARE_LABEL)]).await.unwrap_or_default() {
+            if let Some(id) = c.id {
+                me.remove_now(&id).await;
+            }
+        }
+        Ok(me)
+    }
+
+    /// Removes a container of ours that is not a dyno (a task's, a spare,
+    /// a layer's, one that failed to start), whatever state it is in; a
+    /// failure is only logged.
+    pub(super) async fn remove_now(&self, id: &str) {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: false,
+            ..Default::default()
+        };
+        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
+            if !is_not_found(&e) {
+                tracing::warn!(container = id, error = %e, "cannot remove a container");
+            }
+        }
+    }
+
+    /// [`Self::remove_now`] off the caller's path.
+    pub(super) fn remove_later(&self, id: &str) {
+        let (me, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move { me.remove_now(&id).await });
+    }
+
+    pub(super) fn instance_label(&self) -> String {
+        format!("{}={}", labels::INSTANCE, self.instance)
+    }
+
+    /// Every container of this instance (running or not) that carries all
+    /// of `labels` (`key=value`, or `key` for any value).
+    pub(super) async fn labelled(&self, labels: impl IntoIterator<Item = String>) -> Result<Vec<ContainerSummary>> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            std::iter::once(self.instance_label()).chain(labels).collect::<Vec<_>>(),
+        );
+        self.docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .context("cannot list containers")
+    }
+
+    /// One container as the engine lists it (labels, ports, state).
+    pub(super) async fn listed(&self, container_id: &str) -> Result<Vec<ContainerSummary>> {
+        let mut filters = HashMap::new();
+        filters.insert("id".to_owned(), vec![container_id.to_owned()]);
+        Ok(self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await?)
+    }
+
+    /// Labels that override any `paas.*` label an image brings: a task or
+    /// layer container never passes for a dyno of any app.
+    pub(super) fn not_a_dyno(&self, kind: &str) -> HashMap<String, String> {
+        [
+            (labels::INSTANCE, self.instance.as_str()),
+            (labels::KIND, kind),
+            (labels::APP, ""),
+            (labels::RELEASE, ""),
+            (labels::VERSION, ""),
+            (labels::PROCESS, ""),
+            (labels::INDEX, ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Creates a container; returns its id.
+    pub(super) async fn create(&self, name: &str, config: Config<String>, what: &str) -> Result<String> {
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name, platform: None }), config)
+            .await
+            .with_context(|| format!("cannot create container for {what}"))?;
+        Ok(created.id)
+    }
+
+    /// Starts a created container; one that cannot start is removed.
+    pub(super) async fn start_created(&self, id: &str, what: &str) -> Result<()> {
+        if let Err(e) = self.docker.start_container::<String>(id, None).await {
+            self.remove_now(id).await;
+            return Err(anyhow!(e).context(format!("cannot start {what}")));
+        }
+        Ok(())
+    }
+}
+
+/// What every container paas starts gets: an init as PID 1 (it forwards
+/// SIGTERM, so containers stop promptly), no privileges and no privilege
+/// escalation, the capabilities apps do not need dropped, a pids limit and
+/// a cap on its kept log. Callers add only ports, a network, a memory limit
+/// or named volumes; app containers never get host mounts or the Docker
+/// socket.
+pub(super) fn locked_down(host: HostConfig) -> HostConfig {
+    let mut log = HashMap::new();
+    log.insert("max-size".to_owned(), "10m".to_owned());
+    log.insert("max-file".to_owned(), "3".to_owned());
+    HostConfig {
+        init: Some(true),
+        privileged: Some(false),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(super::DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
+        pids_limit: Some(super::PIDS_LIMIT),
+        log_config: Some(bollard::models::HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(log),
+        }),
+        ..host
+    }
+}
+
+pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+/// A file as a stream of chunks, for bollard's streamed uploads. A read
+/// error ends the stream early, which the engine reports as a bad tar.
+pub(super) async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Ok(tokio_stream::StreamExt::map_while(chunks, |chunk| match chunk {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a file being uploaded to the engine");
+            None
+        }
+    }))
+}
+
+/// The trait, by concern: each method is the one of the same name in
+/// the file of its concern.
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        DockerRuntime::list_dynos(self, app).await
+    }
+
+    async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        DockerRuntime::start_dyno(self, spec).await
+    }
+
+    async fn halt_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        DockerRuntime::halt_dyno(self, container_id, grace).await
+    }
+
+    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        DockerRuntime::stop_dyno(self, container_id, grace).await
+    }
+
+    async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &std::collections::BTreeMap<String, String>,
+        limits: super::BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        DockerRuntime::build_image(self, context, tag, args, limits, output).await
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<()> {
+        DockerRuntime::remove_image(self, image).await
+    }
+
+    async fn image_exists(&self, image: &str) -> Result<bool> {
+        DockerRuntime::image_exists(self, image).await
+    }
+
+    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
+        DockerRuntime::import_rootfs(self, rootfs, tag).await
+    }
+
+    fn prepare_task(&self, spec: &TaskSpec) {
+        DockerRuntime::prepare_task(self, spec)
+    }
+
+    async fn remove_spares(&self) {
+        DockerRuntime::remove_spares(self).await
+    }
+
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        DockerRuntime::run_task(self, spec, output).await
+    }
+
+    async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
+        DockerRuntime::image_label(self, image, label).await
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        DockerRuntime::image_id(self, image).await
+    }
+
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>) -> Result<String> {
+        DockerRuntime::image_from_files(self, base, tar, tag, label).await
+    }
+
+    async fn remove_app_network(&self, app: &str) -> Result<()> {
+        DockerRuntime::remove_app_network(self, app).await
+    }
+
+    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
+        DockerRuntime::prune_networks(self, apps).await
+    }
+
+    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+        DockerRuntime::exit_of(self, container_id).await
+    }
+
+    async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
+        DockerRuntime::output_tail(self, container_id, lines).await
+    }
+
+    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
+        DockerRuntime::follow_output(self, container_id, since)
+    }
+
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+        DockerRuntime::watch_exits(self)
+    }
+
+    async fn start_one_off(&self, spec: &super::OneOffSpec) -> Result<(super::OneOff, Option<super::Attachment>)> {
+        DockerRuntime::start_one_off(self, spec).await
+    }
+
+    async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<super::OneOff>)> {
+        DockerRuntime::list_app(self, app).await
+    }
+
+    async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
+        DockerRuntime::list_one_offs(self, app).await
+    }
+
+    async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> Result<()> {
+        DockerRuntime::resize_tty(self, container_id, cols, rows).await
+    }
+
+    async fn signal(&self, container_id: &str, signal: &str) -> Result<()> {
+        DockerRuntime::signal(self, container_id, signal).await
+    }
+
+    async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
+        DockerRuntime::wait_exit(self, container_id).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        DockerRuntime::remove_volume(self, name).await
+    }
+}
