@@ -1,8 +1,11 @@
 //! The web dashboard on the API listener at `/`: server-rendered pages
-//! (askama templates in `web/templates`) over the API's own handlers, so no
-//! rule is written twice: a form post calls the same function the JSON
-//! route does (`api::config_vars::update`, `api::formation::update`, ...)
-//! and shows its outcome or its error message.
+//! (askama templates in `web/templates`) over the same typed functions the
+//! API's JSON routes call ([`crate::service`]), so no rule is written twice:
+//! a form post calls `service::config::set`, `service::formation::update`,
+//! ... and shows the [`ChangeResult`] or the error's message. [`PageApp`]
+//! finds the app once per request (as the API's [`AppPath`] does, whose
+//! errors it shows as a page), and [`CsrfForm`] checks every form's CSRF
+//! token before a handler runs.
 //!
 //! Safety: every page and stream needs a session (made by signing in with
 //! an API token; the cookie is HttpOnly, SameSite=Strict, Secure when the
@@ -14,9 +17,11 @@
 
 use crate::api;
 use crate::http::session::Session;
-use crate::http::{ApiError, ApiResult, AppState, Json};
+use crate::http::{ApiError, ApiResult, AppPath, AppState};
+use crate::service;
+use crate::store::AppRow;
 use askama::Template;
-use axum::extract::{Form, Path, Query, Request, State};
+use axum::extract::{Form, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,7 +35,7 @@ const LOGIN_COOKIE: &str = "paas_login";
 /// Log lines the app page shows (and the live view starts from).
 const LOG_LINES: usize = 200;
 /// How long a change's form waits for its dynos before answering.
-const CHANGE_WAIT: u64 = 30;
+const CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -147,9 +152,60 @@ fn error_page(session: &Session, e: ApiError) -> Response {
     render(&page, e.status)
 }
 
-/// Checks a form's CSRF token against the session's.
-fn csrf_ok(session: &Session, given: &str) -> bool {
-    crate::crypto::constant_time_eq(given, &session.csrf)
+/// The largest form the dashboard takes.
+const MAX_FORM: usize = 64 * 1024;
+
+/// A dashboard form of type `T` whose `csrf` field matched the session's
+/// token (checked in constant time), with the session. A form without it,
+/// or with another, is answered 403 before any handler runs.
+pub struct CsrfForm<T> {
+    pub session: Session,
+    pub form: T,
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let Some(session) = req.extensions().get::<Session>().cloned() else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        if body.len() > MAX_FORM {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, "That form is too large.").into_response());
+        }
+        let given = serde_urlencoded::from_bytes::<CsrfField>(&body).map(|f| f.csrf).unwrap_or_default();
+        if !crate::crypto::constant_time_eq(&given, &session.csrf) {
+            return Err(forbidden());
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&body)
+            .map_err(|e| error_page(&session, ApiError::bad_request(format!("the form is not what this page takes: {e}"))))?;
+        Ok(CsrfForm { session, form })
+    }
+}
+
+/// The app a dashboard route names, found once per request as the API's
+/// [`AppPath`] finds it; an unknown app is an error page, not JSON.
+pub struct PageApp(pub AppRow);
+
+impl FromRequestParts<AppState> for PageApp {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        match AppPath::from_request_parts(parts, state).await {
+            Ok(AppPath(app)) => Ok(PageApp(app)),
+            Err(e) => match parts.extensions.get::<Session>() {
+                Some(session) => Err(error_page(session, e)),
+                None => Err(e.into_response()),
+            },
+        }
+    }
 }
 
 fn forbidden() -> Response {
@@ -214,24 +270,12 @@ async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: Hea
     }
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(serde::Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
+struct Empty {}
 
-async fn logout(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    peer: Peer,
-    tls: Tls,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !csrf_ok(&session, &form.csrf) {
-        return forbidden();
-    }
-    state.sessions.remove(&session.key);
+async fn logout(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap, form: CsrfForm<Empty>) -> Response {
+    state.sessions.remove(&form.session.key);
     let mut response = Redirect::to("/login").into_response();
     let secure = secure_of(&state, &headers, &peer, &tls);
     response.headers_mut().append(header::SET_COOKIE, set_cookie(secure, COOKIE, "", "/", 0));
@@ -258,13 +302,10 @@ struct AppsPage {
 
 /// An app's state in a word: deploying (a release not yet up, or dynos
 /// starting), crashed, up, or no dynos.
-async fn app_state(state: &AppState, app: &paas_wire::App) -> ApiResult<String> {
-    let dynos = api::dynos::list(State(state.clone()), Path(app.name.clone())).await?.0;
+async fn app_state(state: &AppState, app: &AppRow) -> ApiResult<String> {
+    let dynos = service::dynos::list(state, app).await?;
     // The newest release is pending while no status is recorded for it.
-    let row = state.app(&app.name).await?;
-    let newest = state.store.current_release(&row.id).await?;
-    let statuses = state.store.release_statuses(&row.id).await?;
-    let newest_pending = newest.is_some_and(|r| r.build_id.is_some() && !statuses.contains_key(&r.id));
+    let newest_pending = service::releases::newest_pending(state, app).await?;
     Ok(if newest_pending || dynos.iter().any(|d| d.state == "starting") {
         "deploying"
     } else if dynos.iter().any(|d| d.state.starts_with("crashed") || d.state.starts_with("restarting")) {
@@ -280,8 +321,9 @@ async fn app_state(state: &AppState, app: &paas_wire::App) -> ApiResult<String> 
 async fn apps_page(State(state): State<AppState>, Extension(session): Extension<Session>) -> Response {
     let result: ApiResult<Vec<AppSummary>> = async {
         let mut out = Vec::new();
-        for app in api::apps::list(State(state.clone())).await?.0 {
-            let word = app_state(&state, &app).await?;
+        for row in state.store.list_apps().await? {
+            let word = app_state(&state, &row).await?;
+            let app = service::apps::to_wire(&state, &row).await?;
             out.push(AppSummary {
                 state_class: word.replace(' ', "-"),
                 state: word,
@@ -336,22 +378,20 @@ struct LogFilter {
 async fn app_page(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-    Path(name): Path<String>,
+    PageApp(row): PageApp,
     Query(filter): Query<LogFilter>,
 ) -> Response {
     let result: ApiResult<AppPage> = async {
-        let s = || State(state.clone());
-        let p = || Path(name.clone());
-        let app = api::apps::show(s(), p()).await?.0;
-        let releases = api::releases::list(s(), p()).await?.0;
-        let builds = api::builds::list(s(), p()).await?.0;
-        let query = api::logs::LogQuery {
+        let app = service::apps::to_wire(&state, &row).await?;
+        let releases = service::releases::list(&state, &row).await?;
+        let builds = service::builds::list(&state, &row).await?;
+        let query = service::logs::LogQuery {
             lines: Some(LOG_LINES),
             tail: false,
             ps: Some(filter.ps.clone()).filter(|p| !p.is_empty()),
             source: Some(filter.source.clone()).filter(|s| !s.is_empty()),
         };
-        let log_lines = api::logs::history(&state, &app.name, &query)?;
+        let log_lines = service::logs::history(&state, &row, &query)?;
         let mut stream = format!("/app/{}/log-stream?lines={LOG_LINES}", app.name);
         for (k, v) in [("ps", &filter.ps), ("source", &filter.source)] {
             if !v.is_empty() {
@@ -362,14 +402,14 @@ async fn app_page(
             csrf: session.csrf.clone(),
             flashes: state.sessions.take_flashes(&session.key),
             current: releases.iter().find(|r| r.current).cloned(),
-            formation: api::formation::show(s(), p()).await?.0,
-            dynos: api::dynos::list(s(), p()).await?.0,
-            config: api::config_vars::show(s(), p()).await?.0,
+            formation: service::formation::show(&state, &row).await?,
+            dynos: service::dynos::list(&state, &row).await?,
+            config: service::config::show(&state, &row).await?,
             builds: builds
                 .into_iter()
                 .map(|b| BuildSummary { short_commit: b.commit.chars().take(7).collect(), id: b.id, status: b.status, created_at: b.created_at })
                 .collect(),
-            domains: api::domains::list(s(), p()).await?.0,
+            domains: service::domains::list(&state, &row).await?,
             releases,
             app,
             log_lines,
@@ -398,40 +438,33 @@ struct BuildPage {
 async fn build_page(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-    Path((app, build)): Path<(String, String)>,
+    PageApp(app): PageApp,
+    Path((_, build)): Path<(String, String)>,
 ) -> Response {
-    match api::builds::show(State(state.clone()), Path((app.clone(), build))).await {
-        Ok(Json(b)) => {
-            let page = BuildPage { csrf: session.csrf.clone(), flashes: Vec::new(), app, build: b.build, output: b.output };
+    match service::builds::show(&state, &app, &build).await {
+        Ok(b) => {
+            let page = BuildPage { csrf: session.csrf.clone(), flashes: Vec::new(), app: app.name, build: b.build, output: b.output };
             render(&page, StatusCode::OK)
         }
         Err(e) => error_page(&session, e),
     }
 }
 
-// ---- changes: each calls the API's handler and shows its outcome
+// ---- changes: each calls the service and shows its outcome
 
-/// Runs a change for `app` after the CSRF check; its message (or the
-/// error's) is shown on the page the browser is sent back to.
-async fn change<F>(state: &AppState, session: &Session, csrf: &str, back: String, f: F) -> Response
-where
-    F: std::future::Future<Output = ApiResult<String>>,
-{
-    if !csrf_ok(session, csrf) {
-        return forbidden();
-    }
-    match f.await {
+/// Shows a change's message (or its error's) on the app's page, where the
+/// browser is sent back to.
+fn flash_back(state: &AppState, session: &Session, app: &str, result: ApiResult<String>) -> Response {
+    match result {
         Ok(message) => state.sessions.flash(&session.key, "ok", message),
         Err(e) => state.sessions.flash(&session.key, "error", e.message),
     }
-    Redirect::to(&back).into_response()
+    Redirect::to(&app_url(app)).into_response()
 }
 
-/// What a `?wait=` change says happened on the dynos.
-async fn outcome(response: ApiResult<Response>, doing: &str) -> ApiResult<String> {
-    let response = response?;
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(ApiError::internal)?;
-    let result: ChangeResult = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+/// What a change says happened on the dynos.
+fn outcome(result: ApiResult<ChangeResult>, doing: &str) -> ApiResult<String> {
+    let result = result?;
     let version = result.release.as_ref().map(|r| format!(" (v{})", r.version)).unwrap_or_default();
     let how = match result.deploy.state {
         DeployState::Serving => "done",
@@ -442,10 +475,6 @@ async fn outcome(response: ApiResult<Response>, doing: &str) -> ApiResult<String
     Ok(format!("{doing}{version}: {how}. {}", result.deploy.message))
 }
 
-fn wait() -> Query<api::WaitQuery> {
-    Query(api::WaitQuery { wait: Some(CHANGE_WAIT) })
-}
-
 fn app_url(app: &str) -> String {
     format!("/app/{app}")
 }
@@ -453,18 +482,12 @@ fn app_url(app: &str) -> String {
 #[derive(serde::Deserialize)]
 struct NameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
-async fn create_app(State(state): State<AppState>, Extension(session): Extension<Session>, Form(form): Form<NameForm>) -> Response {
-    if !csrf_ok(&session, &form.csrf) {
-        return forbidden();
-    }
-    let body = paas_wire::AppCreate { name: form.name.trim().to_owned() };
-    match api::apps::create(State(state.clone()), Json(body)).await {
-        Ok((_, Json(app))) => {
+async fn create_app(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<NameForm>) -> Response {
+    match service::apps::create(&state, form.name.trim()).await {
+        Ok(app) => {
             state.sessions.flash(&session.key, "ok", format!("Created {}. Deploy it with: git remote add paas {} && git push paas main", app.name, app.git_url));
             Redirect::to(&app_url(&app.name)).into_response()
         }
@@ -478,182 +501,114 @@ async fn create_app(State(state): State<AppState>, Extension(session): Extension
 #[derive(serde::Deserialize)]
 struct ConfigForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     key: String,
     #[serde(default)]
     value: String,
 }
 
-async fn set_config(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<ConfigForm>,
-) -> Response {
-    let patch = BTreeMap::from([(form.key.trim().to_owned(), Some(form.value))]);
-    let doing = format!("Setting {}", form.key.trim());
-    let run = api::config_vars::update(State(state.clone()), Path(app.clone()), wait(), Json(patch));
-    change(&state, &session, &form.csrf, app_url(&app), async { outcome(run.await, &doing).await }).await
+async fn set_config(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<ConfigForm>) -> Response {
+    let key = form.key.trim();
+    let patch = BTreeMap::from([(key.to_owned(), Some(form.value.clone()))]);
+    let result = service::config::set(&state, &app, patch, Some(CHANGE_WAIT)).await;
+    flash_back(&state, &session, &app.name, outcome(result, &format!("Setting {key}")))
 }
 
-async fn unset_config(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<ConfigForm>,
-) -> Response {
+async fn unset_config(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<ConfigForm>) -> Response {
     let key = form.key.trim();
     let patch = BTreeMap::from([(key.to_owned(), None)]);
-    let doing = format!("Removing {key}");
-    let run = api::config_vars::update(State(state.clone()), Path(app.clone()), wait(), Json(patch));
-    change(&state, &session, &form.csrf, app_url(&app), async { outcome(run.await, &doing).await }).await
+    let result = service::config::set(&state, &app, patch, Some(CHANGE_WAIT)).await;
+    flash_back(&state, &session, &app.name, outcome(result, &format!("Removing {key}")))
 }
 
 #[derive(serde::Deserialize)]
 struct ScaleForm {
     #[serde(default)]
-    csrf: String,
     process_type: String,
+    #[serde(default)]
     quantity: String,
     #[serde(default)]
     size: String,
 }
 
-async fn scale(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<ScaleForm>,
-) -> Response {
-    let back = app_url(&app);
+async fn scale(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<ScaleForm>) -> Response {
     let doing = format!("Scaling {} to {}", form.process_type, form.quantity);
-    let work = async {
+    let result = async {
         let quantity = form.quantity.trim().parse::<i64>().map_err(|_| {
             ApiError::unprocessable("invalid_quantity", format!("{:?} is not a number of dynos: give 0 to 100", form.quantity))
         })?;
         let size = Some(form.size.trim().to_owned()).filter(|s| !s.is_empty());
         let change = paas_wire::FormationChange { process_type: form.process_type.clone(), quantity: Some(quantity), size };
-        let body = paas_wire::FormationUpdate { updates: vec![change] };
-        outcome(api::formation::update(State(state.clone()), Path(app.clone()), wait(), Json(body)).await, &doing).await
-    };
-    change(&state, &session, &form.csrf, back, work).await
+        outcome(service::formation::update(&state, &app, &[change], Some(CHANGE_WAIT)).await, &doing)
+    }
+    .await;
+    flash_back(&state, &session, &app.name, result)
 }
 
 #[derive(serde::Deserialize)]
 struct RestartForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     target: String,
 }
 
-async fn restart(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<RestartForm>,
-) -> Response {
-    let work = async {
-        let s = State(state.clone());
-        let done = match form.target.trim() {
-            "" => api::dynos::restart_all(s, Path(app.clone())).await?,
-            t => api::dynos::restart_one(s, Path((app.clone(), t.to_owned()))).await?,
-        }
-        .0;
+async fn restart(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<RestartForm>) -> Response {
+    let target = Some(form.target.trim()).filter(|t| !t.is_empty());
+    let result = service::dynos::restart(&state, &app, target).await.and_then(|done| {
         if done.failures.is_empty() {
             Ok(format!("Restarted {}.", done.restarted.join(", ")))
         } else {
-            Err(ApiError::unprocessable("restart_failed", format!("Some replacements did not come up (the old dynos keep running): {}", done.failures.join("; "))))
+            Err(ApiError::unprocessable(
+                "restart_failed",
+                format!("Some replacements did not come up (the old dynos keep running): {}", done.failures.join("; ")),
+            ))
         }
-    };
-    change(&state, &session, &form.csrf, app_url(&app), work).await
+    });
+    flash_back(&state, &session, &app.name, result)
 }
 
 #[derive(serde::Deserialize)]
 struct RollbackForm {
     #[serde(default)]
-    csrf: String,
     release: String,
 }
 
-async fn rollback(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<RollbackForm>,
-) -> Response {
-    let doing = format!("Rolling back to {}", form.release);
-    let body = paas_wire::ReleaseCreate { release: form.release.clone() };
-    let run = api::releases::rollback(State(state.clone()), Path(app.clone()), wait(), Json(body));
-    change(&state, &session, &form.csrf, app_url(&app), async { outcome(run.await, &doing).await }).await
+async fn rollback(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<RollbackForm>) -> Response {
+    let result = service::releases::rollback(&state, &app, &form.release, Some(CHANGE_WAIT)).await;
+    flash_back(&state, &session, &app.name, outcome(result, &format!("Rolling back to {}", form.release)))
 }
 
 #[derive(serde::Deserialize)]
 struct DomainForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     hostname: String,
 }
 
-async fn add_domain(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<DomainForm>,
-) -> Response {
-    let body = paas_wire::DomainCreate { hostname: form.hostname.trim().to_owned() };
-    let work = async {
-        let (_, Json(d)) = api::domains::add(State(state.clone()), Path(app.clone()), Json(body)).await?;
-        Ok(format!("Added {}: point its DNS at this server.", d.hostname))
-    };
-    change(&state, &session, &form.csrf, app_url(&app), work).await
+async fn add_domain(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<DomainForm>) -> Response {
+    let result = service::domains::add(&state, &app, &form.hostname).await;
+    flash_back(&state, &session, &app.name, result.map(|d| format!("Added {}: point its DNS at this server.", d.hostname)))
 }
 
-async fn remove_domain(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<DomainForm>,
-) -> Response {
-    let work = async {
-        let Json(d) = api::domains::remove(State(state.clone()), Path((app.clone(), form.hostname.clone()))).await?;
-        Ok(format!("Removed {}.", d.hostname))
-    };
-    change(&state, &session, &form.csrf, app_url(&app), work).await
+async fn remove_domain(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<DomainForm>) -> Response {
+    let result = service::domains::remove(&state, &app, &form.hostname).await;
+    flash_back(&state, &session, &app.name, result.map(|d| format!("Removed {}.", d.hostname)))
 }
 
 #[derive(serde::Deserialize)]
 struct DestroyForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     confirm: String,
 }
 
-async fn destroy(
-    State(state): State<AppState>,
-    Extension(session): Extension<Session>,
-    Path(app): Path<String>,
-    Form(form): Form<DestroyForm>,
-) -> Response {
-    if !csrf_ok(&session, &form.csrf) {
-        return forbidden();
+async fn destroy(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<DestroyForm>) -> Response {
+    if form.confirm.trim() != app.name {
+        state.sessions.flash(&session.key, "error", format!("Type the app's name, {}, to destroy it.", app.name));
+        return Redirect::to(&app_url(&app.name)).into_response();
     }
-    if form.confirm.trim() != app {
-        state.sessions.flash(&session.key, "error", format!("Type the app's name, {app}, to destroy it."));
-        return Redirect::to(&app_url(&app)).into_response();
-    }
-    match api::apps::destroy(State(state.clone()), Path(app.clone())).await {
+    match service::apps::destroy(&state, &app).await {
         Ok(_) => {
-            state.sessions.flash(&session.key, "ok", format!("Destroyed {app}."));
+            state.sessions.flash(&session.key, "ok", format!("Destroyed {}.", app.name));
             Redirect::to("/").into_response()
         }
-        Err(e) => {
-            state.sessions.flash(&session.key, "error", e.message);
-            Redirect::to(&app_url(&app)).into_response()
-        }
+        Err(e) => flash_back(&state, &session, &app.name, Err(e)),
     }
 }
 

@@ -27,6 +27,7 @@ pub mod router;
 pub mod runtime;
 pub mod scheduler;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod source;
 pub mod stack;

@@ -242,6 +242,14 @@ async fn the_dashboard_in_a_real_browser() {
     let cookie = format!("paas_session={}", session.value());
     let no_csrf = http.post(&config).header("cookie", &cookie).form(&[("key", "X"), ("value", "1")]).send().await.unwrap();
     assert_eq!(no_csrf.status(), 403);
+    // Every form route checks it (one extractor, before the handler), and
+    // a wrong token is as good as none: nothing changes.
+    for path in ["/app", "/app/{app}/config/unset", "/app/{app}/formation", "/app/{app}/restart", "/app/{app}/rollback",
+                 "/app/{app}/domains", "/app/{app}/domains/remove", "/app/{app}/destroy", "/logout"] {
+        let url = p.url(&path.replace("{app}", &app));
+        let r = http.post(&url).header("cookie", &cookie).form(&[("csrf", "wrong"), ("confirm", app.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path} took a form with a wrong CSRF token");
+    }
     let page = http.get(p.url(&format!("/app/{app}"))).header("cookie", &cookie).send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");

@@ -1,12 +1,11 @@
-//! `/apps`: create, list, info, destroy (through the release service).
+//! `/apps`: create, list, info, destroy (see [`crate::service::apps`]).
 
-use crate::http::{ApiError, ApiResult, AppState, Json};
-use crate::store::{AppRow, StoreError};
-use axum::extract::{Path, State};
+use crate::http::{ApiResult, AppPath, AppState, Json};
+use crate::service::apps;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use paas_wire::{App, AppCreate, AppName};
-use tracing::{info, warn};
+use paas_wire::{App, AppCreate};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -14,70 +13,18 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}", get(show).delete(destroy))
 }
 
-pub(crate) async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
-    let current = state.store.current_release(&app.id).await?;
-    Ok(App {
-        id: app.id.clone(),
-        name: app.name.clone(),
-        created_at: app.created_at.clone(),
-        web_url: state.web_url(&app.name),
-        git_url: state.git_url(&app.name),
-        current_release: current.map(|r| r.version),
-    })
+async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
+    Ok(Json(apps::list(&state).await?))
 }
 
-pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
-    let mut out = Vec::new();
-    for app in state.store.list_apps().await? {
-        out.push(to_wire(&state, &app).await?);
-    }
-    Ok(Json(out))
+async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
+    Ok((StatusCode::CREATED, Json(apps::create(&state, &body.name).await?)))
 }
 
-pub(crate) async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
-    let name = AppName::parse(&body.name)?;
-    let app = match state.store.create_app(&name).await {
-        Ok(app) => app,
-        Err(StoreError::Conflict) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "name_taken",
-                format!("app {name} already exists: choose another name"),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // A journal left on disk under this name (by an app of the same name
-    // destroyed while the server was down) is not this app's history.
-    state.logs.forget_app(name.as_str());
-    info!(app = %name, "app created");
-    Ok((StatusCode::CREATED, Json(to_wire(&state, &app).await?)))
+async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {
+    Ok(Json(apps::to_wire(&state, &app).await?))
 }
 
-pub(crate) async fn show(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
-    let app = state.app(&app).await?;
-    Ok(Json(to_wire(&state, &app).await?))
-}
-
-pub(crate) async fn destroy(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<App>> {
-    let app = state.app(&app).await?;
-    let wire = to_wire(&state, &app).await?;
-    let domains = state.store.domains(&app.id).await?;
-    state.releases.destroy(&app).await?;
-    state.builder.forget(&app.name);
-    // Its domains answer 404 from now on, and are free for another app.
-    for (hostname, _) in domains {
-        if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
-            state.domains.remove(&h);
-            state.certs.remove(h.as_str());
-        }
-    }
-    // The git receiver makes the repo again at the next push to this name.
-    let repo = state.settings.repo_path(&app.name);
-    if let Err(e) = std::fs::remove_dir_all(&repo) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            warn!(app = %app.name, error = %e, "cannot remove the git repo");
-        }
-    }
-    Ok(Json(wire))
+async fn destroy(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {
+    Ok(Json(apps::destroy(&state, &app).await?))
 }

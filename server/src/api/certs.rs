@@ -3,7 +3,7 @@
 //! (it parses, the key is its own) and kept for each of the app's domains
 //! it is valid for; its private key is sealed like config vars.
 
-use crate::http::{ApiError, ApiResult, AppState, Json};
+use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
@@ -16,18 +16,16 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/certs/{hostname}", delete(remove))
 }
 
-async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Cert>>> {
-    let app = state.app(&app).await?;
+async fn list(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Vec<Cert>>> {
     let certs = state.store.certs(&app.id).await?;
     Ok(Json(certs.into_iter().map(|c| Cert { hostname: c.hostname, created_at: c.created_at }).collect()))
 }
 
 async fn add(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    app: AppPath,
     Json(body): Json<CertCreate>,
 ) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
-    let app = state.app(&app).await?;
     let key = crate::tls::certified_key(&body.certificate_chain, &body.private_key)
         .map_err(|e| ApiError::unprocessable("invalid_certificate", e))?;
     let domains: Vec<String> = state.store.domains(&app.id).await?.into_iter().map(|(h, _)| h).collect();
@@ -53,8 +51,7 @@ async fn add(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(String, String)>) -> ApiResult<Json<Cert>> {
-    let app = state.app(&app).await?;
+async fn remove(State(state): State<AppState>, app: AppPath, Path((_, hostname)): Path<(String, String)>) -> ApiResult<Json<Cert>> {
     let hostname = Hostname::parse(&hostname)?;
     if !state.store.remove_cert(&app.id, hostname.as_str()).await? {
         return Err(ApiError::not_found(format!("{} has no certificate for {hostname}: see `paas certs -a {}`", app.name, app.name)));
@@ -66,8 +63,7 @@ async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(Stri
 /// Turns automatic certificates on and gets one now for each of the app's
 /// custom domains that lacks one (the renewal loop keeps them and covers
 /// domains added later).
-async fn auto_enable(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
-    let app = state.app(&app).await?;
+async fn auto_enable(State(state): State<AppState>, app: AppPath) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
     state.store.set_acme(&app.id, true).await?;
     let mine = state.acme.renew_app(&app.id).await.map_err(ApiError::internal)?;
     if !mine.is_empty() {
@@ -82,8 +78,7 @@ async fn auto_enable(State(state): State<AppState>, Path(app): Path<String>) -> 
     Ok((StatusCode::CREATED, Json(certs.into_iter().map(|c| Cert { hostname: c.hostname, created_at: c.created_at }).collect())))
 }
 
-async fn auto_disable(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<StatusCode> {
-    let app = state.app(&app).await?;
+async fn auto_disable(State(state): State<AppState>, app: AppPath) -> ApiResult<StatusCode> {
     state.store.set_acme(&app.id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,12 @@
 //! `/apps/{app}/domains`: the app's own `APP.PAAS_DOMAIN` and its custom
-//! domains. A hostname (or `*.example.com`) belongs to one app; the store
-//! says so first, then the router's table.
+//! domains (see [`crate::service::domains`]).
 
-use crate::http::{ApiError, ApiResult, AppState, Json};
-use crate::store::StoreError;
+use crate::http::{ApiResult, AppPath, AppState, Json};
+use crate::service::domains;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
-use paas_wire::{Domain, DomainCreate, Hostname};
+use paas_wire::{Domain, DomainCreate};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -15,62 +14,14 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/domains/{hostname}", delete(remove))
 }
 
-pub(crate) async fn list(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<Domain>>> {
-    let app = state.app(&app).await?;
-    let mut out = vec![Domain {
-        hostname: format!("{}.{}", app.name, state.settings.domain),
-        kind: "paas".into(),
-        created_at: app.created_at.clone(),
-    }];
-    for (hostname, created_at) in state.store.domains(&app.id).await? {
-        out.push(Domain { hostname, kind: "custom".into(), created_at });
-    }
-    Ok(Json(out))
+async fn list(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Vec<Domain>>> {
+    Ok(Json(domains::list(&state, &app).await?))
 }
 
-pub(crate) async fn add(
-    State(state): State<AppState>,
-    Path(app): Path<String>,
-    Json(body): Json<DomainCreate>,
-) -> ApiResult<(StatusCode, Json<Domain>)> {
-    let app = state.app(&app).await?;
-    let hostname = Hostname::parse(body.hostname.trim_end_matches('.'))?;
-    let platform = &state.settings.domain;
-    let under = hostname.wildcard_of().unwrap_or(hostname.as_str());
-    if under == platform.as_str() || under.ends_with(&format!(".{platform}")) {
-        return Err(ApiError::unprocessable(
-            "reserved_domain",
-            format!("{hostname} is under the platform's own domain {platform}, where apps answer by name already: add a domain of your own"),
-        ));
-    }
-    let created_at = match state.store.add_domain(&app.id, hostname.as_str()).await {
-        Ok(created) => created,
-        Err(StoreError::Conflict) => {
-            let owner = state.store.domain_owner(hostname.as_str()).await?.unwrap_or_default();
-            let hint = if owner == app.name {
-                format!("{} has it already", app.name)
-            } else {
-                format!("it belongs to another app ({owner}); remove it there first with `paas domains:remove {hostname} -a {owner}`")
-            };
-            return Err(ApiError::new(StatusCode::CONFLICT, "domain_taken", format!("{hostname} cannot be added to {}: {hint}", app.name)));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    state.domains.set(&hostname, &app.name);
-    tracing::info!(app = %app.name, domain = %hostname, "domain added");
-    Ok((StatusCode::CREATED, Json(Domain { hostname: hostname.to_string(), kind: "custom".into(), created_at })))
+async fn add(State(state): State<AppState>, app: AppPath, Json(body): Json<DomainCreate>) -> ApiResult<(StatusCode, Json<Domain>)> {
+    Ok((StatusCode::CREATED, Json(domains::add(&state, &app, &body.hostname).await?)))
 }
 
-pub(crate) async fn remove(State(state): State<AppState>, Path((app, hostname)): Path<(String, String)>) -> ApiResult<Json<Domain>> {
-    let app = state.app(&app).await?;
-    let hostname = Hostname::parse(&hostname)?;
-    if !state.store.remove_domain(&app.id, hostname.as_str()).await? {
-        return Err(ApiError::not_found(format!("{} has no domain {hostname}: see `paas domains -a {}`", app.name, app.name)));
-    }
-    state.domains.remove(&hostname);
-    // Its certificate goes with it.
-    state.store.remove_cert(&app.id, hostname.as_str()).await?;
-    state.certs.remove(hostname.as_str());
-    tracing::info!(app = %app.name, domain = %hostname, "domain removed");
-    Ok(Json(Domain { hostname: hostname.to_string(), kind: "custom".into(), created_at: String::new() }))
+async fn remove(State(state): State<AppState>, app: AppPath, Path((_, hostname)): Path<(String, String)>) -> ApiResult<Json<Domain>> {
+    Ok(Json(domains::remove(&state, &app, &hostname).await?))
 }

@@ -4,8 +4,9 @@
 //! Both streams sit behind the token check like every route; the log
 //! router does the rest.
 
-use crate::http::{ApiError, ApiResult, AppState, Json};
-use crate::logs::{drain, Filter, LogLine, Source};
+use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
+use crate::logs::{drain, LogLine};
+use crate::service::logs::LogQuery;
 use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -17,9 +18,6 @@ use futures_util::StreamExt;
 use paas_wire::{LogDrain, LogDrainCreate, LogEvent};
 use std::sync::Arc;
 
-/// The most history lines one request may ask for.
-const MAX_LINES: usize = 10_000;
-
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps/{app}/logs", get(logs))
@@ -28,46 +26,9 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/log-drains/{drain}", delete(remove_drain))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-pub(crate) struct LogQuery {
-    /// History lines first (default 100).
-    pub(crate) lines: Option<usize>,
-    /// Keep the stream open for new lines.
-    #[serde(default)]
-    pub(crate) tail: bool,
-    /// A process type (`web`) or a dyno (`web.1`).
-    pub(crate) ps: Option<String>,
-    /// `app` or `paas`.
-    pub(crate) source: Option<String>,
-}
-
-impl LogQuery {
-    fn filter(&self) -> ApiResult<Filter> {
-        let source = match self.source.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(Source::parse(s).ok_or_else(|| {
-                ApiError::bad_request(format!("source {s:?} is not one of app, paas"))
-            })?),
-        };
-        let ps = match self.ps.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(p) => {
-                super::parse_target(p)?;
-                Some(p.to_owned())
-            }
-        };
-        Ok(Filter { ps, source })
-    }
-
-    fn lines(&self) -> usize {
-        self.lines.unwrap_or(100).min(MAX_LINES)
-    }
-}
-
 /// The app's recent lines as plain text, one a line, as `paas logs`
 /// prints them; with `tail=true` the response stays open for new ones.
-pub(crate) async fn logs(State(state): State<AppState>, Path(app): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
-    let app = state.app(&app).await?;
+pub(crate) async fn logs(State(state): State<AppState>, app: AppPath, Query(q): Query<LogQuery>) -> ApiResult<Response> {
     let filter = q.filter()?;
     let tail = state.logs.tail(&app.name, filter, q.lines(), None, q.tail);
     let body = tail.into_batches(512).map(|batch| {
@@ -83,13 +44,6 @@ pub(crate) async fn logs(State(state): State<AppState>, Path(app): Path<String>,
         Body::from_stream(body),
     )
         .into_response())
-}
-
-/// The app's newest lines that pass the query's filter, as `paas logs`
-/// prints them (the dashboard's log view before it goes live).
-pub(crate) fn history(state: &AppState, app: &str, q: &LogQuery) -> ApiResult<Vec<String>> {
-    let filter = q.filter()?;
-    Ok(state.logs.history(app, &filter, q.lines()).iter().map(|l| l.heroku().to_owned()).collect())
 }
 
 fn event_of(line: &LogLine) -> LogEvent {
@@ -108,11 +62,10 @@ fn event_of(line: &LogLine) -> LogEvent {
 /// `Last-Event-ID` gets what it missed (what is still held) and no repeats.
 pub(crate) async fn stream(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    app: AppPath,
     Query(q): Query<LogQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let app = state.app(&app).await?;
     let filter = q.filter()?;
     let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         None | Some("") => None,
@@ -133,18 +86,16 @@ fn drain_to_wire(state: &AppState, d: &crate::store::DrainRow) -> ApiResult<LogD
     Ok(LogDrain { id: d.id.clone(), url: paas_wire::redact_url(&url), token: d.token.clone(), created_at: d.created_at.clone() })
 }
 
-pub(crate) async fn list_drains(State(state): State<AppState>, Path(app): Path<String>) -> ApiResult<Json<Vec<LogDrain>>> {
-    let app = state.app(&app).await?;
+pub(crate) async fn list_drains(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Vec<LogDrain>>> {
     let drains = state.store.drains(&app.id).await?;
     Ok(Json(drains.iter().map(|d| drain_to_wire(&state, d)).collect::<ApiResult<_>>()?))
 }
 
 pub(crate) async fn add_drain(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    app: AppPath,
     Json(body): Json<LogDrainCreate>,
 ) -> ApiResult<(StatusCode, Json<LogDrain>)> {
-    let app = state.app(&app).await?;
     let target = drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable("invalid_drain", e))?;
     // Refused now with the reason, not later at every delivery. A name that
     // does not resolve yet is taken (delivery retries); every delivery
@@ -184,8 +135,7 @@ pub(crate) async fn add_drain(
 }
 
 /// Removes a drain named by its id or its URL (URL-encoded in the path).
-pub(crate) async fn remove_drain(State(state): State<AppState>, Path((app, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
-    let app = state.app(&app).await?;
+pub(crate) async fn remove_drain(State(state): State<AppState>, app: AppPath, Path((_, drain)): Path<(String, String)>) -> ApiResult<Json<LogDrain>> {
     let digest = state.cipher.digest(&crate::crypto::drain_owner(&app.id), &drain);
     match state.store.remove_drain(&app.id, &drain, &digest).await? {
         Some(row) => {

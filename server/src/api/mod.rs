@@ -7,18 +7,18 @@
 //! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
 //! ends; without it, the resource as Heroku shapes it, at once.
 
-pub(crate) mod apps;
-pub(crate) mod builds;
+mod apps;
+mod builds;
 mod certs;
-pub(crate) mod config_vars;
-pub(crate) mod domains;
-pub(crate) mod dynos;
-pub(crate) mod formation;
+mod config_vars;
+mod domains;
+mod dynos;
+mod formation;
 pub(crate) mod logs;
-pub(crate) mod releases;
+mod releases;
 mod run;
 
-use crate::http::{ApiError, ApiResult, AppState};
+use crate::http::AppState;
 use std::time::Duration;
 
 /// The longest `?wait=` honoured.
@@ -49,21 +49,4 @@ pub fn router() -> axum::Router<AppState> {
         .merge(domains::router())
         .merge(certs::router())
         .merge(run::router())
-}
-
-/// `web` or `web.1`: a process type, optionally with a dyno number (the
-/// dynos to restart or stop, the logs to show).
-pub(crate) fn parse_target(target: &str) -> ApiResult<()> {
-    let (ptype, index) = match target.split_once('.') {
-        Some((t, i)) => (t, Some(i)),
-        None => (target, None),
-    };
-    paas_wire::ProcessType::parse(ptype)?;
-    if index.is_some_and(|i| i.parse::<u32>().is_err()) {
-        return Err(ApiError::unprocessable(
-            "invalid_dyno",
-            format!("{target:?} is not a process type or a dyno: write it like `web` or `web.1`"),
-        ));
-    }
-    Ok(())
 }

@@ -7,10 +7,10 @@
 //! the connection: a client that goes stops it. `POST /apps/{app}/dynos`
 //! starts a detached one, whose output goes to the app's log.
 
-use crate::http::{ApiError, ApiResult, AppState, Json};
+use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use crate::oneoff::{OneOffs, Prepared, Started};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,13 +30,12 @@ pub fn router() -> axum::Router<AppState> {
 /// The detached run: `POST /apps/{app}/dynos` (routed with the dynos).
 pub(super) async fn create_detached(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    app: AppPath,
     Json(req): Json<RunCreate>,
 ) -> ApiResult<(StatusCode, Json<Dyno>)> {
-    let app = state.app(&app).await?;
     let prepared = state.one_offs.prepare(&app, &req, false).await?;
     let started = state.one_offs.start(prepared, false).await?;
-    Ok((StatusCode::CREATED, Json(super::dynos::one_off_to_wire(&started.one_off))))
+    Ok((StatusCode::CREATED, Json(crate::service::dynos::one_off_to_wire(&started.one_off))))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -47,11 +46,10 @@ struct AttachQuery {
 
 async fn attach(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    app: AppPath,
     Query(query): Query<AttachQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let app = state.app(&app).await?;
     let req: RunCreate = serde_json::from_str(&query.spec)
         .map_err(|e| ApiError::bad_request(format!("the spec parameter is not a run request ({e}): send JSON like {{\"command\":\"bash\"}}")))?;
     let prepared = state.one_offs.prepare(&app, &req, req.tty).await?;
@@ -67,7 +65,7 @@ async fn attach(
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            session(one_offs, app.name, prepared, socket, idle).await;
+            session(one_offs, app.0.name, prepared, socket, idle).await;
             drop(slot);
         })
         .into_response())

@@ -4,6 +4,7 @@
 //! server wires their routers together.
 
 pub mod error;
+pub mod extract;
 pub mod session;
 
 use crate::builder::Builder;
@@ -18,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 pub use error::{ApiError, ApiResult, Json};
-use paas_wire::AppName;
+pub use extract::AppPath;
 use std::sync::Arc;
 
 /// Everything a handler needs, cloned per request.
@@ -51,16 +52,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Looks an app up by a name from the URL, with errors that say what to do.
+    /// Looks an app up by a name from the URL, with errors that say what
+    /// to do (routes with `{app}` use [`AppPath`] instead).
     pub async fn app(&self, name: &str) -> ApiResult<AppRow> {
-        let name = AppName::parse(name)?;
-        match self.store.app(&name).await {
-            Ok(app) => Ok(app),
-            Err(crate::store::StoreError::NotFound) => Err(ApiError::not_found(format!(
-                "app {name} does not exist: see `paas apps` for the apps there are, or create it with `paas apps:create {name}`"
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        extract::find_app(self, name).await
     }
 
     pub fn web_url(&self, app: &str) -> String {

@@ -1,0 +1,48 @@
+//! Extractors every app route shares. [`AppPath`] reads the `{app}` segment
+//! of the route, checks the name and finds the app, once per request, with
+//! an error that says what to do; it is the one place a route learns which
+//! app it acts on, so the check of who may act on it belongs here too.
+
+use super::{ApiError, AppState};
+use crate::store::{AppRow, StoreError};
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use paas_wire::AppName;
+
+/// The app the route's `{app}` names, found in the store.
+#[derive(Debug, Clone)]
+pub struct AppPath(pub AppRow);
+
+impl std::ops::Deref for AppPath {
+    type Target = AppRow;
+    fn deref(&self) -> &AppRow {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for AppPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let name = params
+            .iter()
+            .find_map(|(k, v)| (k == "app").then_some(v))
+            .ok_or_else(|| ApiError::internal("AppPath on a route without {app}"))?;
+        find_app(state, name).await.map(AppPath)
+    }
+}
+
+/// Looks an app up by a name from a request, with errors that say what to do.
+pub async fn find_app(state: &AppState, name: &str) -> Result<AppRow, ApiError> {
+    let name = AppName::parse(name)?;
+    match state.store.app(&name).await {
+        Ok(app) => Ok(app),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
+            "app {name} does not exist: see `paas apps` for the apps there are, or create it with `paas apps:create {name}`"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}

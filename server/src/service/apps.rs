@@ -1,0 +1,67 @@
+//! Apps: list, create, show, destroy (through the release service, then
+//! the app's domains, certificates and git repo).
+
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::store::{AppRow, StoreError};
+use axum::http::StatusCode;
+use paas_wire::{App, AppName};
+use tracing::{info, warn};
+
+pub async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
+    let current = state.store.current_release(&app.id).await?;
+    Ok(App {
+        id: app.id.clone(),
+        name: app.name.clone(),
+        created_at: app.created_at.clone(),
+        web_url: state.web_url(&app.name),
+        git_url: state.git_url(&app.name),
+        current_release: current.map(|r| r.version),
+    })
+}
+
+pub async fn list(state: &AppState) -> ApiResult<Vec<App>> {
+    let mut out = Vec::new();
+    for app in state.store.list_apps().await? {
+        out.push(to_wire(state, &app).await?);
+    }
+    Ok(out)
+}
+
+pub async fn create(state: &AppState, name: &str) -> ApiResult<App> {
+    let name = AppName::parse(name)?;
+    let app = match state.store.create_app(&name).await {
+        Ok(app) => app,
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "name_taken", format!("app {name} already exists: choose another name")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // A journal left on disk under this name (by an app of the same name
+    // destroyed while the server was down) is not this app's history.
+    state.logs.forget_app(name.as_str());
+    info!(app = %name, "app created");
+    to_wire(state, &app).await
+}
+
+/// Destroys the app; answers what it was.
+pub async fn destroy(state: &AppState, app: &AppRow) -> ApiResult<App> {
+    let wire = to_wire(state, app).await?;
+    let domains = state.store.domains(&app.id).await?;
+    state.releases.destroy(app).await?;
+    state.builder.forget(&app.name);
+    // Its domains answer 404 from now on, and are free for another app.
+    for (hostname, _) in domains {
+        if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
+            state.domains.remove(&h);
+            state.certs.remove(h.as_str());
+        }
+    }
+    // The git receiver makes the repo again at the next push to this name.
+    let repo = state.settings.repo_path(&app.name);
+    if let Err(e) = std::fs::remove_dir_all(&repo) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            warn!(app = %app.name, error = %e, "cannot remove the git repo");
+        }
+    }
+    Ok(wire)
+}

@@ -1,0 +1,73 @@
+//! Releases: the append-only history with each release's status, one
+//! release, and rollback (a new release with an earlier one's build and
+//! config, made by the release service).
+
+use crate::http::{ApiResult, AppState};
+use crate::store::{AppRow, ReleaseRow};
+use paas_wire::{ChangeResult, Release};
+use std::time::Duration;
+
+/// A release as the API shows it, `pending` (no status looked up).
+pub fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
+    with_status(r, current, None)
+}
+
+/// A release as the API shows it; `status` is the newest status record's
+/// (`pending` without one).
+fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>) -> ApiResult<Release> {
+    Ok(Release {
+        status: status.map_or_else(|| "pending".to_owned(), |s| s.0.clone()),
+        status_detail: status.map(|s| s.1.clone()).unwrap_or_default(),
+        id: r.id.clone(),
+        version: r.version,
+        description: r.description.clone(),
+        build_id: r.build_id.clone(),
+        image: r.image.clone(),
+        process_types: r.process_types()?,
+        created_at: r.created_at.clone(),
+        current,
+        health_path: r.health_path.clone(),
+    })
+}
+
+/// The release the dynos run: the newest with a build that has not failed.
+async fn running_release_id(state: &AppState, app: &AppRow) -> ApiResult<Option<String>> {
+    Ok(state.store.desired_release(&app.id).await?.map(|r| r.id))
+}
+
+pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Release>> {
+    let rows = state.store.list_releases(&app.id).await?;
+    let statuses = state.store.release_statuses(&app.id).await?;
+    let current = running_release_id(state, app).await?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id)))
+        .collect()
+}
+
+/// One release, by `vN`, `N` or id.
+pub async fn show(state: &AppState, app: &AppRow, which: &str) -> ApiResult<Release> {
+    let r = state.releases.find(app, which).await?;
+    let current = match running_release_id(state, app).await? {
+        Some(id) => id == r.id,
+        None => state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id),
+    };
+    let statuses = state.store.release_statuses(&app.id).await?;
+    with_status(&r, current, statuses.get(&r.id))
+}
+
+/// Rolls back to `which`; waits up to `wait` for the dynos.
+pub async fn rollback(state: &AppState, app: &AppRow, which: &str, wait: Option<Duration>) -> ApiResult<ChangeResult> {
+    let release = state.releases.rollback(app, which).await?;
+    let deploy = state.releases.converge(app, Some(release.version), wait).await;
+    let release = to_wire(&release, true)?;
+    Ok(ChangeResult { release: Some(release), config_vars: None, formation: None, deploy })
+}
+
+/// Whether the app's newest release is still waiting for its first status
+/// (a deploy under way).
+pub async fn newest_pending(state: &AppState, app: &AppRow) -> ApiResult<bool> {
+    let newest = state.store.current_release(&app.id).await?;
+    let statuses = state.store.release_statuses(&app.id).await?;
+    Ok(newest.is_some_and(|r| r.build_id.is_some() && !statuses.contains_key(&r.id)))
+}
