@@ -15,6 +15,7 @@
 //! a strict Content-Security-Policy allows only the dashboard's own script
 //! and stylesheet. Everything works without JavaScript but live logs.
 
+use paas_wire::ErrorId;
 use crate::api;
 use crate::http::session::Session;
 use crate::http::{ApiError, ApiResult, AppPath, AppState};
@@ -534,7 +535,7 @@ async fn scale(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { 
     let doing = format!("Scaling {} to {}", form.process_type, form.quantity);
     let result = async {
         let quantity = form.quantity.trim().parse::<i64>().map_err(|_| {
-            ApiError::unprocessable("invalid_quantity", format!("{:?} is not a number of dynos: give 0 to 100", form.quantity))
+            ApiError::unprocessable(ErrorId::InvalidQuantity, format!("{:?} is not a number of dynos: give 0 to 100", form.quantity))
         })?;
         let size = Some(form.size.trim().to_owned()).filter(|s| !s.is_empty());
         let change = paas_wire::FormationChange { process_type: form.process_type.clone(), quantity: Some(quantity), size };
@@ -557,7 +558,7 @@ async fn restart(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm 
             Ok(format!("Restarted {}.", done.restarted.join(", ")))
         } else {
             Err(ApiError::unprocessable(
-                "restart_failed",
+                ErrorId::RestartFailed,
                 format!("Some replacements did not come up (the old dynos keep running): {}", done.failures.join("; ")),
             ))
         }

@@ -5,6 +5,7 @@
 //! the builder, the image to the release service, which has the scheduler
 //! converge. This module holds no build or release logic of its own.
 
+use paas_wire::ErrorId;
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::output::Output;
 use crate::release::Deployable;
@@ -92,7 +93,7 @@ async fn info_refs(
     if q.service.as_deref() != Some("git-receive-pack") {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "push_only",
+            ErrorId::PushOnly,
             "this remote only accepts pushes (git-receive-pack over smart HTTP); cloning is not supported",
         ));
     }
@@ -123,7 +124,7 @@ async fn receive_pack(
     if !git_type {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "not_git",
+            ErrorId::NotGit,
             "git-receive-pack takes what git sends (Content-Type: application/x-git-receive-pack-request): push with `git push paas main`",
         ));
     }

@@ -13,6 +13,7 @@
 //! ended; a restarted server takes up supervising the detached dynos that
 //! still run.
 
+use paas_wire::ErrorId;
 use crate::crypto::ConfigCipher;
 use crate::logs::LogRouter;
 use crate::release::{ReleaseError, ReleaseResult};
@@ -97,11 +98,11 @@ impl OneOffs {
     pub async fn prepare(&self, app: &AppRow, req: &RunCreate, tty: bool) -> ReleaseResult<Prepared> {
         let command = req.command.trim();
         if command.is_empty() {
-            return Err(ReleaseError::Invalid("invalid_command", "give a command to run: `paas run bash`".into()));
+            return Err(ReleaseError::Invalid(ErrorId::InvalidCommand, "give a command to run: `paas run bash`".into()));
         }
         if req.command.len() > MAX_COMMAND_BYTES || req.command.contains('\0') {
             return Err(ReleaseError::Invalid(
-                "invalid_command",
+                ErrorId::InvalidCommand,
                 format!("the command must be text of at most {MAX_COMMAND_BYTES} bytes: put a long script in the app's code"),
             ));
         }

@@ -15,6 +15,7 @@
 //! It must not build (the builder does) and never talks to the runtime but
 //! through the scheduler.
 
+use paas_wire::ErrorId;
 use crate::crypto::ConfigCipher;
 use crate::locks::KeyedLocks;
 use crate::output::Output;
@@ -85,7 +86,7 @@ pub enum ReleaseError {
     NotFound(String),
     /// The request names something that cannot be done; the id is stable.
     #[error("{1}")]
-    Invalid(&'static str, String),
+    Invalid(paas_wire::ErrorId, String),
     /// The release's `release` command failed: no release was made.
     #[error("{0}")]
     ReleasePhase(String),
@@ -159,14 +160,14 @@ impl ReleaseService {
     ) -> ReleaseResult<(Option<ReleaseRow>, BTreeMap<String, String>)> {
         if patch.is_empty() {
             return Err(ReleaseError::Invalid(
-                "bad_request",
+                ErrorId::BadRequest,
                 "no config vars given: send an object like {\"KEY\": \"value\"}, with null to unset".into(),
             ));
         }
         for (key, value) in &patch {
             ConfigKey::parse(key)?;
             if value.as_deref().is_some_and(|v| v.contains('\0')) {
-                return Err(ReleaseError::Invalid("invalid_value", format!("the value of {key} contains a NUL byte")));
+                return Err(ReleaseError::Invalid(ErrorId::InvalidValue, format!("the value of {key} contains a NUL byte")));
             }
         }
         let lock = self.inner.locks.get(&app.id);
@@ -198,7 +199,7 @@ impl ReleaseService {
         let size: usize = vars.iter().map(|(k, v)| k.len() + v.len()).sum();
         if size > MAX_CONFIG_BYTES && size > before.iter().map(|(k, v)| k.len() + v.len()).sum() {
             return Err(ReleaseError::Invalid(
-                "config_too_large",
+                ErrorId::ConfigTooLarge,
                 format!(
                     "{}'s config vars would take {size} bytes, over the {} kB an app may have: keep large files in the app's code or a store, and their location in a config var",
                     app.name,
@@ -239,7 +240,7 @@ impl ReleaseService {
         let current = self.inner.store.current_release(&app.id).await?;
         if current.as_ref().is_some_and(|c| target.version >= c.version) {
             return Err(ReleaseError::Invalid(
-                "not_earlier",
+                ErrorId::NotEarlier,
                 format!(
                     "v{} is the current release of {}: roll back to an earlier one (see `paas releases -a {}`)",
                     target.version, app.name, app.name
@@ -288,7 +289,7 @@ impl ReleaseService {
             if !missing.is_empty() {
                 let example: Vec<String> = missing.iter().map(|k| format!("{k}=…")).collect();
                 return Err(ReleaseError::Invalid(
-                    "missing_config",
+                    ErrorId::MissingConfig,
                     format!(
                         "app.json requires {}, which {} not set: run `paas config:set {}` and push again",
                         missing.join(", "),
@@ -333,7 +334,7 @@ impl ReleaseService {
     pub async fn scale(&self, app: &AppRow, changes: &[FormationChange]) -> ReleaseResult<ReleaseRow> {
         if changes.is_empty() || changes.iter().any(|c| c.quantity.is_none() && c.size.is_none()) {
             return Err(ReleaseError::Invalid(
-                "bad_request",
+                ErrorId::BadRequest,
                 "no updates given: send {\"updates\": [{\"type\": \"web\", \"quantity\": 2, \"size\": \"512M\"}]}".into(),
             ));
         }
@@ -347,7 +348,7 @@ impl ReleaseService {
             let known: Vec<&str> = types.keys().map(String::as_str).filter(|t| *t != "release").collect();
             if known.is_empty() {
                 return Err(ReleaseError::Invalid(
-                    "no_process_types",
+                    ErrorId::NoProcessTypes,
                     format!(
                         "v{} of {} declares no process types, so there is nothing to scale: add a Procfile (e.g. `web: gunicorn app:app`) and push again",
                         release.version, app.name
@@ -356,7 +357,7 @@ impl ReleaseService {
             }
             if !types.contains_key(t.as_str()) || t.as_str() == "release" {
                 return Err(ReleaseError::Invalid(
-                    "unknown_process_type",
+                    ErrorId::UnknownProcessType,
                     format!(
                         "v{} of {} has no process type {t}: its types are {}",
                         release.version,
@@ -368,7 +369,7 @@ impl ReleaseService {
             if let Some(quantity) = change.quantity {
                 if !(0..=MAX_QUANTITY).contains(&quantity) {
                     return Err(ReleaseError::Invalid(
-                        "invalid_quantity",
+                        ErrorId::InvalidQuantity,
                         format!("quantity {quantity} for {t} is out of range: use 0 to {MAX_QUANTITY}"),
                     ));
                 }
@@ -383,7 +384,7 @@ impl ReleaseService {
         let total: i64 = total.iter().filter(|(t, _)| types.contains_key(t.as_str())).map(|(_, q)| q).sum();
         if total > self.inner.max_dynos {
             return Err(ReleaseError::Invalid(
-                "too_many_dynos",
+                ErrorId::TooManyDynos,
                 format!(
                     "that would run {total} dynos of {}, over the {} one app may run (PAAS_MAX_DYNOS on the server): scale another type down first",
                     app.name, self.inner.max_dynos

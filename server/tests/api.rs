@@ -11,6 +11,8 @@ fn error_of(resp: reqwest::blocking::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let body: Value = resp.json().expect("errors are JSON");
     assert!(body["id"].is_string() && body["message"].is_string(), "{body}");
+    // Every id sent is one the wire crate declares.
+    assert_ne!(paas_wire::ErrorId::parse(body["id"].as_str().unwrap()), paas_wire::ErrorId::Other, "{body}");
     (status, body)
 }
 

@@ -77,7 +77,7 @@ async fn rollback_is_a_new_release_with_the_old_build_and_config() {
     assert!(!env.contains_key("A"), "v1's config had no A: {env:?}");
 
     // Rolling back to the current release, or to a missing one, is refused.
-    assert!(matches!(rel.rollback(&app, "v4").await, Err(ReleaseError::Invalid("not_earlier", _))));
+    assert!(matches!(rel.rollback(&app, "v4").await, Err(ReleaseError::Invalid(paas_wire::ErrorId::NotEarlier, _))));
     assert!(matches!(rel.rollback(&app, "v99").await, Err(ReleaseError::NotFound(_))));
 }
 

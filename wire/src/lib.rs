@@ -4,8 +4,10 @@
 //! every name that crosses the API boundary. It must stay small and free of
 //! heavy dependencies so that the CLI never compiles the server's stack.
 
+mod errors;
 mod names;
 
+pub use errors::ErrorId;
 pub use names::{AppName, ConfigKey, DynoSize, Hostname, NameError, ProcessType};
 
 /// A URL with the credentials in it (`https://user:secret@host/...`) and
@@ -204,7 +206,7 @@ pub type ConfigPatch = BTreeMap<String, Option<String>>;
 /// what was wrong and what to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub id: String,
+    pub id: ErrorId,
     pub message: String,
 }
 

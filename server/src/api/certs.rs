@@ -3,6 +3,7 @@
 //! (it parses, the key is its own) and kept for each of the app's domains
 //! it is valid for; its private key is sealed like config vars.
 
+use paas_wire::ErrorId;
 use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -27,12 +28,12 @@ async fn add(
     Json(body): Json<CertCreate>,
 ) -> ApiResult<(StatusCode, Json<Vec<Cert>>)> {
     let key = crate::tls::certified_key(&body.certificate_chain, &body.private_key)
-        .map_err(|e| ApiError::unprocessable("invalid_certificate", e))?;
+        .map_err(|e| ApiError::unprocessable(ErrorId::InvalidCertificate, e))?;
     let domains: Vec<String> = state.store.domains(&app.id).await?.into_iter().map(|(h, _)| h).collect();
     let covered: Vec<&String> = domains.iter().filter(|d| crate::tls::covers(&key, d)).collect();
     if covered.is_empty() {
         return Err(ApiError::unprocessable(
-            "certificate_covers_no_domain",
+            ErrorId::CertificateCoversNoDomain,
             if domains.is_empty() {
                 format!("{} has no custom domains: add one first with `paas domains:add www.example.com -a {}`", app.name, app.name)
             } else {
@@ -70,7 +71,7 @@ async fn auto_enable(State(state): State<AppState>, app: AppPath) -> ApiResult<(
         let said: Vec<String> = mine.iter().map(|(h, e)| format!("{h}: {e}")).collect();
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "acme_failed",
+            ErrorId::AcmeFailed,
             format!("automatic certificates are on for {}, but these could not be issued yet (retried hourly):\n{}", app.name, said.join("\n")),
         ));
     }

@@ -4,6 +4,7 @@
 //! Both streams sit behind the token check like every route; the log
 //! router does the rest.
 
+use paas_wire::ErrorId;
 use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use crate::logs::{drain, LogLine};
 use crate::service::logs::LogQuery;
@@ -96,20 +97,20 @@ pub(crate) async fn add_drain(
     app: AppPath,
     Json(body): Json<LogDrainCreate>,
 ) -> ApiResult<(StatusCode, Json<LogDrain>)> {
-    let target = drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable("invalid_drain", e))?;
+    let target = drain::parse_url(&body.url).map_err(|e| ApiError::unprocessable(ErrorId::InvalidDrain, e))?;
     // Refused now with the reason, not later at every delivery. A name that
     // does not resolve yet is taken (delivery retries); every delivery
     // checks again.
     let (host, port) = match &target {
         drain::Target::Syslog { host, port, .. } => (host.clone(), *port),
         drain::Target::Https { url } => {
-            let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::unprocessable("invalid_drain", e.to_string()))?;
+            let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::unprocessable(ErrorId::InvalidDrain, e.to_string()))?;
             (parsed.host_str().unwrap_or_default().to_owned(), parsed.port_or_known_default().unwrap_or(443))
         }
     };
     if let Err(crate::outbound::Refusal::Private) = state.settings.outbound.resolve(&host, port).await {
         return Err(ApiError::unprocessable(
-            "drain_refused",
+            ErrorId::DrainRefused,
             format!(
                 "drain {} points to a loopback, link-local or private address: drains go to public addresses unless the server's operator allows the range in PAAS_OUTBOUND_ALLOW",
                 paas_wire::redact_url(&body.url)
@@ -123,7 +124,7 @@ pub(crate) async fn add_drain(
         Err(StoreError::Conflict) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "drain_exists",
+                ErrorId::DrainExists,
                 format!("{} already drains to {}: see `paas drains -a {}`", app.name, paas_wire::redact_url(&body.url), app.name),
             ))
         }

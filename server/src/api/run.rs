@@ -7,6 +7,7 @@
 //! the connection: a client that goes stops it. `POST /apps/{app}/dynos`
 //! starts a detached one, whose output goes to the app's log.
 
+use paas_wire::ErrorId;
 use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use crate::oneoff::{OneOffs, Prepared, Started};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -58,7 +59,7 @@ async fn attach(
     let slot = state.run_sessions.try_take().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_sessions",
+            ErrorId::TooManySessions,
             "the server holds as many attached `paas run` sessions as it allows (PAAS_API_MAX_UPGRADED): end one, or use `paas run:detached`",
         )
     })?;

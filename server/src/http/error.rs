@@ -1,45 +1,65 @@
-//! The one HTTP error type of the API and the git receiver. Every variant
-//! maps to a status and a JSON body `{"id", "message"}` whose message says
-//! what was wrong and what to do. The cause of a 5xx is logged, never sent
-//! to the client.
+//! The one HTTP error type of the API, the dashboard and the git receiver.
+//!
+//! # Error policy
+//!
+//! Which layer uses which error type:
+//! - **Infrastructure** (the store's driver, the engine, the filesystem,
+//!   host processes) returns `anyhow::Error` with `.context(...)` saying
+//!   what was being done; those never reach a client as text.
+//! - **Domain modules** return an error enum of their own when a caller
+//!   must tell cases apart: [`StoreError`] (not found, conflict, other),
+//!   [`ReleaseError`] (no build, invalid input with its [`ErrorId`], the
+//!   release phase failed, ...), [`paas_wire::NameError`] for names. Their
+//!   messages are written for the user: what was wrong and what to do.
+//! - **HTTP** (`api/`, `service/`, `dashboard.rs`, `git.rs`) turns every
+//!   error into an [`ApiError`] (`From` impls below): a status, an
+//!   [`ErrorId`] from the one enum in `paas-wire`, and the message.
+//!
+//! What a client sees: `{"id", "message"}` with a 4xx for anything the
+//! request can fix, the message naming the fix (`paas apps:create NAME`,
+//! `give 0 to 100`); a 5xx only for the server's own failures, whose body
+//! is the same generic `internal_error` message. What is logged: every 5xx
+//! with its whole cause chain (`{e:#}`) at `error`; 4xx are not logged (the
+//! client has the message). The dashboard shows the same message, as a
+//! page or a flash. Clients match ids ([`ErrorId`]), never message text.
 
 use crate::release::ReleaseError;
 use crate::store::StoreError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use paas_wire::{ErrorBody, NameError};
+use paas_wire::{ErrorBody, ErrorId, NameError};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub id: &'static str,
+    pub id: ErrorId,
     pub message: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, id: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, id: ErrorId, message: impl Into<String>) -> Self {
         Self { status, id, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorId::BadRequest, message)
     }
 
-    pub fn unprocessable(id: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(id: ErrorId, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, id, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorId::NotFound, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorId::Unauthorized,
             "a valid API token is required: run `paas login`, or send it as a Bearer token or as the Basic auth password",
         )
     }
@@ -48,7 +68,7 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorId::InternalError,
             "the server hit an internal error; the details are in its log",
         )
     }
@@ -56,7 +76,7 @@ impl ApiError {
 
 impl From<NameError> for ApiError {
     fn from(e: NameError) -> Self {
-        Self::unprocessable("invalid_name", e.to_string())
+        Self::unprocessable(ErrorId::InvalidName, e.to_string())
     }
 }
 
@@ -64,7 +84,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found("not found"),
-            StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", "that name is already taken"),
+            StoreError::Conflict => Self::new(StatusCode::CONFLICT, ErrorId::Conflict, "that name is already taken"),
             e => Self::internal(e),
         }
     }
@@ -73,11 +93,11 @@ impl From<StoreError> for ApiError {
 impl From<ReleaseError> for ApiError {
     fn from(e: ReleaseError) -> Self {
         match e {
-            ReleaseError::NoImage(m) => Self::unprocessable("no_build", m),
+            ReleaseError::NoImage(m) => Self::unprocessable(ErrorId::NoBuild, m),
             ReleaseError::NotFound(m) => Self::not_found(m),
-            ReleaseError::Invalid("bad_request", m) => Self::bad_request(m),
+            ReleaseError::Invalid(ErrorId::BadRequest, m) => Self::bad_request(m),
             ReleaseError::Invalid(id, m) => Self::unprocessable(id, m),
-            ReleaseError::ReleasePhase(m) => Self::unprocessable("release_failed", m),
+            ReleaseError::ReleasePhase(m) => Self::unprocessable(ErrorId::ReleaseFailed, m),
             ReleaseError::Name(e) => e.into(),
             ReleaseError::Store(e) => e.into(),
             ReleaseError::Other(e) => e.into(),
@@ -105,7 +125,7 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { id: self.id.to_owned(), message: self.message };
+        let body = ErrorBody { id: self.id, message: self.message };
         // No `WWW-Authenticate` here: a browser answers a Basic challenge
         // by remembering the credentials and sending them on to any later
         // request, including ones other sites' pages make. Only git's

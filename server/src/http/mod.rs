@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod session;
 
+use paas_wire::ErrorId;
 use crate::builder::Builder;
 use crate::crypto;
 use crate::release::ReleaseService;
@@ -143,7 +144,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     } else {
         Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "cross_origin",
+            ErrorId::CrossOrigin,
             "this request came from another site's page and is refused: use the paas CLI, git, or the dashboard itself",
         ))
     }

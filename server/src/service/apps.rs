@@ -1,6 +1,7 @@
 //! Apps: list, create, show, destroy (through the release service, then
 //! the app's domains, certificates and git repo).
 
+use paas_wire::ErrorId;
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::store::{AppRow, StoreError};
 use axum::http::StatusCode;
@@ -32,7 +33,7 @@ pub async fn create(state: &AppState, name: &str) -> ApiResult<App> {
     let app = match state.store.create_app(&name).await {
         Ok(app) => app,
         Err(StoreError::Conflict) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "name_taken", format!("app {name} already exists: choose another name")))
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorId::NameTaken, format!("app {name} already exists: choose another name")))
         }
         Err(e) => return Err(e.into()),
     };

@@ -1,6 +1,7 @@
 //! Builds: the history, one build with its output, and clearing the app's
 //! build cache (the volume buildpacks keep dependencies in).
 
+use paas_wire::ErrorId;
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::store::{AppRow, BuildRow, StoreError};
 use axum::http::StatusCode;
@@ -35,7 +36,7 @@ pub async fn clear_cache(state: &AppState, app: &AppRow) -> ApiResult<()> {
     state.scheduler.runtime().remove_volume(&volume).await.map_err(|e| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "cache_busy",
+            ErrorId::CacheBusy,
             format!("cannot clear the build cache of {} now (a build may be running): {e:#}", app.name),
         )
     })?;

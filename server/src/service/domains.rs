@@ -2,6 +2,7 @@
 //! hostname (or `*.example.com`) belongs to one app; the store says so
 //! first, then the router's table.
 
+use paas_wire::ErrorId;
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::store::{AppRow, StoreError};
 use axum::http::StatusCode;
@@ -25,7 +26,7 @@ pub async fn add(state: &AppState, app: &AppRow, hostname: &str) -> ApiResult<Do
     let under = hostname.wildcard_of().unwrap_or(hostname.as_str());
     if under == platform.as_str() || under.ends_with(&format!(".{platform}")) {
         return Err(ApiError::unprocessable(
-            "reserved_domain",
+            ErrorId::ReservedDomain,
             format!("{hostname} is under the platform's own domain {platform}, where apps answer by name already: add a domain of your own"),
         ));
     }
@@ -38,7 +39,7 @@ pub async fn add(state: &AppState, app: &AppRow, hostname: &str) -> ApiResult<Do
             } else {
                 format!("it belongs to another app ({owner}); remove it there first with `paas domains:remove {hostname} -a {owner}`")
             };
-            return Err(ApiError::new(StatusCode::CONFLICT, "domain_taken", format!("{hostname} cannot be added to {}: {hint}", app.name)));
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorId::DomainTaken, format!("{hostname} cannot be added to {}: {hint}", app.name)));
         }
         Err(e) => return Err(e.into()),
     };

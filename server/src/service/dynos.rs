@@ -3,6 +3,7 @@
 //! command the user gave); restart (all, a type, or one dyno, rolling) and
 //! stop.
 
+use paas_wire::ErrorId;
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::store::AppRow;
 use paas_wire::{Dyno, DynoRestart};
@@ -67,7 +68,7 @@ pub fn parse_target(target: &str) -> ApiResult<()> {
     paas_wire::ProcessType::parse(ptype)?;
     if index.is_some_and(|i| i.parse::<u32>().is_err()) {
         return Err(ApiError::unprocessable(
-            "invalid_dyno",
+            ErrorId::InvalidDyno,
             format!("{target:?} is not a process type or a dyno: write it like `web` or `web.1`"),
         ));
     }
