@@ -1,10 +1,15 @@
-//! The API client: where the API is, which token to send, and turning API
-//! errors into messages. Credentials come from `PAAS_API_URL`/`PAAS_TOKEN`,
+//! The API client: where the API is, which token to send, typed requests
+//! whose paths are built from segments with the `url` crate (each segment
+//! percent-encoded, so no user input can change a path), and turning the
+//! API's answers into values or errors with their exit code
+//! ([`crate::exit`]). Credentials come from `PAAS_API_URL`/`PAAS_TOKEN`,
 //! else from what `paas login` saved.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::exit;
+use anyhow::{anyhow, Context, Result};
 use paas_wire::ErrorBody;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -30,23 +35,15 @@ pub fn api_url() -> Result<String> {
         Some(url) => Ok(url.trim_end_matches('/').to_owned()),
         None => saved()
             .map(|c| c.api_url)
-            .ok_or_else(|| anyhow!("no API URL: run `paas login --api-url http://HOST:5000`, or set PAAS_API_URL")),
+            .ok_or_else(|| exit::unreachable("no API URL: run `paas login --api-url http://HOST:5000`, or set PAAS_API_URL")),
     }
 }
 
 pub fn token() -> Result<String> {
     match std::env::var("PAAS_TOKEN").ok().filter(|v| !v.is_empty()) {
         Some(t) => Ok(t),
-        None => saved()
-            .map(|c| c.token)
-            .ok_or_else(|| anyhow!("not logged in: run `paas login`, or set PAAS_TOKEN")),
+        None => saved().map(|c| c.token).ok_or_else(|| exit::unreachable("not logged in: run `paas login`, or set PAAS_TOKEN")),
     }
-}
-
-pub struct Client {
-    http: Http,
-    base: String,
-    token: String,
 }
 
 /// An HTTP client that also trusts the CA in `PAAS_CA_FILE` (PEM), for an
@@ -62,80 +59,141 @@ fn http() -> Result<reqwest::blocking::ClientBuilder> {
     Ok(builder)
 }
 
+/// The API at one URL with one token.
+pub struct Client {
+    http: Http,
+    base: Url,
+    token: String,
+}
+
 impl Client {
+    /// The client of the saved (or `PAAS_*`) credentials.
     pub fn new() -> Result<Self> {
-        Ok(Self { http: http()?.timeout(None).build()?, base: api_url()?, token: token()? })
+        Self::build(&api_url()?, &token()?, None)
     }
 
+    /// A client of `base` and `token` (`paas login` checks them with it).
     pub fn with(base: &str, token: &str) -> Result<Self> {
-        Ok(Self { http: http()?.build()?, base: base.trim_end_matches('/').to_owned(), token: token.to_owned() })
+        Self::build(base, token, Some(std::time::Duration::from_secs(30)))
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
-    }
-
-    fn send<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T> {
-        let resp = rb.send().with_context(|| format!("cannot reach the paas API at {}", self.base))?;
-        decode(resp)
-    }
-
-    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.send(self.req(reqwest::Method::GET, path))
-    }
-
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.send(self.req(reqwest::Method::POST, path).json(body))
-    }
-
-    pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.send(self.req(reqwest::Method::PATCH, path).json(body))
-    }
-
-    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.send(self.req(reqwest::Method::DELETE, path))
-    }
-
-    /// A GET whose answer is read as it arrives, line by line (a log tail).
-    pub fn stream(&self, path: &str, query: &[(&str, String)]) -> Result<std::io::BufReader<Response>> {
-        let resp = self
-            .req(reqwest::Method::GET, path)
-            .query(query)
-            .send()
-            .with_context(|| format!("cannot reach the paas API at {}", self.base))?;
-        if !resp.status().is_success() {
-            return decode::<serde_json::Value>(resp).and_then(|_| bail!("the API answered without a stream"));
+    fn build(base: &str, token: &str, timeout: Option<std::time::Duration>) -> Result<Self> {
+        let base = Url::parse(base.trim_end_matches('/'))
+            .map_err(|e| exit::usage(format!("the API URL {base:?} is not a URL ({e}): give it like http://HOST:5000")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(exit::usage(format!("the API URL {base} is not http:// or https://")));
         }
-        Ok(std::io::BufReader::new(resp))
+        let http = match timeout {
+            Some(t) => http()?.timeout(t),
+            None => http()?.timeout(None),
+        };
+        Ok(Self { http: http.build()?, base, token: token.to_owned() })
     }
 
-    /// A POST without a body whose success has none either (202, 204).
-    pub fn post_empty(&self, path: &str) -> Result<()> {
-        self.send_empty(reqwest::Method::POST, path)
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
-    /// A DELETE whose success has no body (204).
-    pub fn delete_empty(&self, path: &str) -> Result<()> {
-        self.send_empty(reqwest::Method::DELETE, path)
+    /// The URL of `segments` under the API's base, each segment encoded.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("an http(s) URL has a path").pop_if_empty().extend(segments);
+        url
     }
 
-    fn send_empty(&self, method: reqwest::Method, path: &str) -> Result<()> {
-        let resp = self.req(method, path).send().with_context(|| format!("cannot reach the paas API at {}", self.base))?;
+    fn request(&self, method: Method, segments: &[&str], query: &[(&str, String)]) -> RequestBuilder {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.http.request(method, url).bearer_auth(&self.token)
+    }
+
+    fn send(&self, rb: RequestBuilder) -> Result<Response> {
+        rb.send().map_err(|e| unreachable(&self.base, &e))
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
+        decode(self.send(self.request(Method::GET, segments, &[]))?)
+    }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)], body: &B) -> Result<T> {
+        decode(self.send(self.request(Method::POST, segments, query).json(body))?)
+    }
+
+    pub fn patch<B: Serialize, T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)], body: &B) -> Result<T> {
+        decode(self.send(self.request(Method::PATCH, segments, query).json(body))?)
+    }
+
+    pub fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
+        decode(self.send(self.request(Method::DELETE, segments, &[]))?)
+    }
+
+    /// A request whose success has no body (202, 204).
+    pub fn empty(&self, method: Method, segments: &[&str]) -> Result<()> {
+        let resp = self.send(self.request(method, segments, &[]))?;
         if resp.status().is_success() {
             return Ok(());
         }
         decode::<serde_json::Value>(resp).map(|_| ())
     }
+
+    /// A GET whose answer is read as it arrives, line by line (a log tail).
+    pub fn stream(&self, segments: &[&str], query: &[(&str, String)]) -> Result<std::io::BufReader<Response>> {
+        let resp = self.send(self.request(Method::GET, segments, query))?;
+        if !resp.status().is_success() {
+            return decode::<serde_json::Value>(resp).and_then(|_| Err(anyhow!("the API answered without a stream")));
+        }
+        Ok(std::io::BufReader::new(resp))
+    }
 }
 
-fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
+/// The path of an app's resource: `/apps/APP/rest...`.
+pub fn app_path<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut path = vec!["apps", app];
+    path.extend_from_slice(rest);
+    path
+}
+
+fn unreachable(base: &Url, e: &reqwest::Error) -> anyhow::Error {
+    let mut cause = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    exit::unreachable(format!("cannot reach the paas API at {base}: {cause}"))
+}
+
+/// The answer as `T`, or the API's error: a 4xx is a refusal (its message
+/// says what to do), a 5xx a failure of the server's.
+pub fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
     let status = resp.status();
     let bytes = resp.bytes().context("the API response ended early")?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).context("the API answered with unexpected JSON");
     }
-    match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(e) => bail!("{}", e.message),
-        Err(_) => bail!("the API answered {status}: {}", String::from_utf8_lossy(&bytes).trim()),
+    let message = match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(e) => e.message,
+        Err(_) => format!("the API answered {status}: {}", String::from_utf8_lossy(&bytes).trim()),
+    };
+    if status.is_client_error() {
+        Err(exit::refused(message))
+    } else {
+        Err(anyhow!(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded_and_cannot_climb() {
+        let c = Client::build("http://127.0.0.1:5000/base/", "t", None).unwrap();
+        assert_eq!(c.url(&["apps", "a", "releases", "v1"]).as_str(), "http://127.0.0.1:5000/base/apps/a/releases/v1");
+        assert_eq!(c.url(&["apps", "a", "domains", "../../x y"]).as_str(), "http://127.0.0.1:5000/base/apps/a/domains/..%2F..%2Fx%20y");
+        assert_eq!(c.url(&["apps", "a", "log-drains", "syslog://h:1?x"]).path(), "/base/apps/a/log-drains/syslog:%2F%2Fh:1%3Fx");
+        assert!(Client::build("ftp://h", "t", None).is_err());
     }
 }

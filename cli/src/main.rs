@@ -1,19 +1,25 @@
 //! `paas`: the command-line client. Verbs are spelled as Heroku and Dokku
-//! spell them; every listing takes `--json`; errors go to stderr with a
-//! non-zero exit. This crate never depends on the server's crates, only on
-//! `paas-wire`.
+//! spell them, one module per resource under `commands/`; every verb that
+//! prints takes `--json`; errors go to stderr with an exit code that says
+//! what kind of failure it was (`exit.rs`). This crate never depends on the
+//! server's crates, only on `paas-wire`.
 
+mod attach;
 mod client;
 mod commands;
+mod exit;
+mod netrc;
 mod output;
-mod run;
 
 use clap::Parser;
 
 fn main() {
     let cli = commands::Cli::parse();
-    if let Err(e) = commands::run(cli) {
-        output::error(&format!("{e:#}"));
-        std::process::exit(1);
+    match commands::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            output::error(&format!("{e:#}"));
+            std::process::exit(exit::code_of(&e));
+        }
     }
 }

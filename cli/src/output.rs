@@ -1,61 +1,60 @@
-//! Terminal output: aligned tables, headings, JSON, and colour only when
-//! stdout is a terminal and `NO_COLOR` is unset.
+//! Terminal output: tables (`comfy-table`), headings, JSON, pairs, the
+//! spinner on stderr while dynos start (`indicatif`, terminals only), and
+//! colour through `anstream`, which honours `NO_COLOR`, `CLICOLOR_FORCE`,
+//! `CLICOLOR=0`, `TERM=dumb` and whether the stream is a terminal: styled
+//! text is written everywhere and stripped where colour is off.
 
-use std::io::IsTerminal;
+use anstyle::{AnsiColor, Style};
+use std::time::Duration;
 
-fn color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-}
+const BOLD: Style = Style::new().bold();
+const RED: Style = AnsiColor::Red.on_default();
+const DIM: Style = Style::new().dimmed();
 
-fn color_err() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+/// Whether stdout gets colour.
+pub fn colour() -> bool {
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
 
 pub fn heading(text: &str) {
-    if color() {
-        println!("\x1b[1m=== {text}\x1b[0m");
-    } else {
-        println!("=== {text}");
-    }
+    anstream::println!("{BOLD}=== {text}{BOLD:#}");
 }
 
 pub fn error(text: &str) {
-    if color_err() {
-        eprintln!("\x1b[31m !\x1b[0m    {text}");
-    } else {
-        eprintln!(" !    {text}");
-    }
+    anstream::eprintln!("{RED} !{RED:#}    {text}");
+}
+
+/// A warning line on stderr, as Heroku prints them.
+pub fn warn(text: &str) {
+    anstream::eprintln!(" !    {text}");
 }
 
 pub fn json<T: serde::Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("API types serialize"));
 }
 
-/// Prints rows with every column padded to its widest cell.
+/// Prints rows under a bold header, columns as wide as their widest cell,
+/// no borders (as Heroku's CLI does).
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let last = cells.len() - 1;
-        let s: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:<w$}", w = widths[i]) })
-            .collect();
-        println!("{}", s.join("  ").trim_end());
-    };
-    if color() {
-        let s: Vec<String> = header.iter().enumerate().map(|(i, h)| format!("{h:<w$}", w = widths[i])).collect();
-        println!("\x1b[1m{}\x1b[0m", s.join("  ").trim_end());
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| comfy_table::Cell::new(h).add_attribute(comfy_table::Attribute::Bold)));
+    if !colour() {
+        t.force_no_tty();
     } else {
-        line(header.to_vec());
+        t.enforce_styling();
     }
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        t.add_row(row);
+    }
+    // Two spaces between columns, none before the first.
+    let columns = header.len();
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i + 1 == columns { 0 } else { 2 }));
+    }
+    for line in t.lines() {
+        anstream::println!("{}", line.trim_end());
     }
 }
 
@@ -67,12 +66,45 @@ pub fn pairs(rows: &[(String, String)]) {
     }
 }
 
-/// Colours for dynos' prefixes, as Heroku's CLI picks one per dyno.
-const DYNO_COLORS: &[&str] = &["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
+/// A spinner on stderr while the server works (dynos starting), shown
+/// only when stderr is a terminal; cleared before the answer is printed.
+pub struct Spinner(Option<indicatif::ProgressBar>);
 
-/// A log line as `paas logs` prints it: on a terminal (without `NO_COLOR`)
-/// the `app[web.1]:` prefix takes a colour of its dyno's own; otherwise the
-/// line as it came.
+impl Spinner {
+    pub fn start(message: &str) -> Self {
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(format!("{message}..."));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(Some(bar))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Colours for dynos' prefixes, as Heroku's CLI picks one per dyno.
+const DYNO_COLORS: &[AnsiColor] = &[
+    AnsiColor::Cyan,
+    AnsiColor::Yellow,
+    AnsiColor::Green,
+    AnsiColor::Magenta,
+    AnsiColor::Blue,
+    AnsiColor::BrightCyan,
+    AnsiColor::BrightYellow,
+    AnsiColor::BrightGreen,
+    AnsiColor::BrightMagenta,
+    AnsiColor::BrightBlue,
+];
+
+/// A log line as `paas logs` prints it: with colour on, the `app[web.1]:`
+/// prefix takes a colour of its dyno's own; otherwise the line as it came.
 pub fn log_line(line: &str, colour: bool) -> String {
     if !colour {
         return line.to_owned();
@@ -81,18 +113,13 @@ pub fn log_line(line: &str, colour: bool) -> String {
     let Some(end) = rest.find("]: ") else { return line.to_owned() };
     let prefix = &rest[..=end];
     let dyno = prefix.split_once('[').map_or(prefix, |(_, d)| d.trim_end_matches(']'));
-    let code = if prefix.starts_with("paas[") && !dyno.contains('.') {
-        "90"
+    let style = if prefix.starts_with("paas[") && !dyno.contains('.') {
+        AnsiColor::BrightBlack.on_default()
     } else {
         let hash = dyno.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        DYNO_COLORS[hash % DYNO_COLORS.len()]
+        DYNO_COLORS[hash % DYNO_COLORS.len()].on_default()
     };
-    format!("\x1b[2m{time}\x1b[0m \x1b[{code}m{prefix}\x1b[0m{}", &rest[end + 1..])
-}
-
-/// Whether log lines get colour: stdout is a terminal and `NO_COLOR` unset.
-pub fn log_colour() -> bool {
-    color()
+    format!("{DIM}{time}{DIM:#} {style}{prefix}{style:#}{}", &rest[end + 1..])
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ impl BuildpackBuilder {
         if let Some(key) = &known_key {
             env.insert("PAAS_DEPS_KNOWN".into(), key.clone());
         }
-        if self.stack.ca_bundle.is_some() {
+        if self.stack.ca_bundle().is_some() {
             for var in ["SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"] {
                 env.insert(var.into(), CA_PATH_IN_CONTAINER.into());
             }

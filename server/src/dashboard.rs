@@ -92,7 +92,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// or a trusted proxy (`PAAS_TRUSTED_PROXIES`) that says so.
 fn over_tls(state: &AppState, headers: &HeaderMap, https: bool, peer: Option<std::net::SocketAddr>) -> bool {
     https
-        || peer.is_some_and(|p| state.settings.trusted_proxies.contains(&p.ip()))
+        || peer.is_some_and(|p| state.settings.server.trusted_proxies.contains(&p.ip()))
             && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 

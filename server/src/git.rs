@@ -135,7 +135,7 @@ async fn receive_pack(
         ("PAAS_HOOK_TOKEN", state.hook_token.as_str()),
         ("PAAS_HOOK_APP", app.name.as_str()),
     ];
-    let mut child = crate::tools::git_receive_pack(&path, &env, state.settings.max_push_bytes).map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let mut child = crate::tools::git_receive_pack(&path, &env, state.settings.builds.max_push_bytes).map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let gzip = headers
@@ -194,7 +194,7 @@ async fn internal_build(
     }
     let app = state.app(&app).await?;
     // The tree goes to a temporary file as it arrives: never whole in memory.
-    let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.max_push_bytes)
+    let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
@@ -241,7 +241,7 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
     out.heading(format!("Releasing v{}", release.version)).await;
     out.heading("Launching...").await;
     // As long as a boot may take, and then some: a push waits for the truth.
-    let wait = Duration::from_secs(state.settings.boot_timeout_secs * 2 + 60);
+    let wait = state.settings.dynos.boot_timeout * 2 + Duration::from_secs(60);
     let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
     info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
     state.builder.warm_up(&app.name);

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use paas_server::settings::{LogSettings, Settings};
+use paas_server::settings::Settings;
 use paas_server::store::Store;
 
 #[derive(Parser)]
@@ -14,8 +14,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform (the default).
-    Serve,
+    /// Run the platform (the default). Every setting is an environment
+    /// variable, or the flag beside it.
+    Serve(Box<Settings>),
     /// Bring the database schema up to date, then exit.
     Migrate,
     /// Create an API token and print it.
@@ -24,18 +25,20 @@ enum Command {
     /// Build the buildpack stack images from Debian packages (idempotent).
     #[command(name = "stack:build")]
     StackBuild,
+    /// Print the settings as the README's table (Markdown), then exit.
+    #[command(name = "settings:markdown", hide = true)]
+    SettingsMarkdown,
     /// The git pre-receive hook (run by git, not by hand).
     #[command(name = "hook:pre-receive", hide = true)]
     HookPreReceive,
 }
 
-fn init_logging() {
+fn init_logging(log: &paas_server::settings::Logs) {
     use tracing_subscriber::EnvFilter;
-    let log = LogSettings::from_env();
     let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !log.no_color;
+    let ansi = paas_server::settings::log_color();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stdout);
-    if log.json {
+    if log.format == "json" {
         builder.json().init();
     } else {
         builder.init();
@@ -47,9 +50,21 @@ fn main() {
     if let Some(Command::HookPreReceive) = cli.command {
         std::process::exit(paas_server::hook::run());
     }
-    init_logging();
+    let command = cli.command;
+    let settings = match &command {
+        Some(Command::Serve(settings)) => settings.as_ref().clone().resolved(),
+        _ => Settings::from_env(),
+    };
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("paas-server: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    init_logging(&settings.logs);
     let rt = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
-    if let Err(e) = rt.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+    if let Err(e) = rt.block_on(run(command, settings)) {
         eprintln!("paas-server: {e:#}");
         std::process::exit(1);
     }
@@ -62,7 +77,7 @@ fn main() {
 /// would otherwise run out at about a thousand idle connections, long
 /// before `PAAS_ROUTER_MAX_CONNECTIONS`, and take `git push` down with it.
 fn raise_open_file_limit(settings: &Settings) {
-    let needed = (2 * settings.router_max_connections + settings.api_max_connections + 1024) as u64;
+    let needed = (2 * settings.listeners.router_max_connections + settings.listeners.api_max_connections + 1024) as u64;
     match rlimit::increase_nofile_limit(needed) {
         Ok(limit) if limit < needed => tracing::warn!(
             limit,
@@ -74,28 +89,31 @@ fn raise_open_file_limit(settings: &Settings) {
     }
 }
 
-async fn run(command: Command) -> Result<()> {
-    let settings = Settings::from_env()?;
+async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
+    let Some(command) = command else {
+        raise_open_file_limit(&settings);
+        return paas_server::server::serve(settings).await;
+    };
     match command {
-        Command::Serve => {
+        Command::Serve(_) => {
             raise_open_file_limit(&settings);
             paas_server::server::serve(settings).await
         }
         Command::Migrate => {
-            std::fs::create_dir_all(&settings.data_dir)?;
-            Store::open(&settings.database_url).await?;
+            std::fs::create_dir_all(&settings.server.data_dir)?;
+            Store::open(&settings.server.database_url()).await?;
             eprintln!("database is up to date");
             Ok(())
         }
         Command::TokenCreate { name } => {
-            std::fs::create_dir_all(&settings.data_dir)?;
-            let store = Store::open(&settings.database_url).await?;
+            std::fs::create_dir_all(&settings.server.data_dir)?;
+            let store = Store::open(&settings.server.database_url()).await?;
             println!("{}", store.create_token(&name).await?);
             Ok(())
         }
         Command::StackBuild => {
             // Stack images belong to no installation in particular.
-            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.docker_host.as_deref(), paas_server::runtime::DynoAddress::Published).await?;
+            let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.server.docker_host.as_deref(), paas_server::runtime::DynoAddress::Published).await?;
             let stack = settings.stack.clone();
             let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
             let printer = tokio::spawn(async move {
@@ -108,6 +126,10 @@ async fn run(command: Command) -> Result<()> {
             let _ = printer.await;
             result?;
             println!("-----> Stack ready: build {}, run {}", stack.build, stack.run);
+            Ok(())
+        }
+        Command::SettingsMarkdown => {
+            print!("{}", paas_server::settings::markdown_table());
             Ok(())
         }
         Command::HookPreReceive => unreachable!("handled before logging starts"),

@@ -74,7 +74,7 @@ impl Running {
 /// Runs until SIGTERM or Ctrl-C; then stops taking connections and gives
 /// open requests `PAAS_SHUTDOWN_GRACE_SECONDS` to finish.
 pub async fn serve(settings: Settings) -> Result<()> {
-    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let grace = settings.server.shutdown_grace;
     let running = start(settings, None).await?;
     shutdown_signal().await;
     info!(grace_seconds = grace.as_secs(), "stopping: open requests may finish");
@@ -89,11 +89,11 @@ pub async fn serve(settings: Settings) -> Result<()> {
 /// Starts the platform in this process. `runtime` None means the Docker
 /// engine at `DOCKER_HOST`.
 pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) -> Result<Running> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create PAAS_DATA_DIR {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.server.data_dir)
+        .with_context(|| format!("cannot create PAAS_DATA_DIR {}", settings.server.data_dir.display()))?;
     std::fs::create_dir_all(settings.scratch_dir())?;
-    let cipher = ConfigCipher::load(settings.secret_key.as_deref(), &settings.data_dir)?;
-    let store = Store::open(&settings.database_url).await?;
+    let cipher = ConfigCipher::load(settings.server.secret_key.as_deref(), &settings.server.data_dir)?;
+    let store = Store::open(&settings.server.database_url()).await?;
     migrate_secrets(&store, &cipher).await?;
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
@@ -108,26 +108,26 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(r) => r,
         None => {
             let instance = store.instance_id().await?;
-            Arc::new(DockerRuntime::connect(&instance, settings.docker_host.as_deref(), settings.dyno_address).await?.limit_cpus(settings.dyno_cpus))
+            Arc::new(DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address).await?.limit_cpus(settings.dynos.cpus()))
         }
     };
 
     // Bind first: with port 0 the real ports are known only now, and the
     // git hook needs the API's.
-    let api_listener = tokio::net::TcpListener::bind(settings.listen)
+    let api_listener = tokio::net::TcpListener::bind(settings.server.listen())
         .await
-        .with_context(|| format!("cannot listen on PAAS_LISTEN {}", settings.listen))?;
-    let router_listener = tokio::net::TcpListener::bind(settings.router_listen)
+        .with_context(|| format!("cannot listen on PAAS_LISTEN {}", settings.server.listen()))?;
+    let router_listener = tokio::net::TcpListener::bind(settings.router.listen)
         .await
-        .with_context(|| format!("cannot listen on PAAS_ROUTER_LISTEN {}", settings.router_listen))?;
-    settings.listen = api_listener.local_addr()?;
-    settings.router_listen = router_listener.local_addr()?;
-    let tls_listener = match settings.router_tls_listen {
+        .with_context(|| format!("cannot listen on PAAS_ROUTER_LISTEN {}", settings.router.listen))?;
+    settings.server.set_listen(api_listener.local_addr()?);
+    settings.router.listen = router_listener.local_addr()?;
+    let tls_listener = match settings.router.tls_listen {
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on PAAS_ROUTER_TLS_LISTEN {addr}"))?;
-            settings.router_tls_listen = Some(l.local_addr()?);
+            settings.router.tls_listen = Some(l.local_addr()?);
             Some(l)
         }
         None => None,
@@ -137,10 +137,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let certs = crate::tls::CertTable::default();
     let challenges = crate::tls::Challenges::default();
     let acme = crate::acme::Acme::new(
-        settings.acme_directory.clone(),
-        settings.acme_ca_file.clone(),
-        Duration::from_secs(settings.acme_renew_days * 24 * 3600),
-        &settings.data_dir,
+        settings.certs.acme_directory.clone(),
+        settings.certs.acme_ca_file.clone(),
+        settings.certs.acme_renew,
+        &settings.server.data_dir,
         store.clone(),
         cipher.clone(),
         certs.clone(),
@@ -160,25 +160,25 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             Err(e) => warn!(app = %app, drain = %drain.id, error = %format!("{e:#}"), "drain not started"),
         }
     }
-    let boot_timeout = Duration::from_secs(settings.boot_timeout_secs);
+    let boot_timeout = settings.dynos.boot_timeout;
     let scheduler = Scheduler::new(
         store.clone(),
         runtime.clone(),
         cipher.clone(),
         routes.clone(),
-        Duration::from_secs(settings.stop_grace_secs),
+        settings.dynos.stop_grace,
         boot_timeout,
-        settings.dyno_size,
+        settings.dynos.size,
         logs.clone(),
     );
-    let releases = ReleaseService::with_max_dynos(store.clone(), cipher.clone(), scheduler.clone(), settings.max_dynos);
+    let releases = ReleaseService::with_max_dynos(store.clone(), cipher.clone(), scheduler.clone(), settings.dynos.max_dynos);
     let one_offs = crate::oneoff::OneOffs::new(
         store.clone(),
         runtime.clone(),
         cipher.clone(),
         logs.clone(),
-        settings.dyno_size,
-        Duration::from_secs(settings.run_max_secs),
+        settings.dynos.size,
+        settings.dynos.run_max,
     );
     let builder = Builder::new(
         store.clone(),
@@ -186,16 +186,16 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         BuildpackBuilder::new(
             runtime.clone(),
             settings.stack.clone(),
-            settings.buildpacks_dir.clone(),
-            settings.buildpack_dirs.clone(),
+            settings.builds.buildpacks_dir().clone(),
+            settings.builds.buildpack_dirs.clone(),
         )
-        .with_outbound(settings.outbound.clone()),
-        settings.max_builds,
+        .with_outbound(settings.server.outbound.clone()),
+        settings.builds.max_builds(),
         settings.scratch_dir(),
         BuildLimits {
-            timeout: Duration::from_secs(settings.build_timeout_secs),
-            memory: Some(settings.build_memory.bytes()),
-            output: settings.max_slug_bytes,
+            timeout: settings.builds.timeout,
+            memory: Some(settings.builds.memory.bytes()),
+            output: settings.builds.max_slug_bytes,
         },
     );
     for app in store.list_apps().await? {
@@ -216,14 +216,14 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         cipher: cipher.clone(),
         acme: acme.clone(),
         settings: settings.clone(),
-        sessions: Arc::new(http::session::Sessions::new(Duration::from_secs(settings.session_hours * 3600))),
+        sessions: Arc::new(http::session::Sessions::new(settings.server.session)),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
-        run_sessions: crate::listen::Upgrades::new(settings.api_max_upgraded, Duration::from_secs(settings.run_idle_secs)),
+        run_sessions: crate::listen::Upgrades::new(settings.listeners.api_max_upgraded, settings.dynos.run_idle),
     };
-    let api_addr = settings.listen;
-    let router_addr = settings.router_listen;
-    let tls_addr = settings.router_tls_listen;
-    info!(api = %api_addr, router = %router_addr, domain = %settings.domain, tls = ?tls_addr, "paas-server listening");
+    let api_addr = settings.server.listen();
+    let router_addr = settings.router.listen;
+    let tls_addr = settings.router.tls_listen;
+    info!(api = %api_addr, router = %router_addr, domain = %settings.server.domain, tls = ?tls_addr, "paas-server listening");
 
     // Adopt what runs before taking traffic, then keep reconciling.
     if let Err(e) = scheduler.reconcile_all().await {
@@ -240,38 +240,38 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let api_app = app_router(state);
     let mut router_state = RouterState::new(
         routes.clone(),
-        settings.domain.clone(),
-        settings.trusted_proxies.clone(),
+        settings.server.domain.clone(),
+        settings.server.trusted_proxies.clone(),
         router_addr.port(),
         logs.clone(),
-        Duration::from_secs(settings.router_timeout_secs),
+        settings.router.timeout,
         domains,
     );
     router_state.tls_port = tls_addr.map(|a| a.port());
     router_state.challenges = challenges;
-    router_state.upgrades = crate::listen::Upgrades::new(settings.router_max_upgraded, Duration::from_secs(settings.upgrade_idle_secs));
+    router_state.upgrades = crate::listen::Upgrades::new(settings.listeners.router_max_upgraded, settings.listeners.upgrade_idle);
     // Automatic certificates: renewed (and issued for new domains) hourly.
     let renewals = acme.spawn_renewals(Duration::from_secs(3600));
     let router_app = router::router(router_state);
     let limits = |max_connections| crate::listen::Limits {
         max_connections,
-        header_timeout: Duration::from_secs(settings.header_timeout_secs),
-        max_header_bytes: settings.max_header_bytes,
+        header_timeout: settings.listeners.header_timeout,
+        max_header_bytes: settings.listeners.max_header_bytes,
     };
     let tls_serve = match tls_listener {
         Some(l) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
-            let limits = limits(settings.router_max_connections);
+            let limits = limits(settings.listeners.router_max_connections);
             Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), until(stopped.clone())))
         }
         None => None,
     };
-    let api_tls = match &settings.api_tls {
+    let api_tls = match &settings.server.api_tls() {
         Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::api_server_config(cert, key)?)),
         None => None,
     };
-    let api = crate::listen::serve(api_listener, api_app, limits(settings.api_max_connections), api_tls, until(stopped.clone()));
-    let router = crate::listen::serve(router_listener, router_app, limits(settings.router_max_connections), None, until(stopped));
+    let api = crate::listen::serve(api_listener, api_app, limits(settings.listeners.api_max_connections), api_tls, until(stopped.clone()));
+    let router = crate::listen::serve(router_listener, router_app, limits(settings.listeners.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
         let tls = async {
             if let Some(t) = tls_serve {

@@ -24,7 +24,7 @@ pub use crate::settings::Stack;
 
 impl Stack {
     pub fn ca_mount(&self) -> Option<(PathBuf, String)> {
-        self.ca_bundle.as_ref().map(|p| (p.clone(), CA_PATH_IN_CONTAINER.to_owned()))
+        self.ca_bundle().as_ref().map(|p| (p.clone(), CA_PATH_IN_CONTAINER.to_owned()))
     }
 }
 
@@ -126,7 +126,7 @@ async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[
         name: "stack".into(),
         image: stack.base.clone(),
         cmd: vec!["/bin/sh".into(), "-c".into(), script],
-        ca_bundle: stack.ca_bundle.clone().map(|p| (p, "/etc/paas/ca.crt".to_owned())),
+        ca_bundle: stack.ca_bundle().map(|p| (p, "/etc/paas/ca.crt".to_owned())),
         commit: Some(CommitSpec {
             tag: image.to_owned(),
             entrypoint: Some(vec!["/usr/local/bin/paas-launch".into()]),

@@ -108,7 +108,7 @@ pub(crate) async fn add_drain(
             (parsed.host_str().unwrap_or_default().to_owned(), parsed.port_or_known_default().unwrap_or(443))
         }
     };
-    if let Err(crate::outbound::Refusal::Private) = state.settings.outbound.resolve(&host, port).await {
+    if let Err(crate::outbound::Refusal::Private) = state.settings.server.outbound.resolve(&host, port).await {
         return Err(ApiError::unprocessable(
             ErrorId::DrainRefused,
             format!(

@@ -74,9 +74,9 @@ impl AppState {
 }
 
 pub fn web_url(settings: &Settings, app: &str) -> String {
-    match settings.router_listen.port() {
-        80 => format!("http://{app}.{}/", settings.domain),
-        port => format!("http://{app}.{}:{port}/", settings.domain),
+    match settings.router.listen.port() {
+        80 => format!("http://{app}.{}/", settings.server.domain),
+        port => format!("http://{app}.{}:{port}/", settings.server.domain),
     }
 }
 
@@ -136,7 +136,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
     let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let forwarded_host = peer
-        .filter(|p| state.settings.trusted_proxies.contains(p))
+        .filter(|p| state.settings.server.trusted_proxies.contains(p))
         .and_then(|_| req.headers().get("x-forwarded-host"))
         .and_then(|h| h.to_str().ok());
     if origin_matches(origin, host) || forwarded_host.is_some_and(|h| origin_matches(origin, h)) {

@@ -6,9 +6,14 @@
 //! lists and stops labelled containers and builds images.
 
 mod docker;
+/// In memory, for tests only: compiled for the crate's unit tests and, by
+/// the `fake` feature the integration tests turn on (a dev-dependency of
+/// the crate on itself), never into a release build.
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 
 pub use docker::DockerRuntime;
+#[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRuntime;
 
 use async_trait::async_trait;

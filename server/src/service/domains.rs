@@ -10,7 +10,7 @@ use paas_wire::{Domain, Hostname};
 
 pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Domain>> {
     let mut out = vec![Domain {
-        hostname: format!("{}.{}", app.name, state.settings.domain),
+        hostname: format!("{}.{}", app.name, state.settings.server.domain),
         kind: "paas".into(),
         created_at: app.created_at.clone(),
     }];
@@ -22,7 +22,7 @@ pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Domain>> {
 
 pub async fn add(state: &AppState, app: &AppRow, hostname: &str) -> ApiResult<Domain> {
     let hostname = Hostname::parse(hostname.trim().trim_end_matches('.'))?;
-    let platform = &state.settings.domain;
+    let platform = &state.settings.server.domain;
     let under = hostname.wildcard_of().unwrap_or(hostname.as_str());
     if under == platform.as_str() || under.ends_with(&format!(".{platform}")) {
         return Err(ApiError::unprocessable(

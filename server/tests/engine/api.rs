@@ -1,9 +1,7 @@
 //! The API against a real server process: bad input gets a clear 4xx JSON
 //! error (never a 500), and every route wants the token.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

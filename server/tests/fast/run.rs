@@ -4,10 +4,7 @@
 //! detached runs in `ps` and `ps:stop`. `run_e2e.rs` proves it all on the
 //! real Docker engine, through a real terminal.
 
-mod common;
-mod fast;
-
-use fast::Fast;
+use crate::harness::Fast;
 use paas_server::runtime::Runtime;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -16,11 +13,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The CLI with `args` against `f`, its streams piped, ready to spawn.
 fn cli(f: &Fast, args: &[&str]) -> Command {
-    let mut c = Command::new(common::cli_exe());
+    let mut c = Command::new(crate::shared::cli_exe());
     c.args(args)
         .env("PAAS_API_URL", f.p().api_url())
         .env("PAAS_TOKEN", &f.token)
-        .env("HOME", &f.settings.data_dir)
+        .env("HOME", &f.settings.server.data_dir)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -141,7 +138,7 @@ async fn attached_runs_carry_bytes_and_exit_codes_and_detached_ones_show_in_ps()
 
 #[tokio::test]
 async fn an_attached_run_that_carries_nothing_either_way_is_ended_after_the_idle_timeout() {
-    let f = Fast::start_with(|s| s.run_idle_secs = 2).await;
+    let f = Fast::start_with(|s| s.dynos.run_idle = Duration::from_secs(2)).await;
     let app = f.app("run-idle").await;
     f.deploy(&app, "img:v1").await;
     // `cat` with its input held open and nothing sent: idle both ways.

@@ -4,9 +4,7 @@
 //! platform's real router; the certificate it issues is then served by the
 //! router's HTTPS listener and checked against pebble's own root.
 
-mod fast;
-
-use fast::Fast;
+use crate::harness::Fast;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,11 +37,11 @@ async fn certs_auto_gets_a_certificate_from_pebble_over_http_01_through_the_rout
 
     let ca = cert_file.clone();
     let f = Fast::start_with(move |s| {
-        s.router_tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-        s.acme_directory = format!("https://127.0.0.1:{acme_port}/dir");
-        s.acme_ca_file = Some(ca);
+        s.router.tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.certs.acme_directory = format!("https://127.0.0.1:{acme_port}/dir");
+        s.certs.acme_ca_file = Some(ca);
         // Every automatic certificate is due for renewal at once.
-        s.acme_renew_days = 0;
+        s.certs.acme_renew = Duration::ZERO;
     })
     .await;
     let app = f.app("acme-app").await;

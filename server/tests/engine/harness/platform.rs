@@ -1,35 +1,13 @@
-//! The end-to-end harness: a real `paas-server` process on loopback ports
-//! it binds itself (port 0, read back from its log: no free-port race) with
-//! its own data dir, the real `paas` CLI, real git, the real
-//! Docker engine. Every test uses its own app names and removes its
-//! containers, so the suite can run twice in a row and in parallel.
+//! A real `paas-server` process on loopback ports it binds itself (port
+//! 0, read back from its log: no free-port race) with its own data dir,
+//! driven through the real `paas` CLI, real git and HTTP; what it made on
+//! the Docker engine is removed when it is dropped.
 
-#![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
+use crate::shared::*;
+use super::fixtures::ensure_base_image;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The tiny base image the fixtures build `FROM`: scratch plus Debian's
-/// static busybox, built locally because no registry can be reached.
-pub const BASE_IMAGE: &str = "paas-test/busybox:1";
-
-pub fn ensure_base_image() {
-    let have = Command::new("docker").args(["image", "inspect", BASE_IMAGE]).output().expect("docker CLI");
-    if have.status.success() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy("/bin/busybox", dir.path().join("busybox"))
-        .expect("/bin/busybox is missing: install Debian's busybox-static (scripts/test does)");
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN mkdir -p /tmp /www && chmod 1777 /tmp\n",
-    )
-    .unwrap();
-    let out = Command::new("docker").args(["build", "-q", "-t", BASE_IMAGE]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "building {BASE_IMAGE} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 pub fn unique_app(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -51,6 +29,10 @@ pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 pub struct Platform {
     pub data: tempfile::TempDir,
     pub home: tempfile::TempDir,
@@ -63,16 +45,6 @@ pub struct Platform {
     apps: Vec<String>,
     /// Extra server environment, e.g. a shorter boot timeout.
     env: Vec<(String, String)>,
-}
-
-pub fn server_exe() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_paas-server"))
-}
-
-pub fn cli_exe() -> PathBuf {
-    let p = server_exe().with_file_name("paas");
-    assert!(p.exists(), "{} is missing: build the CLI first (`cargo build --workspace`; scripts/test does)", p.display());
-    p
 }
 
 impl Platform {
@@ -308,72 +280,25 @@ impl Platform {
     }
 }
 
-/// Clients sending GETs through the router as fast as they can, each on a
-/// keep-alive connection, until stopped: every answer must be a 200.
-pub struct Load {
-    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    clients: Vec<std::thread::JoinHandle<(u64, Vec<String>, Duration)>>,
-}
-
-/// What a [`Load`] saw: requests answered 200, the failures (status and
-/// body, or the error), and the slowest request.
-pub struct LoadResult {
-    pub ok: u64,
-    pub failed: Vec<String>,
-    pub slowest: Duration,
-}
-
-impl Load {
-    pub fn start(p: &Platform, app: &str, clients: usize) -> Self {
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let clients = (0..clients)
-            .map(|_| {
-                let (done, port, host) = (done.clone(), p.router_port, format!("{app}.localhost"));
-                std::thread::spawn(move || {
-                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-                    let (mut ok, mut failed, mut slowest) = (0u64, Vec::new(), Duration::ZERO);
-                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                        let started = Instant::now();
-                        match http.get(format!("http://127.0.0.1:{port}/")).header("Host", &host).send() {
-                            Ok(r) if r.status() == 200 => ok += 1,
-                            Ok(r) => failed.push(format!("{} {}", r.status(), r.text().unwrap_or_default().chars().take(200).collect::<String>())),
-                            Err(e) => failed.push(e.to_string()),
-                        }
-                        slowest = slowest.max(started.elapsed());
-                    }
-                    (ok, failed, slowest)
-                })
-            })
-            .collect();
-        Self { done, clients }
+impl Platform {
+    /// Creates `app` (tracked for cleanup) with its remote in `dir`.
+    pub fn create_app(&mut self, dir: &Path, app: &str) {
+        self.track(app);
+        self.paas_ok(dir, &["apps:create", app]);
     }
 
-    /// Stops the clients (each after its request in flight) and adds up
-    /// what they saw.
-    pub fn stop(self) -> LoadResult {
-        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut result = LoadResult { ok: 0, failed: Vec::new(), slowest: Duration::ZERO };
-        for c in self.clients {
-            let (ok, failed, slowest) = c.join().unwrap();
-            result.ok += ok;
-            result.failed.extend(failed);
-            result.slowest = result.slowest.max(slowest);
-        }
-        result
+    /// `git push` to the app with the token in the URL; returns whether the
+    /// push was accepted, and everything git printed.
+    pub fn push(&self, dir: &Path, app: &str) -> (bool, String) {
+        let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", self.token, self.api_port);
+        let out = self.git(dir, &["push", &url, "HEAD:main"]);
+        (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
     }
-}
 
-impl LoadResult {
-    /// Panics unless the load ran and nothing failed.
-    pub fn assert_no_failures(&self, what: &str) {
-        assert!(self.ok > 100, "the load ran: {} requests", self.ok);
-        assert!(
-            self.failed.is_empty(),
-            "{} of {} requests failed {what}: {:?}",
-            self.failed.len(),
-            self.ok + self.failed.len() as u64,
-            &self.failed[..self.failed.len().min(10)]
-        );
+    pub fn push_ok(&self, dir: &Path, app: &str) -> String {
+        let (ok, said) = self.push(dir, app);
+        assert!(ok, "push of {app} failed:\n{said}");
+        said
     }
 }
 
@@ -430,189 +355,5 @@ impl AuthedClient {
     }
     pub fn patch(&self, url: String) -> reqwest::blocking::RequestBuilder {
         self.http.patch(url).bearer_auth(&self.token)
-    }
-    pub fn delete(&self, url: String) -> reqwest::blocking::RequestBuilder {
-        self.http.delete(url).bearer_auth(&self.token)
-    }
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Writes an app repo: a Dockerfile from the test base image and a Procfile
-/// whose web process serves a page with $GREETING and the container's
-/// hostname.
-pub fn write_fixture_app(dir: &Path, marker: &str) {
-    std::fs::write(
-        dir.join("Dockerfile"),
-        format!("FROM {BASE_IMAGE}\nCOPY . /app\nRUN echo {marker} > /app/marker\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("Procfile"),
-        "# the page shows the config var and which container served it\n\
-         web: echo \"<p>greeting: $GREETING</p><p>host: $(hostname)</p><p>marker: $(cat /app/marker)</p><p>files: $(ls /app | tr '\\n' ' ')</p>\" > /www/index.html; exec httpd -f -p $PORT -h /www\n\
-         worker: exec sleep 100000\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join(".dockerignore"), "secret.txt\n").unwrap();
-    std::fs::write(dir.join("secret.txt"), "not for the image\n").unwrap();
-}
-
-/// A new git repo on `branch` holding the Dockerfile fixture app, one commit.
-pub fn dockerfile_repo(p: &Platform, branch: &str, marker: &str) -> tempfile::TempDir {
-    let repo = tempfile::tempdir().unwrap();
-    p.git_ok(repo.path(), &["init", "-q", "-b", branch]);
-    write_fixture_app(repo.path(), marker);
-    p.git_ok(repo.path(), &["add", "-A"]);
-    p.git_ok(repo.path(), &["commit", "-qm", "first"]);
-    repo
-}
-
-/// Copies `server/tests/fixtures/<name>` into a new git repo with one commit.
-pub fn fixture_repo(p: &Platform, name: &str) -> tempfile::TempDir {
-    let repo = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    copy_dir(&src, repo.path());
-    p.git_ok(repo.path(), &["init", "-q", "-b", "main"]);
-    p.git_ok(repo.path(), &["add", "-A"]);
-    p.git_ok(repo.path(), &["commit", "-qm", "fixture"]);
-    repo
-}
-
-/// The keep-alive Python fixture, built `FROM` the run image by a
-/// Dockerfile (quicker than the buildpack); it answers `ok web.N GREETING`.
-pub fn keepalive_repo(p: &Platform) -> tempfile::TempDir {
-    let repo = fixture_repo(p, "keepalive");
-    let dir = repo.path();
-    std::fs::write(dir.join("Dockerfile"), format!("FROM {}\nCOPY web.py /app/web.py\n", paas_server::settings::DEFAULT_RUN)).unwrap();
-    p.git_ok(dir, &["add", "-A"]);
-    p.git_ok(dir, &["commit", "-qm", "a keep-alive web app"]);
-    repo
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-impl Platform {
-    /// Creates `app` (tracked for cleanup) with its remote in `dir`.
-    pub fn create_app(&mut self, dir: &Path, app: &str) {
-        self.track(app);
-        self.paas_ok(dir, &["apps:create", app]);
-    }
-
-    /// `git push` to the app with the token in the URL; returns whether the
-    /// push was accepted, and everything git printed.
-    pub fn push(&self, dir: &Path, app: &str) -> (bool, String) {
-        let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", self.token, self.api_port);
-        let out = self.git(dir, &["push", &url, "HEAD:main"]);
-        (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
-    }
-
-    pub fn push_ok(&self, dir: &Path, app: &str) -> String {
-        let (ok, said) = self.push(dir, app);
-        assert!(ok, "push of {app} failed:\n{said}");
-        said
-    }
-}
-
-/// A real terminal: a detached tmux session running one command, whose
-/// screen is read back with its escape codes. Each has a tmux server of
-/// its own (`-L`), so tests in parallel never race to start the shared
-/// one. Killed when dropped.
-pub struct Terminal {
-    pub session: String,
-}
-
-impl Terminal {
-    /// Runs `command` (a shell command line) in a new `cols`×`rows`
-    /// terminal with `env` set and TERM=xterm-256color.
-    pub fn start(command: &str, env: &[(&str, String)], cols: u16, rows: u16) -> Self {
-        let session = unique_app("tty");
-        let mut tmux = Command::new("tmux");
-        tmux.args(["-L", &session, "new-session", "-d", "-s", &session, "-x", &cols.to_string(), "-y", &rows.to_string()]);
-        for (k, v) in env.iter().map(|(k, v)| (*k, v.as_str())).chain([("TERM", "xterm-256color")]) {
-            tmux.args(["-e", &format!("{k}={v}")]);
-        }
-        let status = tmux.arg(command).status().expect("tmux: scripts/ensure-deps installs it");
-        assert!(status.success(), "tmux could not start a session");
-        Self { session }
-    }
-
-    /// tmux, talking to this terminal's own server.
-    fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.session]);
-        c
-    }
-
-    /// The screen as text, with escape codes when `escapes`.
-    pub fn screen(&self, escapes: bool) -> String {
-        let mut c = self.tmux();
-        c.args(["capture-pane", "-p", "-t", &self.session]);
-        if escapes {
-            c.arg("-e");
-        }
-        c.output().map(|o| text(&o.stdout)).unwrap_or_default()
-    }
-
-    /// Waits until the screen shows `needle`; returns the screen.
-    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
-        let mut last;
-        let found = {
-            let deadline = Instant::now() + timeout;
-            loop {
-                last = self.screen(false);
-                if last.contains(needle) {
-                    break true;
-                }
-                if Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        };
-        assert!(found, "the terminal never showed {needle:?}; it shows:\n{last}");
-        last
-    }
-
-    /// Types `keys` (tmux key names: "Enter", "C-c", or literal text).
-    pub fn keys(&self, keys: &[&str]) {
-        let status = self.tmux().args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
-        assert!(status.success());
-    }
-
-    /// Types a line of text and Enter.
-    pub fn type_line(&self, line: &str) {
-        let status = self.tmux().args(["send-keys", "-l", "-t", &self.session, line]).status().unwrap();
-        assert!(status.success());
-        self.keys(&["Enter"]);
-    }
-
-    /// Resizes the terminal, as a user dragging its window would.
-    pub fn resize(&self, cols: u16, rows: u16) {
-        let status = self
-            .tmux()
-            .args(["resize-window", "-t", &self.session, "-x", &cols.to_string(), "-y", &rows.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.tmux().arg("kill-server").status();
     }
 }

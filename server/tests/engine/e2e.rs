@@ -1,9 +1,7 @@
 //! End to end, on the real Docker engine with real `git push` and real HTTP
 //! through the router: the walking skeleton's whole path.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::time::Duration;
 
 #[test]

@@ -3,9 +3,7 @@
 //! by scripts/test, as it stops every container on the engine) the Docker
 //! engine itself restarting.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::time::Duration;
 
 /// A Dockerfile app whose web process takes `boot` seconds to listen.

@@ -1,7 +1,6 @@
 //! Log drain receivers for the tests, on loopback: a syslog receiver that
 //! reads RFC 6587 octet-counted frames, and an HTTPS receiver with a
 //! certificate of its own that records each POST.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};

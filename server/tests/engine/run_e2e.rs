@@ -1,9 +1,7 @@
 //! `paas run` end to end: the real CLI, a real `paas-server` process, the
 //! real Docker engine, a real terminal (tmux) and real pipes.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Stdio;

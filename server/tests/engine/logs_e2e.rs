@@ -3,10 +3,7 @@
 //! logs -t`, the SSE stream, a syslog and an HTTPS receiver on loopback, a
 //! reader that stalls, a server restart, and a dyno that crashes.
 
-mod common;
-mod receivers;
-
-use common::*;
+use crate::harness::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::sync::mpsc;

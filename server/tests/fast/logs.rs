@@ -3,11 +3,8 @@
 //! tails, SSE with resume, filters, a stalled reader, a restart, drains and
 //! their drop notices. `e2e.rs` proves the same on the real Docker engine.
 
-mod fast;
-mod receivers;
-
-use fast::Fast;
-use receivers::{https_receiver, syslog_receiver};
+use crate::harness::Fast;
+use crate::shared::receivers::{https_receiver, syslog_receiver};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use futures_util::StreamExt;
@@ -242,7 +239,7 @@ async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 async fn drains_deliver_over_syslog_and_https_with_logplex_framing() {
     let certs = tempfile::tempdir().unwrap();
     let (https_port, ca, posts) = https_receiver(certs.path()).await;
-    let f = Fast::start_with(|s| s.drain_ca_file = Some(ca)).await;
+    let f = Fast::start_with(|s| s.logs.drain_ca_file = Some(ca)).await;
     let app = f.app("logs-drain").await;
     f.deploy(&app, "img-a").await;
     let (syslog_port, syslog) = syslog_receiver().await;
@@ -314,10 +311,10 @@ async fn drains_deliver_over_syslog_and_https_with_logplex_framing() {
 async fn a_drain_that_is_down_keeps_a_bounded_buffer_and_announces_what_it_dropped() {
     let certs = tempfile::tempdir().unwrap();
     let status = Arc::new(AtomicU16::new(503));
-    let (port, ca, posts) = receivers::https_receiver_answering(certs.path(), status.clone()).await;
+    let (port, ca, posts) = crate::shared::receivers::https_receiver_answering(certs.path(), status.clone()).await;
     let f = Fast::start_with(|s| {
-        s.drain_buffer = 50;
-        s.drain_ca_file = Some(ca);
+        s.logs.drain_buffer = 50;
+        s.logs.drain_ca_file = Some(ca);
     })
     .await;
     let app = f.app("logs-down").await;
@@ -352,7 +349,7 @@ async fn a_drain_that_is_down_keeps_a_bounded_buffer_and_announces_what_it_dropp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drains_reach_only_public_addresses_unless_allowed_and_tell_only_the_kind_of_failure() {
     // As a server starts by default: no range allowed.
-    let strict = Fast::start_with(|s| s.outbound = paas_server::outbound::OutboundPolicy::default()).await;
+    let strict = Fast::start_with(|s| s.server.outbound = paas_server::outbound::OutboundPolicy::default()).await;
     strict.app("drain-strict").await;
     for url in [
         "syslog://127.0.0.1:514",
@@ -372,8 +369,8 @@ async fn drains_reach_only_public_addresses_unless_allowed_and_tell_only_the_kin
     // kind, never as an address, a port or an OS error.
     let certs = tempfile::tempdir().unwrap();
     let status = Arc::new(AtomicU16::new(302));
-    let (port, ca, _posts) = receivers::https_receiver_answering(certs.path(), status).await;
-    let f = Fast::start_with(|s| s.drain_ca_file = Some(ca)).await;
+    let (port, ca, _posts) = crate::shared::receivers::https_receiver_answering(certs.path(), status).await;
+    let f = Fast::start_with(|s| s.logs.drain_ca_file = Some(ca)).await;
     let app = f.app("drain-kinds").await;
     f.deploy(&app, "img-a").await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -8,7 +8,7 @@
 //! every way out (exit, error, lost connection, panic).
 
 use crate::client;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use paas_wire::{ErrorBody, RunCreate, RunMessage, RUN_STDERR, RUN_STDIN, RUN_STDOUT};
 use std::io::{IsTerminal, Read, Write};
@@ -83,30 +83,36 @@ pub fn attached(app: &str, mut req: RunCreate) -> Result<i32> {
 
 fn run_url(app: &str, req: &RunCreate) -> Result<String> {
     let base = client::api_url()?;
-    let ws = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        bail!("the API URL {base} is not http:// or https://");
+    let mut url = reqwest::Url::parse(&base).map_err(|e| crate::exit::usage(format!("the API URL {base} is not a URL: {e}")))?;
+    let scheme = match url.scheme() {
+        "https" => "wss",
+        "http" => "ws",
+        _ => return Err(crate::exit::usage(format!("the API URL {base} is not http:// or https://"))),
     };
-    let mut url = reqwest::Url::parse(&format!("{ws}/apps/{app}/run")).context("the API URL is not a URL")?;
+    url.set_scheme(scheme).map_err(|_| anyhow!("cannot make a WebSocket URL of {base}"))?;
+    url.path_segments_mut().map_err(|_| anyhow!("the API URL {base} cannot take a path"))?.pop_if_empty().extend(["apps", app, "run"]);
     url.query_pairs_mut().append_pair("spec", &serde_json::to_string(req)?);
     Ok(url.to_string())
 }
 
-/// What the server's refusal of the upgrade says.
+/// What the server's refusal of the upgrade says (4xx: refused; else the
+/// server could not be reached, or failed).
 fn refusal(e: tokio_tungstenite::tungstenite::Error, base: &str) -> anyhow::Error {
     use tokio_tungstenite::tungstenite::Error;
     match e {
         Error::Http(resp) => {
             let body = resp.body().clone().unwrap_or_default();
-            match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(e) => anyhow!("{}", e.message),
-                Err(_) => anyhow!("the API answered {}: {}", resp.status(), String::from_utf8_lossy(&body).trim()),
+            let message = match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => e.message,
+                Err(_) => format!("the API answered {}: {}", resp.status(), String::from_utf8_lossy(&body).trim()),
+            };
+            if resp.status().is_client_error() {
+                crate::exit::refused(message)
+            } else {
+                anyhow!(message)
             }
         }
-        e => anyhow!(e).context(format!("cannot reach the paas API at {base}")),
+        e => crate::exit::unreachable(format!("cannot reach the paas API at {base}: {e}")),
     }
 }
 

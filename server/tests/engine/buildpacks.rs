@@ -2,9 +2,7 @@
 //! (`paas-server stack:build`, which scripts/test runs first), with real
 //! PyPI and npm dependencies, each ending with HTTP 200 through the router.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::time::Duration;
 
 #[test]
@@ -722,7 +720,6 @@ fn python_hooks_and_django_collectstatic_run_and_fail_naming_what_to_do() {
     let (ok, said) = p.push(dir, &app);
     assert!(!ok && said.contains("bin/post_compile failed"), "{said}");
 }
-
 
 #[test]
 fn yarn_and_pnpm_apps_build_from_their_lockfiles_and_keep_their_tool_at_run_time() {

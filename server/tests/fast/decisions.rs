@@ -8,9 +8,7 @@
 //! run needs `PAAS_TEST_POSTGRES_URL` (scripts/test sets it) and is skipped
 //! with a message without it.
 
-mod fast;
-
-use fast::Fast;
+use crate::harness::Fast;
 use paas_server::release::ReleaseError;
 use paas_server::runtime::Runtime;
 use paas_server::store::AppRow;
@@ -537,7 +535,7 @@ async fn builds_of_one_app_queue_and_a_global_limit_caps_builds() {
     let builder = Builder::new(
         f.p().store.clone(),
         runtime.clone(),
-        BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.buildpacks_dir.clone(), Vec::new()),
+        BuildpackBuilder::new(runtime, f.settings.stack.clone(), f.settings.builds.buildpacks_dir().clone(), Vec::new()),
         1,
         scratch.clone(),
         paas_server::runtime::BuildLimits { timeout: Duration::from_secs(60), ..Default::default() },
@@ -673,7 +671,7 @@ async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::ne
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_hold_up_neither_requests_nor_pushes_and_are_closed() {
     use tokio::io::AsyncReadExt;
-    let f = Fast::start_with(|s| s.header_timeout_secs = 3).await;
+    let f = Fast::start_with(|s| s.listeners.header_timeout = Duration::from_secs(3)).await;
     let app = f.app("edge-slow").await;
     f.deploy(&app, "img-a").await;
     f.app("edge-slow-push").await;
@@ -702,7 +700,7 @@ async fn idle_and_slow_connections_hold_up_neither_requests_nor_pushes_and_are_c
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_heads_are_refused() {
     use tokio::io::AsyncWriteExt;
-    let f = Fast::start_with(|s| s.router_timeout_secs = 1).await;
+    let f = Fast::start_with(|s| s.router.timeout = Duration::from_secs(1)).await;
     // One dyno that answers, one whose port is closed: every request is
     // served, and the closed one leaves the rotation.
     let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -820,7 +818,7 @@ async fn custom_and_wildcard_domains_route_to_their_app_and_belong_to_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_https_listener_serves_added_certificates_by_sni() {
-    let mut f = Fast::start_with(|s| s.router_tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))).await;
+    let mut f = Fast::start_with(|s| s.router.tls_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))).await;
     let app = f.app("tls-app").await;
     f.deploy(&app, "img-a").await;
     assert_eq!(f.add_domain("tls-app", "www.tls.test").await.status(), 201);
@@ -887,7 +885,7 @@ async fn unknown_hosts_cost_nothing_and_plant_no_history() {
     let f = Fast::start().await;
     let app = f.app("flood-real").await;
     f.deploy(&app, "img-a").await;
-    let logs_dir = f.settings.data_dir.join("logs");
+    let logs_dir = f.settings.server.data_dir.join("logs");
     let listing = || {
         let mut names: Vec<String> = std::fs::read_dir(&logs_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
@@ -1012,7 +1010,7 @@ async fn a_remembered_token_cannot_be_used_from_another_site() {
     assert!(r.text().await.unwrap().contains("git push"));
 
     // Behind a trusted proxy, the host the browser used is X-Forwarded-Host.
-    let proxied = Fast::start_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let proxied = Fast::start_with(|s| s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
     let r = proxied
         .http()
         .post(proxied.url("/apps"))
@@ -1041,8 +1039,8 @@ async fn a_remembered_token_cannot_be_used_from_another_site() {
 async fn upgraded_connections_are_capped_and_closed_when_idle() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let f = Fast::start_with(|s| {
-        s.router_max_upgraded = 20;
-        s.upgrade_idle_secs = 2;
+        s.listeners.router_max_upgraded = 20;
+        s.listeners.upgrade_idle = Duration::from_secs(2);
     })
     .await;
     // A dyno that agrees to every upgrade and then echoes, and answers
@@ -1118,8 +1116,8 @@ async fn upgraded_connections_are_capped_and_closed_when_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_and_sizes_have_limits_with_clear_errors() {
     let f = Fast::start_with(|s| {
-        s.max_push_bytes = 256 * 1024;
-        s.max_dynos = 5;
+        s.builds.max_push_bytes = 256 * 1024;
+        s.dynos.max_dynos = 5;
     })
     .await;
     let app = f.app("limits").await;
@@ -1167,7 +1165,7 @@ async fn the_api_can_speak_tls_so_tokens_never_travel_in_clear() {
     let (cert_file, key_file) = (certs.path().join("api.crt"), certs.path().join("api.key"));
     std::fs::write(&cert_file, ca.cert.pem()).unwrap();
     std::fs::write(&key_file, ca.key_pair.serialize_pem()).unwrap();
-    let f = Fast::start_with(|s| s.api_tls = Some((cert_file.clone(), key_file.clone()))).await;
+    let f = Fast::start_with(|s| { s.server.tls_cert = Some(cert_file.clone()); s.server.tls_key = Some(key_file.clone()); }).await;
     f.app("tls-api").await;
     let port = f.p().api_addr.port();
 

@@ -1,7 +1,6 @@
 //! The fast tests' platform: a real server in this process (store, release
 //! service, scheduler, log router, API and router on port 0, real HTTP)
 //! over the fake runtime, on a fresh SQLite file or a PostgreSQL database.
-#![allow(dead_code)]
 
 use paas_server::release::Deployable;
 use paas_server::runtime::{FakeRuntime, Runtime};
@@ -30,7 +29,7 @@ impl Fast {
     pub async fn start_on(database_url: Option<String>) -> Self {
         Self::start_with(|s| {
             if let Some(url) = database_url {
-                s.database_url = url;
+                s.server.set_database_url(url);
             }
         })
         .await
@@ -40,7 +39,7 @@ impl Fast {
     pub async fn start_with(change: impl FnOnce(&mut Settings)) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut settings = Settings::local(data.path());
-        settings.boot_timeout_secs = 1;
+        settings.dynos.boot_timeout = Duration::from_secs(1);
         // Real git pushes run the real hook, which calls back into this server.
         settings.hook_exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_paas-server"));
         change(&mut settings);

@@ -3,9 +3,7 @@
 //! real `git push` and the real Docker engine. Screenshots of each page go
 //! to the build's target folder (`dashboard-screenshots/`), not the repo.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -205,7 +203,7 @@ async fn the_dashboard_in_a_real_browser() {
     let marker = format!("live-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     c.find(Locator::Css("#log")).await.unwrap();
     let out = blocking(|| p.paas(repo.path(), &["run:detached", "-a", &app, &format!("echo {marker}")]));
-    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(out.status.success(), "{}", crate::harness::text(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let log = c.find(Locator::Css("#log")).await.unwrap().text().await.unwrap();

@@ -1,0 +1,109 @@
+//! Apps: `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`.
+
+use super::{in_git_repo, set_remote, Ctx};
+use crate::exit::bail_usage;
+use crate::output;
+use anyhow::Result;
+use clap::Subcommand;
+use paas_wire::{App, AppCreate, AppName};
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// List apps.
+    Apps,
+    /// Create an app (and the git remote --remote names, in a git repo).
+    #[command(name = "apps:create")]
+    AppsCreate { name: Option<String> },
+    /// Show an app.
+    #[command(name = "apps:info")]
+    AppsInfo,
+    /// Destroy an app, its releases and dynos.
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        /// The app's name again, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Add (or update) the git remote --remote names (default paas) for an app in this repo.
+    #[command(name = "git:remote")]
+    GitRemote,
+}
+
+pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
+    match cmd {
+        Cmd::Apps => {
+            let apps: Vec<App> = ctx.client()?.get(&["apps"])?;
+            if ctx.json {
+                output::json(&apps);
+            } else if apps.is_empty() {
+                println!("You have no apps. Create one with `paas apps:create NAME`.");
+            } else {
+                output::heading("Apps");
+                for a in &apps {
+                    println!("{}", a.name);
+                }
+            }
+        }
+        Cmd::AppsCreate { name } => {
+            let Some(name) = name.or_else(|| ctx.app_flag().map(str::to_owned)) else {
+                bail_usage!("name the app: `paas apps:create NAME`");
+            };
+            AppName::parse(&name)?;
+            let created: App = ctx.client()?.post(&["apps"], &[], &AppCreate { name })?;
+            let remote = ctx.remote().to_owned();
+            let with_remote = in_git_repo();
+            if with_remote {
+                set_remote(&remote, &created.git_url)?;
+            }
+            if ctx.json {
+                output::json(&created);
+            } else {
+                println!("Creating {}... done", created.name);
+                println!("{} | {}", created.web_url, created.git_url);
+                if with_remote {
+                    println!("Git remote {remote} added: deploy with `git push {remote} main`");
+                }
+            }
+        }
+        Cmd::AppsInfo => {
+            let name = ctx.app()?;
+            let a: App = ctx.client()?.get(&["apps", &name])?;
+            if ctx.json {
+                output::json(&a);
+            } else {
+                output::heading(&a.name);
+                output::pairs(&[
+                    ("Git URL".into(), a.git_url),
+                    ("Web URL".into(), a.web_url),
+                    ("Release".into(), a.current_release.map_or("none yet".into(), |v| format!("v{v}"))),
+                    ("Created".into(), a.created_at),
+                    ("ID".into(), a.id),
+                ]);
+            }
+        }
+        Cmd::AppsDestroy { confirm } => {
+            let name = ctx.app()?;
+            if confirm.as_deref() != Some(name.as_str()) {
+                bail_usage!("this destroys {name}, its releases and its dynos for good: run `paas apps:destroy -a {name} --confirm {name}`");
+            }
+            let gone: App = ctx.client()?.delete(&["apps", &name])?;
+            if ctx.json {
+                output::json(&gone);
+            } else {
+                println!("Destroying {name} (including all releases and dynos)... done");
+            }
+        }
+        Cmd::GitRemote => {
+            let name = ctx.app()?;
+            let a: App = ctx.client()?.get(&["apps", &name])?;
+            let remote = ctx.remote().to_owned();
+            set_remote(&remote, &a.git_url)?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "remote": remote, "url": a.git_url }));
+            } else {
+                println!("set git remote {remote} to {}", a.git_url);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,74 @@
+//! Releases: `releases`, `releases:info`, `releases:rollback`.
+
+use super::{change, id_segment, Ctx, WaitArgs};
+use crate::client::app_path;
+use crate::output;
+use anyhow::Result;
+use clap::Subcommand;
+use paas_wire::{Release, ReleaseCreate};
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// List releases, newest first.
+    Releases,
+    /// Show one release.
+    #[command(name = "releases:info")]
+    ReleasesInfo { release: String },
+    /// Roll back to an earlier release (a new release with its build and config).
+    #[command(name = "releases:rollback")]
+    ReleasesRollback {
+        release: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
+    let name = ctx.app()?;
+    let json = ctx.json;
+    match cmd {
+        Cmd::Releases => {
+            let releases: Vec<Release> = ctx.client()?.get(&app_path(&name, &["releases"]))?;
+            if json {
+                output::json(&releases);
+            } else if releases.is_empty() {
+                println!("{name} has no releases yet. Deploy with `git push paas main`.");
+            } else {
+                let current = releases.iter().find(|r| r.current).unwrap_or(&releases[0]);
+                output::heading(&format!("{name} Releases - Current: v{}", current.version));
+                let rows: Vec<Vec<String>> = releases
+                    .iter()
+                    .map(|r| vec![format!("v{}", r.version), r.description.clone(), r.status.clone(), r.created_at.clone()])
+                    .collect();
+                output::table(&["Version", "Description", "Status", "Created"], &rows);
+            }
+            Ok(0)
+        }
+        Cmd::ReleasesInfo { release } => {
+            let r: Release = ctx.client()?.get(&app_path(&name, &["releases", id_segment(&release)?]))?;
+            if json {
+                output::json(&r);
+            } else {
+                output::heading(&format!("Release v{}", r.version));
+                let types: Vec<String> = r.process_types.iter().map(|(t, c)| format!("{t}: {c}")).collect();
+                output::pairs(&[
+                    ("Description".into(), r.description),
+                    ("Status".into(), r.status),
+                    ("Current".into(), r.current.to_string()),
+                    ("Why".into(), r.status_detail),
+                    ("Image".into(), r.image.unwrap_or_else(|| "none".into())),
+                    ("Process types".into(), types.join("; ")),
+                    ("Created".into(), r.created_at),
+                    ("ID".into(), r.id),
+                ]);
+            }
+            Ok(0)
+        }
+        Cmd::ReleasesRollback { release, wait } => {
+            let client = ctx.client()?;
+            let body = ReleaseCreate { release: release.clone() };
+            let send = || client.post(&app_path(&name, &["releases"]), &wait.query(), &body);
+            change(json, &format!("Rolling back {name} to {release}"), send, |_| {})
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The engine tests' harness, by concern: [`platform`] (a real server
+//! process and its clients), [`fixtures`] (the apps pushed), [`load`]
+//! (traffic during a change), [`terminal`] (tmux).
+
+pub mod fixtures;
+pub mod load;
+pub mod platform;
+pub mod terminal;
+
+pub use crate::shared::*;
+pub use fixtures::*;
+pub use load::*;
+pub use platform::*;
+pub use terminal::*;

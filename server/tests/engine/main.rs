@@ -1,0 +1,17 @@
+//! The engine tests, in one binary: a real `paas-server` process on the
+//! real Docker engine, driven by the real CLI, git, HTTP, a browser
+//! (`dashboard`) and a terminal (`run_e2e`); the harness is in
+//! [`harness`], split by concern.
+
+#[path = "../shared/mod.rs"]
+mod shared;
+
+mod harness;
+
+mod api;
+mod buildpacks;
+mod dashboard;
+mod e2e;
+mod faults;
+mod logs_e2e;
+mod run_e2e;

@@ -1,0 +1,15 @@
+//! The fast tests, in one binary: a real server in this process over the
+//! fake runtime ([`harness`]), with real HTTP, real git pushes, the real
+//! CLI and real drain receivers; and `tidy`, the architecture's rules read
+//! from the source. No Docker engine needed.
+
+#[path = "../shared/mod.rs"]
+mod shared;
+
+mod harness;
+
+mod acme;
+mod decisions;
+mod logs;
+mod run;
+mod tidy;
