@@ -43,10 +43,12 @@ pub enum Cmd {
 }
 
 pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
+    if let Cmd::Run { .. } = cmd {
+        ctx.no_json("run", "its output is the command's own; use `paas run:detached --json` for the dyno")?;
+    }
     let name = ctx.app()?;
     match cmd {
         Cmd::Run { run, no_tty } => {
-            ctx.no_json("run", "its output is the command's own; use `paas run:detached --json` for the dyno")?;
             let req = request(run, crate::attach::wants_tty(no_tty))?;
             crate::attach::attached(&name, req)
         }

@@ -9,6 +9,7 @@
 //! with a message without it.
 
 use crate::harness::Fast;
+use crate::pushes::{dockerfile_repo, git};
 use paas_server::release::ReleaseError;
 use paas_server::runtime::Runtime;
 use paas_server::store::AppRow;
@@ -450,42 +451,6 @@ async fn startup_checks_use_their_path_content_and_attempts() {
     assert!(d.message.contains("did not pass its startup check (GET /ready on $PORT"), "{}", d.message);
     assert!(d.message.contains("answer containing \"nope\") after 2 attempts"), "{}", d.message);
     assert!(f.page("fast-startup").await.1.contains("v1 web"), "v1 keeps serving");
-}
-
-/// A git repo with a Dockerfile app, one commit.
-fn dockerfile_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY . /app\n").unwrap();
-    std::fs::write(dir.path().join("Procfile"), "web: serve\n").unwrap();
-    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-qm", "first"]] {
-        git(dir.path(), args);
-    }
-    dir
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("HOME", dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap()
-}
-
-impl Fast {
-    /// A real `git push` to this in-process server: (accepted, what git said).
-    async fn push(&self, dir: &std::path::Path, app: &str) -> (bool, String) {
-        let url = format!("http://git:{}@{}/{app}.git", self.token, self.p().api_addr);
-        let dir = dir.to_path_buf();
-        let out = tokio::task::spawn_blocking(move || git(&dir, &["push", &url, "HEAD:main"])).await.unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,10 @@
 mod shared;
 
 mod harness;
+mod pushes;
 
 mod acme;
+mod conventions;
 mod decisions;
 mod logs;
 mod run;

@@ -7,40 +7,8 @@
 use crate::harness::Fast;
 use paas_server::runtime::Runtime;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The CLI with `args` against `f`, its streams piped, ready to spawn.
-fn cli(f: &Fast, args: &[&str]) -> Command {
-    let mut c = Command::new(crate::shared::cli_exe());
-    c.args(args)
-        .env("PAAS_API_URL", f.p().api_url())
-        .env("PAAS_TOKEN", &f.token)
-        .env("HOME", &f.settings.server.data_dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-/// The CLI with `args` against `f`, fed `input`.
-async fn paas(f: &Fast, args: &[&str], input: &[u8]) -> Output {
-    let (mut command, input) = (cli(f, args), input.to_vec());
-    tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        out
-    })
-    .await
-    .unwrap()
-}
 
 /// The status line answering a WebSocket upgrade of `path`.
 async fn upgrade(f: &Fast, path: &str, token: Option<&str>) -> String {
@@ -95,21 +63,21 @@ async fn attached_runs_carry_bytes_and_exit_codes_and_detached_ones_show_in_ps()
     let app = f.app("run-fast").await;
     f.deploy(&app, "img:v1").await;
 
-    let out = paas(&f, &["run", "-a", "run-fast", "cat"], b"hi\n").await;
+    let out = f.paas(&["run", "-a", "run-fast", "cat"], b"hi\n").await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success());
     let blob: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    let out = paas(&f, &["run", "-a", "run-fast", "cat"], &blob).await;
+    let out = f.paas(&["run", "-a", "run-fast", "cat"], &blob).await;
     assert!(out.stdout == blob, "binary data round-trips byte for byte");
-    let out = paas(&f, &["run", "-a", "run-fast", "exit 7"], b"").await;
+    let out = f.paas(&["run", "-a", "run-fast", "exit 7"], b"").await;
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Detached: listed as run.N with its command, never in the formation.
-    let out = paas(&f, &["run:detached", "-a", "run-fast", "--size", "1G", "-e", "K=v", "sleep 1000"], b"").await;
+    let out = f.paas(&["run:detached", "-a", "run-fast", "--size", "1G", "-e", "K=v", "sleep 1000"], b"").await;
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("up, run."), "{said}{}", String::from_utf8_lossy(&out.stderr));
     let name = said.split("up, ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().to_owned();
-    let ps = String::from_utf8_lossy(&paas(&f, &["ps", "-a", "run-fast"], b"").await.stdout).into_owned();
+    let ps = String::from_utf8_lossy(&f.paas(&["ps", "-a", "run-fast"], b"").await.stdout).into_owned();
     let line = ps.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("no {name} in:\n{ps}"));
     assert!(line.contains("1G") && line.ends_with("sleep 1000"), "{line}");
     let env = f.fake.env_of("run-fast", &name).unwrap();
@@ -117,7 +85,7 @@ async fn attached_runs_carry_bytes_and_exit_codes_and_detached_ones_show_in_ps()
     let formation = f.send(reqwest::Method::GET, "/apps/run-fast/formation", serde_json::Value::Null).await.text().await.unwrap();
     assert!(!formation.contains("\"run\""), "{formation}");
 
-    let out = paas(&f, &["ps:stop", "-a", "run-fast", &name], b"").await;
+    let out = f.paas(&["ps:stop", "-a", "run-fast", &name], b"").await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f.fake.list_one_offs(Some("run-fast")).await.unwrap().is_empty() {
@@ -142,7 +110,7 @@ async fn an_attached_run_that_carries_nothing_either_way_is_ended_after_the_idle
     let app = f.app("run-idle").await;
     f.deploy(&app, "img:v1").await;
     // `cat` with its input held open and nothing sent: idle both ways.
-    let mut command = cli(&f, &["run", "-a", "run-idle", "cat"]);
+    let mut command = f.cli(&["run", "-a", "run-idle", "cat"]);
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         let mut child = command.spawn().unwrap();

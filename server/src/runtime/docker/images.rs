@@ -2,9 +2,8 @@
 //! streamed as the body, which bollard 0.18 cannot do), importing a root
 //! filesystem, committing a base image plus files, inspecting and removing.
 
-use super::{file_stream, is_not_found, DockerRuntime};
+use super::{is_not_found, DockerRuntime};
 use anyhow::{anyhow, Context, Result};
-use bollard::container::UploadToContainerOptions;
 use bollard::container::{Config, CreateContainerOptions};
 use bollard::image::{CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
 use futures_util::StreamExt;
@@ -237,17 +236,7 @@ impl DockerRuntime {
             .await
             .with_context(|| format!("cannot create a container from {base}"))?;
         let result = async {
-            self.docker
-                .upload_to_container_streaming(
-                    &created.id,
-                    Some(UploadToContainerOptions {
-                        path: "/",
-                        ..Default::default()
-                    }),
-                    file_stream(tar).await?,
-                )
-                .await
-                .context("cannot copy the built app into the image")?;
+            self.upload_tar(&created.id, tar).await.context("cannot copy the built app into the image")?;
             let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
             let options = CommitContainerOptions {
                 container: created.id.as_str(),

@@ -170,6 +170,13 @@ impl DockerRuntime {
         .collect()
     }
 
+    /// Unpacks the tar file at `tar` into the container's root, streamed.
+    pub(super) async fn upload_tar(&self, id: &str, tar: &Path) -> Result<()> {
+        let options = bollard::container::UploadToContainerOptions { path: "/", ..Default::default() };
+        self.docker.upload_to_container_streaming(id, Some(options), file_stream(tar).await?).await?;
+        Ok(())
+    }
+
     /// Creates a container; returns its id.
     pub(super) async fn create(&self, name: &str, config: Config<String>, what: &str) -> Result<String> {
         let created = self
@@ -220,7 +227,7 @@ pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
 
 /// A file as a stream of chunks, for bollard's streamed uploads. A read
 /// error ends the stream early, which the engine reports as a bad tar.
-pub(super) async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static> {
+async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static> {
     let file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;

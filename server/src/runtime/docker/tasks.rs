@@ -2,11 +2,11 @@
 //! phase, stack steps), with files copied in and out, its output as lines,
 //! a timeout, and its exit (OOM told apart); in a spare when one is ready.
 
-use super::{file_stream, is_not_found, locked_down, spares, DockerRuntime};
+use super::{is_not_found, locked_down, spares, DockerRuntime};
 use crate::runtime::{TaskResult, TaskSpec};
 use anyhow::{anyhow, Context, Result};
 use bollard::container::{Config, CreateContainerOptions};
-use bollard::container::{DownloadFromContainerOptions, LogOutput, UploadToContainerOptions, WaitContainerOptions};
+use bollard::container::{DownloadFromContainerOptions, LogOutput, WaitContainerOptions};
 use bollard::image::CommitContainerOptions;
 use bollard::models::{HostConfig, Mount, MountTypeEnum};
 use futures_util::StreamExt;
@@ -108,17 +108,7 @@ impl DockerRuntime {
 
     pub(super) async fn upload_task_files(&self, id: &str, spec: &TaskSpec) -> Result<()> {
         if let Some(tar) = &spec.upload {
-            self.docker
-                .upload_to_container_streaming(
-                    id,
-                    Some(UploadToContainerOptions {
-                        path: "/",
-                        ..Default::default()
-                    }),
-                    file_stream(tar).await?,
-                )
-                .await
-                .context("cannot copy files into the task container")?;
+            self.upload_tar(id, tar).await.context("cannot copy files into the task container")?;
         }
         Ok(())
     }
