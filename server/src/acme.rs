@@ -41,18 +41,21 @@ struct Inner {
 }
 
 impl Acme {
-    pub fn new(
-        directory: String,
-        ca_file: Option<PathBuf>,
-        renew_after: Duration,
-        data_dir: &std::path::Path,
-        store: Store,
-        cipher: ConfigCipher,
-        certs: CertTable,
-        challenges: Challenges,
-    ) -> Self {
-        let account_file = data_dir.join("acme-account.sealed");
-        Self { inner: Arc::new(Inner { directory, ca_file, account_file, renew_after, store, cipher, certs, challenges, account: Mutex::default() }) }
+    /// Automatic certificates as `settings` say (the ACME directory, its CA,
+    /// when to renew), the account kept sealed in `data_dir`.
+    pub fn new(settings: &crate::settings::Certs, data_dir: &std::path::Path, store: Store, cipher: ConfigCipher, certs: CertTable, challenges: Challenges) -> Self {
+        let inner = Inner {
+            directory: settings.acme_directory.clone(),
+            ca_file: settings.acme_ca_file.clone(),
+            account_file: data_dir.join("acme-account.sealed"),
+            renew_after: settings.acme_renew,
+            store,
+            cipher,
+            certs,
+            challenges,
+            account: Mutex::default(),
+        };
+        Self { inner: Arc::new(inner) }
     }
 
     /// The ACME account: made at the first use, kept sealed on disk.

@@ -176,25 +176,18 @@ pub fn backoff(count: u32) -> Duration {
 }
 
 impl Scheduler {
-    pub fn new(
-        store: Store,
-        runtime: Arc<dyn Runtime>,
-        cipher: ConfigCipher,
-        routes: RouteTable,
-        stop_grace: Duration,
-        boot_timeout: Duration,
-        default_size: DynoSize,
-        logs: LogRouter,
-    ) -> Self {
+    /// A scheduler over `runtime`, with the dyno settings it keeps to (the
+    /// stop grace, the boot timeout, the default size).
+    pub fn new(store: Store, runtime: Arc<dyn Runtime>, cipher: ConfigCipher, routes: RouteTable, logs: LogRouter, dynos: &crate::settings::Dynos) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 runtime,
                 cipher,
                 routes,
-                stop_grace,
-                boot_timeout,
-                default_size,
+                stop_grace: dynos.stop_grace,
+                boot_timeout: dynos.boot_timeout,
+                default_size: dynos.size,
                 locks: KeyedLocks::default(),
                 queued: Mutex::default(),
                 crashes: Mutex::default(),

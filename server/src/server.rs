@@ -136,16 +136,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let routes = RouteTable::default();
     let certs = crate::tls::CertTable::default();
     let challenges = crate::tls::Challenges::default();
-    let acme = crate::acme::Acme::new(
-        settings.certs.acme_directory.clone(),
-        settings.certs.acme_ca_file.clone(),
-        settings.certs.acme_renew,
-        &settings.server.data_dir,
-        store.clone(),
-        cipher.clone(),
-        certs.clone(),
-        challenges.clone(),
-    );
+    let acme = crate::acme::Acme::new(&settings.certs, &settings.server.data_dir, store.clone(), cipher.clone(), certs.clone(), challenges.clone());
     certs.load(&store, &cipher).await?;
     let domains = router::DomainTable::default();
     for (hostname, app) in store.all_domains().await? {
@@ -160,17 +151,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             Err(e) => warn!(app = %app, drain = %drain.id, error = %format!("{e:#}"), "drain not started"),
         }
     }
-    let boot_timeout = settings.dynos.boot_timeout;
-    let scheduler = Scheduler::new(
-        store.clone(),
-        runtime.clone(),
-        cipher.clone(),
-        routes.clone(),
-        settings.dynos.stop_grace,
-        boot_timeout,
-        settings.dynos.size,
-        logs.clone(),
-    );
+    let scheduler = Scheduler::new(store.clone(), runtime.clone(), cipher.clone(), routes.clone(), logs.clone(), &settings.dynos);
     let releases = ReleaseService::with_max_dynos(store.clone(), cipher.clone(), scheduler.clone(), settings.dynos.max_dynos);
     let one_offs = crate::oneoff::OneOffs::new(
         store.clone(),

@@ -122,8 +122,9 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             client_activity.notify_one();
             match message {
                 Message::Binary(data) if data.first() == Some(&RUN_STDIN) => {
+                    let sent = stdin_tx.send(Some(data.slice(1..))).await;
                     // The dyno's stdin is gone: nothing more to pass on.
-                    if stdin_tx.send(Some(data.slice(1..))).await.is_err() {
+                    if sent.is_err() {
                         break;
                     }
                 }

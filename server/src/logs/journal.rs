@@ -56,10 +56,14 @@ fn path_of(dir: &Path, app: &str) -> PathBuf {
     dir.join(format!("{app}.log"))
 }
 
+/// What opening a journal gives back: the journal, the newest lines, and
+/// each container's cursor.
+pub type Opened = (Journal, VecDeque<Arc<LogLine>>, HashMap<String, i64>);
+
 impl Journal {
     /// Reads an app's journal: the journal, the newest `history` lines and
     /// the containers' cursors.
-    pub fn open(dir: &Path, app: &str, history: usize) -> Result<(Self, VecDeque<Arc<LogLine>>, HashMap<String, i64>)> {
+    pub fn open(dir: &Path, app: &str, history: usize) -> Result<Opened> {
         let path = path_of(dir, app);
         let mut ring: VecDeque<Arc<LogLine>> = VecDeque::new();
         let mut cursors = HashMap::new();
