@@ -6,7 +6,7 @@
 //! converge. This module holds no build or release logic of its own.
 
 use paas_wire::ErrorId;
-use crate::http::{ApiError, ApiResult, AppState};
+use crate::http::{ApiError, ApiResult, AppPath, AppState};
 use crate::output::Output;
 use crate::release::Deployable;
 use crate::settings::Settings;
@@ -67,13 +67,10 @@ pub fn ensure_repo(settings: &Settings, app: &AppName) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `myapp.git` -> the app, which must exist.
-async fn repo_app(state: &AppState, repo: &str) -> ApiResult<(crate::store::AppRow, PathBuf)> {
-    let name = repo.strip_suffix(".git").unwrap_or(repo);
-    let app = state.app(name).await?;
+/// The app's bare repo, made when missing.
+fn repo_of(state: &AppState, app: &AppRow) -> ApiResult<PathBuf> {
     let name = AppName::parse(&app.name)?;
-    let path = ensure_repo(&state.settings, &name).map_err(ApiError::internal)?;
-    Ok((app, path))
+    ensure_repo(&state.settings, &name).map_err(ApiError::internal)
 }
 
 #[derive(serde::Deserialize)]
@@ -85,11 +82,7 @@ fn pkt_line(s: &str) -> String {
     format!("{:04x}{s}", s.len() + 4)
 }
 
-async fn info_refs(
-    State(state): State<AppState>,
-    Path(repo): Path<String>,
-    Query(q): Query<ServiceQuery>,
-) -> ApiResult<Response> {
+async fn info_refs(State(state): State<AppState>, app: AppPath, Query(q): Query<ServiceQuery>) -> ApiResult<Response> {
     if q.service.as_deref() != Some("git-receive-pack") {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -97,7 +90,7 @@ async fn info_refs(
             "this remote only accepts pushes (git-receive-pack over smart HTTP); cloning is not supported",
         ));
     }
-    let (_, path) = repo_app(&state, &repo).await?;
+    let path = repo_of(&state, &app)?;
     let refs = crate::tools::git_advertise_refs(&path).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut body = pkt_line("# service=git-receive-pack\n").into_bytes();
     body.extend_from_slice(b"0000");
@@ -112,12 +105,7 @@ async fn info_refs(
         .into_response())
 }
 
-async fn receive_pack(
-    State(state): State<AppState>,
-    Path(repo): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+async fn receive_pack(State(state): State<AppState>, AppPath(app): AppPath, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     // Only git sends a pack: a form or a `fetch` from a page cannot send
     // this content type without asking first (CORS), and is not asked back.
     let git_type = headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/x-git-receive-pack-request");
@@ -128,7 +116,7 @@ async fn receive_pack(
             "git-receive-pack takes what git sends (Content-Type: application/x-git-receive-pack-request): push with `git push paas main`",
         ));
     }
-    let (app, path) = repo_app(&state, &repo).await?;
+    let path = repo_of(&state, &app)?;
     let hook_url = state.settings.api_url();
     let env = [
         ("PAAS_HOOK_URL", hook_url.as_str()),
@@ -192,6 +180,8 @@ async fn internal_build(
     if q.commit.len() != 40 || !q.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("commit must be a 40-character hex object name"));
     }
+    // Looked up only after the hook's secret matched: no AppPath here, so a
+    // caller without it cannot learn which apps exist.
     let app = state.app(&app).await?;
     // The tree goes to a temporary file as it arrives: never whole in memory.
     let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)

@@ -1,5 +1,6 @@
 //! Extractors every app route shares. [`AppPath`] reads the `{app}` segment
-//! of the route, checks the name and finds the app, once per request, with
+//! of the route (or git's `{repo}`, `APP.git`), checks the name and finds
+//! the app, once per request, with
 //! an error that says what to do; it is the one place a route learns which
 //! app it acts on, so the check of who may act on it belongs here too.
 
@@ -29,8 +30,12 @@ impl FromRequestParts<AppState> for AppPath {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let name = params
             .iter()
-            .find_map(|(k, v)| (k == "app").then_some(v))
-            .ok_or_else(|| ApiError::internal("AppPath on a route without {app}"))?;
+            .find_map(|(k, v)| match k {
+                "app" => Some(v),
+                "repo" => Some(v.strip_suffix(".git").unwrap_or(v)),
+                _ => None,
+            })
+            .ok_or_else(|| ApiError::internal("AppPath on a route without {app} or {repo}"))?;
         find_app(state, name).await.map(AppPath)
     }
 }
