@@ -4,7 +4,7 @@
 
 use super::{is_not_found, DockerRuntime};
 use anyhow::{anyhow, Context, Result};
-use bollard::container::{Config, CreateContainerOptions};
+use bollard::container::Config;
 use bollard::image::{CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -224,22 +224,12 @@ impl DockerRuntime {
             labels: Some(self.not_a_dyno("layer")),
             ..Default::default()
         };
-        let created = self
-            .docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: name.as_str(),
-                    platform: None,
-                }),
-                config,
-            )
-            .await
-            .with_context(|| format!("cannot create a container from {base}"))?;
+        let created = self.create(&name, config, &format!("a layer from {base}")).await?;
         let result = async {
-            self.upload_tar(&created.id, tar).await.context("cannot copy the built app into the image")?;
+            self.upload_tar(&created, tar).await.context("cannot copy the built app into the image")?;
             let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
             let options = CommitContainerOptions {
-                container: created.id.as_str(),
+                container: created.as_str(),
                 repo,
                 tag,
                 pause: false,
@@ -265,7 +255,7 @@ impl DockerRuntime {
             image.id.ok_or_else(|| anyhow!("the committed image has no ID"))
         }
         .await;
-        self.remove_now(&created.id).await;
+        self.remove_now(&created).await;
         result
     }
 }

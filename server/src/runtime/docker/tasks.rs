@@ -5,7 +5,7 @@
 use super::{is_not_found, locked_down, spares, DockerRuntime};
 use crate::runtime::{TaskResult, TaskSpec};
 use anyhow::{anyhow, Context, Result};
-use bollard::container::{Config, CreateContainerOptions};
+use bollard::container::Config;
 use bollard::container::{DownloadFromContainerOptions, LogOutput, WaitContainerOptions};
 use bollard::image::CommitContainerOptions;
 use bollard::models::{HostConfig, Mount, MountTypeEnum};
@@ -325,19 +325,9 @@ impl DockerRuntime {
             None => {
                 let name = format!("paas-task-{}-{}", spec.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
                 let extra: &[(&str, &str)] = if spec.spare { &[(spares::SPARE_LABEL, "1")] } else { &[] };
-                let created = self
-                    .docker
-                    .create_container(
-                        Some(CreateContainerOptions {
-                            name: name.as_str(),
-                            platform: None,
-                        }),
-                        self.task_config(spec, extra),
-                    )
-                    .await
-                    .with_context(|| format!("cannot create the {} container from {}", spec.name, spec.image))?;
-                let result = self.run_created_task(&created.id, spec, output).await;
-                (created.id, result)
+                let created = self.create(&name, self.task_config(spec, extra), &format!("{} from {}", spec.name, spec.image)).await?;
+                let result = self.run_created_task(&created, spec, output).await;
+                (created, result)
             }
         };
         // A successful build's container goes after the deploy; any other
