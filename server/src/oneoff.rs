@@ -130,7 +130,8 @@ impl OneOffs {
         }
         // A dyno like the formation's (DYNO, PAAS_APP, PAAS_RELEASE); its
         // number, and so DYNO, is given when it starts.
-        let spec = spec_for(&app.name, &release, RUN_TYPE, 0, &req.command, &env, size.bytes());
+        let command = by_process_type(&release.process_types()?, command);
+        let spec = spec_for(&app.name, &release, RUN_TYPE, 0, &command, &env, size.bytes());
         Ok(Prepared { app: app.clone(), spec, tty })
     }
 
@@ -321,5 +322,35 @@ impl OneOffs {
                 }
             }
         })
+    }
+}
+
+/// A run's command as Heroku and Dokku read it: when its first word is a
+/// process type of the release (`paas run console`, `paas run worker
+/// --once`), that type's Procfile command with the rest appended;
+/// otherwise the command as typed.
+pub fn by_process_type(types: &BTreeMap<String, String>, command: &str) -> String {
+    let command = command.trim();
+    let (first, rest) = command.split_once(char::is_whitespace).map_or((command, ""), |(f, r)| (f, r.trim_start()));
+    match types.get(first) {
+        Some(procfile) if rest.is_empty() => procfile.clone(),
+        Some(procfile) => format!("{procfile} {rest}"),
+        None => command.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod by_type_tests {
+    use super::by_process_type;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_process_type_runs_its_procfile_command_with_the_arguments_after_it() {
+        let types = BTreeMap::from([("console".to_owned(), "python3 console.py".to_owned()), ("web".to_owned(), "gunicorn app".to_owned())]);
+        assert_eq!(by_process_type(&types, "console"), "python3 console.py");
+        assert_eq!(by_process_type(&types, "  console --quiet  x"), "python3 console.py --quiet  x");
+        assert_eq!(by_process_type(&types, "consoles"), "consoles");
+        assert_eq!(by_process_type(&types, "echo console"), "echo console");
+        assert_eq!(by_process_type(&BTreeMap::new(), "bash"), "bash");
     }
 }

@@ -259,3 +259,27 @@ fn detached_runs_log_and_end_and_attached_ones_die_with_their_client_or_the_serv
     p.boot();
     wait_no_one_offs(&app, "the orphaned attached run to be removed after the restart");
 }
+
+#[test]
+fn a_process_type_runs_its_procfile_command_as_on_heroku() {
+    let mut p = Platform::start();
+    let app = unique_app("run-console");
+    // A console-only app: no web, nothing to scale, only a command to run.
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    p.git_ok(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {BASE_IMAGE}\nCOPY . /app\n")).unwrap();
+    std::fs::write(dir.join("Procfile"), "console: echo console says $FROM_CONFIG and\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "console only"]);
+    p.create_app(dir, &app);
+    p.paas_ok(dir, &["config:set", "-a", &app, "FROM_CONFIG=configured", "--no-wait"]);
+    p.push_ok(dir, &app);
+
+    // `paas run console ARGS`: the Procfile's command, the arguments after it.
+    let said = p.paas_ok(dir, &["run", "-a", &app, "console", "hello"]);
+    assert_eq!(said.trim(), "console says configured and hello");
+    // A word that is no process type is a command as typed.
+    let said = p.paas_ok(dir, &["run", "-a", &app, "echo console"]);
+    assert_eq!(said.trim(), "console");
+}
