@@ -188,8 +188,16 @@ pub struct AppJsonError {
 }
 
 /// Parses app.json: the fields paas uses, and one warning naming every key it
-/// ignores (empty when there are none).
+/// ignores (empty when there are none). Comments (`//`, `/* */`, `#`) and
+/// trailing commas are accepted, as Dokku accepts them; they are blanked
+/// out in place, so an error's line and column are still the file's.
 pub fn parse(text: &str) -> Result<(AppJson, Option<String>), AppJsonError> {
+    let mut plain = text.to_owned();
+    if json_strip_comments::strip(&mut plain).is_err() {
+        // An unterminated comment: serde_json says where the text ends up.
+        plain = text.to_owned();
+    }
+    let text = plain.as_str();
     let app = parse_used(text)?;
     let value: serde_json::Value = serde_json::from_str(text).expect("it parsed above");
     let mut ignored = Vec::new();
@@ -258,6 +266,17 @@ fn parse_used(text: &str) -> Result<AppJson, AppJsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_and_trailing_commas_as_dokku_writes_them() {
+        let text = "{\n  // the app's dynos\n  \"formation\": {\"web\": {\"quantity\": 2,},},\n  /* checks\n     here */\n  \"healthchecks\": {\"web\": [{\"type\": \"startup\", \"path\": \"/x\",}]},\n}\n";
+        let (app, _) = parse(text).unwrap();
+        assert_eq!(app.formation.values().next().map(|f| f.quantity.0), Some(2));
+        assert_eq!(app.web_health_path().as_deref(), Some("/x"));
+        // Positions stay the file's: the error is on line 3.
+        let err = parse("{\n  // fine\n  \"formation\": 7\n}").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+    }
 
     #[test]
     fn parses_the_known_keys() {

@@ -179,7 +179,8 @@ fn procfile_app_release_phase_and_app_json_formation() {
     let dir = repo.path();
     std::fs::write(
         dir.join("app.json"),
-        "{\"formation\": {\"worker\": {\"quantity\": 1}}, \"scripts\": {\"postdeploy\": \"true\"}}\n",
+        // Comments and trailing commas, as Dokku's test apps write app.json.
+        "{\n  // one worker from the start\n  \"formation\": {\"worker\": {\"quantity\": 1,},},\n  /* Heroku's */ \"scripts\": {\"postdeploy\": \"true\"},\n}\n",
     )
     .unwrap();
     std::fs::write(dir.join("Procfile"), std::fs::read_to_string(dir.join("Procfile")).unwrap() + "worker: exec sleep 100000\n").unwrap();
