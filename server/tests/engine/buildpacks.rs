@@ -137,6 +137,18 @@ fn go_with_the_stacks_toolchain() {
     let said = p.push_ok(repo.path(), &app);
     assert!(said.contains("Go app detected") && said.contains("go build"), "{said}");
     p.wait_for_page(&app, "go ok");
+
+    // A go.mod asking for a Go the stack lacks: one warning naming both
+    // versions, no download, and the stack's Go builds it.
+    let dir = repo.path();
+    std::fs::write(dir.join("go.mod"), "module example.com/hello\n\ngo 1.99.1\n\ntoolchain go1.99.1\n").unwrap();
+    std::fs::write(dir.join("main.go"), std::fs::read_to_string(dir.join("main.go")).unwrap().replace("go ok", "go newer ok")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "a newer go"]);
+    let said = p.push_ok(dir, &app);
+    assert_eq!(said.matches("go.mod asks for Go 1.99.1").count(), 1, "{said}");
+    assert!(said.contains("-----> Using go1.") && !said.contains("Using  from"), "{said}");
+    assert!(!said.contains("downloading") && !said.contains("toolchain not available"), "{said}");
+    p.wait_for_page(&app, "go newer ok");
 }
 
 #[test]
