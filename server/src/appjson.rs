@@ -26,7 +26,49 @@ pub struct AppJson {
 pub struct FormationEntry {
     pub quantity: Quantity,
     #[serde(default)]
-    pub size: Option<String>,
+    pub size: Option<FormationSize>,
+}
+
+/// A formation entry's size: a memory limit (`512M`, `1G`), or a Heroku
+/// dyno type by name, read as its memory (`basic` and `standard-1x` 512M,
+/// `standard-2x` 1G, `performance-m` 2.5G, `performance-l` 14G, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormationSize(pub paas_wire::DynoSize);
+
+/// Heroku's dyno types and their memory, in MiB.
+const HEROKU_DYNO_TYPES: &[(&str, i64)] = &[
+    ("free", 512),
+    ("hobby", 512),
+    ("eco", 512),
+    ("basic", 512),
+    ("standard-1x", 512),
+    ("standard-2x", 1024),
+    ("performance-m", 2560),
+    ("performance-l", 14336),
+    ("private-s", 1024),
+    ("private-m", 2560),
+    ("private-l", 14336),
+    ("shield-s", 1024),
+    ("shield-m", 2560),
+    ("shield-l", 14336),
+];
+
+impl FormationSize {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let name = text.trim().to_ascii_lowercase();
+        if let Some((_, mib)) = HEROKU_DYNO_TYPES.iter().find(|(n, _)| *n == name) {
+            return Ok(Self(paas_wire::DynoSize::from_bytes(mib << 20)));
+        }
+        paas_wire::DynoSize::parse(text.trim()).map(Self).map_err(|_| {
+            format!("size {text:?} is neither a memory size like 512M or 1G nor a Heroku dyno type (basic, standard-1x, standard-2x, performance-m, performance-l)")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for FormationSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A dyno count, 0 to 100.
@@ -226,7 +268,7 @@ fn ignored_keys(v: &serde_json::Value, out: &mut Vec<String>) {
     if let Some(Value::Object(f)) = top.get("formation") {
         for (t, entry) in f {
             if let Value::Object(e) = entry {
-                unknown(e, &["quantity"], &format!("formation.{t}"), out);
+                unknown(e, &["quantity", "size"], &format!("formation.{t}"), out);
             }
         }
     }
@@ -268,10 +310,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn formation_sizes_are_memory_or_herokus_dyno_types() {
+        let size = |s: &str| FormationSize::parse(s).map(|f| f.0.to_string());
+        assert_eq!(size("1G").as_deref(), Ok("1G"));
+        assert_eq!(size("Standard-2X").as_deref(), Ok("1G"));
+        assert_eq!(size("performance-m").as_deref(), Ok("2560M"));
+        let err = parse("{\"formation\": {\"web\": {\"quantity\": 1, \"size\": \"huge\"}}}").unwrap_err();
+        assert!(err.message.contains("Heroku dyno type"), "{err}");
+    }
+
+    #[test]
     fn comments_and_trailing_commas_as_dokku_writes_them() {
         let text = "{\n  // the app's dynos\n  \"formation\": {\"web\": {\"quantity\": 2,},},\n  /* checks\n     here */\n  \"healthchecks\": {\"web\": [{\"type\": \"startup\", \"path\": \"/x\",}]},\n}\n";
         let (app, _) = parse(text).unwrap();
-        assert_eq!(app.formation.values().next().map(|f| f.quantity.0), Some(2));
+        assert_eq!(app.formation[&ProcessType::parse("web").unwrap()].quantity, Quantity(2));
         assert_eq!(app.web_health_path().as_deref(), Some("/x"));
         // Positions stay the file's: the error is on line 3.
         let err = parse("{\n  // fine\n  \"formation\": 7\n}").unwrap_err();
@@ -290,7 +342,8 @@ mod tests {
 }"#;
         let (a, warning) = parse(text).unwrap();
         let warning = warning.unwrap();
-        assert!(warning.contains("name") && warning.contains("scripts.postdeploy") && warning.contains("formation.worker.size"), "{warning}");
+        assert!(warning.contains("name") && warning.contains("scripts.postdeploy") && !warning.contains("size"), "{warning}");
+        assert_eq!(a.formation[&ProcessType::parse("worker").unwrap()].size.map(|s| s.0.to_string()).as_deref(), Some("512M"));
         assert_eq!(a.formation[&ProcessType::parse("web").unwrap()].quantity, Quantity(2));
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
         assert_eq!(a.env[&ConfigKey::parse("GREETING").unwrap()].value.as_deref(), Some("hello"));
@@ -311,9 +364,10 @@ mod tests {
         let (a, warning) = parse(text).unwrap();
         assert_eq!(a.healthchecks.len(), 1);
         let w = warning.unwrap();
-        for key in ["addons", "image", "environments", "scripts.acme", "scripts.dokku", "healthchecks.web[0].uptime", "formation.web.size"] {
+        for key in ["addons", "image", "environments", "scripts.acme", "scripts.dokku", "healthchecks.web[0].uptime"] {
             assert!(w.contains(key), "{key} in {w}");
         }
+        assert!(!w.contains("formation"), "formation's size is used now: {w}");
         assert_eq!(parse("{}").unwrap().1, None);
         // Still an error: a bad value in a field paas uses.
         assert!(parse(r#"{"healthchecks": {"web": [{"path": "no-slash"}]}}"#).is_err());

@@ -216,6 +216,7 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
         image: built.image,
         process_types: built.process_types,
         initial_formation: built.app_json.formation.iter().map(|(t, f)| (t.to_string(), f.quantity.0)).collect(),
+        initial_sizes: built.app_json.formation.iter().filter_map(|(t, f)| Some((t.to_string(), f.size?.0.to_string()))).collect(),
         health_path: built.app_json.web_health_path(),
         healthchecks: built.app_json.checks(),
         env: built.app_json.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),

@@ -110,6 +110,9 @@ pub struct Deployable {
     pub process_types: BTreeMap<String, String>,
     /// app.json's `formation`: applied to process types nobody has scaled.
     pub initial_formation: BTreeMap<String, i64>,
+    /// app.json's `formation` sizes: applied to process types nobody has
+    /// sized.
+    pub initial_sizes: BTreeMap<String, String>,
     /// app.json's web health check path.
     pub health_path: Option<String>,
     /// app.json's health checks, by process type.
@@ -323,6 +326,16 @@ impl ReleaseService {
             .collect();
         if !initial.is_empty() {
             store.set_formation(&app.id, &initial).await?;
+        }
+        // And sizes types nobody has sized yet (`ps:resize` wins).
+        let sized = store.sizes(&app.id).await?;
+        let sizes: BTreeMap<String, String> = built
+            .initial_sizes
+            .into_iter()
+            .filter(|(t, _)| built.process_types.contains_key(t) && !sized.contains_key(t))
+            .collect();
+        if !sizes.is_empty() {
+            store.set_sizes(&app.id, &sizes).await?;
         }
         info!(app = %app.name, release = release.version, "release created");
         Ok(release)

@@ -365,6 +365,29 @@ async fn a_slow_app_does_not_delay_another_apps_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_json_formation_sizes_types_nobody_has_sized() {
+    let f = Fast::start().await;
+    let app = f.app("fast-sizes").await;
+    let mut built = Fast::built("img-sizes");
+    built.initial_formation = BTreeMap::from([("worker".to_owned(), 1)]);
+    built.initial_sizes = BTreeMap::from([("worker".to_owned(), "1G".to_owned()), ("web".to_owned(), "256M".to_owned())]);
+    let out = paas_server::output::Output::collect();
+    let r = f.p().releases.deploy(&app, built.clone(), &out).await.unwrap();
+    f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
+    let sizes = f.p().store.sizes(&app.id).await.unwrap();
+    assert_eq!((sizes["worker"].as_str(), sizes["web"].as_str()), ("1G", "256M"));
+    let formation: serde_json::Value = f.send(reqwest::Method::GET, "/apps/fast-sizes/formation", json!(null)).await.json().await.unwrap();
+    let worker = formation.as_array().unwrap().iter().find(|x| x["type"] == "worker").cloned().unwrap();
+    assert_eq!(worker["size"], "1G", "{formation}");
+
+    // Resized by hand, a later deploy leaves it as it is.
+    let change = paas_wire::FormationChange { process_type: "worker".into(), quantity: None, size: Some("512M".into()) };
+    f.p().releases.scale(&app, &[change]).await.unwrap();
+    f.p().releases.deploy(&app, built, &out).await.unwrap();
+    assert_eq!(f.p().store.sizes(&app.id).await.unwrap()["worker"], "512M");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_json_env_is_set_up_on_the_first_deploy_only() {
     let f = Fast::start().await;
     let app = f.app("fast-env").await;

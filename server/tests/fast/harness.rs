@@ -75,6 +75,7 @@ impl Fast {
                 ("worker".to_owned(), "work".to_owned()),
             ]),
             initial_formation: BTreeMap::new(),
+            initial_sizes: BTreeMap::new(),
             health_path: None,
             healthchecks: BTreeMap::new(),
             env: BTreeMap::new(),
