@@ -149,6 +149,9 @@ pub struct EnvEntry {
     pub value: Option<String>,
     pub required: bool,
     pub generator: Option<String>,
+    /// Dokku's `"sync": true`: the value is set again on every deploy, not
+    /// only the first.
+    pub sync: bool,
 }
 
 impl<'de> Deserialize<'de> for EnvEntry {
@@ -166,20 +169,22 @@ impl<'de> Deserialize<'de> for EnvEntry {
                 required: bool,
                 #[serde(default)]
                 generator: Option<String>,
+                #[serde(default)]
+                sync: bool,
             },
         }
         fn yes() -> bool {
             true
         }
         Ok(match Raw::deserialize(d)? {
-            Raw::Value(v) => EnvEntry { description: None, value: Some(v), required: true, generator: None },
-            Raw::Full { description, value, required, generator } => {
+            Raw::Value(v) => EnvEntry { description: None, value: Some(v), required: true, generator: None, sync: false },
+            Raw::Full { description, value, required, generator, sync } => {
                 if let Some(g) = &generator {
                     if g != "secret" {
                         return Err(serde::de::Error::custom(format!("env generator {g:?} is unknown: the only one is \"secret\"")));
                     }
                 }
-                EnvEntry { description, value, required, generator }
+                EnvEntry { description, value, required, generator, sync }
             }
         })
     }
@@ -285,7 +290,7 @@ fn ignored_keys(v: &serde_json::Value, out: &mut Vec<String>) {
     if let Some(Value::Object(env)) = top.get("env") {
         for (k, entry) in env {
             if let Value::Object(e) = entry {
-                unknown(e, &["description", "value", "required", "generator"], &format!("env.{k}"), out);
+                unknown(e, &["description", "value", "required", "generator", "sync"], &format!("env.{k}"), out);
             }
         }
     }

@@ -57,6 +57,21 @@ pub fn apply_app_json_env(
     (added, missing)
 }
 
+/// Sets each app.json `env` entry marked `"sync": true` that has a value
+/// to that value; the keys it changed.
+pub fn sync_app_json_env(config: &mut BTreeMap<String, String>, env: &BTreeMap<String, crate::appjson::EnvEntry>) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (key, entry) in env.iter().filter(|(_, e)| e.sync) {
+        if let Some(v) = &entry.value {
+            if config.get(key) != Some(v) {
+                config.insert(key.clone(), v.clone());
+                changed.push(key.clone());
+            }
+        }
+    }
+    changed
+}
+
 /// An outcome not known yet: the dynos are still being updated.
 fn pending(release: Option<i64>, message: String) -> Deploy {
     Deploy {
@@ -305,6 +320,12 @@ impl ReleaseService {
                 out.heading(format!("Setting config vars from app.json: {}", added.join(", "))).await;
                 sealed_config = self.inner.cipher.seal(&crate::crypto::config_owner(&app.id), &config);
             }
+        }
+        // Dokku's `"sync": true` entries are set again on every deploy.
+        let synced = sync_app_json_env(&mut config, &built.env);
+        if !synced.is_empty() {
+            out.heading(format!("Setting config vars app.json syncs: {}", synced.join(", "))).await;
+            sealed_config = self.inner.cipher.seal(&crate::crypto::config_owner(&app.id), &config);
         }
         let short = &built.commit[..built.commit.len().min(7)];
         let new = NewRelease {

@@ -388,6 +388,27 @@ async fn app_json_formation_sizes_types_nobody_has_sized() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_json_env_entries_that_sync_are_set_on_every_deploy() {
+    let f = Fast::start().await;
+    let app = f.app("fast-sync").await;
+    let out = paas_server::output::Output::collect();
+    let mut built = Fast::built("img-sync");
+    built.env = serde_json::from_value(json!({
+        "SYNCED": {"value": "from-app-json", "sync": true},
+        "ONCE": {"value": "first"}
+    }))
+    .unwrap();
+    f.p().releases.deploy(&app, built.clone(), &out).await.unwrap();
+    let mut patch = BTreeMap::new();
+    patch.insert("SYNCED".to_owned(), Some("changed".to_owned()));
+    patch.insert("ONCE".to_owned(), Some("changed".to_owned()));
+    f.p().releases.set_config(&app, patch).await.unwrap();
+    f.p().releases.deploy(&app, built, &out).await.unwrap();
+    let config = f.p().releases.config(&app).await.unwrap();
+    assert_eq!((config["SYNCED"].as_str(), config["ONCE"].as_str()), ("from-app-json", "changed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_json_env_is_set_up_on_the_first_deploy_only() {
     let f = Fast::start().await;
     let app = f.app("fast-env").await;
