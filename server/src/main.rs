@@ -1,7 +1,7 @@
 //! `paas-server`: the platform, and its admin tasks as one-off subcommands.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use paas_server::settings::Settings;
 use paas_server::store::Store;
 
@@ -46,7 +46,9 @@ fn init_logging(log: &paas_server::settings::Logs) {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // As `Settings::from_env` reads them: an empty variable is unset.
+    let matches = paas_server::settings::empty_variables_unset(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Some(Command::HookPreReceive) = cli.command {
         std::process::exit(paas_server::hook::run());
     }

@@ -72,6 +72,12 @@ pub fn sync_app_json_env(config: &mut BTreeMap<String, String>, env: &BTreeMap<S
     changed
 }
 
+/// The entries of `wanted` for process types the release has and `set`
+/// has no entry for.
+fn not_set_yet<T, U>(wanted: BTreeMap<String, T>, types: &BTreeMap<String, String>, set: &BTreeMap<String, U>) -> BTreeMap<String, T> {
+    wanted.into_iter().filter(|(t, _)| types.contains_key(t) && !set.contains_key(t)).collect()
+}
+
 /// An outcome not known yet: the dynos are still being updated.
 fn pending(release: Option<i64>, message: String) -> Deploy {
     Deploy {
@@ -338,23 +344,13 @@ impl ReleaseService {
             healthchecks: Some(serde_json::to_string(&built.healthchecks).expect("checks always serialize")),
         };
         let release = self.append(app, new, &config, out, "the push was not deployed").await?;
-        // app.json's formation scales process types nobody has scaled yet.
-        let scaled = store.formation(&app.id).await?;
-        let initial: BTreeMap<String, i64> = built
-            .initial_formation
-            .into_iter()
-            .filter(|(t, _)| built.process_types.contains_key(t) && !scaled.contains_key(t))
-            .collect();
+        // app.json's formation scales and sizes process types nobody has
+        // scaled or sized yet (`ps:scale` and `ps:resize` win).
+        let initial = not_set_yet(built.initial_formation, &built.process_types, &store.formation(&app.id).await?);
         if !initial.is_empty() {
             store.set_formation(&app.id, &initial).await?;
         }
-        // And sizes types nobody has sized yet (`ps:resize` wins).
-        let sized = store.sizes(&app.id).await?;
-        let sizes: BTreeMap<String, String> = built
-            .initial_sizes
-            .into_iter()
-            .filter(|(t, _)| built.process_types.contains_key(t) && !sized.contains_key(t))
-            .collect();
+        let sizes = not_set_yet(built.initial_sizes, &built.process_types, &store.sizes(&app.id).await?);
         if !sizes.is_empty() {
             store.set_sizes(&app.id, &sizes).await?;
         }

@@ -297,9 +297,6 @@ impl Builds {
         self.max_builds.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
-    pub fn set_max_builds(&mut self, n: usize) {
-        self.max_builds = Some(n.max(1));
-    }
 
     /// The built-in buildpacks.
     pub fn buildpacks_dir(&self) -> PathBuf {
@@ -336,16 +333,7 @@ impl Settings {
     }
 
     fn parse(env: bool) -> Result<Self> {
-        // An empty variable counts as unset (`PAAS_TRUSTED_PROXIES=` means
-        // none), as shells and compose files write them.
-        let cmd = Only::command().mut_args(|a| {
-            let set = a.get_env().and_then(std::env::var_os).is_some_and(|v| !v.is_empty());
-            if env && set {
-                a
-            } else {
-                a.env(None)
-            }
-        });
+        let cmd = if env { empty_variables_unset(Only::command()) } else { Only::command().mut_args(|a| a.env(None)) };
         let matches = cmd.clone().try_get_matches_from(["paas-server"]).map_err(|e| from_variable(&cmd, &e))?;
         Ok(Only::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?.settings)
     }
@@ -392,9 +380,6 @@ impl Settings {
         format!("{scheme}://{host}:{}", l.port())
     }
 
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.server.data_dir
-    }
 
     pub fn repos_dir(&self) -> PathBuf {
         self.server.data_dir.join("repos")
@@ -437,6 +422,22 @@ pub fn markdown_table() -> String {
         out.push_str(&format!("| `{}` | {} | {} |\n", env.to_string_lossy(), default, meaning.replace('|', "\\|")));
     }
     out
+}
+
+/// `cmd` (and its subcommands, `serve` among them) reading an empty
+/// variable as unset (`PAAS_TRUSTED_PROXIES=` means none), as shells and
+/// compose files write them.
+pub fn empty_variables_unset(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    let cmd = cmd.mut_args(|a| {
+        let set = a.get_env().and_then(std::env::var_os).is_some_and(|v| !v.is_empty());
+        if set {
+            a
+        } else {
+            a.env(None)
+        }
+    });
+    names.iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, empty_variables_unset))
 }
 
 /// A parse error that names the environment variable it came from, not
@@ -571,6 +572,16 @@ mod tests {
         assert_eq!(s.certs.acme_renew, Duration::from_secs(60 * 24 * 3600));
         assert!(s.server.trusted_proxies.is_empty() && s.builds.buildpack_dirs.is_empty());
         assert_eq!(s.server.database_url(), "sqlite:///tmp/x/paas.db?mode=rwc");
+    }
+
+    #[test]
+    fn an_empty_variable_is_unset_in_subcommands_too() {
+        // Only this test sets it; the others parse without the environment.
+        std::env::set_var("PAAS_TRUSTED_PROXIES", "");
+        let cmd = empty_variables_unset(clap::Command::new("paas-server").subcommand(Only::command().name("serve")));
+        let matches = cmd.try_get_matches_from(["paas-server", "serve"]).expect("an empty PAAS_TRUSTED_PROXIES is no value");
+        let serve = Only::from_arg_matches(matches.subcommand_matches("serve").unwrap()).unwrap();
+        assert!(serve.settings.server.trusted_proxies.is_empty());
     }
 
     #[test]
