@@ -182,7 +182,7 @@ async fn internal_build(
     }
     // Looked up only after the hook's secret matched: no AppPath here, so a
     // caller without it cannot learn which apps exist.
-    let app = state.app(&app).await?;
+    let app = crate::http::extract::find_app(&state, &app).await?;
     // The tree goes to a temporary file as it arrives: never whole in memory.
     let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)
         .await

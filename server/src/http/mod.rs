@@ -13,7 +13,7 @@ use crate::crypto;
 use crate::release::ReleaseService;
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
-use crate::store::{AppRow, Store};
+use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -53,12 +53,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Looks an app up by a name from the URL, with errors that say what
-    /// to do (routes with `{app}` use [`AppPath`] instead).
-    pub async fn app(&self, name: &str) -> ApiResult<AppRow> {
-        extract::find_app(self, name).await
-    }
-
     pub fn web_url(&self, app: &str) -> String {
         web_url(&self.settings, app)
     }

@@ -6,12 +6,9 @@
 
 use crate::harness::Fast;
 use crate::pushes::{dockerfile_repo, git};
+use crate::shared::text;
 use std::collections::BTreeSet;
 use std::process::Output;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)

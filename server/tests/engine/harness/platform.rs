@@ -29,10 +29,6 @@ pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 pub struct Platform {
     pub data: tempfile::TempDir,
     pub home: tempfile::TempDir,

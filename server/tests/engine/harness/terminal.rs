@@ -1,7 +1,8 @@
 //! A real terminal for the tests of `paas run`: tmux, read back with its
 //! escape codes.
 
-use super::platform::{text, unique_app};
+use super::platform::unique_app;
+use crate::shared::text;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
