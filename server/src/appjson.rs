@@ -1,5 +1,6 @@
 //! app.json: the parts paas reads (`formation`, `healthchecks`, `env`,
-//! `buildpacks`), parsed and validated. Errors carry the line and column
+//! `buildpacks`, `cron`, and the `scripts` Heroku and Dokku run around a
+//! deploy), parsed and validated. Errors carry the line and column
 //! serde_json found them at, and only fields paas uses can be errors.
 //! Everything else the app.json schema or other platforms put there
 //! (`name`, `addons`, `image`, `environments`, `scripts`, a vendor's nested
@@ -20,6 +21,196 @@ pub struct AppJson {
     pub env: BTreeMap<ConfigKey, EnvEntry>,
     #[serde(default)]
     pub buildpacks: Vec<BuildpackRef>,
+    #[serde(default)]
+    cron: Vec<RawCron>,
+    #[serde(default)]
+    scripts: RawScripts,
+    /// `cron` and `scripts`, checked: filled in by [`parse`].
+    #[serde(skip)]
+    pub tasks: Tasks,
+}
+
+/// What a release runs besides its dynos, from app.json: its scheduled
+/// commands and the scripts around a deploy. Stored with the release as
+/// JSON, so a rollback brings back that release's schedule too.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct Tasks {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cron: Vec<CronEntry>,
+    /// Dokku's `scripts.dokku.predeploy`: runs before the release's dynos
+    /// start, like the release phase (first), and its failure fails the
+    /// release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predeploy: Option<String>,
+    /// Dokku's `scripts.dokku.postdeploy`: after every deploy whose dynos
+    /// came up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postdeploy: Option<String>,
+    /// Heroku's `scripts.postdeploy`: once, after the app's first deploy
+    /// whose dynos came up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_postdeploy: Option<String>,
+}
+
+impl Tasks {
+    /// Reads the tasks a release stored (`None`: the release has none or
+    /// predates them).
+    pub fn from_json(text: Option<&str>) -> Tasks {
+        text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+    }
+
+    /// What a release stores; `None` when there is nothing to run.
+    pub fn to_json(&self) -> Option<String> {
+        (*self != Tasks::default()).then(|| serde_json::to_string(self).expect("tasks always serialize"))
+    }
+
+    pub fn cron_entry(&self, id: &str) -> Option<&CronEntry> {
+        self.cron.iter().find(|e| e.id == id)
+    }
+}
+
+/// One scheduled command: app.json `cron` as Dokku writes it
+/// (`{"command": "...", "schedule": "0 3 * * *"}`), with an optional `name`
+/// (its id; else one made from the schedule and command) and
+/// `concurrency` of paas's own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct CronEntry {
+    pub id: String,
+    pub command: String,
+    /// Five fields (minute hour day month weekday) or an alias like
+    /// `@daily`, in UTC.
+    pub schedule: String,
+    pub concurrency: Concurrency,
+}
+
+/// What happens when a run is due while the entry's last run still goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Concurrency {
+    /// The new run is skipped, and the log says so (the default).
+    #[default]
+    Forbid,
+    /// Runs may overlap.
+    Allow,
+}
+
+impl Concurrency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concurrency::Forbid => "forbid",
+            Concurrency::Allow => "allow",
+        }
+    }
+}
+
+/// The longest command a cron entry or script may have.
+const MAX_TASK_COMMAND_BYTES: usize = 16 * 1024;
+
+/// Parses a 5-field cron schedule (or `@hourly`, `@daily`, ...), as
+/// Dokku and crontab take them: no seconds, no years.
+pub fn parse_schedule(schedule: &str) -> Result<croner::Cron, String> {
+    use croner::parser::{CronParser, Seconds, Year};
+    let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+    parser.parse(schedule.trim()).map_err(|e| {
+        format!("schedule {schedule:?} is not a cron schedule ({e}): write five fields, minute hour day-of-month month day-of-week, like \"*/10 * * * *\" or \"30 3 * * 1-5\" (UTC), or @hourly, @daily, @weekly, @monthly")
+    })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+struct RawCron {
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    concurrency: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+struct RawScripts {
+    #[serde(default)]
+    dokku: RawDokkuScripts,
+    #[serde(default)]
+    postdeploy: Option<RawScript>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+struct RawDokkuScripts {
+    #[serde(default)]
+    predeploy: Option<String>,
+    #[serde(default)]
+    postdeploy: Option<String>,
+}
+
+/// Heroku's script: a command, or `{"command": ..., "size": ...}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum RawScript {
+    Command(String),
+    Full { command: String },
+}
+
+/// A task's command: trimmed, not empty, not too long, no NUL.
+fn task_command(text: &str, what: &str) -> Result<String, String> {
+    let command = text.trim();
+    if command.is_empty() || command.len() > MAX_TASK_COMMAND_BYTES || command.contains('\0') {
+        return Err(format!("{what} needs a command of 1 to {MAX_TASK_COMMAND_BYTES} bytes: put a long script in the app's code and call it"));
+    }
+    Ok(command.to_owned())
+}
+
+/// Checks `cron` and `scripts` and gives each cron entry its id.
+fn tasks(cron: &[RawCron], scripts: &RawScripts) -> Result<Tasks, String> {
+    let mut entries: Vec<CronEntry> = Vec::new();
+    for (i, raw) in cron.iter().enumerate() {
+        let what = match (&raw.name, &raw.command) {
+            (Some(n), _) => format!("cron[{i}] ({n:?})"),
+            (None, Some(c)) => format!("cron[{i}] ({c:?})"),
+            (None, None) => format!("cron[{i}]"),
+        };
+        let command = task_command(raw.command.as_deref().unwrap_or_default(), &what)?;
+        let schedule = raw.schedule.as_deref().map(str::trim).unwrap_or_default();
+        if schedule.is_empty() {
+            return Err(format!("{what} needs a \"schedule\", like \"0 3 * * *\" for 03:00 UTC every day"));
+        }
+        parse_schedule(schedule).map_err(|e| format!("{what}: {e}"))?;
+        let id = match &raw.name {
+            Some(n) => {
+                let ok = (1..=30).contains(&n.len())
+                    && n.starts_with(|c: char| c.is_ascii_lowercase())
+                    && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                if !ok {
+                    return Err(format!("{what}: name {n:?} must be 1 to 30 lowercase letters, digits and dashes, starting with a letter"));
+                }
+                n.clone()
+            }
+            None => {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(format!("{schedule} {command}")))[..8].to_owned()
+            }
+        };
+        let concurrency = match raw.concurrency.as_deref() {
+            None | Some("forbid") => Concurrency::Forbid,
+            Some("allow") => Concurrency::Allow,
+            Some(other) => return Err(format!("{what}: concurrency {other:?} is unknown: use \"forbid\" (skip a run while the last one goes; the default) or \"allow\"")),
+        };
+        if entries.iter().any(|e| e.id == id) {
+            return Err(format!("{what}: another entry has the id {id:?}: give one of them a different \"name\""));
+        }
+        entries.push(CronEntry { id, command, schedule: schedule.to_owned(), concurrency });
+    }
+    let script = |text: &Option<String>, what: &str| text.as_deref().map(|t| task_command(t, what)).transpose();
+    let first = scripts.postdeploy.as_ref().map(|s| match s {
+        RawScript::Command(c) | RawScript::Full { command: c } => c.clone(),
+    });
+    Ok(Tasks {
+        cron: entries,
+        predeploy: script(&scripts.dokku.predeploy, "scripts.dokku.predeploy")?,
+        postdeploy: script(&scripts.dokku.postdeploy, "scripts.dokku.postdeploy")?,
+        first_postdeploy: script(&first, "scripts.postdeploy")?,
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -226,12 +417,23 @@ pub struct BuildpackRef {
     pub url: String,
 }
 
+/// An app.json paas cannot use: where (line 0 when the fault is in what
+/// an entry means rather than in its text) and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("app.json line {line} column {column}: {message}")]
 pub struct AppJsonError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for AppJsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "app.json {}", self.message)
+        } else {
+            write!(f, "app.json line {} column {}: {}", self.line, self.column, self.message)
+        }
+    }
 }
 
 /// Parses app.json: the fields paas uses, and one warning naming every key it
@@ -245,7 +447,8 @@ pub fn parse(text: &str) -> Result<(AppJson, Option<String>), AppJsonError> {
         plain = text.to_owned();
     }
     let text = plain.as_str();
-    let app = parse_used(text)?;
+    let mut app = parse_used(text)?;
+    app.tasks = tasks(&app.cron, &app.scripts).map_err(|message| AppJsonError { line: 0, column: 0, message })?;
     let value: serde_json::Value = serde_json::from_str(text).expect("it parsed above");
     let mut ignored = Vec::new();
     ignored_keys(&value, &mut ignored);
@@ -264,11 +467,20 @@ fn ignored_keys(v: &serde_json::Value, out: &mut Vec<String>) {
             out.push(if at.is_empty() { k.clone() } else { format!("{at}.{k}") });
         }
     };
-    unknown(top, &["formation", "healthchecks", "env", "buildpacks", "scripts"], "", out);
+    unknown(top, &["formation", "healthchecks", "env", "buildpacks", "scripts", "cron"], "", out);
     if let Some(Value::Object(scripts)) = top.get("scripts") {
-        out.extend(scripts.keys().map(|k| format!("scripts.{k}")));
-    } else if top.contains_key("scripts") {
-        out.push("scripts".into());
+        unknown(scripts, &["dokku", "postdeploy"], "scripts", out);
+        if let Some(Value::Object(dokku)) = scripts.get("dokku") {
+            unknown(dokku, &["predeploy", "postdeploy"], "scripts.dokku", out);
+        }
+        if let Some(Value::Object(post)) = scripts.get("postdeploy") {
+            unknown(post, &["command"], "scripts.postdeploy", out);
+        }
+    }
+    for (i, c) in top.get("cron").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Value::Object(c) = c {
+            unknown(c, &["command", "schedule", "name", "concurrency"], &format!("cron[{i}]"), out);
+        }
     }
     if let Some(Value::Object(f)) = top.get("formation") {
         for (t, entry) in f {
@@ -347,7 +559,8 @@ mod tests {
 }"#;
         let (a, warning) = parse(text).unwrap();
         let warning = warning.unwrap();
-        assert!(warning.contains("name") && warning.contains("scripts.postdeploy") && !warning.contains("size"), "{warning}");
+        assert!(warning.contains("name") && !warning.contains("scripts") && !warning.contains("size"), "{warning}");
+        assert_eq!(a.tasks.first_postdeploy.as_deref(), Some("echo hi"));
         assert_eq!(a.formation[&ProcessType::parse("worker").unwrap()].size.map(|s| s.0.to_string()).as_deref(), Some("512M"));
         assert_eq!(a.formation[&ProcessType::parse("web").unwrap()].quantity, Quantity(2));
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
@@ -369,9 +582,11 @@ mod tests {
         let (a, warning) = parse(text).unwrap();
         assert_eq!(a.healthchecks.len(), 1);
         let w = warning.unwrap();
-        for key in ["addons", "image", "environments", "scripts.acme", "scripts.dokku", "healthchecks.web[0].uptime"] {
+        for key in ["addons", "image", "environments", "scripts.acme", "healthchecks.web[0].uptime"] {
             assert!(w.contains(key), "{key} in {w}");
         }
+        assert!(!w.contains("scripts.dokku"), "Dokku's scripts are used now: {w}");
+        assert_eq!(a.tasks.predeploy.as_deref(), Some("true"));
         assert!(!w.contains("formation"), "formation's size is used now: {w}");
         assert_eq!(parse("{}").unwrap().1, None);
         // Still an error: a bad value in a field paas uses.
@@ -393,5 +608,53 @@ mod tests {
         let e = parse("{\"formation\": ").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(parse("{\"env\": {\"X\": {\"generator\": \"uuid\"}}}").is_err());
+    }
+
+    #[test]
+    fn cron_entries_as_dokku_writes_them_get_ids_and_bad_schedules_name_the_entry() {
+        let text = r#"{"cron": [
+            {"command": "python3 report.py", "schedule": "*/5 * * * *"},
+            {"command": "./cleanup", "schedule": "@daily", "name": "cleanup", "concurrency": "allow", "extra": 1}
+        ]}"#;
+        let (a, warning) = parse(text).unwrap();
+        let cron = &a.tasks.cron;
+        assert_eq!(cron.len(), 2);
+        assert_eq!(cron[0].id.len(), 8, "{:?}", cron[0]);
+        assert_eq!(cron[0].concurrency, Concurrency::Forbid);
+        assert_eq!((cron[1].id.as_str(), cron[1].concurrency), ("cleanup", Concurrency::Allow));
+        assert_eq!(warning.as_deref(), Some("app.json: paas ignores cron[1].extra (they are not used here)"));
+        // The same entry has the same id in every build.
+        assert_eq!(parse(text).unwrap().0.tasks.cron[0].id, cron[0].id);
+        let err = |t: &str| parse(t).unwrap_err().to_string();
+        let e = err(r#"{"cron": [{"command": "ok", "schedule": "* * * * *"}, {"command": "./nightly", "schedule": "61 3 * * *"}]}"#);
+        assert!(e.starts_with("app.json cron[1] (\"./nightly\"): schedule \"61 3 * * *\" is not a cron schedule"), "{e}");
+        let e = err(r#"{"cron": [{"name": "six", "command": "x", "schedule": "0 * * * * *"}]}"#);
+        assert!(e.contains("cron[0] (\"six\")") && e.contains("five fields"), "{e}");
+        assert!(err(r#"{"cron": [{"command": "x"}]}"#).contains("needs a \"schedule\""));
+        assert!(err(r#"{"cron": [{"command": " ", "schedule": "* * * * *"}]}"#).contains("needs a command"));
+        assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "concurrency": "replace"}]}"#).contains("\"forbid\""));
+        assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "name": "Bad Name"}]}"#).contains("lowercase"));
+        let twice = r#"{"cron": [{"command": "x", "schedule": "* * * * *"}, {"command": "x", "schedule": "* * * * *"}]}"#;
+        assert!(err(twice).contains("different \"name\""), "{}", err(twice));
+    }
+
+    #[test]
+    fn scripts_heroku_and_dokku_run_are_read_and_stored_with_the_release() {
+        let text = r#"{"scripts": {
+            "dokku": {"predeploy": "touch /app/predeploy.test", "postdeploy": "./notify", "other": "x"},
+            "postdeploy": {"command": "./seed", "size": "basic"},
+            "test": "make test"
+        }}"#;
+        let (a, warning) = parse(text).unwrap();
+        let t = &a.tasks;
+        assert_eq!(t.predeploy.as_deref(), Some("touch /app/predeploy.test"));
+        assert_eq!(t.postdeploy.as_deref(), Some("./notify"));
+        assert_eq!(t.first_postdeploy.as_deref(), Some("./seed"));
+        let w = warning.unwrap();
+        assert!(w.contains("scripts.dokku.other") && w.contains("scripts.postdeploy.size") && w.contains("scripts.test"), "{w}");
+        assert_eq!(Tasks::from_json(t.to_json().as_deref()), *t);
+        assert_eq!(Tasks::default().to_json(), None);
+        assert_eq!(Tasks::from_json(None), Tasks::default());
+        assert!(parse(r#"{"scripts": {"dokku": {"predeploy": ""}}}"#).unwrap_err().to_string().contains("scripts.dokku.predeploy needs a command"));
     }
 }

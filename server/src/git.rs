@@ -220,6 +220,7 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
         health_path: built.app_json.web_health_path(),
         healthchecks: built.app_json.checks(),
         env: built.app_json.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        tasks: built.app_json.tasks.clone(),
     };
     let release = match state.releases.deploy(app, deployable, out).await {
         Ok(r) => r,
@@ -243,6 +244,11 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
             }
             if deploy.state == DeployState::Superseded {
                 out.body(&deploy.message).await;
+            }
+            if deploy.state == DeployState::Serving {
+                for warning in state.releases.postdeploy(app, &release, out).await {
+                    out.warn(warning).await;
+                }
             }
             out.body(format!("{} deployed to paas as v{}", state.web_url(&app.name), release.version)).await;
         }

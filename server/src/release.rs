@@ -140,6 +140,8 @@ pub struct Deployable {
     pub healthchecks: crate::appjson::Checks,
     /// app.json's `env`: applied on the app's first deploy, as on Heroku.
     pub env: BTreeMap<String, crate::appjson::EnvEntry>,
+    /// app.json's `cron` and `scripts`.
+    pub tasks: crate::appjson::Tasks,
 }
 
 #[derive(Clone)]
@@ -249,6 +251,7 @@ impl ReleaseService {
             description: description.join("; "),
             health_path: current.as_ref().and_then(|r| r.health_path.clone()),
             healthchecks: current.as_ref().and_then(|r| r.healthchecks.clone()),
+            tasks: current.as_ref().and_then(|r| r.tasks.clone()),
         };
         let release = self.append(app, new, &vars, &Output::collect(), "config not changed").await?;
         info!(app = %app.name, release = release.version, "config changed");
@@ -286,6 +289,7 @@ impl ReleaseService {
             description: format!("Rollback to v{}", target.version),
             health_path: target.health_path.clone(),
             healthchecks: target.healthchecks.clone(),
+            tasks: target.tasks.clone(),
         };
         let release = self.append(app, new, &config, &Output::collect(), "not rolled back").await?;
         info!(app = %app.name, release = release.version, to = target.version, "rolled back");
@@ -342,6 +346,7 @@ impl ReleaseService {
             description: format!("Deploy {short}"),
             health_path: built.health_path.clone(),
             healthchecks: Some(serde_json::to_string(&built.healthchecks).expect("checks always serialize")),
+            tasks: built.tasks.to_json(),
         };
         let release = self.append(app, new, &config, out, "the push was not deployed").await?;
         // app.json's formation scales and sizes process types nobody has
@@ -356,6 +361,54 @@ impl ReleaseService {
         }
         info!(app = %app.name, release = release.version, "release created");
         Ok(release)
+    }
+
+    /// After a deploy of `release` whose dynos came up: Heroku's
+    /// `scripts.postdeploy` if this is the app's first deploy to come up,
+    /// then Dokku's `scripts.dokku.postdeploy`, each in a one-off container
+    /// of the release with its config, output to `out`. The release serves
+    /// already, so a failure is told as a warning (returned), not undone.
+    pub async fn postdeploy(&self, app: &AppRow, release: &ReleaseRow, out: &Output) -> Vec<String> {
+        use crate::scheduler::Phase;
+        let mut failed = Vec::new();
+        let first = match self.inner.store.mark_first_deployed(&app.id).await {
+            Ok(first) => first,
+            Err(e) => {
+                failed.push(format!("cannot tell whether this is {}'s first deploy ({e}), so scripts.postdeploy did not run", app.name));
+                false
+            }
+        };
+        let tasks = crate::appjson::Tasks::from_json(release.tasks.as_deref());
+        let Some(image) = &release.image else { return failed };
+        let mut phases: Vec<(Phase, String)> = Vec::new();
+        if let Some(c) = tasks.first_postdeploy.filter(|_| first) {
+            phases.push((Phase::FirstPostdeploy, c));
+        }
+        if let Some(c) = tasks.postdeploy {
+            phases.push((Phase::Postdeploy, c));
+        }
+        if phases.is_empty() {
+            return failed;
+        }
+        let config = match self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &release.config) {
+            Ok(c) => c,
+            Err(e) => {
+                failed.push(format!("cannot open v{}'s config ({e}), so its postdeploy scripts did not run", release.version));
+                return failed;
+            }
+        };
+        for (phase, command) in phases {
+            if let Err(e) = self.inner.scheduler.run_phase(&app.name, image, phase, &command, &config, out).await {
+                let again = match phase {
+                    Phase::FirstPostdeploy => "it runs only after the first deploy: run it by hand with `paas run`",
+                    _ => "v{} serves all the same",
+                };
+                let message = format!("{e:#}; {}", again.replace("{}", &release.version.to_string()));
+                self.inner.scheduler.logs().event(&app.name, "api", message.clone());
+                failed.push(message);
+            }
+        }
+        failed
     }
 
     /// Changes the formation of the current release: how many dynos of a
@@ -592,10 +645,11 @@ impl ReleaseService {
         }
     }
 
-    /// Runs the release phase for `new` (when it has a `release` command)
-    /// with `config`, then appends it. On a release-phase failure nothing is
-    /// appended and the error carries the command's last output lines.
-    /// Callers hold the app's lock.
+    /// Runs the release phase for `new` (app.json's `scripts.dokku.predeploy`
+    /// and then the Procfile's `release` command, when it has them) with
+    /// `config`, then appends it. On a failure of either nothing is appended
+    /// and the error carries the command's last output lines. Callers hold
+    /// the app's lock.
     async fn append(
         &self,
         app: &AppRow,
@@ -604,13 +658,19 @@ impl ReleaseService {
         out: &Output,
         refused: &str,
     ) -> ReleaseResult<ReleaseRow> {
-        if let (Some(image), Some(command)) = (&new.image, new.process_types.get("release")) {
-            if let Err(e) = self.inner.scheduler.run_release_command(&app.name, image, command, config, out).await {
-                self.inner.scheduler.logs().event(&app.name, "api", format!("{refused}: {e:#}; no release was made"));
-                return Err(ReleaseError::ReleasePhase(format!(
-                    "{refused}: {e:#}, so no release was made and the running one is unchanged; its output ends:\n{}",
-                    out.tail(20)
-                )));
+        if let Some(image) = &new.image {
+            let predeploy = crate::appjson::Tasks::from_json(new.tasks.as_deref()).predeploy;
+            let release = new.process_types.get("release").cloned();
+            let phases = [(crate::scheduler::Phase::Predeploy, predeploy), (crate::scheduler::Phase::Release, release)];
+            for (phase, command) in phases {
+                let Some(command) = command else { continue };
+                if let Err(e) = self.inner.scheduler.run_phase(&app.name, image, phase, &command, config, out).await {
+                    self.inner.scheduler.logs().event(&app.name, "api", format!("{refused}: {e:#}; no release was made"));
+                    return Err(ReleaseError::ReleasePhase(format!(
+                        "{refused}: {e:#}, so no release was made and the running one is unchanged; its output ends:\n{}",
+                        out.tail(20)
+                    )));
+                }
             }
         }
         let release = self.inner.store.append_release(&app.id, &new).await?;

@@ -279,22 +279,25 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs a release's `release` command once in a one-off container from
-    /// `image` with `env`, its output into `out`. A non-zero exit is an error.
-    pub async fn run_release_command(
+    /// Runs a command around a deploy (the `release` command, or an
+    /// app.json script) once in a container from `image` with `env`, its
+    /// output into `out`. A non-zero exit is an error.
+    pub async fn run_phase(
         &self,
         app: &str,
         image: &str,
+        phase: Phase,
         command: &str,
         env: &BTreeMap<String, String>,
         out: &Output,
     ) -> Result<()> {
-        out.heading(format!("Running release command: {command}")).await;
+        let what = phase.as_str();
+        out.heading(format!("Running {what} command: {command}")).await;
         let mut env = env.clone();
         env.insert("PAAS_APP".into(), app.to_owned());
-        env.insert("DYNO".into(), "release.1".into());
+        env.insert("DYNO".into(), format!("{what}.1"));
         let spec = TaskSpec {
-            name: format!("release-{app}"),
+            name: format!("{what}-{app}"),
             image: image.to_owned(),
             cmd: vec!["/bin/sh".into(), "-c".into(), command.to_owned()],
             env,
@@ -306,7 +309,7 @@ impl Scheduler {
         sink.close().await;
         let code = result?.exit_code;
         if code != 0 {
-            bail!("the release command exited with status {code}");
+            bail!("the {what} command exited with status {code}");
         }
         Ok(())
     }
@@ -984,6 +987,33 @@ fn check_target(d: &Dyno, check: &HealthCheck) -> Option<SocketAddr> {
 
 fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A command run around a deploy, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// app.json `scripts.dokku.predeploy`: before the release is made.
+    Predeploy,
+    /// The Procfile's `release` command: before the release is made.
+    Release,
+    /// app.json `scripts.postdeploy` (Heroku's, once per app): after the
+    /// first deploy whose dynos came up.
+    FirstPostdeploy,
+    /// app.json `scripts.dokku.postdeploy`: after each deploy whose dynos
+    /// came up.
+    Postdeploy,
+}
+
+impl Phase {
+    /// Its name in the output, in `DYNO` and in the task container's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Predeploy => "predeploy",
+            Phase::Release => "release",
+            Phase::FirstPostdeploy => "first-postdeploy",
+            Phase::Postdeploy => "postdeploy",
+        }
+    }
 }
 
 /// What to start for dyno `ptype.index` of `release`: its image and

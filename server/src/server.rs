@@ -349,6 +349,7 @@ mod tests {
                     description: "old".into(),
                     health_path: None,
                     healthchecks: None,
+                    tasks: None,
                 },
             )
             .await

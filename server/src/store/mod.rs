@@ -8,6 +8,7 @@
 mod apps;
 mod builds;
 mod certs;
+mod cron;
 mod domains;
 mod drains;
 mod formation;
@@ -20,6 +21,7 @@ mod tokens;
 pub use apps::AppRow;
 pub use builds::{BuildRow, BuildStatus};
 pub use certs::CertRow;
+pub use cron::{CronRunRow, NewCronRun};
 pub use drains::DrainRow;
 pub use releases::{NewRelease, ReleaseRow};
 pub use statuses::ReleaseStatus;

@@ -22,6 +22,9 @@ pub struct ReleaseRow {
     pub health_path: Option<String>,
     /// app.json's health checks by process type, as JSON.
     pub healthchecks: Option<String>,
+    /// app.json's cron entries and deploy scripts, as JSON
+    /// ([`crate::appjson::Tasks`]).
+    pub tasks: Option<String>,
 }
 
 impl ReleaseRow {
@@ -40,13 +43,14 @@ pub struct NewRelease {
     pub description: String,
     pub health_path: Option<String>,
     pub healthchecks: Option<String>,
+    pub tasks: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks";
+    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks, tasks";
 /// The same columns, qualified by the alias `r`.
 pub(super) const COLUMNS_R: &str =
-    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path, r.healthchecks";
+    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path, r.healthchecks, r.tasks";
 
 impl Store {
     /// Appends release `v(N+1)` in one statement, so SQLite takes its write
@@ -60,7 +64,7 @@ impl Store {
             let inserted = on_unique(
                 sqlx::query(&format!(
                     "INSERT INTO releases ({COLUMNS}) \
-                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10 \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
                      FROM releases WHERE app_id = $2"
                 ))
                 .bind(&id)
@@ -73,6 +77,7 @@ impl Store {
                 .bind(now())
                 .bind(&new.health_path)
                 .bind(&new.healthchecks)
+                .bind(&new.tasks)
                 .execute(&self.pool)
                 .await,
             );

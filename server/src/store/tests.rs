@@ -34,6 +34,7 @@ fn release(image: &str, config: &str) -> NewRelease {
         description: format!("deploy {image}"),
         health_path: Some("/health".to_owned()),
         healthchecks: None,
+        tasks: None,
     }
 }
 
