@@ -111,9 +111,13 @@ const MAX_TASK_COMMAND_BYTES: usize = 16 * 1024;
 pub fn parse_schedule(schedule: &str) -> Result<croner::Cron, String> {
     use croner::parser::{CronParser, Seconds, Year};
     let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
-    parser.parse(schedule.trim()).map_err(|e| {
+    let cron = parser.parse(schedule.trim()).map_err(|e| {
         format!("schedule {schedule:?} is not a cron schedule ({e}): write five fields, minute hour day-of-month month day-of-week, like \"*/10 * * * *\" or \"30 3 * * 1-5\" (UTC), or @hourly, @daily, @weekly, @monthly")
-    })
+    })?;
+    if cron.find_next_occurrence(&chrono::Utc::now(), false).is_err() {
+        return Err(format!("schedule {schedule:?} never comes (no such date): check its day and month"));
+    }
+    Ok(cron)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -631,6 +635,7 @@ mod tests {
         let e = err(r#"{"cron": [{"name": "six", "command": "x", "schedule": "0 * * * * *"}]}"#);
         assert!(e.contains("cron[0] (\"six\")") && e.contains("five fields"), "{e}");
         assert!(err(r#"{"cron": [{"command": "x"}]}"#).contains("needs a \"schedule\""));
+        assert!(err(r#"{"cron": [{"command": "x", "schedule": "0 0 30 2 *"}]}"#).contains("never comes"));
         assert!(err(r#"{"cron": [{"command": " ", "schedule": "* * * * *"}]}"#).contains("needs a command"));
         assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "concurrency": "replace"}]}"#).contains("\"forbid\""));
         assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "name": "Bad Name"}]}"#).contains("lowercase"));

@@ -8,6 +8,7 @@ pub mod api;
 pub mod appjson;
 pub mod builder;
 pub mod buildpack;
+pub mod cron;
 pub mod crypto;
 pub mod dashboard;
 pub mod dockerignore;

@@ -54,6 +54,16 @@ struct Inner {
     numbering: tokio::sync::Mutex<()>,
     /// Detached dynos being supervised (container ids).
     supervised: Mutex<HashSet<String>>,
+    /// Every one-off dyno's end, for whoever records them (cron runs).
+    ended: tokio::sync::broadcast::Sender<Ended>,
+}
+
+/// A one-off dyno ended: its container and how.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub app: String,
+    pub container_id: String,
+    pub exit: Exit,
 }
 
 /// A validated run, ready to start.
@@ -89,6 +99,7 @@ impl OneOffs {
                 session: uuid::Uuid::new_v4().simple().to_string(),
                 numbering: tokio::sync::Mutex::new(()),
                 supervised: Mutex::default(),
+                ended: tokio::sync::broadcast::channel(1024).0,
             }),
         }
     }
@@ -96,6 +107,12 @@ impl OneOffs {
     /// Checks a run request against the app's running release: a command,
     /// config keys, a size, a release with a build. Nothing starts yet.
     pub async fn prepare(&self, app: &AppRow, req: &RunCreate, tty: bool) -> ReleaseResult<Prepared> {
+        self.prepare_as(app, req, tty, RUN_TYPE).await
+    }
+
+    /// [`Self::prepare`] for a dyno named `{process_type}.N` (the cron
+    /// service's `scheduler.N`).
+    pub async fn prepare_as(&self, app: &AppRow, req: &RunCreate, tty: bool, process_type: &str) -> ReleaseResult<Prepared> {
         let command = req.command.trim();
         if command.is_empty() {
             return Err(ReleaseError::Invalid(ErrorId::InvalidCommand, "give a command to run: `paas run bash`".into()));
@@ -131,7 +148,7 @@ impl OneOffs {
         // A dyno like the formation's (DYNO, PAAS_APP, PAAS_RELEASE); its
         // number, and so DYNO, is given when it starts.
         let command = by_process_type(&release.process_types()?, command);
-        let spec = spec_for(&app.name, &release, RUN_TYPE, 0, &command, &env, size.bytes());
+        let spec = spec_for(&app.name, &release, process_type, 0, &command, &env, size.bytes());
         Ok(Prepared { app: app.clone(), spec, tty })
     }
 
@@ -145,7 +162,7 @@ impl OneOffs {
             let _numbering = inner.numbering.lock().await;
             let taken = inner.runtime.list_one_offs(Some(&app.name)).await?;
             spec.index = taken.iter().map(|o| o.dyno.index).max().unwrap_or(0) + 1;
-            spec.env.insert("DYNO".into(), format!("{RUN_TYPE}.{}", spec.index));
+            spec.env.insert("DYNO".into(), format!("{}.{}", spec.process_type, spec.index));
             let one_off = OneOffSpec {
                 dyno: spec.clone(),
                 tty,
@@ -183,7 +200,7 @@ impl OneOffs {
             // Its output ended: the process is ending (the engine lists it
             // as exited a moment later).
             if let Ok(Ok(exit)) = tokio::time::timeout(Duration::from_secs(10), inner.runtime.wait_exit(container_id)).await {
-                return self.ended(app, name, exit);
+                return self.ended(app, name, container_id, exit);
             }
             why = Some("its output ended but it kept running".into());
         }
@@ -196,13 +213,20 @@ impl OneOffs {
             }
         }
         let exit = inner.runtime.exit_of(container_id).await.map(|(_, e)| e).unwrap_or_default();
-        self.ended(app, name, exit)
+        self.ended(app, name, container_id, exit)
     }
 
-    fn ended(&self, app: &str, name: &str, exit: Exit) -> Exit {
+    fn ended(&self, app: &str, name: &str, container_id: &str, exit: Exit) -> Exit {
         self.inner.logs.event(app, name, format!("Process {exit}"));
         self.inner.logs.event(app, name, "State changed from up to complete");
+        // Nobody listening is fine.
+        let _ = self.inner.ended.send(Ended { app: app.to_owned(), container_id: container_id.to_owned(), exit: exit.clone() });
         exit
+    }
+
+    /// Hears of every one-off dyno's end from now on.
+    pub fn subscribe_ended(&self) -> tokio::sync::broadcast::Receiver<Ended> {
+        self.inner.ended.subscribe()
     }
 
     /// Sets an attached dyno's terminal size.
@@ -239,7 +263,7 @@ impl OneOffs {
             let left = Duration::from_secs((one_off.expires_at - crate::unix_secs()).max(0) as u64);
             let why = match tokio::time::timeout(left, this.inner.runtime.wait_exit(&id)).await {
                 Ok(Ok(exit)) => {
-                    this.ended(&app, &name, exit);
+                    this.ended(&app, &name, &id, exit);
                     this.remove(&app, &name, &id).await;
                     return;
                 }

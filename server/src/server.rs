@@ -44,6 +44,7 @@ pub struct Running {
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
+    cron: tokio::task::JoinHandle<()>,
     renewals: tokio::task::JoinHandle<()>,
 }
 
@@ -53,6 +54,7 @@ impl Running {
     pub async fn stop(self) -> Result<()> {
         self.reconciler.abort();
         self.sweeper.abort();
+        self.cron.abort();
         self.renewals.abort();
         // Attached one-off dynos end with their clients' connections.
         self.one_offs.end_session().await;
@@ -184,12 +186,14 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             crate::git::ensure_repo(&settings, &name)?;
         }
     }
+    let cron = crate::cron::CronService::new(store.clone(), one_offs.clone(), logs.clone());
     let settings = Arc::new(settings);
     let state = AppState {
         store: store.clone(),
         releases: releases.clone(),
         scheduler: scheduler.clone(),
         one_offs: one_offs.clone(),
+        cron: cron.clone(),
         builder,
         logs: logs.clone(),
         domains: domains.clone(),
@@ -213,6 +217,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let reconciler = scheduler.spawn_loop(RECONCILE_EVERY);
     // One-off dynos: orphans removed, detached ones supervised again.
     let sweeper = one_offs.spawn_sweeper(RECONCILE_EVERY);
+    // app.json cron entries, on their schedules.
+    let cron = cron.spawn();
 
     let (stop, stopped) = watch::channel(false);
     let until = |mut rx: watch::Receiver<bool>| async move {
@@ -262,7 +268,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, renewals })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, cron, renewals })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -72,6 +72,7 @@ error_ids! {
     DrainExists = "drain_exists": "The app drains to that URL already.",
     NotGit = "not_git": "A git route got a request that is not git's.",
     PushOnly = "push_only": "Only pushes (receive-pack) are served.",
+    CronRunning = "cron_running": "The cron entry's last run still goes, and it forbids overlapping runs.",
 }
 
 impl std::fmt::Display for ErrorId {

@@ -169,6 +169,42 @@ pub struct BuildOutput {
     pub output: String,
 }
 
+/// One app.json cron entry of the app's current release, as
+/// `GET /apps/{app}/cron` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronJob {
+    /// Its `name`, or an id made from its schedule and command.
+    pub id: String,
+    /// Five fields, UTC.
+    pub schedule: String,
+    pub command: String,
+    /// `forbid` (a run due while the last still goes is skipped) or `allow`.
+    pub concurrency: String,
+    /// RFC 3339, UTC.
+    pub next_run_at: Option<String>,
+    pub last_run: Option<CronRun>,
+}
+
+/// One run of a cron entry: `POST /apps/{app}/cron/{id}/runs` answers the
+/// one it started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronRun {
+    pub entry_id: String,
+    /// `running`, `finished` or `skipped`.
+    pub outcome: String,
+    /// Run by `paas cron:run`, not on its schedule.
+    pub manual: bool,
+    pub release_version: i64,
+    /// Its one-off dyno, `scheduler.N` (none when skipped).
+    pub dyno: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// Why it was skipped, or how it ended when an exit code does not say.
+    pub detail: Option<String>,
+}
+
 /// One running (or exited) dyno, as `GET /apps/{app}/dynos` returns it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dyno {

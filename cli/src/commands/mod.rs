@@ -1,6 +1,6 @@
 //! The command line, cargo-style: [`Cli`] holds the global flags and the
 //! verbs, which each resource module declares and runs (`apps`, `config`,
-//! `releases`, `ps`, `run`, `logs`, `domains`, `certs`, `drains`,
+//! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
 //! `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
@@ -9,6 +9,7 @@ mod apps;
 mod builds;
 mod certs;
 mod config;
+mod cron;
 mod domains;
 mod drains;
 mod login;
@@ -54,6 +55,8 @@ enum Command {
     Ps(ps::Cmd),
     #[command(flatten)]
     Run(run::Cmd),
+    #[command(flatten)]
+    Cron(cron::Cmd),
     #[command(flatten)]
     Builds(builds::Cmd),
     #[command(flatten)]
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Releases(cmd) => releases::run(cmd, &mut ctx),
         Command::Ps(cmd) => ps::run(cmd, &mut ctx),
         Command::Run(cmd) => run::run(cmd, &mut ctx),
+        Command::Cron(cmd) => cron::run(cmd, &mut ctx),
         Command::Builds(cmd) => builds::run(cmd, &mut ctx),
         Command::Logs(cmd) => logs::run(cmd, &mut ctx),
         Command::Domains(cmd) => domains::run(cmd, &mut ctx),

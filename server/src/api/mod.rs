@@ -11,6 +11,7 @@ mod apps;
 mod builds;
 mod certs;
 mod config_vars;
+mod cron;
 mod domains;
 mod dynos;
 mod formation;
@@ -49,4 +50,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(domains::router())
         .merge(certs::router())
         .merge(run::router())
+        .merge(cron::router())
 }

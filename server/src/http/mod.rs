@@ -31,6 +31,8 @@ pub struct AppState {
     pub scheduler: Scheduler,
     /// One-off dynos (`paas run`).
     pub one_offs: crate::oneoff::OneOffs,
+    /// app.json `cron` entries, run on their schedules.
+    pub cron: crate::cron::CronService,
     pub builder: Builder,
     pub logs: crate::logs::LogRouter,
     /// Custom domains, as the router reads them.

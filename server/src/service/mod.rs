@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod builds;
 pub mod config;
+pub mod cron;
 pub mod domains;
 pub mod dynos;
 pub mod formation;
