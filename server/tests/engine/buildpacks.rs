@@ -149,6 +149,21 @@ fn go_with_the_stacks_toolchain() {
     assert!(said.contains("-----> Using go1.") && !said.contains("Using  from"), "{said}");
     assert!(!said.contains("downloading") && !said.contains("toolchain not available"), "{said}");
     p.wait_for_page(&app, "go newer ok");
+
+    // A vendored dependency builds offline with -mod=vendor (no module
+    // proxy is reachable, and none is asked).
+    std::fs::write(dir.join("go.mod"), "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n").unwrap();
+    std::fs::create_dir_all(dir.join("vendor/example.com/greet")).unwrap();
+    std::fs::write(dir.join("vendor/modules.txt"), "# example.com/greet v1.0.0\n## explicit; go 1.22\nexample.com/greet\n").unwrap();
+    std::fs::write(dir.join("vendor/example.com/greet/greet.go"), "package greet\n\nfunc Hello() string { return \"vendored hello\" }\n").unwrap();
+    let main = std::fs::read_to_string(dir.join("main.go")).unwrap();
+    let main = main.replacen("import (", "import (\n\t\"example.com/greet\"", 1).replace("\"go newer ok\"", "greet.Hello()");
+    std::fs::write(dir.join("main.go"), main).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "vendored"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("-mod=vendor"), "{said}");
+    p.wait_for_page(&app, "vendored hello");
 }
 
 #[test]

@@ -15,3 +15,4 @@ mod e2e;
 mod faults;
 mod logs_e2e;
 mod run_e2e;
+mod tasks_e2e;

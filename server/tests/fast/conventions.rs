@@ -32,6 +32,9 @@ async fn every_verb_prints_json_or_says_it_does_not() {
     .await;
     let app = "conv-json";
     let repo = dockerfile_repo();
+    std::fs::write(repo.path().join("app.json"), r#"{"cron": [{"name": "conv", "command": "true", "schedule": "0 3 * * *"}]}"#).unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "a cron entry"]);
     let out = f.paas(&["apps:create", app, "--json"], b"").await;
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let (ok, said) = f.push(repo.path(), app).await;
@@ -63,6 +66,8 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["ps:restart"],
         vec!["ps:stop", "web.1"],
         vec!["run:detached", "sleep 1000"],
+        vec!["cron"],
+        vec!["cron:run", "conv"],
         vec!["builds"],
         vec!["builds:output", &build],
         vec!["builds:cache:clear"],

@@ -79,6 +79,7 @@ impl Fast {
             health_path: None,
             healthchecks: BTreeMap::new(),
             env: BTreeMap::new(),
+            tasks: Default::default(),
         }
     }
 
