@@ -1,5 +1,6 @@
 //! The cron service: app.json `cron` entries of each app's current release,
-//! run on their schedules (UTC) as one-off dynos named `scheduler.N`.
+//! run on their schedules (UTC) as one-off dynos named `scheduler.N`
+//! (from `scheduler.1001`).
 //!
 //! One loop for the platform: it keeps, per entry, the next time it is due,
 //! sleeps until the earliest (or [`RELOAD_EVERY`], to see new releases),
@@ -26,8 +27,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// The process type of cron runs: they are named `scheduler.N`.
+/// The process type of cron runs: they are named `scheduler.N`, as on
+/// Heroku's Scheduler, numbered above [`CRON_NUMBERED_AFTER`] so no
+/// formation dyno of a Procfile's own `scheduler` type has their name.
 pub const CRON_TYPE: &str = "scheduler";
+pub const CRON_NUMBERED_AFTER: u32 = 1000;
 /// How often the loop reads the apps' releases when nothing is due sooner.
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
 
@@ -190,7 +194,7 @@ impl CronService {
             }
         }
         let req = RunCreate { command: entry.command.clone(), ..Default::default() };
-        let prepared = inner.one_offs.prepare_as(app, &req, false, CRON_TYPE).await?;
+        let prepared = inner.one_offs.prepare_as(app, &req, false, CRON_TYPE, CRON_NUMBERED_AFTER).await?;
         let started = inner.one_offs.start(prepared, false).await?;
         let dyno = &started.one_off.dyno;
         let how = if manual { "by hand (`paas cron:run`)" } else { "on its schedule" };

@@ -71,6 +71,8 @@ pub struct Prepared {
     app: AppRow,
     spec: DynoSpec,
     tty: Option<(u16, u16)>,
+    /// Its number is the next after this and after those of its type.
+    numbered_after: u32,
 }
 
 /// A one-off dyno that runs, with its client's streams when attached.
@@ -107,12 +109,21 @@ impl OneOffs {
     /// Checks a run request against the app's running release: a command,
     /// config keys, a size, a release with a build. Nothing starts yet.
     pub async fn prepare(&self, app: &AppRow, req: &RunCreate, tty: bool) -> ReleaseResult<Prepared> {
-        self.prepare_as(app, req, tty, RUN_TYPE).await
+        self.prepare_as(app, req, tty, RUN_TYPE, 0).await
     }
 
-    /// [`Self::prepare`] for a dyno named `{process_type}.N` (the cron
-    /// service's `scheduler.N`).
-    pub async fn prepare_as(&self, app: &AppRow, req: &RunCreate, tty: bool, process_type: &str) -> ReleaseResult<Prepared> {
+    /// [`Self::prepare`] for a detached dyno named `{process_type}.N`, N
+    /// above `numbered_after`: the cron service's `scheduler.1001` and up,
+    /// which no formation dyno (at most [`crate::release::MAX_QUANTITY`] of
+    /// a type) is named, even when the Procfile has a `scheduler` type.
+    pub async fn prepare_as(
+        &self,
+        app: &AppRow,
+        req: &RunCreate,
+        tty: bool,
+        process_type: &str,
+        numbered_after: u32,
+    ) -> ReleaseResult<Prepared> {
         let command = req.command.trim();
         if command.is_empty() {
             return Err(ReleaseError::Invalid(ErrorId::InvalidCommand, "give a command to run: `paas run bash`".into()));
@@ -149,7 +160,7 @@ impl OneOffs {
         // number, and so DYNO, is given when it starts.
         let command = by_process_type(&release.process_types()?, command);
         let spec = spec_for(&app.name, &release, process_type, 0, &command, &env, size.bytes());
-        Ok(Prepared { app: app.clone(), spec, tty })
+        Ok(Prepared { app: app.clone(), spec, tty, numbered_after })
     }
 
     /// Starts a prepared run as `run.N`: attached (its streams handed
@@ -157,11 +168,12 @@ impl OneOffs {
     /// here, its output to the app's log).
     pub async fn start(&self, prepared: Prepared, attached: bool) -> anyhow::Result<Started> {
         let inner = &self.inner;
-        let Prepared { app, mut spec, tty } = prepared;
+        let Prepared { app, mut spec, tty, numbered_after } = prepared;
         let (one_off, attachment) = {
             let _numbering = inner.numbering.lock().await;
             let taken = inner.runtime.list_one_offs(Some(&app.name)).await?;
-            spec.index = taken.iter().map(|o| o.dyno.index).max().unwrap_or(0) + 1;
+            let same_type = taken.iter().filter(|o| o.dyno.process_type == spec.process_type);
+            spec.index = same_type.map(|o| o.dyno.index).max().unwrap_or(0).max(numbered_after) + 1;
             spec.env.insert("DYNO".into(), format!("{}.{}", spec.process_type, spec.index));
             let one_off = OneOffSpec {
                 dyno: spec.clone(),

@@ -91,7 +91,9 @@ pub async fn restart(state: &AppState, app: &AppRow, target: Option<&str>) -> Ap
 /// Stops one dyno; a dyno of the formation comes back, as on Heroku.
 pub async fn stop(state: &AppState, app: &AppRow, dyno: &str) -> ApiResult<()> {
     parse_target(dyno)?;
-    if dyno.starts_with("run.") && state.one_offs.stop(app, dyno).await? {
+    // One-off dynos first: `run.N` (a reserved type) and the cron
+    // service's `scheduler.1001` and up are named like no formation dyno.
+    if dyno.contains('.') && state.one_offs.stop(app, dyno).await? {
         return Ok(());
     }
     if !state.scheduler.stop_dyno(app, dyno).await? {
