@@ -215,10 +215,11 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         warn!(error = %format!("{e:#}"), "first reconcile failed");
     }
     let reconciler = scheduler.spawn_loop(RECONCILE_EVERY);
+    // app.json cron entries, on their schedules; first, so the ends of
+    // runs the sweeper takes up again are heard.
+    let cron = cron.spawn();
     // One-off dynos: orphans removed, detached ones supervised again.
     let sweeper = one_offs.spawn_sweeper(RECONCILE_EVERY);
-    // app.json cron entries, on their schedules.
-    let cron = cron.spawn();
 
     let (stop, stopped) = watch::channel(false);
     let until = |mut rx: watch::Receiver<bool>| async move {
