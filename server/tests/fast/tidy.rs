@@ -147,7 +147,7 @@ fn the_flow_is_one_way() {
         ("server/src/builder.rs", &["crate::release", "crate::scheduler", "crate::git", "crate::api", "crypto"]),
         ("server/src/buildpack.rs", &["crate::builder", "crate::release", "crate::scheduler"]),
         ("server/src/release.rs", &["crate::builder", "crate::git", "crate::api", "crate::http"]),
-        ("server/src/scheduler.rs", &["crate::release", "crate::builder", "crate::git", "crate::api"]),
+        ("server/src/scheduler/", &["crate::release", "crate::builder", "crate::git", "crate::api"]),
         ("server/src/git.rs", &["crate::api"]),
         ("server/src/http/mod.rs", &["crate::api", "crate::git"]),
         ("server/src/http/error.rs", &["crate::api", "crate::git"]),
@@ -156,7 +156,7 @@ fn the_flow_is_one_way() {
     rust_files(&root().join("server/src/api"), &mut api_files);
     let mut bad = Vec::new();
     for (path, code) in sources("server") {
-        let mut rules: Vec<&str> = forbidden.iter().filter(|(p, _)| *p == path).flat_map(|(_, n)| n.iter().copied()).collect();
+        let mut rules: Vec<&str> = forbidden.iter().filter(|(p, _)| *p == path || (p.ends_with('/') && path.starts_with(p))).flat_map(|(_, n)| n.iter().copied()).collect();
         if path.starts_with("server/src/api/") {
             rules.extend(["crate::git", "crate::builder", "crate::buildpack", "crate::tools"]);
         }
