@@ -5,7 +5,7 @@
 //! that never answer. It is never the proof that a feature works: the
 //! end-to-end tests against the real Docker engine are.
 
-use super::{Dyno, DynoSpec, Runtime, TaskResult, TaskSpec};
+use super::{Dyno, DynoSpec, Placement, TaskResult, TaskSpec};
 use anyhow::{anyhow, Result};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
@@ -195,7 +195,7 @@ async fn serve(listener: tokio::net::TcpListener, body: String) {
 }
 
 #[async_trait]
-impl Runtime for FakeRuntime {
+impl super::Placement for FakeRuntime {
     async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
         let state = self.lock();
         if state.fail_listing {
@@ -292,6 +292,29 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    async fn remove_app_network(&self, _app: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn prune_networks(&self, _apps: &HashSet<&str>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+        let state = self.lock();
+        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
+        Ok((c.dyno.running, c.exit.clone()))
+    }
+
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+        let (tx, rx) = mpsc::channel(256);
+        self.lock().exits.push(tx);
+        rx
+    }
+}
+
+#[async_trait]
+impl super::ImageBuilder for FakeRuntime {
     async fn build_image(
         &self,
         context: &Path,
@@ -354,21 +377,10 @@ impl Runtime for FakeRuntime {
     async fn remove_volume(&self, _name: &str) -> Result<()> {
         Ok(())
     }
+}
 
-    async fn remove_app_network(&self, _app: &str) -> Result<()> {
-        Ok(())
-    }
-
-    async fn prune_networks(&self, _apps: &HashSet<&str>) -> Result<()> {
-        Ok(())
-    }
-
-    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
-        let state = self.lock();
-        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
-        Ok((c.dyno.running, c.exit.clone()))
-    }
-
+#[async_trait]
+impl super::OutputFollower for FakeRuntime {
     async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
         let state = self.lock();
         let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
@@ -388,13 +400,10 @@ impl Runtime for FakeRuntime {
         }
         rx
     }
+}
 
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
-        let (tx, rx) = mpsc::channel(256);
-        self.lock().exits.push(tx);
-        rx
-    }
-
+#[async_trait]
+impl super::OneOffAttach for FakeRuntime {
     /// A fake one-off dyno behaves as `cat` whatever its command, except
     /// `exit N`, which ends at once with status N. Attached, it echoes its
     /// stdin to stdout and exits 0 at the end of its stdin; detached, it
@@ -488,6 +497,11 @@ impl Runtime for FakeRuntime {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+#[async_trait]
+impl super::Runtime for FakeRuntime {
+
 }
 
 fn now_ns() -> i64 {

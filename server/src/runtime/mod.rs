@@ -359,8 +359,11 @@ pub fn build_cache_volume(app: &str) -> String {
     format!("paas-cache-{app}")
 }
 
+/// Placing and observing dynos: start, stop, list, how each ended, and
+/// the exits as they happen. The single engine places on itself; a
+/// cluster backend places through its manager.
 #[async_trait]
-pub trait Runtime: Send + Sync + 'static {
+pub trait Placement: Send + Sync + 'static {
     /// Every paas dyno, of one app or of all.
     async fn list_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>>;
     /// Creates and starts a dyno and returns it as it runs.
@@ -371,6 +374,24 @@ pub trait Runtime: Send + Sync + 'static {
     /// SIGTERM, SIGKILL after `grace`, then remove. Idempotent: a container
     /// that is already gone is not an error.
     async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
+    /// Removes the app's own network (its dynos must be gone). Idempotent.
+    async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
+    /// Removes the networks of apps not in `apps` (destroyed while the
+    /// server was down). Networks still in use are left for a later pass.
+    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> anyhow::Result<()>;
+    /// How a dyno's container ended (or `running` still).
+    async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
+    /// (app, container id) of each dyno that exits, as it exits, for as
+    /// long as the receiver lives; reconnects when the engine's event stream
+    /// breaks.
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
+}
+
+/// Building images and running build and release-phase tasks: always
+/// the engine beside the server (a cluster's manager), with the build
+/// cache volumes and the spare build containers.
+#[async_trait]
+pub trait ImageBuilder: Send + Sync + 'static {
     /// Builds an image from a tar build context file (streamed to the
     /// engine) with these build arguments, sending each output line to
     /// `output`. Returns the image ID.
@@ -409,13 +430,12 @@ pub trait Runtime: Send + Sync + 'static {
     async fn image_id(&self, image: &str) -> anyhow::Result<Option<String>>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
-    /// Removes the app's own network (its dynos must be gone). Idempotent.
-    async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
-    /// Removes the networks of apps not in `apps` (destroyed while the
-    /// server was down). Networks still in use are left for a later pass.
-    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> anyhow::Result<()>;
-    /// How a dyno's container ended (or `running` still).
-    async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
+}
+
+/// Following dynos' output: the last lines of one, and one's output as
+/// it is written (the log router's followers).
+#[async_trait]
+pub trait OutputFollower: Send + Sync + 'static {
     /// The last `lines` lines a dyno wrote to stdout and stderr.
     async fn output_tail(&self, container_id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
     /// A dyno's output from `since` (Unix seconds; 0: from its start) and
@@ -423,27 +443,35 @@ pub trait Runtime: Send + Sync + 'static {
     /// receiver is dropped. A slow reader slows only this follower: the
     /// engine keeps the dyno's output in its log file meanwhile.
     fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<anyhow::Result<OutputLine>>;
-    /// (app, container id) of each dyno that exits, as it exits, for as
-    /// long as the receiver lives; reconnects when the engine's event stream
-    /// breaks.
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
+}
+
+/// One-off dynos: started (attached before they start when a client
+/// waits), listed, sized, signalled and waited for.
+#[async_trait]
+pub trait OneOffAttach: Send + Sync + 'static {
     /// Creates and starts a one-off dyno; an attached one is attached
     /// before it starts, so no output is lost.
     async fn start_one_off(&self, spec: &OneOffSpec) -> anyhow::Result<(OneOff, Option<Attachment>)>;
     /// Every one-off dyno, of one app or of all, running or ended.
     async fn list_one_offs(&self, app: Option<&str>) -> anyhow::Result<Vec<OneOff>>;
-    /// An app's dynos and one-off dynos, as [`Runtime::list_dynos`] and
-    /// [`Runtime::list_one_offs`] give them; a runtime that can list both
-    /// at once (the engine: one request) does.
-    async fn list_app(&self, app: &str) -> anyhow::Result<(Vec<Dyno>, Vec<OneOff>)> {
-        Ok((self.list_dynos(Some(app)).await?, self.list_one_offs(Some(app)).await?))
-    }
     /// Sets a one-off dyno's terminal size.
     async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()>;
     /// Sends a container's process a signal (`INT`, `TERM`, ...).
     async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()>;
     /// Waits until a container ends and tells how.
     async fn wait_exit(&self, container_id: &str) -> anyhow::Result<Exit>;
+}
+
+/// A runtime: every role, from one backend. The server holds one as
+/// `Arc<dyn Runtime>`; each consumer calls the role it needs.
+#[async_trait]
+pub trait Runtime: Placement + ImageBuilder + OutputFollower + OneOffAttach {
+    /// An app's dynos and one-off dynos, as [`Runtime::list_dynos`] and
+    /// [`Runtime::list_one_offs`] give them; a runtime that can list both
+    /// at once (the engine: one request) does.
+    async fn list_app(&self, app: &str) -> anyhow::Result<(Vec<Dyno>, Vec<OneOff>)> {
+        Ok((self.list_dynos(Some(app)).await?, self.list_one_offs(Some(app)).await?))
+    }
 }
 
 #[cfg(test)]

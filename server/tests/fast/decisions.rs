@@ -11,7 +11,7 @@
 use crate::harness::Fast;
 use crate::pushes::{dockerfile_repo, git};
 use paas_server::release::ReleaseError;
-use paas_server::runtime::Runtime;
+use paas_server::runtime::{Placement, Runtime};
 use paas_server::store::AppRow;
 use paas_wire::{ChangeResult, DeployState};
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! over the fake runtime, on a fresh SQLite file or a PostgreSQL database.
 
 use paas_server::release::Deployable;
-use paas_server::runtime::{FakeRuntime, Runtime};
+use paas_server::runtime::{FakeRuntime, Placement, Runtime};
 use paas_server::server::{self, Running};
 use paas_server::settings::Settings;
 use paas_server::store::AppRow;

@@ -5,7 +5,7 @@
 //! real Docker engine, through a real terminal.
 
 use crate::harness::Fast;
-use paas_server::runtime::Runtime;
+use paas_server::runtime::{OneOffAttach, Placement};
 use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,7 +8,7 @@
 //! connection, what every container gets ([`locked_down`], labels), and
 //! the [`Runtime`] trait's implementation, which only points at them.
 
-use super::{labels, Dyno, DynoAddress, DynoSpec, Runtime, TaskResult, TaskSpec};
+use super::{labels, Dyno, DynoAddress, DynoSpec, TaskResult, TaskSpec};
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
 use bollard::container::{Config, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions};
@@ -241,10 +241,10 @@ async fn file_stream(path: &Path) -> Result<impl futures_util::Stream<Item = byt
     }))
 }
 
-/// The trait, by concern: each method is the one of the same name in
+/// The traits, role by role: each method is the one of the same name in
 /// the file of its concern.
 #[async_trait]
-impl Runtime for DockerRuntime {
+impl super::Placement for DockerRuntime {
     async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
         DockerRuntime::list_dynos(self, app).await
     }
@@ -261,6 +261,25 @@ impl Runtime for DockerRuntime {
         DockerRuntime::stop_dyno(self, container_id, grace).await
     }
 
+    async fn remove_app_network(&self, app: &str) -> Result<()> {
+        DockerRuntime::remove_app_network(self, app).await
+    }
+
+    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
+        DockerRuntime::prune_networks(self, apps).await
+    }
+
+    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+        DockerRuntime::exit_of(self, container_id).await
+    }
+
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+        DockerRuntime::watch_exits(self)
+    }
+}
+
+#[async_trait]
+impl super::ImageBuilder for DockerRuntime {
     async fn build_image(
         &self,
         context: &Path,
@@ -308,18 +327,13 @@ impl Runtime for DockerRuntime {
         DockerRuntime::image_from_files(self, base, tar, tag, label).await
     }
 
-    async fn remove_app_network(&self, app: &str) -> Result<()> {
-        DockerRuntime::remove_app_network(self, app).await
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        DockerRuntime::remove_volume(self, name).await
     }
+}
 
-    async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
-        DockerRuntime::prune_networks(self, apps).await
-    }
-
-    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
-        DockerRuntime::exit_of(self, container_id).await
-    }
-
+#[async_trait]
+impl super::OutputFollower for DockerRuntime {
     async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
         DockerRuntime::output_tail(self, container_id, lines).await
     }
@@ -327,17 +341,12 @@ impl Runtime for DockerRuntime {
     fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
         DockerRuntime::follow_output(self, container_id, since)
     }
+}
 
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
-        DockerRuntime::watch_exits(self)
-    }
-
+#[async_trait]
+impl super::OneOffAttach for DockerRuntime {
     async fn start_one_off(&self, spec: &super::OneOffSpec) -> Result<(super::OneOff, Option<super::Attachment>)> {
         DockerRuntime::start_one_off(self, spec).await
-    }
-
-    async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<super::OneOff>)> {
-        DockerRuntime::list_app(self, app).await
     }
 
     async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<super::OneOff>> {
@@ -355,8 +364,11 @@ impl Runtime for DockerRuntime {
     async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
         DockerRuntime::wait_exit(self, container_id).await
     }
+}
 
-    async fn remove_volume(&self, name: &str) -> Result<()> {
-        DockerRuntime::remove_volume(self, name).await
+#[async_trait]
+impl super::Runtime for DockerRuntime {
+    async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<super::OneOff>)> {
+        DockerRuntime::list_app(self, app).await
     }
 }
