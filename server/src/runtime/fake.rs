@@ -377,6 +377,11 @@ impl super::ImageBuilder for FakeRuntime {
     async fn remove_volume(&self, _name: &str) -> Result<()> {
         Ok(())
     }
+
+    async fn push_image(&self, image: &str, repository: &str, _tag: &str, _auth: Option<&super::RegistryAuth>) -> Result<String> {
+        use sha2::Digest;
+        Ok(format!("{repository}@sha256:{}", hex::encode(sha2::Sha256::digest(image))))
+    }
 }
 
 #[async_trait]

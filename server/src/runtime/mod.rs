@@ -349,6 +349,19 @@ pub struct BuildLimits {
     pub output: u64,
 }
 
+/// A registry's user and password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryAuth({}, password hidden)", self.username)
+    }
+}
+
 /// The image holding `app`'s dependency layer (buildpack builds).
 pub fn deps_image(app: &str) -> String {
     format!("paas/{app}-deps:latest")
@@ -430,6 +443,11 @@ pub trait ImageBuilder: Send + Sync + 'static {
     async fn image_id(&self, image: &str) -> anyhow::Result<Option<String>>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
+    /// Pushes `image` to a registry as `repository:tag` (`repository`
+    /// starts with the registry's address) and returns it by digest,
+    /// `repository@sha256:...`: what other engines pull, the same bytes
+    /// on every one.
+    async fn push_image(&self, image: &str, repository: &str, tag: &str, auth: Option<&RegistryAuth>) -> anyhow::Result<String>;
 }
 
 /// Following dynos' output: the last lines of one, and one's output as

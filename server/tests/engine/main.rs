@@ -14,5 +14,6 @@ mod dashboard;
 mod e2e;
 mod faults;
 mod logs_e2e;
+mod registry;
 mod run_e2e;
 mod tasks_e2e;

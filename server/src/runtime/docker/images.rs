@@ -211,6 +211,44 @@ impl DockerRuntime {
         }
     }
 
+    /// Tags `image` as `repository:tag`, pushes it with `auth` and returns
+    /// it by digest (`repository@sha256:...`), which names exactly these
+    /// bytes wherever it is pulled.
+    pub(super) async fn push_image(&self, image: &str, repository: &str, tag: &str, auth: Option<&crate::runtime::RegistryAuth>) -> Result<String> {
+        let registry = repository.split('/').next().unwrap_or(repository);
+        let tagging = bollard::image::TagImageOptions { repo: repository, tag };
+        self.docker.tag_image(image, Some(tagging)).await.with_context(|| format!("cannot tag {image} as {repository}:{tag}"))?;
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(registry.to_owned()),
+            ..Default::default()
+        });
+        let mut pushing = self.docker.push_image(repository, Some(bollard::image::PushImageOptions { tag }), credentials);
+        while let Some(step) = pushing.next().await {
+            if let Err(e) = step {
+                let text = match e {
+                    bollard::errors::Error::DockerStreamError { error } => error,
+                    other => other.to_string(),
+                };
+                let why = if text.contains("unauthorized") || text.contains("authentication required") || text.contains("no basic auth") {
+                    format!("the registry at {registry} refused the credentials ({text}): check the registry user and password")
+                } else {
+                    format!("cannot push {image} to {repository}:{tag} ({text}): check that the registry at {registry} runs and this engine trusts it")
+                };
+                return Err(anyhow!(why));
+            }
+        }
+        let inspected = self.docker.inspect_image(&format!("{repository}:{tag}")).await.with_context(|| format!("cannot inspect {repository}:{tag}"))?;
+        let prefix = format!("{repository}@");
+        inspected
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find(|d| d.starts_with(&prefix))
+            .ok_or_else(|| anyhow!("the registry at {registry} took {repository}:{tag} but the engine names no digest for it"))
+    }
+
     pub(super) async fn image_from_files(
         &self,
         base: &str,

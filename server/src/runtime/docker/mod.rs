@@ -330,6 +330,10 @@ impl super::ImageBuilder for DockerRuntime {
     async fn remove_volume(&self, name: &str) -> Result<()> {
         DockerRuntime::remove_volume(self, name).await
     }
+
+    async fn push_image(&self, image: &str, repository: &str, tag: &str, auth: Option<&super::RegistryAuth>) -> Result<String> {
+        DockerRuntime::push_image(self, image, repository, tag, auth).await
+    }
 }
 
 #[async_trait]
