@@ -636,6 +636,10 @@ mod tests {
         assert!(e.contains("cron[0] (\"six\")") && e.contains("five fields"), "{e}");
         assert!(err(r#"{"cron": [{"command": "x"}]}"#).contains("needs a \"schedule\""));
         assert!(err(r#"{"cron": [{"command": "x", "schedule": "0 0 30 2 *"}]}"#).contains("never comes"));
+        // What the README promises: aliases, names, ranges, lists and steps.
+        for ok in ["@hourly", "@daily", "@weekly", "@monthly", "@yearly", "30 3 * * MON-FRI", "0 9 1 JAN,JUL *", "*/15 8-18 * * 1-5"] {
+            assert!(parse_schedule(ok).is_ok(), "{ok}: {:?}", parse_schedule(ok).err());
+        }
         assert!(err(r#"{"cron": [{"command": " ", "schedule": "* * * * *"}]}"#).contains("needs a command"));
         assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "concurrency": "replace"}]}"#).contains("\"forbid\""));
         assert!(err(r#"{"cron": [{"command": "x", "schedule": "* * * * *", "name": "Bad Name"}]}"#).contains("lowercase"));
