@@ -11,6 +11,7 @@ mod docker;
 /// the crate on itself), never into a release build.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod swarm;
 
 pub use docker::DockerRuntime;
 #[cfg(any(test, feature = "fake"))]

@@ -1,0 +1,239 @@
+//! The swarm backend's translations (#21, being built; nothing calls these
+//! yet): a dyno as a Swarm service, and a service with its task back as a
+//! dyno. One single-replica service per dyno, which Swarm never restarts
+//! (paas reconciles, as on one host: see ARCHITECTURE.md), with `dnsrr`
+//! (no virtual IP: this kernel has no IPVS), `$PORT` published in host
+//! mode on a port the engine chooses, the app's attachable overlay, and
+//! the image by digest. A web dyno is reached at its node's address and the
+//! port in its task's `PortStatus`. Pure, so the mapping is unit-tested;
+//! the backend that talks to the manager is not written yet.
+
+use super::{labels, Dyno, DynoSpec, Exit, DYNO_PORT, KIND_DYNO};
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointPortConfigProtocolEnum, EndpointSpec, EndpointSpecModeEnum,
+    Limit, NetworkAttachmentConfig, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The service that runs `spec`: `image` is the release's image by digest
+/// (`registry/repo@sha256:…`), `network` the app's overlay.
+pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration) -> ServiceSpec {
+    let labels: HashMap<String, String> = [
+        (labels::INSTANCE, instance.to_owned()),
+        (labels::KIND, KIND_DYNO.to_owned()),
+        (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
+        (labels::APP, spec.app.clone()),
+        (labels::RELEASE, spec.release_id.clone()),
+        (labels::VERSION, spec.release_version.to_string()),
+        (labels::PROCESS, spec.process_type.clone()),
+        (labels::INDEX, spec.index.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let command = (!spec.command.is_empty()).then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+    let ports = spec.web.then(|| {
+        vec![EndpointPortConfig {
+            target_port: Some(i64::from(DYNO_PORT)),
+            protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+            publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+            ..Default::default()
+        }]
+    });
+    ServiceSpec {
+        name: Some(format!(
+            "paas-{}-{}-{}-v{}-{}",
+            spec.app,
+            spec.process_type,
+            spec.index,
+            spec.release_version,
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        )),
+        labels: Some(labels.clone()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(image.to_owned()),
+                labels: Some(labels),
+                command,
+                env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                stop_grace_period: Some(stop_grace.as_nanos() as i64),
+                init: Some(true),
+                ..Default::default()
+            }),
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit { memory_bytes: spec.memory, ..Default::default() }),
+                ..Default::default()
+            }),
+            // paas restarts crashed dynos, with its backoff and records.
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                ..Default::default()
+            }),
+            networks: Some(vec![NetworkAttachmentConfig { target: Some(network.to_owned()), ..Default::default() }]),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec { mode: Some(EndpointSpecModeEnum::DNSRR), ports }),
+        ..Default::default()
+    }
+}
+
+/// The dyno a service of ours runs, with the task that runs it (the newest
+/// one; none yet while Swarm places it) and the address of the node the
+/// task is on. `None` for services that are not dynos.
+pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAddr>) -> Option<Dyno> {
+    let spec = service.spec.as_ref()?;
+    let l = spec.labels.as_ref()?;
+    if l.get(labels::KIND).map(String::as_str) != Some(KIND_DYNO) {
+        return None;
+    }
+    let status = task.and_then(|t| t.status.as_ref());
+    let state = status.and_then(|s| s.state).unwrap_or(TaskState::PENDING);
+    let running = state == TaskState::RUNNING;
+    let port = status
+        .and_then(|s| s.port_status.as_ref())
+        .and_then(|p| p.ports.as_ref())
+        .and_then(|ports| ports.iter().find(|p| p.target_port == Some(i64::from(DYNO_PORT)))?.published_port)
+        .and_then(|p| u16::try_from(p).ok());
+    let addr = match (running, node_addr, port) {
+        (true, Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+        _ => None,
+    };
+    let container = spec.task_template.as_ref().and_then(|t| t.container_spec.as_ref());
+    let command = container.and_then(|c| c.command.as_ref()).and_then(|c| c.last().cloned()).unwrap_or_default();
+    Some(Dyno {
+        container_id: service.id.clone()?,
+        app: l.get(labels::APP)?.clone(),
+        release_id: l.get(labels::RELEASE)?.clone(),
+        release_version: l.get(labels::VERSION)?.parse().ok()?,
+        process_type: l.get(labels::PROCESS)?.clone(),
+        index: l.get(labels::INDEX)?.parse().ok()?,
+        running,
+        state: state.to_string(),
+        command,
+        addr,
+        created: service
+            .created_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp()),
+        memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
+        ip: node_addr,
+    })
+}
+
+/// Whether a dyno's task still runs, and how it ended when it does not:
+/// its container's exit code, or Swarm's error (an image it could not
+/// pull, a node that was lost). Not known here: whether the kernel killed
+/// it for memory (the worker's engine knows, and paas never asks a worker).
+pub fn exit_of(task: &Task) -> (bool, Exit) {
+    let Some(status) = task.status.as_ref() else { return (true, Exit::default()) };
+    let state = status.state.unwrap_or(TaskState::PENDING);
+    let ended = matches!(
+        state,
+        TaskState::COMPLETE | TaskState::SHUTDOWN | TaskState::FAILED | TaskState::REJECTED | TaskState::ORPHANED | TaskState::REMOVE
+    );
+    let exit_code = status.container_status.as_ref().and_then(|c| c.exit_code).filter(|_| ended);
+    let error = match (ended, exit_code, status.err.as_deref()) {
+        (true, None, Some(err)) => Some(err.to_owned()),
+        (true, None, None) => Some(format!("its task ended {state} without an exit code")),
+        _ => None,
+    };
+    (!ended, Exit { exit_code, oom_killed: false, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec(web: bool) -> DynoSpec {
+        DynoSpec {
+            app: "shop".into(),
+            release_id: "r-7".into(),
+            release_version: 7,
+            process_type: if web { "web" } else { "worker" }.into(),
+            index: 2,
+            image: "paas/shop:b1".into(),
+            command: "bundle exec puma".into(),
+            env: BTreeMap::from([("PORT".to_owned(), DYNO_PORT.to_string())]),
+            web,
+            memory: Some(512 << 20),
+        }
+    }
+
+    /// A task as `GET /tasks` gives it on the test bed.
+    fn task(state: &str, exit: Option<i64>, err: Option<&str>, published: Option<i64>) -> Task {
+        let json = serde_json::json!({
+            "ID": "t1", "ServiceID": "s1", "NodeID": "n1",
+            "Status": {
+                "State": state,
+                "Err": err,
+                "ContainerStatus": {"ContainerID": "c1", "ExitCode": exit},
+                "PortStatus": {"Ports": published.map(|p| vec![
+                    serde_json::json!({"Protocol": "tcp", "TargetPort": DYNO_PORT, "PublishedPort": p, "PublishMode": "host"}),
+                    serde_json::json!({"Protocol": "tcp", "TargetPort": DYNO_PORT, "PublishedPort": p, "PublishMode": "host"}),
+                ])}
+            }
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_dyno_is_one_service_that_swarm_never_restarts_with_its_port_published_on_its_node() {
+        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30));
+        let t = s.task_template.as_ref().unwrap();
+        let c = t.container_spec.as_ref().unwrap();
+        assert_eq!(c.image.as_deref(), Some("10.231.0.10:5000/paas/shop@sha256:ab"));
+        assert_eq!(c.command.as_ref().unwrap(), &["/bin/sh", "-c", "bundle exec puma"]);
+        assert_eq!(c.stop_grace_period, Some(30_000_000_000));
+        assert_eq!(t.restart_policy.as_ref().unwrap().condition, Some(TaskSpecRestartPolicyConditionEnum::NONE));
+        assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().memory_bytes, Some(512 << 20));
+        assert_eq!(s.mode.as_ref().unwrap().replicated.as_ref().unwrap().replicas, Some(1));
+        let e = s.endpoint_spec.as_ref().unwrap();
+        assert_eq!(e.mode, Some(EndpointSpecModeEnum::DNSRR));
+        let p = &e.ports.as_ref().unwrap()[0];
+        assert_eq!((p.target_port, p.publish_mode, p.published_port), (Some(i64::from(DYNO_PORT)), Some(EndpointPortConfigPublishModeEnum::HOST), None));
+        assert!(s.name.as_ref().unwrap().starts_with("paas-shop-web-2-v7-"));
+        // A worker publishes nothing.
+        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30));
+        assert_eq!(w.endpoint_spec.unwrap().ports, None);
+    }
+
+    #[test]
+    fn a_service_and_its_task_read_back_as_the_dyno_at_its_nodes_address() {
+        let mut service: Service = serde_json::from_value(serde_json::json!({"ID": "s1", "CreatedAt": "2026-12-06T02:00:00.5Z"})).unwrap();
+        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30)));
+        let node: IpAddr = "10.231.0.11".parse().unwrap();
+        let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(node)).unwrap();
+        assert_eq!((d.container_id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));
+        assert!(d.running);
+        assert_eq!(d.addr, Some("10.231.0.11:30001".parse().unwrap()));
+        assert_eq!(d.created, 1796522400);
+        // Not placed yet, or ended: no address.
+        assert_eq!(dyno_from(&service, None, None).unwrap().addr, None);
+        let ended = dyno_from(&service, Some(&task("failed", Some(1), None, Some(30001))), Some(node)).unwrap();
+        assert!(!ended.running && ended.addr.is_none());
+        // Another kind of service is no dyno.
+        service.spec.as_mut().unwrap().labels.as_mut().unwrap().insert(labels::KIND.into(), "run".into());
+        assert!(dyno_from(&service, None, None).is_none());
+    }
+
+    #[test]
+    fn a_tasks_end_is_its_exit_code_or_swarms_reason() {
+        assert_eq!(exit_of(&task("running", None, None, None)), (true, Exit::default()));
+        let (running, exit) = exit_of(&task("failed", Some(3), Some("task: non-zero exit (3)"), None));
+        assert!(!running);
+        assert_eq!((exit.exit_code, exit.error), (Some(3), None));
+        let (_, exit) = exit_of(&task("rejected", None, Some("No such image: 10.231.0.10:5000/x@sha256:00"), None));
+        assert_eq!(exit.error.as_deref(), Some("No such image: 10.231.0.10:5000/x@sha256:00"));
+        let (_, exit) = exit_of(&task("orphaned", None, None, None));
+        assert!(exit.error.unwrap().contains("orphaned"), "a lost node's task");
+    }
+}
