@@ -11,9 +11,8 @@ mod docker;
 /// the crate on itself), never into a release build.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
-pub mod swarm;
 
-pub use docker::DockerRuntime;
+pub use docker::{swarm, DockerRuntime};
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRuntime;
 
@@ -50,6 +49,78 @@ pub mod labels {
     pub const SESSION: &str = "paas.session";
     /// When a one-off dyno is stopped at the latest (Unix seconds).
     pub const EXPIRES: &str = "paas.expires";
+}
+
+/// The labels every dyno carries (a container on one engine, a service
+/// on a swarm): what it is and whose, so a restarted server knows it from
+/// the engine alone.
+pub fn dyno_labels(spec: &DynoSpec, instance: &str, kind: &str) -> std::collections::HashMap<String, String> {
+    [
+        (labels::INSTANCE, instance.to_owned()),
+        (labels::KIND, kind.to_owned()),
+        (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
+        (labels::APP, spec.app.clone()),
+        (labels::RELEASE, spec.release_id.clone()),
+        (labels::VERSION, spec.release_version.to_string()),
+        (labels::PROCESS, spec.process_type.clone()),
+        (labels::INDEX, spec.index.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// What a dyno's labels ([`dyno_labels`]) say of it.
+pub struct DynoIdentity {
+    pub app: String,
+    pub release_id: String,
+    pub release_version: i64,
+    pub process_type: String,
+    pub index: u32,
+    pub memory: Option<i64>,
+}
+
+/// What a backend observes of a dyno besides its labels.
+pub struct DynoObserved {
+    pub id: String,
+    pub running: bool,
+    pub state: String,
+    pub command: String,
+    pub addr: Option<SocketAddr>,
+    pub created: i64,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl DynoIdentity {
+    pub fn dyno(self, seen: DynoObserved) -> Dyno {
+        Dyno {
+            container_id: seen.id,
+            app: self.app,
+            release_id: self.release_id,
+            release_version: self.release_version,
+            process_type: self.process_type,
+            index: self.index,
+            running: seen.running,
+            state: seen.state,
+            command: seen.command,
+            addr: seen.addr,
+            created: seen.created,
+            memory: self.memory,
+            ip: seen.ip,
+        }
+    }
+}
+
+/// Reads [`dyno_labels`] back; `None` when one is missing or damaged.
+pub fn dyno_identity(l: &std::collections::HashMap<String, String>) -> Option<DynoIdentity> {
+    Some(DynoIdentity {
+        app: l.get(labels::APP)?.clone(),
+        release_id: l.get(labels::RELEASE)?.clone(),
+        release_version: l.get(labels::VERSION)?.parse().ok()?,
+        process_type: l.get(labels::PROCESS)?.clone(),
+        index: l.get(labels::INDEX)?.parse().ok()?,
+        memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
+    })
 }
 
 /// `paas.kind` of the dynos of the formation.

@@ -42,21 +42,16 @@ impl DockerRuntime {
             Some(ip) if self.via_container => SocketAddr::new(ip, DYNO_PORT),
             _ => SocketAddr::from(([127, 0, 0, 1], p)),
         });
-        Some(Dyno {
-            container_id: c.id.clone()?,
-            app: l.get(labels::APP)?.clone(),
-            release_id: l.get(labels::RELEASE)?.clone(),
-            release_version: l.get(labels::VERSION)?.parse().ok()?,
-            process_type: l.get(labels::PROCESS)?.clone(),
-            index: l.get(labels::INDEX)?.parse().ok()?,
+        let seen = crate::runtime::DynoObserved {
+            id: c.id.clone()?,
             running,
             state: c.state.clone().unwrap_or_default(),
             command: c.command.clone().unwrap_or_default(),
             addr,
             created: c.created.unwrap_or_default(),
-            memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
             ip,
-        })
+        };
+        Some(crate::runtime::dyno_identity(l)?.dyno(seen))
     }
 
     pub(super) async fn dyno(&self, container_id: &str) -> Result<Dyno> {
@@ -85,20 +80,8 @@ impl DockerRuntime {
             &uuid::Uuid::new_v4().simple().to_string()[..6]
         );
         let network = self.ensure_network(&spec.app).await?;
-        let labels: HashMap<String, String> = [
-            (labels::INSTANCE, self.instance.clone()),
-            (labels::KIND, kind.to_owned()),
-            (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
-            (labels::APP, spec.app.clone()),
-            (labels::RELEASE, spec.release_id.clone()),
-            (labels::VERSION, spec.release_version.to_string()),
-            (labels::PROCESS, spec.process_type.clone()),
-            (labels::INDEX, spec.index.to_string()),
-        ]
-        .into_iter()
-        .chain(extra.iter().cloned())
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let mut labels = crate::runtime::dyno_labels(spec, &self.instance, kind);
+        labels.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let port_key = format!("{DYNO_PORT}/tcp");
         let (exposed, bindings) = if spec.web {

@@ -23,6 +23,7 @@ mod dynos;
 mod engine;
 mod images;
 mod oneoffs;
+pub mod swarm;
 mod output;
 mod spares;
 mod tasks;

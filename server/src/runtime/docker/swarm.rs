@@ -1,5 +1,6 @@
 //! The swarm backend's translations (#21, being built; nothing calls these
-//! yet): a dyno as a Swarm service, and a service with its task back as a
+//! yet; Swarm mode is the same engine API, so it lives with the engine's
+//! code): a dyno as a Swarm service, and a service with its task back as a
 //! dyno. One single-replica service per dyno, which Swarm never restarts
 //! (paas reconciles, as on one host: see ARCHITECTURE.md), with `dnsrr`
 //! (no virtual IP: this kernel has no IPVS), `$PORT` published in host
@@ -8,32 +9,19 @@
 //! port in its task's `PortStatus`. Pure, so the mapping is unit-tested;
 //! the backend that talks to the manager is not written yet.
 
-use super::{labels, Dyno, DynoSpec, Exit, DYNO_PORT, KIND_DYNO};
+use crate::runtime::{labels, Dyno, DynoObserved, DynoSpec, Exit, DYNO_PORT, KIND_DYNO};
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointPortConfigProtocolEnum, EndpointSpec, EndpointSpecModeEnum,
     Limit, NetworkAttachmentConfig, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
     TaskSpecContainerSpec, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// The service that runs `spec`: `image` is the release's image by digest
 /// (`registry/repo@sha256:…`), `network` the app's overlay.
 pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration) -> ServiceSpec {
-    let labels: HashMap<String, String> = [
-        (labels::INSTANCE, instance.to_owned()),
-        (labels::KIND, KIND_DYNO.to_owned()),
-        (labels::SIZE, spec.memory.map_or_else(String::new, |m| m.to_string())),
-        (labels::APP, spec.app.clone()),
-        (labels::RELEASE, spec.release_id.clone()),
-        (labels::VERSION, spec.release_version.to_string()),
-        (labels::PROCESS, spec.process_type.clone()),
-        (labels::INDEX, spec.index.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let labels = crate::runtime::dyno_labels(spec, instance, KIND_DYNO);
     let command = (!spec.command.is_empty()).then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
     let ports = spec.web.then(|| {
         vec![EndpointPortConfig {
@@ -107,13 +95,8 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAdd
     };
     let container = spec.task_template.as_ref().and_then(|t| t.container_spec.as_ref());
     let command = container.and_then(|c| c.command.as_ref()).and_then(|c| c.last().cloned()).unwrap_or_default();
-    Some(Dyno {
-        container_id: service.id.clone()?,
-        app: l.get(labels::APP)?.clone(),
-        release_id: l.get(labels::RELEASE)?.clone(),
-        release_version: l.get(labels::VERSION)?.parse().ok()?,
-        process_type: l.get(labels::PROCESS)?.clone(),
-        index: l.get(labels::INDEX)?.parse().ok()?,
+    let seen = DynoObserved {
+        id: service.id.clone()?,
         running,
         state: state.to_string(),
         command,
@@ -123,9 +106,9 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAdd
             .as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(0, |t| t.timestamp()),
-        memory: l.get(labels::SIZE).and_then(|m| m.parse().ok()),
         ip: node_addr,
-    })
+    };
+    Some(crate::runtime::dyno_identity(l)?.dyno(seen))
 }
 
 /// Whether a dyno's task still runs, and how it ended when it does not:
