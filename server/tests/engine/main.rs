@@ -16,4 +16,5 @@ mod faults;
 mod logs_e2e;
 mod registry;
 mod run_e2e;
+mod swarm_testbed;
 mod tasks_e2e;

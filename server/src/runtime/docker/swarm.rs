@@ -1,13 +1,14 @@
-//! The swarm backend's translations (#21, being built; nothing calls these
-//! yet; Swarm mode is the same engine API, so it lives with the engine's
-//! code): a dyno as a Swarm service, and a service with its task back as a
+//! The swarm backend (#21, being built; the server does not use it yet;
+//! Swarm mode is the same engine API, so it lives with the engine's code).
+//! Its translations: a dyno as a Swarm service, and a service with its task back as a
 //! dyno. One single-replica service per dyno, which Swarm never restarts
 //! (paas reconciles, as on one host: see ARCHITECTURE.md), with `dnsrr`
 //! (no virtual IP: this kernel has no IPVS), `$PORT` published in host
 //! mode on a port the engine chooses, the app's attachable overlay, and
 //! the image by digest. A web dyno is reached at its node's address and the
-//! port in its task's `PortStatus`. Pure, so the mapping is unit-tested;
-//! the backend that talks to the manager is not written yet.
+//! port in its task's `PortStatus`. They are pure, so the mapping is
+//! unit-tested. Below them, the manager's calls (network, start, list,
+//! remove), tested on the three-node test bed.
 
 use crate::runtime::{labels, Dyno, DynoObserved, DynoSpec, Exit, DYNO_PORT, KIND_DYNO};
 use bollard::models::{
@@ -15,6 +16,7 @@ use bollard::models::{
     Limit, NetworkAttachmentConfig, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
     TaskSpecContainerSpec, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -129,6 +131,99 @@ pub fn exit_of(task: &Task) -> (bool, Exit) {
         _ => None,
     };
     (!ended, Exit { exit_code, oom_killed: false, error })
+}
+
+/// The manager's side: the calls a swarm backend makes, over this
+/// engine's connection (paas talks to the manager only, never to a
+/// worker's engine). Used by the test bed's test so far, not by the server.
+impl super::DockerRuntime {
+    /// The app's network on a swarm: an attachable overlay of the same name
+    /// as on one host, so one-off containers on the manager join it.
+    pub async fn swarm_network(&self, app: &str) -> anyhow::Result<String> {
+        use anyhow::Context;
+        let name = self.network_name(app);
+        if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
+            return Ok(name);
+        }
+        let options = bollard::network::CreateNetworkOptions {
+            name: name.clone(),
+            driver: "overlay".to_owned(),
+            attachable: true,
+            check_duplicate: true,
+            labels: HashMap::from([(labels::INSTANCE.to_owned(), self.instance.clone()), (labels::APP.to_owned(), app.to_owned())]),
+            ..Default::default()
+        };
+        match self.docker.create_network(options).await {
+            Ok(_) => Ok(name),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(name),
+            Err(e) => Err(anyhow::anyhow!(e)).with_context(|| format!("cannot create the overlay network of {app}")),
+        }
+    }
+
+    /// Creates the service that runs `spec` (`image`: by digest); its id.
+    pub async fn swarm_start(&self, spec: &DynoSpec, image: &str, stop_grace: Duration) -> anyhow::Result<String> {
+        let network = self.swarm_network(&spec.app).await?;
+        let service = service_spec(spec, &self.instance, image, &network, stop_grace);
+        let created = self.docker.create_service(service, None).await.map_err(|e| anyhow::anyhow!("cannot create the service of {}.{}: {e}", spec.process_type, spec.index))?;
+        created.id.ok_or_else(|| anyhow::anyhow!("the manager made a service without an id"))
+    }
+
+    /// Removes a dyno's service (its task gets SIGTERM, then SIGKILL after
+    /// its stop grace). Idempotent.
+    pub async fn swarm_remove(&self, service_id: &str) -> anyhow::Result<()> {
+        match self.docker.delete_service(service_id).await {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("cannot remove service {service_id}: {e}")),
+        }
+    }
+
+    /// A list the manager keeps (`/tasks`, `/nodes`), over the engine's
+    /// HTTP API: bollard 0.18 has no task or node API.
+    async fn swarm_list<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
+        use http_body_util::BodyExt;
+        let request = hyper::Request::get(self.api_path(path))
+            .header("Host", "docker")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let response = self.engine_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            anyhow::bail!("the manager answered {status} to GET {path}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// The app's dynos (or every app's) as the manager sees them: each
+    /// service of ours with its newest task, at its node's address.
+    pub async fn swarm_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>> {
+        let label = match app {
+            Some(app) => format!("{}={app}", labels::APP),
+            None => labels::APP.to_owned(),
+        };
+        let filters = HashMap::from([("label".to_owned(), vec![label])]);
+        let services = self
+            .docker
+            .list_services(Some(bollard::service::ListServicesOptions { filters, ..Default::default() }))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot list the swarm's services: {e}"))?;
+        let tasks: Vec<Task> = self.swarm_list("/tasks").await?;
+        let nodes: Vec<bollard::models::Node> = self.swarm_list("/nodes").await?;
+        let node_addr = |id: &str| -> Option<IpAddr> {
+            let node = nodes.iter().find(|n| n.id.as_deref() == Some(id))?;
+            node.status.as_ref()?.addr.as_deref()?.parse().ok()
+        };
+        Ok(services
+            .iter()
+            .filter_map(|service| {
+                let newest = tasks
+                    .iter()
+                    .filter(|t| t.service_id.is_some() && t.service_id == service.id)
+                    .max_by(|a, b| a.created_at.cmp(&b.created_at));
+                let addr = newest.and_then(|t| node_addr(t.node_id.as_deref()?));
+                dyno_from(service, newest, addr)
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,81 @@
+//! The swarm backend's calls to a real manager, on the three-node swarm
+//! `scripts/swarm-testbed` makes on this machine (#21, being built: the
+//! server does not use these yet). The image goes to the manager's
+//! registry and runs by digest; each dyno is a service the manager places;
+//! a web dyno answers this host at its node's address.
+
+use crate::harness::*;
+use paas_server::runtime::{DockerRuntime, DynoAddress, DynoSpec, ImageBuilder};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const MANAGER: &str = "unix:///run/paas-testbed/n0/docker.sock";
+
+/// Brings the test bed up (idempotent: a few seconds when it is up).
+fn testbed_up() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swarm-testbed");
+    let out = Command::new(script).arg("up").output().unwrap();
+    assert!(out.status.success(), "swarm-testbed up: {}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_nodes_addresses() {
+    ensure_base_image();
+    testbed_up();
+    // The manager's engine has the image (as a build there would make it).
+    let loaded = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    // This test's process only: the runtime connects by DOCKER_HOST.
+    std::env::set_var("DOCKER_HOST", MANAGER);
+    let app = unique_app("tb");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
+    let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
+    assert!(image.starts_with("10.231.0.10:5000/paas-test/busybox@sha256:"), "{image}");
+
+    let mut started = Vec::new();
+    for index in 1..=3 {
+        let spec = DynoSpec {
+            app: app.clone(),
+            release_id: "r1".into(),
+            release_version: 1,
+            process_type: "web".into(),
+            index,
+            image: BASE_IMAGE.into(),
+            command: format!("mkdir -p /tmp/www && echo web.{index} on $(hostname) > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www"),
+            env: BTreeMap::from([("PORT".to_owned(), "5000".to_owned())]),
+            web: true,
+            memory: Some(64 << 20),
+        };
+        started.push(rt.block_on(engine.swarm_start(&spec, &image, Duration::from_secs(5))).unwrap());
+    }
+    let dynos = poll(Duration::from_secs(90), "three web dynos running with addresses", || {
+        let dynos = rt.block_on(engine.swarm_dynos(Some(&app))).ok()?;
+        (dynos.len() == 3 && dynos.iter().all(|d| d.running && d.addr.is_some())).then_some(dynos)
+    });
+    let nodes: BTreeSet<_> = dynos.iter().map(|d| d.addr.unwrap().ip()).collect();
+    assert_eq!(nodes.len(), 3, "one dyno on each node: {dynos:?}");
+    for d in &dynos {
+        let addr = d.addr.unwrap();
+        let page = poll(Duration::from_secs(20), "the dyno to answer", || {
+            reqwest::blocking::get(format!("http://{addr}/")).ok()?.text().ok()
+        });
+        assert!(page.starts_with(&format!("{} on ", d.name())), "{addr}: {page}");
+    }
+
+    for id in &started {
+        rt.block_on(engine.swarm_remove(id)).unwrap();
+    }
+    poll(Duration::from_secs(60), "the services to be gone", || rt.block_on(engine.swarm_dynos(Some(&app))).ok()?.is_empty().then_some(()));
+    // The overlay goes once its last task has left it.
+    let network = format!("paas-tb-test-{app}");
+    poll(Duration::from_secs(60), "the app's overlay to be removed", || {
+        Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
+    });
+}
