@@ -79,3 +79,64 @@ fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_no
         Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
     });
 }
+
+#[test]
+fn dynos_on_every_node_end_with_their_exit_code_and_their_output_reaches_the_manager() {
+    ensure_base_image();
+    testbed_up();
+    let loaded = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    std::env::set_var("DOCKER_HOST", MANAGER);
+    let app = unique_app("tbexit");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
+    let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
+    let mut started = Vec::new();
+    for index in 1..=3u32 {
+        let spec = DynoSpec {
+            app: app.clone(),
+            release_id: "r1".into(),
+            release_version: 1,
+            process_type: "worker".into(),
+            index,
+            image: BASE_IMAGE.into(),
+            command: format!("echo worker.{index} says hello on $(hostname); echo and to stderr >&2; exit {}", 10 + index),
+            env: BTreeMap::new(),
+            web: false,
+            memory: Some(64 << 20),
+        };
+        started.push((index, rt.block_on(engine.swarm_start(&spec, &image, Duration::from_secs(5))).unwrap()));
+    }
+    // The three ran, one on each node (the manager placed them).
+    let nodes = poll(Duration::from_secs(90), "three tasks placed", || {
+        let dynos = rt.block_on(engine.swarm_dynos(Some(&app))).ok()?;
+        let nodes: BTreeSet<_> = dynos.iter().filter_map(|d| d.ip).collect();
+        (dynos.len() == 3 && nodes.len() == 3).then_some(nodes)
+    });
+    assert_eq!(nodes.len(), 3);
+    for (index, id) in &started {
+        let exit = poll(Duration::from_secs(60), "the task to end", || match rt.block_on(engine.swarm_exit(id)) {
+            Ok((false, exit)) => Some(exit),
+            _ => None,
+        });
+        assert_eq!(exit.exit_code, Some(10 + i64::from(*index)), "{exit:?}");
+        let lines = poll(Duration::from_secs(30), "its output through the manager", || {
+            let lines = rt.block_on(engine.swarm_output_tail(id, 10, Duration::from_secs(10))).ok()?;
+            (lines.len() >= 2).then_some(lines)
+        });
+        assert!(lines.iter().any(|l| l.starts_with(&format!("worker.{index} says hello on "))), "{lines:?}");
+        assert!(lines.iter().any(|l| l == "and to stderr"), "{lines:?}");
+    }
+    for (_, id) in &started {
+        rt.block_on(engine.swarm_remove(id)).unwrap();
+    }
+    poll(Duration::from_secs(60), "the services to be gone", || rt.block_on(engine.swarm_dynos(Some(&app))).ok()?.is_empty().then_some(()));
+    let network = format!("paas-tb-test-{app}");
+    poll(Duration::from_secs(60), "the app's overlay to be removed", || {
+        Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
+    });
+}

@@ -8,7 +8,7 @@
 //! the image by digest. A web dyno is reached at its node's address and the
 //! port in its task's `PortStatus`. They are pure, so the mapping is
 //! unit-tested. Below them, the manager's calls (network, start, list,
-//! remove), tested on the three-node test bed.
+//! exit, output, remove), tested on the three-node test bed.
 
 use crate::runtime::{labels, Dyno, DynoObserved, DynoSpec, Exit, DYNO_PORT, KIND_DYNO};
 use bollard::models::{
@@ -193,6 +193,38 @@ impl super::DockerRuntime {
         Ok(serde_json::from_slice(&body)?)
     }
 
+    /// Whether a dyno's service still runs its task, and how the task
+    /// ended when it does not (see [`exit_of`]).
+    pub async fn swarm_exit(&self, service_id: &str) -> anyhow::Result<(bool, Exit)> {
+        let tasks: Vec<Task> = self.swarm_list("/tasks").await?;
+        let newest = tasks.iter().filter(|t| t.service_id.as_deref() == Some(service_id)).max_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(newest.map_or((true, Exit::default()), exit_of))
+    }
+
+    /// The last `lines` lines a dyno's task wrote, through the manager
+    /// (`GET /services/ID/logs`, which reaches the task's node): not
+    /// followed, so it always ends, and bounded by `within`.
+    pub async fn swarm_output_tail(&self, service_id: &str, lines: usize, within: Duration) -> anyhow::Result<Vec<String>> {
+        use http_body_util::BodyExt;
+        let path = format!("/services/{service_id}/logs?stdout=1&stderr=1&tail={lines}");
+        let request = hyper::Request::get(self.api_path(&path))
+            .header("Host", "docker")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let read = async {
+            let response = self.engine_request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            if !status.is_success() {
+                anyhow::bail!("the manager answered {status} to the logs of {service_id}: {}", String::from_utf8_lossy(&body));
+            }
+            Ok(body)
+        };
+        let body = tokio::time::timeout(within, read)
+            .await
+            .map_err(|_| anyhow::anyhow!("the manager sent no logs of {service_id} within {} s", within.as_secs()))??;
+        Ok(demultiplexed_lines(&body))
+    }
+
     /// The app's dynos (or every app's) as the manager sees them: each
     /// service of ours with its newest task, at its node's address.
     pub async fn swarm_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>> {
@@ -224,6 +256,20 @@ impl super::DockerRuntime {
             })
             .collect())
     }
+}
+
+/// The lines of a multiplexed log body (frames of an 8-byte header, the
+/// stream in byte 0 and the length in bytes 4-7, then the bytes).
+pub fn demultiplexed_lines(body: &[u8]) -> Vec<String> {
+    let mut text = Vec::new();
+    let mut at = 0;
+    while at + 8 <= body.len() {
+        let len = u32::from_be_bytes([body[at + 4], body[at + 5], body[at + 6], body[at + 7]]) as usize;
+        let end = (at + 8 + len).min(body.len());
+        text.extend_from_slice(&body[at + 8..end]);
+        at = end;
+    }
+    String::from_utf8_lossy(&text).lines().map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -313,5 +359,19 @@ mod tests {
         assert_eq!(exit.error.as_deref(), Some("No such image: 10.231.0.10:5000/x@sha256:00"));
         let (_, exit) = exit_of(&task("orphaned", None, None, None));
         assert!(exit.error.unwrap().contains("orphaned"), "a lost node's task");
+    }
+
+    #[test]
+    fn a_multiplexed_log_body_reads_as_its_lines() {
+        let mut body = Vec::new();
+        for (stream, text) in [(1u8, "one\ntw"), (2, "o\n"), (1, "three\n")] {
+            body.extend_from_slice(&[stream, 0, 0, 0]);
+            body.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            body.extend_from_slice(text.as_bytes());
+        }
+        assert_eq!(demultiplexed_lines(&body), ["one", "two", "three"]);
+        // A cut last frame keeps what came.
+        assert_eq!(demultiplexed_lines(&body[..body.len() - 3]), ["one", "two", "thr"]);
+        assert!(demultiplexed_lines(b"").is_empty());
     }
 }
