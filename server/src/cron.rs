@@ -116,7 +116,8 @@ impl CronService {
                     }
                 }
             });
-            let _record = AbortOnDrop(record);
+            // The recorder goes with the loop.
+            let _record = tokio_util::task::AbortOnDropHandle::new(record);
             loop {
                 let wake = match this.tick().await {
                     Ok(wake) => wake,
@@ -314,15 +315,6 @@ pub fn run_to_wire(r: &CronRunRow) -> CronRun {
         exit_code: r.exit_code,
         duration_ms,
         detail: r.detail.clone(),
-    }
-}
-
-/// Aborts a task when dropped (the recorder goes with the loop).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -228,13 +228,7 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
             }
         })
     };
-    struct AbortOnDrop(tokio::task::JoinHandle<()>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    let _intake = AbortOnDrop(intake);
+    let _intake = tokio_util::task::AbortOnDropHandle::new(intake);
     let shown = paas_wire::redact_url(&spec.url);
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
