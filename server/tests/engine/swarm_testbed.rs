@@ -13,50 +13,84 @@ use std::time::Duration;
 
 const MANAGER: &str = "unix:///run/paas-testbed/n0/docker.sock";
 
-/// Brings the test bed up (idempotent: a few seconds when it is up).
-fn testbed_up() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swarm-testbed");
-    let out = Command::new(script).arg("up").output().unwrap();
-    assert!(out.status.success(), "swarm-testbed up: {}{}", text(&out.stdout), text(&out.stderr));
+/// The test bed's manager, with the test image in its registry: the
+/// test's tokio runtime, the engine connection, and the image by digest.
+struct Manager {
+    rt: tokio::runtime::Runtime,
+    engine: DockerRuntime,
+    image: String,
+}
+
+impl Manager {
+    /// Brings the test bed up (idempotent: a few seconds when it is up),
+    /// loads the test image on the manager (as a build there would make it)
+    /// and pushes it to the manager's registry.
+    fn up() -> Manager {
+        ensure_base_image();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swarm-testbed");
+        let out = Command::new(script).arg("up").output().unwrap();
+        assert!(out.status.success(), "swarm-testbed up: {}{}", text(&out.stdout), text(&out.stderr));
+        let loaded = Command::new("sh")
+            .arg("-c")
+            .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
+            .output()
+            .unwrap();
+        assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+        // This test's process only: the runtime connects by DOCKER_HOST.
+        std::env::set_var("DOCKER_HOST", MANAGER);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
+        let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
+        Manager { rt, engine, image }
+    }
+
+    /// Starts dyno `process.index` of `app` running `command`; its service id.
+    fn start(&self, app: &str, process: &str, index: u32, command: String) -> String {
+        let web = process == "web";
+        let spec = DynoSpec {
+            app: app.to_owned(),
+            release_id: "r1".into(),
+            release_version: 1,
+            process_type: process.into(),
+            index,
+            image: BASE_IMAGE.into(),
+            command,
+            env: if web { BTreeMap::from([("PORT".to_owned(), "5000".to_owned())]) } else { BTreeMap::new() },
+            web,
+            memory: Some(64 << 20),
+        };
+        self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5))).unwrap()
+    }
+
+    /// Removes the services and, once its last task has left it, the
+    /// app's overlay.
+    fn remove(&self, app: &str, services: &[String]) {
+        for id in services {
+            self.rt.block_on(self.engine.swarm_remove(id)).unwrap();
+        }
+        poll(Duration::from_secs(60), "the services to be gone", || {
+            self.rt.block_on(self.engine.swarm_dynos(Some(app))).ok()?.is_empty().then_some(())
+        });
+        let network = format!("paas-tb-test-{app}");
+        poll(Duration::from_secs(60), "the app's overlay to be removed", || {
+            Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
+        });
+    }
 }
 
 #[test]
 fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_nodes_addresses() {
-    ensure_base_image();
-    testbed_up();
-    // The manager's engine has the image (as a build there would make it).
-    let loaded = Command::new("sh")
-        .arg("-c")
-        .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
-    // This test's process only: the runtime connects by DOCKER_HOST.
-    std::env::set_var("DOCKER_HOST", MANAGER);
+    let m = Manager::up();
+    assert!(m.image.starts_with("10.231.0.10:5000/paas-test/busybox@sha256:"), "{}", m.image);
     let app = unique_app("tb");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
-    let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
-    assert!(image.starts_with("10.231.0.10:5000/paas-test/busybox@sha256:"), "{image}");
-
-    let mut started = Vec::new();
-    for index in 1..=3 {
-        let spec = DynoSpec {
-            app: app.clone(),
-            release_id: "r1".into(),
-            release_version: 1,
-            process_type: "web".into(),
-            index,
-            image: BASE_IMAGE.into(),
-            command: format!("mkdir -p /tmp/www && echo web.{index} on $(hostname) > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www"),
-            env: BTreeMap::from([("PORT".to_owned(), "5000".to_owned())]),
-            web: true,
-            memory: Some(64 << 20),
-        };
-        started.push(rt.block_on(engine.swarm_start(&spec, &image, Duration::from_secs(5))).unwrap());
-    }
+    let started: Vec<String> = (1..=3)
+        .map(|index| {
+            let command = format!("mkdir -p /tmp/www && echo web.{index} on $(hostname) > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www");
+            m.start(&app, "web", index, command)
+        })
+        .collect();
     let dynos = poll(Duration::from_secs(90), "three web dynos running with addresses", || {
-        let dynos = rt.block_on(engine.swarm_dynos(Some(&app))).ok()?;
+        let dynos = m.rt.block_on(m.engine.swarm_dynos(Some(&app))).ok()?;
         (dynos.len() == 3 && dynos.iter().all(|d| d.running && d.addr.is_some())).then_some(dynos)
     });
     let nodes: BTreeSet<_> = dynos.iter().map(|d| d.addr.unwrap().ip()).collect();
@@ -68,75 +102,39 @@ fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_no
         });
         assert!(page.starts_with(&format!("{} on ", d.name())), "{addr}: {page}");
     }
-
-    for id in &started {
-        rt.block_on(engine.swarm_remove(id)).unwrap();
-    }
-    poll(Duration::from_secs(60), "the services to be gone", || rt.block_on(engine.swarm_dynos(Some(&app))).ok()?.is_empty().then_some(()));
-    // The overlay goes once its last task has left it.
-    let network = format!("paas-tb-test-{app}");
-    poll(Duration::from_secs(60), "the app's overlay to be removed", || {
-        Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
-    });
+    m.remove(&app, &started);
 }
 
 #[test]
 fn dynos_on_every_node_end_with_their_exit_code_and_their_output_reaches_the_manager() {
-    ensure_base_image();
-    testbed_up();
-    let loaded = Command::new("sh")
-        .arg("-c")
-        .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
-    std::env::set_var("DOCKER_HOST", MANAGER);
+    let m = Manager::up();
     let app = unique_app("tbexit");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
-    let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
-    let mut started = Vec::new();
-    for index in 1..=3u32 {
-        let spec = DynoSpec {
-            app: app.clone(),
-            release_id: "r1".into(),
-            release_version: 1,
-            process_type: "worker".into(),
-            index,
-            image: BASE_IMAGE.into(),
-            command: format!("echo worker.{index} says hello on $(hostname); echo and to stderr >&2; exit {}", 10 + index),
-            env: BTreeMap::new(),
-            web: false,
-            memory: Some(64 << 20),
-        };
-        started.push((index, rt.block_on(engine.swarm_start(&spec, &image, Duration::from_secs(5))).unwrap()));
-    }
+    let started: Vec<(u32, String)> = (1..=3u32)
+        .map(|index| {
+            let command = format!("echo worker.{index} says hello on $(hostname); echo and to stderr >&2; exit {}", 10 + index);
+            (index, m.start(&app, "worker", index, command))
+        })
+        .collect();
     // The three ran, one on each node (the manager placed them).
     let nodes = poll(Duration::from_secs(90), "three tasks placed", || {
-        let dynos = rt.block_on(engine.swarm_dynos(Some(&app))).ok()?;
+        let dynos = m.rt.block_on(m.engine.swarm_dynos(Some(&app))).ok()?;
         let nodes: BTreeSet<_> = dynos.iter().filter_map(|d| d.ip).collect();
         (dynos.len() == 3 && nodes.len() == 3).then_some(nodes)
     });
     assert_eq!(nodes.len(), 3);
     for (index, id) in &started {
-        let exit = poll(Duration::from_secs(60), "the task to end", || match rt.block_on(engine.swarm_exit(id)) {
+        let exit = poll(Duration::from_secs(60), "the task to end", || match m.rt.block_on(m.engine.swarm_exit(id)) {
             Ok((false, exit)) => Some(exit),
             _ => None,
         });
         assert_eq!(exit.exit_code, Some(10 + i64::from(*index)), "{exit:?}");
         let lines = poll(Duration::from_secs(30), "its output through the manager", || {
-            let lines = rt.block_on(engine.swarm_output_tail(id, 10, Duration::from_secs(10))).ok()?;
+            let lines = m.rt.block_on(m.engine.swarm_output_tail(id, 10, Duration::from_secs(10))).ok()?;
             (lines.len() >= 2).then_some(lines)
         });
         assert!(lines.iter().any(|l| l.starts_with(&format!("worker.{index} says hello on "))), "{lines:?}");
         assert!(lines.iter().any(|l| l == "and to stderr"), "{lines:?}");
     }
-    for (_, id) in &started {
-        rt.block_on(engine.swarm_remove(id)).unwrap();
-    }
-    poll(Duration::from_secs(60), "the services to be gone", || rt.block_on(engine.swarm_dynos(Some(&app))).ok()?.is_empty().then_some(()));
-    let network = format!("paas-tb-test-{app}");
-    poll(Duration::from_secs(60), "the app's overlay to be removed", || {
-        Command::new("docker").args(["-H", MANAGER, "network", "rm", &network]).output().ok()?.status.success().then_some(())
-    });
+    let services: Vec<String> = started.into_iter().map(|(_, id)| id).collect();
+    m.remove(&app, &services);
 }

@@ -131,6 +131,12 @@ impl DockerRuntime {
     /// Creates the app's network when missing. Idempotent, and safe when two
     /// dynos start at once.
     pub(super) async fn ensure_network(&self, app: &str) -> Result<String> {
+        self.ensure_network_of(app, "bridge", false).await
+    }
+
+    /// Creates the app's network with `driver` (`bridge` on one engine,
+    /// an `attachable` `overlay` on a swarm) when missing.
+    pub(super) async fn ensure_network_of(&self, app: &str, driver: &str, attachable: bool) -> Result<String> {
         let name = self.network_name(app);
         if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
             return Ok(name);
@@ -140,7 +146,8 @@ impl DockerRuntime {
         net_labels.insert(labels::APP.to_owned(), app.to_owned());
         let options = bollard::network::CreateNetworkOptions {
             name: name.clone(),
-            driver: "bridge".to_owned(),
+            driver: driver.to_owned(),
+            attachable,
             check_duplicate: true,
             labels: net_labels,
             ..Default::default()
@@ -152,12 +159,17 @@ impl DockerRuntime {
         }
     }
 
-    pub(super) async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
-        let label = match app {
+    /// The label filter for one app's containers or services (or every
+    /// app's).
+    pub(super) fn app_label(app: Option<&str>) -> String {
+        match app {
             Some(app) => format!("{}={app}", labels::APP),
             None => labels::APP.to_owned(),
-        };
-        let list = self.labelled([label]).await?;
+        }
+    }
+
+    pub(super) async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        let list = self.labelled([Self::app_label(app)]).await?;
         Ok(list
             .iter()
             .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))

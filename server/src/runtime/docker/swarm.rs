@@ -140,24 +140,7 @@ impl super::DockerRuntime {
     /// The app's network on a swarm: an attachable overlay of the same name
     /// as on one host, so one-off containers on the manager join it.
     pub async fn swarm_network(&self, app: &str) -> anyhow::Result<String> {
-        use anyhow::Context;
-        let name = self.network_name(app);
-        if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
-            return Ok(name);
-        }
-        let options = bollard::network::CreateNetworkOptions {
-            name: name.clone(),
-            driver: "overlay".to_owned(),
-            attachable: true,
-            check_duplicate: true,
-            labels: HashMap::from([(labels::INSTANCE.to_owned(), self.instance.clone()), (labels::APP.to_owned(), app.to_owned())]),
-            ..Default::default()
-        };
-        match self.docker.create_network(options).await {
-            Ok(_) => Ok(name),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(name),
-            Err(e) => Err(anyhow::anyhow!(e)).with_context(|| format!("cannot create the overlay network of {app}")),
-        }
+        self.ensure_network_of(app, "overlay", true).await
     }
 
     /// Creates the service that runs `spec` (`image`: by digest); its id.
@@ -177,9 +160,10 @@ impl super::DockerRuntime {
         }
     }
 
-    /// A list the manager keeps (`/tasks`, `/nodes`), over the engine's
-    /// HTTP API: bollard 0.18 has no task or node API.
-    async fn swarm_list<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
+    /// A GET the manager answers (`/tasks`, `/nodes`, a service's logs)
+    /// over the engine's HTTP API: bollard 0.18 has no task, node or
+    /// service-log API.
+    async fn swarm_get(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
         use http_body_util::BodyExt;
         let request = hyper::Request::get(self.api_path(path))
             .header("Host", "docker")
@@ -190,36 +174,29 @@ impl super::DockerRuntime {
         if !status.is_success() {
             anyhow::bail!("the manager answered {status} to GET {path}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(serde_json::from_slice(&body)?)
+        Ok(body)
+    }
+
+    /// A list the manager keeps, as JSON (see [`Self::swarm_get`]).
+    async fn swarm_list<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
+        Ok(serde_json::from_slice(&self.swarm_get(path).await?)?)
     }
 
     /// Whether a dyno's service still runs its task, and how the task
     /// ended when it does not (see [`exit_of`]).
     pub async fn swarm_exit(&self, service_id: &str) -> anyhow::Result<(bool, Exit)> {
-        let tasks: Vec<Task> = self.swarm_list("/tasks").await?;
-        let newest = tasks.iter().filter(|t| t.service_id.as_deref() == Some(service_id)).max_by(|a, b| a.created_at.cmp(&b.created_at));
-        Ok(newest.map_or((true, Exit::default()), exit_of))
+        let filters = serde_json::json!({ "service": [service_id] }).to_string();
+        let path = format!("/tasks?{}", serde_urlencoded::to_string([("filters", filters)])?);
+        let tasks: Vec<Task> = self.swarm_list(&path).await?;
+        Ok(newest_task(&tasks, service_id).map_or((true, Exit::default()), exit_of))
     }
 
     /// The last `lines` lines a dyno's task wrote, through the manager
     /// (`GET /services/ID/logs`, which reaches the task's node): not
     /// followed, so it always ends, and bounded by `within`.
     pub async fn swarm_output_tail(&self, service_id: &str, lines: usize, within: Duration) -> anyhow::Result<Vec<String>> {
-        use http_body_util::BodyExt;
         let path = format!("/services/{service_id}/logs?stdout=1&stderr=1&tail={lines}");
-        let request = hyper::Request::get(self.api_path(&path))
-            .header("Host", "docker")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-        let read = async {
-            let response = self.engine_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                anyhow::bail!("the manager answered {status} to the logs of {service_id}: {}", String::from_utf8_lossy(&body));
-            }
-            Ok(body)
-        };
-        let body = tokio::time::timeout(within, read)
+        let body = tokio::time::timeout(within, self.swarm_get(&path))
             .await
             .map_err(|_| anyhow::anyhow!("the manager sent no logs of {service_id} within {} s", within.as_secs()))??;
         Ok(demultiplexed_lines(&body))
@@ -228,11 +205,7 @@ impl super::DockerRuntime {
     /// The app's dynos (or every app's) as the manager sees them: each
     /// service of ours with its newest task, at its node's address.
     pub async fn swarm_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>> {
-        let label = match app {
-            Some(app) => format!("{}={app}", labels::APP),
-            None => labels::APP.to_owned(),
-        };
-        let filters = HashMap::from([("label".to_owned(), vec![label])]);
+        let filters = HashMap::from([("label".to_owned(), vec![Self::app_label(app)])]);
         let services = self
             .docker
             .list_services(Some(bollard::service::ListServicesOptions { filters, ..Default::default() }))
@@ -247,15 +220,17 @@ impl super::DockerRuntime {
         Ok(services
             .iter()
             .filter_map(|service| {
-                let newest = tasks
-                    .iter()
-                    .filter(|t| t.service_id.is_some() && t.service_id == service.id)
-                    .max_by(|a, b| a.created_at.cmp(&b.created_at));
+                let newest = newest_task(&tasks, service.id.as_deref()?);
                 let addr = newest.and_then(|t| node_addr(t.node_id.as_deref()?));
                 dyno_from(service, newest, addr)
             })
             .collect())
     }
+}
+
+/// A service's newest task: the one that runs its dyno now, or ran it last.
+fn newest_task<'a>(tasks: &'a [Task], service_id: &str) -> Option<&'a Task> {
+    tasks.iter().filter(|t| t.service_id.as_deref() == Some(service_id)).max_by(|a, b| a.created_at.cmp(&b.created_at))
 }
 
 /// The lines of a multiplexed log body (frames of an 8-byte header, the
