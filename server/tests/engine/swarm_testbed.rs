@@ -14,11 +14,14 @@ use std::time::Duration;
 const MANAGER: &str = "unix:///run/paas-testbed/n0/docker.sock";
 
 /// The test bed's manager, with the test image in its registry: the
-/// test's tokio runtime, the engine connection, and the image by digest.
+/// test's tokio runtime, the engine connection, the image by digest, and
+/// the services the test started (removed when it ends, failed or not, so
+/// they never crowd a later test's nodes).
 struct Manager {
     rt: tokio::runtime::Runtime,
     engine: DockerRuntime,
     image: String,
+    started: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Manager {
@@ -41,7 +44,7 @@ impl Manager {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
         let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
-        Manager { rt, engine, image }
+        Manager { rt, engine, image, started: Default::default() }
     }
 
     /// Starts dyno `process.index` of `app` running `command`; its service id.
@@ -59,15 +62,19 @@ impl Manager {
             web,
             memory: Some(64 << 20),
         };
-        self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5))).unwrap()
+        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5))).unwrap();
+        self.started.borrow_mut().push((app.to_owned(), id.clone()));
+        id
     }
 
-    /// Removes the services and, once its last task has left it, the
-    /// app's overlay.
-    fn remove(&self, app: &str, services: &[String]) {
-        for id in services {
+    /// Removes the app's services and, once its last task has left it,
+    /// the app's overlay.
+    fn remove(&self, app: &str) {
+        let ids: Vec<String> = self.started.borrow().iter().filter(|(a, _)| a == app).map(|(_, id)| id.clone()).collect();
+        for id in &ids {
             self.rt.block_on(self.engine.swarm_remove(id)).unwrap();
         }
+        self.started.borrow_mut().retain(|(a, _)| a != app);
         poll(Duration::from_secs(60), "the services to be gone", || {
             self.rt.block_on(self.engine.swarm_dynos(Some(app))).ok()?.is_empty().then_some(())
         });
@@ -78,17 +85,24 @@ impl Manager {
     }
 }
 
+impl Drop for Manager {
+    /// A test that failed before its `remove` leaves nothing on the nodes.
+    fn drop(&mut self) {
+        for (_, id) in self.started.take() {
+            let _ = self.rt.block_on(self.engine.swarm_remove(&id));
+        }
+    }
+}
+
 #[test]
 fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_nodes_addresses() {
     let m = Manager::up();
     assert!(m.image.starts_with("10.231.0.10:5000/paas-test/busybox@sha256:"), "{}", m.image);
     let app = unique_app("tb");
-    let started: Vec<String> = (1..=3)
-        .map(|index| {
-            let command = format!("mkdir -p /tmp/www && echo web.{index} on $(hostname) > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www");
-            m.start(&app, "web", index, command)
-        })
-        .collect();
+    for index in 1..=3 {
+        let command = format!("mkdir -p /tmp/www && echo web.{index} on $(hostname) > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www");
+        m.start(&app, "web", index, command);
+    }
     let dynos = poll(Duration::from_secs(90), "three web dynos running with addresses", || {
         let dynos = m.rt.block_on(m.engine.swarm_dynos(Some(&app))).ok()?;
         (dynos.len() == 3 && dynos.iter().all(|d| d.running && d.addr.is_some())).then_some(dynos)
@@ -102,7 +116,7 @@ fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_no
         });
         assert!(page.starts_with(&format!("{} on ", d.name())), "{addr}: {page}");
     }
-    m.remove(&app, &started);
+    m.remove(&app);
 }
 
 #[test]
@@ -135,6 +149,5 @@ fn dynos_on_every_node_end_with_their_exit_code_and_their_output_reaches_the_man
         assert!(lines.iter().any(|l| l.starts_with(&format!("worker.{index} says hello on "))), "{lines:?}");
         assert!(lines.iter().any(|l| l == "and to stderr"), "{lines:?}");
     }
-    let services: Vec<String> = started.into_iter().map(|(_, id)| id).collect();
-    m.remove(&app, &services);
+    m.remove(&app);
 }
