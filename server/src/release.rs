@@ -399,11 +399,10 @@ impl ReleaseService {
         };
         for (phase, command) in phases {
             if let Err(e) = self.inner.scheduler.run_phase(&app.name, image, phase, &command, &config, out).await {
-                let again = match phase {
-                    Phase::FirstPostdeploy => "it runs only after the first deploy: run it by hand with `paas run`",
-                    _ => "v{} serves all the same",
+                let message = match phase {
+                    Phase::FirstPostdeploy => format!("{e:#}; it runs only after the first deploy: run it by hand with `paas run`"),
+                    _ => format!("{e:#}; v{} serves all the same", release.version),
                 };
-                let message = format!("{e:#}; {}", again.replace("{}", &release.version.to_string()));
                 self.inner.scheduler.logs().event(&app.name, "api", message.clone());
                 failed.push(message);
             }

@@ -51,6 +51,17 @@ impl Scheduler {
         true
     }
 
+    /// The slots of `release_id` whose dyno crashed, with when each may
+    /// start again (what [`super::decide`] takes).
+    pub(super) fn waiting_slots(&self, app: &AppRow, release_id: &str) -> HashMap<(String, u32), Instant> {
+        let crashes = self.inner.crashes.lock().expect("crashes poisoned");
+        crashes
+            .iter()
+            .filter(|(slot, c)| slot.0 == app.name && c.release_id == release_id)
+            .map(|(slot, c)| ((slot.1.clone(), slot.2), c.next_at))
+            .collect()
+    }
+
     /// Forgets the crashes of slots of other releases, of slots no longer
     /// wanted (scaled down), and of dynos that have run long enough to count
     /// as healthy again.
@@ -87,16 +98,3 @@ pub struct Crash {
 
 /// A dyno that has run this long resets its crash count.
 const RESET_AFTER: Duration = Duration::from_secs(120);
-
-impl Scheduler {
-    /// The slots of `release_id` whose dyno crashed, with when each may
-    /// start again (what [`super::decide`] takes).
-    pub(super) fn waiting_slots(&self, app: &AppRow, release_id: &str) -> HashMap<(String, u32), Instant> {
-        let crashes = self.inner.crashes.lock().expect("crashes poisoned");
-        crashes
-            .iter()
-            .filter(|(slot, c)| slot.0 == app.name && c.release_id == release_id)
-            .map(|(slot, c)| ((slot.1.clone(), slot.2), c.next_at))
-            .collect()
-    }
-}

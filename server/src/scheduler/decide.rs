@@ -104,26 +104,27 @@ pub fn decide(desired: Option<&Desired>, running: &[Dyno], waiting: &HashMap<(St
     let mut start = Vec::new();
     let mut wanted = HashSet::new();
     let mut look_again_at: Option<Instant> = None;
-    for (ptype, quantity) in desired.map(|d| &d.formation).into_iter().flatten() {
-        let desired = desired.expect("iterating its formation");
-        let memory = desired.memory.get(ptype).copied();
-        for index in 1..=*quantity {
-            wanted.insert((ptype.clone(), index));
-            // A dyno of the wrong size is replaced, new one first.
-            let fits = running.iter().find(|d| {
-                d.release_id == desired.release_id
-                    && d.process_type == *ptype
-                    && d.index == index
-                    && d.memory == memory
-                    && !keep.iter().any(|k| k.container_id == d.container_id)
-            });
-            if let Some(d) = fits {
-                keep.push(d.clone());
-                continue;
-            }
-            match waiting.get(&(ptype.clone(), index)).filter(|at| **at > now) {
-                Some(at) => look_again_at = Some(look_again_at.map_or(*at, |n| n.min(*at))),
-                None => start.push((ptype.clone(), index)),
+    if let Some(desired) = desired {
+        for (ptype, &quantity) in &desired.formation {
+            let memory = desired.memory.get(ptype).copied();
+            for index in 1..=quantity {
+                wanted.insert((ptype.clone(), index));
+                // A dyno of the wrong size is replaced, new one first.
+                let fits = running.iter().find(|d| {
+                    d.release_id == desired.release_id
+                        && d.process_type == *ptype
+                        && d.index == index
+                        && d.memory == memory
+                        && !keep.iter().any(|k| k.container_id == d.container_id)
+                });
+                if let Some(d) = fits {
+                    keep.push(d.clone());
+                    continue;
+                }
+                match waiting.get(&(ptype.clone(), index)).filter(|at| **at > now) {
+                    Some(at) => look_again_at = Some(look_again_at.map_or(*at, |n| n.min(*at))),
+                    None => start.push((ptype.clone(), index)),
+                }
             }
         }
     }
