@@ -125,6 +125,10 @@ impl Client {
         decode(self.send(self.request(Method::PATCH, segments, query).json(body))?)
     }
 
+    pub fn put<B: Serialize, T: DeserializeOwned>(&self, segments: &[&str], body: &B) -> Result<T> {
+        decode(self.send(self.request(Method::PUT, segments, &[]).json(body))?)
+    }
+
     pub fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
         decode(self.send(self.request(Method::DELETE, segments, &[]))?)
     }

@@ -13,7 +13,8 @@ use crate::http::{self, ApiError, AppState};
 use crate::logs::{drain::DrainSpec, LogRouter};
 use crate::release::ReleaseService;
 use crate::router::{self, RouteTable, RouterState};
-use crate::runtime::{BuildLimits, DockerRuntime, Runtime};
+use crate::runtime::{BuildLimits, DockerRuntime, Runtime, SwarmRuntime};
+use crate::settings::RuntimeKind;
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -110,7 +111,13 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(r) => r,
         None => {
             let instance = store.instance_id().await?;
-            Arc::new(DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address).await?.limit_cpus(settings.dynos.cpus()))
+            let engine = DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address)
+                .await?
+                .limit_cpus(settings.dynos.cpus());
+            match settings.hosts.runtime {
+                RuntimeKind::Engine => Arc::new(engine),
+                RuntimeKind::Swarm => Arc::new(SwarmRuntime::connect(engine, settings.swarm()?).await?),
+            }
         }
     };
 

@@ -45,6 +45,8 @@ pub struct Settings {
     pub certs: Certs,
     #[command(flatten)]
     pub stack: Stack,
+    #[command(flatten)]
+    pub hosts: Hosts,
     /// The `paas-server` executable that git hooks call back into.
     #[arg(skip = PathBuf::from("/nonexistent/paas-server"))]
     pub hook_exe: PathBuf,
@@ -135,6 +137,35 @@ pub struct Router {
     /// Where the router reaches web dynos: `container` (their address on the app's network), `published` (the port Docker publishes on 127.0.0.1; rootless or remote engines), `auto` (`container` for a local rootful engine).
     #[arg(long, env = "PAAS_DYNO_ADDRESS", default_value = "auto", value_parser = dyno_address, value_name = "HOW")]
     pub dyno_address: DynoAddress,
+}
+
+/// Where dynos run: the one engine, or a swarm's nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// The Docker engine of DOCKER_HOST.
+    Engine,
+    /// The nodes of the swarm whose manager is DOCKER_HOST's engine.
+    Swarm,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Several hosts")]
+pub struct Hosts {
+    /// Where dynos run: `engine` (the Docker engine of DOCKER_HOST) or `swarm` (the nodes of the swarm DOCKER_HOST's engine manages; see the README's "Several hosts").
+    #[arg(long = "runtime", env = "PAAS_RUNTIME", default_value = "engine", value_enum, value_name = "KIND")]
+    pub runtime: RuntimeKind,
+    /// The registry every swarm node pulls release images from, `HOST:PORT` (the manager's private address and `docker-registry`'s port) [default: none; required with PAAS_RUNTIME=swarm].
+    #[arg(long, env = "PAAS_REGISTRY", value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    /// The registry's user, when it asks for one (with PAAS_REGISTRY_PASSWORD) [default: none].
+    #[arg(long, env = "PAAS_REGISTRY_USER", requires = "registry_password", value_name = "USER")]
+    pub registry_user: Option<String>,
+    /// The registry user's password.
+    #[arg(long, env = "PAAS_REGISTRY_PASSWORD", requires = "registry_user", hide_env_values = true, value_name = "PASSWORD")]
+    pub registry_password: Option<String>,
+    /// Comma-separated Swarm placement constraints every dyno keeps to, e.g. `node.labels.paas==apps` [default: any node].
+    #[arg(long = "node-constraints", env = "PAAS_NODE_CONSTRAINTS", value_delimiter = ',', value_name = "CONSTRAINTS")]
+    pub node_constraints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -359,6 +390,30 @@ impl Settings {
 
     /// The log router's settings: journals under the data dir; drains trust
     /// the host's CA bundle and `PAAS_DRAIN_CA_FILE`.
+    /// What the swarm backend is told; PAAS_REGISTRY is required for it.
+    pub fn swarm(&self) -> Result<crate::runtime::SwarmSettings> {
+        let registry = self.hosts.registry.clone().filter(|r| !r.is_empty()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "PAAS_RUNTIME=swarm needs PAAS_REGISTRY, the registry every node pulls release images from (e.g. 10.0.0.1:5000 for docker-registry on the manager): see the README's \"Several hosts\""
+            )
+        })?;
+        if registry.contains('/') || !registry.contains(':') {
+            anyhow::bail!("PAAS_REGISTRY {registry:?} is not HOST:PORT (e.g. 10.0.0.1:5000): give the registry's address without a scheme or path");
+        }
+        let auth = match (&self.hosts.registry_user, &self.hosts.registry_password) {
+            (Some(username), Some(password)) => Some(crate::runtime::RegistryAuth { username: username.clone(), password: password.clone() }),
+            _ => None,
+        };
+        Ok(crate::runtime::SwarmSettings {
+            registry,
+            auth,
+            constraints: self.hosts.node_constraints.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect(),
+            stop_grace: self.dynos.stop_grace,
+            // Placing, pulling (a first pull of a large image) and starting.
+            start_timeout: self.dynos.boot_timeout.max(Duration::from_secs(120)),
+        })
+    }
+
     pub fn log_config(&self) -> crate::logs::LogConfig {
         let mut roots: Vec<PathBuf> = self.stack.ca_bundle().into_iter().collect();
         roots.extend(self.logs.drain_ca_file.iter().cloned());

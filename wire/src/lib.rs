@@ -230,6 +230,37 @@ pub struct Dyno {
     #[serde(default)]
     pub size: String,
     pub container_id: String,
+    /// The swarm node it runs on (`PAAS_RUNTIME=swarm`); absent on one engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// A machine dynos run on, as `GET /nodes` returns it: the one engine, or
+/// a node of the swarm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub hostname: String,
+    /// `ready`, `down`, `unknown`, `disconnected`.
+    pub state: String,
+    /// `active`, `pause`, `drain`.
+    pub availability: String,
+    /// `manager`, `worker`, or `engine` (the single engine).
+    pub role: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The dynos on it: `APP web.1`.
+    #[serde(default)]
+    pub dynos: Vec<String>,
+}
+
+/// An app's placement constraints on a swarm (`GET`/`PUT
+/// /apps/{app}/constraints`): Swarm's `node.labels.pool==web` form.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Constraints {
+    pub constraints: Vec<String>,
 }
 
 /// Config vars as `GET /apps/{app}/config-vars` returns them.

@@ -1,11 +1,13 @@
-//! Apps: `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`.
+//! Apps: `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`,
+//! `apps:constraints` (where an app's dynos may run on a swarm), and
+//! `nodes` (the machines dynos run on).
 
 use super::{in_git_repo, set_remote, Ctx};
 use crate::exit::bail_usage;
 use crate::output;
 use anyhow::Result;
 use clap::Subcommand;
-use paas_wire::{App, AppCreate, AppName};
+use paas_wire::{App, AppCreate, AppName, Constraints, Node};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -27,6 +29,20 @@ pub enum Cmd {
     /// Add (or update) the git remote --remote names (default paas) for an app in this repo.
     #[command(name = "git:remote")]
     GitRemote,
+    /// Show the app's placement constraints on a swarm (PAAS_RUNTIME=swarm).
+    #[command(name = "apps:constraints")]
+    AppsConstraints,
+    /// Keep the app's dynos to nodes that match, e.g. `node.labels.pool==web` (replaces the app's constraints; new dynos keep to them, `paas ps:restart` moves running ones).
+    #[command(name = "apps:constraints:set")]
+    AppsConstraintsSet {
+        #[arg(required = true, value_name = "CONSTRAINT")]
+        constraints: Vec<String>,
+    },
+    /// Remove the app's placement constraints.
+    #[command(name = "apps:constraints:clear")]
+    AppsConstraintsClear,
+    /// List the machines dynos run on: the engine, or the swarm's nodes with their state, address, labels and dynos.
+    Nodes,
 }
 
 pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
@@ -91,6 +107,48 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                 output::json(&gone);
             } else {
                 println!("Destroying {name} (including all releases and dynos)... done");
+            }
+        }
+        Cmd::AppsConstraints | Cmd::AppsConstraintsSet { .. } | Cmd::AppsConstraintsClear => {
+            let name = ctx.app()?;
+            let c: Constraints = match cmd {
+                Cmd::AppsConstraintsSet { constraints } => ctx.client()?.put(&["apps", &name, "constraints"], &Constraints { constraints })?,
+                Cmd::AppsConstraintsClear => ctx.client()?.put(&["apps", &name, "constraints"], &Constraints::default())?,
+                _ => ctx.client()?.get(&["apps", &name, "constraints"])?,
+            };
+            if ctx.json {
+                output::json(&c);
+            } else if c.constraints.is_empty() {
+                println!("{name} has no placement constraints of its own: its dynos may run on any node (within PAAS_NODE_CONSTRAINTS).");
+            } else {
+                output::heading(&format!("{name} placement constraints"));
+                for line in &c.constraints {
+                    println!("{line}");
+                }
+                println!("New dynos keep to them; `paas ps:restart -a {name}` moves the running ones.");
+            }
+        }
+        Cmd::Nodes => {
+            let nodes: Vec<Node> = ctx.client()?.get(&["nodes"])?;
+            if ctx.json {
+                output::json(&nodes);
+            } else {
+                let rows: Vec<Vec<String>> = nodes
+                    .iter()
+                    .map(|n| {
+                        let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        vec![
+                            n.hostname.clone(),
+                            n.role.clone(),
+                            n.state.clone(),
+                            n.availability.clone(),
+                            n.address.clone().unwrap_or_default(),
+                            labels.join(","),
+                            n.dynos.join(", "),
+                        ]
+                    })
+                    .collect();
+                output::table(&["Node", "Role", "State", "Availability", "Address", "Labels", "Dynos"], &rows);
             }
         }
         Cmd::GitRemote => {

@@ -47,10 +47,12 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
             } else if dynos.is_empty() {
                 println!("{name} has no dynos. Deploy with `git push paas main`, or scale with `paas ps:scale web=1`.");
             } else {
+                // On a swarm: which node each runs on.
+                let on_nodes = dynos.iter().any(|d| d.node.is_some());
                 let rows: Vec<Vec<String>> = dynos
                     .iter()
                     .map(|d| {
-                        vec![
+                        let mut row = vec![
                             d.name.clone(),
                             format!("v{}", d.release_version),
                             d.state.clone(),
@@ -58,11 +60,20 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                             d.restarts.to_string(),
                             d.exit_code.map_or_else(String::new, |c| c.to_string()),
                             d.size.clone(),
-                            d.command.clone(),
-                        ]
+                        ];
+                        if on_nodes {
+                            row.push(d.node.clone().unwrap_or_default());
+                        }
+                        row.push(d.command.clone());
+                        row
                     })
                     .collect();
-                output::table(&["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Size", "Command"], &rows);
+                let mut header = vec!["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Size"];
+                if on_nodes {
+                    header.push("Node");
+                }
+                header.push("Command");
+                output::table(&header, &rows);
             }
             Ok(0)
         }

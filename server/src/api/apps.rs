@@ -1,16 +1,18 @@
-//! `/apps`: create, list, info, destroy (see [`crate::service::apps`]).
+//! `/apps`: create, list, info, destroy, and an app's placement
+//! constraints on a swarm (see [`crate::service::apps`]).
 
 use crate::http::{ApiResult, AppPath, AppState, Json};
 use crate::service::apps;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use paas_wire::{App, AppCreate};
+use paas_wire::{App, AppCreate, Constraints};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps", get(list).post(create))
         .route("/apps/{app}", get(show).delete(destroy))
+        .route("/apps/{app}/constraints", get(constraints).put(set_constraints))
 }
 
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
@@ -27,4 +29,12 @@ async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App
 
 async fn destroy(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {
     Ok(Json(apps::destroy(&state, &app).await?))
+}
+
+async fn constraints(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Constraints>> {
+    Ok(Json(apps::constraints(&state, &app).await?))
+}
+
+async fn set_constraints(State(state): State<AppState>, app: AppPath, Json(body): Json<Constraints>) -> ApiResult<Json<Constraints>> {
+    Ok(Json(apps::set_constraints(&state, &app, &body.constraints).await?))
 }

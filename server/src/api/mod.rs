@@ -16,6 +16,7 @@ mod domains;
 mod dynos;
 mod formation;
 pub(crate) mod logs;
+mod nodes;
 mod releases;
 mod run;
 
@@ -51,4 +52,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(certs::router())
         .merge(run::router())
         .merge(cron::router())
+        .merge(nodes::router())
 }

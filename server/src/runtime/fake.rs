@@ -252,6 +252,7 @@ impl super::Placement for FakeRuntime {
             created: crate::unix_secs(),
             memory: spec.memory,
             ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+            node: None,
         };
         let (exit, output) = match crash {
             Some((code, output)) => (super::Exit { exit_code: Some(code), ..Default::default() }, output),
@@ -310,6 +311,18 @@ impl super::Placement for FakeRuntime {
         let (tx, rx) = mpsc::channel(256);
         self.lock().exits.push(tx);
         rx
+    }
+
+    async fn nodes(&self) -> Result<Vec<super::Node>> {
+        Ok(vec![super::Node {
+            id: "fake".into(),
+            hostname: "fake".into(),
+            state: "ready".into(),
+            availability: "active".into(),
+            role: "engine".into(),
+            addr: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+            labels: Default::default(),
+        }])
     }
 }
 

@@ -12,7 +12,7 @@ mod docker;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 
-pub use docker::{swarm, DockerRuntime};
+pub use docker::{swarm, Constraint, DockerRuntime, SwarmRuntime, SwarmSettings};
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRuntime;
 
@@ -89,6 +89,8 @@ pub struct DynoObserved {
     pub addr: Option<SocketAddr>,
     pub created: i64,
     pub ip: Option<std::net::IpAddr>,
+    /// The host name of the node it runs on (a swarm's); None on one engine.
+    pub node: Option<String>,
 }
 
 impl DynoIdentity {
@@ -107,6 +109,7 @@ impl DynoIdentity {
             created: seen.created,
             memory: self.memory,
             ip: seen.ip,
+            node: seen.node,
         }
     }
 }
@@ -227,6 +230,9 @@ pub struct DynoSpec {
     pub web: bool,
     /// Memory limit in bytes; None: no limit.
     pub memory: Option<i64>,
+    /// Swarm placement constraints of the app (`paas apps:constraints`);
+    /// the single engine has one place and ignores them.
+    pub constraints: Vec<String>,
 }
 
 /// What runs: a container that carries the paas labels.
@@ -268,6 +274,23 @@ pub struct Dyno {
     /// Its address on its app's network, reachable from the host (health
     /// checks on other ports than a web dyno's published `$PORT`).
     pub ip: Option<std::net::IpAddr>,
+    /// The host name of the swarm node it runs on; None on one engine.
+    pub node: Option<String>,
+}
+
+/// A machine dynos run on: the one engine, or a node of a swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub hostname: String,
+    /// `ready`, `down`, `unknown`, `disconnected`.
+    pub state: String,
+    /// `active`, `pause`, `drain`.
+    pub availability: String,
+    /// `manager` or `worker` (`engine` for the single engine).
+    pub role: String,
+    pub addr: Option<std::net::IpAddr>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// How a dyno's container ended.
@@ -470,6 +493,8 @@ pub trait Placement: Send + Sync + 'static {
     /// long as the receiver lives; reconnects when the engine's event stream
     /// breaks.
     fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
+    /// The machines dynos are placed on.
+    async fn nodes(&self) -> anyhow::Result<Vec<Node>>;
 }
 
 /// Building images and running build and release-phase tasks: always

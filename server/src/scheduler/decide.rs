@@ -68,6 +68,7 @@ pub fn spec_for(
         env,
         web,
         memory: Some(memory),
+        constraints: Vec::new(),
     }
 }
 
@@ -164,6 +165,7 @@ mod tests {
             created: 0,
             memory: Some(memory),
             ip: None,
+            node: None,
         }
     }
 

@@ -248,6 +248,7 @@ impl Scheduler {
         };
         let scaled = inner.store.formation(&app.id).await?;
         let sizes = self.sizes(app).await?;
+        let constraints = inner.store.app_constraints(&app.id).await?;
         let (listed, one_offs) = inner.runtime.list_app(&app.name).await?;
         // Detached one-off dynos' output goes to the log too (attached
         // ones' goes to their client only).
@@ -296,7 +297,9 @@ impl Scheduler {
                 let desired = Desired { release_id: &release.id, formation, memory };
                 let decision = decide(Some(&desired), &actual, &self.waiting_slots(app, &release.id), Instant::now());
                 for (ptype, index) in &decision.start {
-                    to_start.push(spec_for(&app.name, release, ptype, *index, &types[ptype], &env, desired.memory[ptype]));
+                    let mut spec = spec_for(&app.name, release, ptype, *index, &types[ptype], &env, desired.memory[ptype]);
+                    spec.constraints = constraints.clone();
+                    to_start.push(spec);
                 }
                 decision
             }
@@ -491,7 +494,8 @@ impl Scheduler {
         for old in dynos {
             let Some(command) = types.get(&old.process_type) else { continue };
             let memory = self.size_of(&sizes, &old.process_type).bytes();
-            let spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env, memory);
+            let mut spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env, memory);
+            spec.constraints = inner.store.app_constraints(&app.id).await?;
             let new = match inner.runtime.start_dyno(&spec).await {
                 Ok(d) => {
                     inner.logs.event(&app.name, &old.name(), "Restarting");

@@ -41,6 +41,7 @@ impl Scheduler {
                 exit_code: crash.and_then(|c| c.exit.exit_code),
                 size: d.size(),
                 container_id: d.container_id.chars().take(12).collect(),
+                node: d.node.clone(),
             });
         }
         let now = Instant::now();
@@ -66,6 +67,7 @@ impl Scheduler {
                 exit_code: crash.exit.exit_code,
                 size: String::new(),
                 container_id: String::new(),
+                node: None,
             });
         }
         Ok(views)
@@ -87,6 +89,8 @@ pub struct DynoView {
     /// Its memory limit, e.g. `512M`.
     pub size: String,
     pub container_id: String,
+    /// The swarm node it runs on.
+    pub node: Option<String>,
 }
 
 fn rfc3339(t: SystemTime) -> String {

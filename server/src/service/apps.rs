@@ -66,3 +66,20 @@ pub async fn destroy(state: &AppState, app: &AppRow) -> ApiResult<App> {
     }
     Ok(wire)
 }
+
+/// The app's own Swarm placement constraints.
+pub async fn constraints(state: &AppState, app: &AppRow) -> ApiResult<paas_wire::Constraints> {
+    Ok(paas_wire::Constraints { constraints: state.store.app_constraints(&app.id).await? })
+}
+
+/// Replaces the app's placement constraints, each checked first; dynos
+/// started from now on keep to them (`paas ps:restart` moves running ones).
+pub async fn set_constraints(state: &AppState, app: &AppRow, constraints: &[String]) -> ApiResult<paas_wire::Constraints> {
+    let constraints: Vec<String> = constraints.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+    for c in &constraints {
+        crate::runtime::Constraint::parse(c).map_err(|e| ApiError::unprocessable(ErrorId::BadRequest, e))?;
+    }
+    state.store.set_app_constraints(&app.id, &constraints).await?;
+    info!(app = %app.name, constraints = ?constraints, "placement constraints set");
+    Ok(paas_wire::Constraints { constraints })
+}

@@ -32,6 +32,7 @@ pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Dyno>> {
             exit_code: d.exit_code,
             size: d.size,
             container_id: d.container_id,
+            node: d.node,
         })
         .collect();
     dynos.extend(state.one_offs.list(app).await?.iter().map(one_off_to_wire));
@@ -55,6 +56,7 @@ pub fn one_off_to_wire(o: &crate::runtime::OneOff) -> Dyno {
         command: o.command.clone(),
         size: o.dyno.size(),
         container_id: o.dyno.container_id.chars().take(12).collect(),
+        node: o.dyno.node.clone(),
     }
 }
 

@@ -13,4 +13,5 @@ pub mod domains;
 pub mod dynos;
 pub mod formation;
 pub mod logs;
+pub mod nodes;
 pub mod releases;

@@ -12,6 +12,20 @@ pub struct AppRow {
 }
 
 impl Store {
+    /// The app's own Swarm placement constraints (`paas apps:constraints`).
+    pub async fn app_constraints(&self, app_id: &str) -> StoreResult<Vec<String>> {
+        let json: Option<Option<String>> =
+            sqlx::query_scalar("SELECT constraints FROM apps WHERE id = $1").bind(app_id).fetch_optional(&self.pool).await?;
+        Ok(json.flatten().and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default())
+    }
+
+    /// Replaces the app's placement constraints (none: empty).
+    pub async fn set_app_constraints(&self, app_id: &str, constraints: &[String]) -> StoreResult<()> {
+        let json = (!constraints.is_empty()).then(|| serde_json::to_string(constraints).expect("strings serialize"));
+        sqlx::query("UPDATE apps SET constraints = $1 WHERE id = $2").bind(json).bind(app_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn create_app(&self, name: &AppName) -> StoreResult<AppRow> {
         let row = AppRow { id: new_id(), name: name.to_string(), created_at: now() };
         on_unique(

@@ -16,5 +16,6 @@ mod faults;
 mod logs_e2e;
 mod registry;
 mod run_e2e;
+mod swarm_e2e;
 mod swarm_testbed;
 mod tasks_e2e;

@@ -61,8 +61,9 @@ impl Manager {
             env: if web { BTreeMap::from([("PORT".to_owned(), "5000".to_owned())]) } else { BTreeMap::new() },
             web,
             memory: Some(64 << 20),
+            constraints: Vec::new(),
         };
-        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5))).unwrap();
+        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5), &[], None)).unwrap();
         self.started.borrow_mut().push((app.to_owned(), id.clone()));
         id
     }

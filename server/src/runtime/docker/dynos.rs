@@ -50,6 +50,7 @@ impl DockerRuntime {
             addr,
             created: c.created.unwrap_or_default(),
             ip,
+            node: None,
         };
         Some(crate::runtime::dyno_identity(l)?.dyno(seen))
     }
@@ -131,7 +132,11 @@ impl DockerRuntime {
     /// Creates the app's network when missing. Idempotent, and safe when two
     /// dynos start at once.
     pub(super) async fn ensure_network(&self, app: &str) -> Result<String> {
-        self.ensure_network_of(app, "bridge", false).await
+        if self.overlay {
+            self.ensure_network_of(app, "overlay", true).await
+        } else {
+            self.ensure_network_of(app, "bridge", false).await
+        }
     }
 
     /// Creates the app's network with `driver` (`bridge` on one engine,

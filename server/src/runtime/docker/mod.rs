@@ -24,6 +24,8 @@ mod engine;
 mod images;
 mod oneoffs;
 pub mod swarm;
+mod swarm_runtime;
+pub use swarm_runtime::{Constraint, SwarmRuntime, SwarmSettings};
 mod output;
 mod spares;
 mod tasks;
@@ -44,6 +46,9 @@ pub struct DockerRuntime {
     /// CPUs each dyno, one-off dyno and build may use (`PAAS_DYNO_CPUS`),
     /// in the engine's billionths of a CPU; None: no limit.
     nano_cpus: Option<i64>,
+    /// The engine is a swarm's manager: apps' networks are attachable
+    /// overlays, so one-off dynos on the manager join them.
+    overlay: bool,
 }
 
 impl DockerRuntime {
@@ -53,6 +58,27 @@ impl DockerRuntime {
     pub fn limit_cpus(mut self, cpus: f64) -> Self {
         self.nano_cpus = Some((cpus * 1e9) as i64).filter(|n| *n > 0);
         self
+    }
+
+    /// Apps' networks become attachable overlays (the engine is a swarm's
+    /// manager; see `swarm_runtime`).
+    pub fn on_swarm(mut self) -> Self {
+        self.overlay = true;
+        self
+    }
+
+    /// The engine as the one node dynos run on (`paas nodes`).
+    async fn engine_node(&self) -> Result<Vec<super::Node>> {
+        let info = self.docker.info().await.context("cannot ask the Docker engine what it is")?;
+        Ok(vec![super::Node {
+            id: info.id.unwrap_or_default(),
+            hostname: info.name.unwrap_or_default(),
+            state: "ready".into(),
+            availability: "active".into(),
+            role: "engine".into(),
+            addr: None,
+            labels: Default::default(),
+        }])
     }
 
     /// Connects by `DOCKER_HOST` (or the local socket) and negotiates the API
@@ -86,6 +112,7 @@ impl DockerRuntime {
             spares: Default::default(),
             via_container,
             nano_cpus: None,
+            overlay: false,
         };
         // Spares of an earlier run of this server: never used, not known now.
         for c in me.labelled([format!("{}=1", spares::SPARE_LABEL)]).await.unwrap_or_default() {
@@ -276,6 +303,10 @@ impl super::Placement for DockerRuntime {
 
     fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
         DockerRuntime::watch_exits(self)
+    }
+
+    async fn nodes(&self) -> Result<Vec<super::Node>> {
+        DockerRuntime::engine_node(self).await
     }
 }
 

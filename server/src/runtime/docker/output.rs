@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 /// One frame of `docker logs --timestamps`: `2026-11-22T10:00:00.123456789Z text`.
-fn parse_output_frame(message: &[u8], stderr: bool) -> Option<crate::runtime::OutputLine> {
+pub(super) fn parse_output_frame(message: &[u8], stderr: bool) -> Option<crate::runtime::OutputLine> {
     let text = String::from_utf8_lossy(message);
     let (stamp, rest) = text.split_once(' ').unwrap_or((&text, ""));
     let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;

@@ -14,7 +14,7 @@ use crate::runtime::{labels, Dyno, DynoObserved, DynoSpec, Exit, DYNO_PORT, KIND
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointPortConfigProtocolEnum, EndpointSpec, EndpointSpecModeEnum,
     Limit, NetworkAttachmentConfig, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +22,9 @@ use std::time::Duration;
 
 /// The service that runs `spec`: `image` is the release's image by digest
 /// (`registry/repo@sha256:…`), `network` the app's overlay.
-pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration) -> ServiceSpec {
+/// `constraints` are Swarm placement constraints (`node.id==…`,
+/// `node.labels.pool==web`).
+pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration, constraints: &[String]) -> ServiceSpec {
     let labels = crate::runtime::dyno_labels(spec, instance, KIND_DYNO);
     let command = (!spec.command.is_empty()).then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
     let ports = spec.web.then(|| {
@@ -63,6 +65,7 @@ pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str,
                 ..Default::default()
             }),
             networks: Some(vec![NetworkAttachmentConfig { target: Some(network.to_owned()), ..Default::default() }]),
+            placement: (!constraints.is_empty()).then(|| TaskSpecPlacement { constraints: Some(constraints.to_vec()), ..Default::default() }),
             ..Default::default()
         }),
         mode: Some(ServiceSpecMode {
@@ -74,24 +77,50 @@ pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str,
     }
 }
 
+/// A node as a dyno's reading needs it: where it is and whether the
+/// manager hears from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSeen {
+    pub id: String,
+    pub hostname: String,
+    pub addr: Option<IpAddr>,
+    /// The manager hears from it (`ready`); a `down` node's tasks are lost.
+    pub ready: bool,
+}
+
+impl NodeSeen {
+    pub fn from_node(n: &bollard::models::Node) -> Option<NodeSeen> {
+        let status = n.status.as_ref();
+        Some(NodeSeen {
+            id: n.id.clone()?,
+            hostname: n.description.as_ref().and_then(|d| d.hostname.clone()).unwrap_or_default(),
+            addr: status.and_then(|s| s.addr.as_deref()?.parse().ok()),
+            ready: status.and_then(|s| s.state) == Some(bollard::models::NodeState::READY),
+        })
+    }
+}
+
 /// The dyno a service of ours runs, with the task that runs it (the newest
-/// one; none yet while Swarm places it) and the address of the node the
-/// task is on. `None` for services that are not dynos.
-pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAddr>) -> Option<Dyno> {
+/// one; none yet while Swarm places it) and the node the task is on.
+/// `None` for services that are not dynos. A dyno whose task is placed and
+/// not ended counts as running (paas does not start it twice); it has an
+/// address once its task runs on a node the manager hears from. A task on a
+/// node that is down is lost: ended, so the scheduler replaces it.
+pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>) -> Option<Dyno> {
     let spec = service.spec.as_ref()?;
     let l = spec.labels.as_ref()?;
     if l.get(labels::KIND).map(String::as_str) != Some(KIND_DYNO) {
         return None;
     }
+    let (running, _) = task.map_or((true, Exit::default()), |t| exit_of(t, node));
     let status = task.and_then(|t| t.status.as_ref());
     let state = status.and_then(|s| s.state).unwrap_or(TaskState::PENDING);
-    let running = state == TaskState::RUNNING;
     let port = status
         .and_then(|s| s.port_status.as_ref())
         .and_then(|p| p.ports.as_ref())
         .and_then(|ports| ports.iter().find(|p| p.target_port == Some(i64::from(DYNO_PORT)))?.published_port)
         .and_then(|p| u16::try_from(p).ok());
-    let addr = match (running, node_addr, port) {
+    let addr = match (running && state == TaskState::RUNNING, node.and_then(|n| n.addr), port) {
         (true, Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
         _ => None,
     };
@@ -100,7 +129,7 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAdd
     let seen = DynoObserved {
         id: service.id.clone()?,
         running,
-        state: state.to_string(),
+        state: if running || node.is_none_or(|n| n.ready) { state.to_string() } else { "lost".to_owned() },
         command,
         addr,
         created: service
@@ -108,22 +137,28 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node_addr: Option<IpAdd
             .as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(0, |t| t.timestamp()),
-        ip: node_addr,
+        ip: node.and_then(|n| n.addr),
+        node: node.map(|n| n.hostname.clone()),
     };
     Some(crate::runtime::dyno_identity(l)?.dyno(seen))
 }
 
 /// Whether a dyno's task still runs, and how it ended when it does not:
 /// its container's exit code, or Swarm's error (an image it could not
-/// pull, a node that was lost). Not known here: whether the kernel killed
-/// it for memory (the worker's engine knows, and paas never asks a worker).
-pub fn exit_of(task: &Task) -> (bool, Exit) {
+/// pull), or its node lost (the manager no longer hears from the node it
+/// is on). Not known here: whether the kernel killed it for memory (the
+/// worker's engine knows, and paas never asks a worker).
+pub fn exit_of(task: &Task, node: Option<&NodeSeen>) -> (bool, Exit) {
     let Some(status) = task.status.as_ref() else { return (true, Exit::default()) };
     let state = status.state.unwrap_or(TaskState::PENDING);
     let ended = matches!(
         state,
         TaskState::COMPLETE | TaskState::SHUTDOWN | TaskState::FAILED | TaskState::REJECTED | TaskState::ORPHANED | TaskState::REMOVE
     );
+    if let (false, Some(node)) = (ended, node.filter(|n| !n.ready)) {
+        let error = format!("its node {} is down: the dyno is lost", node.hostname);
+        return (false, Exit { exit_code: None, oom_killed: false, error: Some(error) });
+    }
     let exit_code = status.container_status.as_ref().and_then(|c| c.exit_code).filter(|_| ended);
     let error = match (ended, exit_code, status.err.as_deref()) {
         (true, None, Some(err)) => Some(err.to_owned()),
@@ -133,9 +168,9 @@ pub fn exit_of(task: &Task) -> (bool, Exit) {
     (!ended, Exit { exit_code, oom_killed: false, error })
 }
 
-/// The manager's side: the calls a swarm backend makes, over this
+/// The manager's side: the calls the swarm backend makes, over this
 /// engine's connection (paas talks to the manager only, never to a
-/// worker's engine). Used by the test bed's test so far, not by the server.
+/// worker's engine).
 impl super::DockerRuntime {
     /// The app's network on a swarm: an attachable overlay of the same name
     /// as on one host, so one-off containers on the manager join it.
@@ -143,11 +178,29 @@ impl super::DockerRuntime {
         self.ensure_network_of(app, "overlay", true).await
     }
 
-    /// Creates the service that runs `spec` (`image`: by digest); its id.
-    pub async fn swarm_start(&self, spec: &DynoSpec, image: &str, stop_grace: Duration) -> anyhow::Result<String> {
+    /// Creates the service that runs `spec` (`image`: by digest) within
+    /// `constraints`; its id. `auth` reaches the workers that pull.
+    pub async fn swarm_start(
+        &self,
+        spec: &DynoSpec,
+        image: &str,
+        stop_grace: Duration,
+        constraints: &[String],
+        auth: Option<&crate::runtime::RegistryAuth>,
+    ) -> anyhow::Result<String> {
         let network = self.swarm_network(&spec.app).await?;
-        let service = service_spec(spec, &self.instance, image, &network, stop_grace);
-        let created = self.docker.create_service(service, None).await.map_err(|e| anyhow::anyhow!("cannot create the service of {}.{}: {e}", spec.process_type, spec.index))?;
+        let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints);
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: image.split('/').next().map(str::to_owned),
+            ..Default::default()
+        });
+        let created = self
+            .docker
+            .create_service(service, credentials)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the service of {}.{}: {e}", spec.process_type, spec.index))?;
         created.id.ok_or_else(|| anyhow::anyhow!("the manager made a service without an id"))
     }
 
@@ -160,15 +213,35 @@ impl super::DockerRuntime {
         }
     }
 
+    /// Stops a dyno's task and keeps its service (its output stays
+    /// readable): the service scaled to no replica, so the task gets
+    /// SIGTERM and SIGKILL after its stop grace. Idempotent.
+    pub async fn swarm_halt(&self, service_id: &str) -> anyhow::Result<()> {
+        let service = match self.docker.inspect_service(service_id, None).await {
+            Ok(s) => s,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+            Err(e) => anyhow::bail!("cannot read service {service_id}: {e}"),
+        };
+        let (Some(mut spec), Some(version)) = (service.spec, service.version.and_then(|v| v.index)) else {
+            anyhow::bail!("the manager gave service {service_id} without its spec");
+        };
+        spec.mode = Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(0) }),
+            ..Default::default()
+        });
+        let options = bollard::service::UpdateServiceOptions { version, ..Default::default() };
+        match self.docker.update_service(service_id, spec, options, None).await {
+            Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("cannot stop the task of service {service_id}: {e}")),
+        }
+    }
+
     /// A GET the manager answers (`/tasks`, `/nodes`, a service's logs)
     /// over the engine's HTTP API: bollard 0.18 has no task, node or
     /// service-log API.
     async fn swarm_get(&self, path: &str) -> anyhow::Result<bytes::Bytes> {
         use http_body_util::BodyExt;
-        let request = hyper::Request::get(self.api_path(path))
-            .header("Host", "docker")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
-        let response = self.engine_request(request).await?;
+        let response = self.swarm_open(path).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
@@ -177,18 +250,64 @@ impl super::DockerRuntime {
         Ok(body)
     }
 
+    async fn swarm_open(&self, path: &str) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        let request = hyper::Request::get(self.api_path(path))
+            .header("Host", "docker")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        self.engine_request(request).await
+    }
+
     /// A list the manager keeps, as JSON (see [`Self::swarm_get`]).
     async fn swarm_list<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
         Ok(serde_json::from_slice(&self.swarm_get(path).await?)?)
     }
 
-    /// Whether a dyno's service still runs its task, and how the task
-    /// ended when it does not (see [`exit_of`]).
-    pub async fn swarm_exit(&self, service_id: &str) -> anyhow::Result<(bool, Exit)> {
+    /// The swarm's nodes, as the manager sees them.
+    pub async fn swarm_nodes(&self) -> anyhow::Result<Vec<bollard::models::Node>> {
+        self.swarm_list("/nodes").await
+    }
+
+    /// One dyno's service as the manager sees it now: its newest task on
+    /// its node. None when the service is gone.
+    pub async fn swarm_dyno(&self, service_id: &str) -> anyhow::Result<Option<Dyno>> {
+        let service = match self.docker.inspect_service(service_id, None).await {
+            Ok(s) => s,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
+            Err(e) => anyhow::bail!("cannot read service {service_id}: {e}"),
+        };
+        let (task, node) = self.task_of(service_id).await?;
+        Ok(dyno_from(&service, task.as_ref(), node.as_ref()))
+    }
+
+    /// A service's newest task and the node it is on.
+    async fn task_of(&self, service_id: &str) -> anyhow::Result<(Option<Task>, Option<NodeSeen>)> {
         let filters = serde_json::json!({ "service": [service_id] }).to_string();
         let path = format!("/tasks?{}", serde_urlencoded::to_string([("filters", filters)])?);
         let tasks: Vec<Task> = self.swarm_list(&path).await?;
-        Ok(newest_task(&tasks, service_id).map_or((true, Exit::default()), exit_of))
+        let Some(task) = newest_task(&tasks, service_id).cloned() else { return Ok((None, None)) };
+        let node = match task.node_id.as_deref() {
+            Some(id) => {
+                let node: bollard::models::Node = serde_json::from_slice(&self.swarm_get(&format!("/nodes/{id}")).await?)?;
+                NodeSeen::from_node(&node)
+            }
+            None => None,
+        };
+        Ok((Some(task), node))
+    }
+
+    /// Whether a dyno's service still runs its task, and how the task
+    /// ended when it does not (see [`exit_of`]). A service that is gone
+    /// has ended.
+    pub async fn swarm_exit(&self, service_id: &str) -> anyhow::Result<(bool, Exit)> {
+        match self.task_of(service_id).await? {
+            (Some(task), node) => Ok(exit_of(&task, node.as_ref())),
+            (None, _) => match self.docker.inspect_service(service_id, None).await {
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                    Ok((false, Exit { error: Some("its service is gone".into()), ..Default::default() }))
+                }
+                _ => Ok((true, Exit::default())),
+            },
+        }
     }
 
     /// The last `lines` lines a dyno's task wrote, through the manager
@@ -202,29 +321,118 @@ impl super::DockerRuntime {
         Ok(demultiplexed_lines(&body))
     }
 
+    /// A dyno's output through the manager, from `since` (Unix seconds)
+    /// and on as it is written: `GET /services/ID/logs?follow=1`, which
+    /// the manager relays from the task's node. That stream does not end
+    /// when the task does (nor when its node is lost), so a watch asks
+    /// the manager every 2 s whether the task still runs and ends the
+    /// stream a moment after it stopped.
+    pub fn swarm_follow(&self, service_id: &str, since: i64) -> tokio::sync::mpsc::Receiver<anyhow::Result<crate::runtime::OutputLine>> {
+        use http_body_util::BodyExt;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let me = self.clone();
+        let id = service_id.to_owned();
+        tokio::spawn(async move {
+            let path = format!("/services/{id}/logs?stdout=1&stderr=1&follow=1&timestamps=1&since={since}");
+            let response = match me.swarm_open(&path).await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => {
+                    let _ = tx.send(Err(anyhow::anyhow!("the manager answered {} to the logs of {id}", r.status()))).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut body = response.into_body();
+            let mut frames = Demux::default();
+            let mut ended_at: Option<tokio::time::Instant> = None;
+            let mut watch = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tokio::select! {
+                    frame = body.frame() => match frame {
+                        Some(Ok(frame)) => {
+                            let Ok(data) = frame.into_data() else { continue };
+                            for (stderr, payload) in frames.push(&data) {
+                                if let Some(line) = super::output::parse_output_frame(&payload, stderr) {
+                                    if tx.send(Ok(line)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        Some(Err(e)) => {
+                            let _ = tx.send(Err(anyhow::anyhow!(e).context("the dyno's output stream broke"))).await;
+                            return;
+                        }
+                        None => return,
+                    },
+                    _ = watch.tick() => {
+                        if tx.is_closed() {
+                            return;
+                        }
+                        match ended_at {
+                            // Lines written just before the end come in a moment later.
+                            Some(at) if at.elapsed() >= Duration::from_secs(2) => return,
+                            Some(_) => {}
+                            None => if !matches!(me.swarm_exit(&id).await, Ok((true, _))) {
+                                ended_at = Some(tokio::time::Instant::now());
+                            },
+                        }
+                    }
+                }
+            }
+        });
+        rx
+    }
+
     /// The app's dynos (or every app's) as the manager sees them: each
-    /// service of ours with its newest task, at its node's address.
+    /// service of ours with its newest task, on its node.
     pub async fn swarm_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>> {
-        let filters = HashMap::from([("label".to_owned(), vec![Self::app_label(app)])]);
+        let filters = HashMap::from([("label".to_owned(), vec![self.instance_label(), Self::app_label(app)])]);
         let services = self
             .docker
             .list_services(Some(bollard::service::ListServicesOptions { filters, ..Default::default() }))
             .await
             .map_err(|e| anyhow::anyhow!("cannot list the swarm's services: {e}"))?;
         let tasks: Vec<Task> = self.swarm_list("/tasks").await?;
-        let nodes: Vec<bollard::models::Node> = self.swarm_list("/nodes").await?;
-        let node_addr = |id: &str| -> Option<IpAddr> {
-            let node = nodes.iter().find(|n| n.id.as_deref() == Some(id))?;
-            node.status.as_ref()?.addr.as_deref()?.parse().ok()
-        };
+        let nodes: Vec<NodeSeen> = self.swarm_nodes().await?.iter().filter_map(NodeSeen::from_node).collect();
         Ok(services
             .iter()
             .filter_map(|service| {
                 let newest = newest_task(&tasks, service.id.as_deref()?);
-                let addr = newest.and_then(|t| node_addr(t.node_id.as_deref()?));
-                dyno_from(service, newest, addr)
+                let node = newest.and_then(|t| nodes.iter().find(|n| Some(n.id.as_str()) == t.node_id.as_deref()));
+                dyno_from(service, newest, node)
             })
             .collect())
+    }
+}
+
+/// Frames of a multiplexed stream (an 8-byte header, the stream in byte
+/// 0 and the length in bytes 4-7, then the bytes) as its chunks come.
+#[derive(Default)]
+pub struct Demux {
+    held: Vec<u8>,
+}
+
+impl Demux {
+    /// The frames `chunk` completes: (stderr, bytes).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<(bool, Vec<u8>)> {
+        self.held.extend_from_slice(chunk);
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while self.held.len() >= at + 8 {
+            let h = &self.held[at..at + 8];
+            let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+            if self.held.len() < at + 8 + len {
+                break;
+            }
+            frames.push((h[0] == 2, self.held[at + 8..at + 8 + len].to_vec()));
+            at += 8 + len;
+        }
+        self.held.drain(..at);
+        frames
     }
 }
 
@@ -264,6 +472,7 @@ mod tests {
             env: BTreeMap::from([("PORT".to_owned(), DYNO_PORT.to_string())]),
             web,
             memory: Some(512 << 20),
+            constraints: Vec::new(),
         }
     }
 
@@ -286,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_dyno_is_one_service_that_swarm_never_restarts_with_its_port_published_on_its_node() {
-        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30));
+        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30), &[]);
         let t = s.task_template.as_ref().unwrap();
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.image.as_deref(), Some("10.231.0.10:5000/paas/shop@sha256:ab"));
@@ -301,39 +510,72 @@ mod tests {
         assert_eq!((p.target_port, p.publish_mode, p.published_port), (Some(i64::from(DYNO_PORT)), Some(EndpointPortConfigPublishModeEnum::HOST), None));
         assert!(s.name.as_ref().unwrap().starts_with("paas-shop-web-2-v7-"));
         // A worker publishes nothing.
-        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30));
+        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30), &[]);
         assert_eq!(w.endpoint_spec.unwrap().ports, None);
+    }
+
+    fn node(ready: bool) -> NodeSeen {
+        NodeSeen { id: "n1".into(), hostname: "paas-tb-n1".into(), addr: Some("10.231.0.11".parse().unwrap()), ready }
     }
 
     #[test]
     fn a_service_and_its_task_read_back_as_the_dyno_at_its_nodes_address() {
         let mut service: Service = serde_json::from_value(serde_json::json!({"ID": "s1", "CreatedAt": "2026-12-06T02:00:00.5Z"})).unwrap();
-        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30)));
-        let node: IpAddr = "10.231.0.11".parse().unwrap();
-        let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(node)).unwrap();
+        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[]));
+        let n1 = node(true);
+        let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&n1)).unwrap();
         assert_eq!((d.container_id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));
         assert!(d.running);
         assert_eq!(d.addr, Some("10.231.0.11:30001".parse().unwrap()));
+        assert_eq!(d.node.as_deref(), Some("paas-tb-n1"));
         assert_eq!(d.created, 1796522400);
-        // Not placed yet, or ended: no address.
-        assert_eq!(dyno_from(&service, None, None).unwrap().addr, None);
-        let ended = dyno_from(&service, Some(&task("failed", Some(1), None, Some(30001))), Some(node)).unwrap();
+        // Not placed yet, or starting: running (never started twice), no address.
+        let pending = dyno_from(&service, None, None).unwrap();
+        assert!(pending.running && pending.addr.is_none());
+        let starting = dyno_from(&service, Some(&task("starting", None, None, None)), Some(&n1)).unwrap();
+        assert!(starting.running && starting.addr.is_none() && starting.state == "starting");
+        // Ended: no address.
+        let ended = dyno_from(&service, Some(&task("failed", Some(1), None, Some(30001))), Some(&n1)).unwrap();
         assert!(!ended.running && ended.addr.is_none());
+        // On a node that is down: lost, so replaced elsewhere.
+        let lost = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&node(false))).unwrap();
+        assert!(!lost.running && lost.addr.is_none() && lost.state == "lost", "{lost:?}");
         // Another kind of service is no dyno.
         service.spec.as_mut().unwrap().labels.as_mut().unwrap().insert(labels::KIND.into(), "run".into());
         assert!(dyno_from(&service, None, None).is_none());
     }
 
     #[test]
-    fn a_tasks_end_is_its_exit_code_or_swarms_reason() {
-        assert_eq!(exit_of(&task("running", None, None, None)), (true, Exit::default()));
-        let (running, exit) = exit_of(&task("failed", Some(3), Some("task: non-zero exit (3)"), None));
+    fn a_tasks_end_is_its_exit_code_or_swarms_reason_or_its_lost_node() {
+        assert_eq!(exit_of(&task("running", None, None, None), Some(&node(true))), (true, Exit::default()));
+        let (running, exit) = exit_of(&task("failed", Some(3), Some("task: non-zero exit (3)"), None), None);
         assert!(!running);
         assert_eq!((exit.exit_code, exit.error), (Some(3), None));
-        let (_, exit) = exit_of(&task("rejected", None, Some("No such image: 10.231.0.10:5000/x@sha256:00"), None));
+        let (_, exit) = exit_of(&task("rejected", None, Some("No such image: 10.231.0.10:5000/x@sha256:00"), None), None);
         assert_eq!(exit.error.as_deref(), Some("No such image: 10.231.0.10:5000/x@sha256:00"));
-        let (_, exit) = exit_of(&task("orphaned", None, None, None));
+        let (_, exit) = exit_of(&task("orphaned", None, None, None), None);
         assert!(exit.error.unwrap().contains("orphaned"), "a lost node's task");
+        let (running, exit) = exit_of(&task("running", None, None, None), Some(&node(false)));
+        assert!(!running);
+        assert_eq!(exit.error.as_deref(), Some("its node paas-tb-n1 is down: the dyno is lost"));
+    }
+
+    #[test]
+    fn frames_are_taken_whole_however_the_stream_cuts_them() {
+        let mut body = Vec::new();
+        for (stream, text) in [(1u8, "2026-12-06T04:00:00.1Z one\n"), (2, "2026-12-06T04:00:00.2Z two\n")] {
+            body.extend_from_slice(&[stream, 0, 0, 0]);
+            body.extend_from_slice(&(text.len() as u32).to_be_bytes());
+            body.extend_from_slice(text.as_bytes());
+        }
+        let mut d = Demux::default();
+        let mut frames = Vec::new();
+        for chunk in body.chunks(5) {
+            frames.extend(d.push(chunk));
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0], (false, b"2026-12-06T04:00:00.1Z one\n".to_vec()));
+        assert!(frames[1].0);
     }
 
     #[test]

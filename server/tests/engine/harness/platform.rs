@@ -153,7 +153,7 @@ impl Platform {
 
     /// Every container of an app, running or not.
     pub fn containers(&self, app: &str) -> Vec<String> {
-        let out = Command::new("docker")
+        let out = self.docker()
             .args(["ps", "-aq", "--no-trunc", "--filter"])
             .arg(format!("label=paas.app={app}"))
             .output()
@@ -263,7 +263,7 @@ impl Platform {
 
     /// Container ids of an app's running dynos of one process type.
     pub fn running(&self, app: &str, process: &str) -> Vec<String> {
-        let out = Command::new("docker")
+        let out = self.docker()
             .args(["ps", "-q", "--no-trunc", "--filter"])
             .arg(format!("label=paas.app={app}"))
             .arg("--filter")
@@ -298,36 +298,58 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The docker CLI for the server's engine (DOCKER_HOST given to it, or
+    /// the local one).
+    pub fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        if let Some((_, host)) = self.env.iter().find(|(k, _)| k == "DOCKER_HOST") {
+            c.args(["-H", host]);
+        }
+        c
+    }
+}
+
 impl Drop for Platform {
     fn drop(&mut self) {
         self.kill();
         for app in &self.apps {
-            // Its dynos, and its build containers (spares among them).
-            for label in [format!("label=paas.app={app}"), format!("label=paas.task=build-{app}")] {
-                let out = Command::new("docker").args(["ps", "-aq", "--filter"]).arg(label).output();
+            // On a swarm: its dynos' services.
+            if self.env.iter().any(|(k, v)| k == "PAAS_RUNTIME" && v == "swarm") {
+                let out = self.docker().args(["service", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output();
                 if let Ok(out) = out {
                     let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
                     if !ids.is_empty() {
-                        let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+                        let _ = self.docker().args(["service", "rm"]).args(&ids).output();
                     }
                 }
             }
-            let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("paas-cache-{app}")]).output();
-            let nets = Command::new("docker").args(["network", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output();
+            // Its dynos, and its build containers (spares among them).
+            for label in [format!("label=paas.app={app}"), format!("label=paas.task=build-{app}")] {
+                let out = self.docker().args(["ps", "-aq", "--filter"]).arg(label).output();
+                if let Ok(out) = out {
+                    let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                    if !ids.is_empty() {
+                        let _ = self.docker().args(["rm", "-f"]).args(&ids).output();
+                    }
+                }
+            }
+            let _ = self.docker().args(["volume", "rm", "-f", &format!("paas-cache-{app}")]).output();
+            let nets = self.docker().args(["network", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output();
             if let Ok(out) = nets {
                 let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
                 if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["network", "rm"]).args(&ids).output();
+                    let _ = self.docker().args(["network", "rm"]).args(&ids).output();
                 }
             }
-            let _ = Command::new("docker").args(["rmi", "-f", &format!("paas/{app}-deps:latest")]).output();
-            let images = Command::new("docker")
+            let _ = self.docker().args(["rmi", "-f", &format!("paas/{app}-deps:latest")]).output();
+            let images = self.docker()
                 .args(["images", "-q", &format!("paas/{app}")])
                 .output();
             if let Ok(out) = images {
                 let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
                 if !ids.is_empty() {
-                    let _ = Command::new("docker").args(["rmi", "-f"]).args(&ids).output();
+                    let _ = self.docker().args(["rmi", "-f"]).args(&ids).output();
                 }
             }
         }

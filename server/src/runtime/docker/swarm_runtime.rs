@@ -1,0 +1,442 @@
+//! The swarm backend (`PAAS_RUNTIME=swarm`): dynos across the nodes of a
+//! Docker Swarm, through the manager's API only (`DOCKER_HOST` is the
+//! manager; paas never reaches a worker's engine).
+//!
+//! - Images are built on the manager, as on one engine, then pushed to
+//!   the registry every node pulls from (`PAAS_REGISTRY`), once per image,
+//!   and dynos run them by digest: a rollback or a redeploy runs exactly
+//!   that image on every node.
+//! - A dyno is one single-replica service that Swarm never restarts (see
+//!   `swarm.rs`); paas places it: the ready, active node within the
+//!   constraints with the fewest dynos of the app's process type (then of
+//!   the app, then of all), pinned by `node.id`. Swarm's own spread counts
+//!   every task on a node, whoever's, so it would put two web dynos of an
+//!   app on one node while a third node has none.
+//! - A web dyno is reached at its node's address and the port the engine
+//!   published for it in host mode.
+//! - Output is followed through the manager (`swarm_follow`).
+//! - One-off dynos are containers on the manager's engine, attached to the
+//!   app's attachable overlay: TTY, signals and attach as on one engine.
+
+use super::swarm::NodeSeen;
+use super::DockerRuntime;
+use crate::runtime::{
+    Attachment, BuildLimits, Dyno, DynoSpec, Exit, ImageBuilder, Node, OneOff, OneOffAttach, OneOffSpec, OutputFollower, OutputLine,
+    Placement, RegistryAuth, Runtime, TaskResult, TaskSpec,
+};
+use anyhow::{anyhow, Context, Result};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What the swarm backend is told (`PAAS_REGISTRY`, `PAAS_NODE_CONSTRAINTS`, ...).
+#[derive(Debug, Clone)]
+pub struct SwarmSettings {
+    /// `HOST:PORT` of the registry every node pulls release images from.
+    pub registry: String,
+    pub auth: Option<RegistryAuth>,
+    /// Placement constraints every dyno keeps to.
+    pub constraints: Vec<String>,
+    /// SIGTERM-to-SIGKILL grace of a dyno's task.
+    pub stop_grace: Duration,
+    /// How long a new dyno may take to be placed, pulled and started.
+    pub start_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct SwarmRuntime {
+    engine: DockerRuntime,
+    settings: Arc<SwarmSettings>,
+    /// A local image's id -> that image in the registry, by digest.
+    pinned: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
+}
+
+impl SwarmRuntime {
+    /// The swarm backend over `engine`, which must be a swarm manager.
+    pub async fn connect(engine: DockerRuntime, settings: SwarmSettings) -> Result<Self> {
+        for c in &settings.constraints {
+            Constraint::parse(c).map_err(|e| anyhow!("PAAS_NODE_CONSTRAINTS: {e}"))?;
+        }
+        let info = engine.docker.info().await.context("cannot ask the Docker engine what it is")?;
+        let manager = info.swarm.as_ref().and_then(|s| s.control_available).unwrap_or(false);
+        if !manager {
+            anyhow::bail!(
+                "PAAS_RUNTIME=swarm needs DOCKER_HOST to be a swarm manager, and this engine is not one: run `docker swarm init` on it (or join it to a swarm as a manager), or unset PAAS_RUNTIME"
+            );
+        }
+        Ok(Self { engine: engine.on_swarm(), settings: Arc::new(settings), pinned: Default::default() })
+    }
+
+    /// The registry's copy of `image`, by digest: pushed the first time a
+    /// dyno of it starts, then remembered.
+    async fn pinned(&self, app: &str, image: &str) -> Result<String> {
+        let id = self
+            .engine
+            .image_id(image)
+            .await?
+            .ok_or_else(|| anyhow!("image {image} is not on the manager: push the app again to build it"))?;
+        let mut pinned = self.pinned.lock().await;
+        if let Some(by_digest) = pinned.get(&id) {
+            return Ok(by_digest.clone());
+        }
+        let tag: String = id.trim_start_matches("sha256:").chars().take(20).collect();
+        let repository = format!("{}/paas/{app}", self.settings.registry);
+        let by_digest = self
+            .engine
+            .push_image(image, &repository, &tag, self.settings.auth.as_ref())
+            .await
+            .with_context(|| format!("cannot push the release's image to the registry {} (PAAS_REGISTRY)", self.settings.registry))?;
+        pinned.insert(id, by_digest.clone());
+        Ok(by_digest)
+    }
+
+    /// The node a new dyno of `spec` goes to (see the module's text).
+    async fn choose_node(&self, spec: &DynoSpec) -> Result<String> {
+        let nodes = self.engine.swarm_nodes().await?;
+        let constraints: Vec<Constraint> = self
+            .settings
+            .constraints
+            .iter()
+            .chain(&spec.constraints)
+            .map(|c| Constraint::parse(c).map_err(|e| anyhow!("{e}")))
+            .collect::<Result<_>>()?;
+        let dynos = self.engine.swarm_dynos(None).await?;
+        let mut eligible: Vec<(usize, usize, usize, String, String)> = Vec::new();
+        for n in &nodes {
+            let Some(seen) = NodeSeen::from_node(n) else { continue };
+            let active = n.spec.as_ref().and_then(|s| s.availability) == Some(bollard::models::NodeSpecAvailabilityEnum::ACTIVE);
+            if !seen.ready || !active || !constraints.iter().all(|c| c.matches(n)) {
+                continue;
+            }
+            let here: Vec<&Dyno> = dynos.iter().filter(|d| d.running && d.node.as_deref() == Some(&seen.hostname)).collect();
+            let of_app = here.iter().filter(|d| d.app == spec.app);
+            let same_type = of_app.clone().filter(|d| d.process_type == spec.process_type).count();
+            eligible.push((same_type, of_app.count(), here.len(), seen.hostname, seen.id));
+        }
+        eligible.sort();
+        eligible.into_iter().next().map(|(.., id)| id).ok_or_else(|| {
+            let all: Vec<String> = self.settings.constraints.iter().chain(&spec.constraints).cloned().collect();
+            anyhow!(
+                "no ready, active node of the swarm {}: see `paas nodes`",
+                if all.is_empty() { "can take it".to_owned() } else { format!("matches the constraints {}", all.join(", ")) }
+            )
+        })
+    }
+
+    /// Waits until a new dyno's task runs (a web one with its published
+    /// port) or ended, within the start timeout; one that never starts is
+    /// removed.
+    async fn started(&self, service_id: &str, spec: &DynoSpec) -> Result<Dyno> {
+        let deadline = tokio::time::Instant::now() + self.settings.start_timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if let Some(d) = self.engine.swarm_dyno(service_id).await? {
+                let up = d.state == "running" && (!spec.web || d.addr.is_some());
+                if up || !d.running {
+                    return Ok(d);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let _ = self.engine.swarm_remove(service_id).await;
+                anyhow::bail!(
+                    "no node of the swarm started {}.{} within {} s (its image could not be pulled, or no node can take it: see `paas nodes`)",
+                    spec.process_type,
+                    spec.index,
+                    self.settings.start_timeout.as_secs()
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A Swarm placement constraint (`node.labels.pool==web`,
+/// `node.role!=manager`), read so paas can choose among the nodes that
+/// keep to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    key: String,
+    equal: bool,
+    value: String,
+}
+
+impl Constraint {
+    pub fn parse(text: &str) -> Result<Constraint, String> {
+        let (key, equal, value) = match (text.split_once("!="), text.split_once("==")) {
+            (Some((k, v)), _) => (k, false, v),
+            (None, Some((k, v))) => (k, true, v),
+            (None, None) => return Err(format!("{text:?} is not a constraint: write KEY==VALUE or KEY!=VALUE, e.g. node.labels.pool==web")),
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let known = matches!(key, "node.id" | "node.hostname" | "node.role" | "node.platform.os" | "node.platform.arch")
+            || key.strip_prefix("node.labels.").is_some_and(|l| !l.is_empty())
+            || key.strip_prefix("engine.labels.").is_some_and(|l| !l.is_empty());
+        if !known || value.is_empty() {
+            return Err(format!(
+                "{text:?} is not a constraint paas knows: the keys are node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.NAME and engine.labels.NAME, with a value"
+            ));
+        }
+        Ok(Constraint { key: key.to_owned(), equal, value: value.to_owned() })
+    }
+
+    /// Whether `node` keeps to it (as Swarm decides: a label the node
+    /// lacks is not equal to anything).
+    pub fn matches(&self, node: &bollard::models::Node) -> bool {
+        let description = node.description.as_ref();
+        let spec = node.spec.as_ref();
+        let actual: Option<String> = match self.key.as_str() {
+            "node.id" => node.id.clone(),
+            "node.hostname" => description.and_then(|d| d.hostname.clone()),
+            "node.role" => spec.and_then(|s| s.role).map(|r| r.to_string()),
+            "node.platform.os" => description.and_then(|d| d.platform.as_ref()?.os.clone()),
+            "node.platform.arch" => description.and_then(|d| d.platform.as_ref()?.architecture.clone()),
+            key => match (key.strip_prefix("node.labels."), key.strip_prefix("engine.labels.")) {
+                (Some(label), _) => spec.and_then(|s| s.labels.as_ref()?.get(label).cloned()),
+                (_, Some(label)) => description.and_then(|d| d.engine.as_ref()?.labels.as_ref()?.get(label).cloned()),
+                _ => None,
+            },
+        };
+        let same = actual.is_some_and(|a| a.eq_ignore_ascii_case(&self.value));
+        same == self.equal
+    }
+}
+
+#[async_trait]
+impl Placement for SwarmRuntime {
+    async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
+        self.engine.swarm_dynos(app).await
+    }
+
+    async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        let image = self.pinned(&spec.app, &spec.image).await?;
+        let node = self.choose_node(spec).await?;
+        let mut constraints = self.settings.constraints.clone();
+        constraints.extend(spec.constraints.iter().cloned());
+        constraints.push(format!("node.id=={node}"));
+        let id = self
+            .engine
+            .swarm_start(spec, &image, self.settings.stop_grace, &constraints, self.settings.auth.as_ref())
+            .await?;
+        self.started(&id, spec).await
+    }
+
+    async fn halt_dyno(&self, id: &str, grace: Duration) -> Result<()> {
+        self.engine.swarm_halt(id).await?;
+        // As on one engine: back once the task ended (SIGKILL after the
+        // grace), or a little later at most.
+        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            if !matches!(self.engine.swarm_exit(id).await, Ok((true, _))) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    async fn stop_dyno(&self, id: &str, _grace: Duration) -> Result<()> {
+        self.engine.swarm_remove(id).await
+    }
+
+    async fn remove_app_network(&self, app: &str) -> Result<()> {
+        Placement::remove_app_network(&self.engine, app).await
+    }
+
+    async fn prune_networks(&self, apps: &HashSet<&str>) -> Result<()> {
+        Placement::prune_networks(&self.engine, apps).await
+    }
+
+    async fn exit_of(&self, id: &str) -> Result<(bool, Exit)> {
+        self.engine.swarm_exit(id).await
+    }
+
+    /// The manager sends no event when a task ends: its dynos are listed
+    /// every second, and one that ran and no longer does is reported.
+    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+        let (tx, rx) = mpsc::channel(256);
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            let mut running: HashMap<String, String> = HashMap::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while !tx.is_closed() {
+                tick.tick().await;
+                let Ok(dynos) = engine.swarm_dynos(None).await else { continue };
+                let now: HashMap<String, String> =
+                    dynos.iter().filter(|d| d.running).map(|d| (d.container_id.clone(), d.app.clone())).collect();
+                for (id, app) in &running {
+                    let ended = dynos.iter().any(|d| &d.container_id == id && !d.running);
+                    if ended && tx.send((app.clone(), id.clone())).await.is_err() {
+                        return;
+                    }
+                }
+                running = now;
+            }
+        });
+        rx
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>> {
+        let nodes = self.engine.swarm_nodes().await?;
+        Ok(nodes
+            .iter()
+            .filter_map(|n| {
+                let seen = NodeSeen::from_node(n)?;
+                let status = n.status.as_ref();
+                let spec = n.spec.as_ref();
+                Some(Node {
+                    id: seen.id,
+                    hostname: seen.hostname,
+                    state: status.and_then(|s| s.state).map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+                    availability: spec.and_then(|s| s.availability).map_or_else(|| "active".to_owned(), |a| a.to_string()),
+                    role: spec.and_then(|s| s.role).map_or_else(|| "worker".to_owned(), |r| r.to_string()),
+                    addr: seen.addr,
+                    labels: spec.and_then(|s| s.labels.clone()).unwrap_or_default().into_iter().collect(),
+                })
+            })
+            .collect())
+    }
+}
+
+/// Images are built on the manager, as on one engine.
+#[async_trait]
+impl ImageBuilder for SwarmRuntime {
+    async fn build_image(
+        &self,
+        context: &Path,
+        tag: &str,
+        args: &BTreeMap<String, String>,
+        limits: BuildLimits,
+        output: &mpsc::Sender<String>,
+    ) -> Result<String> {
+        self.engine.build_image(context, tag, args, limits, output).await
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<()> {
+        self.engine.remove_image(image).await
+    }
+
+    async fn image_exists(&self, image: &str) -> Result<bool> {
+        self.engine.image_exists(image).await
+    }
+
+    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
+        self.engine.import_rootfs(rootfs, tag).await
+    }
+
+    async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
+        self.engine.run_task(spec, output).await
+    }
+
+    fn prepare_task(&self, spec: &TaskSpec) {
+        self.engine.prepare_task(spec)
+    }
+
+    async fn remove_spares(&self) {
+        self.engine.remove_spares().await
+    }
+
+    async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>) -> Result<String> {
+        self.engine.image_from_files(base, tar, tag, label).await
+    }
+
+    async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
+        self.engine.image_label(image, label).await
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        self.engine.image_id(image).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        self.engine.remove_volume(name).await
+    }
+
+    async fn push_image(&self, image: &str, repository: &str, tag: &str, auth: Option<&RegistryAuth>) -> Result<String> {
+        self.engine.push_image(image, repository, tag, auth).await
+    }
+}
+
+/// Dynos' output, through the manager.
+#[async_trait]
+impl OutputFollower for SwarmRuntime {
+    async fn output_tail(&self, id: &str, lines: usize) -> Result<Vec<String>> {
+        if self.engine.swarm_dyno(id).await?.is_none() {
+            // A one-off dyno: a container on the manager.
+            return OutputFollower::output_tail(&self.engine, id, lines).await;
+        }
+        self.engine.swarm_output_tail(id, lines, Duration::from_secs(10)).await
+    }
+
+    fn follow_output(&self, id: &str, since: i64) -> mpsc::Receiver<Result<OutputLine>> {
+        // Service ids and container ids differ in length (25 and 64).
+        if id.len() == 64 {
+            return OutputFollower::follow_output(&self.engine, id, since);
+        }
+        self.engine.swarm_follow(id, since)
+    }
+}
+
+/// One-off dynos are containers on the manager, on the app's overlay.
+#[async_trait]
+impl OneOffAttach for SwarmRuntime {
+    async fn start_one_off(&self, spec: &OneOffSpec) -> Result<(OneOff, Option<Attachment>)> {
+        self.engine.start_one_off(spec).await
+    }
+
+    async fn list_one_offs(&self, app: Option<&str>) -> Result<Vec<OneOff>> {
+        self.engine.list_one_offs(app).await
+    }
+
+    async fn resize_tty(&self, id: &str, cols: u16, rows: u16) -> Result<()> {
+        self.engine.resize_tty(id, cols, rows).await
+    }
+
+    async fn signal(&self, id: &str, signal: &str) -> Result<()> {
+        self.engine.signal(id, signal).await
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<Exit> {
+        self.engine.wait_exit(id).await
+    }
+}
+
+#[async_trait]
+impl Runtime for SwarmRuntime {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, hostname: &str, role: &str, labels: &[(&str, &str)]) -> bollard::models::Node {
+        let labels: HashMap<&str, &str> = labels.iter().copied().collect();
+        serde_json::from_value(serde_json::json!({
+            "ID": id,
+            "Description": {"Hostname": hostname, "Platform": {"OS": "linux", "Architecture": "x86_64"}, "Engine": {"Labels": {"disk": "ssd"}}},
+            "Spec": {"Role": role, "Availability": "active", "Labels": labels},
+            "Status": {"State": "ready", "Addr": "10.231.0.11"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn constraints_read_as_swarm_reads_them() {
+        let n1 = node("n1", "paas-tb-n1", "worker", &[("pool", "web")]);
+        let n0 = node("n0", "paas-tb-n0", "manager", &[]);
+        let c = |s: &str| Constraint::parse(s).unwrap();
+        assert!(c("node.labels.pool==web").matches(&n1) && !c("node.labels.pool==web").matches(&n0));
+        // A label the node lacks is unequal to anything.
+        assert!(c("node.labels.pool!=web").matches(&n0) && !c("node.labels.pool!=web").matches(&n1));
+        assert!(c("node.role!=manager").matches(&n1) && !c("node.role!=manager").matches(&n0));
+        assert!(c("node.hostname==paas-tb-n1").matches(&n1) && c("node.id==n0").matches(&n0));
+        assert!(c("engine.labels.disk==ssd").matches(&n0) && c("node.platform.os==linux").matches(&n0));
+        assert!(c(" node.labels.pool == WEB ").matches(&n1), "spaces and case as Swarm takes them");
+        for bad in ["pool=web", "node.labels.==x", "node.colour==red", "node.role=="] {
+            let e = Constraint::parse(bad).unwrap_err();
+            assert!(e.contains("node.labels"), "{bad}: {e}");
+        }
+    }
+}
