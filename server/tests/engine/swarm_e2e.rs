@@ -107,3 +107,98 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
         text(&out.stdout).trim().is_empty().then_some(())
     });
 }
+
+/// A web app on the busybox image whose page names its dyno, pushed and
+/// scaled to web=3 (one per node).
+fn web_on_three_nodes(p: &mut Platform, prefix: &str) -> (tempfile::TempDir, String) {
+    let app = unique_app(prefix);
+    let repo = dockerfile_repo(p, "main", "swarm");
+    std::fs::write(
+        repo.path().join("Procfile"),
+        "web: echo \"ok $DYNO $GREETING on $(hostname)\" > /www/index.html; exec httpd -f -p $PORT -h /www\n",
+    )
+    .unwrap();
+    p.git_ok(repo.path(), &["commit", "-qam", "a page that names its dyno"]);
+    p.create_app(repo.path(), &app);
+    p.push_ok(repo.path(), &app);
+    p.paas_ok(repo.path(), &["ps:scale", "web=3", "-a", &app]);
+    web_up_on_three_nodes(p, repo.path(), &app);
+    (repo, app)
+}
+
+#[test]
+fn swarm_zero_failed_requests_through_deploy_config_restart_and_scale_across_three_nodes() {
+    let mut p = swarm_platform(&[("PAAS_STOP_GRACE_SECONDS", "5")]);
+    let (repo, app) = web_on_three_nodes(&mut p, "sw-zero");
+    let dir = repo.path();
+    let load = Load::start(&p, &app, 4);
+    for change in [
+        &["config:set", "GREETING=one"][..],
+        &["ps:restart"],
+        &["ps:scale", "web=2"],
+        &["ps:scale", "web=3"],
+        &["releases:rollback", "v1"],
+        &["config:set", "GREETING=two"],
+    ] {
+        let mut args = change.to_vec();
+        args.extend(["-a", &app]);
+        let out = p.paas(dir, &args);
+        assert!(out.status.success(), "{args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    // And a deploy: a new build, pushed to the registry, on every node.
+    std::fs::write(dir.join("new.txt"), "a new build\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "a new build"]);
+    p.push_ok(dir, &app);
+    let result = load.stop();
+    result.assert_no_failures("across the changes on the swarm");
+    let (_, body) = p.get(&app, "/").unwrap();
+    assert!(body.contains("two"), "{body}");
+    web_up_on_three_nodes(&p, dir, &app);
+}
+
+#[test]
+fn swarm_a_lost_node_fails_no_request_its_dynos_come_back_elsewhere_and_nothing_runs_twice() {
+    let mut p = swarm_platform(&[("PAAS_STOP_GRACE_SECONDS", "5")]);
+    let (repo, app) = web_on_three_nodes(&mut p, "sw-loss");
+    let dir = repo.path();
+    let before = dynos(&p, dir, &app);
+    let (lost_dyno, _) = before.iter().find(|(n, (_, node))| n.starts_with("web.") && node == "paas-tb-n1").expect("a web dyno on n1");
+    let lost_dyno = lost_dyno.clone();
+
+    let load = Load::start(&p, &app, 4);
+    std::thread::sleep(Duration::from_millis(500));
+    let lost_at = Instant::now();
+    testbed(&["lose-node", "n1"]);
+    // Replaced on the other nodes: three web dynos up, none on n1.
+    let after = poll(Duration::from_secs(90), "web=3 up again without n1", || {
+        let d = dynos(&p, dir, &app);
+        let up: Vec<&String> = d.iter().filter(|(n, (s, _))| n.starts_with("web.") && s == "up").map(|(_, (_, node))| node).collect();
+        (up.len() == 3 && up.iter().all(|n| n.as_str() != "paas-tb-n1")).then_some(d)
+    });
+    let replaced_in = lost_at.elapsed();
+    std::thread::sleep(Duration::from_secs(1));
+    let result = load.stop();
+    eprintln!("replaced in {replaced_in:?}; {} requests, slowest {:?}", result.ok, result.slowest);
+    result.assert_no_failures("through the loss of a node");
+    assert!(after.contains_key(&lost_dyno), "{lost_dyno} is back: {after:?}");
+    let logs = p.paas_ok(dir, &["logs", "-n", "1500", "-s", "paas", "-a", &app]);
+    assert!(logs.contains("paas-tb-n1 is down"), "the lost dyno's reason in the log:\n{logs}");
+
+    // The node comes back: what ran there is not run again, paas runs
+    // exactly web=3.
+    testbed(&["restore-node", "n1"]);
+    let n1 = "unix:///run/paas-testbed/n1/docker.sock";
+    poll(Duration::from_secs(90), "n1 to run none of the app's containers", || {
+        let out = std::process::Command::new("docker")
+            .args(["-H", n1, "ps", "-q", "--filter", &format!("label=paas.app={app}")])
+            .output()
+            .ok()?;
+        text(&out.stdout).trim().is_empty().then_some(())
+    });
+    let d = dynos(&p, dir, &app);
+    let web: Vec<_> = d.keys().filter(|n| n.starts_with("web.")).collect();
+    assert_eq!(web.len(), 3, "{d:?}");
+    let (status, _) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 200);
+}

@@ -8,7 +8,8 @@
 //!   that image on every node.
 //! - A dyno is one single-replica service that Swarm never restarts (see
 //!   `swarm.rs`); paas places it: the ready, active node within the
-//!   constraints with the fewest dynos of the app's process type (then of
+//!   constraints with the fewest dynos of the app's process type (not
+//!   counting the one of the same number it replaces; then the fewest of
 //!   the app, then of all), pinned by `node.id`. Swarm's own spread counts
 //!   every task on a node, whoever's, so it would put two web dynos of an
 //!   app on one node while a third node has none.
@@ -113,7 +114,8 @@ impl SwarmRuntime {
             }
             let here: Vec<&Dyno> = dynos.iter().filter(|d| d.running && d.node.as_deref() == Some(&seen.hostname)).collect();
             let of_app = here.iter().filter(|d| d.app == spec.app);
-            let same_type = of_app.clone().filter(|d| d.process_type == spec.process_type).count();
+            // The dyno this one replaces (a deploy's, a restart's) is leaving.
+            let same_type = of_app.clone().filter(|d| d.process_type == spec.process_type && d.index != spec.index).count();
             eligible.push((same_type, of_app.count(), here.len(), seen.hostname, seen.id));
         }
         eligible.sort();
