@@ -31,6 +31,9 @@ pub struct RouteTable {
     /// Apps whose plain HTTP requests are redirected to HTTPS (their
     /// release's `FORCE_HTTPS` config var).
     https_only: Arc<RwLock<std::collections::HashSet<String>>>,
+    /// Backend address -> cancelled when its dyno is lost (its node is
+    /// down): requests waiting on it that can be sent again go elsewhere.
+    lost: Arc<std::sync::Mutex<HashMap<SocketAddr, tokio_util::sync::CancellationToken>>>,
 }
 
 /// One request on its way to a backend; counted until dropped (when the
@@ -67,6 +70,14 @@ impl RouteTable {
         }
         let mut names = self.names.write().expect("route names poisoned");
         names.retain(|addr, _| map.values().any(|b| b.addrs.contains(addr)));
+        // A dyno out of every rotation with no request waiting on it
+        // needs no signal kept for it (one that left the rotation keeps
+        // its signal while requests wait on it: it may be lost yet).
+        let in_flight = self.in_flight.lock().expect("in-flight poisoned");
+        self.lost
+            .lock()
+            .expect("lost poisoned")
+            .retain(|addr, _| in_flight.contains_key(addr) || map.values().any(|b| b.addrs.contains(addr)));
     }
 
     /// Says which dyno serves at `addr`, for access records.
@@ -130,6 +141,23 @@ impl RouteTable {
         // the rotation after this sees the request.
         *self.in_flight.lock().expect("in-flight poisoned").entry(addr).or_default() += 1;
         Some((addr, InFlight { table: self.in_flight.clone(), addr }))
+    }
+
+    /// Takes a lost dyno (its node is down, or it ended) out of the
+    /// rotation, and sends the requests waiting on it that can be sent
+    /// again (no body, idempotent) to other dynos: a connection to a lost
+    /// machine neither answers nor closes.
+    pub fn lose(&self, app: &str, addr: SocketAddr) {
+        let token = self.lost.lock().expect("lost poisoned").remove(&addr);
+        self.remove(app, addr);
+        if let Some(token) = token {
+            token.cancel();
+        }
+    }
+
+    /// Cancelled when the dyno at `addr` is lost (see [`Self::lose`]).
+    fn lost_signal(&self, addr: SocketAddr) -> tokio_util::sync::CancellationToken {
+        self.lost.lock().expect("lost poisoned").entry(addr).or_default().clone()
     }
 
     /// Waits (up to `limit`) until no request is in flight on `addr`: the
@@ -491,7 +519,28 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         };
         let mut attempt = Request::from_parts(parts.clone(), body.take().unwrap_or_else(Body::empty));
         *attempt.uri_mut() = uri;
-        let result = tokio::time::timeout(state.timeout, state.client.request(attempt)).await;
+        let lost = state.routes.lost_signal(backend);
+        let result = tokio::select! {
+            r = tokio::time::timeout(state.timeout, state.client.request(attempt)) => r,
+            // Its dyno was lost while this waited: sent again elsewhere
+            // when it can be; else answered as a dyno that closed.
+            _ = lost.cancelled() => {
+                tried.push(backend);
+                match (retryable && idempotent && tried.len() < MAX_TRIES).then(|| state.routes.pick_counted(&app, &tried)).flatten() {
+                    Some((next, counted)) => {
+                        backend = next;
+                        access.in_flight = Some(counted);
+                        continue;
+                    }
+                    None => return router_error(
+                        access,
+                        ("H13", "Connection closed without response"),
+                        (StatusCode::BAD_GATEWAY, "Bad gateway"),
+                        &format!("{app}'s dyno was lost (its node is down) before it answered. See `paas ps -a {app}`."),
+                    ),
+                }
+            }
+        };
         access.service_ms = started.elapsed().as_millis();
         match result {
             Ok(Ok(mut resp)) => {

@@ -270,6 +270,11 @@ impl Scheduler {
                 actual.push(d);
                 continue;
             }
+            // Requests waiting on it (a lost node's dyno answers nothing,
+            // and never closes) go to other dynos now.
+            if let Some(addr) = d.addr {
+                inner.routes.lose(&app.name, addr);
+            }
             if release.as_ref().is_some_and(|r| r.id == d.release_id) {
                 let exit = self.exit_of(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");

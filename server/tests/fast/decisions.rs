@@ -706,6 +706,60 @@ async fn idle_and_slow_connections_hold_up_neither_requests_nor_pushes_and_are_c
     drop(api_held);
 }
 
+/// A dyno on a node that is lost takes the request and never answers nor
+/// closes: once the scheduler says it is lost, the waiting GET goes to
+/// another dyno, and a POST (not sent twice) gets the router's 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_on_a_lost_dyno_go_to_another() {
+    use tokio::io::AsyncWriteExt;
+    let f = Fast::start_with(|s| s.router.timeout = Duration::from_secs(20)).await;
+    let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let good_addr = good.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = good.accept().await else { return };
+            tokio::spawn(async move {
+                let _ = read_head(&mut s).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngood").await;
+            });
+        }
+    });
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let (took_tx, mut took) = tokio::sync::mpsc::unbounded_channel();
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+            let _ = took_tx.send(());
+        }
+    });
+    f.route_only("edge-lost");
+    for method in ["GET", "POST"] {
+        // Only the silent dyno, so the request surely waits on it.
+        f.p().routes.set("edge-lost", vec![silent_addr]);
+        let http = f.http();
+        let url = format!("http://{}/", f.p().router_addr);
+        let request = tokio::spawn(async move {
+            let r = http.request(method.parse().unwrap(), url).header("Host", "edge-lost.localhost").send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        });
+        tokio::time::timeout(Duration::from_secs(10), took.recv()).await.expect("the silent dyno took the request");
+        // It left the rotation before it was known lost (a new connection
+        // to it failed): the request waiting on it is still sent elsewhere.
+        f.p().routes.set("edge-lost", vec![good_addr]);
+        let started = std::time::Instant::now();
+        f.p().routes.lose("edge-lost", silent_addr);
+        let (status, body) = tokio::time::timeout(Duration::from_secs(10), request).await.expect("answered once lost").unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "{method} answered at once, not at the timeout");
+        match method {
+            "GET" => assert_eq!((status, body.as_str()), (200, "good")),
+            _ => assert!(status == 502 && body.contains("was lost"), "{status} {body}"),
+        }
+        assert_eq!(f.p().routes.get("edge-lost"), vec![good_addr], "the lost dyno left the rotation");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_heads_are_refused() {
     use tokio::io::AsyncWriteExt;

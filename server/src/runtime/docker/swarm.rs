@@ -120,7 +120,9 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
         .and_then(|p| p.ports.as_ref())
         .and_then(|ports| ports.iter().find(|p| p.target_port == Some(i64::from(DYNO_PORT)))?.published_port)
         .and_then(|p| u16::try_from(p).ok());
-    let addr = match (running && state == TaskState::RUNNING, node.and_then(|n| n.addr), port) {
+    // A lost dyno keeps its address, so the router lets go of it at once.
+    let lost = !running && state == TaskState::RUNNING;
+    let addr = match (running && state == TaskState::RUNNING || lost, node.and_then(|n| n.addr), port) {
         (true, Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
         _ => None,
     };
@@ -539,7 +541,8 @@ mod tests {
         assert!(!ended.running && ended.addr.is_none());
         // On a node that is down: lost, so replaced elsewhere.
         let lost = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&node(false))).unwrap();
-        assert!(!lost.running && lost.addr.is_none() && lost.state == "lost", "{lost:?}");
+        assert!(!lost.running && lost.state == "lost", "{lost:?}");
+        assert_eq!(lost.addr, Some("10.231.0.11:30001".parse().unwrap()), "the router lets go of it by its address");
         // Another kind of service is no dyno.
         service.spec.as_mut().unwrap().labels.as_mut().unwrap().insert(labels::KIND.into(), "run".into());
         assert!(dyno_from(&service, None, None).is_none());
