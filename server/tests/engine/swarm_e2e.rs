@@ -115,7 +115,8 @@ fn web_on_three_nodes(p: &mut Platform, prefix: &str) -> (tempfile::TempDir, Str
     let repo = dockerfile_repo(p, "main", "swarm");
     std::fs::write(
         repo.path().join("Procfile"),
-        "web: echo \"ok $DYNO $GREETING on $(hostname)\" > /www/index.html; exec httpd -f -p $PORT -h /www\n",
+        "web: echo \"ok $DYNO $GREETING on $(hostname)\" > /www/index.html; exec httpd -f -p $PORT -h /www\n\
+         worker: i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done\n",
     )
     .unwrap();
     p.git_ok(repo.path(), &["commit", "-qam", "a page that names its dyno"]);
@@ -214,4 +215,56 @@ fn swarm_a_lost_node_fails_no_request_its_dynos_come_back_elsewhere_and_nothing_
     assert_eq!(web.len(), 3, "{d:?}");
     let (status, _) = p.get(&app, "/").unwrap();
     assert_eq!(status, 200);
+}
+
+/// The app's services of release `version` on the swarm.
+fn services_of_version(p: &Platform, app: &str, version: i64) -> usize {
+    let out = p
+        .docker()
+        .args(["service", "ls", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", &format!("label=paas.version={version}")])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().count()
+}
+
+#[test]
+fn swarm_server_killed_mid_deploy_adopts_every_service_and_converges() {
+    let mut p = swarm_platform(&[("PAAS_STOP_GRACE_SECONDS", "3")]);
+    let (repo, app) = web_on_three_nodes(&mut p, "sw-kill");
+    let dir = repo.path();
+    p.paas_ok(dir, &["ps:scale", "worker=1", "-a", &app]);
+    // v2: web dynos that take 3 s to answer, and a worker that counts.
+    std::fs::write(
+        dir.join("Procfile"),
+        "web: sleep 3; echo \"v2 $DYNO\" > /www/index.html; exec httpd -f -p $PORT -h /www\n\
+         worker: i=0; while true; do i=$((i+1)); echo \"tock $i\"; sleep 0.2; done\n",
+    )
+    .unwrap();
+    p.git_ok(dir, &["commit", "-qam", "v2"]);
+    let mut pushing = p.push_cmd(dir, &app).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // v2's first web dyno is booting: SIGKILL the server.
+    poll(Duration::from_secs(60), "v2's first service", || (services_of_version(&p, &app, 2) > 0).then_some(()));
+    p.kill();
+    let _ = pushing.wait();
+    p.boot();
+    p.wait_for_page(&app, "v2 web.");
+    // Every service adopted: v2's web=3 and worker=1, nothing of v1, no
+    // duplicate.
+    poll(Duration::from_secs(120), "v2's four dynos and nothing else", || {
+        (services_of_version(&p, &app, 2) == 4 && services_of_version(&p, &app, 1) == 0).then_some(())
+    });
+    web_up_on_three_nodes(&p, dir, &app);
+    // The workers' lines (v1's ticks, v2's tocks), followed through the
+    // manager across the restart: each in order, none twice.
+    let out = poll(Duration::from_secs(60), "v2's worker's lines", || {
+        let out = p.paas_ok(dir, &["logs", "-n", "1500", "-p", "worker.1", "-s", "app", "-a", &app]);
+        (out.matches("tock ").count() >= 20).then_some(out)
+    });
+    for word in ["tick ", "tock "] {
+        let seq: Vec<u64> = out.lines().filter_map(|l| l.rsplit(word).next().filter(|_| l.contains(word))?.trim().parse().ok()).collect();
+        assert!(seq.len() >= 5, "{word}: {seq:?}");
+        for pair in seq.windows(2) {
+            assert_eq!(pair[1], pair[0] + 1, "{word}in order, none twice or lost: {seq:?}");
+        }
+    }
 }

@@ -1,17 +1,15 @@
-//! The swarm backend's calls to a real manager, on the three-node swarm
-//! `scripts/swarm-testbed` makes on this machine (#21, being built: the
-//! server does not use these yet). The image goes to the manager's
-//! registry and runs by digest; each dyno is a service the manager places;
-//! a web dyno answers this host at its node's address.
+//! The swarm backend's calls to a real manager, below the server (whose
+//! end-to-end tests are `swarm_e2e`), on the three-node swarm
+//! `scripts/swarm-testbed` makes on this machine. The image goes to the
+//! manager's registry and runs by digest; each dyno is a service the
+//! manager places (Swarm's own spread here, not paas's); a web dyno
+//! answers this host at its node's address.
 
 use crate::harness::*;
 use paas_server::runtime::{DockerRuntime, DynoAddress, DynoSpec, ImageBuilder};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-const MANAGER: &str = "unix:///run/paas-testbed/n0/docker.sock";
 
 /// The test bed's manager, with the test image in its registry: the
 /// test's tokio runtime, the engine connection, the image by digest, and
@@ -29,21 +27,12 @@ impl Manager {
     /// loads the test image on the manager (as a build there would make it)
     /// and pushes it to the manager's registry.
     fn up() -> Manager {
-        ensure_base_image();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swarm-testbed");
-        let out = Command::new(script).arg("up").output().unwrap();
-        assert!(out.status.success(), "swarm-testbed up: {}{}", text(&out.stdout), text(&out.stderr));
-        let loaded = Command::new("sh")
-            .arg("-c")
-            .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
-            .output()
-            .unwrap();
-        assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+        swarm_up();
         // This test's process only: the runtime connects by DOCKER_HOST.
         std::env::set_var("DOCKER_HOST", MANAGER);
         let rt = tokio::runtime::Runtime::new().unwrap();
         let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
-        let image = rt.block_on(engine.push_image(BASE_IMAGE, "10.231.0.10:5000/paas-test/busybox", "1", None)).unwrap();
+        let image = rt.block_on(engine.push_image(BASE_IMAGE, &format!("{REGISTRY}/paas-test/busybox"), "1", None)).unwrap();
         Manager { rt, engine, image, started: Default::default() }
     }
 

@@ -1,6 +1,6 @@
-//! The swarm backend (#21, being built; the server does not use it yet;
-//! Swarm mode is the same engine API, so it lives with the engine's code).
-//! Its translations: a dyno as a Swarm service, and a service with its task back as a
+//! The swarm backend's calls to the manager (Swarm mode is the same engine
+//! API, so it lives with the engine's code; `swarm_runtime.rs` puts them
+//! together as `PAAS_RUNTIME=swarm`). Its translations: a dyno as a Swarm service, and a service with its task back as a
 //! dyno. One single-replica service per dyno, which Swarm never restarts
 //! (paas reconciles, as on one host: see ARCHITECTURE.md), with `dnsrr`
 //! (no virtual IP: this kernel has no IPVS), `$PORT` published in host
