@@ -145,10 +145,13 @@ fn the_engine_restarting_brings_every_apps_dynos_back() {
         p.push_ok(repo.path(), app);
         p.wait_for_page(app, "marker: engine");
     }
-    let stopped = std::process::Command::new("pkill").args(["-x", "dockerd"]).status().unwrap();
-    assert!(stopped.success(), "dockerd runs");
+    // By its pid, never by name: the swarm test bed's engines are
+    // dockerds too.
+    let pid = std::fs::read_to_string("/var/run/docker.pid").expect("the host engine's pid file").trim().to_owned();
+    let stopped = std::process::Command::new("kill").arg(&pid).status().unwrap();
+    assert!(stopped.success(), "dockerd {pid} runs");
     poll(Duration::from_secs(60), "dockerd to exit", || {
-        let alive = std::process::Command::new("pgrep").args(["-x", "dockerd"]).status().unwrap().success();
+        let alive = std::process::Command::new("kill").args(["-0", &pid]).status().unwrap().success();
         (!alive).then_some(())
     });
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();

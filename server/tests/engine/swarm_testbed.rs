@@ -2,8 +2,8 @@
 //! end-to-end tests are `swarm_e2e`), on the three-node swarm
 //! `scripts/swarm-testbed` makes on this machine. The image goes to the
 //! manager's registry and runs by digest; each dyno is a service the
-//! manager places (Swarm's own spread here, not paas's); a web dyno
-//! answers this host at its node's address.
+//! manager runs on the node its constraint names; a web dyno answers
+//! this host at its node's address.
 
 use crate::harness::*;
 use paas_server::runtime::{DockerRuntime, DynoAddress, DynoSpec, ImageBuilder};
@@ -32,11 +32,13 @@ impl Manager {
         std::env::set_var("DOCKER_HOST", MANAGER);
         let rt = tokio::runtime::Runtime::new().unwrap();
         let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
-        let image = rt.block_on(engine.push_image(BASE_IMAGE, &format!("{REGISTRY}/paas-test/busybox"), "1", None)).unwrap();
+        let image = rt.block_on(engine.push_image(BASE_IMAGE, &format!("{REGISTRY}/paas-test/busybox"), "1", Some(&registry_auth()))).unwrap();
         Manager { rt, engine, image, started: Default::default() }
     }
 
-    /// Starts dyno `process.index` of `app` running `command`; its service id.
+    /// Starts dyno `process.index` of `app` running `command` on node
+    /// `index - 1` (Swarm's own spread counts everyone's tasks, so the
+    /// test places them, as paas does); its service id.
     fn start(&self, app: &str, process: &str, index: u32, command: String) -> String {
         let web = process == "web";
         let spec = DynoSpec {
@@ -52,7 +54,7 @@ impl Manager {
             memory: Some(64 << 20),
             constraints: Vec::new(),
         };
-        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5), &[], None)).unwrap();
+        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5), &[format!("node.hostname==paas-tb-n{}", index - 1)], Some(&registry_auth()))).unwrap();
         self.started.borrow_mut().push((app.to_owned(), id.clone()));
         id
     }

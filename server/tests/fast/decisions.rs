@@ -1293,3 +1293,26 @@ async fn the_api_can_speak_tls_so_tokens_never_travel_in_clear() {
     .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "over tls\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// An app's placement constraints are checked before they are kept: a
+/// bad one is refused naming the keys Swarm knows, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_constraints_are_checked_then_kept() {
+    let f = Fast::start().await;
+    let out = f.paas(&["apps:create", "edge-place"], b"").await;
+    assert_eq!(out.status.code().unwrap_or(-1), 0, "{}", crate::shared::text(&out.stderr));
+    let bad = f.paas(&["apps:constraints:set", "-a", "edge-place", "node.labels.pool==web", "pool=web"], b"").await;
+    assert_ne!(bad.status.code().unwrap_or(-1), 0);
+    assert!(crate::shared::text(&bad.stderr).contains("is not a constraint") && crate::shared::text(&bad.stderr).contains("node.labels.NAME"), "{}", crate::shared::text(&bad.stderr));
+    let none = f.paas(&["apps:constraints", "-a", "edge-place"], b"").await;
+    assert!(crate::shared::text(&none.stdout).contains("no placement constraints"), "nothing stored: {}", crate::shared::text(&none.stdout));
+    let set = f.paas(&["apps:constraints:set", "-a", "edge-place", "node.labels.pool==web", "node.role!=manager"], b"").await;
+    assert_eq!(set.status.code().unwrap_or(-1), 0, "{}", crate::shared::text(&set.stderr));
+    let shown = f.paas(&["apps:constraints", "-a", "edge-place", "--json"], b"").await;
+    let c: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(c["constraints"], serde_json::json!(["node.labels.pool==web", "node.role!=manager"]));
+    // The single engine is one node, listed with its dynos.
+    let nodes = f.paas(&["nodes", "--json"], b"").await;
+    let n: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
+    assert_eq!(n.as_array().unwrap().len(), 1, "{n}");
+}

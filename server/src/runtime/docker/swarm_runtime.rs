@@ -166,21 +166,22 @@ pub struct Constraint {
     value: String,
 }
 
+/// The keys a constraint may test, as a bad one's error lists them.
+const KEYS: &str = "the keys are node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.NAME and engine.labels.NAME";
+
 impl Constraint {
     pub fn parse(text: &str) -> Result<Constraint, String> {
         let (key, equal, value) = match (text.split_once("!="), text.split_once("==")) {
             (Some((k, v)), _) => (k, false, v),
             (None, Some((k, v))) => (k, true, v),
-            (None, None) => return Err(format!("{text:?} is not a constraint: write KEY==VALUE or KEY!=VALUE, e.g. node.labels.pool==web")),
+            (None, None) => return Err(format!("{text:?} is not a constraint: write KEY==VALUE or KEY!=VALUE, e.g. node.labels.pool==web ({KEYS})")),
         };
         let (key, value) = (key.trim(), value.trim());
         let known = matches!(key, "node.id" | "node.hostname" | "node.role" | "node.platform.os" | "node.platform.arch")
             || key.strip_prefix("node.labels.").is_some_and(|l| !l.is_empty())
             || key.strip_prefix("engine.labels.").is_some_and(|l| !l.is_empty());
         if !known || value.is_empty() {
-            return Err(format!(
-                "{text:?} is not a constraint paas knows: the keys are node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.NAME and engine.labels.NAME, with a value"
-            ));
+            return Err(format!("{text:?} is not a constraint paas knows: {KEYS}, with a value"));
         }
         Ok(Constraint { key: key.to_owned(), equal, value: value.to_owned() })
     }

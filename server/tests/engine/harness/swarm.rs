@@ -37,10 +37,24 @@ pub fn testbed(args: &[&str]) {
     assert!(out.status.success(), "swarm-testbed {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
 }
 
-/// A platform whose dynos run on the test bed's swarm.
+/// The test bed registry's user and password (htpasswd).
+pub fn registry_auth() -> paas_server::runtime::RegistryAuth {
+    let password = std::fs::read_to_string("/var/lib/paas-testbed/registry/password").expect("the test bed's registry password");
+    paas_server::runtime::RegistryAuth { username: "paas".into(), password: password.trim().to_owned() }
+}
+
+/// A platform whose dynos run on the test bed's swarm, pulling from its
+/// authenticated registry.
 pub fn swarm_platform(extra: &[(&str, &str)]) -> Platform {
     swarm_up();
-    let mut env = vec![("DOCKER_HOST", MANAGER), ("PAAS_RUNTIME", "swarm"), ("PAAS_REGISTRY", REGISTRY)];
+    let auth = registry_auth();
+    let mut env = vec![
+        ("DOCKER_HOST", MANAGER),
+        ("PAAS_RUNTIME", "swarm"),
+        ("PAAS_REGISTRY", REGISTRY),
+        ("PAAS_REGISTRY_USER", "paas"),
+        ("PAAS_REGISTRY_PASSWORD", auth.password.as_str()),
+    ];
     env.extend_from_slice(extra);
     Platform::start_with(&env)
 }
