@@ -320,8 +320,9 @@ impl super::Placement for FakeRuntime {
             state: "ready".into(),
             availability: "active".into(),
             role: "engine".into(),
-            addr: Some(std::net::IpAddr::from([127, 0, 0, 1])),
+            address: Some("127.0.0.1".into()),
             labels: Default::default(),
+            dynos: Vec::new(),
         }])
     }
 }

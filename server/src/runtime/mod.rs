@@ -278,20 +278,9 @@ pub struct Dyno {
     pub node: Option<String>,
 }
 
-/// A machine dynos run on: the one engine, or a node of a swarm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub id: String,
-    pub hostname: String,
-    /// `ready`, `down`, `unknown`, `disconnected`.
-    pub state: String,
-    /// `active`, `pause`, `drain`.
-    pub availability: String,
-    /// `manager` or `worker` (`engine` for the single engine).
-    pub role: String,
-    pub addr: Option<std::net::IpAddr>,
-    pub labels: BTreeMap<String, String>,
-}
+/// A machine dynos run on: the one engine, or a node of a swarm (its
+/// `dynos` are left for the caller to fill in).
+pub use paas_wire::Node;
 
 /// How a dyno's container ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,23 +11,14 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<Node>> {
     let single = nodes.len() == 1 && nodes[0].role == "engine";
     Ok(nodes
         .into_iter()
-        .map(|n| {
-            let mut on: Vec<String> = dynos
+        .map(|mut n| {
+            n.dynos = dynos
                 .iter()
                 .filter(|d| d.running && (single || d.node.as_deref() == Some(n.hostname.as_str())))
                 .map(|d| format!("{} {}", d.app, d.name()))
                 .collect();
-            on.sort();
-            Node {
-                id: n.id,
-                hostname: n.hostname,
-                state: n.state,
-                availability: n.availability,
-                role: n.role,
-                address: n.addr.map(|a| a.to_string()),
-                labels: n.labels,
-                dynos: on,
-            }
+            n.dynos.sort();
+            n
         })
         .collect())
 }

@@ -706,13 +706,9 @@ async fn idle_and_slow_connections_hold_up_neither_requests_nor_pushes_and_are_c
     drop(api_held);
 }
 
-/// A dyno on a node that is lost takes the request and never answers nor
-/// closes: once the scheduler says it is lost, the waiting GET goes to
-/// another dyno, and a POST (not sent twice) gets the router's 502.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_waiting_on_a_lost_dyno_go_to_another() {
+/// A dyno on loopback that answers every request `good`; its address.
+async fn good_dyno() -> std::net::SocketAddr {
     use tokio::io::AsyncWriteExt;
-    let f = Fast::start_with(|s| s.router.timeout = Duration::from_secs(20)).await;
     let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let good_addr = good.local_addr().unwrap();
     tokio::spawn(async move {
@@ -724,6 +720,16 @@ async fn requests_waiting_on_a_lost_dyno_go_to_another() {
             });
         }
     });
+    good_addr
+}
+
+/// A dyno on a node that is lost takes the request and never answers nor
+/// closes: once the scheduler says it is lost, the waiting GET goes to
+/// another dyno, and a POST (not sent twice) gets the router's 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_on_a_lost_dyno_go_to_another() {
+    let f = Fast::start_with(|s| s.router.timeout = Duration::from_secs(20)).await;
+    let good_addr = good_dyno().await;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();
     let (took_tx, mut took) = tokio::sync::mpsc::unbounded_channel();
@@ -762,21 +768,10 @@ async fn requests_waiting_on_a_lost_dyno_go_to_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_heads_are_refused() {
-    use tokio::io::AsyncWriteExt;
     let f = Fast::start_with(|s| s.router.timeout = Duration::from_secs(1)).await;
     // One dyno that answers, one whose port is closed: every request is
     // served, and the closed one leaves the rotation.
-    let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let good_addr = good.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = good.accept().await else { return };
-            tokio::spawn(async move {
-                let _ = read_head(&mut s).await;
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngood").await;
-            });
-        }
-    });
+    let good_addr = good_dyno().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     f.route_only("edge-retry");
     f.p().routes.set("edge-retry", vec![closed, good_addr]);

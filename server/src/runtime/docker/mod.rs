@@ -76,8 +76,9 @@ impl DockerRuntime {
             state: "ready".into(),
             availability: "active".into(),
             role: "engine".into(),
-            addr: None,
+            address: None,
             labels: Default::default(),
+            dynos: Vec::new(),
         }])
     }
 

@@ -296,8 +296,9 @@ impl Placement for SwarmRuntime {
                     state: status.and_then(|s| s.state).map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
                     availability: spec.and_then(|s| s.availability).map_or_else(|| "active".to_owned(), |a| a.to_string()),
                     role: spec.and_then(|s| s.role).map_or_else(|| "worker".to_owned(), |r| r.to_string()),
-                    addr: seen.addr,
+                    address: seen.addr.map(|a| a.to_string()),
                     labels: spec.and_then(|s| s.labels.clone()).unwrap_or_default().into_iter().collect(),
+                    dynos: Vec::new(),
                 })
             })
             .collect())
