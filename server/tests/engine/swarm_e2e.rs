@@ -94,12 +94,37 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
     assert_eq!(seen.len(), 3, "worker lines from three nodes: {seen:?}");
 
     // `paas run`: a one-off on the manager, on the app's overlay, with its
-    // config and exit code, reaching a web dyno by its address.
-    let web_addr = p.docker().args(["service", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output().unwrap();
-    assert!(!text(&web_addr.stdout).trim().is_empty());
+    // config and exit code, reaching the web dynos on every node by their
+    // overlay addresses.
     let out = p.paas(dir, &["run", "-a", &app, "--", "sh", "-c", "echo run sees $GREETING; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("run sees hello-swarm"), "{}", text(&out.stdout));
+    let overlay: Vec<String> = {
+        let ids = p.docker().args(["service", "ls", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"]).output().unwrap();
+        text(&ids.stdout)
+            .lines()
+            .map(|id| {
+                let task = p.docker().args(["service", "ps", "-q", "--filter", "desired-state=running", id]).output().unwrap();
+                let task = text(&task.stdout).lines().next().expect("a running task").to_owned();
+                let addr = p.docker().args(["inspect", "-f", "{{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}", &task]).output().unwrap();
+                text(&addr.stdout).trim().split('/').next().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(overlay.len(), 3, "{overlay:?}");
+    let script = overlay.iter().map(|ip| format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {ip} 5000 | tail -1;")).collect::<String>();
+    let out = p.paas(dir, &["run", "-a", &app, "--", "sh", "-c", &script]);
+    let pages = text(&out.stdout);
+    let reached: std::collections::BTreeSet<&str> = pages.lines().filter_map(|l| l.split("host: ").nth(1)?.split('<').next()).collect();
+    assert_eq!(reached.len(), 3, "the one-off reached the three web dynos: {pages}{}", text(&out.stderr));
+
+    // The app's own constraint keeps its dynos to one node; a restart moves them.
+    p.paas_ok(dir, &["apps:constraints:set", "node.hostname==paas-tb-n2", "-a", &app]);
+    p.paas_ok(dir, &["ps:restart", "-a", &app]);
+    poll(Duration::from_secs(90), "every dyno on paas-tb-n2", || {
+        let d = dynos(&p, dir, &app);
+        (d.len() == 6 && d.values().all(|(s, node)| s == "up" && node == "paas-tb-n2")).then_some(())
+    });
 
     p.paas_ok(dir, &["apps:destroy", "-a", &app, "--confirm", &app]);
     poll(Duration::from_secs(60), "the app's services gone", || {
