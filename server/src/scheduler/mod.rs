@@ -313,9 +313,12 @@ impl Scheduler {
         let Decision { keep, wanted: desired_slots, look_again_at: next_restart, retire, .. } = decision;
         self.forget_crashes(app, release.as_ref(), &keep, &desired_slots);
 
+        // Started together: on a swarm each start waits for its node to
+        // run it.
         let mut started = Vec::new();
-        for spec in &to_start {
-            match inner.runtime.start_dyno(spec).await {
+        let results = futures_util::future::join_all(to_start.iter().map(|spec| inner.runtime.start_dyno(spec))).await;
+        for (spec, result) in to_start.iter().zip(results) {
+            match result {
                 Ok(d) => {
                     info!(app = %app.name, dyno = %d.name(), release = d.release_version, "dyno started");
                     self.started_events(&d, spec);
@@ -338,11 +341,18 @@ impl Scheduler {
         let routed: HashSet<SocketAddr> = inner.routes.get(&app.name).into_iter().collect();
         let mut probing: Vec<&Dyno> = started.iter().collect();
         let mut healthy: Vec<SocketAddr> = Vec::new();
+        let mut placing = false;
         for d in keep.iter().filter(|d| d.process_type == "web") {
             match d.addr {
                 Some(addr) if routed.contains(&addr) => healthy.push(addr),
-                _ => probing.push(d),
+                Some(_) => probing.push(d),
+                // Adopted while its node starts it (a swarm's task not
+                // running yet): probed once it has an address.
+                None => placing = true,
             }
+        }
+        if placing {
+            self.request_at(app, Instant::now() + Duration::from_secs(1));
         }
         let path = release.as_ref().and_then(|r| r.health_path.as_deref());
         let results = futures_util::future::join_all(

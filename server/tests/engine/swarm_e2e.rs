@@ -272,7 +272,13 @@ fn swarm_server_killed_mid_deploy_adopts_every_service_and_converges() {
     p.kill();
     let _ = pushing.wait();
     p.boot();
-    p.wait_for_page(&app, "v2 web.");
+    let served = poll_quietly(Duration::from_secs(60), || p.get(&app, "/").filter(|(s, b)| *s == 200 && b.contains("v2 web.")));
+    assert!(
+        served.is_some(),
+        "v2 serves after the restart; its releases:\n{}\nlogs:\n{}",
+        p.paas_ok(dir, &["releases", "-a", &app, "--json"]),
+        p.paas_ok(dir, &["logs", "-n", "1500", "-s", "paas", "-a", &app]).lines().filter(|l| !l.contains("[router]")).collect::<Vec<_>>().join("\n")
+    );
     // Every service adopted: v2's web=3 and worker=1, nothing of v1, no
     // duplicate.
     poll(Duration::from_secs(120), "v2's four dynos and nothing else", || {
@@ -291,5 +297,19 @@ fn swarm_server_killed_mid_deploy_adopts_every_service_and_converges() {
         for pair in seq.windows(2) {
             assert_eq!(pair[1], pair[0] + 1, "{word}in order, none twice or lost: {seq:?}");
         }
+    }
+}
+
+/// `f` until it gives `Some` or `timeout` passes (then `None`).
+fn poll_quietly<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -53,6 +53,12 @@ pub struct SwarmRuntime {
     settings: Arc<SwarmSettings>,
     /// A local image's id -> that image in the registry, by digest.
     pinned: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
+    /// Held while a dyno's node is chosen and its service made, so dynos
+    /// started at once each see the others' choices.
+    placing: Arc<tokio::sync::Mutex<()>>,
+    /// Service id -> the node (host name) it was placed on, for services
+    /// whose task the manager has not assigned yet.
+    placed: Arc<std::sync::Mutex<HashMap<String, String>>>,
 }
 
 impl SwarmRuntime {
@@ -68,7 +74,13 @@ impl SwarmRuntime {
                 "PAAS_RUNTIME=swarm needs DOCKER_HOST to be a swarm manager, and this engine is not one: run `docker swarm init` on it (or join it to a swarm as a manager), or unset PAAS_RUNTIME"
             );
         }
-        Ok(Self { engine: engine.on_swarm(), settings: Arc::new(settings), pinned: Default::default() })
+        Ok(Self {
+            engine: engine.on_swarm(),
+            settings: Arc::new(settings),
+            pinned: Default::default(),
+            placing: Default::default(),
+            placed: Default::default(),
+        })
     }
 
     /// The registry's copy of `image`, by digest: pushed the first time a
@@ -94,8 +106,9 @@ impl SwarmRuntime {
         Ok(by_digest)
     }
 
-    /// The node a new dyno of `spec` goes to (see the module's text).
-    async fn choose_node(&self, spec: &DynoSpec) -> Result<String> {
+    /// The node a new dyno of `spec` goes to (see the module's text): its
+    /// id and host name.
+    async fn choose_node(&self, spec: &DynoSpec) -> Result<(String, String)> {
         let nodes = self.engine.swarm_nodes().await?;
         let constraints: Vec<Constraint> = self
             .settings
@@ -105,6 +118,14 @@ impl SwarmRuntime {
             .map(|c| Constraint::parse(c).map_err(|e| anyhow!("{e}")))
             .collect::<Result<_>>()?;
         let dynos = self.engine.swarm_dynos(None).await?;
+        // Where each dyno is: its task's node, or where it was placed while
+        // the manager has not assigned its task yet.
+        let node_of = {
+            let mut placed = self.placed.lock().expect("placed poisoned");
+            placed.retain(|id, _| dynos.iter().any(|d| &d.container_id == id && d.node.is_none()));
+            let placed = placed.clone();
+            move |d: &Dyno| d.node.clone().or_else(|| placed.get(&d.container_id).cloned())
+        };
         let mut eligible: Vec<(usize, usize, usize, String, String)> = Vec::new();
         for n in &nodes {
             let Some(seen) = NodeSeen::from_node(n) else { continue };
@@ -112,14 +133,14 @@ impl SwarmRuntime {
             if !seen.ready || !active || !constraints.iter().all(|c| c.matches(n)) {
                 continue;
             }
-            let here: Vec<&Dyno> = dynos.iter().filter(|d| d.running && d.node.as_deref() == Some(&seen.hostname)).collect();
+            let here: Vec<&Dyno> = dynos.iter().filter(|d| d.running && node_of(d).as_deref() == Some(&seen.hostname)).collect();
             let of_app = here.iter().filter(|d| d.app == spec.app);
             // The dyno this one replaces (a deploy's, a restart's) is leaving.
             let same_type = of_app.clone().filter(|d| d.process_type == spec.process_type && d.index != spec.index).count();
             eligible.push((same_type, of_app.count(), here.len(), seen.hostname, seen.id));
         }
         eligible.sort();
-        eligible.into_iter().next().map(|(.., id)| id).ok_or_else(|| {
+        eligible.into_iter().next().map(|(.., hostname, id)| (id, hostname)).ok_or_else(|| {
             let all: Vec<String> = self.settings.constraints.iter().chain(&spec.constraints).cloned().collect();
             anyhow!(
                 "no ready, active node of the swarm {}: see `paas nodes`",
@@ -133,7 +154,6 @@ impl SwarmRuntime {
     /// removed.
     async fn started(&self, service_id: &str, spec: &DynoSpec) -> Result<Dyno> {
         let deadline = tokio::time::Instant::now() + self.settings.start_timeout;
-        let mut delay = Duration::from_millis(50);
         loop {
             if let Some(d) = self.engine.swarm_dyno(service_id).await? {
                 let up = d.state == "running" && (!spec.web || d.addr.is_some());
@@ -150,8 +170,9 @@ impl SwarmRuntime {
                     self.settings.start_timeout.as_secs()
                 );
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            // The manager is near (its socket): asking often costs little,
+            // and a dyno's start is on a deploy's path.
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -216,14 +237,19 @@ impl Placement for SwarmRuntime {
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
         let image = self.pinned(&spec.app, &spec.image).await?;
-        let node = self.choose_node(spec).await?;
-        let mut constraints = self.settings.constraints.clone();
-        constraints.extend(spec.constraints.iter().cloned());
-        constraints.push(format!("node.id=={node}"));
-        let id = self
-            .engine
-            .swarm_start(spec, &image, self.settings.stop_grace, &constraints, self.settings.auth.as_ref())
-            .await?;
+        let id = {
+            let _placing = self.placing.lock().await;
+            let (node, hostname) = self.choose_node(spec).await?;
+            let mut constraints = self.settings.constraints.clone();
+            constraints.extend(spec.constraints.iter().cloned());
+            constraints.push(format!("node.id=={node}"));
+            let id = self
+                .engine
+                .swarm_start(spec, &image, self.settings.stop_grace, &constraints, self.settings.auth.as_ref())
+                .await?;
+            self.placed.lock().expect("placed poisoned").insert(id.clone(), hostname);
+            id
+        };
         self.started(&id, spec).await
     }
 
