@@ -130,7 +130,8 @@ impl DockerRuntime {
     }
 
     /// Creates the app's network when missing. Idempotent, and safe when two
-    /// dynos start at once.
+    /// dynos start at once (one at a time: the engine would make two
+    /// networks of one name, and then find the name ambiguous).
     pub(super) async fn ensure_network(&self, app: &str) -> Result<String> {
         if self.overlay {
             self.ensure_network_of(app, "overlay", true).await
@@ -143,6 +144,7 @@ impl DockerRuntime {
     /// an `attachable` `overlay` on a swarm) when missing.
     pub(super) async fn ensure_network_of(&self, app: &str, driver: &str, attachable: bool) -> Result<String> {
         let name = self.network_name(app);
+        let _one_at_a_time = self.networks.lock().await;
         if self.docker.inspect_network::<String>(&name, None).await.is_ok() {
             return Ok(name);
         }

@@ -49,6 +49,9 @@ pub struct DockerRuntime {
     /// The engine is a swarm's manager: apps' networks are attachable
     /// overlays, so one-off dynos on the manager join them.
     overlay: bool,
+    /// Held while an app's network is looked for and made: dynos started
+    /// at once would each make one (the engine takes two of one name).
+    networks: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerRuntime {
@@ -114,6 +117,7 @@ impl DockerRuntime {
             via_container,
             nano_cpus: None,
             overlay: false,
+            networks: Default::default(),
         };
         // Spares of an earlier run of this server: never used, not known now.
         for c in me.labelled([format!("{}=1", spares::SPARE_LABEL)]).await.unwrap_or_default() {
