@@ -313,3 +313,32 @@ fn poll_quietly<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A follower through the manager that hears nothing for a while is made
+/// again (a stalled relay looks the same as a quiet dyno): the lines after
+/// the silence arrive once, and none before it comes again.
+#[test]
+fn swarm_a_quiet_dynos_output_is_followed_again_without_repeats() {
+    let mut p = swarm_platform(&[("PAAS_LOG", "info,paas_server::logs=debug")]);
+    let app = unique_app("sw-quiet");
+    let repo = dockerfile_repo(&p, "main", "swarm");
+    std::fs::write(
+        repo.path().join("Procfile"),
+        "web: echo ok > /www/index.html; exec httpd -f -p $PORT -h /www\n\
+         worker: echo before the silence; sleep 40; echo after the silence; exec sleep 100000\n",
+    )
+    .unwrap();
+    p.git_ok(repo.path(), &["commit", "-qam", "a quiet worker"]);
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.paas_ok(dir, &["ps:scale", "worker=1", "-a", &app]);
+    let out = poll(Duration::from_secs(90), "the line after the silence", || {
+        let out = p.paas_ok(dir, &["logs", "-n", "1500", "-p", "worker.1", "-s", "app", "-a", &app]);
+        out.contains("after the silence").then_some(out)
+    });
+    assert_eq!(out.matches("before the silence").count(), 1, "{out}");
+    assert_eq!(out.matches("after the silence").count(), 1, "{out}");
+    let follows = p.log().lines().filter(|l| l.contains("following output") && l.contains("worker.1")).count();
+    assert!(follows >= 2, "the silent stream was made again: {follows} follows");
+}

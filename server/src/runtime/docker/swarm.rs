@@ -77,6 +77,9 @@ pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str,
     }
 }
 
+/// How long a followed stream may stay silent before it is made again.
+pub const SILENT_FOLLOW: Duration = Duration::from_secs(30);
+
 /// A node as a dyno's reading needs it: where it is and whether the
 /// manager hears from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +331,8 @@ impl super::DockerRuntime {
     /// the manager relays from the task's node. That stream does not end
     /// when the task does (nor when its node is lost), so a watch asks
     /// the manager every 2 s whether the task still runs and ends the
-    /// stream a moment after it stopped.
+    /// stream a moment after it stopped; a stream silent for
+    /// [`SILENT_FOLLOW`] ends too, so one that stalled is made again.
     pub fn swarm_follow(&self, service_id: &str, since: i64) -> tokio::sync::mpsc::Receiver<anyhow::Result<crate::runtime::OutputLine>> {
         use http_body_util::BodyExt;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
@@ -350,11 +354,13 @@ impl super::DockerRuntime {
             let mut body = response.into_body();
             let mut frames = Demux::default();
             let mut ended_at: Option<tokio::time::Instant> = None;
+            let mut heard = tokio::time::Instant::now();
             let mut watch = tokio::time::interval(Duration::from_secs(2));
             loop {
                 tokio::select! {
                     frame = body.frame() => match frame {
                         Some(Ok(frame)) => {
+                            heard = tokio::time::Instant::now();
                             let Ok(data) = frame.into_data() else { continue };
                             for (stderr, payload) in frames.push(&data) {
                                 if let Some(line) = super::output::parse_output_frame(&payload, stderr) {
@@ -371,7 +377,10 @@ impl super::DockerRuntime {
                         None => return,
                     },
                     _ = watch.tick() => {
-                        if tx.is_closed() {
+                        // A relay that stalls looks like a quiet dyno: after
+                        // a silent while the stream ends, and the log router
+                        // follows again from its cursor (repeating nothing).
+                        if tx.is_closed() || heard.elapsed() >= SILENT_FOLLOW {
                             return;
                         }
                         match ended_at {
