@@ -212,7 +212,7 @@ impl CronService {
             manual,
             outcome: "running",
             dyno: Some(&dyno.name()),
-            container_id: Some(&dyno.container_id),
+            container_id: Some(dyno.id.as_str()),
             detail: None,
         };
         Ok(store.add_cron_run(&run).await?)
@@ -231,7 +231,7 @@ impl CronService {
         let mut still = None;
         for run in recorded {
             let id = run.container_id.clone().unwrap_or_default();
-            if live.iter().any(|o| o.dyno.container_id == id) {
+            if live.iter().any(|o| o.dyno.id.as_str() == id) {
                 still = Some(run);
             } else {
                 self.inner.store.finish_cron_run(&id, None, Some("it ended while the server was not watching")).await?;

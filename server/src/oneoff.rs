@@ -17,7 +17,7 @@ use paas_wire::ErrorId;
 use crate::crypto::ConfigCipher;
 use crate::logs::LogRouter;
 use crate::release::{ReleaseError, ReleaseResult};
-use crate::runtime::{Attachment, DynoSpec, Exit, OneOff, OneOffSpec, Runtime};
+use crate::runtime::{Attachment, DynoId, DynoSpec, Exit, OneOff, OneOffSpec, Runtime};
 use crate::scheduler::spec_for;
 use crate::store::{AppRow, Store};
 use paas_wire::{ConfigKey, DynoSize, RunCreate};
@@ -53,7 +53,7 @@ struct Inner {
     /// two runs never take the same number.
     numbering: tokio::sync::Mutex<()>,
     /// Detached dynos being supervised (container ids).
-    supervised: Mutex<HashSet<String>>,
+    supervised: Mutex<HashSet<DynoId>>,
     /// Every one-off dyno's end, for whoever records them (cron runs).
     ended: tokio::sync::broadcast::Sender<Ended>,
 }
@@ -195,9 +195,9 @@ impl OneOffs {
     }
 
     /// Ends a one-off dyno and removes it: see [`Self::stop_and_log`].
-    pub async fn finish(&self, app: &str, name: &str, container_id: &str, why: Option<&str>) -> Exit {
-        let exit = self.stop_and_log(app, name, container_id, why).await;
-        self.remove(app, name, container_id).await;
+    pub async fn finish(&self, app: &str, name: &str, id: &DynoId, why: Option<&str>) -> Exit {
+        let exit = self.stop_and_log(app, name, id, why).await;
+        self.remove(app, name, id).await;
         exit
     }
 
@@ -205,34 +205,34 @@ impl OneOffs {
     /// its time is up (`why`): stops it if it still runs and logs how it
     /// ended. The container stays until [`Self::remove`], so its client
     /// hears the exit code first.
-    pub async fn stop_and_log(&self, app: &str, name: &str, container_id: &str, why: Option<&str>) -> Exit {
+    pub async fn stop_and_log(&self, app: &str, name: &str, id: &DynoId, why: Option<&str>) -> Exit {
         let inner = &self.inner;
         let mut why = why.map(str::to_owned);
         if why.is_none() {
             // Its output ended: the process is ending (the engine lists it
             // as exited a moment later).
-            if let Ok(Ok(exit)) = tokio::time::timeout(Duration::from_secs(10), inner.runtime.wait_exit(container_id)).await {
-                return self.ended(app, name, container_id, exit);
+            if let Ok(Ok(exit)) = tokio::time::timeout(Duration::from_secs(10), inner.runtime.wait_exit(id)).await {
+                return self.ended(app, name, id, exit);
             }
             why = Some("its output ended but it kept running".into());
         }
-        let running = inner.runtime.exit_of(container_id).await.map(|(r, _)| r).unwrap_or(false);
+        let running = inner.runtime.exit_of(id).await.map(|(r, _)| r).unwrap_or(false);
         if running {
             let why = why.unwrap_or_default();
             inner.logs.event(app, name, format!("Stopping process with SIGTERM: {why}"));
-            if let Err(e) = inner.runtime.halt_dyno(container_id, STOP_GRACE).await {
+            if let Err(e) = inner.runtime.halt_dyno(id, STOP_GRACE).await {
                 warn!(app, dyno = name, error = %format!("{e:#}"), "cannot stop one-off dyno");
             }
         }
-        let exit = inner.runtime.exit_of(container_id).await.map(|(_, e)| e).unwrap_or_default();
-        self.ended(app, name, container_id, exit)
+        let exit = inner.runtime.exit_of(id).await.map(|(_, e)| e).unwrap_or_default();
+        self.ended(app, name, id, exit)
     }
 
-    fn ended(&self, app: &str, name: &str, container_id: &str, exit: Exit) -> Exit {
+    fn ended(&self, app: &str, name: &str, id: &DynoId, exit: Exit) -> Exit {
         self.inner.logs.event(app, name, format!("Process {exit}"));
         self.inner.logs.event(app, name, "State changed from up to complete");
         // Nobody listening is fine.
-        let _ = self.inner.ended.send(Ended { app: app.to_owned(), container_id: container_id.to_owned(), exit: exit.clone() });
+        let _ = self.inner.ended.send(Ended { app: app.to_owned(), container_id: id.to_string(), exit: exit.clone() });
         exit
     }
 
@@ -242,29 +242,29 @@ impl OneOffs {
     }
 
     /// Sets an attached dyno's terminal size.
-    pub async fn resize(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()> {
-        self.inner.runtime.resize_tty(container_id, cols.max(1), rows.max(1)).await
+    pub async fn resize(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()> {
+        self.inner.runtime.resize_tty(id, cols.max(1), rows.max(1)).await
     }
 
     /// Sends an attached dyno's process a signal its client asked for.
-    pub async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()> {
-        self.inner.runtime.signal(container_id, signal).await
+    pub async fn signal(&self, id: &DynoId, signal: &str) -> anyhow::Result<()> {
+        self.inner.runtime.signal(id, signal).await
     }
 
     /// Removes an ended one-off dyno (idempotent).
-    pub async fn remove(&self, app: &str, name: &str, container_id: &str) {
+    pub async fn remove(&self, app: &str, name: &str, id: &DynoId) {
         // Its last lines (detached) are taken in before the container goes.
-        self.inner.logs.drained(container_id, Duration::from_secs(2)).await;
-        if let Err(e) = self.inner.runtime.stop_dyno(container_id, Duration::ZERO).await {
+        self.inner.logs.drained(id.as_str(), Duration::from_secs(2)).await;
+        if let Err(e) = self.inner.runtime.stop_dyno(id, Duration::ZERO).await {
             warn!(app, dyno = name, error = %format!("{e:#}"), "cannot remove one-off dyno");
         }
-        self.inner.supervised.lock().expect("supervised poisoned").remove(container_id);
+        self.inner.supervised.lock().expect("supervised poisoned").remove(id);
     }
 
     /// Follows a detached dyno's output into the log and removes it when
     /// it ends, stopping it at its expiry (once per container).
     fn supervise(&self, one_off: OneOff) {
-        let id = one_off.dyno.container_id.clone();
+        let id = one_off.dyno.id.clone();
         if !self.inner.supervised.lock().expect("supervised poisoned").insert(id.clone()) {
             return;
         }
@@ -301,7 +301,7 @@ impl OneOffs {
         self.inner.logs.event(&app.name, name, "Stopping process with SIGTERM: `paas ps:stop`");
         // Whoever holds it (its client's handler, or its supervisor when
         // detached) sees it end, logs the exit and removes it.
-        self.inner.runtime.halt_dyno(&o.dyno.container_id, STOP_GRACE).await?;
+        self.inner.runtime.halt_dyno(&o.dyno.id, STOP_GRACE).await?;
         Ok(true)
     }
 
@@ -316,7 +316,7 @@ impl OneOffs {
     pub async fn sweep(&self) -> anyhow::Result<()> {
         let apps: HashSet<String> = self.inner.store.list_apps().await?.into_iter().map(|a| a.name).collect();
         for o in self.inner.runtime.list_one_offs(None).await? {
-            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.container_id.clone());
+            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.id.clone());
             let orphan = !apps.contains(&app);
             match &o.session {
                 _ if orphan => {
@@ -340,7 +340,7 @@ impl OneOffs {
         let Ok(all) = self.inner.runtime.list_one_offs(None).await else { return };
         let ours = all.into_iter().filter(|o| o.session.as_deref() == Some(self.inner.session.as_str()));
         let ends = ours.map(|o| async move {
-            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.container_id.clone());
+            let (app, name, id) = (o.dyno.app.clone(), o.dyno.name(), o.dyno.id.clone());
             self.finish(&app, &name, &id, Some("the server is stopping")).await;
         });
         futures_util::future::join_all(ends).await;

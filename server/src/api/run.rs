@@ -88,7 +88,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             return;
         }
     };
-    let (name, container_id) = (one_off.dyno.name(), one_off.dyno.container_id.clone());
+    let (name, container_id) = (one_off.dyno.name(), one_off.dyno.id.clone());
     let release_version = one_off.dyno.release_version;
     let Some(attachment) = attachment else {
         one_offs.finish(&app, &name, &container_id, Some("it started without its streams")).await;

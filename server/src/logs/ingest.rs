@@ -25,17 +25,17 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
     let (done_tx, done_rx) = watch::channel(false);
     {
         let mut map = router.inner.followers.map.lock().expect("followers poisoned");
-        if map.get(&dyno.container_id).is_some_and(|(_, done)| !*done.borrow()) {
+        if map.get(dyno.id.as_str()).is_some_and(|(_, done)| !*done.borrow()) {
             return;
         }
-        map.insert(dyno.container_id.clone(), (dyno.app.clone(), done_rx));
+        map.insert(dyno.id.to_string(), (dyno.app.clone(), done_rx));
     }
     let router = router.clone();
     let app = dyno.app.clone();
-    let id = dyno.container_id.clone();
+    let id = dyno.id.clone();
     let name = dyno.name();
     tokio::spawn(async move {
-        let cursor = router.cursor(&app, &id);
+        let cursor = router.cursor(&app, id.as_str());
         tracing::debug!(app = %app, dyno = %name, cursor = ?cursor, "following output");
         // The engine's `since` is in whole seconds: lines of that second
         // that were taken in already are skipped by their time.
@@ -62,7 +62,7 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
                         stderr: line.stderr,
                         formatted: Default::default(),
                     };
-                    router.push(&app, line, Some(&id));
+                    router.push(&app, line, Some(id.as_str()));
                 }
                 Err(e) => {
                     tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream broke");
@@ -80,12 +80,12 @@ pub(super) fn sync(router: &LogRouter, app: &str, listed: &[Dyno]) {
         // A running dyno whose follower ended (the engine restarted) is
         // followed again; an exited one is read once to its end.
         // None: never followed; Some(true): its follower ended.
-        let ended = router.inner.followers.map.lock().expect("followers poisoned").get(&d.container_id).map(|(_, done)| *done.borrow());
+        let ended = router.inner.followers.map.lock().expect("followers poisoned").get(d.id.as_str()).map(|(_, done)| *done.borrow());
         if ended.is_none() || (d.running && ended == Some(true)) {
             follow(router, d);
         }
     }
-    let present = |cid: &str| listed.iter().any(|d| d.container_id == cid);
+    let present = |cid: &str| listed.iter().any(|d| d.id.as_str() == cid);
     router.forget_cursors(app, &present);
     let mut map = router.inner.followers.map.lock().expect("followers poisoned");
     map.retain(|cid, (owner, done)| owner != app || !*done.borrow() || present(cid));

@@ -49,7 +49,7 @@ impl FakeContainer {
 struct State {
     /// Images whose dynos exit at once: (exit code, output lines).
     crashing_images: BTreeMap<String, (i64, Vec<String>)>,
-    exits: Vec<mpsc::Sender<(String, String)>>,
+    exits: Vec<mpsc::Sender<(String, super::DynoId)>>,
     /// When set, listing dynos fails (an engine that stopped answering).
     fail_listing: bool,
     /// When set, builds wait for it before they finish.
@@ -105,7 +105,7 @@ impl FakeRuntime {
                 return;
             };
             c.exit_with(137);
-            let id = c.dyno.container_id.clone();
+            let id = c.dyno.id.clone();
             (state.exits.clone(), id)
         };
         let (senders, id) = senders;
@@ -239,7 +239,7 @@ impl super::Placement for FakeRuntime {
         state.next_id += 1;
         state.started += 1;
         let dyno = Dyno {
-            container_id: format!("fake{:012}", state.next_id),
+            id: format!("fake{:012}", state.next_id).into(),
             app: spec.app.clone(),
             release_id: spec.release_id.clone(),
             release_version: spec.release_version,
@@ -260,7 +260,7 @@ impl super::Placement for FakeRuntime {
         };
         let lines = output.iter().map(|t| super::OutputLine { at_ns: now_ns(), stderr: false, text: t.clone() }).collect();
         state.containers.insert(
-            dyno.container_id.clone(),
+            dyno.id.to_string(),
             FakeContainer {
                 dyno: dyno.clone(),
                 env: spec.env.clone(),
@@ -275,8 +275,8 @@ impl super::Placement for FakeRuntime {
         Ok(dyno)
     }
 
-    async fn halt_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
-        if let Some(c) = self.lock().containers.get_mut(container_id) {
+    async fn halt_dyno(&self, id: &super::DynoId, _grace: Duration) -> Result<()> {
+        if let Some(c) = self.lock().containers.get_mut(id.as_str()) {
             if c.dyno.running {
                 c.exit_with(143);
             }
@@ -284,8 +284,8 @@ impl super::Placement for FakeRuntime {
         Ok(())
     }
 
-    async fn stop_dyno(&self, container_id: &str, _grace: Duration) -> Result<()> {
-        if let Some(c) = self.lock().containers.remove(container_id) {
+    async fn stop_dyno(&self, id: &super::DynoId, _grace: Duration) -> Result<()> {
+        if let Some(c) = self.lock().containers.remove(id.as_str()) {
             if let Some(server) = c.server {
                 server.abort();
             }
@@ -301,13 +301,13 @@ impl super::Placement for FakeRuntime {
         Ok(())
     }
 
-    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
+    async fn exit_of(&self, id: &super::DynoId) -> Result<(bool, super::Exit)> {
         let state = self.lock();
-        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
+        let c = state.containers.get(id.as_str()).ok_or_else(|| anyhow!("no such container"))?;
         Ok((c.dyno.running, c.exit.clone()))
     }
 
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+    fn watch_exits(&self) -> mpsc::Receiver<(String, super::DynoId)> {
         let (tx, rx) = mpsc::channel(256);
         self.lock().exits.push(tx);
         rx
@@ -400,16 +400,16 @@ impl super::ImageBuilder for FakeRuntime {
 
 #[async_trait]
 impl super::OutputFollower for FakeRuntime {
-    async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
+    async fn output_tail(&self, id: &super::DynoId, lines: usize) -> Result<Vec<String>> {
         let state = self.lock();
-        let c = state.containers.get(container_id).ok_or_else(|| anyhow!("no such container"))?;
+        let c = state.containers.get(id.as_str()).ok_or_else(|| anyhow!("no such container"))?;
         Ok(c.output[c.output.len().saturating_sub(lines)..].to_vec())
     }
 
-    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
+    fn follow_output(&self, id: &super::DynoId, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
         let (tx, rx) = mpsc::channel(4096);
         let mut state = self.lock();
-        if let Some(c) = state.containers.get_mut(container_id) {
+        if let Some(c) = state.containers.get_mut(id.as_str()) {
             for line in c.lines.iter().filter(|l| l.at_ns >= since * 1_000_000_000) {
                 let _ = tx.try_send(Ok(line.clone()));
             }
@@ -429,7 +429,7 @@ impl super::OneOffAttach for FakeRuntime {
     /// runs until stopped.
     async fn start_one_off(&self, spec: &super::OneOffSpec) -> Result<(super::OneOff, Option<super::Attachment>)> {
         let dyno = self.start_dyno(&spec.dyno).await?;
-        let id = dyno.container_id.clone();
+        let id = dyno.id.to_string();
         let exits_with: Option<i64> = spec.dyno.command.strip_prefix("exit ").and_then(|c| c.trim().parse().ok());
         let (attachment, task) = match &spec.session {
             Some(_) => {
@@ -488,11 +488,11 @@ impl super::OneOffAttach for FakeRuntime {
             .collect())
     }
 
-    async fn resize_tty(&self, _container_id: &str, _cols: u16, _rows: u16) -> Result<()> {
+    async fn resize_tty(&self, _id: &super::DynoId, _cols: u16, _rows: u16) -> Result<()> {
         Ok(())
     }
 
-    async fn signal(&self, container_id: &str, signal: &str) -> Result<()> {
+    async fn signal(&self, id: &super::DynoId, signal: &str) -> Result<()> {
         let number = match signal {
             "HUP" => 1,
             "INT" => 2,
@@ -501,15 +501,15 @@ impl super::OneOffAttach for FakeRuntime {
             "TERM" => 15,
             _ => return Ok(()),
         };
-        if let Some(c) = self.lock().containers.get_mut(container_id).filter(|c| c.dyno.running) {
+        if let Some(c) = self.lock().containers.get_mut(id.as_str()).filter(|c| c.dyno.running) {
             c.exit_with(128 + number);
         }
         Ok(())
     }
 
-    async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
+    async fn wait_exit(&self, id: &super::DynoId) -> Result<super::Exit> {
         loop {
-            let (running, exit) = self.exit_of(container_id).await?;
+            let (running, exit) = self.exit_of(id).await?;
             if !running {
                 return Ok(exit);
             }

@@ -80,9 +80,54 @@ pub struct DynoIdentity {
     pub memory: Option<i64>,
 }
 
+/// A dyno's id as its runtime knows it: a container's on one engine, a
+/// service's on a swarm. Opaque outside the runtime: only the backend that
+/// made it reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DynoId(String);
+
+impl DynoId {
+    pub fn new(id: impl Into<String>) -> Self {
+        DynoId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its first 12 characters, as `docker ps` and `paas ps` show ids.
+    pub fn short(&self) -> String {
+        self.0.chars().take(12).collect()
+    }
+}
+
+impl std::fmt::Display for DynoId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for DynoId {
+    fn from(id: &str) -> Self {
+        DynoId(id.to_owned())
+    }
+}
+
+impl From<String> for DynoId {
+    fn from(id: String) -> Self {
+        DynoId(id)
+    }
+}
+
+impl std::borrow::Borrow<str> for DynoId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What a backend observes of a dyno besides its labels.
 pub struct DynoObserved {
-    pub id: String,
+    pub id: DynoId,
     pub running: bool,
     pub state: String,
     pub command: String,
@@ -96,7 +141,7 @@ pub struct DynoObserved {
 impl DynoIdentity {
     pub fn dyno(self, seen: DynoObserved) -> Dyno {
         Dyno {
-            container_id: seen.id,
+            id: seen.id,
             app: self.app,
             release_id: self.release_id,
             release_version: self.release_version,
@@ -254,7 +299,8 @@ pub enum DynoAddress {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dyno {
-    pub container_id: String,
+    /// Its runtime's id for it.
+    pub id: DynoId,
     pub app: String,
     pub release_id: String,
     pub release_version: i64,
@@ -467,21 +513,21 @@ pub trait Placement: Send + Sync + 'static {
     async fn start_dyno(&self, spec: &DynoSpec) -> anyhow::Result<Dyno>;
     /// SIGTERM, SIGKILL after `grace`; the container stays, so its last
     /// output can still be read. Idempotent.
-    async fn halt_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
+    async fn halt_dyno(&self, id: &DynoId, grace: Duration) -> anyhow::Result<()>;
     /// SIGTERM, SIGKILL after `grace`, then remove. Idempotent: a container
     /// that is already gone is not an error.
-    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> anyhow::Result<()>;
+    async fn stop_dyno(&self, id: &DynoId, grace: Duration) -> anyhow::Result<()>;
     /// Removes the app's own network (its dynos must be gone). Idempotent.
     async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
     /// Removes the networks of apps not in `apps` (destroyed while the
     /// server was down). Networks still in use are left for a later pass.
     async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> anyhow::Result<()>;
     /// How a dyno's container ended (or `running` still).
-    async fn exit_of(&self, container_id: &str) -> anyhow::Result<(bool, Exit)>;
+    async fn exit_of(&self, id: &DynoId) -> anyhow::Result<(bool, Exit)>;
     /// (app, container id) of each dyno that exits, as it exits, for as
     /// long as the receiver lives; reconnects when the engine's event stream
     /// breaks.
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)>;
+    fn watch_exits(&self) -> mpsc::Receiver<(String, DynoId)>;
     /// The machines dynos are placed on.
     async fn nodes(&self) -> anyhow::Result<Vec<Node>>;
 }
@@ -541,12 +587,12 @@ pub trait ImageBuilder: Send + Sync + 'static {
 #[async_trait]
 pub trait OutputFollower: Send + Sync + 'static {
     /// The last `lines` lines a dyno wrote to stdout and stderr.
-    async fn output_tail(&self, container_id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+    async fn output_tail(&self, id: &DynoId, lines: usize) -> anyhow::Result<Vec<String>>;
     /// A dyno's output from `since` (Unix seconds; 0: from its start) and
     /// on as it is written, until the container ends (or is removed) or the
     /// receiver is dropped. A slow reader slows only this follower: the
     /// engine keeps the dyno's output in its log file meanwhile.
-    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<anyhow::Result<OutputLine>>;
+    fn follow_output(&self, id: &DynoId, since: i64) -> mpsc::Receiver<anyhow::Result<OutputLine>>;
 }
 
 /// One-off dynos: started (attached before they start when a client
@@ -559,11 +605,11 @@ pub trait OneOffAttach: Send + Sync + 'static {
     /// Every one-off dyno, of one app or of all, running or ended.
     async fn list_one_offs(&self, app: Option<&str>) -> anyhow::Result<Vec<OneOff>>;
     /// Sets a one-off dyno's terminal size.
-    async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> anyhow::Result<()>;
+    async fn resize_tty(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()>;
     /// Sends a container's process a signal (`INT`, `TERM`, ...).
-    async fn signal(&self, container_id: &str, signal: &str) -> anyhow::Result<()>;
+    async fn signal(&self, id: &DynoId, signal: &str) -> anyhow::Result<()>;
     /// Waits until a container ends and tells how.
-    async fn wait_exit(&self, container_id: &str) -> anyhow::Result<Exit>;
+    async fn wait_exit(&self, id: &DynoId) -> anyhow::Result<Exit>;
 }
 
 /// A runtime: every role, from one backend. The server holds one as

@@ -32,7 +32,7 @@ impl Scheduler {
             release_id: d.release_id.clone(),
             count: 0,
             exit: Exit::default(),
-            container_id: String::new(),
+            dyno: Default::default(),
             at: SystemTime::now(),
             next_at: Instant::now(),
         };
@@ -40,12 +40,12 @@ impl Scheduler {
         if crash.release_id != d.release_id {
             *crash = fresh();
         }
-        if crash.container_id == d.container_id {
+        if crash.dyno == d.id {
             return false;
         }
         crash.count += 1;
         crash.exit = exit;
-        crash.container_id = d.container_id.clone();
+        crash.dyno = d.id.clone();
         crash.at = SystemTime::now();
         crash.next_at = Instant::now() + backoff(crash.count);
         true
@@ -89,8 +89,8 @@ pub struct Crash {
     /// Crashes so far; the restart after the first is immediate.
     pub count: u32,
     pub exit: Exit,
-    /// The container whose exit was counted last: each counts once.
-    pub container_id: String,
+    /// The dyno whose exit was counted last: each counts once.
+    pub dyno: crate::runtime::DynoId,
     pub at: SystemTime,
     /// No restart before this.
     pub next_at: Instant,

@@ -116,7 +116,7 @@ pub fn decide(desired: Option<&Desired>, running: &[Dyno], waiting: &HashMap<(St
                         && d.process_type == *ptype
                         && d.index == index
                         && d.memory == memory
-                        && !keep.iter().any(|k| k.container_id == d.container_id)
+                        && !keep.iter().any(|k| k.id == d.id)
                 });
                 if let Some(d) = fits {
                     keep.push(d.clone());
@@ -129,7 +129,7 @@ pub fn decide(desired: Option<&Desired>, running: &[Dyno], waiting: &HashMap<(St
             }
         }
     }
-    let retire = running.iter().filter(|d| !keep.iter().any(|k| k.container_id == d.container_id)).cloned().collect();
+    let retire = running.iter().filter(|d| !keep.iter().any(|k| k.id == d.id)).cloned().collect();
     Decision { keep, start, retire, wanted, look_again_at }
 }
 
@@ -152,7 +152,7 @@ mod tests {
 
     fn dyno(release: &str, ptype: &str, index: u32, memory: i64, id: &str) -> Dyno {
         Dyno {
-            container_id: id.into(),
+            id: id.into(),
             app: "a".into(),
             release_id: release.into(),
             release_version: 1,
@@ -178,7 +178,7 @@ mod tests {
     }
 
     fn ids(dynos: &[Dyno]) -> Vec<&str> {
-        dynos.iter().map(|d| d.container_id.as_str()).collect()
+        dynos.iter().map(|d| d.id.as_str()).collect()
     }
 
     #[test]

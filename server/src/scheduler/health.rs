@@ -54,9 +54,9 @@ impl Scheduler {
             if check_exit {
                 exit_checked = Some(Instant::now());
             }
-            if check_exit && !matches!(self.inner.runtime.exit_of(&d.container_id).await, Ok((true, _))) {
+            if check_exit && !matches!(self.inner.runtime.exit_of(&d.id).await, Ok((true, _))) {
                 let exit = self.exit_of(d).await;
-                let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+                let output = self.inner.runtime.output_tail(&d.id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
                 if self.record_crash(d, exit.clone()) {
                     self.crash_events(d, &exit);
                 }
@@ -68,7 +68,7 @@ impl Scheduler {
                     return Ok(());
                 }
                 let port = check.and_then(|c| c.port).map_or_else(|| "$PORT".to_owned(), |p| format!("port {p}"));
-                let output = self.inner.runtime.output_tail(&d.container_id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
+                let output = self.inner.runtime.output_tail(&d.id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
                 let what = match (check, path) {
                     (Some(_), _) => format!(
                         "did not pass its startup check (GET {} on {port}{}) after {tries} attempts",
@@ -119,20 +119,20 @@ impl Scheduler {
             let mut failures = self.inner.liveness_failures.lock().expect("liveness poisoned");
             for ((d, c, _), ok) in due.iter().zip(results) {
                 if ok.unwrap_or(false) {
-                    failures.remove(&d.container_id);
+                    failures.remove(&d.id);
                     continue;
                 }
-                let n = failures.entry(d.container_id.clone()).or_default();
+                let n = failures.entry(d.id.clone()).or_default();
                 *n += 1;
                 if *n >= c.attempts.unwrap_or(3) {
-                    failures.remove(&d.container_id);
-                    failed.insert(d.container_id.clone());
+                    failures.remove(&d.id);
+                    failed.insert(d.id.clone());
                 }
             }
         }
         let mut stay = Vec::new();
         for d in actual {
-            if !failed.contains(&d.container_id) {
+            if !failed.contains(&d.id) {
                 stay.push(d);
                 continue;
             }

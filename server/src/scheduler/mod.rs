@@ -82,9 +82,9 @@ struct Inner {
     /// Crashes per dyno slot (app, type, index).
     crashes: Mutex<HashMap<Slot, Crash>>,
     /// Liveness checks failed in a row, per container.
-    liveness_failures: Mutex<HashMap<String, u32>>,
+    liveness_failures: Mutex<HashMap<crate::runtime::DynoId, u32>>,
     /// Containers the platform is stopping on purpose: their exit is no crash.
-    stopping: Mutex<HashSet<String>>,
+    stopping: Mutex<HashSet<crate::runtime::DynoId>>,
     /// Dynos' output and the scheduler's events about them go here.
     logs: LogRouter,
 }
@@ -217,7 +217,7 @@ impl Scheduler {
         self.inner.crashes.lock().expect("crashes poisoned").retain(|slot, _| slot.0 != app);
         let (dynos, one_offs) = self.inner.runtime.list_app(app).await?;
         for dyno in dynos.iter().chain(one_offs.iter().map(|o| &o.dyno)) {
-            self.inner.runtime.stop_dyno(&dyno.container_id, Duration::from_secs(5)).await?;
+            self.inner.runtime.stop_dyno(&dyno.id, Duration::from_secs(5)).await?;
         }
         if let Err(e) = self.inner.runtime.remove_app_network(app).await {
             warn!(app, error = %format!("{e:#}"), "cannot remove the app's network");
@@ -260,7 +260,7 @@ impl Scheduler {
         // Dynos that exited: remember how, then clear them away.
         let mut actual = Vec::new();
         for d in listed {
-            let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
+            let on_purpose = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.id);
             if on_purpose {
                 // Already on its way out: neither kept (a scale-up right
                 // after a scale-down starts a fresh dyno) nor stopped again.
@@ -390,7 +390,7 @@ impl Scheduler {
             held = actual
                 .iter()
                 .filter(|d| d.process_type == "web" && d.addr.is_some_and(|a| routed.contains(&a)))
-                .filter(|d| !keep.iter().chain(started.iter()).any(|k| k.container_id == d.container_id))
+                .filter(|d| !keep.iter().chain(started.iter()).any(|k| k.id == d.id))
                 .collect();
             if !held.is_empty() {
                 warn!(app = %app.name, kept = held.len(), "no new web dyno answers: the previous web dynos keep serving");
@@ -435,8 +435,8 @@ impl Scheduler {
 
         // Only now, with the new dynos serving, do the old ones go (but those
         // held serving); the dynos of a release that just failed go too.
-        let held: HashSet<String> = held.iter().map(|d| d.container_id.clone()).collect();
-        let mut going: Vec<Dyno> = retire.into_iter().filter(|d| !held.contains(&d.container_id)).collect();
+        let held: HashSet<crate::runtime::DynoId> = held.iter().map(|d| d.id.clone()).collect();
+        let mut going: Vec<Dyno> = retire.into_iter().filter(|d| !held.contains(&d.id)).collect();
         if outcome.release_failed {
             going.extend(keep.into_iter().chain(started));
         }
@@ -452,7 +452,7 @@ impl Scheduler {
 
     /// How a dyno ended (an engine error, if it cannot say).
     async fn exit_of(&self, d: &Dyno) -> Exit {
-        match self.inner.runtime.exit_of(&d.container_id).await {
+        match self.inner.runtime.exit_of(&d.id).await {
             Ok((_, exit)) => exit,
             Err(e) => Exit { error: Some(format!("{e:#}")), ..Default::default() },
         }
@@ -502,7 +502,7 @@ impl Scheduler {
         let mut dynos: Vec<Dyno> = inner.runtime.list_dynos(Some(&app.name)).await?;
         let stopping = inner.stopping.lock().expect("stopping poisoned").clone();
         dynos.retain(|d| {
-            d.running && !stopping.contains(&d.container_id) && target.is_none_or(|t| t == d.process_type || t == d.name())
+            d.running && !stopping.contains(&d.id) && target.is_none_or(|t| t == d.process_type || t == d.name())
         });
         dynos.sort_by(|a, b| (&a.process_type, a.index).cmp(&(&b.process_type, b.index)));
         let (mut restarted, mut failed) = (Vec::new(), Vec::new());
@@ -565,7 +565,7 @@ impl Scheduler {
 
     /// Stops and removes a dyno on purpose: its exit counts as no crash.
     async fn stop_now(&self, dyno: &Dyno, grace: Duration) {
-        let id = dyno.container_id.clone();
+        let id = dyno.id.clone();
         if !self.inner.stopping.lock().expect("stopping poisoned").insert(id.clone()) {
             return; // another stop of it is under way
         }
@@ -585,7 +585,7 @@ impl Scheduler {
             }
         }
         // Its last lines are taken in before the container goes.
-        self.inner.logs.drained(&id, Duration::from_secs(2)).await;
+        self.inner.logs.drained(id.as_str(), Duration::from_secs(2)).await;
         if let Err(e) = self.inner.runtime.stop_dyno(&id, grace).await {
             warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno");
         }

@@ -23,7 +23,7 @@ impl Scheduler {
         let mut views = Vec::new();
         for d in dynos.iter().filter(|d| d.running) {
             let crash = crash_for(d).map(|(_, c)| c);
-            let stopping = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.container_id);
+            let stopping = self.inner.stopping.lock().expect("stopping poisoned").contains(&d.id);
             let state = if stopping {
                 "stopping"
             } else if d.process_type == "web" && !d.addr.is_some_and(|a| routed.contains(&a)) {
@@ -40,7 +40,7 @@ impl Scheduler {
                 restarts: crash.map_or(0, |c| c.count),
                 exit_code: crash.and_then(|c| c.exit.exit_code),
                 size: d.size(),
-                container_id: d.container_id.chars().take(12).collect(),
+                container_id: d.id.short(),
                 node: d.node.clone(),
             });
         }

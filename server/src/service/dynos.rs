@@ -55,7 +55,7 @@ pub fn one_off_to_wire(o: &crate::runtime::OneOff) -> Dyno {
         exit_code: None,
         command: o.command.clone(),
         size: o.dyno.size(),
-        container_id: o.dyno.container_id.chars().take(12).collect(),
+        container_id: o.dyno.id.short(),
         node: o.dyno.node.clone(),
     }
 }

@@ -270,7 +270,7 @@ async fn resize_sets_memory_limits_and_replaces_dynos_new_first() {
     f.wait_for_dynos("fast-resize", &["web.1 v1"]).await;
     let after = f.fake.list_dynos(Some("fast-resize")).await.unwrap();
     assert_eq!(after[0].memory, Some(1 << 30));
-    assert_ne!(after[0].container_id, before[0].container_id);
+    assert_ne!(after[0].id, before[0].id);
     let r = f.http().get(f.url("/apps/fast-resize/formation")).bearer_auth(&f.token).send().await.unwrap();
     let formation: Vec<paas_wire::Formation> = r.json().await.unwrap();
     assert_eq!(formation.iter().find(|x| x.process_type == "web").unwrap().size, "1G");
@@ -284,7 +284,7 @@ async fn restart_rolls_web_dynos_one_at_a_time_and_stop_brings_a_dyno_back() {
     f.p().releases.scale(&app, &[scale_of("web", Some(2), None)]).await.unwrap();
     f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
     f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
-    let before: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+    let before: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.id.to_string()).collect();
 
     let r = f.http().delete(f.url("/apps/fast-restart/dynos/web")).bearer_auth(&f.token).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -292,7 +292,7 @@ async fn restart_rolls_web_dynos_one_at_a_time_and_stop_brings_a_dyno_back() {
     assert_eq!(restart.restarted, ["web.1", "web.2"]);
     assert!(restart.failures.is_empty());
     f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
-    let after: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+    let after: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.id.to_string()).collect();
     assert!(after.iter().all(|id| !before.contains(id)), "every dyno is new: {before:?} {after:?}");
     assert_eq!(f.p().routes.get("fast-restart").len(), 2);
     assert_eq!(f.page("fast-restart").await.0, 200);
@@ -304,7 +304,7 @@ async fn restart_rolls_web_dynos_one_at_a_time_and_stop_brings_a_dyno_back() {
     let r = f.http().post(f.url("/apps/fast-restart/dynos/web.2/actions/stop")).bearer_auth(&f.token).send().await.unwrap();
     assert_eq!(r.status(), 202);
     f.wait_for_dynos("fast-restart", &["web.1 v1", "web.2 v1"]).await;
-    let now: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.container_id).collect();
+    let now: Vec<String> = f.fake.list_dynos(Some("fast-restart")).await.unwrap().into_iter().map(|d| d.id.to_string()).collect();
     assert_ne!(now, after, "web.2 was replaced");
 }
 
@@ -459,14 +459,14 @@ async fn a_dyno_failing_its_liveness_check_leaves_the_rotation_and_is_restarted(
     let out = paas_server::output::Output::collect();
     let r = f.p().releases.deploy(&app, built, &out).await.unwrap();
     f.p().releases.converge(&app, Some(r.version), Some(Duration::from_secs(10))).await;
-    let before = f.fake.list_dynos(Some("fast-live")).await.unwrap()[0].container_id.clone();
+    let before = f.fake.list_dynos(Some("fast-live")).await.unwrap()[0].id.clone();
     f.fake.hang("fast-live", "web.1");
     // Two failed checks in a row (one per pass), then a new dyno.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         f.p().releases.converge(&app, Some(1), Some(Duration::from_secs(10))).await;
         let now = f.fake.list_dynos(Some("fast-live")).await.unwrap();
-        if now.iter().any(|d| d.running && d.container_id != before) && f.page("fast-live").await.0 == 200 {
+        if now.iter().any(|d| d.running && d.id != before) && f.page("fast-live").await.0 == 200 {
             break;
         }
         assert!(Instant::now() < deadline, "the hung dyno was not replaced");

@@ -43,7 +43,7 @@ impl DockerRuntime {
             _ => SocketAddr::from(([127, 0, 0, 1], p)),
         });
         let seen = crate::runtime::DynoObserved {
-            id: c.id.clone()?,
+            id: c.id.clone()?.into(),
             running,
             state: c.state.clone().unwrap_or_default(),
             command: c.command.clone().unwrap_or_default(),
@@ -293,7 +293,7 @@ impl DockerRuntime {
         Ok(self.exit_of(container_id).await?.1)
     }
 
-    pub(super) fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+    pub(super) fn watch_exits(&self) -> mpsc::Receiver<(String, crate::runtime::DynoId)> {
         let (tx, rx) = mpsc::channel(256);
         let docker = self.docker.clone();
         let instance = self.instance_label();
@@ -318,7 +318,7 @@ impl DockerRuntime {
                     let Some(actor) = event.actor else { continue };
                     let app = actor.attributes.and_then(|mut a| a.remove(labels::APP));
                     if let (Some(app), Some(id)) = (app, actor.id) {
-                        if tx.send((app, id)).await.is_err() {
+                        if tx.send((app, id.into())).await.is_err() {
                             return;
                         }
                     }

@@ -286,12 +286,12 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::start_dyno(self, spec).await
     }
 
-    async fn halt_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
-        DockerRuntime::halt_dyno(self, container_id, grace).await
+    async fn halt_dyno(&self, id: &super::DynoId, grace: Duration) -> Result<()> {
+        DockerRuntime::halt_dyno(self, id.as_str(), grace).await
     }
 
-    async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
-        DockerRuntime::stop_dyno(self, container_id, grace).await
+    async fn stop_dyno(&self, id: &super::DynoId, grace: Duration) -> Result<()> {
+        DockerRuntime::stop_dyno(self, id.as_str(), grace).await
     }
 
     async fn remove_app_network(&self, app: &str) -> Result<()> {
@@ -302,11 +302,11 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::prune_networks(self, apps).await
     }
 
-    async fn exit_of(&self, container_id: &str) -> Result<(bool, super::Exit)> {
-        DockerRuntime::exit_of(self, container_id).await
+    async fn exit_of(&self, id: &super::DynoId) -> Result<(bool, super::Exit)> {
+        DockerRuntime::exit_of(self, id.as_str()).await
     }
 
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+    fn watch_exits(&self) -> mpsc::Receiver<(String, super::DynoId)> {
         DockerRuntime::watch_exits(self)
     }
 
@@ -375,12 +375,12 @@ impl super::ImageBuilder for DockerRuntime {
 
 #[async_trait]
 impl super::OutputFollower for DockerRuntime {
-    async fn output_tail(&self, container_id: &str, lines: usize) -> Result<Vec<String>> {
-        DockerRuntime::output_tail(self, container_id, lines).await
+    async fn output_tail(&self, id: &super::DynoId, lines: usize) -> Result<Vec<String>> {
+        DockerRuntime::output_tail(self, id.as_str(), lines).await
     }
 
-    fn follow_output(&self, container_id: &str, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
-        DockerRuntime::follow_output(self, container_id, since)
+    fn follow_output(&self, id: &super::DynoId, since: i64) -> mpsc::Receiver<Result<super::OutputLine>> {
+        DockerRuntime::follow_output(self, id.as_str(), since)
     }
 }
 
@@ -394,16 +394,16 @@ impl super::OneOffAttach for DockerRuntime {
         DockerRuntime::list_one_offs(self, app).await
     }
 
-    async fn resize_tty(&self, container_id: &str, cols: u16, rows: u16) -> Result<()> {
-        DockerRuntime::resize_tty(self, container_id, cols, rows).await
+    async fn resize_tty(&self, id: &super::DynoId, cols: u16, rows: u16) -> Result<()> {
+        DockerRuntime::resize_tty(self, id.as_str(), cols, rows).await
     }
 
-    async fn signal(&self, container_id: &str, signal: &str) -> Result<()> {
-        DockerRuntime::signal(self, container_id, signal).await
+    async fn signal(&self, id: &super::DynoId, signal: &str) -> Result<()> {
+        DockerRuntime::signal(self, id.as_str(), signal).await
     }
 
-    async fn wait_exit(&self, container_id: &str) -> Result<super::Exit> {
-        DockerRuntime::wait_exit(self, container_id).await
+    async fn wait_exit(&self, id: &super::DynoId) -> Result<super::Exit> {
+        DockerRuntime::wait_exit(self, id.as_str()).await
     }
 }
 

@@ -132,7 +132,7 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
     let container = spec.task_template.as_ref().and_then(|t| t.container_spec.as_ref());
     let command = container.and_then(|c| c.command.as_ref()).and_then(|c| c.last().cloned()).unwrap_or_default();
     let seen = DynoObserved {
-        id: service.id.clone()?,
+        id: service.id.clone()?.into(),
         running,
         state: if running || node.is_none_or(|n| n.ready) { state.to_string() } else { "lost".to_owned() },
         command,
@@ -535,7 +535,7 @@ mod tests {
         service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[]));
         let n1 = node(true);
         let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&n1)).unwrap();
-        assert_eq!((d.container_id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));
+        assert_eq!((d.id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));
         assert!(d.running);
         assert_eq!(d.addr, Some("10.231.0.11:30001".parse().unwrap()));
         assert_eq!(d.node.as_deref(), Some("paas-tb-n1"));

@@ -22,7 +22,7 @@
 use super::swarm::NodeSeen;
 use super::DockerRuntime;
 use crate::runtime::{
-    Attachment, BuildLimits, Dyno, DynoSpec, Exit, ImageBuilder, Node, OneOff, OneOffAttach, OneOffSpec, OutputFollower, OutputLine,
+    Attachment, BuildLimits, Dyno, DynoId, DynoSpec, Exit, ImageBuilder, Node, OneOff, OneOffAttach, OneOffSpec, OutputFollower, OutputLine,
     Placement, RegistryAuth, Runtime, TaskResult, TaskSpec,
 };
 use anyhow::{anyhow, Context, Result};
@@ -122,9 +122,9 @@ impl SwarmRuntime {
         // the manager has not assigned its task yet.
         let node_of = {
             let mut placed = self.placed.lock().expect("placed poisoned");
-            placed.retain(|id, _| dynos.iter().any(|d| &d.container_id == id && d.node.is_none()));
+            placed.retain(|id, _| dynos.iter().any(|d| d.id.as_str() == id && d.node.is_none()));
             let placed = placed.clone();
-            move |d: &Dyno| d.node.clone().or_else(|| placed.get(&d.container_id).cloned())
+            move |d: &Dyno| d.node.clone().or_else(|| placed.get(d.id.as_str()).cloned())
         };
         let mut eligible: Vec<(usize, usize, usize, String, String)> = Vec::new();
         for n in &nodes {
@@ -253,7 +253,8 @@ impl Placement for SwarmRuntime {
         self.started(&id, spec).await
     }
 
-    async fn halt_dyno(&self, id: &str, grace: Duration) -> Result<()> {
+    async fn halt_dyno(&self, id: &DynoId, grace: Duration) -> Result<()> {
+        let id = id.as_str();
         self.engine.swarm_halt(id).await?;
         // As on one engine: back once the task ended (SIGKILL after the
         // grace), or a little later at most.
@@ -267,8 +268,8 @@ impl Placement for SwarmRuntime {
         Ok(())
     }
 
-    async fn stop_dyno(&self, id: &str, _grace: Duration) -> Result<()> {
-        self.engine.swarm_remove(id).await
+    async fn stop_dyno(&self, id: &DynoId, _grace: Duration) -> Result<()> {
+        self.engine.swarm_remove(id.as_str()).await
     }
 
     async fn remove_app_network(&self, app: &str) -> Result<()> {
@@ -279,25 +280,24 @@ impl Placement for SwarmRuntime {
         Placement::prune_networks(&self.engine, apps).await
     }
 
-    async fn exit_of(&self, id: &str) -> Result<(bool, Exit)> {
-        self.engine.swarm_exit(id).await
+    async fn exit_of(&self, id: &DynoId) -> Result<(bool, Exit)> {
+        self.engine.swarm_exit(id.as_str()).await
     }
 
     /// The manager sends no event when a task ends: its dynos are listed
     /// every second, and one that ran and no longer does is reported.
-    fn watch_exits(&self) -> mpsc::Receiver<(String, String)> {
+    fn watch_exits(&self) -> mpsc::Receiver<(String, DynoId)> {
         let (tx, rx) = mpsc::channel(256);
         let engine = self.engine.clone();
         tokio::spawn(async move {
-            let mut running: HashMap<String, String> = HashMap::new();
+            let mut running: HashMap<DynoId, String> = HashMap::new();
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             while !tx.is_closed() {
                 tick.tick().await;
                 let Ok(dynos) = engine.swarm_dynos(None).await else { continue };
-                let now: HashMap<String, String> =
-                    dynos.iter().filter(|d| d.running).map(|d| (d.container_id.clone(), d.app.clone())).collect();
+                let now: HashMap<DynoId, String> = dynos.iter().filter(|d| d.running).map(|d| (d.id.clone(), d.app.clone())).collect();
                 for (id, app) in &running {
-                    let ended = dynos.iter().any(|d| &d.container_id == id && !d.running);
+                    let ended = dynos.iter().any(|d| &d.id == id && !d.running);
                     if ended && tx.send((app.clone(), id.clone())).await.is_err() {
                         return;
                     }
@@ -393,20 +393,20 @@ impl ImageBuilder for SwarmRuntime {
 /// Dynos' output, through the manager.
 #[async_trait]
 impl OutputFollower for SwarmRuntime {
-    async fn output_tail(&self, id: &str, lines: usize) -> Result<Vec<String>> {
-        if self.engine.swarm_dyno(id).await?.is_none() {
+    async fn output_tail(&self, id: &DynoId, lines: usize) -> Result<Vec<String>> {
+        if self.engine.swarm_dyno(id.as_str()).await?.is_none() {
             // A one-off dyno: a container on the manager.
             return OutputFollower::output_tail(&self.engine, id, lines).await;
         }
-        self.engine.swarm_output_tail(id, lines, Duration::from_secs(10)).await
+        self.engine.swarm_output_tail(id.as_str(), lines, Duration::from_secs(10)).await
     }
 
-    fn follow_output(&self, id: &str, since: i64) -> mpsc::Receiver<Result<OutputLine>> {
+    fn follow_output(&self, id: &DynoId, since: i64) -> mpsc::Receiver<Result<OutputLine>> {
         // Service ids and container ids differ in length (25 and 64).
-        if id.len() == 64 {
+        if id.as_str().len() == 64 {
             return OutputFollower::follow_output(&self.engine, id, since);
         }
-        self.engine.swarm_follow(id, since)
+        self.engine.swarm_follow(id.as_str(), since)
     }
 }
 
@@ -421,16 +421,16 @@ impl OneOffAttach for SwarmRuntime {
         self.engine.list_one_offs(app).await
     }
 
-    async fn resize_tty(&self, id: &str, cols: u16, rows: u16) -> Result<()> {
-        self.engine.resize_tty(id, cols, rows).await
+    async fn resize_tty(&self, id: &DynoId, cols: u16, rows: u16) -> Result<()> {
+        self.engine.resize_tty(id.as_str(), cols, rows).await
     }
 
-    async fn signal(&self, id: &str, signal: &str) -> Result<()> {
-        self.engine.signal(id, signal).await
+    async fn signal(&self, id: &DynoId, signal: &str) -> Result<()> {
+        self.engine.signal(id.as_str(), signal).await
     }
 
-    async fn wait_exit(&self, id: &str) -> Result<Exit> {
-        self.engine.wait_exit(id).await
+    async fn wait_exit(&self, id: &DynoId) -> Result<Exit> {
+        self.engine.wait_exit(id.as_str()).await
     }
 }
 
