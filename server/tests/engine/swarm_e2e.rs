@@ -240,6 +240,16 @@ fn swarm_a_lost_node_fails_no_request_its_dynos_come_back_elsewhere_and_nothing_
     assert_eq!(web.len(), 3, "{d:?}");
     let (status, _) = p.get(&app, "/").unwrap();
     assert_eq!(status, 200);
+    // And it takes dynos again: a fourth web dyno goes to it and serves
+    // (restarted by the scheduler if its first start on the returning
+    // node does not answer; see ARCHITECTURE.md).
+    let _ = p.paas(dir, &["ps:scale", "web=4", "-a", &app]);
+    poll(Duration::from_secs(180), "a web dyno up on paas-tb-n1 again", || {
+        let d = dynos(&p, dir, &app);
+        let up = d.iter().filter(|(n, (s, _))| n.starts_with("web.") && s == "up");
+        let on_n1 = up.clone().filter(|(_, (_, node))| node == "paas-tb-n1").count();
+        (up.count() == 4 && on_n1 == 1).then_some(())
+    });
 }
 
 /// The app's services of release `version` on the swarm.
