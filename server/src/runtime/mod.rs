@@ -87,10 +87,6 @@ pub struct DynoIdentity {
 pub struct DynoId(String);
 
 impl DynoId {
-    pub fn new(id: impl Into<String>) -> Self {
-        DynoId(id.into())
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

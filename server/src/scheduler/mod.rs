@@ -248,7 +248,6 @@ impl Scheduler {
         };
         let scaled = inner.store.formation(&app.id).await?;
         let sizes = self.sizes(app).await?;
-        let constraints = inner.store.app_constraints(&app.id).await?;
         let (listed, one_offs) = inner.runtime.list_app(&app.name).await?;
         // Detached one-off dynos' output goes to the log too (attached
         // ones' goes to their client only).
@@ -301,6 +300,8 @@ impl Scheduler {
                 let memory = formation.keys().map(|t| (t.clone(), self.size_of(&sizes, t).bytes())).collect();
                 let desired = Desired { release_id: &release.id, formation, memory };
                 let decision = decide(Some(&desired), &actual, &self.waiting_slots(app, &release.id), Instant::now());
+                // Read only when something starts: most passes start nothing.
+                let constraints = if decision.start.is_empty() { Vec::new() } else { inner.store.app_constraints(&app.id).await? };
                 for (ptype, index) in &decision.start {
                     let mut spec = spec_for(&app.name, release, ptype, *index, &types[ptype], &env, desired.memory[ptype]);
                     spec.constraints = constraints.clone();
@@ -505,12 +506,13 @@ impl Scheduler {
             d.running && !stopping.contains(&d.id) && target.is_none_or(|t| t == d.process_type || t == d.name())
         });
         dynos.sort_by(|a, b| (&a.process_type, a.index).cmp(&(&b.process_type, b.index)));
+        let constraints = inner.store.app_constraints(&app.id).await?;
         let (mut restarted, mut failed) = (Vec::new(), Vec::new());
         for old in dynos {
             let Some(command) = types.get(&old.process_type) else { continue };
             let memory = self.size_of(&sizes, &old.process_type).bytes();
             let mut spec = spec_for(&app.name, &release, &old.process_type, old.index, command, &env, memory);
-            spec.constraints = inner.store.app_constraints(&app.id).await?;
+            spec.constraints = constraints.clone();
             let new = match inner.runtime.start_dyno(&spec).await {
                 Ok(d) => {
                     inner.logs.event(&app.name, &old.name(), "Restarting");

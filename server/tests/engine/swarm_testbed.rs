@@ -31,7 +31,7 @@ impl Manager {
         // This test's process only: the runtime connects by DOCKER_HOST.
         std::env::set_var("DOCKER_HOST", MANAGER);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap();
+        let engine = rt.block_on(DockerRuntime::connect("tb-test", Some(MANAGER), DynoAddress::Published)).unwrap().on_swarm();
         let image = rt.block_on(engine.push_image(BASE_IMAGE, &format!("{REGISTRY}/paas-test/busybox"), "1", Some(&registry_auth()))).unwrap();
         Manager { rt, engine, image, started: Default::default() }
     }

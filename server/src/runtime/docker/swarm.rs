@@ -177,12 +177,6 @@ pub fn exit_of(task: &Task, node: Option<&NodeSeen>) -> (bool, Exit) {
 /// engine's connection (paas talks to the manager only, never to a
 /// worker's engine).
 impl super::DockerRuntime {
-    /// The app's network on a swarm: an attachable overlay of the same name
-    /// as on one host, so one-off containers on the manager join it.
-    pub async fn swarm_network(&self, app: &str) -> anyhow::Result<String> {
-        self.ensure_network_of(app, "overlay", true).await
-    }
-
     /// Creates the service that runs `spec` (`image`: by digest) within
     /// `constraints`; its id. `auth` reaches the workers that pull.
     pub async fn swarm_start(
@@ -193,7 +187,8 @@ impl super::DockerRuntime {
         constraints: &[String],
         auth: Option<&crate::runtime::RegistryAuth>,
     ) -> anyhow::Result<String> {
-        let network = self.swarm_network(&spec.app).await?;
+        // The app's attachable overlay (`on_swarm`).
+        let network = self.ensure_network(&spec.app).await?;
         let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints);
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
             username: Some(a.username.clone()),
@@ -222,11 +217,7 @@ impl super::DockerRuntime {
     /// readable): the service scaled to no replica, so the task gets
     /// SIGTERM and SIGKILL after its stop grace. Idempotent.
     pub async fn swarm_halt(&self, service_id: &str) -> anyhow::Result<()> {
-        let service = match self.docker.inspect_service(service_id, None).await {
-            Ok(s) => s,
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
-            Err(e) => anyhow::bail!("cannot read service {service_id}: {e}"),
-        };
+        let Some(service) = self.swarm_service(service_id).await? else { return Ok(()) };
         let (Some(mut spec), Some(version)) = (service.spec, service.version.and_then(|v| v.index)) else {
             anyhow::bail!("the manager gave service {service_id} without its spec");
         };
@@ -238,6 +229,15 @@ impl super::DockerRuntime {
         match self.docker.update_service(service_id, spec, options, None).await {
             Ok(_) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(anyhow::anyhow!("cannot stop the task of service {service_id}: {e}")),
+        }
+    }
+
+    /// A service as the manager keeps it; None when it is gone.
+    async fn swarm_service(&self, service_id: &str) -> anyhow::Result<Option<Service>> {
+        match self.docker.inspect_service(service_id, None).await {
+            Ok(s) => Ok(Some(s)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => anyhow::bail!("cannot read service {service_id}: {e}"),
         }
     }
 
@@ -275,11 +275,7 @@ impl super::DockerRuntime {
     /// One dyno's service as the manager sees it now: its newest task on
     /// its node. None when the service is gone.
     pub async fn swarm_dyno(&self, service_id: &str) -> anyhow::Result<Option<Dyno>> {
-        let service = match self.docker.inspect_service(service_id, None).await {
-            Ok(s) => s,
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => return Ok(None),
-            Err(e) => anyhow::bail!("cannot read service {service_id}: {e}"),
-        };
+        let Some(service) = self.swarm_service(service_id).await? else { return Ok(None) };
         let (task, node) = self.task_of(service_id).await?;
         Ok(dyno_from(&service, task.as_ref(), node.as_ref()))
     }
@@ -306,10 +302,8 @@ impl super::DockerRuntime {
     pub async fn swarm_exit(&self, service_id: &str) -> anyhow::Result<(bool, Exit)> {
         match self.task_of(service_id).await? {
             (Some(task), node) => Ok(exit_of(&task, node.as_ref())),
-            (None, _) => match self.docker.inspect_service(service_id, None).await {
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
-                    Ok((false, Exit { error: Some("its service is gone".into()), ..Default::default() }))
-                }
+            (None, _) => match self.swarm_service(service_id).await {
+                Ok(None) => Ok((false, Exit { error: Some("its service is gone".into()), ..Default::default() })),
                 _ => Ok((true, Exit::default())),
             },
         }
@@ -401,6 +395,12 @@ impl super::DockerRuntime {
     /// The app's dynos (or every app's) as the manager sees them: each
     /// service of ours with its newest task, on its node.
     pub async fn swarm_dynos(&self, app: Option<&str>) -> anyhow::Result<Vec<Dyno>> {
+        let nodes = self.swarm_nodes().await?;
+        self.swarm_dynos_on(app, &nodes).await
+    }
+
+    /// [`Self::swarm_dynos`] with the nodes already read.
+    pub async fn swarm_dynos_on(&self, app: Option<&str>, nodes: &[bollard::models::Node]) -> anyhow::Result<Vec<Dyno>> {
         let filters = HashMap::from([("label".to_owned(), vec![self.instance_label(), Self::app_label(app)])]);
         let services = self
             .docker
@@ -408,7 +408,7 @@ impl super::DockerRuntime {
             .await
             .map_err(|e| anyhow::anyhow!("cannot list the swarm's services: {e}"))?;
         let tasks: Vec<Task> = self.swarm_list("/tasks").await?;
-        let nodes: Vec<NodeSeen> = self.swarm_nodes().await?.iter().filter_map(NodeSeen::from_node).collect();
+        let nodes: Vec<NodeSeen> = nodes.iter().filter_map(NodeSeen::from_node).collect();
         Ok(services
             .iter()
             .filter_map(|service| {
@@ -428,6 +428,11 @@ pub struct Demux {
 }
 
 impl Demux {
+    /// The bytes so far of a frame that has not ended.
+    pub fn rest(&self) -> &[u8] {
+        self.held.get(8..).unwrap_or_default()
+    }
+
     /// The frames `chunk` completes: (stderr, bytes).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<(bool, Vec<u8>)> {
         self.held.extend_from_slice(chunk);
@@ -454,15 +459,11 @@ fn newest_task<'a>(tasks: &'a [Task], service_id: &str) -> Option<&'a Task> {
 
 /// The lines of a multiplexed log body (frames of an 8-byte header, the
 /// stream in byte 0 and the length in bytes 4-7, then the bytes).
+/// A cut last frame keeps what came of it.
 pub fn demultiplexed_lines(body: &[u8]) -> Vec<String> {
-    let mut text = Vec::new();
-    let mut at = 0;
-    while at + 8 <= body.len() {
-        let len = u32::from_be_bytes([body[at + 4], body[at + 5], body[at + 6], body[at + 7]]) as usize;
-        let end = (at + 8 + len).min(body.len());
-        text.extend_from_slice(&body[at + 8..end]);
-        at = end;
-    }
+    let mut frames = Demux::default();
+    let mut text: Vec<u8> = frames.push(body).into_iter().flat_map(|(_, bytes)| bytes).collect();
+    text.extend_from_slice(frames.rest());
     String::from_utf8_lossy(&text).lines().map(str::to_owned).collect()
 }
 

@@ -117,7 +117,7 @@ impl SwarmRuntime {
             .chain(&spec.constraints)
             .map(|c| Constraint::parse(c).map_err(|e| anyhow!("{e}")))
             .collect::<Result<_>>()?;
-        let dynos = self.engine.swarm_dynos(None).await?;
+        let dynos = self.engine.swarm_dynos_on(None, &nodes).await?;
         // Where each dyno is: its task's node, or where it was placed while
         // the manager has not assigned its task yet.
         let node_of = {
