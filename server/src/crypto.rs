@@ -43,6 +43,11 @@ pub fn drain_owner(app_id: &str) -> String {
     format!("drain:{app_id}")
 }
 
+/// The owner an add-on's credentials are sealed for.
+pub fn addon_owner(addon_id: &str) -> String {
+    format!("addon:{addon_id}")
+}
+
 impl ConfigCipher {
     /// Derives the 256-bit key from `PAAS_SECRET_KEY` (any high-entropy
     /// string), or from `<data dir>/secret.key`, which is generated on first

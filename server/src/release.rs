@@ -184,6 +184,30 @@ impl ReleaseService {
         app: &AppRow,
         patch: ConfigPatch,
     ) -> ReleaseResult<(Option<ReleaseRow>, BTreeMap<String, String>)> {
+        self.change_config(app, patch, None).await
+    }
+
+    /// Sets or unsets the config var of an add-on's attachment (`addons/`),
+    /// which `set_config` refuses to touch: a release described by `what`.
+    pub async fn set_attachment_config(
+        &self,
+        app: &AppRow,
+        key: &str,
+        value: Option<String>,
+        what: &str,
+    ) -> ReleaseResult<Option<ReleaseRow>> {
+        let patch = ConfigPatch::from([(key.to_owned(), value)]);
+        Ok(self.change_config(app, patch, Some(what)).await?.0)
+    }
+
+    /// `attachment`: the change is an add-on's (described so), which may
+    /// touch attachments' vars; None: a user's, which may not.
+    async fn change_config(
+        &self,
+        app: &AppRow,
+        patch: ConfigPatch,
+        attachment: Option<&str>,
+    ) -> ReleaseResult<(Option<ReleaseRow>, BTreeMap<String, String>)> {
         if patch.is_empty() {
             return Err(ReleaseError::Invalid(
                 ErrorId::BadRequest,
@@ -199,6 +223,22 @@ impl ReleaseService {
         let lock = self.inner.locks.get(&app.id);
         let _guard = lock.lock().await;
         let store = &self.inner.store;
+        if attachment.is_none() {
+            // Under the app's lock, as attaching changes these vars under it.
+            for attached in store.attachments_of_app(&app.id).await? {
+                let key = format!("{}_URL", attached.name);
+                if patch.contains_key(&key) {
+                    let addon = store.addon_by_id(&attached.addon_id).await?.map(|a| a.name).unwrap_or_default();
+                    return Err(ReleaseError::Invalid(
+                        ErrorId::AttachedVar,
+                        format!(
+                            "{key} is add-on {addon}'s attachment to {app}: it changes with the add-on, not by hand; use `paas addons:detach {addon} -a {app}` to remove it, or attach another add-on `--as` another name",
+                            app = app.name
+                        ),
+                    ));
+                }
+            }
+        }
         let current = store.current_release(&app.id).await?;
         let mut vars = match &current {
             Some(r) => self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &r.config)?,
@@ -234,10 +274,12 @@ impl ReleaseService {
             ));
         }
         let mut description = Vec::new();
-        if !set.is_empty() {
+        if let Some(what) = attachment {
+            description.push(what.to_owned());
+        } else if !set.is_empty() {
             description.push(format!("Set {} config vars", set.join(", ")));
         }
-        if !unset.is_empty() {
+        if !unset.is_empty() && attachment.is_none() {
             description.push(format!("Remove {} config vars", unset.join(", ")));
         }
         let new = NewRelease {

@@ -28,6 +28,8 @@ use tracing::{info, warn};
 
 /// How often the scheduler reconciles every app even when nothing asked.
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+/// How often add-ons' backup schedules are looked at.
+const BACKUP_SCHEDULE_EVERY: Duration = Duration::from_secs(30);
 
 /// A running platform.
 pub struct Running {
@@ -47,6 +49,8 @@ pub struct Running {
     sweeper: tokio::task::JoinHandle<()>,
     cron: tokio::task::JoinHandle<()>,
     renewals: tokio::task::JoinHandle<()>,
+    /// Add-ons' backup schedules.
+    backups: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -57,6 +61,7 @@ impl Running {
         self.sweeper.abort();
         self.cron.abort();
         self.renewals.abort();
+        self.backups.abort();
         // Attached one-off dynos end with their clients' connections.
         self.one_offs.end_session().await;
         // Spare build containers would wait for builds that never come.
@@ -194,8 +199,18 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         }
     }
     let cron = crate::cron::CronService::new(store.clone(), one_offs.clone(), logs.clone());
+    let addons = crate::addons::Addons::new(
+        store.clone(),
+        cipher.clone(),
+        runtime.clone(),
+        releases.clone(),
+        logs.clone(),
+        settings.stack.clone(),
+        &settings.server.data_dir,
+    );
     let settings = Arc::new(settings);
     let state = AppState {
+        addons: addons.clone(),
         store: store.clone(),
         releases: releases.clone(),
         scheduler: scheduler.clone(),
@@ -217,6 +232,12 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let tls_addr = settings.router.tls_listen;
     info!(api = %api_addr, router = %router_addr, domain = %settings.server.domain, tls = ?tls_addr, "paas-server listening");
 
+    // Add-ons' services run and sit on their apps' networks before the
+    // apps' dynos are adopted or started.
+    if let Err(e) = addons.resume().await {
+        warn!(error = %format!("{e:#}"), "cannot resume add-ons");
+    }
+    let backups = addons.run_schedules(BACKUP_SCHEDULE_EVERY);
     // Adopt what runs before taking traffic, then keep reconciling.
     if let Err(e) = scheduler.reconcile_all().await {
         warn!(error = %format!("{e:#}"), "first reconcile failed");
@@ -276,7 +297,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, cron, renewals })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, cron, renewals, backups })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

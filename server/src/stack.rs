@@ -97,7 +97,38 @@ async fn debootstrap(stack: &Stack) -> Result<Vec<u8>> {
 }
 
 async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[&str], out: &mpsc::Sender<String>) -> Result<()> {
-    // A fixed script: no user input reaches it.
+    let then = format!(
+        "mkdir -p /app\n\
+         cat > /usr/local/bin/paas-launch <<'LAUNCHER'\n{LAUNCHER}LAUNCHER\n\
+         chmod 755 /usr/local/bin/paas-launch\n"
+    );
+    let commit = CommitSpec {
+        tag: image.to_owned(),
+        entrypoint: Some(vec!["/usr/local/bin/paas-launch".into()]),
+        working_dir: Some("/app".into()),
+        env: vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            "HOME=/app".into(),
+            "LANG=C.UTF-8".into(),
+            "STACK=paas-trixie".into(),
+        ],
+        user: None,
+    };
+    install_packages(runtime, stack, packages, &then, commit, out).await
+}
+
+/// Makes `commit.tag` from the base image: `apt-get install packages`,
+/// then the fixed shell script `then` (as root), committed with `commit`'s
+/// settings. No user input reaches the script.
+pub(crate) async fn install_packages(
+    runtime: &dyn Runtime,
+    stack: &Stack,
+    packages: &[&str],
+    then: &str,
+    commit: CommitSpec,
+    out: &mpsc::Sender<String>,
+) -> Result<()> {
+    let image = commit.tag.clone();
     let script = format!(
         "set -e\n\
          export DEBIAN_FRONTEND=noninteractive\n\
@@ -106,9 +137,7 @@ async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[
          apt-get $ca -q install -y --no-install-recommends {}\n\
          apt-get clean\n\
          rm -rf /var/lib/apt/lists/*\n\
-         mkdir -p /app\n\
-         cat > /usr/local/bin/paas-launch <<'LAUNCHER'\n{LAUNCHER}LAUNCHER\n\
-         chmod 755 /usr/local/bin/paas-launch\n",
+         {then}",
         packages.join(" ")
     );
     let (tx, mut rx) = mpsc::channel::<String>(256);
@@ -127,17 +156,7 @@ async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[
         image: stack.base.clone(),
         cmd: vec!["/bin/sh".into(), "-c".into(), script],
         ca_bundle: stack.ca_bundle().map(|p| (p, "/etc/paas/ca.crt".to_owned())),
-        commit: Some(CommitSpec {
-            tag: image.to_owned(),
-            entrypoint: Some(vec!["/usr/local/bin/paas-launch".into()]),
-            working_dir: Some("/app".into()),
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                "HOME=/app".into(),
-                "LANG=C.UTF-8".into(),
-                "STACK=paas-trixie".into(),
-            ],
-        }),
+        commit: Some(commit),
         timeout: Some(Duration::from_secs(30 * 60)),
         platform_step: true,
         spare: false,

@@ -73,6 +73,14 @@ error_ids! {
     NotGit = "not_git": "A git route got a request that is not git's.",
     PushOnly = "push_only": "Only pushes (receive-pack) are served.",
     CronRunning = "cron_running": "The cron entry's last run still goes, and it forbids overlapping runs.",
+    UnknownAddonService = "unknown_addon_service": "No such add-on service or version on this platform.",
+    AttachmentTaken = "attachment_taken": "The app has an attachment of that name, or that add-on, already.",
+    AttachedVar = "attached_var": "The config var is an add-on attachment's: attach or detach the add-on instead.",
+    AddonAttached = "addon_attached": "The add-on or app is attached to other apps still.",
+    ConfirmMismatch = "confirm_mismatch": "A destructive change needs --confirm with the app's name.",
+    InvalidBackup = "invalid_backup": "The archive is empty or not one the service can restore.",
+    AddonNotRunning = "addon_not_running": "The add-on's service is not running or not answering.",
+    AddonFailed = "addon_failed": "A backup, restore, upgrade or service start failed; the reason is recorded.",
 }
 
 impl std::fmt::Display for ErrorId {

@@ -90,6 +90,10 @@ pub struct App {
     pub git_url: String,
     /// Version of the current release, if any.
     pub current_release: Option<i64>,
+    /// What destroying the app took with it besides (its add-ons); only in
+    /// the answer to a destroy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destroyed: Vec<String>,
 }
 
 /// One release, as `GET /apps/{app}/releases` returns it.
@@ -463,3 +467,118 @@ pub const RUN_STDERR: u8 = 2;
 
 /// Signals a client may send a one-off dyno.
 pub const RUN_SIGNALS: &[&str] = &["INT", "QUIT", "TERM", "HUP", "KILL", "USR1", "USR2"];
+
+/// An add-on: a PostgreSQL or Redis service of the platform, owned by the
+/// app that created it and attached to it and maybe others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Addon {
+    /// Its name (`postgresql-amber-4821`), also its host name on attached
+    /// apps' networks.
+    pub name: String,
+    /// `postgresql` or `redis`.
+    pub service: String,
+    /// The major it runs (`17`).
+    pub version: String,
+    /// `provisioning`, `provisioned`, `failed` or `stopped`.
+    pub state: String,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The app that owns it.
+    pub app: String,
+    pub attachments: Vec<AddonAttachment>,
+    pub created_at: String,
+    /// The newest backup that succeeded.
+    #[serde(default)]
+    pub last_good_backup: Option<Backup>,
+    /// The newest backup, when it failed (shown until one succeeds).
+    #[serde(default)]
+    pub last_failed_backup: Option<Backup>,
+    #[serde(default)]
+    pub backup_schedule: Option<BackupSchedule>,
+}
+
+/// An add-on attached to an app: the app's config has `{name}_URL`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonAttachment {
+    pub app: String,
+    /// `DATABASE`, `REDIS`, or what `--as` said.
+    pub name: String,
+    /// The config var: `DATABASE_URL`.
+    pub config_var: String,
+}
+
+/// `POST /apps/{app}/addons`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonCreate {
+    /// `postgresql`, `postgresql:17`, `redis`, or Heroku's names
+    /// (`heroku-postgresql`).
+    pub service: String,
+    /// The attachment's name (the app gets `{as}_URL`).
+    #[serde(default, rename = "as")]
+    pub as_name: Option<String>,
+    /// The add-on's name; made up when missing.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /apps/{app}/addon-attachments`: attach an existing add-on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentCreate {
+    pub addon: String,
+    #[serde(default, rename = "as")]
+    pub as_name: Option<String>,
+}
+
+/// What creating, attaching, detaching and upgrading answer: the add-on as
+/// it now is, and the release the change made on the app (if any) with
+/// whether its dynos serve it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddonChange {
+    pub addon: Addon,
+    #[serde(default)]
+    pub release: Option<Release>,
+    #[serde(default)]
+    pub deploy: Option<Deploy>,
+    /// What else the change did, for people (`destroyed volume ...`).
+    #[serde(default)]
+    pub messages: Vec<String>,
+}
+
+/// A backup of an add-on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Backup {
+    /// `b001`, `b002`, ...
+    pub id: String,
+    /// `manual`, `scheduled` or `safety` (taken before a restore).
+    pub kind: String,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub size: Option<i64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+}
+
+/// An add-on's daily backup.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// `HH:MM`, UTC.
+    pub at: String,
+    /// How many scheduled backups are kept.
+    pub retain: i64,
+}
+
+/// What a restore answers: the backup restored from (None for an uploaded
+/// archive) and the safety backup taken first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Restore {
+    #[serde(default)]
+    pub from: Option<Backup>,
+    pub safety_backup: Backup,
+}

@@ -96,7 +96,7 @@ impl From<ReleaseError> for ApiError {
             ReleaseError::NoImage(m) => Self::unprocessable(ErrorId::NoBuild, m),
             ReleaseError::NotFound(m) => Self::not_found(m),
             ReleaseError::Invalid(ErrorId::BadRequest, m) => Self::bad_request(m),
-            ReleaseError::Invalid(ErrorId::CronRunning, m) => Self::new(StatusCode::CONFLICT, ErrorId::CronRunning, m),
+            ReleaseError::Invalid(id @ (ErrorId::CronRunning | ErrorId::AttachedVar), m) => Self::new(StatusCode::CONFLICT, id, m),
             ReleaseError::Invalid(id, m) => Self::unprocessable(id, m),
             ReleaseError::ReleasePhase(m) => Self::unprocessable(ErrorId::ReleaseFailed, m),
             ReleaseError::Name(e) => e.into(),

@@ -27,6 +27,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Add-ons (PostgreSQL, Redis), their attachments and backups.
+    pub addons: crate::addons::Addons,
     pub releases: ReleaseService,
     pub scheduler: Scheduler,
     /// One-off dynos (`paas run`).

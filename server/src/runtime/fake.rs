@@ -518,6 +518,50 @@ impl super::OneOffAttach for FakeRuntime {
     }
 }
 
+/// Add-ons need a real engine: the fake runs none, and says so.
+#[async_trait]
+impl super::AddonHost for FakeRuntime {
+    async fn run_addon(&self, spec: &super::AddonSpec) -> anyhow::Result<()> {
+        anyhow::bail!("the fake runtime runs no add-ons ({})", spec.name)
+    }
+
+    async fn addon_status(&self, _name: &str) -> anyhow::Result<Option<super::AddonStatus>> {
+        Ok(None)
+    }
+
+    async fn stop_addon(&self, _name: &str, _grace: Duration) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn remove_addon(&self, _name: &str, _data: bool) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn connect_addon(&self, name: &str, _app: &str, _alias: &str) -> anyhow::Result<()> {
+        anyhow::bail!("the fake runtime runs no add-ons ({name})")
+    }
+
+    async fn disconnect_addon(&self, _name: &str, _app: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn addon_output_tail(&self, _name: &str, _lines: usize) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn start_addon_client(&self, spec: &super::AddonClientSpec) -> anyhow::Result<(super::DynoId, super::Attachment)> {
+        anyhow::bail!("the fake runtime runs no add-ons ({})", spec.addon)
+    }
+
+    async fn finish_addon_client(&self, _id: &super::DynoId) -> anyhow::Result<super::Exit> {
+        anyhow::bail!("the fake runtime runs no add-ons")
+    }
+
+    async fn resize_addon_client(&self, _id: &super::DynoId, _cols: u16, _rows: u16) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl super::Runtime for FakeRuntime {
 

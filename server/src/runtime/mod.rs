@@ -455,6 +455,8 @@ pub struct CommitSpec {
     pub entrypoint: Option<Vec<String>>,
     pub working_dir: Option<String>,
     pub env: Vec<String>,
+    /// The user the image's processes run as; None: root.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -486,6 +488,60 @@ impl std::fmt::Debug for RegistryAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RegistryAuth({}, password hidden)", self.username)
     }
+}
+
+/// `paas.kind` of an add-on's service container.
+pub const KIND_ADDON: &str = "addon";
+/// `paas.kind` of the short-lived client containers an add-on's checks,
+/// backups, restores and consoles run in.
+pub const KIND_ADDON_CLIENT: &str = "addon-client";
+/// The label naming the add-on a service or client container belongs to.
+pub const ADDON_LABEL: &str = "paas.addon";
+
+/// An add-on's service to run: a platform-built image (`addons::catalog`)
+/// with a data volume the platform owns, on a network of its own where it
+/// answers to its name; attached apps' networks are joined by
+/// [`AddonHost::connect_addon`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonSpec {
+    /// The add-on's name (`postgresql-amber-4821`): its containers', volume's
+    /// and network's names derive from it, and it is the service's host name.
+    pub name: String,
+    pub image: String,
+    /// The service's settings, credentials among them (never in its argv).
+    pub env: BTreeMap<String, String>,
+    /// Where the image keeps its data: the volume is mounted there.
+    pub data_path: String,
+    /// The signal that stops it gracefully (PostgreSQL's fast shutdown is
+    /// SIGINT) and how long it has before it is killed.
+    pub stop_signal: String,
+    pub stop_grace: Duration,
+}
+
+/// An add-on's service container as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonStatus {
+    pub running: bool,
+    /// The image it runs (as the spec named it).
+    pub image: String,
+    /// How it ended, when it is not running.
+    pub exit: Option<Exit>,
+}
+
+/// A short-lived container beside an add-on: its client tools (`pg_dump`,
+/// `redis-cli`, ...) against the service by name, its stdin and stdout the
+/// caller's streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonClientSpec {
+    pub addon: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Mount the add-on's data volume at the spec's data path (a restore
+    /// that replaces files while the service is stopped).
+    pub data_path: Option<String>,
+    /// A pseudo-terminal of this size (consoles).
+    pub tty: Option<(u16, u16)>,
 }
 
 /// The image holding `app`'s dependency layer (buildpack builds).
@@ -608,10 +664,41 @@ pub trait OneOffAttach: Send + Sync + 'static {
     async fn wait_exit(&self, id: &DynoId) -> anyhow::Result<Exit>;
 }
 
+/// The platform's own services beside apps: add-ons (PostgreSQL, Redis).
+/// Each runs as one container on the engine beside the server (on a swarm,
+/// the manager's, which pins the add-on to the node holding its data) and
+/// is reached by apps over their networks, never a host port.
+#[async_trait]
+pub trait AddonHost: Send + Sync + 'static {
+    /// Creates the add-on's volume, network and container when missing (a
+    /// container of another image is replaced, the volume kept), and starts
+    /// it. Idempotent.
+    async fn run_addon(&self, spec: &AddonSpec) -> anyhow::Result<()>;
+    /// Its container's state; None when there is none.
+    async fn addon_status(&self, name: &str) -> anyhow::Result<Option<AddonStatus>>;
+    /// Stops it with its stop signal, then SIGKILL after `grace`; it stays
+    /// stopped (also across engine restarts) until `run_addon`.
+    async fn stop_addon(&self, name: &str, grace: Duration) -> anyhow::Result<()>;
+    /// Removes its container and network, and with `data` its volume.
+    async fn remove_addon(&self, name: &str, data: bool) -> anyhow::Result<()>;
+    /// Joins `app`'s network, answering there to `alias`. Idempotent.
+    async fn connect_addon(&self, name: &str, app: &str, alias: &str) -> anyhow::Result<()>;
+    /// Leaves `app`'s network. Idempotent.
+    async fn disconnect_addon(&self, name: &str, app: &str) -> anyhow::Result<()>;
+    /// The last lines its service wrote (why it failed to start).
+    async fn addon_output_tail(&self, name: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+    /// Starts a client container beside it, attached.
+    async fn start_addon_client(&self, spec: &AddonClientSpec) -> anyhow::Result<(DynoId, Attachment)>;
+    /// Waits for a client container to end, removes it and says how.
+    async fn finish_addon_client(&self, id: &DynoId) -> anyhow::Result<Exit>;
+    /// Resizes a client container's terminal.
+    async fn resize_addon_client(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()>;
+}
+
 /// A runtime: every role, from one backend. The server holds one as
 /// `Arc<dyn Runtime>`; each consumer calls the role it needs.
 #[async_trait]
-pub trait Runtime: Placement + ImageBuilder + OutputFollower + OneOffAttach {
+pub trait Runtime: Placement + ImageBuilder + OutputFollower + OneOffAttach + AddonHost {
     /// An app's dynos and one-off dynos, as [`Runtime::list_dynos`] and
     /// [`Runtime::list_one_offs`] give them; a runtime that can list both
     /// at once (the engine: one request) does.

@@ -17,6 +17,7 @@ pub async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
         web_url: state.web_url(&app.name),
         git_url: state.git_url(&app.name),
         current_release: current.map(|r| r.version),
+        destroyed: Vec::new(),
     })
 }
 
@@ -46,8 +47,11 @@ pub async fn create(state: &AppState, name: &str) -> ApiResult<App> {
 
 /// Destroys the app; answers what it was.
 pub async fn destroy(state: &AppState, app: &AppRow) -> ApiResult<App> {
-    let wire = to_wire(state, app).await?;
+    let mut wire = to_wire(state, app).await?;
     let domains = state.store.domains(&app.id).await?;
+    // Refused while an add-on it owns serves another app; else they go first
+    // (their containers leave the app's network before it is removed).
+    wire.destroyed = state.addons.remove_app(app).await?;
     state.releases.destroy(app).await?;
     state.builder.forget(&app.name);
     // Its domains answer 404 from now on, and are free for another app.

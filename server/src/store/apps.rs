@@ -54,11 +54,18 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    pub async fn app_by_id(&self, id: &str) -> StoreResult<Option<AppRow>> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM apps WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Deletes the app and everything it owns, in one transaction.
     pub async fn delete_app(&self, app: &AppRow) -> StoreResult<()> {
         let app_id = app.id.as_str();
         let mut tx = self.pool.begin().await?;
-        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs"] {
+        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs", "addon_attachments"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(app_id)
                 .execute(&mut *tx)

@@ -5,6 +5,7 @@
 //! It must not know about Docker, git or HTTP. Releases are append-only: this
 //! module has no statement that updates a release row.
 
+mod addons;
 mod apps;
 mod builds;
 mod certs;
@@ -18,6 +19,7 @@ mod reseal;
 mod statuses;
 mod tokens;
 
+pub use addons::{AddonRow, AttachmentRow, BackupRow};
 pub use apps::AppRow;
 pub use builds::{BuildRow, BuildStatus};
 pub use certs::CertRow;

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+mod addons;
 mod dynos;
 mod engine;
 mod images;
@@ -125,6 +126,7 @@ impl DockerRuntime {
                 me.remove_now(&id).await;
             }
         }
+        me.remove_addon_clients().await;
         Ok(me)
     }
 
@@ -404,6 +406,49 @@ impl super::OneOffAttach for DockerRuntime {
 
     async fn wait_exit(&self, id: &super::DynoId) -> Result<super::Exit> {
         DockerRuntime::wait_exit(self, id.as_str()).await
+    }
+}
+
+#[async_trait]
+impl super::AddonHost for DockerRuntime {
+    async fn run_addon(&self, spec: &super::AddonSpec) -> Result<()> {
+        DockerRuntime::run_addon(self, spec).await
+    }
+
+    async fn addon_status(&self, name: &str) -> Result<Option<super::AddonStatus>> {
+        DockerRuntime::addon_status(self, name).await
+    }
+
+    async fn stop_addon(&self, name: &str, grace: Duration) -> Result<()> {
+        DockerRuntime::stop_addon(self, name, grace).await
+    }
+
+    async fn remove_addon(&self, name: &str, data: bool) -> Result<()> {
+        DockerRuntime::remove_addon(self, name, data).await
+    }
+
+    async fn connect_addon(&self, name: &str, app: &str, alias: &str) -> Result<()> {
+        DockerRuntime::connect_addon(self, name, app, alias).await
+    }
+
+    async fn disconnect_addon(&self, name: &str, app: &str) -> Result<()> {
+        DockerRuntime::disconnect_addon(self, name, app).await
+    }
+
+    async fn addon_output_tail(&self, name: &str, lines: usize) -> Result<Vec<String>> {
+        DockerRuntime::addon_output_tail(self, name, lines).await
+    }
+
+    async fn start_addon_client(&self, spec: &super::AddonClientSpec) -> Result<(super::DynoId, super::Attachment)> {
+        DockerRuntime::start_addon_client(self, spec).await
+    }
+
+    async fn finish_addon_client(&self, id: &super::DynoId) -> Result<super::Exit> {
+        DockerRuntime::finish_addon_client(self, id.as_str()).await
+    }
+
+    async fn resize_addon_client(&self, id: &super::DynoId, cols: u16, rows: u16) -> Result<()> {
+        DockerRuntime::resize_tty(self, id.as_str(), cols, rows).await
     }
 }
 

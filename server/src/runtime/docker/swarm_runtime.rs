@@ -434,6 +434,52 @@ impl OneOffAttach for SwarmRuntime {
     }
 }
 
+/// Add-ons are containers on the manager (where their data stays: the
+/// node is pinned by being the manager), joined to apps' attachable
+/// overlays, so dynos on every node reach them by alias.
+#[async_trait]
+impl crate::runtime::AddonHost for SwarmRuntime {
+    async fn run_addon(&self, spec: &crate::runtime::AddonSpec) -> Result<()> {
+        self.engine.run_addon(spec).await
+    }
+
+    async fn addon_status(&self, name: &str) -> Result<Option<crate::runtime::AddonStatus>> {
+        self.engine.addon_status(name).await
+    }
+
+    async fn stop_addon(&self, name: &str, grace: Duration) -> Result<()> {
+        self.engine.stop_addon(name, grace).await
+    }
+
+    async fn remove_addon(&self, name: &str, data: bool) -> Result<()> {
+        self.engine.remove_addon(name, data).await
+    }
+
+    async fn connect_addon(&self, name: &str, app: &str, alias: &str) -> Result<()> {
+        self.engine.connect_addon(name, app, alias).await
+    }
+
+    async fn disconnect_addon(&self, name: &str, app: &str) -> Result<()> {
+        self.engine.disconnect_addon(name, app).await
+    }
+
+    async fn addon_output_tail(&self, name: &str, lines: usize) -> Result<Vec<String>> {
+        self.engine.addon_output_tail(name, lines).await
+    }
+
+    async fn start_addon_client(&self, spec: &crate::runtime::AddonClientSpec) -> Result<(DynoId, Attachment)> {
+        self.engine.start_addon_client(spec).await
+    }
+
+    async fn finish_addon_client(&self, id: &DynoId) -> Result<Exit> {
+        self.engine.finish_addon_client(id.as_str()).await
+    }
+
+    async fn resize_addon_client(&self, id: &DynoId, cols: u16, rows: u16) -> Result<()> {
+        self.engine.resize_tty(id.as_str(), cols, rows).await
+    }
+}
+
 #[async_trait]
 impl Runtime for SwarmRuntime {}
 

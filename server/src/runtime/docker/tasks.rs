@@ -275,6 +275,7 @@ impl DockerRuntime {
                     working_dir: c.working_dir.clone(),
                     env: Some(c.env.clone()),
                     cmd: Some(Vec::new()),
+                    user: c.user.clone(),
                     ..Default::default()
                 };
                 self.docker
