@@ -3,7 +3,8 @@
 -- (crypto::addon_owner): user, password, database. `state` is
 -- provisioning, provisioned, failed or stopped; `reason` says why when
 -- failed. `backup_at` (HH:MM, UTC) and `backup_retain` are its backup
--- schedule, NULL without one.
+-- schedule, NULL without one; `backup_since` when it was set (a time that
+-- came before is not a missed backup).
 CREATE TABLE addons (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -15,6 +16,7 @@ CREATE TABLE addons (
     credentials TEXT NOT NULL,
     backup_at TEXT,
     backup_retain BIGINT,
+    backup_since TEXT,
     created_at TEXT NOT NULL
 );
 

@@ -133,6 +133,26 @@ impl Client {
         decode(self.send(self.request(Method::DELETE, segments, &[]))?)
     }
 
+    pub fn delete_with<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+        decode(self.send(self.request(Method::DELETE, segments, query))?)
+    }
+
+    /// A POST whose body is a file, streamed.
+    pub fn upload<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)], file: std::fs::File) -> Result<T> {
+        let rb = self.request(Method::POST, segments, query).header("content-type", "application/octet-stream");
+        decode(self.send(rb.body(reqwest::blocking::Body::new(file)))?)
+    }
+
+    /// A GET whose successful answer is bytes to read as they come (a
+    /// backup's file); an error answer is the API's error.
+    pub fn download(&self, segments: &[&str]) -> Result<Response> {
+        let resp = self.send(self.request(Method::GET, segments, &[]))?;
+        if !resp.status().is_success() {
+            return decode::<serde_json::Value>(resp).and_then(|_| Err(anyhow!("the API answered without the file")));
+        }
+        Ok(resp)
+    }
+
     /// A request whose success has no body (202, 204).
     pub fn empty(&self, method: Method, segments: &[&str]) -> Result<()> {
         let resp = self.send(self.request(method, segments, &[]))?;

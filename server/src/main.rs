@@ -22,9 +22,14 @@ enum Command {
     /// Create an API token and print it.
     #[command(name = "token:create")]
     TokenCreate { name: String },
-    /// Build the buildpack stack images from Debian packages (idempotent).
+    /// Build the buildpack stack images and the add-on images (PostgreSQL,
+    /// Redis) from Debian packages (idempotent).
     #[command(name = "stack:build")]
     StackBuild,
+    /// Build only the add-on images (PostgreSQL, Redis) from Debian
+    /// packages, on the stack's base image (idempotent).
+    #[command(name = "addons:build")]
+    AddonsBuild,
     /// Print the settings as the README's table (Markdown), then exit.
     #[command(name = "settings:markdown", hide = true)]
     SettingsMarkdown,
@@ -113,7 +118,8 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
             println!("{}", store.create_token(&name).await?);
             Ok(())
         }
-        Command::StackBuild => {
+        command @ (Command::StackBuild | Command::AddonsBuild) => {
+            let stack_too = matches!(command, Command::StackBuild);
             // Stack images belong to no installation in particular.
             let runtime = paas_server::runtime::DockerRuntime::connect("stack-build", settings.server.docker_host.as_deref(), paas_server::runtime::DynoAddress::Published).await?;
             let stack = settings.stack.clone();
@@ -123,11 +129,21 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
                     println!("{line}");
                 }
             });
-            let result = paas_server::stack::build(&runtime, &stack, &tx).await;
+
+            let result = async {
+                if stack_too {
+                    paas_server::stack::build(&runtime, &stack, &tx).await?;
+                }
+                paas_server::addons::catalog::build(&runtime, &stack, &tx).await
+            }
+            .await;
             drop(tx);
             let _ = printer.await;
             result?;
-            println!("-----> Stack ready: build {}, run {}", stack.build, stack.run);
+            if stack_too {
+                println!("-----> Stack ready: build {}, run {}", stack.build, stack.run);
+            }
+            println!("-----> Add-on images ready");
             Ok(())
         }
         Command::SettingsMarkdown => {

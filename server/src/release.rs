@@ -232,7 +232,7 @@ impl ReleaseService {
                     return Err(ReleaseError::Invalid(
                         ErrorId::AttachedVar,
                         format!(
-                            "{key} is add-on {addon}'s attachment to {app}: it changes with the add-on, not by hand; use `paas addons:detach {addon} -a {app}` to remove it, or attach another add-on `--as` another name",
+                            "{key} is add-on {addon}'s attachment to {app}: it changes with the add-on, not by hand. Remove it with `paas addons:detach {addon} -a {app}` (or `paas addons:destroy {addon}` on the app that owns it), or give another add-on another name with `--as`",
                             app = app.name
                         ),
                     ));

@@ -107,6 +107,9 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                 output::json(&gone);
             } else {
                 println!("Destroying {name} (including all releases and dynos)... done");
+                for line in &gone.destroyed {
+                    println!("  {line}");
+                }
             }
         }
         Cmd::AppsConstraints | Cmd::AppsConstraintsSet { .. } | Cmd::AppsConstraintsClear => {

@@ -1,10 +1,11 @@
 //! The command line, cargo-style: [`Cli`] holds the global flags and the
 //! verbs, which each resource module declares and runs (`apps`, `config`,
 //! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
-//! `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
+//! `addons` (and `pg:`/`redis:` backups), `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
 
+mod addons;
 mod apps;
 mod builds;
 mod certs;
@@ -67,6 +68,8 @@ enum Command {
     Certs(certs::Cmd),
     #[command(flatten)]
     Drains(drains::Cmd),
+    #[command(flatten)]
+    Addons(addons::Cmd),
     /// Print a shell completion script: `paas completions bash > /etc/bash_completion.d/paas`.
     Completions {
         #[arg(value_enum)]
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Domains(cmd) => domains::run(cmd, &mut ctx),
         Command::Certs(cmd) => certs::run(cmd, &mut ctx),
         Command::Drains(cmd) => drains::run(cmd, &mut ctx),
+        Command::Addons(cmd) => addons::run(cmd, &mut ctx),
         Command::Completions { shell } => {
             ctx.no_json("completions", "it prints a shell script")?;
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

@@ -282,7 +282,7 @@ impl Addons {
                 );
                 let ran = self.client(addon, catalog::sh(&script), Some(&path), None, true).await;
                 // The service comes back whatever happened: on the new data, or the old.
-                self.runtime().run_addon(&self.spec(addon, &addon.major)?).await?;
+                self.runtime().run_addon(&self.current_spec(addon).await?).await?;
                 let waited = self.wait_ready(addon, &addon.major, super::READY_TIMEOUT).await;
                 let ran = ran?;
                 if ran.exit_code != 0 {
@@ -322,9 +322,10 @@ impl Addons {
             let backups = self.store().backups(&addon.id).await?;
             let last = backups.iter().find(|b| b.kind == "scheduled");
             let done = last.and_then(|b| chrono::DateTime::parse_from_rfc3339(&b.started_at).ok()).is_some_and(|t| t >= due);
-            // Nothing was due yet when the add-on (or its schedule) came.
-            let created = chrono::DateTime::parse_from_rfc3339(&addon.created_at).is_ok_and(|t| t > due);
-            if done || created {
+            // Nothing was due yet when the schedule was set.
+            let since = addon.backup_since.as_deref().unwrap_or(&addon.created_at);
+            let newer = chrono::DateTime::parse_from_rfc3339(since).is_ok_and(|t| t > due);
+            if done || newer {
                 continue;
             }
             let owner = self.store().app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();

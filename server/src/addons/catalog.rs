@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 /// here.
 pub const DATA_PATH: &str = "/var/lib/paas-addon";
 
+/// The revision of the add-on images' making (packages, entrypoints).
+pub const IMAGE_REVISION: &str = "1";
+
 /// One service the platform offers.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Service {
@@ -98,8 +101,11 @@ pub fn by_name(name: &str) -> Option<&'static Service> {
 }
 
 impl Service {
+    /// The image of `major` as this version of the platform makes it; a
+    /// new revision (a changed entrypoint) is a new tag, which
+    /// `addons:upgrade` moves an add-on to.
     pub fn image(&self, major: &str) -> String {
-        format!("paas/addon-{}:{major}", self.name)
+        format!("paas/addon-{}:{major}-{IMAGE_REVISION}", self.name)
     }
 
     fn packages(&self, major: &str) -> Vec<String> {
@@ -198,6 +204,7 @@ dir $DATA
 dbfilename dump.rdb
 save 3600 1 300 100 60 10000
 appendfsync everysec
+repl-diskless-sync-delay 0
 CONF
 if [ -s "$DATA/dump.rdb" ] && [ ! -d "$DATA/appendonlydir" ]; then
   # Only on a socket in this container, without a password meanwhile.

@@ -135,36 +135,6 @@ impl Addons {
         }
     }
 
-    /// The app's add-on of `service` to act on when none is named: the one
-    /// attached as the service's default name (`DATABASE`), else the only one.
-    pub async fn default_for(&self, app: &AppRow, service: &str) -> AddonResult<AddonRow> {
-        let of_service: Vec<AddonRow> =
-            self.inner.store.app_addons(&app.id).await?.into_iter().filter(|a| a.service == service).collect();
-        let default_var = catalog::by_name(service).map(|s| s.var).unwrap_or_default();
-        let attachments = self.inner.store.attachments_of_app(&app.id).await?;
-        if let Some(t) = attachments.iter().find(|t| t.name == default_var) {
-            if let Some(a) = of_service.iter().find(|a| a.id == t.addon_id) {
-                return Ok(a.clone());
-            }
-        }
-        match of_service.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(AddonError::NotFound(format!(
-                "{} has no {service} add-on: create one with `paas addons:create {service} -a {}`",
-                app.name, app.name
-            ))),
-            many => refused(
-                ErrorId::BadRequest,
-                format!(
-                    "{} has {} {service} add-ons ({}): name the one you mean",
-                    app.name,
-                    many.len(),
-                    many.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            ),
-        }
-    }
-
     pub fn credentials(&self, addon: &AddonRow) -> AddonResult<Credentials> {
         let vars = self.inner.cipher.open(&crate::crypto::addon_owner(&addon.id), &addon.credentials)?;
         let get = |k: &str| vars.get(k).cloned().ok_or_else(|| AddonError::Other(anyhow!("add-on {} has no {k} in its credentials", addon.name)));
@@ -197,6 +167,16 @@ impl Addons {
             stop_signal: service.stop_signal.to_owned(),
             stop_grace: service.stop_grace,
         })
+    }
+
+    /// The spec of the service as it runs now: its image even when this
+    /// version makes a newer one (moving to that is `addons:upgrade`'s).
+    pub(crate) async fn current_spec(&self, addon: &AddonRow) -> AddonResult<AddonSpec> {
+        let mut spec = self.spec(addon, &addon.major)?;
+        if let Some(status) = self.inner.runtime.addon_status(&addon.name).await? {
+            spec.image = status.image;
+        }
+        Ok(spec)
     }
 
     /// The image of `service`'s `major`, built from Debian packages when
@@ -328,9 +308,13 @@ impl Addons {
     ) -> AddonResult<ClientOutput> {
         let service = Self::service(addon)?;
         let c = self.credentials(addon)?;
+        let image = match self.inner.runtime.addon_status(&addon.name).await? {
+            Some(status) => status.image,
+            None => service.image(&addon.major),
+        };
         let spec = AddonClientSpec {
             addon: addon.name.clone(),
-            image: service.image(&addon.major),
+            image,
             cmd,
             env: service.client_env(&addon.name, &c.user, &c.password, &c.database).into_iter().collect(),
             data_path: mount_data.then(|| catalog::DATA_PATH.to_owned()),
@@ -612,7 +596,7 @@ impl Addons {
             if addon.state != "provisioned" {
                 continue;
             }
-            let spec = match self.spec(&addon, &addon.major) {
+            let spec = match self.current_spec(&addon).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(addon = %addon.name, error = %e, "cannot resume add-on");
@@ -757,25 +741,6 @@ fn shell_words(argv: &[String]) -> String {
         .map(|w| if w.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)) { w.clone() } else { format!("'{}'", w.replace('\'', "'\\''")) })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-impl From<AddonError> for crate::http::ApiError {
-    fn from(e: AddonError) -> Self {
-        use axum::http::StatusCode;
-        match e {
-            AddonError::NotFound(m) => Self::not_found(m),
-            AddonError::Refused(id @ (ErrorId::BadRequest | ErrorId::ConfirmMismatch), m) => Self::new(StatusCode::BAD_REQUEST, id, m),
-            AddonError::Refused(
-                id @ (ErrorId::Conflict | ErrorId::AttachmentTaken | ErrorId::AddonAttached | ErrorId::AddonNotRunning),
-                m,
-            ) => Self::new(StatusCode::CONFLICT, id, m),
-            AddonError::Refused(id, m) => Self::unprocessable(id, m),
-            AddonError::Failed(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorId::AddonFailed, m),
-            AddonError::Release(e) => e.into(),
-            AddonError::Store(e) => e.into(),
-            AddonError::Other(e) => e.into(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
 //! ends; without it, the resource as Heroku shapes it, at once.
 
+mod addons;
 mod apps;
 mod builds;
 mod certs;
@@ -42,6 +43,7 @@ impl WaitQuery {
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .merge(apps::router())
+        .merge(addons::router())
         .merge(config_vars::router())
         .merge(releases::router())
         .merge(formation::router())

@@ -106,6 +106,25 @@ impl From<ReleaseError> for ApiError {
     }
 }
 
+impl From<crate::addons::AddonError> for ApiError {
+    fn from(e: crate::addons::AddonError) -> Self {
+        use crate::addons::AddonError;
+        match e {
+            AddonError::NotFound(m) => Self::not_found(m),
+            AddonError::Refused(id @ (ErrorId::BadRequest | ErrorId::ConfirmMismatch), m) => Self::new(StatusCode::BAD_REQUEST, id, m),
+            AddonError::Refused(
+                id @ (ErrorId::Conflict | ErrorId::AttachmentTaken | ErrorId::AddonAttached | ErrorId::AddonNotRunning),
+                m,
+            ) => Self::new(StatusCode::CONFLICT, id, m),
+            AddonError::Refused(id, m) => Self::unprocessable(id, m),
+            AddonError::Failed(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorId::AddonFailed, m),
+            AddonError::Release(e) => e.into(),
+            AddonError::Store(e) => e.into(),
+            AddonError::Other(e) => e.into(),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         Self::internal(format!("{e:#}"))

@@ -19,6 +19,8 @@ pub struct AddonRow {
     /// Daily backup time (HH:MM, UTC), and how many scheduled ones to keep.
     pub backup_at: Option<String>,
     pub backup_retain: Option<i64>,
+    /// When the schedule was set.
+    pub backup_since: Option<String>,
     pub created_at: String,
 }
 
@@ -49,7 +51,7 @@ pub struct BackupRow {
     pub finished_at: Option<String>,
 }
 
-const ADDON_COLUMNS: &str = "id, name, app_id, service, major, state, reason, credentials, backup_at, backup_retain, created_at";
+const ADDON_COLUMNS: &str = "id, name, app_id, service, major, state, reason, credentials, backup_at, backup_retain, backup_since, created_at";
 const BACKUP_COLUMNS: &str = "id, addon_id, number, kind, state, reason, size, sha256, started_at, finished_at";
 
 impl Store {
@@ -67,6 +69,7 @@ impl Store {
             credentials: credentials.to_owned(),
             backup_at: None,
             backup_retain: None,
+            backup_since: None,
             created_at: now(),
         };
         on_unique(
@@ -138,9 +141,10 @@ impl Store {
     }
 
     pub async fn set_backup_schedule(&self, id: &str, at: Option<&str>, retain: Option<i64>) -> StoreResult<()> {
-        sqlx::query("UPDATE addons SET backup_at = $1, backup_retain = $2 WHERE id = $3")
+        sqlx::query("UPDATE addons SET backup_at = $1, backup_retain = $2, backup_since = $3 WHERE id = $4")
             .bind(at)
             .bind(retain)
+            .bind(at.map(|_| now()))
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -8,6 +8,7 @@ mod shared;
 
 mod harness;
 
+mod addons_e2e;
 mod api;
 mod buildpacks;
 mod dashboard;

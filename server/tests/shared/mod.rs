@@ -19,3 +19,29 @@ pub fn cli_exe() -> PathBuf {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// The add-on verbs, which need a real engine: the engine binary's
+/// `addons_e2e::every_add_on_verb_prints_json_or_says_it_does_not` tries
+/// each with `--json`, and the fast binary's conventions test counts them
+/// as tried.
+pub const ADDON_VERBS: &[&str] = &[
+    "addons",
+    "addons:create",
+    "addons:info",
+    "addons:attach",
+    "addons:detach",
+    "addons:upgrade",
+    "addons:destroy",
+    "pg:backups",
+    "pg:backups:capture",
+    "pg:backups:download",
+    "pg:backups:restore",
+    "pg:backups:schedule",
+    "pg:backups:unschedule",
+    "redis:backups",
+    "redis:backups:capture",
+    "redis:backups:download",
+    "redis:backups:restore",
+    "redis:backups:schedule",
+    "redis:backups:unschedule",
+];

@@ -62,6 +62,17 @@ impl DockerRuntime {
             self.remove_now(&container).await;
         }
         let net = self.ensure_addon_network(&spec.name).await?;
+        // Labelled, so `docker volume ls --filter label=paas.addon` finds the
+        // data of every add-on; creating one that exists changes nothing.
+        self.docker
+            .create_volume(bollard::volume::CreateVolumeOptions {
+                name: container.clone(),
+                driver: "local".to_owned(),
+                labels: self.addon_labels(&spec.name, KIND_ADDON),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create the volume of add-on {}", spec.name))?;
         let mut endpoints = HashMap::new();
         endpoints.insert(net.clone(), EndpointSettings { aliases: Some(vec![spec.name.clone()]), ..Default::default() });
         let host = locked_down(HostConfig {

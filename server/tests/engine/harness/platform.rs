@@ -39,6 +39,8 @@ pub struct Platform {
     pub token: String,
     server: Option<Child>,
     apps: Vec<String>,
+    /// Add-ons to remove (container, volume, network) when the test ends.
+    addons: Vec<String>,
     /// Extra server environment, e.g. a shorter boot timeout.
     env: Vec<(String, String)>,
 }
@@ -62,6 +64,7 @@ impl Platform {
             token: String::new(),
             server: None,
             apps: Vec::new(),
+            addons: Vec::new(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         let out = p.server_cmd().args(["token:create", "e2e"]).output().unwrap();
@@ -277,6 +280,11 @@ impl Platform {
 }
 
 impl Platform {
+    /// An add-on (by the name the test gave it) to remove when the test ends.
+    pub fn track_addon(&mut self, addon: &str) {
+        self.addons.push(addon.to_owned());
+    }
+
     /// Creates `app` (tracked for cleanup) with its remote in `dir`.
     pub fn create_app(&mut self, dir: &Path, app: &str) {
         self.track(app);
@@ -313,6 +321,24 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         self.kill();
+        for addon in &self.addons {
+            let label = format!("label=paas.addon={addon}");
+            for kind in ["ps -aq", "network ls -q", "volume ls -q"] {
+                let mut args: Vec<&str> = kind.split(' ').collect();
+                args.extend(["--filter", &label]);
+                let Ok(out) = self.docker().args(&args).output() else { continue };
+                let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let rm: &[&str] = match args[0] {
+                    "ps" => &["rm", "-f"],
+                    "network" => &["network", "rm"],
+                    _ => &["volume", "rm", "-f"],
+                };
+                let _ = self.docker().args(rm).args(&ids).output();
+            }
+        }
         for app in &self.apps {
             // On a swarm: its dynos' services.
             if self.env.iter().any(|(k, v)| k == "PAAS_RUNTIME" && v == "swarm") {
