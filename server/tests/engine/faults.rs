@@ -145,6 +145,23 @@ fn the_engine_restarting_brings_every_apps_dynos_back() {
         p.push_ok(repo.path(), app);
         p.wait_for_page(app, "marker: engine");
     }
+    // An add-on's data, too: a row written before the engine stops.
+    let addon = format!("{}-db", apps[0]);
+    p.track_addon(&addon);
+    p.paas_ok(repo.path(), &["addons:create", "postgresql", "--name", &addon, "-a", &apps[0]]);
+    let psql = |sql: &str| -> Option<String> {
+        let c = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", &format!("label=paas.addon={addon}"), "--filter", "label=paas.kind=addon"])
+            .output()
+            .ok()?;
+        let c = text(&c.stdout).trim().to_owned();
+        let out = std::process::Command::new("docker")
+            .args(["exec", &c, "sh", "-c", "psql -h /tmp -U \"$PAAS_ADDON_USER\" -d \"$PAAS_ADDON_DATABASE\" -Atc \"$0\"", sql])
+            .output()
+            .ok()?;
+        out.status.success().then(|| text(&out.stdout).trim().to_owned())
+    };
+    psql("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('across an engine restart')").expect("the row is written");
     // By its pid, never by name: the swarm test bed's engines are
     // dockerds too.
     let pid = std::fs::read_to_string("/var/run/docker.pid").expect("the host engine's pid file").trim().to_owned();
@@ -162,4 +179,6 @@ fn the_engine_restarting_brings_every_apps_dynos_back() {
             p.get(app, "/").filter(|(s, b)| *s == 200 && b.contains("marker: engine")).map(|_| ())
         });
     }
+    let row = poll(Duration::from_secs(60), "the add-on to answer again", || psql("SELECT note FROM kept"));
+    assert_eq!(row, "across an engine restart");
 }
