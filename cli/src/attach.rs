@@ -61,7 +61,13 @@ impl Drop for RawMode {
 }
 
 /// Runs `req` attached and returns the exit code to leave with.
-pub fn attached(app: &str, mut req: RunCreate) -> Result<i32> {
+pub fn attached(app: &str, req: RunCreate) -> Result<i32> {
+    attached_at(app, &["apps", app, "run"], req)
+}
+
+/// Attaches to the session the WebSocket at `path` (under the API's URL)
+/// starts for `req`: `paas run`'s, or an add-on's console.
+pub fn attached_at(app: &str, path: &[&str], mut req: RunCreate) -> Result<i32> {
     if req.tty {
         let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
         req.cols = Some(cols);
@@ -75,13 +81,13 @@ pub fn attached(app: &str, mut req: RunCreate) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the client's runtime")?;
-    let code = runtime.block_on(session(app, req));
+    let code = runtime.block_on(session(app, path, req));
     // The stdin reader may sit in a blocking read: do not wait for it.
     runtime.shutdown_background();
     code
 }
 
-fn run_url(app: &str, req: &RunCreate) -> Result<String> {
+fn session_url(path: &[&str], req: &RunCreate) -> Result<String> {
     let base = client::api_url()?;
     let mut url = reqwest::Url::parse(&base).map_err(|e| crate::exit::usage(format!("the API URL {base} is not a URL: {e}")))?;
     let scheme = match url.scheme() {
@@ -90,7 +96,7 @@ fn run_url(app: &str, req: &RunCreate) -> Result<String> {
         _ => return Err(crate::exit::usage(format!("the API URL {base} is not http:// or https://"))),
     };
     url.set_scheme(scheme).map_err(|_| anyhow!("cannot make a WebSocket URL of {base}"))?;
-    url.path_segments_mut().map_err(|_| anyhow!("the API URL {base} cannot take a path"))?.pop_if_empty().extend(["apps", app, "run"]);
+    url.path_segments_mut().map_err(|_| anyhow!("the API URL {base} cannot take a path"))?.pop_if_empty().extend(path);
     url.query_pairs_mut().append_pair("spec", &serde_json::to_string(req)?);
     Ok(url.to_string())
 }
@@ -165,11 +171,11 @@ fn control(message: &RunMessage) -> Message {
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
 
-async fn session(app: &str, req: RunCreate) -> Result<i32> {
+async fn session(app: &str, path: &[&str], req: RunCreate) -> Result<i32> {
     use tokio::signal::unix::{signal, SignalKind};
     let tty = req.tty;
     let base = client::api_url()?;
-    let mut request = run_url(app, &req)?.into_client_request().context("cannot make the attach request")?;
+    let mut request = session_url(path, &req)?.into_client_request().context("cannot make the attach request")?;
     let auth = format!("Bearer {}", client::token()?);
     request.headers_mut().insert("Authorization", auth.parse().context("the token is not a header value")?);
     let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls_connector()?)

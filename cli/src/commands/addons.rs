@@ -69,6 +69,12 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Open psql on the app's PostgreSQL add-on (a terminal, or pipes: `echo 'select 1' | paas pg:psql`).
+    #[command(name = "pg:psql")]
+    PgPsql(Console),
+    /// Open redis-cli on the app's Redis add-on (a terminal, or pipes).
+    #[command(name = "redis:cli")]
+    RedisCli(Console),
     /// List backups of the app's PostgreSQL add-on.
     #[command(name = "pg:backups")]
     PgBackups(Target),
@@ -111,6 +117,14 @@ pub enum Cmd {
 pub struct Target {
     /// The add-on (default: the app's one of this service).
     addon: Option<String>,
+}
+
+#[derive(Args)]
+pub struct Console {
+    addon: Option<String>,
+    /// No terminal even when stdin and stdout are one.
+    #[arg(long)]
+    no_tty: bool,
 }
 
 #[derive(Args)]
@@ -220,6 +234,8 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                 }
             }
         }
+        Cmd::PgPsql(c) => return console(ctx, &app, "postgresql", c),
+        Cmd::RedisCli(c) => return console(ctx, &app, "redis", c),
         Cmd::PgBackups(t) => return backups(ctx, &app, "postgresql", t.addon),
         Cmd::RedisBackups(t) => return backups(ctx, &app, "redis", t.addon),
         Cmd::PgBackupsCapture(t) => return capture(ctx, &app, "postgresql", t.addon),
@@ -257,6 +273,22 @@ fn resolve(ctx: &mut Ctx, app: &str, service: &str, named: Option<String>) -> Re
             many.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+fn console(ctx: &mut Ctx, app: &str, service: &str, c: Console) -> Result<i32> {
+    let verb = if service == "postgresql" { "pg:psql" } else { "redis:cli" };
+    ctx.no_json(verb, "it attaches to a console")?;
+    let addon = resolve(ctx, app, service, c.addon)?;
+    let client = if service == "postgresql" { "psql" } else { "redis-cli" };
+    let req = paas_wire::RunCreate {
+        command: client.to_owned(),
+        env: Default::default(),
+        size: None,
+        tty: crate::attach::wants_tty(c.no_tty),
+        cols: None,
+        rows: None,
+    };
+    crate::attach::attached_at(app, &["apps", app, "addons", &addon, "console"], req)
 }
 
 fn backups(ctx: &mut Ctx, app: &str, service: &str, addon: Option<String>) -> Result<i32> {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 pub const DATA_PATH: &str = "/var/lib/paas-addon";
 
 /// The revision of the add-on images' making (packages, entrypoints).
-pub const IMAGE_REVISION: &str = "1";
+pub const IMAGE_REVISION: &str = "2";
 
 /// One service the platform offers.
 #[derive(Debug, PartialEq, Eq)]
@@ -170,13 +170,14 @@ PGDATA=/var/lib/paas-addon/data
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   : "${PAAS_ADDON_USER:?}" "${PAAS_ADDON_PASSWORD:?}" "${PAAS_ADDON_DATABASE:?}"
   rm -rf "$PGDATA.init"
-  pw=$(mktemp)
-  printf '%s\n' "$PAAS_ADDON_PASSWORD" > "$pw"
-  "$BIN/initdb" -D "$PGDATA.init" -U "$PAAS_ADDON_USER" --pwfile="$pw" -A scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  rm -f "$pw"
+  # The superuser has no password and logs in only on the socket inside
+  # this container; the app's user owns its database and nothing more.
+  "$BIN/initdb" -D "$PGDATA.init" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   printf "listen_addresses = '*'\nunix_socket_directories = '/tmp'\n" >> "$PGDATA.init/postgresql.conf"
   echo "host all all all scram-sha-256" >> "$PGDATA.init/pg_hba.conf"
-  echo "CREATE DATABASE \"$PAAS_ADDON_DATABASE\"" | "$BIN/postgres" --single -D "$PGDATA.init" -j postgres >/dev/null
+  printf 'CREATE ROLE "%s" LOGIN PASSWORD '"'"'%s'"'"';\n\nCREATE DATABASE "%s" OWNER "%s";\n\n' \
+    "$PAAS_ADDON_USER" "$PAAS_ADDON_PASSWORD" "$PAAS_ADDON_DATABASE" "$PAAS_ADDON_USER" \
+    | "$BIN/postgres" --single -D "$PGDATA.init" -j postgres >/dev/null
   mv "$PGDATA.init" "$PGDATA"
   echo "paas: made a PostgreSQL $MAJOR data directory"
 fi

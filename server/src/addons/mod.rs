@@ -357,6 +357,51 @@ impl Addons {
         })
     }
 
+    /// Starts the service's own client (`psql`, `redis-cli`) beside it,
+    /// attached, for `pg:psql` and `redis:cli`: with a terminal of `tty`'s
+    /// size, or pipes.
+    pub async fn start_console(
+        &self,
+        addon: &AddonRow,
+        tty: Option<(u16, u16)>,
+        term: Option<String>,
+    ) -> AddonResult<(crate::runtime::DynoId, crate::runtime::Attachment)> {
+        let service = Self::service(addon)?;
+        if addon.state != "provisioned" {
+            return refused(
+                ErrorId::AddonNotRunning,
+                format!("{} is {}, so there is no service to connect to: see `paas addons:info {}`", addon.name, addon.state, addon.name),
+            );
+        }
+        let c = self.credentials(addon)?;
+        let mut env: BTreeMap<String, String> = service.client_env(&addon.name, &c.user, &c.password, &c.database).into_iter().collect();
+        if let Some(term) = term.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
+            env.insert("TERM".into(), term);
+        }
+        let image = match self.inner.runtime.addon_status(&addon.name).await? {
+            Some(status) => status.image,
+            None => service.image(&addon.major),
+        };
+        let cmd = match service.name {
+            "postgresql" => vec!["psql".into(), "-v".into(), "ON_ERROR_STOP=1".into()],
+            _ => catalog::sh("exec redis-cli --no-auth-warning -h \"$REDIS_HOST\""),
+        };
+        let spec = AddonClientSpec { addon: addon.name.clone(), image, cmd, env, data_path: None, tty };
+        Ok(self.inner.runtime.start_addon_client(&spec).await?)
+    }
+
+    /// Ends a console: stopped first when its client left early, then
+    /// waited for and removed.
+    pub async fn end_console(&self, id: &crate::runtime::DynoId, stop: bool) -> crate::runtime::Exit {
+        if stop {
+            let _ = self.inner.runtime.signal(id, "KILL").await;
+        }
+        match self.inner.runtime.finish_addon_client(id).await {
+            Ok(exit) => exit,
+            Err(e) => crate::runtime::Exit { exit_code: None, oom_killed: false, error: Some(format!("{e:#}")) },
+        }
+    }
+
     async fn free_default_name(&self, app: &AppRow, service: &Service) -> AddonResult<String> {
         let taken: Vec<String> = self.inner.store.attachments_of_app(&app.id).await?.into_iter().map(|t| t.name).collect();
         if !taken.iter().any(|t| t == service.var) {

@@ -30,6 +30,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/addons/{addon}/backups/{backup}/restore", post(restore_backup))
         .route("/apps/{app}/addons/{addon}/restores", post(restore_upload))
         .route("/apps/{app}/addons/{addon}/backup-schedule", put(schedule).delete(unschedule))
+        .route("/apps/{app}/addons/{addon}/console", get(console))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -173,4 +174,76 @@ async fn schedule(State(state): State<AppState>, app: AppPath, Path((_, addon)):
 
 async fn unschedule(State(state): State<AppState>, app: AppPath, Path((_, addon)): Path<(String, String)>) -> ApiResult<Json<Addon>> {
     Ok(Json(addons::schedule(&state, &app, &addon, None).await?))
+}
+
+#[async_trait::async_trait]
+impl super::run::Controls for crate::addons::Addons {
+    async fn resize(&self, id: &crate::runtime::DynoId, cols: u16, rows: u16) -> anyhow::Result<()> {
+        self.runtime().resize_addon_client(id, cols, rows).await
+    }
+
+    async fn signal(&self, id: &crate::runtime::DynoId, signal: &str) -> anyhow::Result<()> {
+        self.runtime().signal(id, signal).await
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ConsoleQuery {
+    /// A [`paas_wire::RunCreate`] as JSON: its `tty`, size and `TERM`.
+    spec: String,
+}
+
+/// `pg:psql` and `redis:cli`: the service's own client, attached over a
+/// WebSocket exactly as `paas run` is (the same messages, the same cap of
+/// sessions, the same idle timeout).
+async fn console(
+    State(state): State<AppState>,
+    app: AppPath,
+    Path((_, addon)): Path<(String, String)>,
+    Query(query): Query<ConsoleQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let req: paas_wire::RunCreate = serde_json::from_str(&query.spec)
+        .map_err(|e| ApiError::bad_request(format!("the spec parameter is not a run request ({e}): send JSON like {{\"command\":\"\",\"tty\":true}}")))?;
+    let addon = state.addons.find_for(&app, &addon).await?;
+    let slot = state.run_sessions.try_take().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            paas_wire::ErrorId::TooManySessions,
+            "the server holds as many attached sessions as it allows (PAAS_API_MAX_UPGRADED): end one first",
+        )
+    })?;
+    let tty = req.tty.then(|| (req.cols.unwrap_or(80), req.rows.unwrap_or(24)));
+    let (addons, idle, lifetime) = (state.addons.clone(), state.run_sessions.idle, state.one_offs.max_lifetime());
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            use futures_util::{SinkExt, StreamExt};
+            use paas_wire::RunMessage;
+            let (mut to_client, from_client) = socket.split();
+            let (id, attachment) = match addons.start_console(&addon, tty, req.env.get("TERM").cloned()).await {
+                Ok(started) => started,
+                Err(e) => {
+                    let _ = to_client.send(super::run::text(&RunMessage::Error { message: format!("the console could not start: {e}") })).await;
+                    let _ = to_client.close().await;
+                    return;
+                }
+            };
+            let client = if addon.service == "postgresql" { "psql" } else { "redis-cli" };
+            let _ = to_client.send(super::run::text(&RunMessage::Started { dyno: format!("{client} on {}", addon.name), release_version: 0 })).await;
+            let controls = std::sync::Arc::new(addons.clone());
+            let pumped = super::run::pump(&mut to_client, from_client, attachment, controls, id.clone(), idle, lifetime).await;
+            let exit = addons.end_console(&id, pumped.why.is_some()).await;
+            if !pumped.client_gone {
+                let message = RunMessage::Exit {
+                    code: exit.exit_code.unwrap_or(255),
+                    oom_killed: false,
+                    size: String::new(),
+                    reason: pumped.why,
+                };
+                let _ = to_client.send(super::run::text(&message)).await;
+                let _ = to_client.close().await;
+            }
+            drop(slot);
+        })
+        .into_response())
 }

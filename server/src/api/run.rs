@@ -10,6 +10,7 @@
 use paas_wire::ErrorId;
 use crate::http::{AppPath, ApiError, ApiResult, AppState, Json};
 use crate::oneoff::{OneOffs, Prepared, Started};
+use crate::runtime::{Attachment, DynoId};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -72,33 +73,51 @@ async fn attach(
         .into_response())
 }
 
-fn text(message: &RunMessage) -> Message {
+pub(crate) fn text(message: &RunMessage) -> Message {
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
 
-/// One attached run, from start to exit (or to its client's leaving).
-async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket, idle: std::time::Duration) {
-    let (mut to_client, mut from_client) = socket.split();
-    let Started { one_off, attachment } = match one_offs.start(prepared, true).await {
-        Ok(s) => s,
-        Err(e) => {
-            let message = format!("the one-off dyno could not start: {e:#}");
-            let _ = to_client.send(text(&RunMessage::Error { message })).await;
-            let _ = to_client.close().await;
-            return;
-        }
-    };
-    let (name, container_id) = (one_off.dyno.name(), one_off.dyno.id.clone());
-    let release_version = one_off.dyno.release_version;
-    let Some(attachment) = attachment else {
-        one_offs.finish(&app, &name, &container_id, Some("it started without its streams")).await;
-        return;
-    };
-    let (mut input, mut output) = (attachment.input, attachment.output);
-    let _ = to_client.send(text(&RunMessage::Started { dyno: name.clone(), release_version })).await;
+/// What a session's client may ask of the process behind it.
+#[async_trait::async_trait]
+pub(crate) trait Controls: Send + Sync + 'static {
+    async fn resize(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()>;
+    async fn signal(&self, id: &DynoId, signal: &str) -> anyhow::Result<()>;
+}
 
-    // Stdin is written by a task of its own, so a process that does not
-    // read never stops its output from reaching the client.
+#[async_trait::async_trait]
+impl Controls for OneOffs {
+    async fn resize(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()> {
+        OneOffs::resize(self, id, cols, rows).await
+    }
+
+    async fn signal(&self, id: &DynoId, signal: &str) -> anyhow::Result<()> {
+        OneOffs::signal(self, id, signal).await
+    }
+}
+
+/// How a session's pumping ended.
+pub(crate) struct Pumped {
+    /// The client left (it is told nothing more).
+    pub client_gone: bool,
+    /// Why the process is being ended early, if it is.
+    pub why: Option<String>,
+}
+
+/// Carries a session both ways until the process's output ends, its client
+/// leaves, nothing passes either way for `idle`, or `lifetime` runs out:
+/// the client's stdin to the process (by a task of its own, so a process
+/// that does not read never holds its output up), its output to the
+/// client, and the client's resizes and signals to `controls`.
+pub(crate) async fn pump(
+    to_client: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    mut from_client: futures_util::stream::SplitStream<WebSocket>,
+    attachment: Attachment,
+    controls: std::sync::Arc<dyn Controls>,
+    id: DynoId,
+    idle: std::time::Duration,
+    lifetime: std::time::Duration,
+) -> Pumped {
+    let (mut input, mut output) = (attachment.input, attachment.output);
     let (stdin_tx, mut stdin_rx) = mpsc::channel::<Option<Bytes>>(16);
     let writer = tokio::spawn(async move {
         while let Some(data) = stdin_rx.recv().await {
@@ -113,8 +132,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
         // Keeps the stream open until the session ends.
         std::future::pending::<()>().await;
     });
-    let (ids, controls) = (container_id.clone(), one_offs.clone());
-    // Anything from the client counts as activity, as the dyno's output does.
+    // Anything from the client counts as activity, as the process's output does.
     let activity = std::sync::Arc::new(tokio::sync::Notify::new());
     let client_activity = activity.clone();
     let mut reader = tokio::spawn(async move {
@@ -123,14 +141,14 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
             match message {
                 Message::Binary(data) if data.first() == Some(&RUN_STDIN) => {
                     let sent = stdin_tx.send(Some(data.slice(1..))).await;
-                    // The dyno's stdin is gone: nothing more to pass on.
+                    // The process's stdin is gone: nothing more to pass on.
                     if sent.is_err() {
                         break;
                     }
                 }
                 Message::Text(t) => match serde_json::from_str::<RunMessage>(&t) {
                     Ok(RunMessage::Resize { cols, rows }) => {
-                        if let Err(e) = controls.resize(&ids, cols, rows).await {
+                        if let Err(e) = controls.resize(&id, cols.max(1), rows.max(1)).await {
                             tracing::debug!(error = %format!("{e:#}"), "cannot resize");
                         }
                     }
@@ -138,24 +156,21 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                         let _ = stdin_tx.send(None).await;
                     }
                     Ok(RunMessage::Signal { signal }) if RUN_SIGNALS.contains(&signal.as_str()) => {
-                        if let Err(e) = controls.signal(&ids, &signal).await {
+                        if let Err(e) = controls.signal(&id, &signal).await {
                             tracing::debug!(error = %format!("{e:#}"), "cannot signal");
                         }
                     }
-                    _ => tracing::debug!(message = %t, "ignored a message from a run's client"),
+                    _ => tracing::debug!(message = %t, "ignored a message from a session's client"),
                 },
                 Message::Close(_) => break,
                 _ => {}
             }
         }
     });
-
-    let lifetime = tokio::time::sleep(one_offs.max_lifetime());
-    tokio::pin!(lifetime);
+    let ends = tokio::time::sleep(lifetime);
+    tokio::pin!(ends);
     let quiet = tokio::time::sleep(idle);
     tokio::pin!(quiet);
-    // Why the dyno is being ended early, if it is; a client that left is
-    // told nothing.
     let mut why = None;
     let mut client_gone = false;
     loop {
@@ -172,7 +187,7 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(error = %format!("{e:#}"), "a run's output broke off");
+                    tracing::debug!(error = %format!("{e:#}"), "a session's output broke off");
                     break;
                 }
                 None => break,
@@ -186,8 +201,8 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
                 why = Some(format!("its session carried nothing either way for {} s (PAAS_RUN_IDLE_SECONDS)", idle.as_secs()));
                 break;
             }
-            _ = &mut lifetime => {
-                why = Some(format!("it reached the longest a one-off dyno may run ({} s)", one_offs.max_lifetime().as_secs()));
+            _ = &mut ends => {
+                why = Some(format!("it reached the longest a one-off dyno may run ({} s)", lifetime.as_secs()));
                 break;
             }
         }
@@ -195,9 +210,34 @@ async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: Web
     if client_gone {
         why = Some("its client disconnected".to_owned());
     }
-    let exit = one_offs.stop_and_log(&app, &name, &container_id, why.as_deref()).await;
     writer.abort();
     reader.abort();
+    Pumped { client_gone, why }
+}
+
+/// One attached run, from start to exit (or to its client's leaving).
+async fn session(one_offs: OneOffs, app: String, prepared: Prepared, socket: WebSocket, idle: std::time::Duration) {
+    let (mut to_client, from_client) = socket.split();
+    let Started { one_off, attachment } = match one_offs.start(prepared, true).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("the one-off dyno could not start: {e:#}");
+            let _ = to_client.send(text(&RunMessage::Error { message })).await;
+            let _ = to_client.close().await;
+            return;
+        }
+    };
+    let (name, container_id) = (one_off.dyno.name(), one_off.dyno.id.clone());
+    let release_version = one_off.dyno.release_version;
+    let Some(attachment) = attachment else {
+        one_offs.finish(&app, &name, &container_id, Some("it started without its streams")).await;
+        return;
+    };
+    let _ = to_client.send(text(&RunMessage::Started { dyno: name.clone(), release_version })).await;
+    let lifetime = one_offs.max_lifetime();
+    let controls = std::sync::Arc::new(one_offs.clone());
+    let Pumped { client_gone, why } = pump(&mut to_client, from_client, attachment, controls, container_id.clone(), idle, lifetime).await;
+    let exit = one_offs.stop_and_log(&app, &name, &container_id, why.as_deref()).await;
     if !client_gone {
         let message = RunMessage::Exit {
             code: exit.exit_code.unwrap_or(255),

@@ -311,7 +311,12 @@ fn every_add_on_verb_prints_json_or_says_it_does_not() {
         vec!["addons:detach", &kv, "-a", &other],
         vec!["addons:destroy", &kv, "--confirm", &app],
     ];
-    let refuses: Vec<Vec<&str>> = vec![vec!["pg:backups:download", "b001"], vec!["redis:backups:download", "b001"]];
+    let refuses: Vec<Vec<&str>> = vec![
+        vec!["pg:backups:download", "b001"],
+        vec!["redis:backups:download", "b001"],
+        vec!["pg:psql"],
+        vec!["redis:cli"],
+    ];
     let mut seen = std::collections::BTreeSet::new();
     for args in &prints {
         seen.insert(args[0]);
@@ -328,4 +333,61 @@ fn every_add_on_verb_prints_json_or_says_it_does_not() {
     }
     let missing: Vec<&&str> = crate::shared::ADDON_VERBS.iter().filter(|v| !seen.contains(**v)).collect();
     assert!(missing.is_empty(), "add-on verbs this test does not try with --json: {missing:?}");
+}
+
+#[test]
+fn consoles_open_the_services_own_clients_in_a_terminal_and_through_pipes() {
+    let mut p = Platform::start();
+    let app = unique_app("addon-console");
+    let (pg, kv) = (format!("{app}-db"), format!("{app}-kv"));
+    p.track_addon(&pg);
+    p.track_addon(&kv);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    p.create_app(dir, &app);
+    p.paas_ok(dir, &["addons:create", "postgresql", "--name", &pg, "-a", &app]);
+    p.paas_ok(dir, &["addons:create", "redis", "--name", &kv, "-a", &app]);
+
+    // Pipes: SQL in, rows out, psql's exit status back.
+    let piped = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = p
+            .paas_cmd(dir, args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = piped(&["pg:psql", "-a", &app], "CREATE TABLE t (n int); INSERT INTO t VALUES (40), (2);\nSELECT sum(n) FROM t;\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("42"), "{}", text(&out.stdout));
+    let out = piped(&["pg:psql", "-a", &app], "SELECT * FROM no_such_table;\n");
+    assert_eq!(out.status.code(), Some(3), "psql's ON_ERROR_STOP status: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no_such_table"), "{}", text(&out.stderr));
+    let out = piped(&["redis:cli", "-a", &app], "SET greeting hello\nGET greeting\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hello"), "{}", text(&out.stdout));
+
+    // A real terminal: psql's prompt, a query, \q.
+    let env = [("PAAS_API_URL", p.api_url()), ("PAAS_TOKEN", p.token.clone()), ("HOME", p.home.path().display().to_string())];
+    let cmd = format!("{} pg:psql -a {app}; echo CLI-EXIT=$?; sleep 60", cli_exe().display());
+    let term = Terminal::start(&cmd, &env, 100, 30);
+    // `=>`: the app's user is no superuser.
+    term.wait_for("=>", Duration::from_secs(30));
+    // `\g` ends the query (tmux takes a trailing `;` as its own).
+    term.type_line("SELECT sum(n) * 10 AS total FROM t \\g");
+    term.wait_for("420", Duration::from_secs(10));
+    term.type_line("\\q");
+    term.wait_for("CLI-EXIT=0", Duration::from_secs(10));
+    // No client container is left behind.
+    poll(Duration::from_secs(10), "the console's container to go", || {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=paas.addon={pg}"), "--filter", "label=paas.kind=addon-client"])
+            .output()
+            .ok()?;
+        text(&out.stdout).trim().is_empty().then_some(())
+    });
 }

@@ -44,4 +44,6 @@ pub const ADDON_VERBS: &[&str] = &[
     "redis:backups:restore",
     "redis:backups:schedule",
     "redis:backups:unschedule",
+    "pg:psql",
+    "redis:cli",
 ];
