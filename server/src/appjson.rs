@@ -21,6 +21,9 @@ pub struct AppJson {
     pub env: BTreeMap<ConfigKey, EnvEntry>,
     #[serde(default)]
     pub buildpacks: Vec<BuildpackRef>,
+    /// Add-ons to provision on the app's first deploy, as on Heroku.
+    #[serde(default)]
+    pub addons: Vec<AddonRef>,
     #[serde(default)]
     cron: Vec<RawCron>,
     #[serde(default)]
@@ -28,6 +31,37 @@ pub struct AppJson {
     /// `cron` and `scripts`, checked: filled in by [`parse`].
     #[serde(skip)]
     pub tasks: Tasks,
+}
+
+/// An entry of app.json's `addons`: `"heroku-postgresql"`, or
+/// `{"plan": "postgresql", "as": "DB"}` (`options` are accepted and not
+/// used). The service is checked when it is provisioned.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AddonRef {
+    Plan(String),
+    Object {
+        plan: String,
+        #[serde(default, rename = "as")]
+        as_name: Option<String>,
+        #[serde(default)]
+        options: Option<serde_json::Value>,
+    },
+}
+
+impl AddonRef {
+    pub fn plan(&self) -> &str {
+        match self {
+            AddonRef::Plan(p) | AddonRef::Object { plan: p, .. } => p,
+        }
+    }
+
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            AddonRef::Plan(_) => None,
+            AddonRef::Object { as_name, .. } => as_name.as_deref(),
+        }
+    }
 }
 
 /// What a release runs besides its dynos, from app.json: its scheduled
@@ -471,7 +505,12 @@ fn ignored_keys(v: &serde_json::Value, out: &mut Vec<String>) {
             out.push(if at.is_empty() { k.clone() } else { format!("{at}.{k}") });
         }
     };
-    unknown(top, &["formation", "healthchecks", "env", "buildpacks", "scripts", "cron"], "", out);
+    unknown(top, &["formation", "healthchecks", "env", "buildpacks", "scripts", "cron", "addons"], "", out);
+    for (i, a) in top.get("addons").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Value::Object(a) = a {
+            unknown(a, &["plan", "as", "options"], &format!("addons[{i}]"), out);
+        }
+    }
     if let Some(Value::Object(scripts)) = top.get("scripts") {
         unknown(scripts, &["dokku", "postdeploy"], "scripts", out);
         if let Some(Value::Object(dokku)) = scripts.get("dokku") {
@@ -570,6 +609,10 @@ mod tests {
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
         assert_eq!(a.env[&ConfigKey::parse("GREETING").unwrap()].value.as_deref(), Some("hello"));
         assert_eq!(a.buildpacks, [BuildpackRef { url: "heroku/python".into() }]);
+        let (a, warning) = parse(r#"{"addons": ["heroku-postgresql", {"plan": "heroku-redis:mini", "as": "CACHE", "options": {"x": 1}, "oops": 1}]}"#).unwrap();
+        assert_eq!((a.addons[0].plan(), a.addons[0].as_name()), ("heroku-postgresql", None));
+        assert_eq!((a.addons[1].plan(), a.addons[1].as_name()), ("heroku-redis:mini", Some("CACHE")));
+        assert!(warning.unwrap().contains("addons[1].oops"));
         assert_eq!(a.web_health_path().as_deref(), Some("/health"));
         assert_eq!(AppJson::default().web_health_path(), None);
     }

@@ -210,6 +210,13 @@ async fn internal_build(
 async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: SourceFile, out: &Output) -> Result<()> {
     let config = state.releases.config(app).await?;
     let built = state.builder.build(app, commit, source, &config, out).await?;
+    // app.json's add-ons, on the first deploy: attached before the release
+    // is made, so its config (and its release phase) has their URLs.
+    if let Err(e) = state.addons.provision_declared(app, &built.app_json.addons, out).await {
+        out.warn(format!("{e}")).await;
+        out.warn("Push rejected").await;
+        bail!("{e}");
+    }
     let deployable = Deployable {
         build_id: built.build_id,
         commit: built.commit,

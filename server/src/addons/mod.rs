@@ -252,6 +252,46 @@ impl Addons {
         Ok((self.find(&name).await?, release))
     }
 
+    /// app.json's `addons` on the app's first deploy (no release with a
+    /// build yet): each one the app has no attachment of that name for is
+    /// created and attached, its progress said to the pusher. A service
+    /// that does not come up fails the push.
+    pub async fn provision_declared(&self, app: &AppRow, declared: &[crate::appjson::AddonRef], out: &crate::output::Output) -> AddonResult<()> {
+        if declared.is_empty() {
+            return Ok(());
+        }
+        let first = self.inner.store.current_release(&app.id).await?.is_none_or(|r| r.image.is_none());
+        if !first {
+            return Ok(());
+        }
+        let attachments = self.inner.store.attachments_of_app(&app.id).await?;
+        for (i, entry) in declared.iter().enumerate() {
+            let (service, major) = catalog::parse(entry.plan())
+                .map_err(|m| AddonError::Refused(ErrorId::UnknownAddonService, format!("app.json addons[{i}]: {m}")))?;
+            let name = match entry.as_name() {
+                Some(a) => attachment_name(a)?,
+                None => service.var.to_owned(),
+            };
+            if let Some(t) = attachments.iter().find(|t| t.name == name) {
+                let have = self.inner.store.addon_by_id(&t.addon_id).await?.map(|a| a.name).unwrap_or_default();
+                out.body(format!("app.json add-on {} as {name}_URL: {} has it already ({have})", entry.plan(), app.name)).await;
+                continue;
+            }
+            out.heading(format!("Creating {} {major} for app.json (attached as {name}_URL)", service.name)).await;
+            let (addon, _) = self.create(app, &format!("{}:{major}", service.name), Some(&name), None).await?;
+            if addon.state != "provisioned" {
+                return Err(AddonError::Failed(format!(
+                    "app.json add-on {} ({}) did not come up: {}",
+                    entry.plan(),
+                    addon.name,
+                    addon.reason.unwrap_or_default()
+                )));
+            }
+            out.body(format!("{} is ready", addon.name)).await;
+        }
+        Ok(())
+    }
+
     /// Runs the service and waits until it answers.
     async fn provision(&self, addon: &AddonRow, major: &str) -> AddonResult<()> {
         let service = Self::service(addon)?;

@@ -391,3 +391,50 @@ fn consoles_open_the_services_own_clients_in_a_terminal_and_through_pipes() {
         text(&out.stdout).trim().is_empty().then_some(())
     });
 }
+
+#[test]
+fn app_json_add_ons_are_made_on_the_first_deploy_and_reached_only_from_their_apps() {
+    let mut p = Platform::start();
+    let app = unique_app("addon-appjson");
+    let stranger = unique_app("addon-stranger");
+    let repo = dockerfile_repo(&p, "main", "appjson");
+    let dir = repo.path();
+    std::fs::write(dir.join("app.json"), r#"{"addons": ["heroku-postgresql", {"plan": "heroku-redis:mini", "as": "CACHE"}]}"#).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "add-ons in app.json"]);
+    p.create_app(dir, &app);
+    let said = p.push_ok(dir, &app);
+    let addons: Vec<serde_json::Value> = serde_json::from_str(&p.paas_ok(dir, &["addons", "-a", &app, "--json"])).unwrap();
+    for a in &addons {
+        p.track_addon(a["name"].as_str().unwrap());
+    }
+    assert!(said.contains("Creating postgresql 17 for app.json (attached as DATABASE_URL)"), "{said}");
+    assert!(said.contains("Creating redis 8 for app.json (attached as CACHE_URL)"), "{said}");
+    assert_eq!(addons.len(), 2, "{addons:?}");
+    let config = config(&p, dir, &app);
+    assert!(config["DATABASE_URL"].as_str().is_some() && config["CACHE_URL"].as_str().is_some(), "{config}");
+    // The first deploy's release has them: the dynos see them.
+    let env = p.paas_ok(dir, &["run", "-a", &app, "--no-tty", "env"]);
+    assert!(env.contains("DATABASE_URL=postgres://") && env.contains("CACHE_URL=redis://"), "{env}");
+
+    // A second push makes no more.
+    std::fs::write(dir.join("more.txt"), "again\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "again"]);
+    let said = p.push_ok(dir, &app);
+    assert!(!said.contains("for app.json"), "{said}");
+    let again: Vec<serde_json::Value> = serde_json::from_str(&p.paas_ok(dir, &["addons", "-a", &app, "--json"])).unwrap();
+    assert_eq!(again.len(), 2);
+
+    // The app's dynos reach Redis by its name; another app's cannot even
+    // resolve it.
+    let redis = addons.iter().find(|a| a["service"] == "redis").unwrap()["name"].as_str().unwrap().to_owned();
+    let probe = format!("printf 'PING\\r\\n' | nc -w 3 {redis} 6379");
+    let out = p.paas_ok(dir, &["run", "-a", &app, "--no-tty", "sh", "-c", &probe]);
+    assert!(out.contains("NOAUTH"), "Redis answered the app's dyno (and wants its password): {out}");
+    let other = dockerfile_repo(&p, "main", "stranger");
+    p.create_app(other.path(), &stranger);
+    p.push_ok(other.path(), &stranger);
+    let out = p.paas(other.path(), &["run", "-a", &stranger, "--no-tty", "sh", "-c", &probe]);
+    assert!(!text(&out.stdout).contains("NOAUTH"), "another app reached the add-on: {}", text(&out.stdout));
+}
