@@ -609,12 +609,12 @@ mod tests {
         assert_eq!(a.healthchecks[&ProcessType::parse("web").unwrap()][0].path, Some(CheckPath("/health".into())));
         assert_eq!(a.env[&ConfigKey::parse("GREETING").unwrap()].value.as_deref(), Some("hello"));
         assert_eq!(a.buildpacks, [BuildpackRef { url: "heroku/python".into() }]);
+        assert_eq!(a.web_health_path().as_deref(), Some("/health"));
+        assert_eq!(AppJson::default().web_health_path(), None);
         let (a, warning) = parse(r#"{"addons": ["heroku-postgresql", {"plan": "heroku-redis:mini", "as": "CACHE", "options": {"x": 1}, "oops": 1}]}"#).unwrap();
         assert_eq!((a.addons[0].plan(), a.addons[0].as_name()), ("heroku-postgresql", None));
         assert_eq!((a.addons[1].plan(), a.addons[1].as_name()), ("heroku-redis:mini", Some("CACHE")));
         assert!(warning.unwrap().contains("addons[1].oops"));
-        assert_eq!(a.web_health_path().as_deref(), Some("/health"));
-        assert_eq!(AppJson::default().web_health_path(), None);
     }
 
     #[test]
@@ -629,10 +629,12 @@ mod tests {
         let (a, warning) = parse(text).unwrap();
         assert_eq!(a.healthchecks.len(), 1);
         let w = warning.unwrap();
-        for key in ["addons", "image", "environments", "scripts.acme", "healthchecks.web[0].uptime"] {
+        for key in ["image", "environments", "scripts.acme", "healthchecks.web[0].uptime"] {
             assert!(w.contains(key), "{key} in {w}");
         }
         assert!(!w.contains("scripts.dokku"), "Dokku's scripts are used now: {w}");
+        assert!(!w.contains("addons"), "add-ons are made now: {w}");
+        assert_eq!(a.addons[0].plan(), "heroku-postgresql");
         assert_eq!(a.tasks.predeploy.as_deref(), Some("true"));
         assert!(!w.contains("formation"), "formation's size is used now: {w}");
         assert_eq!(parse("{}").unwrap().1, None);
