@@ -56,6 +56,9 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/app/{app}/domains", post(add_domain))
         .route("/app/{app}/domains/remove", post(remove_domain))
         .route("/app/{app}/destroy", post(destroy))
+        .route("/app/{app}/addons", post(create_addon))
+        .route("/app/{app}/addons/{addon}/backups", post(capture_backup))
+        .route("/app/{app}/addons/{addon}/backups/{backup}", get(download_backup))
         .route("/app/{app}/builds/{build}", get(build_page))
         // The API's own event stream, behind the session instead of a token.
         .route("/app/{app}/log-stream", get(api::logs::stream))
@@ -362,6 +365,7 @@ struct AppPage {
     releases: Vec<paas_wire::Release>,
     builds: Vec<BuildSummary>,
     domains: Vec<paas_wire::Domain>,
+    addons: Vec<AddonView>,
     log_lines: Vec<String>,
     log_ps: String,
     log_source: String,
@@ -411,6 +415,7 @@ async fn app_page(
                 .map(|b| BuildSummary { short_commit: b.commit.chars().take(7).collect(), id: b.id, status: b.status, created_at: b.created_at })
                 .collect(),
             domains: service::domains::list(&state, &row).await?,
+            addons: addon_views(&state, &row).await?,
             releases,
             app,
             log_lines,
@@ -591,6 +596,103 @@ async fn add_domain(State(state): State<AppState>, PageApp(app): PageApp, CsrfFo
 async fn remove_domain(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<DomainForm>) -> Response {
     let result = service::domains::remove(&state, &app, &form.hostname).await;
     flash_back(&state, &session, &app.name, result.map(|d| format!("Removed {}.", d.hostname)))
+}
+
+/// An add-on as the app page shows it.
+struct AddonView {
+    name: String,
+    service: String,
+    state: String,
+    reason: String,
+    attached_as: String,
+    /// `b004, 2 h ago`, or `none yet`.
+    last_good: String,
+    /// A failure newer than the last good backup: `b005 failed 3 min ago: why`.
+    last_failed: String,
+    /// The newest good backups, to download.
+    backups: Vec<(String, String)>,
+}
+
+async fn addon_views(state: &AppState, app: &AppRow) -> ApiResult<Vec<AddonView>> {
+    let mut out = Vec::new();
+    for a in service::addons::list(state, app).await? {
+        let backups = service::addons::backups(state, app, &a.name).await?;
+        out.push(AddonView {
+            service: format!("{} {}", a.service, a.version),
+            state: a.state.clone(),
+            reason: a.reason.clone().unwrap_or_default(),
+            attached_as: a.attachments.iter().map(|t| format!("{} on {}", t.config_var, t.app)).collect::<Vec<_>>().join(", "),
+            last_good: a
+                .last_good_backup
+                .as_ref()
+                .map_or("none yet".to_owned(), |b| format!("{}, {}", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at)))),
+            last_failed: a
+                .last_failed_backup
+                .as_ref()
+                .map_or(String::new(), |b| format!("{} failed {}: {}", b.id, ago(&b.started_at), b.reason.as_deref().unwrap_or(""))),
+            backups: backups
+                .iter()
+                .filter(|b| b.state == "succeeded")
+                .take(5)
+                .map(|b| (b.id.clone(), format!("{} {}, {} bytes, {}", b.id, b.kind, b.size.unwrap_or(0), ago(&b.started_at))))
+                .collect(),
+            name: a.name,
+        });
+    }
+    Ok(out)
+}
+
+/// How long ago an RFC 3339 time was, as people say it.
+fn ago(at: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(at) else { return at.to_owned() };
+    let secs = (chrono::Utc::now() - t.to_utc()).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AddonForm {
+    #[serde(default)]
+    service: String,
+}
+
+async fn create_addon(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<AddonForm>) -> Response {
+    let body = paas_wire::AddonCreate { service: form.service.clone(), as_name: None, name: None };
+    let result = service::addons::create(&state, &app, &body, None).await.map(|c| match c.addon.state.as_str() {
+        "provisioned" => format!(
+            "Created {} and attached it as {}.",
+            c.addon.name,
+            c.addon.attachments.first().map(|t| t.config_var.as_str()).unwrap_or("")
+        ),
+        _ => format!("{} did not come up: {}", c.addon.name, c.addon.reason.unwrap_or_default()),
+    });
+    flash_back(&state, &session, &app.name, result)
+}
+
+async fn capture_backup(
+    State(state): State<AppState>,
+    PageApp(app): PageApp,
+    Path((_, addon)): Path<(String, String)>,
+    CsrfForm { session, form: _ }: CsrfForm<Empty>,
+) -> Response {
+    let result = service::addons::capture(&state, &app, &addon).await;
+    flash_back(&state, &session, &app.name, result.map(|b| format!("Backed up {addon}: {} ({} bytes, verified).", b.id, b.size.unwrap_or(0))))
+}
+
+async fn download_backup(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    PageApp(app): PageApp,
+    Path((_, addon, backup)): Path<(String, String, String)>,
+) -> Response {
+    match api::addons::backup_download(&state, &app, &addon, &backup).await {
+        Ok(r) => r,
+        Err(e) => error_page(&session, e),
+    }
 }
 
 #[derive(serde::Deserialize)]

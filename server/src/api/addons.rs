@@ -97,11 +97,16 @@ async fn download(
     Path((_, addon, backup)): Path<(String, String, String)>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    let (record, path) = addons::backup_file(&state, &app, &addon, &backup).await?;
     let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        return Ok(Json(record).into_response());
+        return Ok(Json(addons::backup_file(&state, &app, &addon, &backup).await?.0).into_response());
     }
+    backup_download(&state, &app, &addon, &backup).await
+}
+
+/// A backup's file as a download (the API's and the dashboard's).
+pub(crate) async fn backup_download(state: &AppState, app: &crate::store::AppRow, addon: &str, backup: &str) -> ApiResult<Response> {
+    let (record, path) = addons::backup_file(state, app, addon, backup).await?;
     let file = tokio::fs::File::open(&path).await.map_err(|e| ApiError::internal(format!("cannot open {}: {e}", path.display())))?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
     let mut response = body.into_response();

@@ -7,7 +7,7 @@
 //! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
 //! ends; without it, the resource as Heroku shapes it, at once.
 
-mod addons;
+pub(crate) mod addons;
 mod apps;
 mod builds;
 mod certs;

@@ -326,3 +326,45 @@ async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
     }
     blocking(move || drop(p));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_ons_on_the_app_page_with_their_backups() {
+    let mut p = blocking(Platform::start);
+    let driver = Driver::start();
+    let c = browser(&driver, true).await;
+    let app = unique_app("dash-addon");
+    let dir = tempfile::tempdir().unwrap();
+    blocking(|| p.create_app(dir.path(), &app));
+    sign_in(&c, &p).await;
+    c.goto(&p.url(&format!("/app/{app}"))).await.unwrap();
+    wait_text_in(&c, "#addons", "No add-ons", Duration::from_secs(10), false).await;
+
+    // Created from the page: provisioned and attached.
+    submit(&c, "#addons form[action$='/addons']", &[]).await;
+    let flash = wait_text(&c, "Created postgresql-", Duration::from_secs(60), false).await;
+    assert!(flash.contains("attached it as DATABASE_URL"), "{flash}");
+    let addons: Vec<serde_json::Value> = serde_json::from_str(&blocking(|| p.paas_ok(dir.path(), &["addons", "-a", &app, "--json"]))).unwrap();
+    let addon = addons[0]["name"].as_str().unwrap().to_owned();
+    p.track_addon(&addon);
+    let row = wait_text_in(&c, "#addons", "provisioned", Duration::from_secs(10), false).await;
+    assert!(row.contains("none yet") && row.contains("DATABASE_URL on"), "{row}");
+
+    // Capture from the page: the last good backup's age shows, and it
+    // downloads as a pg_dump archive.
+    c.find(Locator::Css(&format!("button[aria-label='Capture a backup of {addon}']"))).await.unwrap().click().await.unwrap();
+    wait_text(&c, &format!("Backed up {addon}: b001"), Duration::from_secs(60), false).await;
+    let cell = text_of(&c, "#addons td.last-backup").await;
+    assert!(cell.starts_with("b001, ") && cell.contains(" s ago"), "{cell}");
+    shot(&c, "20-addons").await;
+    let link = c.find(Locator::Css("#addons a[download]")).await.unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    let magic = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => done(String.fromCharCode(...new Uint8Array(b).slice(0, 5))));",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(magic, serde_json::json!("PGDMP"), "the download is a pg_dump archive");
+}

@@ -181,4 +181,12 @@ fn the_engine_restarting_brings_every_apps_dynos_back() {
     }
     let row = poll(Duration::from_secs(60), "the add-on to answer again", || psql("SELECT note FROM kept"));
     assert_eq!(row, "across an engine restart");
+    // The engine stopped it with PostgreSQL's fast shutdown, which finished.
+    let c = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=paas.addon={addon}"), "--filter", "label=paas.kind=addon"])
+        .output()
+        .unwrap();
+    let logs = std::process::Command::new("docker").args(["logs", text(&c.stdout).trim()]).output().unwrap();
+    let logs = format!("{}{}", text(&logs.stdout), text(&logs.stderr));
+    assert!(logs.contains("received fast shutdown request") && logs.contains("database system is shut down"), "{logs}");
 }
