@@ -352,3 +352,42 @@ fn swarm_a_quiet_dynos_output_is_followed_again_without_repeats() {
     let follows = p.log().lines().filter(|l| l.contains("following output") && l.contains("worker.1")).count();
     assert!(follows >= 2, "the silent stream was made again: {follows} follows");
 }
+
+#[test]
+fn swarm_add_on_on_the_manager_is_reached_from_dynos_on_every_node() {
+    let mut p = swarm_platform(&[]);
+    let app = unique_app("sw-addon");
+    let addon = format!("{app}-db");
+    p.track_addon(&addon);
+    let repo = dockerfile_repo(&p, "main", "swarm-addon");
+    // Each web dyno says, on its page, whether it reached DATABASE_URL's
+    // host and port when it started.
+    let procfile = std::fs::read_to_string(repo.path().join("Procfile")).unwrap();
+    let probe = "h=${DATABASE_URL#*@}; h=${h%%:*}; if nc -w 3 $h 5432 </dev/null; then db=reachable; else db=unreachable; fi; ";
+    std::fs::write(repo.path().join("Procfile"), procfile.replace("web: echo \"<p>greeting", &format!("web: {probe}echo \"<p>db: $db</p><p>greeting"))).unwrap();
+    p.git_ok(repo.path(), &["commit", "-qam", "web says whether it reaches the database"]);
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let said = p.paas_ok(dir, &["addons:create", "postgresql", "--name", &addon, "-a", &app]);
+    assert!(said.contains("DATABASE_URL"), "{said}");
+    p.push_ok(dir, &app);
+    p.paas_ok(dir, &["ps:scale", "web=3", "-a", &app]);
+    let web = web_up_on_three_nodes(&p, dir, &app);
+    let answers = poll(Duration::from_secs(60), "answers from the three web dynos", || {
+        let mut seen = BTreeMap::new();
+        for _ in 0..30 {
+            let (status, body) = p.get(&app, "/")?;
+            if status != 200 {
+                return None;
+            }
+            let host = body.split("host: ").nth(1)?.split('<').next()?.to_owned();
+            let db = body.split("db: ").nth(1)?.split('<').next()?.to_owned();
+            seen.insert(host, db);
+        }
+        (seen.len() == 3).then_some(seen)
+    });
+    assert!(answers.values().all(|db| db == "reachable"), "dynos on {web:?} said {answers:?}");
+    // A backup through the manager works as on one engine.
+    let said = p.paas_ok(dir, &["pg:backups:capture", "-a", &app]);
+    assert!(said.contains("done, b001"), "{said}");
+}

@@ -1,7 +1,8 @@
 //! The three-node swarm `scripts/swarm-testbed` makes on this machine,
 //! for the swarm suite: brought up once per test process (idempotent: a
-//! few seconds when it is up), with the test base image on the manager
-//! (as a build there would make it), and a platform on it.
+//! few seconds when it is up), with the test base image and the
+//! PostgreSQL add-on image on the manager (as a build there would make
+//! them), and a platform on it.
 
 use super::{ensure_base_image, text, Platform, BASE_IMAGE};
 use std::path::Path;
@@ -21,9 +22,12 @@ pub fn swarm_up() {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swarm-testbed");
         let out = Command::new(script).arg("up").output().unwrap();
         assert!(out.status.success(), "swarm-testbed up: {}{}", text(&out.stdout), text(&out.stderr));
+        // The add-on images too: add-ons run on the manager (scripts/test's
+        // `stack:build` made them on this host).
+        let images = [BASE_IMAGE.to_owned(), paas_server::addons::catalog::POSTGRESQL.image("17")].join(" ");
         let loaded = Command::new("sh")
             .arg("-c")
-            .arg(format!("docker save {BASE_IMAGE} | docker -H {MANAGER} load -q"))
+            .arg(format!("docker save {images} | docker -H {MANAGER} load -q"))
             .output()
             .unwrap();
         assert!(loaded.status.success(), "{}", text(&loaded.stderr));
