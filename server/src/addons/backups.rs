@@ -132,9 +132,17 @@ impl Addons {
         let id = backup_id(row.number);
         let owner = self.store().app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();
         match self.dump(addon, row.number).await {
-            Ok((size, sha)) => {
+            Ok((size, sha, dumped, checked)) => {
                 self.store().finish_backup(&row.id, Ok((size as i64, &sha))).await?;
-                self.say_to(&owner, format!("{kind} backup {id} of {}: {size} bytes, verified", addon.name));
+                self.say_to(
+                    &owner,
+                    format!(
+                        "{kind} backup {id} of {}: {size} bytes, verified (dump {:.1} s, check {:.1} s)",
+                        addon.name,
+                        dumped.as_secs_f64(),
+                        checked.as_secs_f64()
+                    ),
+                );
                 Ok(self.find_backup(addon, &id).await?)
             }
             Err(reason) => {
@@ -148,7 +156,7 @@ impl Addons {
 
     /// Dumps into `NUMBER.partial`, checks, renames; the partial file never
     /// outlives a failure.
-    async fn dump(&self, addon: &AddonRow, number: i64) -> Result<(u64, String), String> {
+    async fn dump(&self, addon: &AddonRow, number: i64) -> Result<(u64, String, Duration, Duration), String> {
         let service = Self::service(addon).map_err(|e| e.to_string())?;
         self.check_running(addon).await.map_err(|e| e.to_string())?;
         let dir = self.backups_dir(addon);
@@ -161,6 +169,7 @@ impl Addons {
                 "postgresql" => (vec!["pg_dump".into(), "-Fc".into(), "--no-password".into()], "pg_dump"),
                 _ => (catalog::sh("exec redis-cli -h \"$REDIS_HOST\" --no-auth-warning --rdb - 2>/tmp/err || { cat /tmp/err >&2; exit 1; }"), "redis-cli --rdb"),
             };
+            let started = std::time::Instant::now();
             let ran = self.client(addon, cmd, None, Some(&mut out), false).await.map_err(|e| e.to_string())?;
             if ran.exit_code != 0 {
                 return Err(format!("{tool} exited with status {}: {}", ran.exit_code, last_line(&ran.stderr)));
@@ -171,8 +180,9 @@ impl Addons {
             if out.size == 0 {
                 return Err(format!("{tool} wrote nothing"));
             }
+            let dumped = started.elapsed();
             self.verify(addon, &partial).await?;
-            Ok((out.size, hex::encode(out.sha.finalize())))
+            Ok((out.size, hex::encode(out.sha.finalize()), dumped, started.elapsed() - dumped))
         }
         .await;
         match result {
@@ -249,11 +259,14 @@ impl Addons {
             RestoreSource::Upload(path) => (None, path.clone()),
         };
         self.check_running(addon).await?;
+        let started = std::time::Instant::now();
         self.verify(addon, &path).await.map_err(|e| AddonError::Refused(ErrorId::InvalidBackup, format!("the archive is not restored: {e}")))?;
+        let checked = started.elapsed();
         let safety = match self.capture_locked(addon, "safety").await {
             Ok(b) => b,
             Err(e) => return Err(AddonError::Failed(format!("{e}; so nothing was restored"))),
         };
+        let saved = started.elapsed();
         let what = from.as_ref().map_or("an uploaded archive".to_owned(), |b| format!("backup {}", backup_id(b.number)));
         self.say_to(&owner, format!("Restoring {} from {what} (safety backup {} first)", addon.name, backup_id(safety.number)));
         match service.name {
@@ -291,7 +304,18 @@ impl Addons {
                 waited?;
             }
         }
-        self.say_to(&owner, format!("Restored {} from {what}", addon.name));
+        let took = started.elapsed();
+        self.say_to(
+            &owner,
+            format!(
+                "Restored {} from {what} in {:.1} s (archive checked in {:.1} s, safety backup in {:.1} s, restore in {:.1} s)",
+                addon.name,
+                took.as_secs_f64(),
+                checked.as_secs_f64(),
+                (saved - checked).as_secs_f64(),
+                (took - saved).as_secs_f64()
+            ),
+        );
         Ok((from, safety))
     }
 
