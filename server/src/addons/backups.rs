@@ -2,8 +2,8 @@
 //! replication protocol) is streamed from a client container into a
 //! temporary file beside its final name, counted and hashed as it comes,
 //! synced, and kept only when the dump's exit status is 0, it is not empty
-//! and the service's own reader takes it back (`pg_restore --list`,
-//! `redis-check-rdb`); then renamed into place. Anything else is recorded
+//! and the service's own reader takes it back whole (`pg_restore` into
+//! `/dev/null`, `redis-check-rdb`); then renamed into place. Anything else is recorded
 //! as a failed backup with its reason, and said in the app's log.
 //!
 //! A restore checks the archive the same way before touching data, takes a
@@ -209,10 +209,16 @@ impl Addons {
             return Err("the archive is empty".into());
         }
         let (cmd, what) = match service.name {
-            "postgresql" => (vec!["pg_restore".into(), "--list".into()], "a PostgreSQL archive (pg_dump -Fc)"),
+            // The whole archive, every table's data decompressed and read
+            // (`--list` alone reads only the table of contents at its start:
+            // a cut file would pass).
+            "postgresql" => (vec!["pg_restore".into(), "--file=/dev/null".into()], "a PostgreSQL archive (pg_dump -Fc)"),
             _ => (catalog::sh("cat > /tmp/check.rdb && redis-check-rdb /tmp/check.rdb"), "a Redis RDB file"),
         };
         let ran = self.client(addon, cmd, Some(path), None, false).await.map_err(|e| e.to_string())?;
+        if ran.exit_code == 0 && ran.unread {
+            return Err(format!("it does not read back as {what}: the reader stopped before its end"));
+        }
         if ran.exit_code != 0 {
             let said = if ran.stderr.is_empty() { ran.stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned() } else { last_line(&ran.stderr) };
             return Err(format!("it does not read back as {what}: {said}"));

@@ -361,13 +361,17 @@ impl Addons {
             tty: None,
         };
         let (id, mut attachment) = self.inner.runtime.start_addon_client(&spec).await?;
+        // A client that stops reading early (it ended, or failed) breaks
+        // the pipe: its exit status says which, so the write's error is
+        // kept only as `unread`.
         let feed = async {
+            let mut unread = false;
             if let Some(path) = input {
                 let mut file = tokio::fs::File::open(path).await.with_context(|| format!("cannot read {}", path.display()))?;
-                tokio::io::copy(&mut file, &mut attachment.input).await.context("cannot feed the client")?;
+                unread = tokio::io::copy(&mut file, &mut attachment.input).await.is_err();
             }
             attachment.input.shutdown().await.ok();
-            Ok::<_, anyhow::Error>(())
+            Ok::<_, anyhow::Error>(unread)
         };
         let mut out = output;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -388,9 +392,10 @@ impl Addons {
         };
         let (fed, drained) = tokio::join!(feed, drain);
         let exit = self.inner.runtime.finish_addon_client(&id).await?;
-        fed?;
+        let unread = fed?;
         drained?;
         Ok(ClientOutput {
+            unread,
             exit_code: exit.exit_code.unwrap_or(-1),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
@@ -784,6 +789,8 @@ impl Addons {
 #[derive(Debug)]
 pub struct ClientOutput {
     pub exit_code: i64,
+    /// It ended before it read all of its input.
+    pub unread: bool,
     /// Its stdout when not written elsewhere (capped).
     pub stdout: String,
     pub stderr: String,

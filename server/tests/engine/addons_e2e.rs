@@ -121,6 +121,11 @@ fn postgresql_rows_a_python_dyno_writes_come_back_from_backups_byte_for_byte() {
     std::fs::write(&garbage, b"PGDMP but not really an archive").unwrap();
     let (_, said) = paas_fails(&p, dir, &["pg:backups:restore", garbage.to_str().unwrap(), "-a", &app, "--confirm", &app]);
     assert!(said.contains("does not read back as a PostgreSQL archive"), "{said}");
+    // A real archive cut short: its table of contents reads, its data not.
+    let cut = p.data.path().join("cut.dump");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (_, said) = paas_fails(&p, dir, &["pg:backups:restore", cut.to_str().unwrap(), "-a", &app, "--confirm", &app]);
+    assert!(said.contains("does not read back as a PostgreSQL archive"), "{said}");
     assert_eq!(dump(&p, &app), before, "nothing changed");
 
     // The attachment's var is the add-on's, not config:set's.
