@@ -6,8 +6,8 @@
 //! `/dev/null`, `redis-check-rdb`); then renamed into place. Anything else is recorded
 //! as a failed backup with its reason, and said in the app's log.
 //!
-//! A restore checks the archive the same way before touching data, takes a
-//! safety backup first (no safety backup, no restore), and restores in one
+//! A restore checks the archive the same way before touching data (while
+//! it takes a safety backup: no safety backup, no restore), and restores in one
 //! transaction (`pg_restore --single-transaction`; Redis: the RDB is written
 //! beside the data and renamed in while the service is stopped).
 //!
@@ -162,15 +162,27 @@ impl Addons {
         let dir = self.backups_dir(addon);
         tokio::fs::create_dir_all(&dir).await.map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         let partial = dir.join(format!("{}.partial", backup_id(number)));
+        let (cmd, tool) = match service.name {
+            "postgresql" => (vec!["pg_dump".into(), "-Fc".into(), "--no-password".into()], "pg_dump"),
+            _ => (catalog::sh("exec redis-cli -h \"$REDIS_HOST\" --no-auth-warning --rdb - 2>/tmp/err || { cat /tmp/err >&2; exit 1; }"), "redis-cli --rdb"),
+        };
+        // The reader that checks the file starts beside the dump, off its path.
+        let started = std::time::Instant::now();
+        let (dumper, checker) = tokio::join!(self.start_client(addon, cmd, false), self.start_client(addon, reader_cmd(service), false));
+        let mut checker = checker.map_err(|e| e.to_string()).map(Some);
         let result = async {
+            let dumper = dumper.map_err(|e| e.to_string())?;
+            let checker = match checker.as_mut() {
+                Ok(c) => c,
+                Err(e) => {
+                    let e = e.clone();
+                    self.abandon_client(dumper).await;
+                    return Err(e);
+                }
+            };
             let file = tokio::fs::File::create(&partial).await.map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
             let mut out = Hashing { file, sha: sha2::Sha256::new(), size: 0 };
-            let (cmd, tool) = match service.name {
-                "postgresql" => (vec!["pg_dump".into(), "-Fc".into(), "--no-password".into()], "pg_dump"),
-                _ => (catalog::sh("exec redis-cli -h \"$REDIS_HOST\" --no-auth-warning --rdb - 2>/tmp/err || { cat /tmp/err >&2; exit 1; }"), "redis-cli --rdb"),
-            };
-            let started = std::time::Instant::now();
-            let ran = self.client(addon, cmd, None, Some(&mut out), false).await.map_err(|e| e.to_string())?;
+            let ran = self.finish_client(dumper, None, Some(&mut out)).await.map_err(|e| e.to_string())?;
             if ran.exit_code != 0 {
                 return Err(format!("{tool} exited with status {}: {}", ran.exit_code, last_line(&ran.stderr)));
             }
@@ -181,10 +193,15 @@ impl Addons {
                 return Err(format!("{tool} wrote nothing"));
             }
             let dumped = started.elapsed();
-            self.verify(addon, &partial).await?;
+            let checker = checker.take().expect("the reader is taken once");
+            self.verify_with(addon, checker, &partial).await?;
             Ok((out.size, hex::encode(out.sha.finalize()), dumped, started.elapsed() - dumped))
         }
         .await;
+        // A reader the dump's failure left waiting.
+        if let Ok(Some(c)) = checker {
+            self.abandon_client(c).await;
+        }
         match result {
             Ok(done) => {
                 let final_path = self.backup_path(addon, number);
@@ -204,18 +221,23 @@ impl Addons {
     /// The service's own reader takes the archive back.
     async fn verify(&self, addon: &AddonRow, path: &Path) -> Result<(), String> {
         let service = Self::service(addon).map_err(|e| e.to_string())?;
+        let checker = self.start_client(addon, reader_cmd(service), false).await.map_err(|e| e.to_string())?;
+        self.verify_with(addon, checker, path).await
+    }
+
+    /// [`Self::verify`] with a reader started already.
+    async fn verify_with(&self, addon: &AddonRow, checker: super::Client, path: &Path) -> Result<(), String> {
+        let service = Self::service(addon).map_err(|e| e.to_string())?;
+        let what = match service.name {
+            "postgresql" => "a PostgreSQL archive (pg_dump -Fc)",
+            _ => "a Redis RDB file",
+        };
         let size = tokio::fs::metadata(path).await.map_err(|e| format!("cannot read the archive: {e}"))?.len();
         if size == 0 {
+            let _ = self.finish_client(checker, None, None).await;
             return Err("the archive is empty".into());
         }
-        let (cmd, what) = match service.name {
-            // The whole archive, every table's data decompressed and read
-            // (`--list` alone reads only the table of contents at its start:
-            // a cut file would pass).
-            "postgresql" => (vec!["pg_restore".into(), "--file=/dev/null".into()], "a PostgreSQL archive (pg_dump -Fc)"),
-            _ => (catalog::sh("cat > /tmp/check.rdb && redis-check-rdb /tmp/check.rdb"), "a Redis RDB file"),
-        };
-        let ran = self.client(addon, cmd, Some(path), None, false).await.map_err(|e| e.to_string())?;
+        let ran = self.finish_client(checker, Some(path), None).await.map_err(|e| e.to_string())?;
         if ran.exit_code == 0 && ran.unread {
             return Err(format!("it does not read back as {what}: the reader stopped before its end"));
         }
@@ -265,10 +287,23 @@ impl Addons {
             RestoreSource::Upload(path) => (None, path.clone()),
         };
         self.check_running(addon).await?;
+        // The archive is checked while the safety backup is taken: neither
+        // touches the data, and a restore waits for both.
         let started = std::time::Instant::now();
-        self.verify(addon, &path).await.map_err(|e| AddonError::Refused(ErrorId::InvalidBackup, format!("the archive is not restored: {e}")))?;
-        let checked = started.elapsed();
-        let safety = match self.capture_locked(addon, "safety").await {
+        let check = async {
+            let checked = self.verify(addon, &path).await;
+            (checked, started.elapsed())
+        };
+        let ((checked, check_took), safety) = tokio::join!(check, self.capture_locked(addon, "safety"));
+        if let Err(e) = checked {
+            // Taken for a restore that does not happen: it goes.
+            if let Ok(b) = &safety {
+                let _ = tokio::fs::remove_file(self.backup_path(addon, b.number)).await;
+                self.store().delete_backup(&b.id).await?;
+            }
+            return refused(ErrorId::InvalidBackup, format!("the archive is not restored: {e}"));
+        }
+        let safety = match safety {
             Ok(b) => b,
             Err(e) => return Err(AddonError::Failed(format!("{e}; so nothing was restored"))),
         };
@@ -314,11 +349,11 @@ impl Addons {
         self.say_to(
             &owner,
             format!(
-                "Restored {} from {what} in {:.1} s (archive checked in {:.1} s, safety backup in {:.1} s, restore in {:.1} s)",
+                "Restored {} from {what} in {:.1} s (archive checked in {:.1} s beside the safety backup's {:.1} s, restore in {:.1} s)",
                 addon.name,
                 took.as_secs_f64(),
-                checked.as_secs_f64(),
-                (saved - checked).as_secs_f64(),
+                check_took.as_secs_f64(),
+                saved.as_secs_f64(),
                 (took - saved).as_secs_f64()
             ),
         );
@@ -348,19 +383,16 @@ impl Addons {
     pub async fn scheduled_pass(&self, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
         for addon in self.store().all_addons().await? {
             let (Some(at), Some(retain)) = (addon.backup_at.as_deref(), addon.backup_retain) else { continue };
-            let Some(due) = last_due(at, now) else { continue };
             let backups = self.store().backups(&addon.id).await?;
-            let last = backups.iter().find(|b| b.kind == "scheduled");
-            let done = last.and_then(|b| chrono::DateTime::parse_from_rfc3339(&b.started_at).ok()).is_some_and(|t| t >= due);
-            // Nothing was due yet when the schedule was set.
-            let since = addon.backup_since.as_deref().unwrap_or(&addon.created_at);
-            let newer = chrono::DateTime::parse_from_rfc3339(since).is_ok_and(|t| t > due);
-            if done || newer {
-                continue;
-            }
+            let last = backups.iter().find(|b| b.kind == "scheduled").and_then(|b| time_of(&b.started_at));
+            let since = time_of(addon.backup_since.as_deref().unwrap_or(&addon.created_at));
+            let Some(due) = due_now(at, since, last, now) else { continue };
             let owner = self.store().app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();
-            if now - due > chrono::Duration::minutes(10) {
-                self.say_to(&owner, format!("the scheduled backup of {} due at {at} UTC was missed (the server was not running then); taking it now", addon.name));
+            if due.missed {
+                self.say_to(
+                    &owner,
+                    format!("the scheduled backup of {} due at {at} UTC was missed (the server was not running then); taking it now", addon.name),
+                );
             }
             match self.capture(&addon, "scheduled").await {
                 Ok(_) => self.prune(&addon, retain).await?,
@@ -374,8 +406,8 @@ impl Addons {
     async fn prune(&self, addon: &AddonRow, retain: i64) -> anyhow::Result<()> {
         let lock = self.lock_of(addon);
         let _guard = lock.lock().await;
-        let scheduled: Vec<BackupRow> = self.store().backups(&addon.id).await?.into_iter().filter(|b| b.kind == "scheduled").collect();
-        for old in scheduled.iter().skip(retain as usize) {
+        let backups = self.store().backups(&addon.id).await?;
+        for old in beyond_retention(&backups, retain) {
             let _ = tokio::fs::remove_file(self.backup_path(addon, old.number)).await;
             self.store().delete_backup(&old.id).await?;
         }
@@ -394,6 +426,55 @@ impl Addons {
             }
         })
     }
+}
+
+/// The service's reader of a whole archive on its stdin: `pg_restore`
+/// into `/dev/null` decompresses and reads every table's data (`--list`
+/// alone reads only the table of contents at the start: a cut file would
+/// pass); `redis-check-rdb` reads the RDB.
+fn reader_cmd(service: &catalog::Service) -> Vec<String> {
+    match service.name {
+        "postgresql" => vec!["pg_restore".into(), "--file=/dev/null".into()],
+        _ => catalog::sh("cat > /tmp/check.rdb && redis-check-rdb /tmp/check.rdb"),
+    }
+}
+
+/// A scheduled backup to take now.
+#[derive(Debug, PartialEq, Eq)]
+struct Due {
+    /// Taken later than the schedule's loop would have (the server was
+    /// down at its time): said in the app's log.
+    missed: bool,
+}
+
+/// How late a scheduled backup may be taken before it counts as missed:
+/// the loop looks every 30 s.
+const MISSED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Whether a daily backup at `at` is due at `now`: its last time came
+/// after the schedule was set (`since`) and no scheduled backup started
+/// since then (`last`).
+fn due_now(
+    at: &str,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Due> {
+    let due = last_due(at, now)?;
+    if since.is_some_and(|t| t > due) || last.is_some_and(|t| t >= due) {
+        return None;
+    }
+    Some(Due { missed: now - due > MISSED_AFTER })
+}
+
+/// The scheduled backups beyond the newest `retain` (newest first in
+/// `backups`); other kinds are never pruned.
+fn beyond_retention(backups: &[BackupRow], retain: i64) -> Vec<&BackupRow> {
+    backups.iter().filter(|b| b.kind == "scheduled").skip(retain.max(1) as usize).collect()
+}
+
+fn time_of(rfc3339: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().map(|t| t.to_utc())
 }
 
 /// The last line of a tool's complaint.
@@ -427,6 +508,48 @@ mod tests {
         for bad in ["24:00", "2:60", "noon", "02:30:00", ""] {
             assert!(last_due(bad, now).is_none(), "{bad}");
         }
+    }
+
+    fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_daily_backup_is_due_once_after_its_time_and_missed_when_late() {
+        let set = Some(at("2026-12-01T12:00:00Z"));
+        // Due at 02:30; none taken yet: due, on time within a minute.
+        assert_eq!(due_now("02:30", set, None, at("2026-12-06T02:30:20Z")), Some(Due { missed: false }));
+        // The server was down at 02:30: taken late, and said so.
+        assert_eq!(due_now("02:30", set, None, at("2026-12-06T09:00:00Z")), Some(Due { missed: true }));
+        // Taken today already: not again until tomorrow.
+        assert_eq!(due_now("02:30", set, Some(at("2026-12-06T02:30:01Z")), at("2026-12-06T23:59:00Z")), None);
+        // Yesterday's taken, today's not come yet.
+        assert_eq!(due_now("02:30", set, Some(at("2026-12-05T02:30:01Z")), at("2026-12-06T01:00:00Z")), None);
+        // A schedule set after today's time starts tomorrow.
+        assert_eq!(due_now("02:30", Some(at("2026-12-06T03:00:00Z")), None, at("2026-12-06T04:00:00Z")), None);
+        assert_eq!(due_now("02:30", Some(at("2026-12-06T03:00:00Z")), None, at("2026-12-07T02:30:05Z")), Some(Due { missed: false }));
+        assert_eq!(due_now("25:00", set, None, at("2026-12-06T04:00:00Z")), None);
+    }
+
+    #[test]
+    fn retention_prunes_only_scheduled_backups_beyond_the_newest_n() {
+        let b = |number: i64, kind: &str| BackupRow {
+            id: number.to_string(),
+            addon_id: "a".into(),
+            number,
+            kind: kind.into(),
+            state: "succeeded".into(),
+            reason: None,
+            size: Some(1),
+            sha256: None,
+            started_at: String::new(),
+            finished_at: None,
+        };
+        // Newest first, as the store lists them.
+        let list = [b(6, "scheduled"), b(5, "manual"), b(4, "scheduled"), b(3, "safety"), b(2, "scheduled"), b(1, "scheduled")];
+        let pruned: Vec<i64> = beyond_retention(&list, 2).iter().map(|b| b.number).collect();
+        assert_eq!(pruned, [2, 1]);
+        assert!(beyond_retention(&list, 90).is_empty());
     }
 
     #[test]

@@ -242,6 +242,9 @@ impl Addons {
         self.say(app, format!("Creating {} ({} {major})", addon.name, service.name));
         if let Err(e) = self.provision(&addon, major).await {
             let reason = format!("{e:#}");
+            // Stopped, so its restart policy does not loop it; kept, with
+            // its last lines, for `addons:info` and a look.
+            let _ = self.inner.runtime.stop_addon(&addon.name, Duration::from_secs(5)).await;
             self.inner.store.set_addon_state(&addon.id, "failed", Some(&reason)).await?;
             self.say(app, format!("{} failed: {reason}", addon.name));
             return Ok((self.find(&name).await?, None));
@@ -305,6 +308,7 @@ impl Addons {
     pub async fn wait_ready(&self, addon: &AddonRow, major: &str, timeout: Duration) -> AddonResult<()> {
         let service = Self::service(addon)?;
         let started = Instant::now();
+        let restarts = self.inner.runtime.addon_status(&addon.name).await?.map_or(0, |s| s.restarts);
         let check = service.ready_check(major);
         // One client runs the check in a loop for a few seconds at a time.
         let looped = catalog::sh(&format!(
@@ -317,11 +321,16 @@ impl Addons {
                 return Ok(());
             }
             let status = self.inner.runtime.addon_status(&addon.name).await?;
-            let stopped = status.as_ref().is_none_or(|s| !s.running);
+            // Not running, or restarted by its policy meanwhile: it ended.
+            let stopped = status.as_ref().is_none_or(|s| !s.running || s.restarts > restarts);
             if stopped || started.elapsed() >= timeout {
                 let tail = self.inner.runtime.addon_output_tail(&addon.name, 5).await.unwrap_or_default();
                 let why = if stopped {
-                    let exit = status.and_then(|s| s.exit).map(|e| e.to_string()).unwrap_or_else(|| "is gone".into());
+                    let exit = match &status {
+                        Some(s) if s.restarts > restarts => "keeps exiting".to_owned(),
+                        Some(s) => s.exit.as_ref().map_or_else(|| "stopped".to_owned(), |e| e.to_string()),
+                        None => "is gone".to_owned(),
+                    };
                     format!("the {} service {exit}", service.name)
                 } else {
                     format!("the {} service did not answer within {} s", service.name, timeout.as_secs())
@@ -346,6 +355,14 @@ impl Addons {
         output: Option<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)>,
         mount_data: bool,
     ) -> AddonResult<ClientOutput> {
+        let client = self.start_client(addon, cmd, mount_data).await?;
+        self.finish_client(client, input, output).await
+    }
+
+    /// Starts a client container, attached, its stdin open: it waits for
+    /// [`Self::finish_client`] (started ahead, so its start is off a
+    /// backup's path).
+    pub(crate) async fn start_client(&self, addon: &AddonRow, cmd: Vec<String>, mount_data: bool) -> AddonResult<Client> {
         let service = Self::service(addon)?;
         let c = self.credentials(addon)?;
         let image = match self.inner.runtime.addon_status(&addon.name).await? {
@@ -360,7 +377,25 @@ impl Addons {
             data_path: mount_data.then(|| catalog::DATA_PATH.to_owned()),
             tty: None,
         };
-        let (id, mut attachment) = self.inner.runtime.start_addon_client(&spec).await?;
+        let (id, attachment) = self.inner.runtime.start_addon_client(&spec).await?;
+        Ok(Client { id, attachment })
+    }
+
+    /// Ends a started client that is not needed any more.
+    pub(crate) async fn abandon_client(&self, client: Client) {
+        let _ = self.inner.runtime.signal(&client.id, "KILL").await;
+        let _ = self.inner.runtime.finish_addon_client(&client.id).await;
+    }
+
+    /// Feeds a started client `input`, takes its output, waits for its end
+    /// and removes it.
+    pub(crate) async fn finish_client(
+        &self,
+        client: Client,
+        input: Option<&std::path::Path>,
+        output: Option<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)>,
+    ) -> AddonResult<ClientOutput> {
+        let Client { id, mut attachment } = client;
         // A client that stops reading early (it ended, or failed) breaks
         // the pipe: its exit status says which, so the write's error is
         // kept only as `unread`.
@@ -683,6 +718,12 @@ impl Addons {
             tracing::warn!(failed, "backups left running by the last server run marked failed");
         }
         for addon in self.inner.store.all_addons().await? {
+            if addon.state == "provisioning" {
+                let reason = "the server stopped while it was being provisioned: destroy it and create it again";
+                self.inner.store.set_addon_state(&addon.id, "failed", Some(reason)).await?;
+                let _ = self.inner.runtime.stop_addon(&addon.name, Duration::from_secs(5)).await;
+                continue;
+            }
             if addon.state != "provisioned" {
                 continue;
             }
@@ -753,6 +794,7 @@ impl Addons {
                 messages.push(format!("started it again on the same data from {image}"));
             }
             Err(e) => {
+                let _ = self.inner.runtime.stop_addon(&addon.name, Duration::from_secs(5)).await;
                 self.inner.store.set_addon_state(&addon.id, "failed", Some(&e.to_string())).await?;
                 return Err(e);
             }
@@ -783,6 +825,12 @@ impl Addons {
     pub(crate) fn lock_of(&self, addon: &AddonRow) -> Arc<tokio::sync::Mutex<()>> {
         self.inner.locks.get(&addon.id)
     }
+}
+
+/// A client container started and attached, waiting for its input.
+pub(crate) struct Client {
+    id: crate::runtime::DynoId,
+    attachment: crate::runtime::Attachment,
 }
 
 /// What a client container did.

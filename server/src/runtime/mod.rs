@@ -521,7 +521,10 @@ pub struct AddonSpec {
 /// An add-on's service container as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddonStatus {
+    /// Running, and not between two of its restart policy's restarts.
     pub running: bool,
+    /// How often the engine restarted it (its restart policy).
+    pub restarts: i64,
     /// The image it runs (as the spec named it).
     pub image: String,
     /// How it ended, when it is not running.

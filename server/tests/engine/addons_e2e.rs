@@ -154,7 +154,16 @@ fn postgresql_rows_a_python_dyno_writes_come_back_from_backups_byte_for_byte() {
     assert!(said.contains("not running"), "{said}");
     let listed = p.paas_ok(dir, &["addons", "-a", &app]);
     assert!(listed.contains("FAILED") && listed.contains("not running"), "{listed}");
-    assert!(!p.data.path().join("addons").join(&addon).join("backups").join("b005").exists(), "no file for a failed backup");
+    let backups: Vec<serde_json::Value> = serde_json::from_str(&p.paas_ok(dir, &["pg:backups", "-a", &app, "--json"])).unwrap();
+    assert_eq!(backups[0]["state"], "failed", "{backups:?}");
+    let failed = backups[0]["id"].as_str().unwrap();
+    let kept: Vec<String> = std::fs::read_dir(p.data.path().join("addons").join(&addon).join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!kept.iter().any(|f| f.starts_with(failed)), "no file for a failed backup: {kept:?}");
+    // Refused restores left no safety backups behind: b001, and one for each of the two restores.
+    assert_eq!(backups.iter().filter(|b| b["state"] == "succeeded").count(), 3, "{backups:?}");
     // A server start brings a stopped service back.
     p.kill();
     p.boot();
@@ -281,6 +290,20 @@ fn add_on_bad_input_is_refused_and_says_what_to_do() {
     // Restore without anything to restore to.
     let (_, said) = paas_fails(&p, dir, &["pg:backups:restore", "b001", &addon, "-a", &other, "--confirm", &other]);
     assert!(said.contains("no add-on"), "{said}");
+
+    // A data directory of another major is refused at start, with what to do.
+    let old = format!("{other}-db");
+    p.track_addon(&old);
+    p.paas_ok(dir, &["addons:create", "postgresql", "--name", &old, "-a", &other]);
+    let c = service_container(&old).unwrap();
+    let image = docker_ok(&["inspect", "--format", "{{.Config.Image}}", &c]).trim().to_owned();
+    docker_ok(&["stop", &c]);
+    let volume = docker_ok(&["volume", "ls", "-q", "--filter", &format!("label=paas.addon={old}")]).trim().to_owned();
+    docker_ok(&["run", "--rm", "-v", &format!("{volume}:/var/lib/paas-addon"), "--entrypoint", "sh", &image, "-c", "echo 16 > /var/lib/paas-addon/data/PG_VERSION"]);
+    let (_, said) = paas_fails(&p, dir, &["addons:upgrade", &old, "-a", &other]);
+    assert!(said.contains("PostgreSQL 16's") && said.contains("backup and a restore"), "{said}");
+    let info = p.paas_ok(dir, &["addons:info", &old, "-a", &other]);
+    assert!(info.contains("failed") && info.contains("PostgreSQL 16's"), "{info}");
 }
 
 #[test]
@@ -442,4 +465,36 @@ fn app_json_add_ons_are_made_on_the_first_deploy_and_reached_only_from_their_app
     p.push_ok(other.path(), &stranger);
     let out = p.paas(other.path(), &["run", "-a", &stranger, "--no-tty", "sh", "-c", &probe]);
     assert!(!text(&out.stdout).contains("NOAUTH"), "another app reached the add-on: {}", text(&out.stdout));
+}
+
+#[test]
+fn a_scheduled_backup_missed_while_the_server_was_down_is_taken_at_its_next_start() {
+    use chrono::Timelike;
+    let mut p = Platform::start();
+    let app = unique_app("addon-sched");
+    let addon = format!("{app}-kv");
+    p.track_addon(&addon);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    p.create_app(dir, &app);
+    p.paas_ok(dir, &["addons:create", "redis", "--name", &addon, "-a", &app]);
+    // Due at the start of the next minute (UTC), while the server is down.
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(60)).with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let at = due.format("%H:%M").to_string();
+    let said = p.paas_ok(dir, &["redis:backups:schedule", "--at", &at, "--retain", "2", "-a", &app]);
+    assert!(said.contains(&format!("every day at {at} UTC")), "{said}");
+    p.kill();
+    // Down past its time, and past the minute the loop would have taken it in.
+    poll(Duration::from_secs(150), "the scheduled time to pass", || (chrono::Utc::now() > due + chrono::Duration::seconds(62)).then_some(()));
+    p.boot();
+    let backups = poll(Duration::from_secs(60), "the missed backup to be taken", || {
+        let list: Vec<serde_json::Value> = serde_json::from_str(&p.paas_ok(dir, &["redis:backups", "-a", &app, "--json"])).ok()?;
+        list.iter().any(|b| b["kind"] == "scheduled" && b["state"] == "succeeded").then_some(list)
+    });
+    assert_eq!(backups.len(), 1, "one, not one per pass: {backups:?}");
+    let logs = p.paas_ok(dir, &["logs", "-a", &app, "-n", "100"]);
+    assert!(logs.contains(&format!("the scheduled backup of {addon} due at {at} UTC was missed")), "{logs}");
+    assert!(logs.contains("scheduled backup b001") && logs.contains("verified"), "{logs}");
+    let info = p.paas_ok(dir, &["addons:info", &addon, "-a", &app]);
+    assert!(info.contains(&format!("daily at {at} UTC, keeping 2")) && info.contains("b001"), "{info}");
 }

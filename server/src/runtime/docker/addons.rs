@@ -109,10 +109,12 @@ impl DockerRuntime {
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(anyhow!(e).context(format!("cannot inspect add-on {name}"))),
         };
+        let restarts = c.restart_count.unwrap_or(0);
         let state = c.state.unwrap_or_default();
-        let running = state.running.unwrap_or(false);
+        let running = state.running.unwrap_or(false) && !state.restarting.unwrap_or(false);
         Ok(Some(AddonStatus {
             running,
+            restarts,
             image: c.config.and_then(|c| c.image).unwrap_or_default(),
             exit: (!running).then(|| Exit {
                 exit_code: state.exit_code,
