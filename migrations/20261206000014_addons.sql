@@ -32,7 +32,8 @@ CREATE TABLE addon_attachments (
 );
 
 -- Backups of an add-on, numbered per add-on (b001 ...). `state` is running,
--- succeeded or failed (with `reason`); only succeeded ones have a file
+-- succeeded or failed (with `reason`; a succeeded one may have a note
+-- there, `taken late: ...`); only succeeded ones have a file
 -- (PAAS_DATA_DIR/addons/NAME/backups/NUMBER), whose size and SHA-256 are
 -- kept. `kind` is manual, scheduled or safety (taken before a restore).
 CREATE TABLE addon_backups (

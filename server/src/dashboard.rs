@@ -625,7 +625,10 @@ async fn addon_views(state: &AppState, app: &AppRow) -> ApiResult<Vec<AddonView>
             last_good: a
                 .last_good_backup
                 .as_ref()
-                .map_or("none yet".to_owned(), |b| format!("{}, {}", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at)))),
+                .map_or("none yet".to_owned(), |b| {
+                    let note = b.reason.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+                    format!("{}, {}{note}", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at)))
+                }),
             last_failed: a
                 .last_failed_backup
                 .as_ref()

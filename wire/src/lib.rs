@@ -554,6 +554,7 @@ pub struct Backup {
     pub kind: String,
     /// `running`, `succeeded` or `failed`.
     pub state: String,
+    /// Why it failed; for a success, a note (`taken late: ...`).
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]

@@ -465,7 +465,10 @@ fn info(a: &Addon) {
 /// `b004, 2 h ago` for the last good backup, and a failure newer than it.
 fn backup_summary(a: &Addon) -> String {
     let mut s = match &a.last_good_backup {
-        Some(b) => format!("{}, {}", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at))),
+        Some(b) => match &b.reason {
+            Some(note) => format!("{}, {} ({note})", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at))),
+            None => format!("{}, {}", b.id, ago(b.finished_at.as_deref().unwrap_or(&b.started_at))),
+        },
         None => "none".to_owned(),
     };
     if let Some(f) = &a.last_failed_backup {

@@ -124,16 +124,17 @@ impl Addons {
     pub async fn capture(&self, addon: &AddonRow, kind: &str) -> AddonResult<BackupRow> {
         let lock = self.lock_of(addon);
         let _guard = lock.lock().await;
-        self.capture_locked(addon, kind).await
+        self.capture_locked(addon, kind, None).await
     }
 
-    async fn capture_locked(&self, addon: &AddonRow, kind: &str) -> AddonResult<BackupRow> {
+    /// A backup, with a note kept beside a success (`taken late: ...`).
+    async fn capture_locked(&self, addon: &AddonRow, kind: &str, note: Option<&str>) -> AddonResult<BackupRow> {
         let row = self.store().start_backup(&addon.id, kind).await?;
         let id = backup_id(row.number);
         let owner = self.store().app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();
         match self.dump(addon, row.number).await {
             Ok((size, sha, dumped, checked)) => {
-                self.store().finish_backup(&row.id, Ok((size as i64, &sha))).await?;
+                self.store().finish_backup(&row.id, Ok((size as i64, &sha, note))).await?;
                 self.say_to(
                     &owner,
                     format!(
@@ -294,7 +295,7 @@ impl Addons {
             let checked = self.verify(addon, &path).await;
             (checked, started.elapsed())
         };
-        let ((checked, check_took), safety) = tokio::join!(check, self.capture_locked(addon, "safety"));
+        let ((checked, check_took), safety) = tokio::join!(check, self.capture_locked(addon, "safety", None));
         if let Err(e) = checked {
             // Taken for a restore that does not happen: it goes.
             if let Ok(b) = &safety {
@@ -388,13 +389,19 @@ impl Addons {
             let since = time_of(addon.backup_since.as_deref().unwrap_or(&addon.created_at));
             let Some(due) = due_now(at, since, last, now) else { continue };
             let owner = self.store().app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();
+            let note = due.missed.then(|| format!("taken late: the one due at {at} UTC was missed (the server was not running then)"));
             if due.missed {
                 self.say_to(
                     &owner,
                     format!("the scheduled backup of {} due at {at} UTC was missed (the server was not running then); taking it now", addon.name),
                 );
             }
-            match self.capture(&addon, "scheduled").await {
+            let lock = self.lock_of(&addon);
+            let taken = {
+                let _guard = lock.lock().await;
+                self.capture_locked(&addon, "scheduled", note.as_deref()).await
+            };
+            match taken {
                 Ok(_) => self.prune(&addon, retain).await?,
                 Err(e) => tracing::warn!(addon = %addon.name, error = %e, "scheduled backup failed"),
             }

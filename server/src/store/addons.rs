@@ -236,10 +236,11 @@ impl Store {
         Ok(row)
     }
 
-    /// Ends a backup: succeeded with its size and digest, or failed with why.
-    pub async fn finish_backup(&self, id: &str, outcome: Result<(i64, &str), &str>) -> StoreResult<()> {
+    /// Ends a backup: succeeded with its size, digest and a note (a
+    /// scheduled one taken late), or failed with why.
+    pub async fn finish_backup(&self, id: &str, outcome: Result<(i64, &str, Option<&str>), &str>) -> StoreResult<()> {
         let (state, reason, size, sha) = match outcome {
-            Ok((size, sha)) => ("succeeded", None, Some(size), Some(sha)),
+            Ok((size, sha, note)) => ("succeeded", note, Some(size), Some(sha)),
             Err(reason) => ("failed", Some(reason), None, None),
         };
         sqlx::query("UPDATE addon_backups SET state = $1, reason = $2, size = $3, sha256 = $4, finished_at = $5 WHERE id = $6")

@@ -497,4 +497,6 @@ fn a_scheduled_backup_missed_while_the_server_was_down_is_taken_at_its_next_star
     assert!(logs.contains("scheduled backup b001") && logs.contains("verified"), "{logs}");
     let info = p.paas_ok(dir, &["addons:info", &addon, "-a", &app]);
     assert!(info.contains(&format!("daily at {at} UTC, keeping 2")) && info.contains("b001"), "{info}");
+    let listed = p.paas_ok(dir, &["addons", "-a", &app]);
+    assert!(listed.contains("taken late") && listed.contains("missed"), "`paas addons` says it was missed: {listed}");
 }

@@ -195,7 +195,11 @@ impl DockerRuntime {
                 ..Default::default()
             }]
         });
-        let host = locked_down(HostConfig { network_mode: Some(net), mounts, nano_cpus: self.nano_cpus, ..Default::default() });
+        let mut host = locked_down(HostConfig { network_mode: Some(net), mounts, nano_cpus: self.nano_cpus, ..Default::default() });
+        // Its output is the attach stream's (a dump of gigabytes): the engine
+        // keeps no log file of it, which would cost a JSON encoding of every
+        // byte, and the disk.
+        host.log_config = Some(bollard::models::HostConfigLogConfig { typ: Some("none".into()), config: None });
         let config = Config {
             image: Some(spec.image.clone()),
             entrypoint: Some(spec.cmd.clone()),
