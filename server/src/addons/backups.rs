@@ -76,6 +76,26 @@ impl tokio::io::AsyncWrite for Hashing {
     }
 }
 
+/// A dump's bytes to its file and to the reader that checks them; a reader
+/// that stops early is noted, never the dump's failure.
+struct Tee<'a> {
+    file: Hashing,
+    reader: &'a mut std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    broken: bool,
+}
+
+#[async_trait::async_trait]
+impl super::Sink for Tee<'_> {
+    async fn take(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.file.write_all(data).await?;
+        if !self.broken && self.reader.write_all(data).await.is_err() {
+            self.broken = true;
+        }
+        Ok(())
+    }
+}
+
 /// A file's SHA-256, read in chunks.
 async fn sha256_of(path: &Path) -> anyhow::Result<String> {
     use tokio::io::AsyncReadExt;
@@ -182,8 +202,11 @@ impl Addons {
                 }
             };
             let file = tokio::fs::File::create(&partial).await.map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
-            let mut out = Hashing { file, sha: sha2::Sha256::new(), size: 0 };
+            // Every byte goes to the file and to the reader as it comes:
+            // the reader has read it all when the dump ends.
+            let mut out = Tee { file: Hashing { file, sha: sha2::Sha256::new(), size: 0 }, reader: &mut checker.as_mut().expect("the reader is there").attachment.input, broken: false };
             let ran = self.finish_client(dumper, None, Some(&mut out)).await.map_err(|e| e.to_string())?;
+            let Tee { file: mut out, broken, .. } = out;
             if ran.exit_code != 0 {
                 return Err(format!("{tool} exited with status {}: {}", ran.exit_code, last_line(&ran.stderr)));
             }
@@ -194,9 +217,22 @@ impl Addons {
                 return Err(format!("{tool} wrote nothing"));
             }
             let dumped = started.elapsed();
+            let sha = hex::encode(out.sha.finalize());
             let checker = checker.take().expect("the reader is taken once");
-            self.verify_with(addon, checker, &partial).await?;
-            Ok((out.size, hex::encode(out.sha.finalize()), dumped, started.elapsed() - dumped))
+            let read = self.finish_client(checker, None, None).await.map_err(|e| e.to_string())?;
+            let what = if service.name == "postgresql" { "a PostgreSQL archive" } else { "a Redis RDB file" };
+            if read.exit_code != 0 {
+                return Err(format!("it does not read back as {what}: {}", last_line(&read.stderr)));
+            }
+            if broken {
+                return Err(format!("it does not read back as {what}: the reader stopped before its end"));
+            }
+            // The file on disk is the bytes the reader read.
+            let on_disk = sha256_of(&partial).await.map_err(|e| format!("cannot read the backup back: {e:#}"))?;
+            if on_disk != sha {
+                return Err(format!("the file on disk differs from what was written (SHA-256 {on_disk}, not {sha})"));
+            }
+            Ok((out.size, sha, dumped, started.elapsed() - dumped))
         }
         .await;
         // A reader the dump's failure left waiting.

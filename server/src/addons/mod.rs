@@ -352,7 +352,7 @@ impl Addons {
         addon: &AddonRow,
         cmd: Vec<String>,
         input: Option<&std::path::Path>,
-        output: Option<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)>,
+        output: Option<&mut dyn Sink>,
         mount_data: bool,
     ) -> AddonResult<ClientOutput> {
         let client = self.start_client(addon, cmd, mount_data).await?;
@@ -393,7 +393,7 @@ impl Addons {
         &self,
         client: Client,
         input: Option<&std::path::Path>,
-        output: Option<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)>,
+        output: Option<&mut dyn Sink>,
     ) -> AddonResult<ClientOutput> {
         let Client { id, mut attachment } = client;
         // A client that stops reading early (it ended, or failed) breaks
@@ -418,7 +418,7 @@ impl Addons {
                         stderr.extend_from_slice(&chunk.data);
                     }
                 } else if let Some(w) = out.as_deref_mut() {
-                    w.write_all(&chunk.data).await.context("cannot write the client's output")?;
+                    w.take(&chunk.data).await.context("cannot write the client's output")?;
                 } else if stdout.len() < 64 * 1024 {
                     stdout.extend_from_slice(&chunk.data);
                 }
@@ -824,6 +824,19 @@ impl Addons {
 
     pub(crate) fn lock_of(&self, addon: &AddonRow) -> Arc<tokio::sync::Mutex<()>> {
         self.inner.locks.get(&addon.id)
+    }
+}
+
+/// Where a client's stdout goes, chunk by chunk.
+#[async_trait::async_trait]
+pub(crate) trait Sink: Send {
+    async fn take(&mut self, data: &[u8]) -> std::io::Result<()>;
+}
+
+#[async_trait::async_trait]
+impl<W: tokio::io::AsyncWrite + Unpin + Send> Sink for W {
+    async fn take(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.write_all(data).await
     }
 }
 

@@ -259,6 +259,10 @@ impl DockerRuntime {
                 .and_then(|l| l.get(labels::APP))
                 .cloned()
                 .unwrap_or_default();
+            // No app: an add-on's own network (its label says which add-on).
+            if app.is_empty() {
+                continue;
+            }
             if let (false, Some(name)) = (apps.contains(app.as_str()), net.name) {
                 // In use (a dyno still stopping): a later pass removes it.
                 let _ = self.docker.remove_network(&name).await;
