@@ -478,7 +478,7 @@ impl Addons {
 fn reader_cmd(service: &catalog::Service) -> Vec<String> {
     match service.name {
         "postgresql" => vec!["pg_restore".into(), "--file=/dev/null".into()],
-        _ => catalog::sh("cat > /tmp/check.rdb && redis-check-rdb /tmp/check.rdb"),
+        _ => catalog::sh("f=$(mktemp) && cat > \"$f\" && redis-check-rdb \"$f\"; s=$?; rm -f \"$f\"; exit $s"),
     }
 }
 

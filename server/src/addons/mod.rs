@@ -316,9 +316,13 @@ impl Addons {
             shell_words(&check)
         ));
         loop {
-            let out = self.client(addon, looped.clone(), None, None, false).await?;
-            if out.exit_code == 0 {
-                return Ok(());
+            // A service not started yet, or gone, takes no command: not ready.
+            if let Ok(out) = self.client(addon, looped.clone(), None, None, false).await {
+                if out.exit_code == 0 {
+                    return Ok(());
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let status = self.inner.runtime.addon_status(&addon.name).await?;
             // Not running, or restarted by its policy meanwhile: it ended.
@@ -359,12 +363,24 @@ impl Addons {
         self.finish_client(client, input, output).await
     }
 
-    /// Starts a client container, attached, its stdin open: it waits for
+    /// Starts a client, attached, its stdin open: it waits for
     /// [`Self::finish_client`] (started ahead, so its start is off a
-    /// backup's path).
+    /// backup's path). A command run in the service's own container (no
+    /// container to make: checks, dumps, readers, `pg_restore`), or, with
+    /// `mount_data`, a container of its own with the data volume (a Redis
+    /// restore, while the service is stopped).
     pub(crate) async fn start_client(&self, addon: &AddonRow, cmd: Vec<String>, mount_data: bool) -> AddonResult<Client> {
         let service = Self::service(addon)?;
         let c = self.credentials(addon)?;
+        if !mount_data {
+            let mut env: BTreeMap<String, String> = service.client_env(&addon.name, &c.user, &c.password, &c.database).into_iter().collect();
+            if service.name == "postgresql" {
+                // Its socket, inside the container.
+                env.insert("PGHOST".into(), "/tmp".into());
+            }
+            let (id, attachment) = self.inner.runtime.exec_in_addon(&addon.name, &cmd, &env).await?;
+            return Ok(Client { id, attachment, exec: true });
+        }
         let image = match self.inner.runtime.addon_status(&addon.name).await? {
             Some(status) => status.image,
             None => service.image(&addon.major),
@@ -378,11 +394,15 @@ impl Addons {
             tty: None,
         };
         let (id, attachment) = self.inner.runtime.start_addon_client(&spec).await?;
-        Ok(Client { id, attachment })
+        Ok(Client { id, attachment, exec: false })
     }
 
     /// Ends a started client that is not needed any more.
     pub(crate) async fn abandon_client(&self, client: Client) {
+        if client.exec {
+            // Its streams close with the attachment: it ends by itself.
+            return;
+        }
         let _ = self.inner.runtime.signal(&client.id, "KILL").await;
         let _ = self.inner.runtime.finish_addon_client(&client.id).await;
     }
@@ -395,7 +415,7 @@ impl Addons {
         input: Option<&std::path::Path>,
         output: Option<&mut dyn Sink>,
     ) -> AddonResult<ClientOutput> {
-        let Client { id, mut attachment } = client;
+        let Client { id, mut attachment, exec } = client;
         // A client that stops reading early (it ended, or failed) breaks
         // the pipe: its exit status says which, so the write's error is
         // kept only as `unread`.
@@ -426,7 +446,11 @@ impl Addons {
             Ok::<_, anyhow::Error>(())
         };
         let (fed, drained) = tokio::join!(feed, drain);
-        let exit = self.inner.runtime.finish_addon_client(&id).await?;
+        let exit = if exec {
+            self.inner.runtime.finish_addon_exec(&id).await?
+        } else {
+            self.inner.runtime.finish_addon_client(&id).await?
+        };
         let unread = fed?;
         drained?;
         Ok(ClientOutput {
@@ -844,6 +868,8 @@ impl<W: tokio::io::AsyncWrite + Unpin + Send> Sink for W {
 pub(crate) struct Client {
     id: crate::runtime::DynoId,
     attachment: crate::runtime::Attachment,
+    /// A command in the service's container, not a container of its own.
+    exec: bool,
 }
 
 /// What a client container did.

@@ -560,6 +560,14 @@ impl super::AddonHost for FakeRuntime {
     async fn resize_addon_client(&self, _id: &super::DynoId, _cols: u16, _rows: u16) -> anyhow::Result<()> {
         Ok(())
     }
+
+    async fn exec_in_addon(&self, name: &str, _cmd: &[String], _env: &BTreeMap<String, String>) -> anyhow::Result<(super::DynoId, super::Attachment)> {
+        anyhow::bail!("the fake runtime runs no add-ons ({name})")
+    }
+
+    async fn finish_addon_exec(&self, _id: &super::DynoId) -> anyhow::Result<super::Exit> {
+        anyhow::bail!("the fake runtime runs no add-ons")
+    }
 }
 
 #[async_trait]

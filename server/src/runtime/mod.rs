@@ -696,6 +696,11 @@ pub trait AddonHost: Send + Sync + 'static {
     async fn finish_addon_client(&self, id: &DynoId) -> anyhow::Result<Exit>;
     /// Resizes a client container's terminal.
     async fn resize_addon_client(&self, id: &DynoId, cols: u16, rows: u16) -> anyhow::Result<()>;
+    /// Runs a command in the add-on's service container, attached (no
+    /// terminal); the id is the command's.
+    async fn exec_in_addon(&self, name: &str, cmd: &[String], env: &BTreeMap<String, String>) -> anyhow::Result<(DynoId, Attachment)>;
+    /// How a command run by `exec_in_addon` ended, once its output has.
+    async fn finish_addon_exec(&self, id: &DynoId) -> anyhow::Result<Exit>;
 }
 
 /// A runtime: every role, from one backend. The server holds one as

@@ -239,6 +239,39 @@ impl DockerRuntime {
         exit
     }
 
+    /// Runs `cmd` in the add-on's service container (as its user, with
+    /// `env`), attached: checks and dumps that need no container of their
+    /// own.
+    pub(super) async fn exec_in_addon(&self, name: &str, cmd: &[String], env: &std::collections::BTreeMap<String, String>) -> Result<(DynoId, Attachment)> {
+        let options = bollard::exec::CreateExecOptions::<String> {
+            cmd: Some(cmd.to_vec()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self
+            .docker
+            .create_exec(&self.addon_object(name), options)
+            .await
+            .with_context(|| format!("cannot run a command in add-on {name}: is it running?"))?;
+        let attachment = self.start_exec_attached(&exec.id).await?;
+        Ok((DynoId::from(exec.id), attachment))
+    }
+
+    /// How an exec ended, once it has (its output ended first).
+    pub(super) async fn finish_addon_exec(&self, exec: &str) -> Result<Exit> {
+        for _ in 0..200 {
+            let inspect = self.docker.inspect_exec(exec).await.context("cannot read how the command ended")?;
+            if !inspect.running.unwrap_or(false) {
+                return Ok(Exit { exit_code: inspect.exit_code, oom_killed: false, error: None });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the command still runs 10 s after its output ended")
+    }
+
     /// Client containers of add-ons left by an earlier run of the server.
     pub(super) async fn remove_addon_clients(&self) {
         let kind = format!("{}={KIND_ADDON_CLIENT}", labels::KIND);

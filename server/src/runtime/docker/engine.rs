@@ -63,22 +63,35 @@ impl DockerRuntime {
     /// is the terminal's bytes as they come.
     pub(super) async fn attach(&self, id: &str, tty: bool) -> Result<crate::runtime::Attachment> {
         let uri = self.api_path(&format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"));
+        self.hijack(uri, bytes::Bytes::new(), tty).await.context("cannot attach to the container")
+    }
+
+    /// Starts a created exec attached (`POST /exec/ID/start`, upgraded to a
+    /// raw stream as an attach is): its stdin can be half-closed.
+    pub(super) async fn start_exec_attached(&self, exec: &str) -> Result<crate::runtime::Attachment> {
+        let uri = self.api_path(&format!("/exec/{exec}/start"));
+        let body = bytes::Bytes::from_static(br#"{"Detach":false,"Tty":false}"#);
+        self.hijack(uri, body, false).await.context("cannot start the exec")
+    }
+
+    /// A POST the engine answers by taking the connection over: the
+    /// process's stdin one way, its output (multiplexed without a TTY) the
+    /// other.
+    async fn hijack(&self, uri: String, body: bytes::Bytes, tty: bool) -> Result<crate::runtime::Attachment> {
         let request = hyper::Request::post(uri)
             .header(hyper::header::HOST, "docker")
             .header(hyper::header::CONNECTION, "Upgrade")
             .header(hyper::header::UPGRADE, "tcp")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .context("cannot make the attach request")?;
-        let response = self
-            .engine_request(request)
-            .await
-            .context("cannot attach to the one-off dyno")?;
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(body))
+            .context("cannot make the request")?;
+        let response = self.engine_request(request).await?;
         if response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS && !response.status().is_success() {
-            anyhow::bail!("the Docker engine refused to attach ({})", response.status());
+            anyhow::bail!("the Docker engine refused ({})", response.status());
         }
         let upgraded = hyper::upgrade::on(response)
             .await
-            .context("the engine did not hand over the attach stream")?;
+            .context("the engine did not hand over the stream")?;
         let (mut read, write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {

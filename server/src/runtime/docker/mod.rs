@@ -450,6 +450,14 @@ impl super::AddonHost for DockerRuntime {
     async fn resize_addon_client(&self, id: &super::DynoId, cols: u16, rows: u16) -> Result<()> {
         DockerRuntime::resize_tty(self, id.as_str(), cols, rows).await
     }
+
+    async fn exec_in_addon(&self, name: &str, cmd: &[String], env: &std::collections::BTreeMap<String, String>) -> Result<(super::DynoId, super::Attachment)> {
+        DockerRuntime::exec_in_addon(self, name, cmd, env).await
+    }
+
+    async fn finish_addon_exec(&self, id: &super::DynoId) -> Result<super::Exit> {
+        DockerRuntime::finish_addon_exec(self, id.as_str()).await
+    }
 }
 
 #[async_trait]

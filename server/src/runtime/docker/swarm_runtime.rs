@@ -478,6 +478,14 @@ impl crate::runtime::AddonHost for SwarmRuntime {
     async fn resize_addon_client(&self, id: &DynoId, cols: u16, rows: u16) -> Result<()> {
         self.engine.resize_tty(id.as_str(), cols, rows).await
     }
+
+    async fn exec_in_addon(&self, name: &str, cmd: &[String], env: &BTreeMap<String, String>) -> Result<(DynoId, Attachment)> {
+        self.engine.exec_in_addon(name, cmd, env).await
+    }
+
+    async fn finish_addon_exec(&self, id: &DynoId) -> Result<Exit> {
+        self.engine.finish_addon_exec(id.as_str()).await
+    }
 }
 
 #[async_trait]
