@@ -157,9 +157,11 @@ impl ConfigCipher {
     }
 }
 
+/// Bytes from the operating system's generator (getrandom), for every
+/// secret the platform makes: tokens, keys, add-on credentials.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::rngs::OsRng.fill_bytes(&mut b);
     b
 }
 
