@@ -503,9 +503,11 @@ fn app_json_as_other_platforms_write_it_and_env_on_the_first_deploy() {
     p.git_ok(dir, &["commit", "-qm", "app.json from elsewhere"]);
     p.create_app(dir, &app);
     let said = p.push_ok(dir, &app);
-    for key in ["addons", "image", "name", "scripts.acme"] {
+    for key in ["image", "name", "scripts.acme"] {
         assert!(said.contains(key) && said.contains("paas ignores"), "{key}: {said}");
     }
+    // Heroku's add-on is made, as on Heroku (the add-on tests say more).
+    assert!(said.contains("Creating postgresql 17 for app.json (attached as DATABASE_URL)"), "{said}");
     assert!(said.contains("Setting config vars from app.json: GREETING, SECRET_KEY_BASE"), "{said}");
     p.wait_for_page(&app, "greeting: from app.json</p>");
     let secret = p.paas_ok(dir, &["config:get", "SECRET_KEY_BASE", "-a", &app]).trim().to_owned();

@@ -320,6 +320,18 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
+        // Add-ons the tracked apps have (app.json made some), while the
+        // server can still say.
+        if self.server.is_some() {
+            for app in self.apps.clone() {
+                let listed = self.api().get(self.url(&format!("/apps/{app}/addons"))).send().ok().and_then(|r| r.json::<Vec<serde_json::Value>>().ok());
+                for a in listed.unwrap_or_default() {
+                    if let Some(name) = a["name"].as_str() {
+                        self.addons.push(name.to_owned());
+                    }
+                }
+            }
+        }
         self.kill();
         for addon in &self.addons {
             let label = format!("label=paas.addon={addon}");
