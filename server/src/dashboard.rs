@@ -115,7 +115,17 @@ fn set_cookie(secure: bool, name: &str, value: &str, path: &str, max_age: u64) -
 
 /// Middleware: a live session, or the browser goes to sign in.
 async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    match cookie_value(req.headers(), COOKIE).and_then(|id| state.sessions.get(&id)) {
+    let session = cookie_value(req.headers(), COOKIE).and_then(|id| state.sessions.get(&id));
+    // Its token revoked or expired since: the session ends with it.
+    let session = match session {
+        Some(s) if state.store.token_active(&s.token_id).await.unwrap_or(false) => Some(s),
+        Some(s) => {
+            state.sessions.remove(&s.key);
+            None
+        }
+        None => None,
+    };
+    match session {
         Some(session) => {
             req.extensions_mut().insert(session);
             next.run(req).await
@@ -257,9 +267,9 @@ async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: Hea
         return forbidden();
     }
     match state.store.verify_token(form.token.trim()).await {
-        Ok(Some(name)) => {
-            let id = state.sessions.create();
-            tracing::info!(token = %name, "dashboard sign-in");
+        Ok(Some(token)) => {
+            let id = state.sessions.create(&token.id);
+            tracing::info!(token = %token.what(), "dashboard sign-in");
             let mut response = Redirect::to("/").into_response();
             let h = response.headers_mut();
             h.append(header::SET_COOKIE, set_cookie(secure, COOKIE, &id, "/", state.sessions.ttl().as_secs()));

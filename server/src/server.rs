@@ -225,6 +225,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings: settings.clone(),
         sessions: Arc::new(http::session::Sessions::new(settings.server.session)),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
+        token_uses: Default::default(),
         run_sessions: crate::listen::Upgrades::new(settings.listeners.api_max_upgraded, settings.dynos.run_idle),
     };
     let api_addr = settings.server.listen();

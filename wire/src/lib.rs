@@ -583,3 +583,37 @@ pub struct Restore {
     pub from: Option<Backup>,
     pub safety_backup: Backup,
 }
+
+/// An API token as it is listed: never its value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Token {
+    pub id: String,
+    /// What it is for (`--description`, or the name it was made with).
+    pub description: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenCreate {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How long it works: `90s`, `15m`, `12h`, `30d`; none: until revoked.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
+/// What `POST /tokens` answers: the token, and its value, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub token: Token,
+    pub value: String,
+}

@@ -1,7 +1,7 @@
 //! The command line, cargo-style: [`Cli`] holds the global flags and the
 //! verbs, which each resource module declares and runs (`apps`, `config`,
 //! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
-//! `addons` (and `pg:`/`redis:` backups), `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
+//! `addons` (and `pg:`/`redis:` backups), `tokens`, `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
 
@@ -18,6 +18,7 @@ mod logs;
 mod ps;
 mod releases;
 mod run;
+mod tokens;
 
 use crate::client::Client;
 use crate::exit::{self, bail_usage};
@@ -70,6 +71,8 @@ enum Command {
     Drains(drains::Cmd),
     #[command(flatten)]
     Addons(addons::Cmd),
+    #[command(flatten)]
+    Tokens(tokens::Cmd),
     /// Print a shell completion script: `paas completions bash > /etc/bash_completion.d/paas`.
     Completions {
         #[arg(value_enum)]
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Certs(cmd) => certs::run(cmd, &mut ctx),
         Command::Drains(cmd) => drains::run(cmd, &mut ctx),
         Command::Addons(cmd) => addons::run(cmd, &mut ctx),
+        Command::Tokens(cmd) => tokens::run(cmd, &mut ctx),
         Command::Completions { shell } => {
             ctx.no_json("completions", "it prints a shell script")?;
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

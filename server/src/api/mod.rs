@@ -20,6 +20,7 @@ pub(crate) mod logs;
 mod nodes;
 mod releases;
 mod run;
+mod tokens;
 
 use crate::http::AppState;
 use std::time::Duration;
@@ -55,4 +56,5 @@ pub fn router() -> axum::Router<AppState> {
         .merge(run::router())
         .merge(cron::router())
         .merge(nodes::router())
+        .merge(tokens::router())
 }

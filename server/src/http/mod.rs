@@ -50,6 +50,8 @@ pub struct AppState {
     pub sessions: Arc<session::Sessions>,
     /// The secret the pre-receive hook presents; new on every server start.
     pub hook_token: Arc<String>,
+    /// When tokens were last recorded as used.
+    pub token_uses: Arc<TokenUses>,
     /// The cap on attached `paas run` sessions (upgraded connections, which
     /// the listener's connection cap no longer counts), and how long one
     /// may carry nothing either way (`PAAS_RUN_IDLE_SECONDS`).
@@ -99,8 +101,41 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .and_then(token_from_header)
         .ok_or_else(ApiError::unauthorized)?;
     match state.store.verify_token(&token).await? {
-        Some(_) => Ok(next.run(req).await),
+        Some(token) => {
+            state.token_uses.record(&state.store, &token.id).await;
+            Ok(next.run(req).await)
+        }
         None => Err(ApiError::unauthorized()),
+    }
+}
+
+/// When each token was last recorded as used: its `last_used_at` is
+/// written at most once a minute, not on every request.
+#[derive(Default)]
+pub struct TokenUses {
+    written: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl TokenUses {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub async fn record(&self, store: &Store, id: &str) {
+        let due = {
+            let mut written = self.written.lock().expect("token uses poisoned");
+            let now = std::time::Instant::now();
+            match written.get(id) {
+                Some(at) if now.duration_since(*at) < Self::EVERY => false,
+                _ => {
+                    written.insert(id.to_owned(), now);
+                    true
+                }
+            }
+        };
+        if due {
+            if let Err(e) = store.touch_token(id).await {
+                tracing::warn!(error = %e, "cannot record a token's use");
+            }
+        }
     }
 }
 

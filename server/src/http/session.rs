@@ -15,10 +15,13 @@ pub struct Session {
     pub key: String,
     /// Every form carries it; every POST must.
     pub csrf: String,
+    /// The API token it was signed in with: revoking that token ends it.
+    pub token_id: String,
 }
 
 struct Entry {
     csrf: String,
+    token_id: String,
     expires: Instant,
     /// (kind, text): `ok` or `error`, shown once.
     flashes: Vec<(String, String)>,
@@ -38,14 +41,14 @@ impl Sessions {
         self.ttl
     }
 
-    /// A new session; returns the cookie's id.
-    pub fn create(&self) -> String {
+    /// A new session of the token `token_id`; returns the cookie's id.
+    pub fn create(&self, token_id: &str) -> String {
         let id = hex::encode(crypto::random_bytes::<32>());
         let csrf = hex::encode(crypto::random_bytes::<32>());
         let mut map = self.map.lock().expect("sessions poisoned");
         let now = Instant::now();
         map.retain(|_, e| e.expires > now);
-        map.insert(crypto::hash_token(&id), Entry { csrf, expires: now + self.ttl, flashes: Vec::new() });
+        map.insert(crypto::hash_token(&id), Entry { csrf, token_id: token_id.to_owned(), expires: now + self.ttl, flashes: Vec::new() });
         id
     }
 
@@ -54,7 +57,7 @@ impl Sessions {
         let key = crypto::hash_token(id);
         let map = self.map.lock().expect("sessions poisoned");
         let e = map.get(&key).filter(|e| e.expires > Instant::now())?;
-        Some(Session { key, csrf: e.csrf.clone() })
+        Some(Session { key, csrf: e.csrf.clone(), token_id: e.token_id.clone() })
     }
 
     pub fn remove(&self, key: &str) {
@@ -81,9 +84,10 @@ mod tests {
     #[test]
     fn sessions_expire_and_are_known_only_by_their_id() {
         let s = Sessions::new(Duration::from_millis(50));
-        let id = s.create();
+        let id = s.create("t1");
         let session = s.get(&id).unwrap();
         assert_ne!(session.key, id, "the id itself is never kept");
+        assert_eq!(session.token_id, "t1");
         assert!(s.get("not-an-id").is_none());
         s.flash(&session.key, "ok", "hello");
         assert_eq!(s.take_flashes(&session.key), vec![("ok".to_owned(), "hello".to_owned())]);

@@ -27,6 +27,7 @@ pub use cron::{CronRunRow, NewCronRun};
 pub use drains::DrainRow;
 pub use releases::{NewRelease, ReleaseRow};
 pub use statuses::ReleaseStatus;
+pub use tokens::TokenRow;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -106,9 +106,22 @@ async fn builds_formation_tokens(store: Store) {
 
     assert_eq!(store.token_count().await.unwrap(), 0);
     let token = store.create_token("admin").await.unwrap();
-    assert_eq!(store.verify_token(&token).await.unwrap().as_deref(), Some("admin"));
-    assert_eq!(store.verify_token("paas_wrong").await.unwrap(), None);
+    assert_eq!(store.verify_token(&token).await.unwrap().map(|t| t.name).as_deref(), Some("admin"));
+    assert!(store.verify_token("paas_wrong").await.unwrap().is_none());
     assert_eq!(store.token_count().await.unwrap(), 1);
+    // A described token that expires; one expired already; revoking.
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (row, ci) = store.create_token_with("ci", Some("GitHub Actions"), Some(&later)).await.unwrap();
+    assert_eq!(store.verify_token(&ci).await.unwrap().map(|t| t.what().to_owned()).as_deref(), Some("GitHub Actions"));
+    let (_, old) = store.create_token_with("old", None, Some("2020-01-01T00:00:00Z")).await.unwrap();
+    assert!(store.verify_token(&old).await.unwrap().is_none(), "expired");
+    store.touch_token(&row.id).await.unwrap();
+    let revoked = store.revoke_token(&row.id).await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some() && revoked.last_used_at.is_some());
+    assert!(store.verify_token(&ci).await.unwrap().is_none(), "revoked");
+    assert!(!store.token_active(&row.id).await.unwrap());
+    assert_eq!(store.tokens().await.unwrap().len(), 3, "revoked and expired tokens stay listed");
+    assert!(store.revoke_token("no-such-id").await.unwrap().is_none());
 
     let id = store.instance_id().await.unwrap();
     assert_eq!(store.instance_id().await.unwrap(), id, "the instance id is made once");

@@ -367,4 +367,5 @@ async fn add_ons_on_the_app_page_with_their_backups() {
         .await
         .unwrap();
     assert_eq!(magic, serde_json::json!("PGDMP"), "the download is a pg_dump archive");
+    blocking(move || drop(p));
 }

@@ -48,6 +48,8 @@ async fn every_verb_prints_json_or_says_it_does_not() {
     std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
     let (cert_file, key_file) = (cert_file.to_str().unwrap(), key_file.to_str().unwrap());
     let api = f.p().api_url();
+    let spare: serde_json::Value = f.send(reqwest::Method::POST, "/tokens", serde_json::json!({"description": "to revoke"})).await.json().await.unwrap();
+    let spare = spare["token"]["id"].as_str().unwrap().to_owned();
 
     // In the order a user might: each must answer JSON.
     let prints: Vec<Vec<&str>> = vec![
@@ -84,6 +86,9 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["drains:remove", "syslog://127.0.0.1:9"],
         vec!["git:remote"],
         vec!["nodes"],
+        vec!["tokens:create", "--description", "conv"],
+        vec!["tokens"],
+        vec!["tokens:revoke", &spare],
         vec!["apps:constraints:set", "node.labels.pool==web"],
         vec!["apps:constraints"],
         vec!["apps:constraints:clear"],

@@ -15,3 +15,4 @@ mod decisions;
 mod logs;
 mod run;
 mod tidy;
+mod tokens;

@@ -321,8 +321,9 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         // Add-ons the tracked apps have (app.json made some), while the
-        // server can still say.
-        if self.server.is_some() {
+        // server can still say (the blocking client cannot run on an async
+        // test's runtime: those drop the platform with `blocking`).
+        if self.server.is_some() && tokio::runtime::Handle::try_current().is_err() {
             for app in self.apps.clone() {
                 let listed = self.api().get(self.url(&format!("/apps/{app}/addons"))).send().ok().and_then(|r| r.json::<Vec<serde_json::Value>>().ok());
                 for a in listed.unwrap_or_default() {
