@@ -127,6 +127,51 @@ async fn builds_formation_tokens(store: Store) {
     assert_eq!(store.instance_id().await.unwrap(), id, "the instance id is made once");
 }
 
+async fn addons_attachments_and_backups(store: Store) {
+    let owner = store.create_app(&app("owner")).await.unwrap();
+    let other = store.create_app(&app("other")).await.unwrap();
+    let a = store.create_addon("postgresql-oak-1234", &owner.id, "postgresql", "17", "").await.unwrap();
+    assert_eq!(a.state, "provisioning");
+    assert!(matches!(store.create_addon("postgresql-oak-1234", &other.id, "redis", "8", "").await, Err(StoreError::Conflict)));
+    store.set_addon_credentials(&a.id, "sealed").await.unwrap();
+    store.set_addon_state(&a.id, "provisioned", None).await.unwrap();
+    store.attach_addon(&a.id, &owner.id, "DATABASE").await.unwrap();
+    store.attach_addon(&a.id, &other.id, "SHARED").await.unwrap();
+    assert!(matches!(store.attach_addon(&a.id, &other.id, "AGAIN").await, Err(StoreError::Conflict)), "one attachment per app");
+    let b = store.create_addon("redis-fern-5678", &other.id, "redis", "8", "").await.unwrap();
+    assert!(matches!(store.attach_addon(&b.id, &other.id, "SHARED").await, Err(StoreError::Conflict)), "one name per app");
+    let names: Vec<String> = store.attachments_of_addon(&a.id).await.unwrap().into_iter().map(|t| format!("{}:{}", t.app_name, t.name)).collect();
+    assert_eq!(names, ["owner:DATABASE", "other:SHARED"]);
+    assert_eq!(store.app_addons(&other.id).await.unwrap().len(), 2, "its own and the one attached");
+    let found = store.addon("postgresql-oak-1234").await.unwrap().unwrap();
+    assert_eq!((found.state.as_str(), found.credentials.as_str()), ("provisioned", "sealed"));
+
+    let b1 = store.start_backup(&a.id, "manual").await.unwrap();
+    store.finish_backup(&b1.id, Ok((123, "abc", None))).await.unwrap();
+    let b2 = store.start_backup(&a.id, "scheduled").await.unwrap();
+    assert_eq!((b1.number, b2.number), (1, 2));
+    store.finish_backup(&b2.id, Err("the service is not running")).await.unwrap();
+    let listed = store.backups(&a.id).await.unwrap();
+    assert_eq!((listed[0].number, listed[0].state.as_str(), listed[0].reason.as_deref()), (2, "failed", Some("the service is not running")));
+    assert_eq!((listed[1].size, listed[1].sha256.as_deref()), (Some(123), Some("abc")));
+    let b3 = store.start_backup(&a.id, "manual").await.unwrap();
+    assert_eq!(store.fail_unfinished_backups().await.unwrap(), 1);
+    assert_eq!(store.backups(&a.id).await.unwrap()[0].id, b3.id);
+    store.set_backup_schedule(&a.id, Some("02:30"), Some(7)).await.unwrap();
+    let scheduled = store.addon_by_id(&a.id).await.unwrap().unwrap();
+    assert_eq!((scheduled.backup_at.as_deref(), scheduled.backup_retain), (Some("02:30"), Some(7)));
+    assert!(scheduled.backup_since.is_some());
+
+    store.detach_addon(&a.id, &other.id).await.unwrap();
+    assert_eq!(store.attachments_of_app(&other.id).await.unwrap().len(), 0);
+    store.delete_addon(&a.id).await.unwrap();
+    assert!(store.addon("postgresql-oak-1234").await.unwrap().is_none());
+    // Deleting an app takes its attachments.
+    store.attach_addon(&b.id, &other.id, "REDIS").await.unwrap();
+    store.delete_app(&other).await.unwrap();
+    assert!(store.attachments_of_addon(&b.id).await.unwrap().is_empty());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -152,4 +197,5 @@ both_backends!(
     releases_count_up_per_app,
     concurrent_appends_get_distinct_versions,
     builds_formation_tokens,
+    addons_attachments_and_backups,
 );
