@@ -140,8 +140,10 @@ async fn addons_attachments_and_backups(store: Store) {
     assert!(matches!(store.attach_addon(&a.id, &other.id, "AGAIN").await, Err(StoreError::Conflict)), "one attachment per app");
     let b = store.create_addon("redis-fern-5678", &other.id, "redis", "8", "").await.unwrap();
     assert!(matches!(store.attach_addon(&b.id, &other.id, "SHARED").await, Err(StoreError::Conflict)), "one name per app");
-    let names: Vec<String> = store.attachments_of_addon(&a.id).await.unwrap().into_iter().map(|t| format!("{}:{}", t.app_name, t.name)).collect();
-    assert_eq!(names, ["owner:DATABASE", "other:SHARED"]);
+    let mut names: Vec<String> = store.attachments_of_addon(&a.id).await.unwrap().into_iter().map(|t| format!("{}:{}", t.app_name, t.name)).collect();
+    // In order of attaching; two in one millisecond, by app name.
+    names.sort();
+    assert_eq!(names, ["other:SHARED", "owner:DATABASE"]);
     assert_eq!(store.app_addons(&other.id).await.unwrap().len(), 2, "its own and the one attached");
     let found = store.addon("postgresql-oak-1234").await.unwrap().unwrap();
     assert_eq!((found.state.as_str(), found.credentials.as_str()), ("provisioned", "sealed"));
