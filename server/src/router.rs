@@ -12,6 +12,7 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
+use crate::runtime::Endpoint;
 use std::net::{IpAddr, SocketAddr};
 use crate::logs::LogRouter;
 use http_body_util::BodyExt;
@@ -24,23 +25,23 @@ use tracing::debug;
 pub struct RouteTable {
     inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
     /// Backend address -> dyno name (`web.1`), for access records.
-    names: Arc<RwLock<HashMap<SocketAddr, String>>>,
+    names: Arc<RwLock<HashMap<Endpoint, String>>>,
     /// Backend address -> requests being served by it, so a dyno leaving
     /// the rotation is stopped only once they are done.
-    in_flight: Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>,
+    in_flight: Arc<std::sync::Mutex<HashMap<Endpoint, usize>>>,
     /// Apps whose plain HTTP requests are redirected to HTTPS (their
     /// release's `FORCE_HTTPS` config var).
     https_only: Arc<RwLock<std::collections::HashSet<String>>>,
     /// Backend address -> cancelled when its dyno is lost (its node is
     /// down): requests waiting on it that can be sent again go elsewhere.
-    lost: Arc<std::sync::Mutex<HashMap<SocketAddr, tokio_util::sync::CancellationToken>>>,
+    lost: Arc<std::sync::Mutex<HashMap<Endpoint, tokio_util::sync::CancellationToken>>>,
 }
 
 /// One request on its way to a backend; counted until dropped (when the
 /// response body is done).
 pub struct InFlight {
-    table: Arc<std::sync::Mutex<HashMap<SocketAddr, usize>>>,
-    addr: SocketAddr,
+    table: Arc<std::sync::Mutex<HashMap<Endpoint, usize>>>,
+    addr: Endpoint,
 }
 
 impl Drop for InFlight {
@@ -56,12 +57,12 @@ impl Drop for InFlight {
 }
 
 struct Backends {
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<Endpoint>,
     next: AtomicUsize,
 }
 
 impl RouteTable {
-    pub fn set(&self, app: &str, addrs: Vec<SocketAddr>) {
+    pub fn set(&self, app: &str, addrs: Vec<Endpoint>) {
         let mut map = self.inner.write().expect("route table poisoned");
         if addrs.is_empty() {
             map.remove(app);
@@ -81,23 +82,23 @@ impl RouteTable {
     }
 
     /// Says which dyno serves at `addr`, for access records.
-    pub fn name(&self, addr: SocketAddr, dyno: &str) {
+    pub fn name(&self, addr: Endpoint, dyno: &str) {
         self.names.write().expect("route names poisoned").insert(addr, dyno.to_owned());
     }
 
-    fn name_of(&self, addr: SocketAddr) -> String {
+    fn name_of(&self, addr: Endpoint) -> String {
         self.names.read().expect("route names poisoned").get(&addr).cloned().unwrap_or_else(|| "web".to_owned())
     }
 
     /// Takes one dyno out of an app's rotation.
-    pub fn remove(&self, app: &str, addr: SocketAddr) {
+    pub fn remove(&self, app: &str, addr: Endpoint) {
         let mut addrs = self.get(app);
         addrs.retain(|a| *a != addr);
         self.set(app, addrs);
     }
 
     /// Puts `new` in the rotation in place of `old` (a restarted dyno).
-    pub fn replace(&self, app: &str, old: SocketAddr, new: SocketAddr) {
+    pub fn replace(&self, app: &str, old: Endpoint, new: Endpoint) {
         let mut addrs = self.get(app);
         addrs.retain(|a| *a != old);
         addrs.push(new);
@@ -105,7 +106,7 @@ impl RouteTable {
         self.set(app, addrs);
     }
 
-    pub fn get(&self, app: &str) -> Vec<SocketAddr> {
+    pub fn get(&self, app: &str) -> Vec<Endpoint> {
         let map = self.inner.read().expect("route table poisoned");
         map.get(app).map(|b| b.addrs.clone()).unwrap_or_default()
     }
@@ -128,7 +129,7 @@ impl RouteTable {
     /// while others remain (a retry goes elsewhere even when other requests
     /// moved the turn on), with the request counted as in flight on it
     /// until the guard is dropped.
-    pub fn pick_counted(&self, app: &str, tried: &[SocketAddr]) -> Option<(SocketAddr, InFlight)> {
+    pub fn pick_counted(&self, app: &str, tried: &[Endpoint]) -> Option<(Endpoint, InFlight)> {
         let map = self.inner.read().expect("route table poisoned");
         let addr = {
             let b = map.get(app)?;
@@ -147,7 +148,7 @@ impl RouteTable {
     /// rotation, and sends the requests waiting on it that can be sent
     /// again (no body, idempotent) to other dynos: a connection to a lost
     /// machine neither answers nor closes.
-    pub fn lose(&self, app: &str, addr: SocketAddr) {
+    pub fn lose(&self, app: &str, addr: Endpoint) {
         let token = self.lost.lock().expect("lost poisoned").remove(&addr);
         self.remove(app, addr);
         if let Some(token) = token {
@@ -156,13 +157,13 @@ impl RouteTable {
     }
 
     /// Cancelled when the dyno at `addr` is lost (see [`Self::lose`]).
-    fn lost_signal(&self, addr: SocketAddr) -> tokio_util::sync::CancellationToken {
+    fn lost_signal(&self, addr: Endpoint) -> tokio_util::sync::CancellationToken {
         self.lost.lock().expect("lost poisoned").entry(addr).or_default().clone()
     }
 
     /// Waits (up to `limit`) until no request is in flight on `addr`: the
     /// drain before a dyno that left the rotation gets SIGTERM.
-    pub async fn drained(&self, addr: SocketAddr, limit: std::time::Duration) {
+    pub async fn drained(&self, addr: Endpoint, limit: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         while self.in_flight.lock().expect("in-flight poisoned").contains_key(&addr) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -724,14 +725,14 @@ mod tests {
     #[test]
     fn round_robin() {
         let t = RouteTable::default();
-        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let a = Endpoint::new("127.0.0.1:1".parse().unwrap());
+        let b = Endpoint::new("127.0.0.1:2".parse().unwrap());
         t.set("x", vec![a, b]);
         let picks: Vec<_> = (0..4).map(|_| t.pick_counted("x", &[]).unwrap().0).collect();
         assert_eq!(picks, [a, b, a, b]);
         // A retry skips what it tried, whoever's turn it is; with all
         // tried, the turn decides.
-        let c: SocketAddr = "127.0.0.1:3".parse().unwrap();
+        let c = Endpoint::new("127.0.0.1:3".parse().unwrap());
         t.set("x", vec![a, b, c]);
         let retries: Vec<_> = (0..3).map(|_| t.pick_counted("x", &[a, b]).unwrap().0).collect();
         assert_eq!(retries, [c, c, c]);

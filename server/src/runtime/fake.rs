@@ -248,7 +248,7 @@ impl super::Placement for FakeRuntime {
             running: crash.is_none(),
             state: if crash.is_some() { "exited" } else { "running" }.into(),
             command: spec.command.clone(),
-            addr,
+            addr: addr.map(super::Endpoint::new),
             created: crate::unix_secs(),
             memory: spec.memory,
             ip: Some(std::net::IpAddr::from([127, 0, 0, 1])),

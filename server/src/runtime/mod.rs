@@ -121,13 +121,38 @@ impl std::borrow::Borrow<str> for DynoId {
     }
 }
 
+/// Where the router reaches a web dyno: the container's address on its
+/// bridge, a port published on this host, or a swarm node's address and
+/// the dyno's host-mode port. Made only by the runtime that runs the dyno;
+/// the router dials it and the scheduler compares them, nothing else looks
+/// inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint(SocketAddr);
+
+impl Endpoint {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self(addr)
+    }
+
+    /// The address to connect to.
+    pub fn socket_addr(self) -> SocketAddr {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// What a backend observes of a dyno besides its labels.
 pub struct DynoObserved {
     pub id: DynoId,
     pub running: bool,
     pub state: String,
     pub command: String,
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<Endpoint>,
     pub created: i64,
     pub ip: Option<std::net::IpAddr>,
     /// The host name of the node it runs on (a swarm's); None on one engine.
@@ -307,7 +332,7 @@ pub struct Dyno {
     pub state: String,
     pub command: String,
     /// Where the router reaches it, for a running web dyno.
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<Endpoint>,
     /// When the container was made (Unix seconds); dynos are started right
     /// after, and a restart makes a new container.
     pub created: i64,

@@ -8,6 +8,7 @@ use crate::runtime::{Dyno, Exit, DYNO_PORT};
 use crate::store::{AppRow, ReleaseRow};
 use anyhow::{Context, Result};
 use std::collections::HashSet;
+use crate::runtime::Endpoint;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,7 +26,7 @@ impl Scheduler {
         let web = d.process_type == "web";
         let started = Instant::now();
         let boot = self.inner.boot_timeout;
-        let target = check.and_then(|c| check_target(d, c)).or(if web { d.addr } else { None });
+        let target = check.and_then(|c| check_target(d, c)).or(if web { d.addr.map(Endpoint::socket_addr) } else { None });
         let (path, content) = match check {
             Some(c) => (c.path.as_ref().map(|p| p.0.as_str()), c.content.as_deref()),
             None => (path, None),
@@ -102,7 +103,7 @@ impl Scheduler {
             .filter(|d| d.release_id == release.id)
             .filter_map(|d| {
                 let check = checks.get(&d.process_type)?.iter().find(|c| c.kind == appjson::CheckKind::Liveness)?;
-                let addr = check_target(d, check).or(d.addr)?;
+                let addr = check_target(d, check).or(d.addr.map(Endpoint::socket_addr))?;
                 (now - d.created >= i64::from(check.initial_delay.unwrap_or(0))).then_some((d, check, addr))
             })
             .collect();
@@ -184,7 +185,7 @@ pub(super) fn startup_check<'a>(checks: &'a appjson::Checks, process_type: &str)
 fn check_target(d: &Dyno, check: &HealthCheck) -> Option<SocketAddr> {
     match check.port {
         Some(port) if !(d.process_type == "web" && port == DYNO_PORT) => d.ip.map(|ip| SocketAddr::new(ip, port)),
-        _ => d.addr,
+        _ => d.addr.map(Endpoint::socket_addr),
     }
 }
 

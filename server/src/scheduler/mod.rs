@@ -48,7 +48,7 @@ use anyhow::{Context, Result};
 use health::startup_check;
 use paas_wire::DynoSize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
+use crate::runtime::Endpoint;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -339,9 +339,9 @@ impl Scheduler {
         // started now is always probed: it may have been given the address
         // of a dead dyno that is still in the table (container addresses
         // are reused at once).
-        let routed: HashSet<SocketAddr> = inner.routes.get(&app.name).into_iter().collect();
+        let routed: HashSet<Endpoint> = inner.routes.get(&app.name).into_iter().collect();
         let mut probing: Vec<&Dyno> = started.iter().collect();
-        let mut healthy: Vec<SocketAddr> = Vec::new();
+        let mut healthy: Vec<Endpoint> = Vec::new();
         let mut placing = false;
         for d in keep.iter().filter(|d| d.process_type == "web") {
             match d.addr {

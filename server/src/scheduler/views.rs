@@ -6,7 +6,7 @@ use crate::runtime::Dyno;
 use crate::store::AppRow;
 use anyhow::Result;
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use crate::runtime::Endpoint;
 use std::time::{Duration, Instant, SystemTime};
 
 impl Scheduler {
@@ -14,7 +14,7 @@ impl Scheduler {
     /// whose dyno crashed and waits to restart.
     pub async fn ps(&self, app: &AppRow) -> Result<Vec<DynoView>> {
         let dynos = self.inner.runtime.list_dynos(Some(&app.name)).await?;
-        let routed: HashSet<SocketAddr> = self.inner.routes.get(&app.name).into_iter().collect();
+        let routed: HashSet<Endpoint> = self.inner.routes.get(&app.name).into_iter().collect();
         let crashes: Vec<(Slot, Crash)> = {
             let crashes = self.inner.crashes.lock().expect("crashes poisoned");
             crashes.iter().filter(|(s, _)| s.0 == app.name).map(|(s, c)| (s.clone(), c.clone())).collect()

@@ -99,7 +99,7 @@ fn dynos_placed_through_the_manager_spread_over_the_nodes_and_answer_at_their_no
         let dynos = m.rt.block_on(m.engine.swarm_dynos(Some(&app))).ok()?;
         (dynos.len() == 3 && dynos.iter().all(|d| d.running && d.addr.is_some())).then_some(dynos)
     });
-    let nodes: BTreeSet<_> = dynos.iter().map(|d| d.addr.unwrap().ip()).collect();
+    let nodes: BTreeSet<_> = dynos.iter().map(|d| d.addr.unwrap().socket_addr().ip()).collect();
     assert_eq!(nodes.len(), 3, "one dyno on each node: {dynos:?}");
     for d in &dynos {
         let addr = d.addr.unwrap();

@@ -8,6 +8,7 @@
 //! run needs `PAAS_TEST_POSTGRES_URL` (scripts/test sets it) and is skipped
 //! with a message without it.
 
+use paas_server::runtime::Endpoint;
 use crate::harness::Fast;
 use crate::pushes::{dockerfile_repo, git};
 use paas_server::release::ReleaseError;
@@ -635,7 +636,7 @@ async fn a_websocket_upgrade_passes_through_the_router_both_ways() {
     });
     // An app only the route table knows: no pass touches its routes.
     f.route_only("ws-only-routed");
-    f.p().routes.set("ws-only-routed", vec![addr]);
+    f.p().routes.set("ws-only-routed", vec![Endpoint::new(addr)]);
     let mut client = tokio::net::TcpStream::connect(f.p().router_addr).await.unwrap();
     client
         .write_all(
@@ -743,7 +744,7 @@ async fn requests_waiting_on_a_lost_dyno_go_to_another() {
     f.route_only("edge-lost");
     for method in ["GET", "POST"] {
         // Only the silent dyno, so the request surely waits on it.
-        f.p().routes.set("edge-lost", vec![silent_addr]);
+        f.p().routes.set("edge-lost", vec![Endpoint::new(silent_addr)]);
         let http = f.http();
         let url = format!("http://{}/", f.p().router_addr);
         let request = tokio::spawn(async move {
@@ -753,16 +754,16 @@ async fn requests_waiting_on_a_lost_dyno_go_to_another() {
         tokio::time::timeout(Duration::from_secs(10), took.recv()).await.expect("the silent dyno took the request");
         // It left the rotation before it was known lost (a new connection
         // to it failed): the request waiting on it is still sent elsewhere.
-        f.p().routes.set("edge-lost", vec![good_addr]);
+        f.p().routes.set("edge-lost", vec![Endpoint::new(good_addr)]);
         let started = std::time::Instant::now();
-        f.p().routes.lose("edge-lost", silent_addr);
+        f.p().routes.lose("edge-lost", Endpoint::new(silent_addr));
         let (status, body) = tokio::time::timeout(Duration::from_secs(10), request).await.expect("answered once lost").unwrap();
         assert!(started.elapsed() < Duration::from_secs(5), "{method} answered at once, not at the timeout");
         match method {
             "GET" => assert_eq!((status, body.as_str()), (200, "good")),
             _ => assert!(status == 502 && body.contains("was lost"), "{status} {body}"),
         }
-        assert_eq!(f.p().routes.get("edge-lost"), vec![good_addr], "the lost dyno left the rotation");
+        assert_eq!(f.p().routes.get("edge-lost"), vec![Endpoint::new(good_addr)], "the lost dyno left the rotation");
     }
 }
 
@@ -774,12 +775,12 @@ async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_hea
     let good_addr = good_dyno().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     f.route_only("edge-retry");
-    f.p().routes.set("edge-retry", vec![closed, good_addr]);
+    f.p().routes.set("edge-retry", vec![Endpoint::new(closed), Endpoint::new(good_addr)]);
     for _ in 0..6 {
         let (status, body) = f.page("edge-retry").await;
         assert_eq!((status, body.as_str()), (200, "good"));
     }
-    assert_eq!(f.p().routes.get("edge-retry"), vec![good_addr], "the refusing dyno left the rotation");
+    assert_eq!(f.p().routes.get("edge-retry"), vec![Endpoint::new(good_addr)], "the refusing dyno left the rotation");
 
     // A dyno that takes the request and never answers: 503 after the timeout.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -791,7 +792,7 @@ async fn a_refusing_dyno_leaves_the_rotation_a_silent_one_times_out_and_huge_hea
         }
     });
     f.route_only("edge-silent");
-    f.p().routes.set("edge-silent", vec![silent_addr]);
+    f.p().routes.set("edge-silent", vec![Endpoint::new(silent_addr)]);
     let (status, body) = f.page("edge-silent").await;
     assert_eq!(status, 503);
     assert!(body.contains("Request timeout") && body.contains("PAAS_ROUTER_TIMEOUT_SECONDS"), "{body}");
@@ -1133,7 +1134,7 @@ async fn upgraded_connections_are_capped_and_closed_when_idle() {
         }
     });
     f.route_only("ws-capped");
-    f.p().routes.set("ws-capped", vec![addr]);
+    f.p().routes.set("ws-capped", vec![Endpoint::new(addr)]);
     let upgrade = b"GET /ws HTTP/1.1\r\nHost: ws-capped.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
     let mut held = Vec::new();
     for _ in 0..20 {

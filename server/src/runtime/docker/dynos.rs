@@ -47,7 +47,7 @@ impl DockerRuntime {
             running,
             state: c.state.clone().unwrap_or_default(),
             command: c.command.clone().unwrap_or_default(),
-            addr,
+            addr: addr.map(crate::runtime::Endpoint::new),
             created: c.created.unwrap_or_default(),
             ip,
             node: None,

@@ -136,7 +136,7 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
         running,
         state: if running || node.is_none_or(|n| n.ready) { state.to_string() } else { "lost".to_owned() },
         command,
-        addr,
+        addr: addr.map(crate::runtime::Endpoint::new),
         created: service
             .created_at
             .as_deref()
@@ -538,7 +538,7 @@ mod tests {
         let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&n1)).unwrap();
         assert_eq!((d.id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));
         assert!(d.running);
-        assert_eq!(d.addr, Some("10.231.0.11:30001".parse().unwrap()));
+        assert_eq!(d.addr, Some(crate::runtime::Endpoint::new("10.231.0.11:30001".parse().unwrap())));
         assert_eq!(d.node.as_deref(), Some("paas-tb-n1"));
         assert_eq!(d.created, 1796522400);
         // Not placed yet, or starting: running (never started twice), no address.
@@ -552,7 +552,7 @@ mod tests {
         // On a node that is down: lost, so replaced elsewhere.
         let lost = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&node(false))).unwrap();
         assert!(!lost.running && lost.state == "lost", "{lost:?}");
-        assert_eq!(lost.addr, Some("10.231.0.11:30001".parse().unwrap()), "the router lets go of it by its address");
+        assert_eq!(lost.addr, Some(crate::runtime::Endpoint::new("10.231.0.11:30001".parse().unwrap())), "the router lets go of it by its address");
         // Another kind of service is no dyno.
         service.spec.as_mut().unwrap().labels.as_mut().unwrap().insert(labels::KIND.into(), "run".into());
         assert!(dyno_from(&service, None, None).is_none());
