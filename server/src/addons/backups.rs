@@ -220,7 +220,7 @@ impl Addons {
             let sha = hex::encode(out.sha.finalize());
             let checker = checker.take().expect("the reader is taken once");
             let read = self.finish_client(checker, None, None).await.map_err(|e| e.to_string())?;
-            let what = if service.name == "postgresql" { "a PostgreSQL archive" } else { "a Redis RDB file" };
+            let what = archive_kind(service);
             if read.exit_code != 0 {
                 return Err(format!("it does not read back as {what}: {}", last_line(&read.stderr)));
             }
@@ -265,10 +265,7 @@ impl Addons {
     /// [`Self::verify`] with a reader started already.
     async fn verify_with(&self, addon: &AddonRow, checker: super::Client, path: &Path) -> Result<(), String> {
         let service = Self::service(addon).map_err(|e| e.to_string())?;
-        let what = match service.name {
-            "postgresql" => "a PostgreSQL archive (pg_dump -Fc)",
-            _ => "a Redis RDB file",
-        };
+        let what = archive_kind(service);
         let size = tokio::fs::metadata(path).await.map_err(|e| format!("cannot read the archive: {e}"))?.len();
         if size == 0 {
             let _ = self.finish_client(checker, None, None).await;
@@ -479,6 +476,14 @@ fn reader_cmd(service: &catalog::Service) -> Vec<String> {
     match service.name {
         "postgresql" => vec!["pg_restore".into(), "--file=/dev/null".into()],
         _ => catalog::sh("f=$(mktemp) && cat > \"$f\" && redis-check-rdb \"$f\"; s=$?; rm -f \"$f\"; exit $s"),
+    }
+}
+
+/// What a service's backups are, as refusals name them.
+fn archive_kind(service: &catalog::Service) -> &'static str {
+    match service.name {
+        "postgresql" => "a PostgreSQL archive (pg_dump -Fc)",
+        _ => "a Redis RDB file",
     }
 }
 

@@ -173,10 +173,17 @@ impl Addons {
     /// version makes a newer one (moving to that is `addons:upgrade`'s).
     pub(crate) async fn current_spec(&self, addon: &AddonRow) -> AddonResult<AddonSpec> {
         let mut spec = self.spec(addon, &addon.major)?;
-        if let Some(status) = self.inner.runtime.addon_status(&addon.name).await? {
-            spec.image = status.image;
-        }
+        spec.image = self.running_image(addon).await?;
         Ok(spec)
+    }
+
+    /// The image the add-on's container runs; without a container, this
+    /// version's image of its major.
+    async fn running_image(&self, addon: &AddonRow) -> AddonResult<String> {
+        Ok(match self.inner.runtime.addon_status(&addon.name).await? {
+            Some(status) => status.image,
+            None => Self::service(addon)?.image(&addon.major),
+        })
     }
 
     /// The image of `service`'s `major`, built from Debian packages when
@@ -381,13 +388,9 @@ impl Addons {
             let (id, attachment) = self.inner.runtime.exec_in_addon(&addon.name, &cmd, &env).await?;
             return Ok(Client { id, attachment, exec: true });
         }
-        let image = match self.inner.runtime.addon_status(&addon.name).await? {
-            Some(status) => status.image,
-            None => service.image(&addon.major),
-        };
         let spec = AddonClientSpec {
             addon: addon.name.clone(),
-            image,
+            image: self.running_image(addon).await?,
             cmd,
             env: service.client_env(&addon.name, &c.user, &c.password, &c.database).into_iter().collect(),
             data_path: mount_data.then(|| catalog::DATA_PATH.to_owned()),
@@ -482,10 +485,7 @@ impl Addons {
         if let Some(term) = term.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
             env.insert("TERM".into(), term);
         }
-        let image = match self.inner.runtime.addon_status(&addon.name).await? {
-            Some(status) => status.image,
-            None => service.image(&addon.major),
-        };
+        let image = self.running_image(addon).await?;
         let cmd = match service.name {
             "postgresql" => vec!["psql".into(), "-v".into(), "ON_ERROR_STOP=1".into()],
             _ => catalog::sh("exec redis-cli --no-auth-warning -h \"$REDIS_HOST\""),

@@ -184,22 +184,20 @@ impl Store {
 
     /// The apps an add-on is attached to.
     pub async fn attachments_of_addon(&self, addon_id: &str) -> StoreResult<Vec<AttachmentRow>> {
-        Ok(sqlx::query_as(
-            "SELECT t.addon_id, t.app_id, a.name AS app_name, t.name, t.created_at FROM addon_attachments t JOIN apps a ON a.id = t.app_id \
-             WHERE t.addon_id = $1 ORDER BY t.created_at, a.name",
-        )
-        .bind(addon_id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.attachments_where("t.addon_id = $1 ORDER BY t.created_at, a.name", addon_id).await
     }
 
     /// The add-ons attached to an app.
     pub async fn attachments_of_app(&self, app_id: &str) -> StoreResult<Vec<AttachmentRow>> {
-        Ok(sqlx::query_as(
-            "SELECT t.addon_id, t.app_id, a.name AS app_name, t.name, t.created_at FROM addon_attachments t JOIN apps a ON a.id = t.app_id \
-             WHERE t.app_id = $1 ORDER BY t.created_at, t.name",
-        )
-        .bind(app_id)
+        self.attachments_where("t.app_id = $1 ORDER BY t.created_at, t.name", app_id).await
+    }
+
+    /// Attachments with their app's name, by a fixed condition on one id.
+    async fn attachments_where(&self, condition: &'static str, id: &str) -> StoreResult<Vec<AttachmentRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT t.addon_id, t.app_id, a.name AS app_name, t.name, t.created_at FROM addon_attachments t JOIN apps a ON a.id = t.app_id WHERE {condition}"
+        ))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?)
     }
