@@ -77,6 +77,11 @@ impl Client {
         Self::build(base, token, Some(std::time::Duration::from_secs(30)))
     }
 
+    /// A client without a token, for signing in.
+    pub fn anonymous(base: &str) -> Result<Self> {
+        Self::with(base, "")
+    }
+
     fn build(base: &str, token: &str, timeout: Option<std::time::Duration>) -> Result<Self> {
         let base = Url::parse(base.trim_end_matches('/'))
             .map_err(|e| exit::usage(format!("the API URL {base:?} is not a URL ({e}): give it like http://HOST:5000")))?;
@@ -115,6 +120,10 @@ impl Client {
 
     pub fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
         decode(self.send(self.request(Method::GET, segments, &[]))?)
+    }
+
+    pub fn get_with<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+        decode(self.send(self.request(Method::GET, segments, query))?)
     }
 
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)], body: &B) -> Result<T> {

@@ -17,6 +17,7 @@
 
 use paas_wire::ErrorId;
 use crate::api;
+use crate::http::access::{AppAccess, Principal, Role};
 use crate::http::session::Session;
 use crate::http::{ApiError, ApiResult, AppPath, AppState};
 use crate::service;
@@ -60,6 +61,10 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         .route("/app/{app}/addons/{addon}/backups", post(capture_backup))
         .route("/app/{app}/addons/{addon}/backups/{backup}", get(download_backup))
         .route("/app/{app}/builds/{build}", get(build_page))
+        .route("/app/{app}/access", get(access_page).post(set_access))
+        .route("/app/{app}/access/remove", post(remove_access))
+        .route("/admin/users", get(users_page).post(create_user))
+        .route("/admin/users/remove", post(remove_user))
         // The API's own event stream, behind the session instead of a token.
         .route("/app/{app}/log-stream", get(api::logs::stream))
         .route("/logout", post(logout))
@@ -113,30 +118,51 @@ fn set_cookie(secure: bool, name: &str, value: &str, path: &str, max_age: u64) -
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Middleware: a live session, or the browser goes to sign in.
+/// Middleware: a live session, or the browser goes to sign in; then the
+/// same access check as the API's (an app the user has no role on is a
+/// "not found" page; a control their role may not use, a 403 page).
 async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let session = cookie_value(req.headers(), COOKIE).and_then(|id| state.sessions.get(&id));
-    // Its token revoked or expired since: the session ends with it.
-    let session = match session {
-        Some(s) if state.store.token_active(&s.token_id).await.unwrap_or(false) => Some(s),
-        Some(s) => {
-            state.sessions.remove(&s.key);
+    let stream = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    let session = match cookie_value(req.headers(), COOKIE) {
+        Some(id) => state.sessions.get(&state.store, &id).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read a session");
             None
-        }
+        }),
         None => None,
     };
-    match session {
-        Some(session) => {
-            req.extensions_mut().insert(session);
-            next.run(req).await
-        }
-        None => {
-            if req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream")) {
-                return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
+    let signed_in = match session {
+        Some(s) => match session_principal(&state, &s).await {
+            Some(p) => Some((s, p)),
+            // Its user removed, or its token revoked or expired since: it ends.
+            None => {
+                let _ = state.sessions.remove(&state.store, &s.key).await;
+                None
             }
-            Redirect::to("/login").into_response()
+        },
+        None => None,
+    };
+    let Some((session, principal)) = signed_in else {
+        if stream {
+            return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
         }
-    }
+        return Redirect::to("/login").into_response();
+    };
+    req.extensions_mut().insert(session.clone());
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let address = crate::http::access::client_address(&state, req.headers(), peer);
+    let refuse = move |e: ApiError| if stream { e.into_response() } else { error_page(&session, e) };
+    crate::http::admit(&state, principal, address, req, next, refuse).await
+}
+
+/// Who a session is: its user, and the token it was signed in with if
+/// that is still valid.
+async fn session_principal(state: &AppState, s: &Session) -> Option<Principal> {
+    let user = state.store.user(&s.user_id).await.ok()??;
+    let token = match &s.token_id {
+        Some(id) => Some(state.store.token(id).await.ok()??).filter(|t| t.active_at(&crate::store::now()))?.into(),
+        None => None,
+    };
+    Some(Principal { user, token })
 }
 
 fn render(t: &impl Template, status: StatusCode) -> Response {
@@ -239,13 +265,15 @@ struct LoginPage {
 
 async fn login_page(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap) -> Response {
     let secure = secure_of(&state, &headers, &peer, &tls);
-    login_form(&state, &headers, secure, Vec::new(), StatusCode::OK)
+    if let Some(id) = cookie_value(&headers, COOKIE) {
+        if let Ok(Some(_)) = state.sessions.get(&state.store, &id).await {
+            return Redirect::to("/").into_response();
+        }
+    }
+    login_form(secure, Vec::new(), StatusCode::OK)
 }
 
-fn login_form(state: &AppState, headers: &HeaderMap, secure: bool, flashes: Vec<(String, String)>, status: StatusCode) -> Response {
-    if cookie_value(headers, COOKIE).and_then(|id| state.sessions.get(&id)).is_some() {
-        return Redirect::to("/").into_response();
-    }
+fn login_form(secure: bool, flashes: Vec<(String, String)>, status: StatusCode) -> Response {
     let login_csrf = hex::encode(crate::crypto::random_bytes::<16>());
     let mut response = render(&LoginPage { csrf: String::new(), flashes, login_csrf: login_csrf.clone() }, status);
     response.headers_mut().append(header::SET_COOKIE, set_cookie(secure, LOGIN_COOKIE, &login_csrf, "/login", 3600));
@@ -255,33 +283,73 @@ fn login_form(state: &AppState, headers: &HeaderMap, secure: bool, flashes: Vec<
 #[derive(serde::Deserialize)]
 struct LoginForm {
     #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
     token: String,
     #[serde(default)]
     login_csrf: String,
 }
 
+/// Signs in with an email and password, or (for automation) an API token.
 async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let secure = secure_of(&state, &headers, &peer, &tls);
     let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !crate::crypto::constant_time_eq(&form.login_csrf, &expected) {
         return forbidden();
     }
-    match state.store.verify_token(form.token.trim()).await {
-        Ok(Some(token)) => {
-            let id = state.sessions.create(&token.id);
-            tracing::info!(token = %token.what(), "dashboard sign-in");
-            let mut response = Redirect::to("/").into_response();
-            let h = response.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(secure, COOKIE, &id, "/", state.sessions.ttl().as_secs()));
-            h.append(header::SET_COOKIE, set_cookie(secure, LOGIN_COOKIE, "", "/login", 0));
-            response
+    let address = crate::http::access::client_address(&state, &headers, peer.as_ref().map(|Extension(c)| c.0));
+    let signed_in: ApiResult<(crate::store::UserRow, Option<String>)> = async {
+        if form.token.trim().is_empty() {
+            let user = service::access::sign_in(&state, &form.email, &form.password, address).await?;
+            return Ok((user, None));
         }
-        Ok(None) => {
-            let flash = vec![("error".to_owned(), "That token is not valid: use one that `paas-server token:create NAME` printed.".to_owned())];
-            login_form(&state, &headers, secure, flash, StatusCode::UNAUTHORIZED)
+        let key = crate::http::access::limits::address_key(address);
+        if let Some(seconds) = state.failures.refused(&[&key]) {
+            return Err(ApiError::rate_limited(seconds));
         }
-        Err(e) => ApiError::from(e).into_response(),
+        match crate::http::access::principal_of_token(&state, form.token.trim()).await? {
+            Some(p) if p.deploy_app().is_none() => Ok((p.user, p.token.map(|t| t.id))),
+            Some(_) => Err(ApiError::forbidden("a deploy token cannot sign in to the dashboard: use your email and password, or your own token")),
+            None => {
+                crate::http::failed_attempt(&state, address, &[&key], None, "dashboard sign-in with a token that is not valid".into()).await;
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorId::Unauthorized, "That token is not valid: use one that `paas tokens:create` or `paas-server token:create NAME` printed."))
+            }
+        }
     }
+    .await;
+    let (user, token_id) = match signed_in {
+        Ok(who) => who,
+        Err(e) => {
+            let retry = e.retry_after;
+            let mut response = login_form(secure, vec![("error".to_owned(), e.message)], e.status);
+            if let Some(seconds) = retry {
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
+            return response;
+        }
+    };
+    let id = match state.sessions.create(&state.store, &user.id, token_id.as_deref()).await {
+        Ok(id) => id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    tracing::info!(user = %user.email, "dashboard sign-in");
+    let event = crate::http::access::audit::Event {
+        actor: user.email.clone(),
+        user_id: Some(user.id.clone()),
+        address,
+        action: "auth.login".into(),
+        detail: if token_id.is_some() { "dashboard, with a token" } else { "dashboard, with a password" }.into(),
+        status: 303,
+        ..Default::default()
+    };
+    state.audit.record(event).await;
+    let mut response = Redirect::to("/").into_response();
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(secure, COOKIE, &id, "/", state.sessions.ttl().as_secs()));
+    h.append(header::SET_COOKIE, set_cookie(secure, LOGIN_COOKIE, "", "/login", 0));
+    response
 }
 
 /// A form with nothing but its CSRF token.
@@ -289,7 +357,9 @@ async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: Hea
 struct Empty {}
 
 async fn logout(State(state): State<AppState>, peer: Peer, tls: Tls, headers: HeaderMap, form: CsrfForm<Empty>) -> Response {
-    state.sessions.remove(&form.session.key);
+    if let Err(e) = state.sessions.remove(&state.store, &form.session.key).await {
+        return ApiError::from(e).into_response();
+    }
     let mut response = Redirect::to("/login").into_response();
     let secure = secure_of(&state, &headers, &peer, &tls);
     response.headers_mut().append(header::SET_COOKIE, set_cookie(secure, COOKIE, "", "/", 0));
@@ -312,6 +382,9 @@ struct AppsPage {
     csrf: String,
     flashes: Vec<(String, String)>,
     apps: Vec<AppSummary>,
+    /// A platform admin: the users page is linked.
+    admin: bool,
+    email: String,
 }
 
 /// An app's state in a word: deploying (a release not yet up, or dynos
@@ -332,10 +405,10 @@ async fn app_state(state: &AppState, app: &AppRow) -> ApiResult<String> {
     .to_owned())
 }
 
-async fn apps_page(State(state): State<AppState>, Extension(session): Extension<Session>) -> Response {
+async fn apps_page(State(state): State<AppState>, Extension(session): Extension<Session>, Extension(principal): Extension<Principal>) -> Response {
     let result: ApiResult<Vec<AppSummary>> = async {
         let mut out = Vec::new();
-        for row in state.store.list_apps().await? {
+        for row in service::access::visible_apps(&state, &principal).await? {
             let word = app_state(&state, &row).await?;
             let app = service::apps::to_wire(&state, &row).await?;
             out.push(AppSummary {
@@ -350,7 +423,10 @@ async fn apps_page(State(state): State<AppState>, Extension(session): Extension<
     }
     .await;
     match result {
-        Ok(apps) => render(&AppsPage { csrf: session.csrf.clone(), flashes: state.sessions.take_flashes(&session.key), apps }, StatusCode::OK),
+        Ok(apps) => {
+            let page = AppsPage { csrf: session.csrf.clone(), flashes: state.sessions.take_flashes(&session.key), apps, admin: principal.is_admin(), email: principal.user.email.clone() };
+            render(&page, StatusCode::OK)
+        }
         Err(e) => error_page(&session, e),
     }
 }
@@ -371,11 +447,15 @@ struct AppPage {
     current: Option<paas_wire::Release>,
     formation: Vec<paas_wire::Formation>,
     dynos: Vec<paas_wire::Dyno>,
-    config: BTreeMap<String, String>,
+    /// A viewer's values are None: names only.
+    config: BTreeMap<String, Option<String>>,
     releases: Vec<paas_wire::Release>,
     builds: Vec<BuildSummary>,
     domains: Vec<paas_wire::Domain>,
     addons: Vec<AddonView>,
+    /// What the signed-in user may do here: only those controls are shown.
+    can_develop: bool,
+    can_admin: bool,
     log_lines: Vec<String>,
     log_ps: String,
     log_source: String,
@@ -393,9 +473,10 @@ struct LogFilter {
 async fn app_page(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-    PageApp(row): PageApp,
+    Extension(access): Extension<AppAccess>,
     Query(filter): Query<LogFilter>,
 ) -> Response {
+    let row = access.app.clone();
     let result: ApiResult<AppPage> = async {
         let app = service::apps::to_wire(&state, &row).await?;
         let releases = service::releases::list(&state, &row).await?;
@@ -419,7 +500,9 @@ async fn app_page(
             current: releases.iter().find(|r| r.current).cloned(),
             formation: service::formation::show(&state, &row).await?,
             dynos: service::dynos::list(&state, &row).await?,
-            config: service::config::show(&state, &row).await?,
+            config: service::config::show_to(&state, &access).await?,
+            can_develop: access.role >= Some(Role::Developer),
+            can_admin: access.role >= Some(Role::Admin),
             builds: builds
                 .into_iter()
                 .map(|b| BuildSummary { short_commit: b.commit.chars().take(7).collect(), id: b.id, status: b.status, created_at: b.created_at })
@@ -471,11 +554,7 @@ async fn build_page(
 /// Shows a change's message (or its error's) on the app's page, where the
 /// browser is sent back to.
 fn flash_back(state: &AppState, session: &Session, app: &str, result: ApiResult<String>) -> Response {
-    match result {
-        Ok(message) => state.sessions.flash(&session.key, "ok", message),
-        Err(e) => state.sessions.flash(&session.key, "error", e.message),
-    }
-    Redirect::to(&app_url(app)).into_response()
+    flash_to(state, session, &app_url(app), result)
 }
 
 /// What a change says happened on the dynos.
@@ -501,8 +580,8 @@ struct NameForm {
     name: String,
 }
 
-async fn create_app(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<NameForm>) -> Response {
-    match service::apps::create(&state, form.name.trim()).await {
+async fn create_app(State(state): State<AppState>, Extension(principal): Extension<Principal>, CsrfForm { session, form }: CsrfForm<NameForm>) -> Response {
+    match service::apps::create(&state, form.name.trim(), &principal).await {
         Ok(app) => {
             state.sessions.flash(&session.key, "ok", format!("Created {}. Deploy it with: git remote add paas {} && git push paas main", app.name, app.git_url));
             Redirect::to(&app_url(&app.name)).into_response()
@@ -726,6 +805,115 @@ async fn destroy(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm 
         }
         Err(e) => flash_back(&state, &session, &app.name, Err(e)),
     }
+}
+
+// ---- people
+
+#[derive(Template)]
+#[template(path = "access.html")]
+struct AccessPage {
+    csrf: String,
+    flashes: Vec<(String, String)>,
+    app: String,
+    people: Vec<paas_wire::Collaborator>,
+    can_admin: bool,
+}
+
+async fn access_page(State(state): State<AppState>, Extension(session): Extension<Session>, Extension(access): Extension<AppAccess>) -> Response {
+    match service::access::list(&state, &access.app).await {
+        Ok(people) => {
+            let page = AccessPage {
+                csrf: session.csrf.clone(),
+                flashes: state.sessions.take_flashes(&session.key),
+                app: access.app.name.clone(),
+                people,
+                can_admin: access.role >= Some(Role::Admin),
+            };
+            render(&page, StatusCode::OK)
+        }
+        Err(e) => error_page(&session, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AccessForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Gives someone a role on the app, or changes the one they have.
+async fn set_access(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<AccessForm>) -> Response {
+    let result = async {
+        let email = crate::http::access::parse_email(&form.email)?;
+        let has = match state.store.user_by_email(&email).await? {
+            Some(u) => state.store.app_role(&app.id, &u.id).await?.is_some(),
+            None => false,
+        };
+        let c = service::access::set(&state, &app, &email, &form.role, has).await?;
+        Ok(format!("{} is now a {} of {}.", c.email, c.role, app.name))
+    }
+    .await;
+    flash_to(&state, &session, &format!("/app/{}/access", app.name), result)
+}
+
+async fn remove_access(State(state): State<AppState>, PageApp(app): PageApp, CsrfForm { session, form }: CsrfForm<AccessForm>) -> Response {
+    let result = service::access::remove(&state, &app, &form.email).await.map(|email| format!("{email} has no role on {} now.", app.name));
+    flash_to(&state, &session, &format!("/app/{}/access", app.name), result)
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    csrf: String,
+    flashes: Vec<(String, String)>,
+    users: Vec<paas_wire::User>,
+    min_password: usize,
+}
+
+async fn users_page(State(state): State<AppState>, Extension(session): Extension<Session>) -> Response {
+    match service::access::users(&state).await {
+        Ok(users) => {
+            let page = UsersPage {
+                csrf: session.csrf.clone(),
+                flashes: state.sessions.take_flashes(&session.key),
+                users,
+                min_password: crate::http::access::MIN_PASSWORD,
+            };
+            render(&page, StatusCode::OK)
+        }
+        Err(e) => error_page(&session, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    admin: Option<String>,
+}
+
+async fn create_user(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<UserForm>) -> Response {
+    let result = service::access::create_user(&state, &form.email, &form.password, form.admin.is_some()).await;
+    flash_to(&state, &session, "/admin/users", result.map(|u| format!("Added {}{}.", u.email, if u.admin { ", a platform admin" } else { "" })))
+}
+
+async fn remove_user(State(state): State<AppState>, CsrfForm { session, form }: CsrfForm<UserForm>) -> Response {
+    let result = service::access::remove_user(&state, &form.email).await;
+    flash_to(&state, &session, "/admin/users", result.map(|email| format!("Removed {email}.")))
+}
+
+/// Shows an outcome's message (or its error's) on the page at `to`.
+fn flash_to(state: &AppState, session: &Session, to: &str, result: ApiResult<String>) -> Response {
+    match result {
+        Ok(message) => state.sessions.flash(&session.key, "ok", message),
+        Err(e) => state.sessions.flash(&session.key, "error", e.message),
+    }
+    Redirect::to(to).into_response()
 }
 
 // ---- static files, compiled in

@@ -6,6 +6,7 @@
 //! converge. This module holds no build or release logic of its own.
 
 use paas_wire::ErrorId;
+use crate::actor::Actor;
 use crate::http::{ApiError, ApiResult, AppPath, AppState};
 use crate::output::Output;
 use crate::release::Deployable;
@@ -34,6 +35,8 @@ pub const RESULT_FAILED: &str = "\u{0}paas-result failed";
 
 /// Header that carries the hook secret.
 pub const HOOK_TOKEN_HEADER: &str = "x-paas-hook-token";
+/// Header that names the push (see [`crate::actor::Pushes`]).
+pub const PUSH_HEADER: &str = "x-paas-push";
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -118,10 +121,13 @@ async fn receive_pack(State(state): State<AppState>, AppPath(app): AppPath, head
     }
     let path = repo_of(&state, &app)?;
     let hook_url = state.settings.api_url();
+    let actor = Actor::current().ok_or_else(|| ApiError::internal("a push without an actor"))?;
+    let push = state.pushes.begin(actor);
     let env = [
         ("PAAS_HOOK_URL", hook_url.as_str()),
         ("PAAS_HOOK_TOKEN", state.hook_token.as_str()),
         ("PAAS_HOOK_APP", app.name.as_str()),
+        ("PAAS_HOOK_PUSH", push.id.as_str()),
     ];
     let mut child = crate::tools::git_receive_pack(&path, &env, state.settings.builds.max_push_bytes).map_err(|e| ApiError::internal(format!("{e:#}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
@@ -145,8 +151,10 @@ async fn receive_pack(State(state): State<AppState>, AppPath(app): AppPath, head
         drop(stdin);
     });
     // The child must outlive the response stream: reap it when stdout ends.
+    // So must the push's record, which its hook's build looks up.
     let stream = ReaderStream::new(stdout).chain(futures_util::stream::once(async move {
         let _ = child.wait().await;
+        drop(push);
         Ok(bytes::Bytes::new())
     }));
     Ok((
@@ -183,6 +191,8 @@ async fn internal_build(
     // Looked up only after the hook's secret matched: no AppPath here, so a
     // caller without it cannot learn which apps exist.
     let app = crate::http::extract::find_app(&state, &app).await?;
+    let push = headers.get(PUSH_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let actor = state.pushes.actor(push).ok_or_else(|| ApiError::bad_request("the push this build belongs to is over or unknown: push again"))?;
     // The tree goes to a temporary file as it arrives: never whole in memory.
     let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)
         .await
@@ -190,7 +200,7 @@ async fn internal_build(
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
     tokio::spawn(async move {
         let out = Output::new(tx.clone()).with_app_log(state.logs.clone(), &app.name);
-        let last = match deploy_push(&state, &app, &q.commit, source, &out).await {
+        let last = match actor.scope(deploy_push(&state, &app, &q.commit, source, &out)).await {
             Ok(()) => RESULT_OK,
             Err(e) => {
                 warn!(app = %app.name, error = %format!("{e:#}"), "push rejected");

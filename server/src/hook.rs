@@ -57,7 +57,7 @@ pub fn run() -> i32 {
 }
 
 async fn run_async() -> Result<bool> {
-    let HookEnv { url, token, app } = HookEnv::from_env()?;
+    let HookEnv { url, token, app, push } = HookEnv::from_env()?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<std::io::Result<_>>()?;
     let commit = deployable_commit(&lines)?;
 
@@ -71,6 +71,7 @@ async fn run_async() -> Result<bool> {
     let resp = client
         .post(format!("{url}/internal/apps/{app}/builds?commit={commit}"))
         .header(HOOK_TOKEN_HEADER, token)
+        .header(crate::git::PUSH_HEADER, push)
         .body(reqwest::Body::wrap_stream(tree))
         .send()
         .await

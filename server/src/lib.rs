@@ -4,6 +4,7 @@
 //! service → scheduler → runtime.
 
 pub mod acme;
+pub mod actor;
 pub mod addons;
 pub mod api;
 pub mod appjson;

@@ -19,9 +19,22 @@ enum Command {
     Serve(Box<Settings>),
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Create an API token and print it.
+    /// Create an API token of the first platform admin and print it.
     #[command(name = "token:create")]
     TokenCreate { name: String },
+    /// Create a user; the password is read from the terminal without echo,
+    /// or from standard input's first line (never from the command line).
+    /// The first user made with --admin is the first platform admin.
+    #[command(name = "user:create")]
+    UserCreate {
+        email: String,
+        /// A platform admin: sees and may do everything, and manages users.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password (read as user:create reads it).
+    #[command(name = "user:password")]
+    UserPassword { email: String },
     /// Build the buildpack stack images and the add-on images (PostgreSQL,
     /// Redis) from Debian packages (idempotent).
     #[command(name = "stack:build")]
@@ -77,6 +90,20 @@ fn main() {
     }
 }
 
+/// A password from the terminal (without echo) or from standard input's
+/// first line; never from the command line.
+fn read_password(prompt: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// Raises this process's open-file limit (the soft one, up to the hard
 /// one) to what the listeners' connection caps need: a routed connection
 /// holds two descriptors (client and dyno), an API one at least one, plus
@@ -116,6 +143,34 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
             std::fs::create_dir_all(&settings.server.data_dir)?;
             let store = Store::open(&settings.server.database_url()).await?;
             println!("{}", store.create_token(&name).await?);
+            Ok(())
+        }
+        Command::UserCreate { email, admin } => {
+            std::fs::create_dir_all(&settings.server.data_dir)?;
+            let store = Store::open(&settings.server.database_url()).await?;
+            let email = paas_server::http::access::parse_email(&email).map_err(|e| anyhow::anyhow!(e.message))?;
+            let hash = paas_server::http::access::hash_password(&read_password(&format!("Password for {email}: "))?).map_err(|e| anyhow::anyhow!(e.message))?;
+            match store.create_user(&email, Some(&hash), admin).await {
+                Ok(_) => {}
+                Err(paas_server::store::StoreError::Conflict) => {
+                    anyhow::bail!("there is a user {email} already: set their password with `paas-server user:password {email}`")
+                }
+                Err(e) => return Err(e.into()),
+            }
+            // Tokens made before there were users are the first admin's.
+            if admin {
+                store.first_admin(&email).await?;
+            }
+            eprintln!("created {email}{}", if admin { ", a platform admin" } else { "" });
+            Ok(())
+        }
+        Command::UserPassword { email } => {
+            let store = Store::open(&settings.server.database_url()).await?;
+            let email = paas_server::http::access::parse_email(&email).map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = store.user_by_email(&email).await?.ok_or_else(|| anyhow::anyhow!("there is no user {email}: create one with `paas-server user:create {email}`"))?;
+            let hash = paas_server::http::access::hash_password(&read_password(&format!("New password for {email}: "))?).map_err(|e| anyhow::anyhow!(e.message))?;
+            store.set_password(&user.id, &hash).await?;
+            eprintln!("password of {email} set");
             Ok(())
         }
         command @ (Command::StackBuild | Command::AddonsBuild) => {

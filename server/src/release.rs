@@ -283,6 +283,7 @@ impl ReleaseService {
             description.push(format!("Remove {} config vars", unset.join(", ")));
         }
         let new = NewRelease {
+            actor: None,
             build_id: current.as_ref().and_then(|r| r.build_id.clone()),
             image: current.as_ref().and_then(|r| r.image.clone()),
             process_types: match &current {
@@ -324,6 +325,7 @@ impl ReleaseService {
         }
         let config = self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &target.config)?;
         let new = NewRelease {
+            actor: None,
             build_id: target.build_id.clone(),
             image: target.image.clone(),
             process_types: target.process_types()?,
@@ -381,6 +383,7 @@ impl ReleaseService {
         }
         let short = &built.commit[..built.commit.len().min(7)];
         let new = NewRelease {
+            actor: None,
             build_id: Some(built.build_id.clone()),
             image: Some(built.image.clone()),
             process_types: built.process_types.clone(),
@@ -714,6 +717,7 @@ impl ReleaseService {
                 }
             }
         }
+        let new = NewRelease { actor: crate::actor::Actor::current().map(|a| a.name), ..new };
         let release = self.inner.store.append_release(&app.id, &new).await?;
         self.inner.scheduler.logs().event(&app.name, "api", format!("Release v{} created: {}", release.version, new.description));
         Ok(release)

@@ -107,10 +107,15 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     if interrupted > 0 {
         warn!(count = interrupted, "marked builds interrupted by the last stop as failed");
     }
+    // The first platform admin (made now if there are no users), who owns
+    // the tokens made before there were users.
+    let admin_email = crate::http::access::parse_email(&settings.access.admin_email)
+        .map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {}", e.message))?;
+    let admin = store.first_admin(&admin_email).await?;
     if store.token_count().await? == 0 {
         let token = store.create_token("admin").await?;
         // Printed once, on the first start: the store keeps only its hash.
-        println!("No API token existed, so one was created. Keep it: it is not shown again.\n\n    PAAS_TOKEN={token}\n");
+        println!("No API token existed, so one was created for {}. Keep it: it is not shown again.\n\n    PAAS_TOKEN={token}\n", admin.email);
     }
     let runtime: Arc<dyn Runtime> = match runtime {
         Some(r) => r,
@@ -226,6 +231,9 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         sessions: Arc::new(http::session::Sessions::new(settings.server.session)),
         hook_token: Arc::new(hex::encode(crypto::random_bytes::<32>())),
         token_uses: Default::default(),
+        failures: Arc::new(crate::http::access::limits::Failures::new(settings.access.failures, settings.access.window)),
+        audit: Arc::new(crate::http::access::audit::AuditLog::new(store.clone(), settings.access.audit_kept)),
+        pushes: Default::default(),
         run_sessions: crate::listen::Upgrades::new(settings.listeners.api_max_upgraded, settings.dynos.run_idle),
     };
     let api_addr = settings.server.listen();
@@ -302,10 +310,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
 }
 
 /// The API listener's routes: the API and the git receiver behind the token
-/// check, the dashboard behind its sessions, and the hook's internal route,
-/// which checks its own secret.
+/// and access check, the dashboard behind its sessions (and the same access
+/// check), sign-in, and the hook's internal route, which checks its own secret.
 pub fn app_router(state: AppState) -> axum::Router {
-    let token = || axum::middleware::from_fn_with_state(state.clone(), http::require_token);
+    let token = || axum::middleware::from_fn_with_state(state.clone(), http::authorize);
     let api = crate::api::router().route_layer(token());
     // Outermost last: the challenge is added to the token check's 401.
     let git = crate::git::router().route_layer(token()).route_layer(axum::middleware::from_fn(http::basic_challenge));
@@ -314,6 +322,7 @@ pub fn app_router(state: AppState) -> axum::Router {
         .merge(git)
         .merge(crate::dashboard::router(state.clone()))
         .merge(crate::git::internal_router())
+        .merge(crate::api::public_router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::same_origin))
         .with_state(state)
@@ -378,6 +387,7 @@ mod tests {
             .append_release(
                 &shop.id,
                 &crate::store::NewRelease {
+                    actor: None,
                     build_id: None,
                     image: None,
                     process_types: BTreeMap::new(),

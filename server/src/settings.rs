@@ -47,6 +47,8 @@ pub struct Settings {
     pub stack: Stack,
     #[command(flatten)]
     pub hosts: Hosts,
+    #[command(flatten)]
+    pub access: Access,
     /// The `paas-server` executable that git hooks call back into.
     #[arg(skip = PathBuf::from("/nonexistent/paas-server"))]
     pub hook_exe: PathBuf,
@@ -252,6 +254,24 @@ pub struct Certs {
     /// Automatic certificates older than this are renewed, in days (two thirds of Let's Encrypt's 90).
     #[arg(long = "acme-renew-days", env = "PAAS_ACME_RENEW_DAYS", default_value = "60", value_parser = days, value_name = "DAYS")]
     pub acme_renew: Duration,
+}
+
+/// People, their sign-ins, and the record of what they did.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Access")]
+pub struct Access {
+    /// The first platform admin, made at the first start when there are no users; the admin token belongs to them.
+    #[arg(long = "admin-email", env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost", value_name = "EMAIL")]
+    pub admin_email: String,
+    /// The audit log keeps events this many days.
+    #[arg(long = "audit-days", env = "PAAS_AUDIT_DAYS", default_value = "365", value_parser = days, value_name = "DAYS")]
+    pub audit_kept: Duration,
+    /// Failed sign-ins and token checks allowed per address (and per user) in PAAS_AUTH_WINDOW_SECONDS before a 429.
+    #[arg(long = "auth-failures", env = "PAAS_AUTH_FAILURES", default_value = "10", value_parser = at_least_one, value_name = "N")]
+    pub failures: usize,
+    /// The window failed sign-ins are counted in, in seconds; a 429's Retry-After is what is left of it.
+    #[arg(long = "auth-window-seconds", env = "PAAS_AUTH_WINDOW_SECONDS", default_value = "300", value_parser = seconds_at_least_one, value_name = "SECONDS")]
+    pub window: Duration,
 }
 
 /// The stack's images and what `stack:build` needs to make them.
@@ -532,12 +552,14 @@ pub struct HookEnv {
     pub url: String,
     pub token: String,
     pub app: String,
+    /// Names the push to the server, which knows who made it.
+    pub push: String,
 }
 
 impl HookEnv {
     pub fn from_env() -> Result<Self> {
         let get = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set: this hook runs only under paas-server"));
-        Ok(Self { url: get("PAAS_HOOK_URL")?, token: get("PAAS_HOOK_TOKEN")?, app: get("PAAS_HOOK_APP")? })
+        Ok(Self { url: get("PAAS_HOOK_URL")?, token: get("PAAS_HOOK_TOKEN")?, app: get("PAAS_HOOK_APP")?, push: get("PAAS_HOOK_PUSH")? })
     }
 }
 

@@ -81,6 +81,13 @@ error_ids! {
     InvalidBackup = "invalid_backup": "The archive is empty or not one the service can restore.",
     AddonNotRunning = "addon_not_running": "The add-on's service is not running or not answering.",
     AddonFailed = "addon_failed": "A backup, restore, upgrade or service start failed; the reason is recorded.",
+    Forbidden = "forbidden": "The user's role on the app (or on the platform) does not allow this.",
+    RateLimited = "rate_limited": "Too many failed sign-ins or token checks from this address or for this user: wait Retry-After seconds.",
+    InvalidEmail = "invalid_email": "Not an email address.",
+    WeakPassword = "weak_password": "The password is shorter than the minimum.",
+    LastAdmin = "last_admin": "The change would leave an app or the platform without an admin.",
+    InvalidRole = "invalid_role": "Not a role: viewer, developer or admin (or deploy, for a token).",
+    BadCredentials = "bad_credentials": "The email or password is wrong.",
 }
 
 impl std::fmt::Display for ErrorId {

@@ -116,6 +116,9 @@ pub struct Release {
     /// Why it failed: each dyno's exit and last output.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status_detail: String,
+    /// Who made it: a user's email, or a deploy token's description.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 /// Body of `POST /apps/{app}/releases`: roll back to an earlier release, named
@@ -599,6 +602,15 @@ pub struct Token {
     pub revoked_at: Option<String>,
     /// `active`, `expired` or `revoked`.
     pub state: String,
+    /// Whose it is (an email).
+    #[serde(default)]
+    pub owner: String,
+    /// A deploy token's app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// `deploy` for a deploy token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// `POST /tokens`.
@@ -609,6 +621,87 @@ pub struct TokenCreate {
     /// How long it works: `90s`, `15m`, `12h`, `30d`; none: until revoked.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// With `role: deploy`: a deploy token of this app, which may only push
+    /// to it and read its releases and builds.
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// `POST /auth/tokens`: sign in with an email and password for a token of
+/// that user (`paas login`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A person (`GET /users`, `GET /account`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub email: String,
+    /// A platform admin.
+    pub admin: bool,
+    pub created_at: String,
+    /// Whether they can sign in with a password yet.
+    #[serde(default)]
+    pub has_password: bool,
+}
+
+/// `POST /users`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UserCreate {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// `GET /account`: who the credential is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    pub user: User,
+    /// The token in use (none for a dashboard session).
+    #[serde(default)]
+    pub token: Option<Token>,
+}
+
+/// One person's role on an app (`GET /apps/{app}/access`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collaborator {
+    pub email: String,
+    /// `viewer`, `developer` or `admin`.
+    pub role: String,
+    pub created_at: String,
+}
+
+/// `POST /apps/{app}/access`, `PATCH /apps/{app}/access/{email}` (email unused).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccessChange {
+    #[serde(default)]
+    pub email: String,
+    pub role: String,
+}
+
+/// One event of the audit log (`GET /audit`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: String,
+    /// An email, a deploy token's description, or `anonymous`.
+    pub actor: String,
+    #[serde(default)]
+    pub address: Option<String>,
+    /// `config.set`, `git.push`, `auth.failed`, ...
+    pub action: String,
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The request, or what failed.
+    pub detail: String,
+    /// The answer's HTTP status.
+    pub status: u16,
 }
 
 /// What `POST /tokens` answers: the token, and its value, shown this once.

@@ -6,7 +6,7 @@ use crate::exit::bail_usage;
 use crate::output;
 use anyhow::Result;
 use clap::Subcommand;
-use paas_wire::{ConfigKey, ConfigPatch, ConfigVars};
+use paas_wire::{ConfigKey, ConfigPatch};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -37,29 +37,36 @@ pub enum Cmd {
     },
 }
 
+/// The config as the API shows it: a viewer gets each value as null.
+type Shown = std::collections::BTreeMap<String, Option<String>>;
+
 pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
     let name = ctx.app()?;
     let path = app_path(&name, &["config-vars"]);
     match cmd {
         Cmd::Config { shell } => {
-            let vars: ConfigVars = ctx.client()?.get(&path)?;
+            let vars: Shown = ctx.client()?.get(&path)?;
             if ctx.json {
                 output::json(&vars);
             } else if shell {
+                if vars.values().any(Option::is_none) {
+                    return Err(crate::exit::refused(format!("a viewer of {name} sees config names, not values: ask one of its admins for a developer's role")));
+                }
                 for (k, v) in &vars {
-                    println!("{k}={}", shell_quote(v));
+                    println!("{k}={}", shell_quote(v.as_deref().unwrap_or_default()));
                 }
             } else {
                 output::heading(&format!("{name} Config Vars"));
-                output::pairs(&vars.into_iter().collect::<Vec<_>>());
+                output::pairs(&vars.into_iter().map(|(k, v)| (k, v.unwrap_or_else(|| "(hidden from viewers)".into()))).collect::<Vec<_>>());
             }
             Ok(0)
         }
         Cmd::ConfigGet { key } => {
-            let vars: ConfigVars = ctx.client()?.get(&path)?;
+            let vars: Shown = ctx.client()?.get(&path)?;
             match vars.get(&key) {
-                Some(v) if ctx.json => output::json(v),
-                Some(v) => println!("{v}"),
+                Some(Some(v)) if ctx.json => output::json(v),
+                Some(Some(v)) => println!("{v}"),
+                Some(None) => return Err(crate::exit::refused(format!("{key} is set on {name}, but a viewer sees names, not values"))),
                 None => return Err(crate::exit::refused(format!("{key} is not set on {name}"))),
             }
             Ok(0)

@@ -1,7 +1,8 @@
 //! The command line, cargo-style: [`Cli`] holds the global flags and the
 //! verbs, which each resource module declares and runs (`apps`, `config`,
 //! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
-//! `addons` (and `pg:`/`redis:` backups), `tokens`, `builds`, `login`); [`Ctx`] is what every verb gets: the app (from
+//! `addons` (and `pg:`/`redis:` backups), `tokens`, `builds`, `login`, `people`
+//! (users, access, audit)); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
 
@@ -15,6 +16,7 @@ mod domains;
 mod drains;
 mod login;
 mod logs;
+mod people;
 mod ps;
 mod releases;
 mod run;
@@ -73,6 +75,8 @@ enum Command {
     Addons(addons::Cmd),
     #[command(flatten)]
     Tokens(tokens::Cmd),
+    #[command(flatten)]
+    People(people::Cmd),
     /// Print a shell completion script: `paas completions bash > /etc/bash_completion.d/paas`.
     Completions {
         #[arg(value_enum)]
@@ -152,6 +156,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Drains(cmd) => drains::run(cmd, &mut ctx),
         Command::Addons(cmd) => addons::run(cmd, &mut ctx),
         Command::Tokens(cmd) => tokens::run(cmd, &mut ctx),
+        Command::People(cmd) => people::run(cmd, &mut ctx),
         Command::Completions { shell } => {
             ctx.no_json("completions", "it prints a shell script")?;
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

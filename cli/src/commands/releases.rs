@@ -38,9 +38,12 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                 output::heading(&format!("{name} Releases - Current: v{}", current.version));
                 let rows: Vec<Vec<String>> = releases
                     .iter()
-                    .map(|r| vec![format!("v{}", r.version), r.description.clone(), r.status.clone(), r.created_at.clone()])
+                    .map(|r| {
+                        let by = r.actor.as_deref().map(|a| format!("by {a}")).unwrap_or_default();
+                        vec![format!("v{}", r.version), r.description.clone(), by, r.status.clone(), r.created_at.clone()]
+                    })
                     .collect();
-                output::table(&["Version", "Description", "Status", "Created"], &rows);
+                output::table(&["Version", "Description", "By", "Status", "Created"], &rows);
             }
             Ok(0)
         }
@@ -53,6 +56,7 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                 let types: Vec<String> = r.process_types.iter().map(|(t, c)| format!("{t}: {c}")).collect();
                 output::pairs(&[
                     ("Description".into(), r.description),
+                    ("By".into(), r.actor.unwrap_or_default()),
                     ("Status".into(), r.status),
                     ("Current".into(), r.current.to_string()),
                     ("Why".into(), r.status_detail),

@@ -19,6 +19,10 @@ pub enum Cmd {
         /// How long it works: 90s, 15m, 12h, 30d (default: until revoked).
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
+        /// `deploy`, with -a APP: a deploy token, for CI, that may only push
+        /// to that app and read its releases and builds.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
     },
     /// Revoke a token by its id: every request with it is refused from now on.
     #[command(name = "tokens:revoke")]
@@ -40,6 +44,11 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                         vec![
                             t.id.clone(),
                             t.description.clone(),
+                            match &t.app {
+                                Some(app) => format!("deploy {app}"),
+                                None => "user".into(),
+                            },
+                            t.owner.clone(),
                             t.state.clone(),
                             t.created_at.clone(),
                             t.last_used_at.clone().unwrap_or_else(|| "never".into()),
@@ -47,15 +56,22 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                         ]
                     })
                     .collect();
-                output::table(&["Id", "Description", "State", "Created", "Last used", "Expires"], &rows);
+                output::table(&["Id", "Description", "Kind", "Owner", "State", "Created", "Last used", "Expires"], &rows);
             }
         }
-        Cmd::TokensCreate { description, expires } => {
-            let made: TokenCreated = ctx.client()?.post(&["tokens"], &[], &TokenCreate { description, expires_in: expires })?;
+        Cmd::TokensCreate { description, expires, role } => {
+            let app = match (&role, ctx.app_flag()) {
+                (Some(_), _) => Some(ctx.app()?),
+                (None, Some(app)) => crate::exit::bail_usage!("a token for one app is a deploy token: add --role deploy (`paas tokens:create -a {app} --role deploy`)"),
+                (None, None) => None,
+            };
+            let body = TokenCreate { description, expires_in: expires, app, role };
+            let made: TokenCreated = ctx.client()?.post(&["tokens"], &[], &body)?;
             if json {
                 output::json(&made);
             } else {
-                println!("Created token {} ({}){}", made.token.id, made.token.description, made.token.expires_at.as_deref().map(|e| format!(", expires {e}")).unwrap_or_default());
+                let kind = made.token.app.as_deref().map(|a| format!(", a deploy token of {a}")).unwrap_or_default();
+                println!("Created token {} ({}{kind}){}", made.token.id, made.token.description, made.token.expires_at.as_deref().map(|e| format!(", expires {e}")).unwrap_or_default());
                 println!("{}", made.value);
                 eprintln!("This is the only time it is shown: keep it now. `paas tokens:revoke {}` revokes it.", made.token.id);
             }

@@ -6,6 +6,8 @@ use crate::service::apps;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::Extension;
+use crate::http::access::Principal;
 use paas_wire::{App, AppCreate, Constraints};
 
 pub fn router() -> axum::Router<AppState> {
@@ -15,12 +17,12 @@ pub fn router() -> axum::Router<AppState> {
         .route("/apps/{app}/constraints", get(constraints).put(set_constraints))
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<App>>> {
-    Ok(Json(apps::list(&state).await?))
+async fn list(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> ApiResult<Json<Vec<App>>> {
+    Ok(Json(apps::list(&state, &principal).await?))
 }
 
-async fn create(State(state): State<AppState>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
-    Ok((StatusCode::CREATED, Json(apps::create(&state, &body.name).await?)))
+async fn create(State(state): State<AppState>, Extension(principal): Extension<Principal>, Json(body): Json<AppCreate>) -> ApiResult<(StatusCode, Json<App>)> {
+    Ok((StatusCode::CREATED, Json(apps::create(&state, &body.name, &principal).await?)))
 }
 
 async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {

@@ -8,14 +8,18 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use paas_wire::{ConfigPatch, ConfigVars};
+use crate::http::access::AppAccess;
+use axum::Extension;
+use paas_wire::ConfigPatch;
+use std::collections::BTreeMap;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/apps/{app}/config-vars", get(show).patch(update))
 }
 
-async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<ConfigVars>> {
-    Ok(Json(config::show(&state, &app).await?))
+/// The vars; a viewer gets each value as null (names, not values).
+async fn show(State(state): State<AppState>, Extension(access): Extension<AppAccess>) -> ApiResult<Json<BTreeMap<String, Option<String>>>> {
+    Ok(Json(config::show_to(&state, &access).await?))
 }
 
 async fn update(State(state): State<AppState>, app: AppPath, Query(wait): Query<WaitQuery>, Json(patch): Json<ConfigPatch>) -> ApiResult<Response> {

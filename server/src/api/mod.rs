@@ -7,6 +7,7 @@
 //! [`paas_wire::ChangeResult`] once the change serves, fails or the wait
 //! ends; without it, the resource as Heroku shapes it, at once.
 
+mod access;
 pub(crate) mod addons;
 mod apps;
 mod builds;
@@ -57,4 +58,10 @@ pub fn router() -> axum::Router<AppState> {
         .merge(cron::router())
         .merge(nodes::router())
         .merge(tokens::router())
+        .merge(access::router())
+}
+
+/// The routes that need no credential (signing in).
+pub fn public_router() -> axum::Router<AppState> {
+    access::public_router()
 }

@@ -35,13 +35,15 @@ pub struct ApiError {
     pub status: StatusCode,
     pub id: ErrorId,
     pub message: String,
+    /// Seconds a 429's client should wait (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, id: ErrorId, message: impl Into<String>) -> Self {
-        Self { status, id, message: message.into() }
+        Self { status, id, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -62,6 +64,23 @@ impl ApiError {
             ErrorId::Unauthorized,
             "a valid API token is required: run `paas login`, or send it as a Bearer token or as the Basic auth password",
         )
+    }
+
+    /// Refused by the caller's role (or, with no role on an app, a 404
+    /// from [`crate::http::access`] instead, as if the app did not exist).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorId::Forbidden, message)
+    }
+
+    /// Too many failed sign-ins or token checks: wait `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorId::RateLimited,
+            format!("too many failed sign-ins or token checks from this address or for this user: try again in {seconds} s"),
+        );
+        e.retry_after = Some(seconds);
+        e
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -145,12 +164,17 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.retry_after;
         let body = ErrorBody { id: self.id, message: self.message };
         // No `WWW-Authenticate` here: a browser answers a Basic challenge
         // by remembering the credentials and sending them on to any later
         // request, including ones other sites' pages make. Only git's
         // routes ask for them ([`crate::http::basic_challenge`]).
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -1,8 +1,7 @@
-//! Extractors every app route shares. [`AppPath`] reads the `{app}` segment
-//! of the route (or git's `{repo}`, `APP.git`), checks the name and finds
-//! the app, once per request, with
-//! an error that says what to do; it is the one place a route learns which
-//! app it acts on, so the check of who may act on it belongs here too.
+//! Extractors every app route shares. [`AppPath`] is the app the route's
+//! `{app}` segment (or git's `{repo}`, `APP.git`) names: the one the access
+//! check found and allowed ([`crate::http::access::AppAccess`]), or, on the hook's
+//! route, which no user calls, found here by name.
 
 use super::{ApiError, AppState};
 use crate::store::{AppRow, StoreError};
@@ -25,6 +24,9 @@ impl FromRequestParts<AppState> for AppPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(access) = parts.extensions.get::<crate::http::access::AppAccess>() {
+            return Ok(AppPath(access.app.clone()));
+        }
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -45,9 +47,7 @@ pub async fn find_app(state: &AppState, name: &str) -> Result<AppRow, ApiError> 
     let name = AppName::parse(name)?;
     match state.store.app(&name).await {
         Ok(app) => Ok(app),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
-            "app {name} does not exist: see `paas apps` for the apps there are, or create it with `paas apps:create {name}`"
-        ))),
+        Err(StoreError::NotFound) => Err(crate::http::access::no_such_app(name.as_str())),
         Err(e) => Err(e.into()),
     }
 }

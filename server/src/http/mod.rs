@@ -3,6 +3,7 @@
 //! ([`error`]). Both depend on this module and never on each other; the
 //! server wires their routers together.
 
+pub mod access;
 pub mod error;
 pub mod extract;
 pub mod session;
@@ -14,10 +15,12 @@ use crate::release::ReleaseService;
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 use crate::store::Store;
-use axum::extract::{Request, State};
+use crate::actor::Actor;
+use access::{audit::Event, limits, Principal};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 pub use error::{ApiError, ApiResult, Json};
 pub use extract::AppPath;
@@ -52,6 +55,12 @@ pub struct AppState {
     pub hook_token: Arc<String>,
     /// When tokens were last recorded as used.
     pub token_uses: Arc<TokenUses>,
+    /// Failed sign-ins and token checks, per address and per user.
+    pub failures: Arc<limits::Failures>,
+    /// Who changed what.
+    pub audit: Arc<access::audit::AuditLog>,
+    /// Who made each push under way.
+    pub pushes: Arc<crate::actor::Pushes>,
     /// The cap on attached `paas run` sessions (upgraded connections, which
     /// the listener's connection cap no longer counts), and how long one
     /// may carry nothing either way (`PAAS_RUN_IDLE_SECONDS`).
@@ -92,21 +101,101 @@ pub fn token_from_header(value: &str) -> Option<String> {
     Some(password.to_owned())
 }
 
-/// Middleware: the request must carry a valid API token.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(token_from_header)
-        .ok_or_else(ApiError::unauthorized)?;
-    match state.store.verify_token(&token).await? {
-        Some(token) => {
-            state.token_uses.record(&state.store, &token.id).await;
-            Ok(next.run(req).await)
-        }
-        None => Err(ApiError::unauthorized()),
+/// Middleware of the API's and git's routes: the request must carry a
+/// valid token (a user's or a deploy token), and its user may do what the
+/// route needs on its app ([`crate::http::access::check`]). Failed token checks
+/// are counted per address; past `PAAS_AUTH_FAILURES` the address gets a
+/// 429 until its window ends.
+pub async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    let address = access::client_address(&state, req.headers(), peer);
+    let addr_key = limits::address_key(address);
+    if let Some(seconds) = state.failures.refused(&[&addr_key]) {
+        return Err(ApiError::rate_limited(seconds));
     }
+    let token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(token_from_header);
+    let Some(token) = token else { return Err(ApiError::unauthorized()) };
+    let Some(principal) = access::principal_of_token(&state, &token).await? else {
+        let detail = format!("{} {}: a token that is not valid", req.method(), req.uri().path());
+        failed_attempt(&state, address, &[&addr_key], None, detail).await;
+        return Err(ApiError::unauthorized());
+    };
+    if let Some(t) = &principal.token {
+        state.token_uses.record(&state.store, &t.id).await;
+    }
+    Ok(admit(&state, principal, address, req, next, IntoResponse::into_response).await)
+}
+
+/// Records a failed sign-in or token check under `keys` (and in the audit
+/// log), and the limit tripping when this failure is the one that trips it.
+pub async fn failed_attempt(state: &AppState, address: Option<std::net::IpAddr>, keys: &[&str], user: Option<&str>, detail: String) {
+    state.failures.record(keys, std::time::Instant::now());
+    let event = |action: &str, detail: String, status: u16| Event {
+        actor: user.unwrap_or("anonymous").to_owned(),
+        address,
+        action: action.to_owned(),
+        detail,
+        status,
+        ..Event::default()
+    };
+    state.audit.record(event("auth.failed", detail, 401)).await;
+    if let Some(seconds) = state.failures.refused(keys) {
+        state.audit.record(event("auth.rate_limited", format!("refused for {seconds} s after {} failures", state.settings.access.failures), 429)).await;
+    }
+}
+
+/// Lets `principal` make the request if the route's entry allows it
+/// (answering `refuse(error)` if not), with the app found left for the
+/// handler and the principal as the actor; changes go to the audit log.
+pub async fn admit(
+    state: &AppState,
+    principal: Principal,
+    address: Option<std::net::IpAddr>,
+    req: Request,
+    next: Next,
+    refuse: impl FnOnce(ApiError) -> Response,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let matched = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let params = axum::extract::RawPathParams::from_request_parts(&mut parts, state).await.ok();
+    let app = params.as_ref().and_then(|p| {
+        p.iter().find_map(|(k, v)| match k {
+            "app" => Some(v.to_owned()),
+            "repo" => Some(v.strip_suffix(".git").unwrap_or(v).to_owned()),
+            _ => None,
+        })
+    });
+    let found = match access::check(state, &principal, &parts.method, &matched, app.as_deref()).await {
+        Ok(found) => found,
+        Err(e) => return refuse(e),
+    };
+    let audited = access::policy::find(&parts.method, &matched).filter(|r| audited(&parts.method, r.action));
+    let detail = format!("{} {}", parts.method, parts.uri.path());
+    if let Some(found) = found {
+        parts.extensions.insert(found);
+    }
+    let actor = Actor { name: principal.actor(), user_id: Some(principal.user.id.clone()) };
+    parts.extensions.insert(principal);
+    let response = actor.clone().scope(next.run(Request::from_parts(parts, body))).await;
+    if let Some(route) = audited {
+        let event = Event {
+            actor: actor.name,
+            user_id: actor.user_id,
+            address,
+            action: route.action.to_owned(),
+            app,
+            detail,
+            status: response.status().as_u16(),
+        };
+        state.audit.record(event).await;
+    }
+    response
+}
+
+/// Whether a request goes to the audit log: every change, and the reads
+/// that reach into a running app or its data.
+fn audited(method: &axum::http::Method, action: &str) -> bool {
+    !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) || matches!(action, "run" | "addons.console" | "backups.download")
 }
 
 /// When each token was last recorded as used: its `last_used_at` is

@@ -21,15 +21,17 @@ pub async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
     })
 }
 
-pub async fn list(state: &AppState) -> ApiResult<Vec<App>> {
+/// The apps `principal` has a role on (all, for a platform admin).
+pub async fn list(state: &AppState, principal: &crate::http::access::Principal) -> ApiResult<Vec<App>> {
     let mut out = Vec::new();
-    for app in state.store.list_apps().await? {
+    for app in super::access::visible_apps(state, principal).await? {
         out.push(to_wire(state, &app).await?);
     }
     Ok(out)
 }
 
-pub async fn create(state: &AppState, name: &str) -> ApiResult<App> {
+/// Creates an app; its creator is its admin.
+pub async fn create(state: &AppState, name: &str, creator: &crate::http::access::Principal) -> ApiResult<App> {
     let name = AppName::parse(name)?;
     let app = match state.store.create_app(&name).await {
         Ok(app) => app,
@@ -38,6 +40,7 @@ pub async fn create(state: &AppState, name: &str) -> ApiResult<App> {
         }
         Err(e) => return Err(e.into()),
     };
+    state.store.set_app_role(&app.id, &creator.user.id, crate::http::access::Role::Admin.as_str()).await?;
     // A journal left on disk under this name (by an app of the same name
     // destroyed while the server was down) is not this app's history.
     state.logs.forget_app(name.as_str());

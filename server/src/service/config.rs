@@ -10,6 +10,14 @@ pub async fn show(state: &AppState, app: &AppRow) -> ApiResult<ConfigVars> {
     Ok(state.releases.config(app).await?)
 }
 
+/// The config as `access` may see it: a viewer gets the names, each
+/// value None.
+pub async fn show_to(state: &AppState, access: &crate::http::access::AppAccess) -> ApiResult<std::collections::BTreeMap<String, Option<String>>> {
+    let vars = show(state, &access.app).await?;
+    let sees = access.sees_values();
+    Ok(vars.into_iter().map(|(k, v)| (k, sees.then_some(v))).collect())
+}
+
 /// Applies `patch`; waits up to `wait` for the dynos to serve it. The
 /// result has the release made (None when nothing changed) and the vars.
 pub async fn set(state: &AppState, app: &AppRow, patch: ConfigPatch, wait: Option<Duration>) -> ApiResult<ChangeResult> {

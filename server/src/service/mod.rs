@@ -5,6 +5,7 @@
 //! forms both call these and shape the answer for their client; neither
 //! calls the other. Changes go through the release service.
 
+pub mod access;
 pub mod addons;
 pub mod apps;
 pub mod builds;

@@ -27,6 +27,7 @@ fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>)
         created_at: r.created_at.clone(),
         current,
         health_path: r.health_path.clone(),
+        actor: r.actor.clone(),
     })
 }
 

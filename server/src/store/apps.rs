@@ -65,12 +65,15 @@ impl Store {
     pub async fn delete_app(&self, app: &AppRow) -> StoreResult<()> {
         let app_id = app.id.as_str();
         let mut tx = self.pool.begin().await?;
-        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs", "addon_attachments"] {
+        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs", "addon_attachments", "app_roles"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(app_id)
                 .execute(&mut *tx)
                 .await?;
         }
+        // Its deploy tokens go with it, and any session signed in with one.
+        sqlx::query("DELETE FROM sessions WHERE token_id IN (SELECT id FROM tokens WHERE app_id = $1)").bind(app_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM tokens WHERE app_id = $1").bind(app_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM apps WHERE id = $1").bind(app_id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.known.remove(&app.name);

@@ -18,6 +18,7 @@ mod releases;
 mod reseal;
 mod statuses;
 mod tokens;
+mod users;
 
 pub use addons::{AddonRow, AttachmentRow, BackupRow};
 pub use apps::AppRow;
@@ -27,7 +28,8 @@ pub use cron::{CronRunRow, NewCronRun};
 pub use drains::DrainRow;
 pub use releases::{NewRelease, ReleaseRow};
 pub use statuses::ReleaseStatus;
-pub use tokens::TokenRow;
+pub use tokens::{NewToken, TokenRow};
+pub use users::{AuditRow, RoleRow, SessionRow, UserRow};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -25,6 +25,8 @@ pub struct ReleaseRow {
     /// app.json's cron entries and deploy scripts, as JSON
     /// ([`crate::appjson::Tasks`]).
     pub tasks: Option<String>,
+    /// Who made it: a user's email or a deploy token's description.
+    pub actor: Option<String>,
 }
 
 impl ReleaseRow {
@@ -44,13 +46,14 @@ pub struct NewRelease {
     pub health_path: Option<String>,
     pub healthchecks: Option<String>,
     pub tasks: Option<String>,
+    pub actor: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks, tasks";
+    "id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks, tasks, actor";
 /// The same columns, qualified by the alias `r`.
 pub(super) const COLUMNS_R: &str =
-    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path, r.healthchecks, r.tasks";
+    "r.id, r.app_id, r.version, r.build_id, r.image, r.process_types, r.config, r.description, r.created_at, r.health_path, r.healthchecks, r.tasks, r.actor";
 
 impl Store {
     /// Appends release `v(N+1)` in one statement, so SQLite takes its write
@@ -64,7 +67,7 @@ impl Store {
             let inserted = on_unique(
                 sqlx::query(&format!(
                     "INSERT INTO releases ({COLUMNS}) \
-                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
                      FROM releases WHERE app_id = $2"
                 ))
                 .bind(&id)
@@ -78,6 +81,7 @@ impl Store {
                 .bind(&new.health_path)
                 .bind(&new.healthchecks)
                 .bind(&new.tasks)
+                .bind(&new.actor)
                 .execute(&self.pool)
                 .await,
             );

@@ -27,6 +27,7 @@ fn app(name: &str) -> AppName {
 
 fn release(image: &str, config: &str) -> NewRelease {
     NewRelease {
+        actor: None,
         build_id: None,
         image: Some(image.to_owned()),
         process_types: BTreeMap::from([("web".to_owned(), "serve".to_owned())]),
@@ -111,16 +112,16 @@ async fn builds_formation_tokens(store: Store) {
     assert_eq!(store.token_count().await.unwrap(), 1);
     // A described token that expires; one expired already; revoking.
     let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
-    let (row, ci) = store.create_token_with("ci", Some("GitHub Actions"), Some(&later)).await.unwrap();
+    let (row, ci) = store.create_token_with(&NewToken { name: "ci", description: Some("GitHub Actions"), expires_at: Some(&later), ..Default::default() }).await.unwrap();
     assert_eq!(store.verify_token(&ci).await.unwrap().map(|t| t.what().to_owned()).as_deref(), Some("GitHub Actions"));
-    let (_, old) = store.create_token_with("old", None, Some("2020-01-01T00:00:00Z")).await.unwrap();
+    let (_, old) = store.create_token_with(&NewToken { name: "old", expires_at: Some("2020-01-01T00:00:00Z"), ..Default::default() }).await.unwrap();
     assert!(store.verify_token(&old).await.unwrap().is_none(), "expired");
     store.touch_token(&row.id).await.unwrap();
     let revoked = store.revoke_token(&row.id).await.unwrap().unwrap();
     assert!(revoked.revoked_at.is_some() && revoked.last_used_at.is_some());
     assert!(store.verify_token(&ci).await.unwrap().is_none(), "revoked");
     assert!(!store.token_active(&row.id).await.unwrap());
-    assert_eq!(store.tokens().await.unwrap().len(), 3, "revoked and expired tokens stay listed");
+    assert_eq!(store.tokens(None).await.unwrap().len(), 3, "revoked and expired tokens stay listed");
     assert!(store.revoke_token("no-such-id").await.unwrap().is_none());
 
     let id = store.instance_id().await.unwrap();
@@ -174,6 +175,76 @@ async fn addons_attachments_and_backups(store: Store) {
     assert!(store.attachments_of_addon(&b.id).await.unwrap().is_empty());
 }
 
+async fn users_roles_sessions_and_audit(store: Store) {
+    // Tokens of no one (made before users existed) become the first admin's.
+    let before = store.create_token("admin").await.unwrap();
+    assert!(store.verify_token(&before).await.unwrap().unwrap().user_id.is_none());
+    let admin = store.first_admin("root@example.com").await.unwrap();
+    assert!(admin.is_admin());
+    assert_eq!(store.verify_token(&before).await.unwrap().unwrap().user_id.as_deref(), Some(admin.id.as_str()));
+    assert_eq!(store.first_admin("other@example.com").await.unwrap().id, admin.id, "made once");
+    let token = store.create_token("later").await.unwrap();
+    assert_eq!(store.verify_token(&token).await.unwrap().unwrap().user_id.as_deref(), Some(admin.id.as_str()));
+
+    let alice = store.create_user("Alice@Example.com", Some("$argon2id$x"), false).await.unwrap();
+    assert_eq!(alice.email, "alice@example.com");
+    assert!(matches!(store.create_user("alice@example.com", None, false).await, Err(StoreError::Conflict)));
+    assert_eq!(store.user_by_email("ALICE@example.com").await.unwrap().unwrap().id, alice.id);
+    let shop = store.create_app(&app("shop")).await.unwrap();
+    assert_eq!(store.app_role(&shop.id, &alice.id).await.unwrap(), None);
+    store.set_app_role(&shop.id, &alice.id, "viewer").await.unwrap();
+    store.set_app_role(&shop.id, &alice.id, "admin").await.unwrap();
+    assert_eq!(store.app_role(&shop.id, &alice.id).await.unwrap().as_deref(), Some("admin"));
+    assert_eq!(store.apps_only_admin_of(&alice.id).await.unwrap(), vec!["shop".to_owned()]);
+    store.set_app_role(&shop.id, &admin.id, "admin").await.unwrap();
+    assert!(store.apps_only_admin_of(&alice.id).await.unwrap().is_empty());
+    assert_eq!(store.app_roles(&shop.id).await.unwrap().len(), 2);
+    assert_eq!(store.apps_of_user(&alice.id).await.unwrap(), vec![shop.id.clone()]);
+
+    // A deploy token goes with its app.
+    let (deploy, _) = store
+        .create_token_with(&NewToken { name: "deploy", user_id: Some(&alice.id), app_id: Some(&shop.id), role: Some("deploy"), ..Default::default() })
+        .await
+        .unwrap();
+    store.create_session("k1", &alice.id, Some(&deploy.id), "c", "2999-01-01T00:00:00.000Z").await.unwrap();
+    store.create_session("k2", &alice.id, None, "c", "2999-01-01T00:00:00.000Z").await.unwrap();
+    store.create_session("old", &alice.id, None, "c", "2000-01-01T00:00:00.000Z").await.unwrap();
+    assert!(store.session("old").await.unwrap().is_none(), "expired");
+    assert_eq!(store.session("k2").await.unwrap().unwrap().user_id, alice.id);
+    store.delete_app(&shop).await.unwrap();
+    assert!(store.token(&deploy.id).await.unwrap().is_none());
+    assert!(store.session("k1").await.unwrap().is_none());
+    assert!(store.apps_of_user(&alice.id).await.unwrap().is_empty());
+
+    // Removing a user takes their sessions and tokens.
+    let (mine, _) = store.create_token_with(&NewToken { name: "api", user_id: Some(&alice.id), ..Default::default() }).await.unwrap();
+    store.delete_user(&alice.id).await.unwrap();
+    assert!(store.user(&alice.id).await.unwrap().is_none());
+    assert!(store.token(&mine.id).await.unwrap().is_none());
+    assert!(store.session("k2").await.unwrap().is_none());
+
+    // The audit log: appended, read newest first, pruned by age.
+    for (i, at) in ["2020-01-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z"].into_iter().enumerate() {
+        let e = AuditRow {
+            id: new_id(),
+            at: at.to_owned(),
+            actor: "root@example.com".into(),
+            user_id: Some(admin.id.clone()),
+            address: Some("127.0.0.1".into()),
+            action: format!("config.set{i}"),
+            app: Some("shop".into()),
+            detail: "PATCH /apps/shop/config-vars".into(),
+            status: 200,
+        };
+        store.append_audit(&e).await.unwrap();
+    }
+    let events = store.audit(Some("shop"), 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["config.set1", "config.set0"]);
+    assert!(store.audit(Some("other"), 10).await.unwrap().is_empty());
+    assert_eq!(store.prune_audit("2025-01-01T00:00:00.000Z").await.unwrap(), 1);
+    assert_eq!(store.audit(None, 10).await.unwrap().len(), 1);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -200,4 +271,5 @@ both_backends!(
     concurrent_appends_get_distinct_versions,
     builds_formation_tokens,
     addons_attachments_and_backups,
+    users_roles_sessions_and_audit,
 );

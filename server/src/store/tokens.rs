@@ -15,6 +15,12 @@ pub struct TokenRow {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Whose it is (every token is someone's once the server has started).
+    pub user_id: Option<String>,
+    /// A deploy token's one app.
+    pub app_id: Option<String>,
+    /// `deploy` for a deploy token; none for a user's own.
+    pub role: Option<String>,
 }
 
 impl TokenRow {
@@ -38,18 +44,43 @@ fn later(a: &str, b: &str) -> bool {
     }
 }
 
-const COLUMNS: &str = "id, name, description, created_at, expires_at, last_used_at, revoked_at";
+/// What a new token is: whose, for what, until when.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    /// RFC 3339.
+    pub expires_at: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    /// A deploy token's app, with `role: Some("deploy")`.
+    pub app_id: Option<&'a str>,
+    pub role: Option<&'a str>,
+}
+
+/// A row with its stored hash, as the check reads it.
+#[derive(sqlx::FromRow)]
+struct Hashed {
+    #[sqlx(flatten)]
+    row: TokenRow,
+    token_hash: String,
+}
+
+const COLUMNS: &str = "id, name, description, created_at, expires_at, last_used_at, revoked_at, user_id, app_id, role";
 
 impl Store {
-    /// Creates a token and returns its only plain-text copy; the store keeps
-    /// its SHA-256.
+    /// Creates a token of the first platform admin (of no one yet before
+    /// the first start, which gives it to them) and returns its only
+    /// plain-text copy; the store keeps its SHA-256.
     pub async fn create_token(&self, name: &str) -> StoreResult<String> {
-        Ok(self.create_token_with(name, None, None).await?.1)
+        let admin: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE admin = 1 ORDER BY created_at, id LIMIT 1").fetch_optional(&self.pool).await?;
+        let new = NewToken { name, user_id: admin.as_deref(), ..NewToken::default() };
+        Ok(self.create_token_with(&new).await?.1)
     }
 
-    /// Creates a token with a description and an expiry (RFC 3339); returns
-    /// its row and its only plain-text copy.
-    pub async fn create_token_with(&self, name: &str, description: Option<&str>, expires_at: Option<&str>) -> StoreResult<(TokenRow, String)> {
+    /// Creates a token; returns its row and its only plain-text copy.
+    pub async fn create_token_with(&self, new: &NewToken<'_>) -> StoreResult<(TokenRow, String)> {
+        let NewToken { name, description, expires_at, user_id, app_id, role } = *new;
         let token = crypto::new_token();
         let row = TokenRow {
             id: new_id(),
@@ -59,14 +90,22 @@ impl Store {
             expires_at: expires_at.map(str::to_owned),
             last_used_at: None,
             revoked_at: None,
+            user_id: user_id.map(str::to_owned),
+            app_id: app_id.map(str::to_owned),
+            role: role.map(str::to_owned),
         };
-        sqlx::query("INSERT INTO tokens (id, name, token_hash, created_at, description, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query(
+            "INSERT INTO tokens (id, name, token_hash, created_at, description, expires_at, user_id, app_id, role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
             .bind(&row.id)
             .bind(&row.name)
             .bind(crypto::hash_token(&token))
             .bind(&row.created_at)
             .bind(&row.description)
             .bind(&row.expires_at)
+            .bind(&row.user_id)
+            .bind(&row.app_id)
+            .bind(&row.role)
             .execute(&self.pool)
             .await?;
         Ok((row, token))
@@ -76,17 +115,14 @@ impl Store {
     /// is by hash, and the stored hash is compared again in constant time.
     pub async fn verify_token(&self, token: &str) -> StoreResult<Option<TokenRow>> {
         let hash = crypto::hash_token(token);
-        let row: Option<(String, String, Option<String>, String, Option<String>, Option<String>, Option<String>, String)> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS}, token_hash FROM tokens WHERE token_hash = $1"
-        ))
-        .bind(&hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((id, name, description, created_at, expires_at, last_used_at, revoked_at, stored)) = row else { return Ok(None) };
-        if !crypto::constant_time_eq(&stored, &hash) {
+        let row: Option<Hashed> = sqlx::query_as(&format!("SELECT {COLUMNS}, token_hash FROM tokens WHERE token_hash = $1"))
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(Hashed { row, token_hash }) = row else { return Ok(None) };
+        if !crypto::constant_time_eq(&token_hash, &hash) {
             return Ok(None);
         }
-        let row = TokenRow { id, name, description, created_at, expires_at, last_used_at, revoked_at };
         Ok(row.active_at(&now()).then_some(row))
     }
 
@@ -96,9 +132,17 @@ impl Store {
         Ok(row.is_some_and(|r| r.active_at(&now())))
     }
 
-    /// Every token, newest first.
-    pub async fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
-        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens ORDER BY created_at DESC, id")).fetch_all(&self.pool).await?)
+    /// Every token (of one user, when given), newest first.
+    pub async fn tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<TokenRow>> {
+        Ok(match user_id {
+            Some(u) => sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE user_id = $1 ORDER BY created_at DESC, id")).bind(u).fetch_all(&self.pool).await?,
+            None => sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens ORDER BY created_at DESC, id")).fetch_all(&self.pool).await?,
+        })
+    }
+
+    /// The token by id, whatever its state.
+    pub async fn token(&self, id: &str) -> StoreResult<Option<TokenRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?)
     }
 
     /// Revokes a token by id; None when there is none, the row as it now is

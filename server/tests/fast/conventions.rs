@@ -86,17 +86,31 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["drains:remove", "syslog://127.0.0.1:9"],
         vec!["git:remote"],
         vec!["nodes"],
-        vec!["tokens:create", "--description", "conv"],
+        vec!["tokens:create", "--description", "conv", "--role", "deploy"],
         vec!["tokens"],
         vec!["tokens:revoke", &spare],
         vec!["apps:constraints:set", "node.labels.pool==web"],
         vec!["apps:constraints"],
         vec!["apps:constraints:clear"],
         vec!["login", "--api-url", &api],
+        vec!["whoami"],
+        vec!["users:create", "conv-user@example.com"],
+        vec!["users"],
+        vec!["access:add", "conv-user@example.com", "--role", "viewer"],
+        vec!["access:update", "conv-user@example.com", "--role", "developer"],
+        vec!["access"],
+        vec!["audit", "-n", "5"],
         vec!["apps:create", "conv-json-2"],
         vec!["apps:destroy", "--confirm", app],
     ];
-    let refuses: Vec<Vec<&str>> = vec![vec!["run", "true"], vec!["logs"], vec!["completions", "bash"]];
+    let refuses: Vec<Vec<&str>> = vec![
+        vec!["run", "true"],
+        vec!["logs"],
+        vec!["completions", "bash"],
+        vec!["logout"],
+        vec!["users:remove", "conv-user@example.com"],
+        vec!["access:remove", "conv-user@example.com"],
+    ];
     let mut seen = BTreeSet::new();
     for args in &prints {
         seen.insert(args[0].to_owned());
