@@ -98,6 +98,36 @@ impl Fast {
         self.http().request(method, self.url(path)).bearer_auth(&self.token).json(&body).send().await.unwrap()
     }
 
+    /// A client that does not follow redirects, as the dashboard tests want.
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    }
+
+    /// Posts the dashboard's sign-in form with `fields` (and its
+    /// double-submit CSRF cookie and field); the answer.
+    pub async fn sign_in(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        let http = Self::browser();
+        let form = http.get(self.url("/login")).send().await.unwrap();
+        let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let html = form.text().await.unwrap();
+        let csrf = html.split("name=\"login_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let mut form: Vec<(&str, &str)> = vec![("login_csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        http.post(self.url("/login")).header("cookie", login_cookie).form(&form).send().await.unwrap()
+    }
+
+    /// The session cookie (`paas_session=...`) a sign-in set, if it did.
+    pub fn session_cookie(signed: &reqwest::Response) -> Option<String> {
+        let cookie = signed.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).find(|c| c.starts_with("paas_session="))?;
+        Some(cookie.split(';').next().unwrap().to_owned())
+    }
+
+    /// The CSRF token of a signed-in session, from a page's forms.
+    pub async fn csrf_of(&self, cookie: &str, page: &str) -> String {
+        let html = Self::browser().get(self.url(page)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+        html.split("name=\"csrf\" value=\"").nth(1).expect("a form with the session's CSRF token").split('"').next().unwrap().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.p().api_url())
     }

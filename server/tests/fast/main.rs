@@ -9,6 +9,7 @@ mod shared;
 mod harness;
 mod pushes;
 
+mod access;
 mod acme;
 mod conventions;
 mod decisions;

@@ -79,22 +79,10 @@ async fn revoking_a_token_ends_the_dashboard_sessions_signed_in_with_it() {
     let f = Fast::start().await;
     let made: serde_json::Value = f.send(reqwest::Method::POST, "/tokens", serde_json::json!({"description": "browser"})).await.json().await.unwrap();
     let (id, value) = (made["token"]["id"].as_str().unwrap().to_owned(), made["value"].as_str().unwrap().to_owned());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    // The sign-in form's double-submit cookie and field, then sign in.
-    let form = http.get(f.url("/login")).send().await.unwrap();
-    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let html = form.text().await.unwrap();
-    let csrf = html.split("name=\"login_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let signed = http
-        .post(f.url("/login"))
-        .header("cookie", login_cookie)
-        .form(&[("login_csrf", csrf.as_str()), ("token", value.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let http = Fast::browser();
+    let signed = f.sign_in(&[("token", value.as_str())]).await;
     assert_eq!(signed.status().as_u16(), 303, "signed in");
-    let session = signed.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).find(|c| c.starts_with("paas_session=")).unwrap();
-    let session = session.split(';').next().unwrap().to_owned();
+    let session = Fast::session_cookie(&signed).unwrap();
     let home = http.get(f.url("/")).header("cookie", &session).send().await.unwrap();
     assert_eq!(home.status().as_u16(), 200, "the apps page");
     f.send(reqwest::Method::DELETE, &format!("/tokens/{id}"), serde_json::json!({})).await;
