@@ -14,6 +14,7 @@ mod acme;
 mod conventions;
 mod decisions;
 mod logs;
+mod people;
 mod run;
 mod tidy;
 mod tokens;
