@@ -128,7 +128,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 async fn sign_in(c: &Client, p: &Platform) {
     c.goto(&p.url("/")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/login"), "without a session the browser lands on sign-in");
-    submit(c, "form[action='/login']", &[("token", &p.token)]).await;
+    submit(c, "#token-login", &[("token", &p.token)]).await;
     wait_text(c, "Create an app", Duration::from_secs(10), false).await;
 }
 
@@ -142,7 +142,7 @@ async fn the_dashboard_in_a_real_browser() {
     // Sign in; a wrong token is refused with a message.
     c.goto(&p.url("/")).await.unwrap();
     shot(&c, "01-sign-in").await;
-    submit(&c, "form[action='/login']", &[("token", "not-a-token")]).await;
+    submit(&c, "#token-login", &[("token", "not-a-token")]).await;
     wait_text(&c, "That token is not valid", Duration::from_secs(10), false).await;
     sign_in(&c, &p).await;
     shot(&c, "02-apps-empty").await;
@@ -159,6 +159,14 @@ async fn the_dashboard_in_a_real_browser() {
     c.find(Locator::Css("#builds a")).await.unwrap().click().await.unwrap();
     wait_text(&c, "paas-test/busybox", Duration::from_secs(10), false).await;
     shot(&c, "03b-build-output").await;
+    // Its access page: the creator is its admin; a platform admin has a users page.
+    c.goto(&p.url(&format!("/app/{app}/access"))).await.unwrap();
+    let people = wait_text(&c, "Give someone a role", Duration::from_secs(10), false).await;
+    assert!(people.contains("admin@localhost") && people.contains("admin"), "{people}");
+    shot(&c, "03c-access").await;
+    c.goto(&p.url("/admin/users")).await.unwrap();
+    wait_text(&c, "Add a user", Duration::from_secs(10), false).await;
+    shot(&c, "03d-users").await;
     // The apps list says it is up, at v1, with its URL.
     c.goto(&p.url("/")).await.unwrap();
     let row = c.find(Locator::XPath(&format!("//tr[td/a[text()='{app}']]"))).await.unwrap().text().await.unwrap();
@@ -278,10 +286,18 @@ async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
     let c = browser(&driver, false).await;
     let app = unique_app("dash-nojs");
 
-    // Keyboard only: the token field has the focus; Enter signs in.
+    // A person with a password signs in by keyboard only: the email field
+    // has the focus, Tab goes to the password, Enter signs in.
+    let email = format!("{app}@example.com");
+    let made = blocking(|| p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": "keyboard only!", "admin": true})).send().unwrap());
+    assert_eq!(made.status(), 201);
     c.goto(&p.url("/")).await.unwrap();
-    c.active_element().await.unwrap().send_keys(&format!("{}\n", p.token)).await.unwrap();
+    c.active_element().await.unwrap().send_keys(&email).await.unwrap();
+    c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
+    assert_eq!(c.active_element().await.unwrap().attr("name").await.unwrap().as_deref(), Some("password"));
+    c.active_element().await.unwrap().send_keys("keyboard only!\n").await.unwrap();
     wait_text(&c, "Create an app", Duration::from_secs(10), false).await;
+    wait_text(&c, &format!("Signed in as {email}"), Duration::from_secs(10), false).await;
     // Tab reaches the create form's field: the page is navigable by keys.
     let mut reached = false;
     for _ in 0..12 {

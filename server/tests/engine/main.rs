@@ -8,6 +8,7 @@ mod shared;
 
 mod harness;
 
+mod access_e2e;
 mod addons_e2e;
 mod api;
 mod buildpacks;

@@ -1,0 +1,77 @@
+//! Team access on the real engine: a deploy token's `git push` deploys
+//! (and its release says so), a developer's push and `paas run` work, a
+//! viewer's `paas run` and a deploy token's are refused.
+
+use crate::harness::*;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A token of `email`, by signing in with the password.
+fn token_of(p: &Platform, email: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .post(p.url("/auth/tokens"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<serde_json::Value>().unwrap()["value"].as_str().unwrap().to_owned()
+}
+
+fn push_with(p: &Platform, dir: &std::path::Path, token: &str, app: &str) -> (bool, String) {
+    let url = format!("http://git:{token}@127.0.0.1:{}/{app}.git", p.api_port);
+    let out = p.git(dir, &["push", &url, "HEAD:main"]);
+    (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+}
+
+#[test]
+fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
+    let mut p = Platform::start();
+    let app = unique_app("team");
+    let repo = dockerfile_repo(&p, "main", "team");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let (dev, viewer) = (format!("dev-{app}@example.com"), format!("view-{app}@example.com"));
+    for (email, role) in [(&dev, "developer"), (&viewer, "viewer")] {
+        let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": PASSWORD})).send().unwrap();
+        assert_eq!(made.status(), 201);
+        p.paas_ok(dir, &["access:add", email, "--role", role, "-a", &app]);
+    }
+    let dev_token = token_of(&p, &dev);
+    let viewer_token = token_of(&p, &viewer);
+
+    // CI's deploy token, made by the developer, deploys.
+    let out = p.paas_cmd(dir, &["tokens:create", "-a", &app, "--role", "deploy", "--description", "ci", "--json"]).env("PAAS_TOKEN", &dev_token).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let deploy = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["value"].as_str().unwrap().to_owned();
+    let (ok, said) = push_with(&p, dir, &deploy, &app);
+    assert!(ok, "{said}");
+    p.wait_for_page(&app, "marker: team");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.contains(&format!("by ci (deploy token of {dev})")), "{releases}");
+
+    // The developer pushes and runs.
+    p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "second"]);
+    let (ok, said) = push_with(&p, dir, &dev_token, &app);
+    assert!(ok, "{said}");
+    let releases = p.paas_ok(dir, &["releases", "-a", &app]);
+    assert!(releases.lines().find(|l| l.starts_with("v2 ")).is_some_and(|l| l.contains(&format!("by {dev}"))), "the newest release is the developer's:\n{releases}");
+    let out = p.paas_cmd(dir, &["run", "-a", &app, "echo", "ran-by-dev"]).env("PAAS_TOKEN", &dev_token).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ran-by-dev"), "{}", text(&out.stdout));
+
+    // A viewer may not run, nor push; a deploy token may not run.
+    let out = p.paas_cmd(dir, &["run", "-a", &app, "echo", "nope"]).env("PAAS_TOKEN", &viewer_token).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("needs a developer"), "{}", text(&out.stderr));
+    let (ok, said) = push_with(&p, dir, &viewer_token, &app);
+    assert!(!ok, "a viewer's push is refused: {said}");
+    let out = p.paas_cmd(dir, &["run", "-a", &app, "echo", "nope"]).env("PAAS_TOKEN", &deploy).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("deploy token"), "{}", text(&out.stderr));
+
+    // The audit log has the pushes and the run, with who made each.
+    let audit: Vec<serde_json::Value> = p.api().get(p.url(&format!("/audit?app={app}&limit=100"))).send().unwrap().json().unwrap();
+    let pushes: Vec<&str> = audit.iter().filter(|e| e["action"] == "git.push" && e["status"] == 200).map(|e| e["actor"].as_str().unwrap()).collect();
+    assert!(pushes.contains(&dev.as_str()) && pushes.iter().any(|a| a.starts_with("ci (deploy token")), "{pushes:?}");
+    assert!(audit.iter().any(|e| e["action"] == "run" && e["actor"] == dev.as_str()), "{audit:?}");
+}
