@@ -135,6 +135,21 @@ impl Addons {
         }
     }
 
+    /// The add-on by name, when `app` owns it: what changes the add-on
+    /// itself (destroying, upgrading, its backup schedule) is its owner's,
+    /// not an app it is only attached to.
+    pub async fn find_owned(&self, app: &AppRow, name: &str) -> AddonResult<AddonRow> {
+        let addon = self.find_for(app, name).await?;
+        if addon.app_id == app.id {
+            return Ok(addon);
+        }
+        let owner = self.inner.store.app_by_id(&addon.app_id).await?.map(|a| a.name).unwrap_or_default();
+        refused(
+            ErrorId::AddonAttached,
+            format!("{name} is {owner}'s add-on, only attached to {}: destroying, upgrading or scheduling it is done on {owner} (-a {owner})", app.name),
+        )
+    }
+
     pub fn credentials(&self, addon: &AddonRow) -> AddonResult<Credentials> {
         let vars = self.inner.cipher.open(&crate::crypto::addon_owner(&addon.id), &addon.credentials)?;
         let get = |k: &str| vars.get(k).cloned().ok_or_else(|| AddonError::Other(anyhow!("add-on {} has no {k} in its credentials", addon.name)));

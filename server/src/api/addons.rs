@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::routing::{get, post, put};
 use paas_wire::{Addon, AddonChange, AddonCreate, AttachmentCreate, Backup, BackupSchedule, Restore};
 
@@ -65,8 +66,14 @@ async fn create(State(state): State<AppState>, app: AppPath, Query(wait): Query<
     Ok((StatusCode::CREATED, Json(change)).into_response())
 }
 
-async fn attach(State(state): State<AppState>, app: AppPath, Query(wait): Query<WaitQuery>, Json(body): Json<AttachmentCreate>) -> ApiResult<(StatusCode, Json<AddonChange>)> {
-    Ok((StatusCode::CREATED, Json(addons::attach(&state, &app, &body, wait.duration()).await?)))
+async fn attach(
+    State(state): State<AppState>,
+    app: AppPath,
+    Extension(by): Extension<crate::http::access::Principal>,
+    Query(wait): Query<WaitQuery>,
+    Json(body): Json<AttachmentCreate>,
+) -> ApiResult<(StatusCode, Json<AddonChange>)> {
+    Ok((StatusCode::CREATED, Json(addons::attach(&state, &app, &body, &by, wait.duration()).await?)))
 }
 
 async fn detach(State(state): State<AppState>, app: AppPath, Query(wait): Query<WaitQuery>, Path((_, addon)): Path<(String, String)>) -> ApiResult<Json<AddonChange>> {

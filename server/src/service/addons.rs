@@ -4,7 +4,8 @@
 //! app converge it as a config change does, waiting up to `wait`.
 
 use crate::addons::backups::{backup_id, RestoreSource};
-use crate::http::{ApiResult, AppState};
+use crate::http::access::{self, Principal, Role};
+use crate::http::{ApiError, ApiResult, AppState};
 use crate::store::{AddonRow, AppRow, BackupRow, ReleaseRow};
 use paas_wire::{Addon, AddonAttachment, AddonChange, Backup, BackupSchedule, Restore};
 use std::time::Duration;
@@ -84,8 +85,16 @@ pub async fn create(state: &AppState, app: &AppRow, body: &paas_wire::AddonCreat
     change(state, app, &addon, release, wait, Vec::new()).await
 }
 
-pub async fn attach(state: &AppState, app: &AppRow, body: &paas_wire::AttachmentCreate, wait: Option<Duration>) -> ApiResult<AddonChange> {
+/// Attaches an add-on to `app`; `by` must be a developer of the app that
+/// owns it too (its URL is that app's data), else it does not exist for them.
+pub async fn attach(state: &AppState, app: &AppRow, body: &paas_wire::AttachmentCreate, by: &Principal, wait: Option<Duration>) -> ApiResult<AddonChange> {
     let addon = state.addons.find(&body.addon).await?;
+    let owner = state.store.app_by_id(&addon.app_id).await?.ok_or_else(|| ApiError::internal(format!("add-on {} has no app", addon.name)))?;
+    match access::standing(state, by, &owner).await?.role() {
+        Some(r) if r >= Role::Developer => {}
+        Some(r) => return Err(ApiError::forbidden(format!("attaching {} needs a developer's role on {}, which owns it, and you are a {r} there", addon.name, owner.name))),
+        None => return Err(crate::addons::AddonError::NotFound(format!("there is no add-on {:?}: `paas addons -a APP` lists an app's add-ons", body.addon)).into()),
+    }
     let (addon, release) = state.addons.attach(&addon, app, body.as_name.as_deref()).await?;
     change(state, app, &addon, release, wait, Vec::new()).await
 }
@@ -97,14 +106,14 @@ pub async fn detach(state: &AppState, app: &AppRow, name: &str, wait: Option<Dur
 }
 
 pub async fn destroy(state: &AppState, app: &AppRow, name: &str, confirm: Option<&str>, force: bool) -> ApiResult<AddonChange> {
-    let addon = state.addons.find_for(app, name).await?;
+    let addon = state.addons.find_owned(app, name).await?;
     let before = to_wire(state, &addon).await?;
     let messages = state.addons.destroy(&addon, confirm, force).await?;
     Ok(AddonChange { addon: Addon { state: "destroyed".into(), attachments: Vec::new(), ..before }, release: None, deploy: None, messages })
 }
 
 pub async fn upgrade(state: &AppState, app: &AppRow, name: &str, to: Option<&str>) -> ApiResult<AddonChange> {
-    let addon = state.addons.find_for(app, name).await?;
+    let addon = state.addons.find_owned(app, name).await?;
     let (addon, messages) = state.addons.upgrade(&addon, to).await?;
     change(state, app, &addon, None, None, messages).await
 }
@@ -136,7 +145,7 @@ pub async fn restore(state: &AppState, app: &AppRow, name: &str, source: Restore
 }
 
 pub async fn schedule(state: &AppState, app: &AppRow, name: &str, schedule: Option<&BackupSchedule>) -> ApiResult<Addon> {
-    let addon = state.addons.find_for(app, name).await?;
+    let addon = state.addons.find_owned(app, name).await?;
     state.addons.set_schedule(&addon, schedule.map(|s| (s.at.as_str(), s.retain))).await?;
     to_wire(state, &state.addons.find(&addon.name).await?).await
 }

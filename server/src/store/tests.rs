@@ -185,6 +185,9 @@ async fn users_roles_sessions_and_audit(store: Store) {
     assert_eq!(store.first_admin("other@example.com").await.unwrap().id, admin.id, "made once");
     let token = store.create_token("later").await.unwrap();
     assert_eq!(store.verify_token(&token).await.unwrap().unwrap().user_id.as_deref(), Some(admin.id.as_str()));
+    let (row, user) = store.verify_token_user(&token).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), user.email.as_str(), user.is_admin()), ("later", "root@example.com", true));
+    assert!(store.verify_token_user("paas_wrong").await.unwrap().is_none());
 
     let alice = store.create_user("Alice@Example.com", Some("$argon2id$x"), false).await.unwrap();
     assert_eq!(alice.email, "alice@example.com");
@@ -200,6 +203,10 @@ async fn users_roles_sessions_and_audit(store: Store) {
     assert!(store.apps_only_admin_of(&alice.id).await.unwrap().is_empty());
     assert_eq!(store.app_roles(&shop.id).await.unwrap().len(), 2);
     assert_eq!(store.apps_of_user(&alice.id).await.unwrap(), vec![shop.id.clone()]);
+    let (found, role) = store.app_with_role("shop", &alice.id).await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), role.as_deref()), (shop.id.as_str(), Some("admin")));
+    assert_eq!(store.app_with_role("shop", "someone-else").await.unwrap().unwrap().1, None);
+    assert!(store.app_with_role("nope", &alice.id).await.unwrap().is_none());
 
     // A deploy token goes with its app.
     let (deploy, _) = store

@@ -65,6 +65,17 @@ struct Hashed {
     token_hash: String,
 }
 
+/// A token row with its hash and its user's columns.
+#[derive(sqlx::FromRow)]
+struct WithUser {
+    #[sqlx(flatten)]
+    hashed: Hashed,
+    u_email: String,
+    u_password_hash: Option<String>,
+    u_admin: i64,
+    u_created_at: String,
+}
+
 const COLUMNS: &str = "id, name, description, created_at, expires_at, last_used_at, revoked_at, user_id, app_id, role";
 
 impl Store {
@@ -124,6 +135,26 @@ impl Store {
             return Ok(None);
         }
         Ok(row.active_at(&now()).then_some(row))
+    }
+
+    /// The token, if it is valid now, with its user: one query, as every
+    /// request makes it. None for a token of no one.
+    pub async fn verify_token_user(&self, token: &str) -> StoreResult<Option<(TokenRow, super::UserRow)>> {
+        let hash = crypto::hash_token(token);
+        let row: Option<WithUser> = sqlx::query_as(
+            "SELECT t.id, t.name, t.description, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.user_id, t.app_id, t.role, t.token_hash, \
+             u.email AS u_email, u.password_hash AS u_password_hash, u.admin AS u_admin, u.created_at AS u_created_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(WithUser { hashed: Hashed { row, token_hash }, u_email, u_password_hash, u_admin, u_created_at }) = row else { return Ok(None) };
+        if !crypto::constant_time_eq(&token_hash, &hash) || !row.active_at(&now()) {
+            return Ok(None);
+        }
+        let user = super::UserRow { id: row.user_id.clone().unwrap_or_default(), email: u_email, password_hash: u_password_hash, admin: u_admin, created_at: u_created_at };
+        Ok(Some((row, user)))
     }
 
     /// The token by id, if it is valid now (a dashboard session's token).

@@ -142,6 +142,19 @@ impl Store {
 
     // ---- roles on apps
 
+    /// The app by name with the user's role on it (none without one), in
+    /// one query, as every request to an app's route makes it.
+    pub async fn app_with_role(&self, name: &str, user_id: &str) -> StoreResult<Option<(super::AppRow, Option<String>)>> {
+        let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT a.id, a.name, a.created_at, r.role FROM apps a LEFT JOIN app_roles r ON r.app_id = a.id AND r.user_id = $2 WHERE a.name = $1",
+        )
+        .bind(name)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, name, created_at, role)| (super::AppRow { id, name, created_at }, role)))
+    }
+
     /// The user's role on the app, if any.
     pub async fn app_role(&self, app_id: &str, user_id: &str) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar("SELECT role FROM app_roles WHERE app_id = $1 AND user_id = $2")

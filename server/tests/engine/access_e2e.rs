@@ -3,6 +3,7 @@
 //! viewer's `paas run` and a deploy token's are refused.
 
 use crate::harness::*;
+use std::time::Duration;
 
 const PASSWORD: &str = "a long enough password";
 
@@ -74,4 +75,25 @@ fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
     let pushes: Vec<&str> = audit.iter().filter(|e| e["action"] == "git.push" && e["status"] == 200).map(|e| e["actor"].as_str().unwrap()).collect();
     assert!(pushes.contains(&dev.as_str()) && pushes.iter().any(|a| a.starts_with("ci (deploy token")), "{pushes:?}");
     assert!(audit.iter().any(|e| e["action"] == "run" && e["actor"] == dev.as_str()), "{audit:?}");
+}
+
+#[test]
+fn paas_login_at_a_terminal_asks_for_the_password_without_echo() {
+    let p = Platform::start();
+    let email = format!("{}@example.com", unique_app("tty"));
+    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": PASSWORD})).send().unwrap();
+    assert_eq!(made.status(), 201);
+    let home = tempfile::tempdir().unwrap();
+    let cmd = format!("{} login --api-url {}; echo exit=$?; sleep 60", crate::shared::cli_exe().display(), p.api_url());
+    let env = [("HOME", home.path().display().to_string()), ("NO_COLOR", "1".to_owned())];
+    let term = Terminal::start(&cmd, &env, 100, 30);
+    term.wait_for("Email:", Duration::from_secs(10));
+    term.type_line(&email);
+    term.wait_for("Password:", Duration::from_secs(10));
+    term.type_line(PASSWORD);
+    let screen = term.wait_for("exit=", Duration::from_secs(20));
+    assert!(screen.contains(&format!("as {email}")) && screen.contains("exit=0"), "{screen}");
+    assert!(!screen.contains(PASSWORD), "the password is not echoed:\n{screen}");
+    let saved = std::fs::read_to_string(home.path().join(".config/paas/credentials.json")).unwrap();
+    assert!(!saved.contains(PASSWORD), "a token is kept, not the password");
 }

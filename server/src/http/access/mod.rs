@@ -177,14 +177,23 @@ pub fn no_such_app(name: &str) -> ApiError {
 
 /// What a principal is to `app`.
 pub async fn standing(state: &AppState, principal: &Principal, app: &AppRow) -> Result<Standing, ApiError> {
+    let role = match principal.deploy_app().is_none() && !principal.is_admin() {
+        true => state.store.app_role(&app.id, &principal.user.id).await?,
+        false => None,
+    };
+    standing_with(principal, app, role.as_deref())
+}
+
+/// What a principal is to `app`, given the user's stored role on it.
+fn standing_with(principal: &Principal, app: &AppRow, role: Option<&str>) -> Result<Standing, ApiError> {
     if let Some(app_id) = principal.deploy_app() {
         return Ok(if app_id == app.id { Standing::Deploy } else { Standing::Outsider });
     }
     if principal.is_admin() {
         return Ok(Standing::PlatformAdmin);
     }
-    Ok(match state.store.app_role(&app.id, &principal.user.id).await? {
-        Some(r) => Standing::Role(Role::parse(&r).map_err(|_| ApiError::internal(format!("stored role {r:?} is not a role")))?),
+    Ok(match role {
+        Some(r) => Standing::Role(Role::parse(r).map_err(|_| ApiError::internal(format!("stored role {r:?} is not a role")))?),
         None => Standing::Outsider,
     })
 }
@@ -201,12 +210,12 @@ pub async fn check(state: &AppState, principal: &Principal, method: &Method, pat
     let found = match (route.need.app_scoped(), app) {
         (true, Some(name)) => {
             let name = AppName::parse(name)?;
-            let row = match state.store.app(&name).await {
-                Ok(row) => row,
-                Err(crate::store::StoreError::NotFound) => return Err(no_such_app(name.as_str())),
-                Err(e) => return Err(e.into()),
+            // The app and the caller's role on it, in one query.
+            let Some((row, role)) = state.store.app_with_role(name.as_str(), &principal.user.id).await? else {
+                return Err(no_such_app(name.as_str()));
             };
-            Some((row.clone(), standing(state, principal, &row).await?))
+            let standing = standing_with(principal, &row, role.as_deref())?;
+            Some((row, standing))
         }
         (true, None) => return Err(ApiError::internal(format!("{method} {path} needs an app but names none"))),
         (false, _) => None,
@@ -260,9 +269,7 @@ pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
 
 /// The user a token belongs to, if the token is valid now.
 pub async fn principal_of_token(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
-    let Some(token) = state.store.verify_token(token).await? else { return Ok(None) };
-    let Some(user_id) = token.user_id.as_deref() else { return Ok(None) };
-    Ok(state.store.user(user_id).await?.map(|user| Principal { user, token: Some(token) }))
+    Ok(state.store.verify_token_user(token).await?.map(|(token, user)| Principal { user, token: Some(token) }))
 }
 
 /// The address a request came from: the peer, or the client a trusted
