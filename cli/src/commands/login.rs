@@ -9,7 +9,7 @@ use crate::exit::bail_usage;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use paas_wire::{Account, Login, TokenCreated};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -31,33 +31,26 @@ pub enum Cmd {
     Whoami,
 }
 
-fn read_line() -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
 /// A token: the one given, or one made by signing in with an email and
 /// password read from the terminal or standard input.
 fn obtain_token(api_url: &str, token: Option<String>) -> Result<String> {
     let tty = std::io::stdin().is_terminal();
     let (email, password) = match token {
         Some(t) if !t.is_empty() => return Ok(t),
-        Some(_) if tty => return Ok(rpassword::prompt_password("API token: ")?.trim().to_owned()),
-        Some(_) => return Ok(read_line()?.trim().to_owned()),
+        Some(_) => return Ok(super::read_secret("API token: ")?.trim().to_owned()),
         None if tty => {
             eprint!("Email: ");
             std::io::stderr().flush()?;
-            (read_line()?, rpassword::prompt_password("Password: ")?)
+            (super::read_line()?, rpassword::prompt_password("Password: ")?)
         }
         None => {
             // Standard input: an email and a password, or (as before users
             // existed) a token alone.
-            let first = read_line()?.trim().to_owned();
+            let first = super::read_line()?.trim().to_owned();
             if !first.contains('@') {
                 return Ok(first);
             }
-            (first, read_line()?)
+            (first, super::read_line()?)
         }
     };
     if email.trim().is_empty() {

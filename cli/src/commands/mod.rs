@@ -223,6 +223,24 @@ pub fn id_segment(s: &str) -> Result<&str> {
     }
 }
 
+/// A line of standard input, without its line end.
+pub fn read_line() -> Result<String> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// A secret (a password): typed at the terminal without echo after
+/// `prompt`, or the first line of standard input; never from argv.
+pub fn read_secret(prompt: &str) -> Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Ok(rpassword::prompt_password(prompt)?);
+    }
+    read_line()
+}
+
 pub fn in_git_repo() -> bool {
     Process::new("git").args(["rev-parse", "--git-dir"]).output().is_ok_and(|o| o.status.success())
 }

@@ -8,7 +8,6 @@ use crate::output;
 use anyhow::Result;
 use clap::Subcommand;
 use paas_wire::{AccessChange, AuditEvent, Collaborator, User, UserCreate};
-use std::io::{BufRead, IsTerminal};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -53,15 +52,6 @@ pub enum Cmd {
     },
 }
 
-fn password(prompt: &str) -> Result<String> {
-    if std::io::stdin().is_terminal() {
-        return Ok(rpassword::prompt_password(prompt)?);
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
 pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
     let json = ctx.json;
     match cmd {
@@ -79,7 +69,7 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
             }
         }
         Cmd::UsersCreate { email, admin } => {
-            let password = password(&format!("Password for {email}: "))?;
+            let password = super::read_secret(&format!("Password for {email}: "))?;
             let user: User = ctx.client()?.post(&["users"], &[], &UserCreate { email, password, admin })?;
             if json {
                 output::json(&user);

@@ -320,19 +320,15 @@ async fn dashboard_sessions_sign_in_with_passwords_and_outlive_a_restart() {
 }
 
 /// `paas-server user:create` / `user:password`, on the running server's store.
-fn server_cmd(f: &Fast, args: &[&str], input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_paas-server"))
-        .args(args)
+async fn server_cmd(f: &Fast, args: &[&str], input: &str) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paas-server"));
+    c.args(args)
         .env("PAAS_DATA_DIR", &f.settings.server.data_dir)
         .env_remove("DATABASE_URL")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+        .stderr(std::process::Stdio::piped());
+    Fast::finish(c, input.as_bytes()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,20 +340,20 @@ async fn the_server_makes_admins_and_sets_passwords_read_from_a_prompt() {
     };
     // The first admin (who owns the admin token) has no password until one is set.
     assert_eq!(signs_in("admin@localhost").await, 401);
-    let out = tokio::task::block_in_place(|| server_cmd(&f, &["user:password", "admin@localhost"], &format!("{PASSWORD}\n")));
+    let out = server_cmd(&f, &["user:password", "admin@localhost"], &format!("{PASSWORD}\n")).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(signs_in("admin@localhost").await, 201);
-    let out = tokio::task::block_in_place(|| server_cmd(&f, &["user:create", "boss@example.com", "--admin"], &format!("{PASSWORD}\n")));
+    let out = server_cmd(&f, &["user:create", "boss@example.com", "--admin"], &format!("{PASSWORD}\n")).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains(PASSWORD) && !text(&out.stderr).contains(PASSWORD));
     let users: Vec<serde_json::Value> = f.send(Method::GET, "/users", json!({})).await.json().await.unwrap();
     assert!(users.iter().any(|u| u["email"] == "boss@example.com" && u["admin"] == true), "{users:?}");
     assert_eq!(signs_in("boss@example.com").await, 201);
     // Bad input says what to do.
-    let out = tokio::task::block_in_place(|| server_cmd(&f, &["user:create", "boss@example.com"], &format!("{PASSWORD}\n")));
+    let out = server_cmd(&f, &["user:create", "boss@example.com"], &format!("{PASSWORD}\n")).await;
     assert!(!out.status.success() && text(&out.stderr).contains("user:password"), "{}", text(&out.stderr));
-    let out = tokio::task::block_in_place(|| server_cmd(&f, &["user:create", "x@example.com"], "short\n"));
+    let out = server_cmd(&f, &["user:create", "x@example.com"], "short\n").await;
     assert!(!out.status.success() && text(&out.stderr).contains("at least 10"), "{}", text(&out.stderr));
-    let out = tokio::task::block_in_place(|| server_cmd(&f, &["user:password", "nobody@example.com"], &format!("{PASSWORD}\n")));
+    let out = server_cmd(&f, &["user:password", "nobody@example.com"], &format!("{PASSWORD}\n")).await;
     assert!(!out.status.success() && text(&out.stderr).contains("user:create"), "{}", text(&out.stderr));
 }
