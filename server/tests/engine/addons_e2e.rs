@@ -271,8 +271,35 @@ fn add_on_bad_input_is_refused_and_says_what_to_do() {
     let (_, said) = paas_fails(&p, dir, &["addons:attach", &addon, "-a", &app]);
     assert!(said.contains("attached to") && said.contains("already"), "{said}");
 
+    // An admin of the other app only: the add-on does not exist for them,
+    // and once attached there, it is still not theirs to destroy or upgrade.
+    let stranger = format!("dev-{other}@example.com");
+    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": stranger, "password": "a long enough password"})).send().unwrap();
+    assert_eq!(made.status(), 201);
+    p.paas_ok(dir, &["access:add", &stranger, "--role", "admin", "-a", &other]);
+    let token = reqwest::blocking::Client::new()
+        .post(p.url("/auth/tokens"))
+        .json(&serde_json::json!({"email": stranger, "password": "a long enough password"}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let as_stranger = |args: &[&str]| {
+        let out = p.paas_cmd(dir, args).env("PAAS_TOKEN", &token).output().unwrap();
+        (out.status.code(), text(&out.stderr))
+    };
+    let (code, said) = as_stranger(&["addons:attach", &addon, "-a", &other]);
+    assert!(code == Some(4) && said.contains("there is no add-on"), "{said}");
+
     // Shared with another app: destroying it, or its owner, is refused.
     let said = p.paas_ok(dir, &["addons:attach", &addon, "--as", "shared_db", "-a", &other]);
+    let (code, refusal) = as_stranger(&["addons:destroy", &addon, "-a", &other, "--confirm", &app, "--force"]);
+    assert!(code == Some(4) && refusal.contains(&format!("{addon} is {app}'s add-on")), "{refusal}");
+    let (code, refusal) = as_stranger(&["addons:upgrade", &addon, "-a", &other]);
+    assert!(code == Some(4) && refusal.contains("is done on"), "{refusal}");
     assert!(said.contains("SHARED_DB_URL"), "{said}");
     assert!(config(&p, dir, &other)["SHARED_DB_URL"].as_str().unwrap().contains(&format!("@{addon}:5432/")));
     let (_, said) = paas_fails(&p, dir, &["addons:destroy", &addon, "-a", &app, "--confirm", &app]);
