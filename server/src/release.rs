@@ -340,6 +340,38 @@ impl ReleaseService {
         Ok(release)
     }
 
+    /// Releases another app's release's build in `app`, with `app`'s own
+    /// config: a pipeline promotion. Nothing is rebuilt; the release phase
+    /// runs with this app's config, and a failure there makes no release.
+    pub async fn promote(&self, app: &AppRow, source_app: &str, source: &ReleaseRow, out: &Output) -> ReleaseResult<ReleaseRow> {
+        let lock = self.inner.locks.get(&app.id);
+        let _guard = lock.lock().await;
+        if source.image.is_none() {
+            return Err(ReleaseError::NoImage(format!("{source_app} has no build to promote (v{} changed config only): push to it first", source.version)));
+        }
+        let current = self.inner.store.current_release(&app.id).await?;
+        let owner = crate::crypto::config_owner(&app.id);
+        let sealed_config = match &current {
+            Some(r) => r.config.clone(),
+            None => self.inner.cipher.seal(&owner, &BTreeMap::new()),
+        };
+        let config = self.inner.cipher.open(&owner, &sealed_config)?;
+        let new = NewRelease {
+            actor: None,
+            build_id: source.build_id.clone(),
+            image: source.image.clone(),
+            process_types: source.process_types()?,
+            sealed_config,
+            description: format!("Promote {source_app} v{}", source.version),
+            health_path: source.health_path.clone(),
+            healthchecks: source.healthchecks.clone(),
+            tasks: source.tasks.clone(),
+        };
+        let release = self.append(app, new, &config, out, "not promoted").await?;
+        info!(app = %app.name, release = release.version, from = %source_app, "promoted");
+        Ok(release)
+    }
+
     /// Releases a push's build with the app's config as it is now (changes
     /// made while it built included).
     pub async fn deploy(&self, app: &AppRow, built: Deployable, out: &Output) -> ReleaseResult<ReleaseRow> {

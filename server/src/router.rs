@@ -35,6 +35,10 @@ pub struct RouteTable {
     /// Backend address -> cancelled when its dyno is lost (its node is
     /// down): requests waiting on it that can be sent again go elsewhere.
     lost: Arc<std::sync::Mutex<HashMap<Endpoint, tokio_util::sync::CancellationToken>>>,
+    /// Apps in maintenance mode: their web requests get a 503 page.
+    maintenance: Arc<RwLock<std::collections::HashSet<String>>>,
+    /// Apps' own maintenance pages (their `MAINTENANCE_PAGE_URL`).
+    maintenance_pages: Arc<RwLock<HashMap<String, String>>>,
 }
 
 /// One request on its way to a backend; counted until dropped (when the
@@ -119,6 +123,33 @@ impl RouteTable {
         } else {
             set.remove(app);
         }
+    }
+
+    /// Turns the app's maintenance mode on or off.
+    pub fn set_maintenance(&self, app: &str, on: bool) {
+        let mut set = self.maintenance.write().expect("route table poisoned");
+        if on {
+            set.insert(app.to_owned());
+        } else {
+            set.remove(app);
+        }
+    }
+
+    /// The app's own maintenance page (`MAINTENANCE_PAGE_URL`), if any.
+    pub fn set_maintenance_page(&self, app: &str, url: Option<String>) {
+        let mut pages = self.maintenance_pages.write().expect("route table poisoned");
+        match url {
+            Some(u) => pages.insert(app.to_owned(), u),
+            None => pages.remove(app),
+        };
+    }
+
+    /// None when the app serves; else its maintenance page's URL, if any.
+    fn maintenance(&self, app: &str) -> Option<Option<String>> {
+        if !self.maintenance.read().expect("route table poisoned").contains(app) {
+            return None;
+        }
+        Some(self.maintenance_pages.read().expect("route table poisoned").get(app).cloned())
     }
 
     fn https_only(&self, app: &str) -> bool {
@@ -481,6 +512,12 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         bytes: Arc::default(),
         in_flight: None,
     };
+    // Maintenance mode: the dynos keep running, the web gets a page.
+    if let Some(custom) = state.routes.maintenance(&app) {
+        access.at = "at=error code=H80 desc=\"Maintenance mode\"".into();
+        access.status = 503;
+        return recorded(maintenance_page(&app, custom.as_deref()), access);
+    }
     // An upgraded connection holds a slot of its own until it ends.
     let upgrade_slot = match &upgrade {
         None => None,
@@ -644,6 +681,29 @@ async fn join_upgraded(
         Ok(false) => {}
         Err(e) => debug!(app = %app, error = %e, "upgraded connection ended"),
     }
+}
+
+/// The 503 an app in maintenance mode answers: the platform's page, or
+/// the app's own (`MAINTENANCE_PAGE_URL`, an http(s) URL) in a frame, as
+/// Heroku shows it.
+fn maintenance_page(app: &str, custom: Option<&str>) -> Response<Body> {
+    let mut resp = match custom.filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
+        Some(url) => {
+            let esc = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+            let html = format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Offline for maintenance</title></head>\
+                 <body style=\"margin:0\"><iframe src=\"{esc}\" title=\"Offline for maintenance\" style=\"border:0;width:100%;height:100vh\"></iframe></body></html>\n"
+            );
+            Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+                .body(Body::from(html))
+                .expect("static response parts are valid")
+        }
+        None => page(StatusCode::SERVICE_UNAVAILABLE, "Offline for maintenance", &format!("{app} is offline for maintenance and will be back shortly.")),
+    };
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    resp
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response<Body> {

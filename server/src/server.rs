@@ -153,6 +153,9 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     };
 
     let routes = RouteTable::default();
+    for app in store.apps_in_maintenance().await? {
+        routes.set_maintenance(&app, true);
+    }
     let certs = crate::tls::CertTable::default();
     let challenges = crate::tls::Challenges::default();
     let acme = crate::acme::Acme::new(&settings.certs, &settings.server.data_dir, store.clone(), cipher.clone(), certs.clone(), challenges.clone());

@@ -710,3 +710,112 @@ pub struct TokenCreated {
     pub token: Token,
     pub value: String,
 }
+
+/// A pipeline (`GET /pipelines/{pipeline}`): its apps by stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pipeline {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    /// The apps the caller may see, in stage order (development, staging,
+    /// production), then by name.
+    #[serde(default)]
+    pub apps: Vec<PipelineApp>,
+}
+
+/// An app in a pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineApp {
+    pub app: String,
+    /// `development`, `staging` or `production`.
+    pub stage: String,
+    /// Its current release, and that release's build's commit.
+    #[serde(default)]
+    pub release: Option<i64>,
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// `POST /pipelines`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PipelineCreate {
+    pub name: String,
+}
+
+/// `POST /pipeline-couplings`: put an app in a pipeline at a stage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CouplingCreate {
+    pub pipeline: String,
+    pub app: String,
+    pub stage: String,
+}
+
+/// An app's coupling to a pipeline (`GET /apps/{app}/pipeline-couplings`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Coupling {
+    pub id: String,
+    pub pipeline: String,
+    pub app: String,
+    pub stage: String,
+}
+
+/// `POST /pipeline-promotions`: the source app's current build to the
+/// targets (none: every app of the next stage that has apps).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PromotionCreate {
+    pub source: String,
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+/// What a promotion did, per target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Promotion {
+    pub pipeline: String,
+    pub source: String,
+    /// The source's release whose build was promoted.
+    pub source_release: i64,
+    pub targets: Vec<PromotionTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromotionTarget {
+    pub app: String,
+    /// The release made, if one was.
+    #[serde(default)]
+    pub release: Option<Release>,
+    /// Whether its dynos serve it (with `?wait=`).
+    #[serde(default)]
+    pub deploy: Option<Deploy>,
+    /// Why nothing was released there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /apps/{app}/pipeline-diff`: the commits the app's build has that
+/// each app of the next stage's does not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineDiff {
+    pub app: String,
+    #[serde(default)]
+    pub commit: Option<String>,
+    pub downstream: Vec<DownstreamDiff>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownstreamDiff {
+    pub app: String,
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// `abc1234 message`, newest first; empty when they run the same build.
+    pub commits: Vec<String>,
+    /// Said instead of commits when they cannot be listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `GET/PATCH /apps/{app}/maintenance`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub maintenance: bool,
+}

@@ -2,7 +2,7 @@
 //! verbs, which each resource module declares and runs (`apps`, `config`,
 //! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
 //! `addons` (and `pg:`/`redis:` backups), `tokens`, `builds`, `login`, `people`
-//! (users, access, audit)); [`Ctx`] is what every verb gets: the app (from
+//! (users, access, audit), `pipelines` (and maintenance mode)); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
 
@@ -17,6 +17,7 @@ mod drains;
 mod login;
 mod logs;
 mod people;
+mod pipelines;
 mod ps;
 mod releases;
 mod run;
@@ -77,6 +78,8 @@ enum Command {
     Tokens(tokens::Cmd),
     #[command(flatten)]
     People(people::Cmd),
+    #[command(flatten)]
+    Pipelines(pipelines::Cmd),
     /// Print a shell completion script: `paas completions bash > /etc/bash_completion.d/paas`.
     Completions {
         #[arg(value_enum)]
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Addons(cmd) => addons::run(cmd, &mut ctx),
         Command::Tokens(cmd) => tokens::run(cmd, &mut ctx),
         Command::People(cmd) => people::run(cmd, &mut ctx),
+        Command::Pipelines(cmd) => pipelines::run(cmd, &mut ctx),
         Command::Completions { shell } => {
             ctx.no_json("completions", "it prints a shell script")?;
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

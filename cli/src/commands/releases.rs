@@ -10,7 +10,11 @@ use paas_wire::{Release, ReleaseCreate};
 #[derive(Subcommand)]
 pub enum Cmd {
     /// List releases, newest first.
-    Releases,
+    Releases {
+        /// How many (default: all).
+        #[arg(short = 'n', long, value_name = "N")]
+        num: Option<usize>,
+    },
     /// Show one release.
     #[command(name = "releases:info")]
     ReleasesInfo { release: String },
@@ -27,8 +31,11 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
     let name = ctx.app()?;
     let json = ctx.json;
     match cmd {
-        Cmd::Releases => {
-            let releases: Vec<Release> = ctx.client()?.get(&app_path(&name, &["releases"]))?;
+        Cmd::Releases { num } => {
+            let mut releases: Vec<Release> = ctx.client()?.get(&app_path(&name, &["releases"]))?;
+            if let Some(n) = num {
+                releases.truncate(n);
+            }
             if json {
                 output::json(&releases);
             } else if releases.is_empty() {

@@ -8,13 +8,14 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Extension;
 use crate::http::access::Principal;
-use paas_wire::{App, AppCreate, Constraints};
+use paas_wire::{App, AppCreate, Constraints, Maintenance};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps", get(list).post(create))
         .route("/apps/{app}", get(show).delete(destroy))
         .route("/apps/{app}/constraints", get(constraints).put(set_constraints))
+        .route("/apps/{app}/maintenance", get(maintenance).patch(set_maintenance))
 }
 
 async fn list(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> ApiResult<Json<Vec<App>>> {
@@ -39,4 +40,12 @@ async fn constraints(State(state): State<AppState>, app: AppPath) -> ApiResult<J
 
 async fn set_constraints(State(state): State<AppState>, app: AppPath, Json(body): Json<Constraints>) -> ApiResult<Json<Constraints>> {
     Ok(Json(apps::set_constraints(&state, &app, &body.constraints).await?))
+}
+
+async fn maintenance(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Maintenance>> {
+    Ok(Json(Maintenance { maintenance: apps::maintenance(&state, &app).await? }))
+}
+
+async fn set_maintenance(State(state): State<AppState>, app: AppPath, Json(body): Json<Maintenance>) -> ApiResult<Json<Maintenance>> {
+    Ok(Json(Maintenance { maintenance: apps::set_maintenance(&state, &app, body.maintenance).await? }))
 }

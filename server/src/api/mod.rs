@@ -19,6 +19,7 @@ mod dynos;
 mod formation;
 pub(crate) mod logs;
 mod nodes;
+mod pipelines;
 mod releases;
 mod run;
 mod tokens;
@@ -59,6 +60,7 @@ pub fn router() -> axum::Router<AppState> {
         .merge(nodes::router())
         .merge(tokens::router())
         .merge(access::router())
+        .merge(pipelines::router())
 }
 
 /// The routes that need no credential (signing in).

@@ -139,6 +139,11 @@ impl Scheduler {
         &self.inner.runtime
     }
 
+    /// The router's table the scheduler keeps (maintenance mode is set on it).
+    pub fn routes(&self) -> &crate::router::RouteTable {
+        &self.inner.routes
+    }
+
     /// The log router the scheduler writes dynos' output and events to.
     pub fn logs(&self) -> &LogRouter {
         &self.inner.logs
@@ -296,6 +301,8 @@ impl Scheduler {
                 // `FORCE_HTTPS` asks the router to send plain HTTP to HTTPS.
                 let force = env.get("FORCE_HTTPS").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
                 inner.routes.set_https_only(&app.name, force);
+                // `MAINTENANCE_PAGE_URL`: the app's own page in maintenance mode.
+                inner.routes.set_maintenance_page(&app.name, env.get("MAINTENANCE_PAGE_URL").cloned());
                 let formation = desired_formation(&types, &scaled);
                 let memory = formation.keys().map(|t| (t.clone(), self.size_of(&sizes, t).bytes())).collect();
                 let desired = Desired { release_id: &release.id, formation, memory };

@@ -90,3 +90,19 @@ pub async fn set_constraints(state: &AppState, app: &AppRow, constraints: &[Stri
     info!(app = %app.name, constraints = ?constraints, "placement constraints set");
     Ok(paas_wire::Constraints { constraints })
 }
+
+/// Whether the app is in maintenance mode.
+pub async fn maintenance(state: &AppState, app: &AppRow) -> ApiResult<bool> {
+    Ok(state.store.apps_in_maintenance().await?.iter().any(|a| *a == app.name))
+}
+
+/// Turns maintenance mode on or off: at once on the router, and kept in the
+/// store for the next start. Dynos and one-off dynos run on.
+pub async fn set_maintenance(state: &AppState, app: &AppRow, on: bool) -> ApiResult<bool> {
+    state.store.set_maintenance(&app.id, on).await?;
+    state.scheduler.routes().set_maintenance(&app.name, on);
+    let word = if on { "on" } else { "off" };
+    state.logs.event(&app.name, "api", format!("Maintenance mode {word}"));
+    info!(app = %app.name, on, "maintenance mode");
+    Ok(on)
+}

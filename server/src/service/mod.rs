@@ -16,4 +16,5 @@ pub mod dynos;
 pub mod formation;
 pub mod logs;
 pub mod nodes;
+pub mod pipelines;
 pub mod releases;

@@ -108,6 +108,12 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// A build by id, of whichever app (a promoted release names its
+    /// source app's build).
+    pub async fn build_by_id(&self, build_id: &str) -> StoreResult<Option<BuildRow>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM builds WHERE id = $1")).bind(build_id).fetch_optional(&self.pool).await?)
+    }
+
     /// Marks builds left `pending` by a server that died mid-build as failed.
     pub async fn fail_interrupted_builds(&self) -> StoreResult<u64> {
         let r = sqlx::query("UPDATE builds SET status = 'failed', output = output || $1 WHERE status = 'pending'")

@@ -100,6 +100,16 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["access:update", "conv-user@example.com", "--role", "developer"],
         vec!["access"],
         vec!["audit", "-n", "5"],
+        vec!["pipelines:create", "conv-pipe"],
+        vec!["pipelines:add", "conv-pipe", "--stage", "staging"],
+        vec!["pipelines"],
+        vec!["pipelines:info", "conv-pipe"],
+        vec!["pipelines:diff"],
+        vec!["pipelines:remove"],
+        vec!["pipelines:destroy", "conv-pipe"],
+        vec!["maintenance:on"],
+        vec!["maintenance"],
+        vec!["maintenance:off"],
         vec!["apps:create", "conv-json-2"],
         vec!["apps:destroy", "--confirm", app],
     ];
@@ -131,6 +141,8 @@ async fn every_verb_prints_json_or_says_it_does_not() {
     }
     // Tried on the real engine (add-ons need one).
     seen.extend(crate::shared::ADDON_VERBS.iter().map(|v| v.to_string()));
+    // Tried with --json where there is somewhere to promote to (`fast::pipelines`).
+    seen.insert("pipelines:promote".to_owned());
     let missing: Vec<String> = verbs(&f).await.difference(&seen).cloned().collect();
     assert!(missing.is_empty(), "verbs this test does not try with --json: {missing:?}");
 }

@@ -15,6 +15,7 @@ mod conventions;
 mod decisions;
 mod logs;
 mod people;
+mod pipelines;
 mod run;
 mod tidy;
 mod tokens;

@@ -126,6 +126,18 @@ pub const ROUTES: &[Route] = &[
     r("PUT", "/apps/{app}/addons/{addon}/backup-schedule", DEVELOPER, "backups.schedule"),
     r("DELETE", "/apps/{app}/addons/{addon}/backup-schedule", DEVELOPER, "backups.unschedule"),
     r("GET", "/apps/{app}/addons/{addon}/console", DEVELOPER, "addons.console"),
+    // Pipelines: who may see, couple and promote is decided per app inside.
+    r("GET", "/pipelines", User, "pipelines.list"),
+    r("POST", "/pipelines", User, "pipelines.create"),
+    r("GET", "/pipelines/{pipeline}", User, "pipelines.info"),
+    r("DELETE", "/pipelines/{pipeline}", User, "pipelines.destroy"),
+    r("POST", "/pipeline-couplings", User, "pipelines.add"),
+    r("GET", "/apps/{app}/pipeline-couplings", VIEWER, "pipelines.coupling"),
+    r("DELETE", "/apps/{app}/pipeline-couplings", DEVELOPER, "pipelines.remove"),
+    r("POST", "/pipeline-promotions", User, "pipelines.promote"),
+    r("GET", "/apps/{app}/pipeline-diff", VIEWER, "pipelines.diff"),
+    r("GET", "/apps/{app}/maintenance", VIEWER, "maintenance.show"),
+    r("PATCH", "/apps/{app}/maintenance", DEVELOPER, "maintenance.set"),
     // git push.
     r("GET", "/{repo}/info/refs", AppOrDeploy(Role::Developer), "git.refs"),
     r("POST", "/{repo}/git-receive-pack", AppOrDeploy(Role::Developer), "git.push"),

@@ -1,0 +1,137 @@
+//! Pipelines and maintenance mode through the real CLI, real git pushes
+//! and real HTTP, over the fake runtime: a staging app's build promoted to
+//! production with production's own config and nothing rebuilt, rolled
+//! back, the commits between stages, who may promote; and maintenance
+//! mode's page, within one request and through a restart.
+
+use crate::harness::Fast;
+use crate::pushes::{dockerfile_repo, git};
+use crate::shared::text;
+use reqwest::Method;
+use serde_json::json;
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_build_is_promoted_to_production_with_its_own_config_and_nothing_rebuilt() {
+    let f = Fast::start().await;
+    for app in ["pipe-stage", "pipe-prod"] {
+        ok(&f.paas(&["apps:create", app], b"").await);
+    }
+    ok(&f.paas(&["config:set", "WHERE=production", "--no-wait", "-a", "pipe-prod"], b"").await);
+    ok(&f.paas(&["config:set", "WHERE=staging", "--no-wait", "-a", "pipe-stage"], b"").await);
+    let out = f.paas(&["pipelines:create", "shop", "--json"], b"").await;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["name"], "shop");
+    ok(&f.paas(&["pipelines:add", "shop", "-a", "pipe-stage", "--stage", "staging"], b"").await);
+    ok(&f.paas(&["pipelines:add", "shop", "-a", "pipe-prod", "--stage", "production"], b"").await);
+    // Bad input says what to do.
+    let out = f.paas(&["pipelines:add", "shop", "-a", "pipe-prod", "--stage", "qa"], b"").await;
+    assert!(text(&out.stderr).contains("development, staging or production"), "{}", text(&out.stderr));
+    let out = f.paas(&["pipelines:add", "shop", "-a", "pipe-prod", "--stage", "staging"], b"").await;
+    assert!(text(&out.stderr).contains("pipelines:remove"), "{}", text(&out.stderr));
+    let out = f.paas(&["pipelines:promote", "-a", "pipe-stage"], b"").await;
+    assert!(text(&out.stderr).contains("push to it first"), "nothing to promote yet: {}", text(&out.stderr));
+
+    // Push to staging; promote.
+    let repo = dockerfile_repo();
+    let (pushed, said) = f.push(repo.path(), "pipe-stage").await;
+    assert!(pushed, "{said}");
+    let builds_before = f.p().store.list_builds(&f.p().store.app(&paas_wire::AppName::parse("pipe-prod").unwrap()).await.unwrap().id).await.unwrap().len();
+    let out = f.paas(&["pipelines:promote", "-a", "pipe-stage", "--json"], b"").await;
+    let promotion: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(promotion["targets"][0]["app"], "pipe-prod");
+    assert_eq!(promotion["targets"][0]["deploy"]["state"], "serving", "{promotion}");
+    let stage: Vec<serde_json::Value> = f.send(Method::GET, "/apps/pipe-stage/releases", json!({})).await.json().await.unwrap();
+    let prod: Vec<serde_json::Value> = f.send(Method::GET, "/apps/pipe-prod/releases", json!({})).await.json().await.unwrap();
+    assert_eq!(prod[0]["image"], stage[0]["image"], "the same image");
+    assert_eq!(prod[0]["build_id"], stage[0]["build_id"], "the same build");
+    assert_eq!(prod[0]["description"], format!("Promote pipe-stage v{}", stage[0]["version"]));
+    let prod_app = f.p().store.app(&paas_wire::AppName::parse("pipe-prod").unwrap()).await.unwrap();
+    assert_eq!(f.p().store.list_builds(&prod_app.id).await.unwrap().len(), builds_before, "nothing was built for production");
+    let config: serde_json::Value = f.send(Method::GET, "/apps/pipe-prod/config-vars", json!({})).await.json().await.unwrap();
+    assert_eq!(config["WHERE"], "production", "production keeps its own config");
+    f.wait_for_dynos("pipe-prod", &[&format!("web.1 v{}", prod[0]["version"])]).await;
+
+    // The info and the diff: a new commit on staging is one ahead.
+    let info = ok(&f.paas(&["pipelines:info", "shop"], b"").await);
+    assert!(info.contains("staging") && info.contains("production") && info.contains("pipe-prod"), "{info}");
+    std::fs::write(repo.path().join("NEW"), "x").unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "the second change"]);
+    let (pushed, said) = f.push(repo.path(), "pipe-stage").await;
+    assert!(pushed, "{said}");
+    let diff = ok(&f.paas(&["pipelines:diff", "-a", "pipe-stage"], b"").await);
+    assert!(diff.contains("ahead of pipe-prod by 1 commit") && diff.contains("the second change"), "{diff}");
+
+    // Promote again, then roll production back: a promoted release rolls back like any other.
+    ok(&f.paas(&["pipelines:promote", "-a", "pipe-stage", "--to", "pipe-prod"], b"").await);
+    let diff = ok(&f.paas(&["pipelines:diff", "-a", "pipe-stage"], b"").await);
+    assert!(diff.contains("pipe-prod is up to date"), "{diff}");
+    let back = prod[0]["version"].as_i64().unwrap();
+    ok(&f.paas(&["releases:rollback", &format!("v{back}"), "-a", "pipe-prod"], b"").await);
+    let now: Vec<serde_json::Value> = f.send(Method::GET, "/apps/pipe-prod/releases", json!({})).await.json().await.unwrap();
+    assert_eq!(now[0]["image"], prod[0]["image"]);
+    assert_eq!(now[0]["description"], format!("Rollback to v{back}"));
+
+    // Who may promote: a developer of staging alone may not touch production.
+    ok(&f.paas(&["users:create", "stager@example.com"], b"a long enough password\n").await);
+    ok(&f.paas(&["access:add", "stager@example.com", "--role", "developer", "-a", "pipe-stage"], b"").await);
+    let token = f.http().post(f.url("/auth/tokens")).json(&json!({"email": "stager@example.com", "password": "a long enough password"})).send().await.unwrap();
+    let token = token.json::<serde_json::Value>().await.unwrap()["value"].as_str().unwrap().to_owned();
+    let r = f.http().post(f.url("/pipeline-promotions")).bearer_auth(&token).json(&json!({"source": "pipe-stage"})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "production does not exist for them");
+    let seen: serde_json::Value = f.http().get(f.url("/pipelines/shop")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(seen["apps"].as_array().unwrap().len(), 1, "they see the pipeline, and only the app they have a role on: {seen}");
+    ok(&f.paas(&["access:add", "stager@example.com", "--role", "viewer", "-a", "pipe-prod"], b"").await);
+    let r = f.http().post(f.url("/pipeline-promotions")).bearer_auth(&token).json(&json!({"source": "pipe-stage"})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403, "a viewer of production may not promote to it");
+
+    // Out of the pipeline; the pipeline goes, the apps stay.
+    ok(&f.paas(&["pipelines:remove", "-a", "pipe-prod"], b"").await);
+    ok(&f.paas(&["pipelines:destroy", "shop"], b"").await);
+    let out = f.paas(&["pipelines:info", "shop"], b"").await;
+    assert_eq!(out.status.code(), Some(4));
+    ok(&f.paas(&["apps:info", "-a", "pipe-prod"], b"").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_mode_answers_with_a_page_at_once_and_survives_a_restart() {
+    let mut f = Fast::start().await;
+    let app = f.app("maint").await;
+    f.deploy(&app, "img-maint").await;
+    assert_eq!(f.page("maint").await.0, 200);
+    ok(&f.paas(&["maintenance:on", "-a", "maint"], b"").await);
+    let (status, body) = f.page("maint").await;
+    assert_eq!(status, 503, "the very next request");
+    assert!(body.contains("Offline for maintenance"), "{body}");
+    assert_eq!(f.running_names("maint").await.len(), 1, "the dynos keep running");
+    assert!(ok(&f.paas(&["maintenance", "-a", "maint"], b"").await).contains("on"));
+
+    // The app's own page, from its config.
+    ok(&f.paas(&["config:set", "MAINTENANCE_PAGE_URL=https://status.example.com/down", "-a", "maint"], b"").await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, body) = f.page("maint").await;
+        if body.contains("<iframe src=\"https://status.example.com/down\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the app's own page never showed: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A restart keeps it; off serves again.
+    f.restart().await;
+    assert_eq!(f.page("maint").await.0, 503, "still on after a restart");
+    ok(&f.paas(&["maintenance:off", "-a", "maint"], b"").await);
+    // Served again (once the restarted server has adopted the dyno).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.page("maint").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = ok(&f.paas(&["logs", "-a", "maint", "-n", "200"], b"").await);
+    assert!(log.contains("Maintenance mode on") && log.contains("Maintenance mode off"), "{log}");
+}
