@@ -152,6 +152,17 @@ impl Client {
         decode(self.send(rb.body(reqwest::blocking::Body::new(file)))?)
     }
 
+    /// A POST of a file of `content_type`, streamed, whose successful
+    /// answer is read line by line as it arrives (a build's output).
+    pub fn upload_stream(&self, segments: &[&str], content_type: &str, file: std::fs::File) -> Result<std::io::BufReader<Response>> {
+        let rb = self.request(Method::POST, segments, &[]).header("content-type", content_type);
+        let resp = self.send(rb.body(reqwest::blocking::Body::new(file)))?;
+        if !resp.status().is_success() {
+            return decode::<serde_json::Value>(resp).and_then(|_| Err(anyhow!("the API answered without the build's output")));
+        }
+        Ok(std::io::BufReader::new(resp))
+    }
+
     /// A GET whose successful answer is bytes to read as they come (a
     /// backup's file); an error answer is the API's error.
     pub fn download(&self, segments: &[&str]) -> Result<Response> {

@@ -44,6 +44,12 @@ pub fn router() -> axum::Router<AppState> {
         .route("/{repo}/git-receive-pack", post(receive_pack))
 }
 
+/// `POST /apps/{app}/builds`: a build from an uploaded tree (`paas deploy`),
+/// behind the token and access check like the API.
+pub fn archive_router() -> axum::Router<AppState> {
+    axum::Router::new().route("/apps/{app}/builds", post(archive_build))
+}
+
 pub fn internal_router() -> axum::Router<AppState> {
     axum::Router::new().route("/internal/apps/{app}/builds", post(internal_build))
 }
@@ -197,10 +203,16 @@ async fn internal_build(
     let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    Ok(build_and_stream(state, app, q.commit, source, actor))
+}
+
+/// Builds and deploys `source` as `actor` in a task of its own, answering
+/// with the output line by line and then a result line.
+fn build_and_stream(state: AppState, app: AppRow, commit: String, source: SourceFile, actor: Actor) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
     tokio::spawn(async move {
         let out = Output::new(tx.clone()).with_app_log(state.logs.clone(), &app.name);
-        let last = match actor.scope(deploy_push(&state, &app, &q.commit, source, &out)).await {
+        let last = match actor.scope(deploy_push(&state, &app, &commit, source, &out)).await {
             Ok(()) => RESULT_OK,
             Err(e) => {
                 warn!(app = %app.name, error = %format!("{e:#}"), "push rejected");
@@ -210,7 +222,48 @@ async fn internal_build(
         let _ = tx.send(last.to_owned()).await;
     });
     let stream = ReceiverStream::new(rx).map(|line| Ok::<_, std::io::Error>(format!("{line}\n")));
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response())
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response()
+}
+
+/// A build from an uploaded tree: a tar, gzipped (`application/gzip`) or
+/// not (`application/x-tar`), capped like a push. The build records the
+/// SHA-256 of what was uploaded where a push records its commit.
+async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let gzip = match kind.split(';').next().unwrap_or_default().trim() {
+        "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => true,
+        "application/x-tar" => false,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorId::BadRequest,
+                "send the tree as a tar (Content-Type: application/x-tar) or a gzipped tar (application/gzip): `paas deploy DIR` packs one",
+            ))
+        }
+    };
+    let actor = Actor::current().ok_or_else(|| ApiError::internal("a build without an actor"))?;
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(<sha2::Sha256 as sha2::Digest>::new()));
+    let fed = hasher.clone();
+    let upload = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            sha2::Digest::update(&mut *fed.lock().expect("hasher poisoned"), bytes);
+        }
+        chunk.map_err(std::io::Error::other)
+    });
+    let limit = state.settings.builds.max_push_bytes;
+    let scratch = state.settings.scratch_dir();
+    let received = if gzip {
+        let reader = async_compression::tokio::bufread::GzipDecoder::new(StreamReader::new(upload));
+        SourceFile::receive(&scratch, ReaderStream::new(reader), limit).await
+    } else {
+        SourceFile::receive(&scratch, upload, limit).await
+    };
+    let source = received.map_err(|e| match e.downcast_ref::<crate::source::TooLarge>() {
+        Some(too_large) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorId::BadRequest, too_large.to_string()),
+        None => ApiError::bad_request(format!("the upload is not a readable tar: {e:#}")),
+    })?;
+    let digest = hex::encode(sha2::Digest::finalize(std::mem::take(&mut *hasher.lock().expect("hasher poisoned"))));
+    Ok(build_and_stream(state, app, digest, source, actor))
 }
 
 /// A push's way through the platform: build with the app's config, release
@@ -282,4 +335,25 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
         }
     }
     Ok(())
+}
+
+/// `git log --oneline theirs..ours` in the bare repository at `repo`.
+pub fn commits_between(repo: &std::path::Path, ours: &str, theirs: &str) -> Result<Vec<String>, String> {
+    const MOST: usize = 200;
+    let repo = git2::Repository::open_bare(repo).map_err(|e| format!("the repository cannot be read: {}", e.message()))?;
+    let oid = |s: &str| git2::Oid::from_str(s).map_err(|e| e.message().to_owned());
+    let (ours, theirs) = (oid(ours)?, oid(theirs)?);
+    if repo.find_commit(theirs).is_err() {
+        return Err(format!("{} is not in this app's history (it was pushed elsewhere)", &theirs.to_string()[..7]));
+    }
+    let mut walk = repo.revwalk().map_err(|e| e.message().to_owned())?;
+    walk.push(ours).map_err(|e| e.message().to_owned())?;
+    walk.hide(theirs).map_err(|e| e.message().to_owned())?;
+    let mut out = Vec::new();
+    for oid in walk.take(MOST) {
+        let oid = oid.map_err(|e| e.message().to_owned())?;
+        let commit = repo.find_commit(oid).map_err(|e| e.message().to_owned())?;
+        out.push(format!("{} {}", &oid.to_string()[..7], commit.summary().unwrap_or("")));
+    }
+    Ok(out)
 }

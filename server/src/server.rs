@@ -317,7 +317,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
 /// check), sign-in, and the hook's internal route, which checks its own secret.
 pub fn app_router(state: AppState) -> axum::Router {
     let token = || axum::middleware::from_fn_with_state(state.clone(), http::authorize);
-    let api = crate::api::router().route_layer(token());
+    let api = crate::api::router().merge(crate::git::archive_router()).route_layer(token());
     // Outermost last: the challenge is added to the token check's 401.
     let git = crate::git::router().route_layer(token()).route_layer(axum::middleware::from_fn(http::basic_challenge));
     axum::Router::new()

@@ -9,6 +9,18 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
+/// A tree over the size cap (`PAAS_MAX_PUSH_MB`): its message names the cap.
+#[derive(Debug)]
+pub struct TooLarge(pub String);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
 /// The pushed tree on disk. The file goes away with this value.
 pub struct SourceFile {
     file: tempfile::NamedTempFile,
@@ -33,10 +45,11 @@ impl SourceFile {
             let chunk = chunk.map_err(|e| anyhow!("the pushed tree ended early: {e}"))?;
             bytes += chunk.len() as u64;
             if bytes > limit {
-                bail!(
+                return Err(TooLarge(format!(
                     "the pushed tree is larger than {} KiB (PAAS_MAX_PUSH_MB): leave build artefacts and large data out of the repo",
                     limit >> 10
-                );
+                ))
+                .into());
             }
             w.write_all(&chunk).await?;
         }

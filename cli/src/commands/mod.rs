@@ -12,6 +12,7 @@ mod builds;
 mod certs;
 mod config;
 mod cron;
+mod deploy;
 mod domains;
 mod drains;
 mod login;
@@ -64,6 +65,8 @@ enum Command {
     Cron(cron::Cmd),
     #[command(flatten)]
     Builds(builds::Cmd),
+    #[command(flatten)]
+    Deploy(deploy::Cmd),
     #[command(flatten)]
     Logs(logs::Cmd),
     #[command(flatten)]
@@ -153,6 +156,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Run(cmd) => run::run(cmd, &mut ctx),
         Command::Cron(cmd) => cron::run(cmd, &mut ctx),
         Command::Builds(cmd) => builds::run(cmd, &mut ctx),
+        Command::Deploy(cmd) => deploy::run(cmd, &mut ctx),
         Command::Logs(cmd) => logs::run(cmd, &mut ctx),
         Command::Domains(cmd) => domains::run(cmd, &mut ctx),
         Command::Certs(cmd) => certs::run(cmd, &mut ctx),

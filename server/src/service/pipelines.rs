@@ -263,7 +263,7 @@ pub async fn diff(state: &AppState, principal: &Principal, app: &AppRow) -> ApiR
         let (commits, note) = match (&commit, &theirs) {
             (Some(ours), Some(theirs)) => {
                 let (repo, ours, theirs) = (repo.clone(), ours.clone(), theirs.clone());
-                match tokio::task::spawn_blocking(move || commits_between(&repo, &ours, &theirs)).await.map_err(ApiError::internal)? {
+                match tokio::task::spawn_blocking(move || crate::git::commits_between(&repo, &ours, &theirs)).await.map_err(ApiError::internal)? {
                     Ok(list) => (list, None),
                     Err(why) => (Vec::new(), Some(why)),
                 }
@@ -274,25 +274,4 @@ pub async fn diff(state: &AppState, principal: &Principal, app: &AppRow) -> ApiR
         downstream.push(DownstreamDiff { app: other.name, commit: theirs, commits, note });
     }
     Ok(PipelineDiff { app: app.name.clone(), commit, downstream })
-}
-
-/// `git log --oneline theirs..ours` in the bare repository at `repo`.
-fn commits_between(repo: &std::path::Path, ours: &str, theirs: &str) -> Result<Vec<String>, String> {
-    const MOST: usize = 200;
-    let repo = git2::Repository::open_bare(repo).map_err(|e| format!("the repository cannot be read: {}", e.message()))?;
-    let oid = |s: &str| git2::Oid::from_str(s).map_err(|e| e.message().to_owned());
-    let (ours, theirs) = (oid(ours)?, oid(theirs)?);
-    if repo.find_commit(theirs).is_err() {
-        return Err(format!("{} is not in this app's history (it was pushed elsewhere)", &theirs.to_string()[..7]));
-    }
-    let mut walk = repo.revwalk().map_err(|e| e.message().to_owned())?;
-    walk.push(ours).map_err(|e| e.message().to_owned())?;
-    walk.hide(theirs).map_err(|e| e.message().to_owned())?;
-    let mut out = Vec::new();
-    for oid in walk.take(MOST) {
-        let oid = oid.map_err(|e| e.message().to_owned())?;
-        let commit = repo.find_commit(oid).map_err(|e| e.message().to_owned())?;
-        out.push(format!("{} {}", &oid.to_string()[..7], commit.summary().unwrap_or("")));
-    }
-    Ok(out)
 }

@@ -218,7 +218,10 @@ fn the_table_gives_each_role_what_it_should() {
             assert_eq!(r.need, Need::App(Role::Admin), "access and destroying are an app admin's: {what}");
         }
         if let Need::AppOrDeploy(_) = r.need {
-            let deployish = r.action.starts_with("git.") || r.method == "GET" && (r.action.starts_with("releases.") || r.action.starts_with("builds."));
+            // A build from an uploaded tree (`paas deploy`) is a push by other means.
+            let deployish = r.action.starts_with("git.")
+                || r.action == "builds.create"
+                || r.method == "GET" && (r.action.starts_with("releases.") || r.action.starts_with("builds."));
             assert!(deployish, "a deploy token may only push and read releases and builds: {what}");
         }
         if ["users.list", "users.create", "users.remove", "audit.list"].contains(&r.action) {

@@ -115,6 +115,7 @@ async fn every_verb_prints_json_or_says_it_does_not() {
     ];
     let refuses: Vec<Vec<&str>> = vec![
         vec!["run", "true"],
+        vec!["deploy"],
         vec!["logs"],
         vec!["completions", "bash"],
         vec!["logout"],

@@ -13,6 +13,7 @@ mod access;
 mod acme;
 mod conventions;
 mod decisions;
+mod deploys;
 mod logs;
 mod people;
 mod pipelines;

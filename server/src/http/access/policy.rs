@@ -84,6 +84,8 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/apps/{app}/releases", DEVELOPER, "releases.rollback"),
     r("GET", "/apps/{app}/releases/{release}", AppOrDeploy(Role::Viewer), "releases.info"),
     r("GET", "/apps/{app}/builds", AppOrDeploy(Role::Viewer), "builds.list"),
+    // A build from an uploaded tree (`paas deploy`): a push by other means.
+    r("POST", "/apps/{app}/builds", AppOrDeploy(Role::Developer), "builds.create"),
     r("GET", "/apps/{app}/builds/{build}", AppOrDeploy(Role::Viewer), "builds.info"),
     r("DELETE", "/apps/{app}/build-cache", DEVELOPER, "builds.cache.clear"),
     r("GET", "/apps/{app}/formation", VIEWER, "ps.formation"),
