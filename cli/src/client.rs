@@ -155,8 +155,13 @@ impl Client {
     /// A POST of a file of `content_type`, streamed, whose successful
     /// answer is read line by line as it arrives (a build's output).
     pub fn upload_stream(&self, segments: &[&str], content_type: &str, file: std::fs::File) -> Result<std::io::BufReader<Response>> {
+        self.post_stream(segments, content_type, reqwest::blocking::Body::new(file))
+    }
+
+    /// A POST of `body`, whose successful answer is read line by line.
+    pub fn post_stream(&self, segments: &[&str], content_type: &str, body: impl Into<reqwest::blocking::Body>) -> Result<std::io::BufReader<Response>> {
         let rb = self.request(Method::POST, segments, &[]).header("content-type", content_type);
-        let resp = self.send(rb.body(reqwest::blocking::Body::new(file)))?;
+        let resp = self.send(rb.body(body))?;
         if !resp.status().is_success() {
             return decode::<serde_json::Value>(resp).and_then(|_| Err(anyhow!("the API answered without the build's output")));
         }

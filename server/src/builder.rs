@@ -119,6 +119,42 @@ impl Builder {
         Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json })
     }
 
+    /// An image the engine has (or pulls) as a build of `app`: `paas deploy
+    /// --image`. Its process types: those `given` (a Procfile's text),
+    /// else its `paas.procfile` label, else `web` running its own command.
+    /// The build records the image's ID where a push records its commit.
+    pub async fn adopt_image(&self, app: &AppRow, reference: &str, given: Option<&str>, out: &Output) -> Result<Built> {
+        let id = match self.runtime.image_id(reference).await? {
+            Some(id) => id,
+            None => {
+                out.heading(format!("Pulling {reference}")).await;
+                self.runtime.pull_image(reference).await.map_err(|e| {
+                    anyhow!("the engine has no image {reference} and cannot pull it ({e:#}): build or load it on the server's engine, or push it to a registry the engine can reach")
+                })?;
+                self.runtime.image_id(reference).await?.ok_or_else(|| anyhow!("{reference} was pulled, yet the engine does not have it"))?
+            }
+        };
+        let mut types = match given {
+            Some(text) => procfile::parse(text).map_err(|e| anyhow!("--process: {e}"))?,
+            None => match self.runtime.image_label(&id, "paas.procfile").await? {
+                Some(text) => procfile::parse(&text).map_err(|e| anyhow!("the image's paas.procfile label: {e}"))?,
+                None => BTreeMap::new(),
+            },
+        };
+        if types.is_empty() {
+            out.heading("No process types given: the web process runs the image's own command").await;
+            types.insert("web".to_owned(), String::new());
+        }
+        let digest = id.trim_start_matches("sha256:").to_owned();
+        let build = self.store.create_build(&app.id, &digest).await?;
+        out.heading(format!("Deploying image {reference} ({})", &digest[..digest.len().min(12)])).await;
+        let names: Vec<&str> = types.keys().map(String::as_str).collect();
+        out.heading(format!("Process types -> {}", names.join(", "))).await;
+        self.store.finish_build(&build.id, BuildStatus::Succeeded, Some(&id), &types, &out.text()).await?;
+        info!(app = %app.name, build = %build.id, image = %reference, "image adopted");
+        Ok(Built { build_id: build.id, commit: digest, image: id, process_types: types, app_json: AppJson::default() })
+    }
+
     /// See [`BuildpackBuilder::warm_up`].
     pub fn warm_up(&self, app: &str) {
         self.buildpacks.warm_up(app);

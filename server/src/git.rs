@@ -203,16 +203,40 @@ async fn internal_build(
     let source = SourceFile::receive(&state.settings.scratch_dir(), body.into_data_stream(), state.settings.builds.max_push_bytes)
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
-    Ok(build_and_stream(state, app, q.commit, source, actor))
+    Ok(build_and_stream(state, app, Start::Tree(q.commit, source), actor))
 }
 
 /// Builds and deploys `source` as `actor` in a task of its own, answering
 /// with the output line by line and then a result line.
-fn build_and_stream(state: AppState, app: AppRow, commit: String, source: SourceFile, actor: Actor) -> Response {
+/// What a build starts from.
+enum Start {
+    /// A tree (a push, or an upload) and its commit or checksum.
+    Tree(String, SourceFile),
+    /// An image the engine has or pulls, and the process types given.
+    Image(String, Option<String>),
+}
+
+fn build_and_stream(state: AppState, app: AppRow, start: Start, actor: Actor) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
     tokio::spawn(async move {
         let out = Output::new(tx.clone()).with_app_log(state.logs.clone(), &app.name);
-        let last = match actor.scope(deploy_push(&state, &app, &commit, source, &out)).await {
+        let job = async {
+            match start {
+                Start::Tree(commit, source) => deploy_push(&state, &app, &commit, source, &out).await,
+                Start::Image(reference, types) => {
+                    let built = state.builder.adopt_image(&app, &reference, types.as_deref(), &out).await;
+                    match built {
+                        Ok(built) => release_build(&state, &app, built, &out).await,
+                        Err(e) => {
+                            out.warn(format!("{e:#}")).await;
+                            out.warn("Deploy rejected: the running release is unchanged").await;
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        };
+        let last = match actor.scope(job).await {
             Ok(()) => RESULT_OK,
             Err(e) => {
                 warn!(app = %app.name, error = %format!("{e:#}"), "push rejected");
@@ -233,11 +257,23 @@ async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, hea
     let gzip = match kind.split(';').next().unwrap_or_default().trim() {
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => true,
         "application/x-tar" => false,
+        "application/json" => {
+            let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|e| ApiError::bad_request(format!("the request body: {e}")))?;
+            let wanted: paas_wire::ImageDeploy = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("the body is not an image deploy ({e}): send {{\"image\": \"REF\"}}")))?;
+            if wanted.image.trim().is_empty() || wanted.image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ApiError::bad_request("name the image as `docker` does: `myapp:1.2`, `registry:5000/myapp@sha256:...`"));
+            }
+            let procfile = (!wanted.process_types.is_empty())
+                .then(|| wanted.process_types.iter().map(|(t, c)| format!("{t}: {c}\n")).collect::<String>());
+            let actor = Actor::current().ok_or_else(|| ApiError::internal("a build without an actor"))?;
+            return Ok(build_and_stream(state, app, Start::Image(wanted.image.trim().to_owned(), procfile), actor));
+        }
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorId::BadRequest,
-                "send the tree as a tar (Content-Type: application/x-tar) or a gzipped tar (application/gzip): `paas deploy DIR` packs one",
+                "send the tree as a tar (Content-Type: application/x-tar) or a gzipped tar (application/gzip), or an image as JSON (application/json, {\"image\": \"REF\"}): `paas deploy` makes either",
             ))
         }
     };
@@ -263,7 +299,7 @@ async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, hea
         None => ApiError::bad_request(format!("the upload is not a readable tar: {e:#}")),
     })?;
     let digest = hex::encode(sha2::Digest::finalize(std::mem::take(&mut *hasher.lock().expect("hasher poisoned"))));
-    Ok(build_and_stream(state, app, digest, source, actor))
+    Ok(build_and_stream(state, app, Start::Tree(digest, source), actor))
 }
 
 /// A push's way through the platform: build with the app's config, release
@@ -273,6 +309,12 @@ async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, hea
 async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: SourceFile, out: &Output) -> Result<()> {
     let config = state.releases.config(app).await?;
     let built = state.builder.build(app, commit, source, &config, out).await?;
+    release_build(state, app, built, out).await
+}
+
+/// A build's way on: its app.json add-ons, the release, the dynos, and
+/// the truth about them told to `out`.
+async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Built, out: &Output) -> Result<()> {
     // app.json's add-ons, on the first deploy: attached before the release
     // is made, so its config (and its release phase) has their URLs.
     if let Err(e) = state.addons.provision_declared(app, &built.app_json.addons, out).await {

@@ -819,3 +819,13 @@ pub struct DownstreamDiff {
 pub struct Maintenance {
     pub maintenance: bool,
 }
+
+/// `POST /apps/{app}/builds` as JSON: release an image the engine has or
+/// can pull, with these process types (none: its `paas.procfile` label,
+/// else `web` running its own command).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageDeploy {
+    pub image: String,
+    #[serde(default)]
+    pub process_types: BTreeMap<String, String>,
+}

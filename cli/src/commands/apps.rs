@@ -1,4 +1,4 @@
-//! Apps: `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`,
+//! Apps: `apps`, `apps:create`, `apps:info`, `open`, `apps:destroy`, `git:remote`,
 //! `apps:constraints` (where an app's dynos may run on a swarm), and
 //! `nodes` (the machines dynos run on).
 
@@ -19,6 +19,8 @@ pub enum Cmd {
     /// Show an app.
     #[command(name = "apps:info")]
     AppsInfo,
+    /// Open the app's web URL in a browser (and print it).
+    Open,
     /// Destroy an app, its releases and dynos.
     #[command(name = "apps:destroy")]
     AppsDestroy {
@@ -129,6 +131,23 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                     println!("{line}");
                 }
                 println!("New dynos keep to them; `paas ps:restart -a {name}` moves the running ones.");
+            }
+        }
+        Cmd::Open => {
+            let name = ctx.app()?;
+            let app: App = ctx.client()?.get(&["apps", &name])?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "web_url": app.web_url }));
+            } else {
+                println!("{}", app.web_url);
+            }
+            // A browser only for a person at a terminal with a desktop.
+            if !ctx.json && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                for opener in ["xdg-open", "open"] {
+                    if std::process::Command::new(opener).arg(&app.web_url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().is_ok() {
+                        break;
+                    }
+                }
             }
         }
         Cmd::Nodes => {

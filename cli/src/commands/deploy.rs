@@ -2,7 +2,8 @@
 //! instead of a `git push` (for CI that builds elsewhere, or a directory
 //! that is not a repository). A directory is packed as a gzipped tar that
 //! leaves out what `.gitignore` and `.dockerignore` leave out, and `.git`;
-//! the build streams back as a push's does.
+//! the build streams back as a push's does. `paas deploy --image REF`
+//! releases an image built elsewhere.
 
 use super::Ctx;
 use crate::exit::{self, bail_usage};
@@ -16,7 +17,14 @@ pub enum Cmd {
     /// Build and release a directory (default: this one) or a .tar.gz/.tar of one, as a push would.
     Deploy {
         /// The directory, or a .tar.gz, .tgz or .tar file.
+        #[arg(conflicts_with = "image")]
         path: Option<PathBuf>,
+        /// Release this image instead (one the server's engine has, or can pull): `paas deploy --image myapp:1.2`.
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// With --image: a process type and its command, `web=CMD` (repeatable; default: the image's paas.procfile label, else its own command as web).
+        #[arg(long = "process", requires = "image", value_name = "TYPE=CMD")]
+        processes: Vec<String>,
     },
 }
 
@@ -53,9 +61,19 @@ fn pack(dir: &Path) -> Result<tempfile::NamedTempFile> {
 }
 
 pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
-    let Cmd::Deploy { path } = cmd;
+    let Cmd::Deploy { path, image, processes } = cmd;
     ctx.no_json("deploy", "it streams the build's output as a push does")?;
     let app = ctx.app()?;
+    if let Some(image) = image {
+        let mut process_types = std::collections::BTreeMap::new();
+        for p in &processes {
+            let Some((t, c)) = p.split_once('=') else { bail_usage!("--process {p:?} is not TYPE=CMD: write it as --process web='./server --port $PORT'") };
+            process_types.insert(t.trim().to_owned(), c.trim().to_owned());
+        }
+        let body = serde_json::to_vec(&paas_wire::ImageDeploy { image, process_types })?;
+        let lines = ctx.client()?.post_stream(&["apps", &app, "builds"], "application/json", body)?;
+        return finish(lines);
+    }
     let path = path.unwrap_or_else(|| PathBuf::from("."));
     let name = path.to_string_lossy().to_string();
     let (file, kind) = if path.is_dir() {
@@ -75,6 +93,11 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
         bail_usage!("{name} does not exist: give a directory or a .tar.gz of one");
     };
     let lines = ctx.client()?.upload_stream(&["apps", &app, "builds"], kind, file)?;
+    finish(lines)
+}
+
+/// Prints a build's output as it comes; 0 when it ended well.
+fn finish(lines: impl BufRead) -> Result<i32> {
     let mut ok = false;
     for line in lines.lines() {
         let line = line.context("the build's output ended early")?;

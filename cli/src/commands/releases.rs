@@ -1,4 +1,4 @@
-//! Releases: `releases`, `releases:info`, `releases:rollback`.
+//! Releases: `releases`, `releases:info`, `releases:output`, `releases:rollback`.
 
 use super::{change, id_segment, Ctx, WaitArgs};
 use crate::client::app_path;
@@ -18,6 +18,9 @@ pub enum Cmd {
     /// Show one release.
     #[command(name = "releases:info")]
     ReleasesInfo { release: String },
+    /// Print the output of the build a release runs.
+    #[command(name = "releases:output")]
+    ReleasesOutput { release: String },
     /// Roll back to an earlier release (a new release with its build and config).
     #[command(name = "releases:rollback")]
     ReleasesRollback {
@@ -72,6 +75,26 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                     ("Created".into(), r.created_at),
                     ("ID".into(), r.id),
                 ]);
+            }
+            Ok(0)
+        }
+        Cmd::ReleasesOutput { release } => {
+            let r: Release = ctx.client()?.get(&app_path(&name, &["releases", id_segment(&release)?]))?;
+            let Some(build) = r.build_id.clone() else {
+                return Err(crate::exit::refused(format!("v{} of {name} has no build: it changed config before the first deploy", r.version)));
+            };
+            match ctx.client()?.get::<paas_wire::BuildOutput>(&app_path(&name, &["builds", id_segment(&build)?])) {
+                Ok(b) if json => output::json(&b),
+                Ok(b) => print!("{}", b.output),
+                // A promoted release runs another app's build.
+                Err(_) if r.description.starts_with("Promote ") => {
+                    let from = r.description.trim_start_matches("Promote ").split(' ').next().unwrap_or_default().to_owned();
+                    return Err(crate::exit::refused(format!(
+                        "v{} of {name} was promoted from {from}, which built it: `paas builds:output {build} -a {from}` prints its output",
+                        r.version
+                    )));
+                }
+                Err(e) => return Err(e),
             }
             Ok(0)
         }

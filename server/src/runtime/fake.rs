@@ -381,6 +381,10 @@ impl super::ImageBuilder for FakeRuntime {
         Ok(Some(format!("sha256:{image}")))
     }
 
+    async fn pull_image(&self, _reference: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn image_from_files(&self, base: &str, _tar: &Path, tag: &str, _label: Option<(&str, &str)>) -> Result<String> {
         if base.is_empty() {
             return Err(anyhow!("no base image"));

@@ -653,6 +653,9 @@ pub trait ImageBuilder: Send + Sync + 'static {
     async fn image_label(&self, image: &str, label: &str) -> anyhow::Result<Option<String>>;
     /// An image's ID, if it exists.
     async fn image_id(&self, image: &str) -> anyhow::Result<Option<String>>;
+    /// Pulls `reference` from its registry (`paas deploy --image` of an
+    /// image the engine does not have).
+    async fn pull_image(&self, reference: &str) -> anyhow::Result<()>;
     /// Removes a named volume. Idempotent.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
     /// Pushes `image` to a registry as `repository:tag` (`repository`

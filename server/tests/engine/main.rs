@@ -13,6 +13,7 @@ mod addons_e2e;
 mod api;
 mod buildpacks;
 mod dashboard;
+mod deploys_e2e;
 mod e2e;
 mod faults;
 mod logs_e2e;

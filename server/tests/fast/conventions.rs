@@ -61,6 +61,8 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["config:unset", "K", "--wait", "10"],
         vec!["releases"],
         vec!["releases:info", "v1"],
+        vec!["releases:output", "v1"],
+        vec!["open"],
         vec!["releases:rollback", "v1", "--wait", "10"],
         vec!["ps:scale", "web=1", "--wait", "10"],
         vec!["ps:resize", "web=256M", "--wait", "10"],

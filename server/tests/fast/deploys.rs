@@ -55,3 +55,24 @@ async fn a_directory_and_a_tarball_deploy_as_a_push_does() {
     let r = f.http().post(f.url("/apps/deploy-dir/builds")).bearer_auth(&f.token).header("content-type", "application/gzip").body("not gzip").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400, "{}", r.text().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_deploys_with_the_process_types_given() {
+    let f = Fast::start().await;
+    f.app("deploy-img").await;
+    let out = f.paas(&["deploy", "--image", "ci/built:7", "--process", "web=serve", "--process", "worker=work", "-a", "deploy-img"], b"").await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("Process types -> web, worker"), "{}", text(&out.stdout));
+    let releases: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-img/releases", json!({})).await.json().await.unwrap();
+    assert_eq!(releases[0]["process_types"], json!({"web": "serve", "worker": "work"}));
+    assert_eq!(releases[0]["image"], "sha256:ci/built:7", "released by the engine's ID for it");
+    // Bad input says what to do, and releases nothing.
+    let out = f.paas(&["deploy", "--image", "ci/built:7", "--process", "web", "-a", "deploy-img"], b"").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = f.paas(&["deploy", "--image", "ci/built:7", "--process", "run=x", "-a", "deploy-img"], b"").await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let out = f.paas(&["deploy", "--image", "two words", "-a", "deploy-img"], b"").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let after: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-img/releases", json!({})).await.json().await.unwrap();
+    assert_eq!(after.len(), releases.len());
+}

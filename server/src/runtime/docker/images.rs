@@ -203,6 +203,16 @@ impl DockerRuntime {
         }
     }
 
+    pub(super) async fn pull_image(&self, reference: &str) -> Result<()> {
+        use futures_util::StreamExt;
+        let options = bollard::image::CreateImageOptions { from_image: reference.to_owned(), ..Default::default() };
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(step) = stream.next().await {
+            step.with_context(|| format!("cannot pull {reference}"))?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn image_id(&self, image: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(i.id),

@@ -362,6 +362,10 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::image_id(self, image).await
     }
 
+    async fn pull_image(&self, reference: &str) -> Result<()> {
+        DockerRuntime::pull_image(self, reference).await
+    }
+
     async fn image_from_files(&self, base: &str, tar: &Path, tag: &str, label: Option<(&str, &str)>) -> Result<String> {
         DockerRuntime::image_from_files(self, base, tar, tag, label).await
     }

@@ -381,6 +381,10 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.image_id(image).await
     }
 
+    async fn pull_image(&self, reference: &str) -> Result<()> {
+        self.engine.pull_image(reference).await
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<()> {
         self.engine.remove_volume(name).await
     }

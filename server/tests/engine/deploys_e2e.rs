@@ -1,0 +1,140 @@
+//! Dev/prod parity on the real engine: a staging build promoted to
+//! production serves there with production's config and the very same
+//! image, nothing rebuilt, and rolls back; a directory, a tarball and an
+//! image built with `docker build` deploy without `git push`; maintenance
+//! mode's page comes from the real router at once, `paas run` still works,
+//! and a restart keeps it.
+
+use crate::harness::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// The image ID a running web dyno of `app` was made from.
+fn web_image(p: &Platform, app: &str) -> String {
+    let ids = poll(Duration::from_secs(30), "a web dyno", || Some(p.running(app, "web")).filter(|i| !i.is_empty()));
+    let out = p.docker().args(["inspect", "--format", "{{.Image}}", &ids[0]]).output().unwrap();
+    text(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_promoted_build_serves_in_production_with_its_config_and_rolls_back() {
+    let mut p = Platform::start();
+    let (staging, production) = (unique_app("stage"), unique_app("prod"));
+    let repo = dockerfile_repo(&p, "main", "parity");
+    let dir = repo.path();
+    p.create_app(dir, &staging);
+    p.create_app(dir, &production);
+    let pipeline = unique_app("pipe");
+    p.paas_ok(dir, &["pipelines:create", &pipeline]);
+    p.paas_ok(dir, &["pipelines:add", &pipeline, "-a", &staging, "--stage", "staging"]);
+    p.paas_ok(dir, &["pipelines:add", &pipeline, "-a", &production, "--stage", "production"]);
+    p.paas_ok(dir, &["config:set", "GREETING=from-staging", "--no-wait", "-a", &staging]);
+    p.paas_ok(dir, &["config:set", "GREETING=from-production", "--no-wait", "-a", &production]);
+    p.push_ok(dir, &staging);
+    p.wait_for_page(&staging, "greeting: from-staging");
+
+    let said = p.paas_ok(dir, &["pipelines:promote", "-a", &staging]);
+    assert!(said.contains(&production), "{said}");
+    p.wait_for_page(&production, "greeting: from-production");
+    assert_eq!(web_image(&p, &production), web_image(&p, &staging), "production runs the very image staging does");
+    let builds: Vec<serde_json::Value> = p.api().get(p.url(&format!("/apps/{production}/builds"))).send().unwrap().json().unwrap();
+    assert!(builds.is_empty(), "nothing was built for production: {builds:?}");
+
+    // A second change; promote it; roll production back.
+    std::fs::write(dir.join("Procfile"), std::fs::read_to_string(dir.join("Procfile")).unwrap().replace("greeting:", "greeting v2:")).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "v2"]);
+    p.push_ok(dir, &staging);
+    let diff = p.paas_ok(dir, &["pipelines:diff", "-a", &staging]);
+    assert!(diff.contains("by 1 commit") && diff.contains("v2"), "{diff}");
+    p.paas_ok(dir, &["pipelines:promote", "-a", &staging]);
+    p.wait_for_page(&production, "greeting v2: from-production");
+    let releases: Vec<serde_json::Value> = p.api().get(p.url(&format!("/apps/{production}/releases"))).send().unwrap().json().unwrap();
+    let first_promotion = releases.iter().rev().find(|r| r["description"].as_str().unwrap().starts_with("Promote")).unwrap()["version"].as_i64().unwrap();
+    p.paas_ok(dir, &["releases:rollback", &format!("v{first_promotion}"), "-a", &production]);
+    poll(Duration::from_secs(60), "the rollback to serve", || {
+        p.get(&production, "/").filter(|(s, b)| *s == 200 && b.contains("greeting: from-production")).map(|_| ())
+    });
+    p.paas_ok(dir, &["pipelines:destroy", &pipeline]);
+}
+
+/// A directory holding the fixture app, with `marker`.
+fn fixture_dir(marker: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_fixture_app(dir.path(), marker);
+    dir
+}
+
+fn tarball_of(dir: &Path) -> tempfile::NamedTempFile {
+    let tarball = tempfile::Builder::new().suffix(".tar.gz").tempfile().unwrap();
+    let made = std::process::Command::new("tar").args(["-czf", tarball.path().to_str().unwrap(), "-C", dir.to_str().unwrap(), "."]).status().unwrap();
+    assert!(made.success());
+    tarball
+}
+
+#[test]
+fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
+    let mut p = Platform::start();
+    let app = unique_app("nogit");
+    let here = tempfile::tempdir().unwrap();
+    p.create_app(here.path(), &app);
+
+    let dir = fixture_dir("from-a-directory");
+    let said = p.paas_ok(here.path(), &["deploy", dir.path().to_str().unwrap(), "-a", &app]);
+    assert!(said.contains("Building with the Dockerfile"), "{said}");
+    p.wait_for_page(&app, "marker: from-a-directory");
+    // secret.txt is in the fixture's .dockerignore: not in the image.
+    let page = p.get(&app, "/").unwrap().1;
+    assert!(!page.contains("secret.txt"), "{page}");
+
+    let dir = fixture_dir("from-a-tarball");
+    let tarball = tarball_of(dir.path());
+    p.paas_ok(here.path(), &["deploy", tarball.path().to_str().unwrap(), "-a", &app]);
+    p.wait_for_page(&app, "marker: from-a-tarball");
+
+    // An image built here with `docker build`, its process types in a label.
+    let image = format!("paas-test/{app}:1");
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo '<p>built elsewhere</p>' > /www/index.html\n\
+             LABEL paas.procfile=\"web: exec httpd -f -p \\$PORT -h /www\"\n"
+        ),
+    )
+    .unwrap();
+    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let said = p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
+    assert!(said.contains("Process types -> web"), "{said}");
+    p.wait_for_page(&app, "built elsewhere");
+    let id = text(&p.docker().args(["image", "inspect", "--format", "{{.Id}}", &image]).output().unwrap().stdout).trim().to_owned();
+    assert_eq!(web_image(&p, &app), id, "released by its ID, which no later tag moves");
+    // An image the engine cannot have is refused before any release.
+    let out = p.paas(here.path(), &["deploy", "--image", "paas-test/no-such-image:0", "-a", &app]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("cannot pull it"), "{}", text(&out.stdout));
+    p.wait_for_page(&app, "built elsewhere");
+    p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    let _ = p.docker().args(["rmi", "-f", &image]).output();
+}
+
+#[test]
+fn maintenance_mode_on_the_real_router_lets_one_off_dynos_run_and_survives_a_restart() {
+    let mut p = Platform::start();
+    let app = unique_app("maint");
+    let repo = dockerfile_repo(&p, "main", "maint");
+    p.create_app(repo.path(), &app);
+    p.push_ok(repo.path(), &app);
+    p.wait_for_page(&app, "marker: maint");
+    p.paas_ok(repo.path(), &["maintenance:on", "-a", &app]);
+    let (status, body) = p.get(&app, "/").unwrap();
+    assert_eq!(status, 503, "the next request: {body}");
+    assert!(body.contains("Offline for maintenance"), "{body}");
+    let out = p.paas_ok(repo.path(), &["run", "-a", &app, "echo", "migrating"]);
+    assert!(out.contains("migrating"), "{out}");
+    p.terminate(Duration::from_secs(30));
+    p.boot();
+    assert_eq!(p.get(&app, "/").unwrap().0, 503, "kept through a restart");
+    p.paas_ok(repo.path(), &["maintenance:off", "-a", &app]);
+    p.wait_for_page(&app, "marker: maint");
+}
