@@ -566,6 +566,10 @@ impl ReleaseService {
         let _guard = lock.lock().await;
         let store = &self.inner.store;
         let images: Vec<String> = store.list_releases(&app.id).await?.into_iter().filter_map(|r| r.image).collect();
+        // Its builds' tags (`paas/APP:BUILD`) go first, so that removing an
+        // image by ID then deletes it only when no other app's tag names it
+        // (an identical build elsewhere is the same image).
+        let tags: Vec<String> = store.list_builds(&app.id).await?.iter().map(|b| format!("paas/{}:{}", app.name, &b.id[..b.id.len().min(8)])).collect();
         // The rows go first: a reconcile pass queued meanwhile (the dynos'
         // exit events queue some) then finds nothing to run, instead of
         // starting a dyno (and its network) again after they were removed.
@@ -583,6 +587,11 @@ impl ReleaseService {
         // An image referenced by a kept release is never removed.
         let kept = store.referenced_images().await?;
         tokio::spawn(async move {
+            for tag in tags {
+                if let Err(e) = runtime.remove_image(&tag).await {
+                    warn!(error = %format!("{e:#}"), "cannot untag an image of a destroyed app");
+                }
+            }
             for image in images.into_iter().filter(|i| !kept.contains(i)) {
                 if let Err(e) = runtime.remove_image(&image).await {
                     warn!(error = %format!("{e:#}"), "cannot remove image of a destroyed app");

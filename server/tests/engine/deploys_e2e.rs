@@ -9,11 +9,18 @@ use crate::harness::*;
 use std::path::Path;
 use std::time::Duration;
 
-/// The image ID a running web dyno of `app` was made from.
+/// The image ID the app's running web dynos were made from, once they all
+/// run one (the old release's leave after the new ones serve).
 fn web_image(p: &Platform, app: &str) -> String {
-    let ids = poll(Duration::from_secs(30), "a web dyno", || Some(p.running(app, "web")).filter(|i| !i.is_empty()));
-    let out = p.docker().args(["inspect", "--format", "{{.Image}}", &ids[0]]).output().unwrap();
-    text(&out.stdout).trim().to_owned()
+    poll(Duration::from_secs(30), "the web dynos to run one image", || {
+        let ids = p.running(app, "web");
+        let mut images: Vec<String> = ids
+            .iter()
+            .map(|id| text(&p.docker().args(["inspect", "--format", "{{.Image}}", id]).output().unwrap().stdout).trim().to_owned())
+            .collect();
+        images.dedup();
+        (images.len() == 1).then(|| images.remove(0))
+    })
 }
 
 #[test]
@@ -115,6 +122,14 @@ fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
     assert!(text(&out.stdout).contains("cannot pull it"), "{}", text(&out.stdout));
     p.wait_for_page(&app, "built elsewhere");
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    // Its builds' images go; the image it was given, which another tag
+    // names, stays (it is not the platform's to delete).
+    poll(Duration::from_secs(30), "the app's build images to go", || {
+        let left = text(&p.docker().args(["images", "-q", &format!("paas/{app}")]).output().unwrap().stdout);
+        left.trim().is_empty().then_some(())
+    });
+    let kept = p.docker().args(["image", "inspect", &image]).output().unwrap();
+    assert!(kept.status.success(), "the image it was given is kept");
     let _ = p.docker().args(["rmi", "-f", &image]).output();
 }
 

@@ -155,8 +155,11 @@ impl DockerRuntime {
             .docker
             .remove_image(
                 image,
+                // Not forced: an image another tag still names (another
+                // app's identical build, made by this server or another on
+                // the same engine) or a container still uses is kept.
                 Some(RemoveImageOptions {
-                    force: true,
+                    force: false,
                     noprune: false,
                 }),
                 None,
@@ -165,6 +168,10 @@ impl DockerRuntime {
         {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) => {
+                tracing::debug!(image, reason = %message, "image kept: still named or used elsewhere");
+                Ok(())
+            }
             Err(e) => Err(anyhow!(e).context(format!("cannot remove image {image}"))),
         }
     }
