@@ -212,8 +212,9 @@ async fn internal_build(
 enum Start {
     /// A tree (a push, or an upload) and its commit or checksum.
     Tree(String, SourceFile),
-    /// An image the engine has or pulls, and the process types given.
-    Image(String, Option<String>),
+    /// An image the engine has or pulls, the process types given, and who
+    /// asked (an image another app runs must be theirs too).
+    Image(String, Option<String>, crate::http::access::Principal),
 }
 
 fn build_and_stream(state: AppState, app: AppRow, start: Start, actor: Actor) -> Response {
@@ -223,8 +224,11 @@ fn build_and_stream(state: AppState, app: AppRow, start: Start, actor: Actor) ->
         let job = async {
             match start {
                 Start::Tree(commit, source) => deploy_push(&state, &app, &commit, source, &out).await,
-                Start::Image(reference, types) => {
-                    let built = state.builder.adopt_image(&app, &reference, types.as_deref(), &out).await;
+                Start::Image(reference, types, by) => {
+                    let built = match state.builder.adopt_image(&app, &reference, types.as_deref(), &out).await {
+                        Ok(built) => image_is_theirs(&state, &app, &by, &built.image).await.map(|()| built),
+                        Err(e) => Err(e),
+                    };
                     match built {
                         Ok(built) => release_build(&state, &app, built, &out).await,
                         Err(e) => {
@@ -249,10 +253,63 @@ fn build_and_stream(state: AppState, app: AppRow, start: Start, actor: Actor) ->
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response()
 }
 
+/// Refuses image references an app may not deploy: the platform's own
+/// images (`paas/...`: other apps' builds, the stack, add-ons), its own
+/// registry (`PAAS_REGISTRY`, which holds every app's images), a bare image
+/// ID, and a registry on an address the outbound policy refuses (as a drain's).
+async fn check_image_reference(state: &AppState, reference: &str) -> ApiResult<()> {
+    let refuse = |why: String| ApiError::new(StatusCode::FORBIDDEN, ErrorId::Forbidden, why);
+    if reference.starts_with("sha256:") || (reference.len() == 64 && reference.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(ApiError::bad_request("name the image by repository and tag or digest (`myapp:1.2`, `myapp@sha256:...`), not by a bare ID"));
+    }
+    let (registry, repository) = match reference.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (Some(first), rest),
+        _ => (None, reference),
+    };
+    if repository.starts_with("paas/") {
+        return Err(refuse(format!("{reference} is one of the platform's own images (other apps' builds, the stack, add-ons): deploy an image of your own")));
+    }
+    let Some(registry) = registry else { return Ok(()) };
+    if state.settings.hosts.registry.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(registry)) {
+        return Err(refuse(format!("{registry} is the platform's own registry, which holds every app's images: deploy from another registry")));
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().unwrap_or(443)),
+        _ => (registry, 443),
+    };
+    if let Err(e) = state.settings.server.outbound.resolve(host, port).await {
+        return Err(refuse(format!("the registry {registry} cannot be used: {e}")));
+    }
+    Ok(())
+}
+
+/// An image some other app's release runs may be deployed only by someone
+/// who may deploy that app too.
+async fn image_is_theirs(state: &AppState, app: &AppRow, by: &crate::http::access::Principal, image: &str) -> Result<()> {
+    for app_id in state.store.apps_with_image(image).await? {
+        if app_id == app.id {
+            continue;
+        }
+        let Some(other) = state.store.app_by_id(&app_id).await? else { continue };
+        let role = crate::http::access::standing(state, by, &other).await.map_err(|e| anyhow::anyhow!(e.message))?.role();
+        if role < Some(crate::http::access::Role::Developer) {
+            bail!("that image is another app's build, which you may not deploy: deploy an image of your own");
+        }
+    }
+    Ok(())
+}
+
 /// A build from an uploaded tree: a tar, gzipped (`application/gzip`) or
 /// not (`application/x-tar`), capped like a push. The build records the
 /// SHA-256 of what was uploaded where a push records its commit.
-async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn archive_build(
+    State(state): State<AppState>,
+    AppPath(app): AppPath,
+    principal: Option<axum::Extension<crate::http::access::Principal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let gzip = match kind.split(';').next().unwrap_or_default().trim() {
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" => true,
@@ -264,10 +321,13 @@ async fn archive_build(State(state): State<AppState>, AppPath(app): AppPath, hea
             if wanted.image.trim().is_empty() || wanted.image.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(ApiError::bad_request("name the image as `docker` does: `myapp:1.2`, `registry:5000/myapp@sha256:...`"));
             }
+            let reference = wanted.image.trim().to_owned();
+            check_image_reference(&state, &reference).await?;
             let procfile = (!wanted.process_types.is_empty())
                 .then(|| wanted.process_types.iter().map(|(t, c)| format!("{t}: {c}\n")).collect::<String>());
             let actor = Actor::current().ok_or_else(|| ApiError::internal("a build without an actor"))?;
-            return Ok(build_and_stream(state, app, Start::Image(wanted.image.trim().to_owned(), procfile), actor));
+            let by = principal.ok_or_else(|| ApiError::internal("a build without a principal"))?.0;
+            return Ok(build_and_stream(state, app, Start::Image(reference, procfile, by), actor));
         }
         _ => {
             return Err(ApiError::new(

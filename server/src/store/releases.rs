@@ -130,6 +130,11 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// The ids of the apps some release of which runs `image`.
+    pub async fn apps_with_image(&self, image: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT DISTINCT app_id FROM releases WHERE image = $1").bind(image).fetch_all(&self.pool).await?)
+    }
+
     /// Every image some release of some app still references: never to be
     /// garbage-collected.
     pub async fn referenced_images(&self) -> StoreResult<Vec<String>> {

@@ -116,6 +116,30 @@ fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
     p.wait_for_page(&app, "built elsewhere");
     let id = text(&p.docker().args(["image", "inspect", "--format", "{{.Id}}", &image]).output().unwrap().stdout).trim().to_owned();
     assert_eq!(web_image(&p, &app), id, "released by its ID, which no later tag moves");
+    // Another app's build, under a name of its own, is not a developer's
+    // of this app only to take.
+    let other = unique_app("nogit2");
+    p.create_app(here.path(), &other);
+    let dev = format!("dev-{other}@example.com");
+    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": dev, "password": "a long enough password"})).send().unwrap();
+    assert_eq!(made.status(), 201);
+    p.paas_ok(here.path(), &["access:add", &dev, "--role", "developer", "-a", &other]);
+    let token = reqwest::blocking::Client::new()
+        .post(p.url("/auth/tokens"))
+        .json(&serde_json::json!({"email": dev, "password": "a long enough password"}))
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let copy = format!("paas-test/{app}-copy:1");
+    assert!(p.docker().args(["tag", &id, &copy]).status().unwrap().success());
+    let out = p.paas_cmd(here.path(), &["deploy", "--image", &copy, "-a", &other]).env("PAAS_TOKEN", &token).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("another app's build"), "{}", text(&out.stdout));
+    let _ = p.docker().args(["rmi", &copy]).output();
     // An image the engine cannot have is refused before any release.
     let out = p.paas(here.path(), &["deploy", "--image", "paas-test/no-such-image:0", "-a", &app]);
     assert!(!out.status.success());

@@ -73,6 +73,18 @@ async fn an_image_deploys_with_the_process_types_given() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let out = f.paas(&["deploy", "--image", "two words", "-a", "deploy-img"], b"").await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    // Images that are not an app's to take: the platform's own, its
+    // registry's, a bare ID, a registry on a private address.
+    for (image, says) in [
+        ("paas/other-app:1a2b3c4d", "platform's own images"),
+        ("paas/stack-run:trixie-2", "platform's own images"),
+        ("sha256:0123456789abcdef", "not by a bare ID"),
+        ("10.9.8.7:5000/team/app:1", "PAAS_OUTBOUND_ALLOW"),
+    ] {
+        let out = f.paas(&["deploy", "--image", image, "-a", "deploy-img"], b"").await;
+        assert_eq!(out.status.code(), Some(4), "{image}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(says), "{image}: {}", text(&out.stderr));
+    }
     let after: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-img/releases", json!({})).await.json().await.unwrap();
     assert_eq!(after.len(), releases.len());
 }
