@@ -137,14 +137,17 @@ pub async fn remove_user(state: &AppState, email: &str) -> ApiResult<String> {
 /// against the address and the email; past the limit, a 429).
 pub async fn sign_in(state: &AppState, email: &str, password: &str, address: Option<std::net::IpAddr>) -> ApiResult<UserRow> {
     let addr_key = access::limits::address_key(address);
-    let user_key = access::limits::user_key(email);
-    if let Some(seconds) = state.failures.refused(&[&addr_key, &user_key]) {
-        return Err(ApiError::rate_limited(seconds));
-    }
     let user = match access::parse_email(email) {
         Ok(e) => state.store.user_by_email(&e).await?,
         Err(_) => None,
     };
+    // Counted per user only for users that exist: an email nobody has is
+    // not kept anywhere.
+    let user_key = user.as_ref().map(|u| access::limits::user_key(&u.email));
+    let keys: Vec<&str> = std::iter::once(addr_key.as_str()).chain(user_key.as_deref()).collect();
+    if let Some(seconds) = state.failures.refused(&keys) {
+        return Err(ApiError::rate_limited(seconds));
+    }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     // argon2 is deliberately slow: off the async workers.
     let given = password.to_owned();
@@ -152,8 +155,9 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str, address: Opt
     match user {
         Some(u) if ok => Ok(u),
         _ => {
-            let who = email.trim().to_lowercase();
-            crate::http::failed_attempt(state, address, &[&addr_key, &user_key], Some(&who), "a wrong email or password".into()).await;
+            // The audit log names the user only if there is one.
+            let who = user.as_ref().map(|u| u.email.clone());
+            crate::http::failed_attempt(state, address, &keys, who.as_deref(), "a wrong email or password".into()).await;
             Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 ErrorId::BadCredentials,

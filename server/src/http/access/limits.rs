@@ -4,6 +4,9 @@
 //! the right one included, so guessing gains nothing. Kept in memory: a
 //! restart forgets the counts, which costs an attacker a restart of ours.
 //!
+//! Only keys of addresses and of users that exist are counted (an email
+//! nobody has costs a lookup, not memory), and at most [`MAX_KEYS`] live.
+//!
 //! Hand-written rather than `governor`'s: what is limited here is failures,
 //! and a limiter must be asked "is this key refused now?" without counting
 //! the asking, which GCRA cells do not offer.
@@ -34,7 +37,8 @@ impl Failures {
         (*count >= self.limit && ends > now).then(|| ends - now)
     }
 
-    /// Counts a failure under each key.
+    /// Counts a failure under each key. Memory stays bounded: past
+    /// [`MAX_KEYS`] live keys, a key not yet counted is not added.
     pub fn record(&self, keys: &[&str], now: Instant) {
         let mut map = self.keys.lock().expect("failures poisoned");
         if map.len() >= MAX_KEYS {
@@ -42,6 +46,9 @@ impl Failures {
             map.retain(|_, (start, _)| *start + window > now);
         }
         for key in keys {
+            if map.len() >= MAX_KEYS && !map.contains_key(*key) {
+                continue;
+            }
             let entry = map.entry((*key).to_owned()).or_insert((now, 0));
             if entry.0 + self.window <= now {
                 *entry = (now, 0);
@@ -57,10 +64,18 @@ impl Failures {
     }
 }
 
-/// The key of an address.
+/// The key of an address: an IPv6 address by its /64, which one host
+/// usually has whole (so it cannot spread its guesses over addresses).
 pub fn address_key(addr: Option<std::net::IpAddr>) -> String {
     match addr {
-        Some(a) => format!("addr:{a}"),
+        Some(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(a) => format!("addr:{}", match a {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, std::net::IpAddr::V4),
+            v4 => v4,
+        }),
         None => "addr:unknown".to_owned(),
     }
 }
@@ -89,5 +104,15 @@ mod tests {
         assert_eq!(f.refused_for("a", t0 + Duration::from_secs(10)), None, "the window ended");
         f.record(&["a"], t0 + Duration::from_secs(11));
         assert_eq!(f.refused_for("a", t0 + Duration::from_secs(11)), None, "a new window counts from one");
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_host_share_a_key() {
+        let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert_eq!(address_key(Some(a)), address_key(Some(b)));
+        assert_ne!(address_key(Some(a)), address_key(Some("2001:db8:1:3::1".parse().unwrap())));
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(Some(mapped)), "addr:192.0.2.7");
     }
 }
