@@ -335,16 +335,8 @@ async fn login(State(state): State<AppState>, peer: Peer, tls: Tls, headers: Hea
         Err(e) => return ApiError::from(e).into_response(),
     };
     tracing::info!(user = %user.email, "dashboard sign-in");
-    let event = crate::http::access::audit::Event {
-        actor: user.email.clone(),
-        user_id: Some(user.id.clone()),
-        address,
-        action: "auth.login".into(),
-        detail: if token_id.is_some() { "dashboard, with a token" } else { "dashboard, with a password" }.into(),
-        status: 303,
-        ..Default::default()
-    };
-    state.audit.record(event).await;
+    let how = if token_id.is_some() { "dashboard, with a token" } else { "dashboard, with a password" };
+    state.audit.record(crate::http::access::audit::Event::login(&user, address, how, 303)).await;
     let mut response = Redirect::to("/").into_response();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, set_cookie(secure, COOKIE, &id, "/", state.sessions.ttl().as_secs()));

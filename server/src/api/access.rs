@@ -36,16 +36,7 @@ async fn login(State(state): State<AppState>, peer: Peer, headers: axum::http::H
     let description = super::tokens::description(body.description.as_deref())?.unwrap_or("paas login");
     let new = crate::store::NewToken { name: "login", description: Some(description), user_id: Some(&user.id), ..Default::default() };
     let (row, value) = state.store.create_token_with(&new).await?;
-    let event = crate::http::access::audit::Event {
-        actor: user.email.clone(),
-        user_id: Some(user.id.clone()),
-        address,
-        action: "auth.login".into(),
-        detail: format!("token {} made", row.id),
-        status: 201,
-        ..Default::default()
-    };
-    state.audit.record(event).await;
+    state.audit.record(crate::http::access::audit::Event::login(&user, address, format!("token {} made", row.id), 201)).await;
     Ok((StatusCode::CREATED, Json(TokenCreated { token: super::tokens::to_wire(&row, &user.email, None), value })))
 }
 

@@ -93,7 +93,7 @@ pub async fn set_constraints(state: &AppState, app: &AppRow, constraints: &[Stri
 
 /// Whether the app is in maintenance mode.
 pub async fn maintenance(state: &AppState, app: &AppRow) -> ApiResult<bool> {
-    Ok(state.store.apps_in_maintenance().await?.iter().any(|a| *a == app.name))
+    Ok(state.store.in_maintenance(&app.id).await?)
 }
 
 /// Turns maintenance mode on or off: at once on the router, and kept in the

@@ -49,17 +49,27 @@ async fn app_named(state: &AppState, name: &str) -> ApiResult<AppRow> {
 async fn visible(state: &AppState, principal: &Principal, name: &str) -> ApiResult<(PipelineRow, Vec<CouplingRow>)> {
     let row = state.store.pipeline(name).await?.ok_or_else(|| no_pipeline(name))?;
     let couplings = state.store.couplings(&row.id).await?;
-    if principal.is_admin() || row.created_by.as_deref() == Some(principal.user.id.as_str()) {
-        return Ok((row, couplings));
+    if may_see(state, principal, &row, &couplings).await? {
+        Ok((row, couplings))
+    } else {
+        Err(no_pipeline(name))
     }
-    for c in &couplings {
+}
+
+/// Whether the caller may see a pipeline: its maker, a platform admin, or
+/// someone with a role on one of its apps.
+async fn may_see(state: &AppState, principal: &Principal, row: &PipelineRow, couplings: &[CouplingRow]) -> ApiResult<bool> {
+    if principal.is_admin() || row.created_by.as_deref() == Some(principal.user.id.as_str()) {
+        return Ok(true);
+    }
+    for c in couplings {
         if let Some(app) = state.store.app_by_id(&c.app_id).await? {
             if role_on(state, principal, &app).await?.is_some() {
-                return Ok((row, couplings));
+                return Ok(true);
             }
         }
     }
-    Err(no_pipeline(name))
+    Ok(false)
 }
 
 /// The app's current release number and its build's commit.
@@ -99,7 +109,8 @@ pub async fn create(state: &AppState, principal: &Principal, name: &str) -> ApiR
 pub async fn list(state: &AppState, principal: &Principal) -> ApiResult<Vec<Pipeline>> {
     let mut out = Vec::new();
     for row in state.store.pipelines().await? {
-        if let Ok((row, couplings)) = visible(state, principal, &row.id).await {
+        let couplings = state.store.couplings(&row.id).await?;
+        if may_see(state, principal, &row, &couplings).await? {
             out.push(to_wire(state, principal, &row, &couplings).await?);
         }
     }

@@ -97,6 +97,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the app is in maintenance mode.
+    pub async fn in_maintenance(&self, app_id: &str) -> StoreResult<bool> {
+        let on: Option<i64> = sqlx::query_scalar("SELECT maintenance FROM apps WHERE id = $1").bind(app_id).fetch_optional(&self.pool).await?;
+        Ok(on == Some(1))
+    }
+
     /// The names of the apps in maintenance mode.
     pub async fn apps_in_maintenance(&self) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT name FROM apps WHERE maintenance = 1 ORDER BY name").fetch_all(&self.pool).await?)

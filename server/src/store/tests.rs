@@ -120,7 +120,7 @@ async fn builds_formation_tokens(store: Store) {
     let revoked = store.revoke_token(&row.id).await.unwrap().unwrap();
     assert!(revoked.revoked_at.is_some() && revoked.last_used_at.is_some());
     assert!(store.verify_token(&ci).await.unwrap().is_none(), "revoked");
-    assert!(!store.token_active(&row.id).await.unwrap());
+    assert!(!store.token(&row.id).await.unwrap().unwrap().active_at(&now()));
     assert_eq!(store.tokens(None).await.unwrap().len(), 3, "revoked and expired tokens stay listed");
     assert!(store.revoke_token("no-such-id").await.unwrap().is_none());
 
@@ -186,6 +186,7 @@ async fn users_roles_sessions_and_audit(store: Store) {
     let token = store.create_token("later").await.unwrap();
     assert_eq!(store.verify_token(&token).await.unwrap().unwrap().user_id.as_deref(), Some(admin.id.as_str()));
     let (row, user) = store.verify_token_user(&token).await.unwrap().unwrap();
+    let user = user.unwrap();
     assert_eq!((row.name.as_str(), user.email.as_str(), user.is_admin()), ("later", "root@example.com", true));
     assert!(store.verify_token_user("paas_wrong").await.unwrap().is_none());
 

@@ -65,15 +65,15 @@ struct Hashed {
     token_hash: String,
 }
 
-/// A token row with its hash and its user's columns.
+/// A token row with its hash and its user's columns (none without a user).
 #[derive(sqlx::FromRow)]
 struct WithUser {
     #[sqlx(flatten)]
     hashed: Hashed,
-    u_email: String,
+    u_email: Option<String>,
     u_password_hash: Option<String>,
-    u_admin: i64,
-    u_created_at: String,
+    u_admin: Option<i64>,
+    u_created_at: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, description, created_at, expires_at, last_used_at, revoked_at, user_id, app_id, role";
@@ -122,29 +122,21 @@ impl Store {
         Ok((row, token))
     }
 
-    /// The token, if it is valid now (not revoked, not expired). The lookup
-    /// is by hash, and the stored hash is compared again in constant time.
+    /// The token, if it is valid now (not revoked, not expired).
     pub async fn verify_token(&self, token: &str) -> StoreResult<Option<TokenRow>> {
-        let hash = crypto::hash_token(token);
-        let row: Option<Hashed> = sqlx::query_as(&format!("SELECT {COLUMNS}, token_hash FROM tokens WHERE token_hash = $1"))
-            .bind(&hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(Hashed { row, token_hash }) = row else { return Ok(None) };
-        if !crypto::constant_time_eq(&token_hash, &hash) {
-            return Ok(None);
-        }
-        Ok(row.active_at(&now()).then_some(row))
+        Ok(self.verify_token_user(token).await?.map(|(row, _)| row))
     }
 
-    /// The token, if it is valid now, with its user: one query, as every
-    /// request makes it. None for a token of no one.
-    pub async fn verify_token_user(&self, token: &str) -> StoreResult<Option<(TokenRow, super::UserRow)>> {
+    /// The token, if it is valid now, with its user (none for a token of no
+    /// one, made before the first start): one query, as every request makes
+    /// it. The lookup is by hash, and the stored hash is compared again in
+    /// constant time.
+    pub async fn verify_token_user(&self, token: &str) -> StoreResult<Option<(TokenRow, Option<super::UserRow>)>> {
         let hash = crypto::hash_token(token);
         let row: Option<WithUser> = sqlx::query_as(
             "SELECT t.id, t.name, t.description, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.user_id, t.app_id, t.role, t.token_hash, \
              u.email AS u_email, u.password_hash AS u_password_hash, u.admin AS u_admin, u.created_at AS u_created_at \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+             FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&self.pool)
@@ -153,14 +145,11 @@ impl Store {
         if !crypto::constant_time_eq(&token_hash, &hash) || !row.active_at(&now()) {
             return Ok(None);
         }
-        let user = super::UserRow { id: row.user_id.clone().unwrap_or_default(), email: u_email, password_hash: u_password_hash, admin: u_admin, created_at: u_created_at };
+        let user = match (row.user_id.clone(), u_email, u_admin, u_created_at) {
+            (Some(id), Some(email), Some(admin), Some(created_at)) => Some(super::UserRow { id, email, password_hash: u_password_hash, admin, created_at }),
+            _ => None,
+        };
         Ok(Some((row, user)))
-    }
-
-    /// The token by id, if it is valid now (a dashboard session's token).
-    pub async fn token_active(&self, id: &str) -> StoreResult<bool> {
-        let row: Option<TokenRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.is_some_and(|r| r.active_at(&now())))
     }
 
     /// Every token (of one user, when given), newest first.

@@ -92,10 +92,6 @@ impl Store {
         Ok(sqlx::query_as(&format!("SELECT {USER} FROM users ORDER BY email")).fetch_all(&self.pool).await?)
     }
 
-    pub async fn user_count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
-    }
-
     pub async fn set_password(&self, user_id: &str, hash: &str) -> StoreResult<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(hash).bind(user_id).execute(&self.pool).await?;
         Ok(())

@@ -5,25 +5,6 @@
 use crate::harness::*;
 use std::time::Duration;
 
-const PASSWORD: &str = "a long enough password";
-
-/// A token of `email`, by signing in with the password.
-fn token_of(p: &Platform, email: &str) -> String {
-    let r = reqwest::blocking::Client::new()
-        .post(p.url("/auth/tokens"))
-        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<serde_json::Value>().unwrap()["value"].as_str().unwrap().to_owned()
-}
-
-fn push_with(p: &Platform, dir: &std::path::Path, token: &str, app: &str) -> (bool, String) {
-    let url = format!("http://git:{token}@127.0.0.1:{}/{app}.git", p.api_port);
-    let out = p.git(dir, &["push", &url, "HEAD:main"]);
-    (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
-}
-
 #[test]
 fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
     let mut p = Platform::start();
@@ -33,18 +14,17 @@ fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
     p.create_app(dir, &app);
     let (dev, viewer) = (format!("dev-{app}@example.com"), format!("view-{app}@example.com"));
     for (email, role) in [(&dev, "developer"), (&viewer, "viewer")] {
-        let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": PASSWORD})).send().unwrap();
-        assert_eq!(made.status(), 201);
+        p.add_user(email);
         p.paas_ok(dir, &["access:add", email, "--role", role, "-a", &app]);
     }
-    let dev_token = token_of(&p, &dev);
-    let viewer_token = token_of(&p, &viewer);
+    let dev_token = p.token_of(&dev);
+    let viewer_token = p.token_of(&viewer);
 
     // CI's deploy token, made by the developer, deploys.
     let out = p.paas_cmd(dir, &["tokens:create", "-a", &app, "--role", "deploy", "--description", "ci", "--json"]).env("PAAS_TOKEN", &dev_token).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let deploy = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["value"].as_str().unwrap().to_owned();
-    let (ok, said) = push_with(&p, dir, &deploy, &app);
+    let (ok, said) = p.push_as(dir, &app, &deploy);
     assert!(ok, "{said}");
     p.wait_for_page(&app, "marker: team");
     let releases = p.paas_ok(dir, &["releases", "-a", &app]);
@@ -52,7 +32,7 @@ fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
 
     // The developer pushes and runs.
     p.git_ok(dir, &["commit", "-q", "--allow-empty", "-m", "second"]);
-    let (ok, said) = push_with(&p, dir, &dev_token, &app);
+    let (ok, said) = p.push_as(dir, &app, &dev_token);
     assert!(ok, "{said}");
     let releases = p.paas_ok(dir, &["releases", "-a", &app]);
     assert!(releases.lines().find(|l| l.starts_with("v2 ")).is_some_and(|l| l.contains(&format!("by {dev}"))), "the newest release is the developer's:\n{releases}");
@@ -64,7 +44,7 @@ fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
     let out = p.paas_cmd(dir, &["run", "-a", &app, "echo", "nope"]).env("PAAS_TOKEN", &viewer_token).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(text(&out.stderr).contains("needs a developer"), "{}", text(&out.stderr));
-    let (ok, said) = push_with(&p, dir, &viewer_token, &app);
+    let (ok, said) = p.push_as(dir, &app, &viewer_token);
     assert!(!ok, "a viewer's push is refused: {said}");
     let out = p.paas_cmd(dir, &["run", "-a", &app, "echo", "nope"]).env("PAAS_TOKEN", &deploy).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
@@ -81,8 +61,7 @@ fn deploy_tokens_push_developers_push_and_run_viewers_do_not() {
 fn paas_login_at_a_terminal_asks_for_the_password_without_echo() {
     let p = Platform::start();
     let email = format!("{}@example.com", unique_app("tty"));
-    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": PASSWORD})).send().unwrap();
-    assert_eq!(made.status(), 201);
+    p.add_user(&email);
     let home = tempfile::tempdir().unwrap();
     let cmd = format!("{} login --api-url {}; echo exit=$?; sleep 60", crate::shared::cli_exe().display(), p.api_url());
     let env = [("HOME", home.path().display().to_string()), ("NO_COLOR", "1".to_owned())];
@@ -90,10 +69,10 @@ fn paas_login_at_a_terminal_asks_for_the_password_without_echo() {
     term.wait_for("Email:", Duration::from_secs(10));
     term.type_line(&email);
     term.wait_for("Password:", Duration::from_secs(10));
-    term.type_line(PASSWORD);
+    term.type_line(USER_PASSWORD);
     let screen = term.wait_for("exit=", Duration::from_secs(20));
     assert!(screen.contains(&format!("as {email}")) && screen.contains("exit=0"), "{screen}");
-    assert!(!screen.contains(PASSWORD), "the password is not echoed:\n{screen}");
+    assert!(!screen.contains(USER_PASSWORD), "the password is not echoed:\n{screen}");
     let saved = std::fs::read_to_string(home.path().join(".config/paas/credentials.json")).unwrap();
-    assert!(!saved.contains(PASSWORD), "a token is kept, not the password");
+    assert!(!saved.contains(USER_PASSWORD), "a token is kept, not the password");
 }

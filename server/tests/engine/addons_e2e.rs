@@ -274,19 +274,9 @@ fn add_on_bad_input_is_refused_and_says_what_to_do() {
     // An admin of the other app only: the add-on does not exist for them,
     // and once attached there, it is still not theirs to destroy or upgrade.
     let stranger = format!("dev-{other}@example.com");
-    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": stranger, "password": "a long enough password"})).send().unwrap();
-    assert_eq!(made.status(), 201);
+    p.add_user(&stranger);
     p.paas_ok(dir, &["access:add", &stranger, "--role", "admin", "-a", &other]);
-    let token = reqwest::blocking::Client::new()
-        .post(p.url("/auth/tokens"))
-        .json(&serde_json::json!({"email": stranger, "password": "a long enough password"}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = p.token_of(&stranger);
     let as_stranger = |args: &[&str]| {
         let out = p.paas_cmd(dir, args).env("PAAS_TOKEN", &token).output().unwrap();
         (out.status.code(), text(&out.stderr))

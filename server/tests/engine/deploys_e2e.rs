@@ -121,19 +121,9 @@ fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
     let other = unique_app("nogit2");
     p.create_app(here.path(), &other);
     let dev = format!("dev-{other}@example.com");
-    let made = p.api().post(p.url("/users")).json(&serde_json::json!({"email": dev, "password": "a long enough password"})).send().unwrap();
-    assert_eq!(made.status(), 201);
+    p.add_user(&dev);
     p.paas_ok(here.path(), &["access:add", &dev, "--role", "developer", "-a", &other]);
-    let token = reqwest::blocking::Client::new()
-        .post(p.url("/auth/tokens"))
-        .json(&serde_json::json!({"email": dev, "password": "a long enough password"}))
-        .send()
-        .unwrap()
-        .json::<serde_json::Value>()
-        .unwrap()["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = p.token_of(&dev);
     let copy = format!("paas-test/{app}-copy:1");
     assert!(p.docker().args(["tag", &id, &copy]).status().unwrap().success());
     let out = p.paas_cmd(here.path(), &["deploy", "--image", &copy, "-a", &other]).env("PAAS_TOKEN", &token).output().unwrap();

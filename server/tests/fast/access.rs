@@ -78,14 +78,6 @@ impl Team {
     }
 }
 
-/// A user's token, by signing in with their password.
-async fn login(f: &Fast, email: &str) -> String {
-    let r = f.http().post(f.url("/auth/tokens")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201, "{email} signs in: {}", r.text().await.unwrap());
-    let made: serde_json::Value = r.json().await.unwrap();
-    made["value"].as_str().unwrap().to_owned()
-}
-
 async fn call(f: &Fast, token: &str, method: Method, path: &str, body: serde_json::Value) -> reqwest::Response {
     f.http().request(method, f.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
 }
@@ -264,10 +256,10 @@ async fn every_route_answers_each_role_as_the_table_says() {
     }
     let team = Team { users };
     let tokens = Tokens {
-        outsider: login(&f, team.email(Who::Outsider)).await,
-        viewer: login(&f, team.email(Who::Viewer)).await,
-        developer: login(&f, team.email(Who::Developer)).await,
-        appadmin: login(&f, team.email(Who::AppAdmin)).await,
+        outsider: f.token_of(team.email(Who::Outsider), PASSWORD).await,
+        viewer: f.token_of(team.email(Who::Viewer), PASSWORD).await,
+        developer: f.token_of(team.email(Who::Developer), PASSWORD).await,
+        appadmin: f.token_of(team.email(Who::AppAdmin), PASSWORD).await,
         platform: f.token.clone(),
     };
 

@@ -98,6 +98,13 @@ impl Fast {
         self.http().request(method, self.url(path)).bearer_auth(&self.token).json(&body).send().await.unwrap()
     }
 
+    /// A token of `email`, by signing in with `password` (`POST /auth/tokens`).
+    pub async fn token_of(&self, email: &str, password: &str) -> String {
+        let r = self.http().post(self.url("/auth/tokens")).json(&serde_json::json!({"email": email, "password": password})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{email} could not sign in");
+        r.json::<serde_json::Value>().await.unwrap()["value"].as_str().unwrap().to_owned()
+    }
+
     /// A client that does not follow redirects, as the dashboard tests want.
     pub fn browser() -> reqwest::Client {
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -29,12 +29,6 @@ async fn add_user(f: &Fast, email: &str) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-async fn token_of(f: &Fast, email: &str) -> String {
-    let r = f.http().post(f.url("/auth/tokens")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    r.json::<serde_json::Value>().await.unwrap()["value"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_log_in_with_passwords_and_roles_limit_what_they_see() {
     let f = Fast::start().await;
@@ -65,7 +59,7 @@ async fn users_log_in_with_passwords_and_roles_limit_what_they_see() {
     // The developer creates an app: its admin. Others do not see it.
     let out = Fast::finish(as_user(&f, home.path(), None, &["apps:create", "ppl-shop"]), b"").await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let view = token_of(&f, "view@example.com").await;
+    let view = f.token_of("view@example.com", PASSWORD).await;
     let apps: Vec<serde_json::Value> = f.http().get(f.url("/apps")).bearer_auth(&view).send().await.unwrap().json().await.unwrap();
     assert!(apps.is_empty(), "an app without a role is not listed: {apps:?}");
     let r = f.http().get(f.url("/apps/ppl-shop")).bearer_auth(&view).send().await.unwrap();
@@ -145,7 +139,7 @@ async fn users_log_in_with_passwords_and_roles_limit_what_they_see() {
 async fn a_deploy_token_pushes_to_its_app_and_does_nothing_else() {
     let f = Fast::start().await;
     add_user(&f, "ci-owner@example.com").await;
-    let owner = token_of(&f, "ci-owner@example.com").await;
+    let owner = f.token_of("ci-owner@example.com", PASSWORD).await;
     let send = |token: &str, method: Method, path: &str, body: serde_json::Value| {
         let rb = f.http().request(method, f.url(path)).bearer_auth(token).json(&body);
         async move { rb.send().await.unwrap() }
@@ -194,7 +188,7 @@ async fn a_deploy_token_pushes_to_its_app_and_does_nothing_else() {
     }
     // A viewer cannot make one.
     add_user(&f, "ci-viewer@example.com").await;
-    let viewer = token_of(&f, "ci-viewer@example.com").await;
+    let viewer = f.token_of("ci-viewer@example.com", PASSWORD).await;
     send(&owner, Method::POST, "/apps/ppl-ci/access", json!({"email": "ci-viewer@example.com", "role": "viewer"})).await;
     let r = send(&viewer, Method::POST, "/tokens", json!({"app": "ppl-ci", "role": "deploy"})).await;
     assert_eq!(r.status().as_u16(), 403);
@@ -256,7 +250,7 @@ async fn dashboard_sessions_sign_in_with_passwords_and_outlive_a_restart() {
     let mut f = Fast::start().await;
     add_user(&f, "dash-dev@example.com").await;
     add_user(&f, "dash-view@example.com").await;
-    let dev = token_of(&f, "dash-dev@example.com").await;
+    let dev = f.token_of("dash-dev@example.com", PASSWORD).await;
     assert_eq!(call(&f, &dev, Method::POST, "/apps", json!({"name": "ppl-dash"})).await.status().as_u16(), 201);
     call(&f, &dev, Method::POST, "/apps/ppl-dash/access", json!({"email": "dash-view@example.com", "role": "viewer"})).await;
 

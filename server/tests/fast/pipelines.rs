@@ -79,8 +79,7 @@ async fn a_staging_build_is_promoted_to_production_with_its_own_config_and_nothi
     // Who may promote: a developer of staging alone may not touch production.
     ok(&f.paas(&["users:create", "stager@example.com"], b"a long enough password\n").await);
     ok(&f.paas(&["access:add", "stager@example.com", "--role", "developer", "-a", "pipe-stage"], b"").await);
-    let token = f.http().post(f.url("/auth/tokens")).json(&json!({"email": "stager@example.com", "password": "a long enough password"})).send().await.unwrap();
-    let token = token.json::<serde_json::Value>().await.unwrap()["value"].as_str().unwrap().to_owned();
+    let token = f.token_of("stager@example.com", "a long enough password").await;
     let r = f.http().post(f.url("/pipeline-promotions")).bearer_auth(&token).json(&json!({"source": "pipe-stage"})).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404, "production does not exist for them");
     let seen: serde_json::Value = f.http().get(f.url("/pipelines/shop")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();

@@ -27,6 +27,21 @@ pub struct Event {
     pub status: u16,
 }
 
+impl Event {
+    /// A sign-in of `user` (a token made, or a dashboard session).
+    pub fn login(user: &crate::store::UserRow, address: Option<std::net::IpAddr>, detail: impl Into<String>, status: u16) -> Self {
+        Event {
+            actor: user.email.clone(),
+            user_id: Some(user.id.clone()),
+            address,
+            action: "auth.login".into(),
+            app: None,
+            detail: detail.into(),
+            status,
+        }
+    }
+}
+
 pub struct AuditLog {
     store: Store,
     kept: Duration,

@@ -269,7 +269,7 @@ pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
 
 /// The user a token belongs to, if the token is valid now.
 pub async fn principal_of_token(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
-    Ok(state.store.verify_token_user(token).await?.map(|(token, user)| Principal { user, token: Some(token) }))
+    Ok(state.store.verify_token_user(token).await?.and_then(|(token, user)| Some(Principal { user: user?, token: Some(token) })))
 }
 
 /// The address a request came from: the peer, or the client a trusted

@@ -13,6 +13,9 @@ pub fn unique_app(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// The password of the users tests add ([`Platform::add_user`]).
+pub const USER_PASSWORD: &str = "a long enough password";
+
 /// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
 pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -294,9 +297,31 @@ impl Platform {
     /// `git push` to the app with the token in the URL; returns whether the
     /// push was accepted, and everything git printed.
     pub fn push(&self, dir: &Path, app: &str) -> (bool, String) {
-        let url = format!("http://git:{}@127.0.0.1:{}/{app}.git", self.token, self.api_port);
+        self.push_as(dir, app, &self.token)
+    }
+
+    /// [`Self::push`] with another token (a user's, a deploy token).
+    pub fn push_as(&self, dir: &Path, app: &str, token: &str) -> (bool, String) {
+        let url = format!("http://git:{token}@127.0.0.1:{}/{app}.git", self.api_port);
         let out = self.git(dir, &["push", &url, "HEAD:main"]);
         (out.status.success(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+    }
+
+    /// Adds a user with [`USER_PASSWORD`], as the platform admin.
+    pub fn add_user(&self, email: &str) {
+        let made = self.api().post(self.url("/users")).json(&serde_json::json!({"email": email, "password": USER_PASSWORD})).send().unwrap();
+        assert_eq!(made.status(), 201, "{email} was not added");
+    }
+
+    /// A token of `email`, by signing in with [`USER_PASSWORD`].
+    pub fn token_of(&self, email: &str) -> String {
+        let r = reqwest::blocking::Client::new()
+            .post(self.url("/auth/tokens"))
+            .json(&serde_json::json!({"email": email, "password": USER_PASSWORD}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "{email} could not sign in");
+        r.json::<serde_json::Value>().unwrap()["value"].as_str().unwrap().to_owned()
     }
 
     pub fn push_ok(&self, dir: &Path, app: &str) -> String {
