@@ -88,11 +88,13 @@ impl Builder {
         config: &BTreeMap<String, String>,
         out: &Output,
     ) -> Result<Built> {
-        let lock = self.queue.get(&app.name);
+        let lock = self.queue.get(&app.id);
         if lock.try_lock().is_err() {
             out.heading(format!("Waiting for the build already running for {} to finish", app.name)).await;
         }
         let _queued = lock.lock().await;
+        // Renamed while it waited: the build goes by the name it has now.
+        let app = &self.store.app_by_id(&app.id).await?.ok_or_else(|| anyhow!("{} was destroyed while the build waited", app.name))?;
         let _slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
@@ -153,6 +155,12 @@ impl Builder {
         self.store.finish_build(&build.id, BuildStatus::Succeeded, Some(&id), &types, &out.text()).await?;
         info!(app = %app.name, build = %build.id, image = %reference, "image adopted");
         Ok(Built { build_id: build.id, commit: digest, image: id, process_types: types, app_json: AppJson::default() })
+    }
+
+    /// The app's build queue, held, when no build of it runs or waits;
+    /// builds of it wait while the guard lives (`apps:rename`).
+    pub fn idle(&self, app: &AppRow) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        self.queue.get(&app.id).try_lock_owned().ok()
     }
 
     /// See [`BuildpackBuilder::warm_up`].

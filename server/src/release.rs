@@ -559,6 +559,12 @@ impl ReleaseService {
         Ok(release)
     }
 
+    /// The app's lock: no release is made, and no formation changes, while
+    /// the guard lives (`apps:rename`).
+    pub async fn hold(&self, app: &AppRow) -> tokio::sync::OwnedMutexGuard<()> {
+        self.inner.locks.get(&app.id).lock_owned().await
+    }
+
     /// Stops every dyno of the app and deletes it with its releases, builds,
     /// images no other release references, and build cache.
     pub async fn destroy(&self, app: &AppRow) -> ReleaseResult<()> {

@@ -85,6 +85,28 @@ impl RouteTable {
             .retain(|addr, _| in_flight.contains_key(addr) || map.values().any(|b| b.addrs.contains(addr)));
     }
 
+    /// The app's rotation and switches go by `new` from now on
+    /// (`apps:rename`): its dynos serve the new name until the new name's
+    /// own dynos replace them; the old name has none.
+    pub fn rename(&self, old: &str, new: &str) {
+        {
+            let mut map = self.inner.write().expect("route table poisoned");
+            if let Some(backends) = map.remove(old) {
+                map.insert(new.to_owned(), backends);
+            }
+        }
+        for set in [&self.https_only, &self.maintenance] {
+            let mut set = set.write().expect("route table poisoned");
+            if set.remove(old) {
+                set.insert(new.to_owned());
+            }
+        }
+        let mut pages = self.maintenance_pages.write().expect("route table poisoned");
+        if let Some(page) = pages.remove(old) {
+            pages.insert(new.to_owned(), page);
+        }
+    }
+
     /// Says which dyno serves at `addr`, for access records.
     pub fn name(&self, addr: Endpoint, dyno: &str) {
         self.names.write().expect("route names poisoned").insert(addr, dyno.to_owned());

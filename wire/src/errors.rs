@@ -88,6 +88,7 @@ error_ids! {
     LastAdmin = "last_admin": "The change would leave an app or the platform without an admin.",
     InvalidRole = "invalid_role": "Not a role: viewer, developer or admin (or deploy, for a token).",
     BadCredentials = "bad_credentials": "The email or password is wrong.",
+    AppBusy = "app_busy": "A build of the app runs or waits: try again when it is done.",
 }
 
 impl std::fmt::Display for ErrorId {

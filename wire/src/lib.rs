@@ -78,6 +78,12 @@ pub struct AppCreate {
     pub name: String,
 }
 
+/// `PATCH /apps/{app}`: the app's new name (`apps:rename`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppUpdate {
+    pub name: String,
+}
+
 /// One app, as `GET /apps` and `GET /apps/{app}` return it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct App {

@@ -1,13 +1,13 @@
-//! Apps: `apps`, `apps:create`, `apps:info`, `open`, `apps:destroy`, `git:remote`,
+//! Apps: `apps`, `apps:create`, `apps:info`, `open`, `apps:rename`, `apps:destroy`, `git:remote`,
 //! `apps:constraints` (where an app's dynos may run on a swarm), and
 //! `nodes` (the machines dynos run on).
 
-use super::{in_git_repo, set_remote, Ctx};
+use super::{in_git_repo, repoint_remotes, set_remote, Ctx};
 use crate::exit::bail_usage;
 use crate::output;
 use anyhow::Result;
 use clap::Subcommand;
-use paas_wire::{App, AppCreate, AppName, Constraints, Node};
+use paas_wire::{App, AppCreate, AppName, AppUpdate, Constraints, Node};
 
 #[derive(Subcommand)]
 pub enum Cmd {
@@ -21,6 +21,12 @@ pub enum Cmd {
     AppsInfo,
     /// Open the app's web URL in a browser (and print it).
     Open,
+    /// Rename an app: its web URL, git remote (updated here, in a git repo), domains and logs follow; the old name answers nothing.
+    #[command(name = "apps:rename")]
+    AppsRename {
+        /// The new name.
+        new_name: String,
+    },
     /// Destroy an app, its releases and dynos.
     #[command(name = "apps:destroy")]
     AppsDestroy {
@@ -97,6 +103,27 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                     ("Created".into(), a.created_at),
                     ("ID".into(), a.id),
                 ]);
+            }
+        }
+        Cmd::AppsRename { new_name } => {
+            let name = ctx.app()?;
+            AppName::parse(&new_name)?;
+            let renamed: App = ctx.client()?.patch(&["apps", &name], &[], &AppUpdate { name: new_name })?;
+            // This repo's remotes that pointed at the old name point at the new one.
+            let old_url = renamed.git_url.strip_suffix(&format!("{}.git", renamed.name)).map(|base| format!("{base}{name}.git"));
+            let updated = match old_url {
+                Some(old_url) if in_git_repo() => repoint_remotes(&old_url, &renamed.git_url)?,
+                _ => Vec::new(),
+            };
+            if ctx.json {
+                output::json(&renamed);
+            } else {
+                println!("Renaming {name} to {}... done", renamed.name);
+                println!("{} | {}", renamed.web_url, renamed.git_url);
+                for remote in updated {
+                    println!("Git remote {remote} updated");
+                }
+                println!("Other clones of the repo: `paas git:remote -a {}`", renamed.name);
             }
         }
         Cmd::AppsDestroy { confirm } => {

@@ -266,6 +266,23 @@ pub fn set_remote(remote: &str, url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Points every remote of this repo whose URL is `from` at `to`; answers
+/// their names.
+pub fn repoint_remotes(from: &str, to: &str) -> Result<Vec<String>> {
+    let listed = Process::new("git").args(["remote"]).output()?;
+    let mut done = Vec::new();
+    for remote in String::from_utf8_lossy(&listed.stdout).lines().map(str::trim).filter(|r| !r.is_empty()) {
+        let url = Process::new("git").args(["remote", "get-url", remote]).output()?;
+        if String::from_utf8_lossy(&url.stdout).trim() == from {
+            if !Process::new("git").args(["remote", "set-url", remote, to]).status()?.success() {
+                anyhow::bail!("git remote set-url {remote} failed: set it with `git remote set-url {remote} {to}`");
+            }
+            done.push(remote.to_owned());
+        }
+    }
+    Ok(done)
+}
+
 fn app_from_remote(url: &str) -> Option<String> {
     let last = url.trim_end_matches('/').rsplit('/').next()?;
     Some(last.strip_suffix(".git").unwrap_or(last).to_owned())

@@ -718,6 +718,23 @@ impl Addons {
         Ok(owned)
     }
 
+    /// `apps:rename`: the add-ons attached to `app` (by its new name) join
+    /// its network under that name, so its new dynos find them; with
+    /// `leave`, they leave the old name's network (once its dynos are gone).
+    pub async fn follow_rename(&self, app: &AppRow, old: &str, leave: bool) -> AddonResult<()> {
+        for t in self.inner.store.attachments_of_app(&app.id).await? {
+            let Some(addon) = self.inner.store.addon_by_id(&t.addon_id).await? else { continue };
+            let lock = self.inner.locks.get(&addon.id);
+            let _guard = lock.lock().await;
+            if leave {
+                self.inner.runtime.disconnect_addon(&addon.name, old).await?;
+            } else {
+                self.inner.runtime.connect_addon(&addon.name, &app.name, &addon.name).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Before `app` is destroyed: its own add-ons go (service, data and
     /// backups; refused while one is attached to another app), others it
     /// had attached let go of it. No release is made: the app is going.

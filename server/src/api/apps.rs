@@ -8,12 +8,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Extension;
 use crate::http::access::Principal;
-use paas_wire::{App, AppCreate, Constraints, Maintenance};
+use paas_wire::{App, AppCreate, AppUpdate, Constraints, Maintenance};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps", get(list).post(create))
-        .route("/apps/{app}", get(show).delete(destroy))
+        .route("/apps/{app}", get(show).patch(update).delete(destroy))
         .route("/apps/{app}/constraints", get(constraints).put(set_constraints))
         .route("/apps/{app}/maintenance", get(maintenance).patch(set_maintenance))
 }
@@ -28,6 +28,11 @@ async fn create(State(state): State<AppState>, Extension(principal): Extension<P
 
 async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {
     Ok(Json(apps::to_wire(&state, &app).await?))
+}
+
+/// `PATCH /apps/{app}` with `{"name": NEW}`: `apps:rename` (Heroku's shape).
+async fn update(State(state): State<AppState>, app: AppPath, Json(body): Json<AppUpdate>) -> ApiResult<Json<App>> {
+    Ok(Json(apps::rename(&state, &app, &body.name).await?))
 }
 
 async fn destroy(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {

@@ -52,6 +52,14 @@ pub(super) struct Journal {
     dirty: bool,
 }
 
+fn move_file(from: &Path, to: &Path) {
+    if let Err(e) = std::fs::rename(from, to) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(from = %from.display(), to = %to.display(), error = %e, "cannot move the log journal: it starts afresh under the new name");
+        }
+    }
+}
+
 fn path_of(dir: &Path, app: &str) -> PathBuf {
     dir.join(format!("{app}.log"))
 }
@@ -169,6 +177,20 @@ impl Journal {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot write the log journal");
             }
         }
+    }
+
+    /// Flushes and moves the file to `app`'s name (`apps:rename`); the
+    /// open file follows it.
+    pub fn move_to(&mut self, dir: &Path, app: &str) {
+        self.dirty = true;
+        self.flush();
+        move_file(&self.path, &path_of(dir, app));
+        self.path = path_of(dir, app);
+    }
+
+    /// Moves a journal not open now from `old`'s name to `new`'s.
+    pub fn rename(dir: &Path, old: &str, new: &str) {
+        move_file(&path_of(dir, old), &path_of(dir, new));
     }
 
     pub fn remove(dir: &Path, app: &str) {

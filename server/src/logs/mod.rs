@@ -311,6 +311,24 @@ impl LogRouter {
         journal::Journal::remove(&self.inner.config.dir, app);
     }
 
+    /// The app's log goes by `new` from now on (`apps:rename`): its
+    /// history, journal and tails follow it; its drains stop (the caller
+    /// starts them again under the new name).
+    pub fn rename_app(&self, old: &str, new: &str) {
+        self.inner.drains.stop_app(old);
+        let mut apps = self.inner.apps.lock().expect("log apps poisoned");
+        match apps.remove(old) {
+            Some(log) => {
+                log.state.lock().expect("app log poisoned").journal.move_to(&self.inner.config.dir, new);
+                apps.insert(new.to_owned(), log);
+            }
+            None => {
+                // Not opened since the start: its file moves, and opens on use.
+                journal::Journal::rename(&self.inner.config.dir, old, new);
+            }
+        }
+    }
+
     /// Starts delivering an app's lines to a drain (idempotent).
     pub fn start_drain(&self, spec: drain::DrainSpec) {
         if let Some(log) = self.app(&spec.app) {

@@ -354,6 +354,10 @@ impl super::ImageBuilder for FakeRuntime {
         Ok(())
     }
 
+    async fn retag_image(&self, _from: &str, _repository: &str, _tag: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn image_exists(&self, _image: &str) -> Result<bool> {
         Ok(true)
     }

@@ -630,6 +630,9 @@ pub trait ImageBuilder: Send + Sync + 'static {
     ) -> anyhow::Result<String>;
     /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
+    /// Names image `from` (a tag) `repository:tag` instead (`apps:rename`);
+    /// nothing when `from` does not exist.
+    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
     /// Imports a root filesystem tar as an image (`docker import`).
     async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> anyhow::Result<()>;

@@ -232,6 +232,13 @@ impl Scheduler {
 
     /// One reconcile pass for one app, after any pass already running.
     pub async fn reconcile(&self, app: &AppRow) -> Result<Outcome> {
+        // A pass asked for under a name the app no longer has (renamed
+        // since) runs under the name it has now; a destroyed app has none.
+        let fresh = self.inner.store.app_by_id(&app.id).await?;
+        if fresh.as_ref().is_none_or(|f| f.name != app.name) {
+            self.inner.queued.lock().expect("queue poisoned").remove(&app.name);
+        }
+        let Some(app) = &fresh else { return Ok(Outcome::default()) };
         let lock = self.inner.locks.get(&app.name);
         let _guard = lock.lock().await;
         // This pass sees the state anyone who queued one wanted seen.

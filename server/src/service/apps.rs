@@ -74,6 +74,91 @@ pub async fn destroy(state: &AppState, app: &AppRow) -> ApiResult<App> {
     Ok(wire)
 }
 
+/// `apps:rename`: the app goes by `new` from now on. Its id, releases,
+/// config, add-ons, domains, people, tokens and pipeline stay; its router
+/// host, git repo, log (history, tails and drains), images' tags and dynos
+/// follow the name, and the old name answers nothing. Dynos are started
+/// under the new name (as Heroku restarts them) before the old ones stop;
+/// one-off dynos of the old name stop. Refused while a build runs.
+pub async fn rename(state: &AppState, app: &AppRow, new: &str) -> ApiResult<App> {
+    let new = AppName::parse(new)?;
+    if new.as_str() == app.name {
+        return Err(ApiError::unprocessable(ErrorId::NameTaken, format!("{} is already called {new}", app.name)));
+    }
+    let Some(_builds) = state.builder.idle(app) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorId::AppBusy,
+            format!("a build of {} is running: rename it once the build is done (see `paas builds -a {}`)", app.name, app.name),
+        ));
+    };
+    let _releases = state.releases.hold(app).await;
+    let old = app.name.clone();
+    let renamed = match state.store.rename_app(app, &new).await {
+        Ok(a) => a,
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorId::NameTaken, format!("app {new} already exists: choose another name")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The store names the app `new` now; what follows moves what is kept
+    // by name. A step that fails is logged: the app serves under the new
+    // name regardless, and a restart's first pass clears the old dynos.
+    let (from, to) = (state.settings.repo_path(&old), state.settings.repo_path(&renamed.name));
+    if let Err(e) = std::fs::rename(&from, &to) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            warn!(app = %renamed.name, error = %e, "cannot move the git repo: the next push starts a new one");
+        }
+    }
+    state.logs.rename_app(&old, &renamed.name);
+    for drain in state.store.drains(&app.id).await? {
+        match state.cipher.open_str(&crate::crypto::drain_owner(&app.id), &drain.url) {
+            Ok(url) => state.logs.start_drain(crate::logs::drain::DrainSpec { id: drain.id, app: renamed.name.clone(), url, token: drain.token }),
+            Err(e) => warn!(app = %renamed.name, drain = %drain.id, error = %format!("{e:#}"), "drain not started"),
+        }
+    }
+    state.scheduler.routes().rename(&old, &renamed.name);
+    for (hostname, _) in state.store.domains(&app.id).await? {
+        if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
+            state.domains.set(&h, &renamed.name);
+        }
+    }
+    // Builds are tagged `paas/APP:BUILD` (what destroy removes by name).
+    let runtime = state.scheduler.runtime().clone();
+    for build in state.store.list_builds(&app.id).await? {
+        let short = &build.id[..build.id.len().min(8)];
+        if let Err(e) = runtime.retag_image(&format!("paas/{old}:{short}"), &format!("paas/{}", renamed.name), short).await {
+            warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot retag a build's image");
+        }
+    }
+    // The build cache is a volume, which has no rename: the next build
+    // fills a new one.
+    let (deps_old, deps_new) = (crate::runtime::deps_image(&old), crate::runtime::deps_image(&renamed.name));
+    let (deps_repo, deps_tag) = deps_new.rsplit_once(':').unwrap_or((&deps_new, "latest"));
+    if let Err(e) = runtime.retag_image(&deps_old, deps_repo, deps_tag).await {
+        warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot retag the dependency image");
+    }
+    if let Err(e) = runtime.remove_volume(&crate::runtime::build_cache_volume(&old)).await {
+        warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot remove the old build cache");
+    }
+    state.builder.forget(&old);
+    // Add-ons join the new name's network before its dynos start.
+    state.addons.follow_rename(&renamed, &old, false).await?;
+    state.logs.event(&renamed.name, "api", format!("Renamed from {old} to {}", renamed.name));
+    let wait = state.settings.dynos.boot_timeout * 2 + std::time::Duration::from_secs(60);
+    let deploy = state.releases.converge(&renamed, None, Some(wait)).await;
+    info!(app = %renamed.name, from = %old, state = ?deploy.state, "app renamed");
+    // The old dynos serve no more (the new name's pass routed its own):
+    // the add-ons leave their network, then they stop and it goes.
+    if let Err(e) = state.addons.follow_rename(&renamed, &old, true).await {
+        warn!(app = %renamed.name, error = %e, "add-ons cannot leave the old name's network");
+    }
+    if let Err(e) = state.scheduler.remove_app(&old).await {
+        warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot stop the old name's dynos");
+    }
+    to_wire(state, &renamed).await
+}
+
 /// The app's own Swarm placement constraints.
 pub async fn constraints(state: &AppState, app: &AppRow) -> ApiResult<paas_wire::Constraints> {
     Ok(paas_wire::Constraints { constraints: state.store.app_constraints(&app.id).await? })

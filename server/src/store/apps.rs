@@ -40,6 +40,16 @@ impl Store {
         Ok(row)
     }
 
+    /// Gives the app a new name (`apps:rename`); everything else keeps its
+    /// id. Conflict when the name is taken. The old name is unknown from
+    /// this moment (the router and the log router answer nothing for it).
+    pub async fn rename_app(&self, app: &AppRow, new: &AppName) -> StoreResult<AppRow> {
+        on_unique(sqlx::query("UPDATE apps SET name = $1 WHERE id = $2").bind(new.as_str()).bind(&app.id).execute(&self.pool).await)?;
+        self.known.insert(new.as_str());
+        self.known.remove(&app.name);
+        Ok(AppRow { name: new.to_string(), ..app.clone() })
+    }
+
     pub async fn list_apps(&self) -> StoreResult<Vec<AppRow>> {
         Ok(sqlx::query_as("SELECT id, name, created_at FROM apps ORDER BY name")
             .fetch_all(&self.pool)

@@ -438,7 +438,7 @@ fn consoles_open_the_services_own_clients_in_a_terminal_and_through_pipes() {
 }
 
 #[test]
-fn app_json_add_ons_are_made_on_the_first_deploy_and_reached_only_from_their_apps() {
+fn app_json_add_ons_are_made_on_the_first_deploy_reached_only_from_their_apps_and_after_a_rename() {
     let mut p = Platform::start();
     let app = unique_app("addon-appjson");
     let stranger = unique_app("addon-stranger");
@@ -482,6 +482,24 @@ fn app_json_add_ons_are_made_on_the_first_deploy_and_reached_only_from_their_app
     p.push_ok(other.path(), &stranger);
     let out = p.paas(other.path(), &["run", "-a", &stranger, "--no-tty", "sh", "-c", &probe]);
     assert!(!text(&out.stdout).contains("NOAUTH"), "another app reached the add-on: {}", text(&out.stdout));
+
+    // Renamed (`apps:rename`): dynos of the new name serve and reach the
+    // add-ons; the old name answers nothing and its network is gone.
+    let renamed = unique_app("addon-renamed");
+    p.track(&renamed);
+    let said = p.paas_ok(dir, &["apps:rename", &renamed, "-a", &app]);
+    assert!(said.contains("Git remote paas updated"), "{said}");
+    let page = p.wait_for_page(&renamed, "marker: appjson");
+    let web = p.running(&renamed, "web");
+    assert!(web.iter().any(|id| page.contains(&id[..12])), "a dyno of the new name serves: {page} {web:?}");
+    assert!(p.running(&app, "web").is_empty(), "the old name's dynos are gone");
+    assert_eq!(p.get(&app, "/").map(|(s, _)| s), Some(404));
+    let out = p.paas_ok(dir, &["run", "--no-tty", "sh", "-c", &probe]);
+    assert!(out.contains("NOAUTH"), "the new name's dyno (found by the updated remote) reaches Redis: {out}");
+    let nets = p.docker().args(["network", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output().unwrap();
+    assert!(text(&nets.stdout).trim().is_empty(), "the old name's network is removed");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&p.paas_ok(dir, &["addons", "-a", &renamed, "--json"])).unwrap();
+    assert_eq!(listed.len(), 2, "its add-ons stay its own");
 }
 
 #[test]

@@ -142,6 +142,11 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         assert!(text(&out.stderr).contains("does not print JSON"), "{}", text(&out.stderr));
         assert!(out.stdout.is_empty(), "a refusal prints nothing on stdout");
     }
+    // Renaming the app the others use would pull it from under them.
+    let out = f.paas(&["-a", "conv-json-2", "--json", "apps:rename", "conv-json-3"], b"").await;
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["name"], "conv-json-3");
+    seen.insert("apps:rename".to_owned());
     // Tried on the real engine (add-ons need one).
     seen.extend(crate::shared::ADDON_VERBS.iter().map(|v| v.to_string()));
     // Tried with --json where there is somewhere to promote to (`fast::pipelines`).

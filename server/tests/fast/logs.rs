@@ -227,7 +227,7 @@ async fn a_restarted_server_neither_repeats_nor_loses_lines() {
     assert!(history.iter().any(|l| l.contains("paas[api]: Release v1 created")), "events survive a restart too");
 }
 
-async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+pub async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ok() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

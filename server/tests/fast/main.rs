@@ -17,6 +17,7 @@ mod deploys;
 mod logs;
 mod people;
 mod pipelines;
+mod rename;
 mod run;
 mod tidy;
 mod tokens;

@@ -71,6 +71,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/apps", User, "apps.list"),
     r("POST", "/apps", User, "apps.create"),
     r("GET", "/apps/{app}", VIEWER, "apps.info"),
+    r("PATCH", "/apps/{app}", ADMIN, "apps.rename"),
     r("DELETE", "/apps/{app}", ADMIN, "apps.destroy"),
     r("GET", "/apps/{app}/constraints", VIEWER, "constraints.list"),
     r("PUT", "/apps/{app}/constraints", ADMIN, "constraints.set"),

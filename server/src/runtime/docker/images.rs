@@ -228,6 +228,16 @@ impl DockerRuntime {
         }
     }
 
+    /// Tags `from` as `repository:tag`, then removes the tag `from` (the
+    /// image stays: the new tag names it).
+    pub(super) async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
+        match self.docker.tag_image(from, Some(bollard::image::TagImageOptions { repo: repository, tag })).await {
+            Ok(()) => self.remove_image(from).await,
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot tag {from} as {repository}:{tag}"))),
+        }
+    }
+
     /// Tags `image` as `repository:tag`, pushes it with `auth` and returns
     /// it by digest (`repository@sha256:...`), which names exactly these
     /// bytes wherever it is pulled.

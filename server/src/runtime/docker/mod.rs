@@ -334,6 +334,10 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::remove_image(self, image).await
     }
 
+    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
+        DockerRuntime::retag_image(self, from, repository, tag).await
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         DockerRuntime::image_exists(self, image).await
     }

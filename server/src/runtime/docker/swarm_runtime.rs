@@ -349,6 +349,10 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.remove_image(image).await
     }
 
+    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
+        self.engine.retag_image(from, repository, tag).await
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         self.engine.image_exists(image).await
     }
