@@ -73,16 +73,19 @@ pub struct Output {
     log: Arc<Mutex<CappedLog>>,
     /// The app's log, which gets each line as `paas[build]`.
     app_log: Option<(crate::logs::LogRouter, String)>,
+    /// A second capped log that keeps only what is written through this
+    /// clone (see [`Output::recording`]).
+    part: Option<Arc<Mutex<CappedLog>>>,
 }
 
 impl Output {
     pub fn new(tx: mpsc::Sender<String>) -> Self {
-        Self { tx: Some(tx), log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None }
+        Self { tx: Some(tx), log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None, part: None }
     }
 
     /// Output nobody watches live: kept for the log (and error messages) only.
     pub fn collect() -> Self {
-        Self { tx: None, log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None }
+        Self { tx: None, log: Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES))), app_log: None, part: None }
     }
 
     /// Also sends every line to `app`'s log, as `paas[build]`.
@@ -91,9 +94,24 @@ impl Output {
         self
     }
 
+    /// This output, which also keeps what is written through it (and
+    /// its sinks) apart: [`Output::recorded`] gives that part alone (a
+    /// release phase's output, within a push's).
+    pub fn recording(&self) -> Self {
+        Self { part: Some(Arc::new(Mutex::new(CappedLog::new(LOG_HEAD_BYTES, LOG_TAIL_BYTES)))), ..self.clone() }
+    }
+
+    /// What was written through this [`Output::recording`] (None for any other).
+    pub fn recorded(&self) -> Option<String> {
+        self.part.as_ref().map(|p| p.lock().expect("output log poisoned").text())
+    }
+
     pub async fn line(&self, line: impl Into<String>) {
         let line = line.into();
         self.log.lock().expect("output log poisoned").push(&line);
+        if let Some(part) = &self.part {
+            part.lock().expect("output log poisoned").push(&line);
+        }
         if let Some((logs, app)) = &self.app_log {
             logs.event(app, "build", line.trim_end());
         }

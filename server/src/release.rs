@@ -295,6 +295,7 @@ impl ReleaseService {
             health_path: current.as_ref().and_then(|r| r.health_path.clone()),
             healthchecks: current.as_ref().and_then(|r| r.healthchecks.clone()),
             tasks: current.as_ref().and_then(|r| r.tasks.clone()),
+            output: None,
         };
         let release = self.append(app, new, &vars, &Output::collect(), "config not changed").await?;
         info!(app = %app.name, release = release.version, "config changed");
@@ -334,6 +335,7 @@ impl ReleaseService {
             health_path: target.health_path.clone(),
             healthchecks: target.healthchecks.clone(),
             tasks: target.tasks.clone(),
+            output: None,
         };
         let release = self.append(app, new, &config, &Output::collect(), "not rolled back").await?;
         info!(app = %app.name, release = release.version, to = target.version, "rolled back");
@@ -366,6 +368,7 @@ impl ReleaseService {
             health_path: source.health_path.clone(),
             healthchecks: source.healthchecks.clone(),
             tasks: source.tasks.clone(),
+            output: None,
         };
         let release = self.append(app, new, &config, out, "not promoted").await?;
         info!(app = %app.name, release = release.version, from = %source_app, "promoted");
@@ -424,6 +427,7 @@ impl ReleaseService {
             health_path: built.health_path.clone(),
             healthchecks: Some(serde_json::to_string(&built.healthchecks).expect("checks always serialize")),
             tasks: built.tasks.to_json(),
+            output: None,
         };
         let release = self.append(app, new, &config, out, "the push was not deployed").await?;
         // app.json's formation scales and sizes process types nobody has
@@ -749,13 +753,17 @@ impl ReleaseService {
         out: &Output,
         refused: &str,
     ) -> ReleaseResult<ReleaseRow> {
+        // The phases' output goes to whoever watches, and is kept with the release.
+        let phase_out = out.recording();
+        let mut ran = false;
         if let Some(image) = &new.image {
             let predeploy = crate::appjson::Tasks::from_json(new.tasks.as_deref()).predeploy;
             let release = new.process_types.get("release").cloned();
             let phases = [(crate::scheduler::Phase::Predeploy, predeploy), (crate::scheduler::Phase::Release, release)];
             for (phase, command) in phases {
                 let Some(command) = command else { continue };
-                if let Err(e) = self.inner.scheduler.run_phase(&app.name, image, phase, &command, config, out).await {
+                ran = true;
+                if let Err(e) = self.inner.scheduler.run_phase(&app.name, image, phase, &command, config, &phase_out).await {
                     self.inner.scheduler.logs().event(&app.name, "api", format!("{refused}: {e:#}; no release was made"));
                     return Err(ReleaseError::ReleasePhase(format!(
                         "{refused}: {e:#}, so no release was made and the running one is unchanged; its output ends:\n{}",
@@ -764,7 +772,8 @@ impl ReleaseService {
                 }
             }
         }
-        let new = NewRelease { actor: crate::actor::Actor::current().map(|a| a.name), ..new };
+        let output = if ran { phase_out.recorded() } else { None };
+        let new = NewRelease { actor: crate::actor::Actor::current().map(|a| a.name), output, ..new };
         let release = self.inner.store.append_release(&app.id, &new).await?;
         self.inner.scheduler.logs().event(&app.name, "api", format!("Release v{} created: {}", release.version, new.description));
         Ok(release)

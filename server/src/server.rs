@@ -399,6 +399,7 @@ mod tests {
                     health_path: None,
                     healthchecks: None,
                     tasks: None,
+                    output: None,
                 },
             )
             .await

@@ -182,6 +182,23 @@ pub struct BuildOutput {
     pub output: String,
 }
 
+/// `GET /apps/{app}/releases/{release}/output`: what made the release, the
+/// build's output and the release phase's (`paas releases:output`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseOutput {
+    pub version: i64,
+    pub build_id: Option<String>,
+    /// The app whose build it is, when another app built it (a promotion);
+    /// its output is that app's to show (`paas builds:output -a APP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_by: Option<String>,
+    /// The build's output, when this app built it.
+    pub build_output: Option<String>,
+    /// The release phase's output (the Procfile's `release`, app.json's
+    /// predeploy), when one ran for this release.
+    pub release_output: Option<String>,
+}
+
 /// One app.json cron entry of the app's current release, as
 /// `GET /apps/{app}/cron` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

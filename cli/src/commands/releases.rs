@@ -18,7 +18,7 @@ pub enum Cmd {
     /// Show one release.
     #[command(name = "releases:info")]
     ReleasesInfo { release: String },
-    /// Print the output of the build a release runs.
+    /// Print the output of the build a release runs, then its release phase's.
     #[command(name = "releases:output")]
     ReleasesOutput { release: String },
     /// Roll back to an earlier release (a new release with its build and config).
@@ -79,22 +79,22 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
             Ok(0)
         }
         Cmd::ReleasesOutput { release } => {
-            let r: Release = ctx.client()?.get(&app_path(&name, &["releases", id_segment(&release)?]))?;
-            let Some(build) = r.build_id.clone() else {
-                return Err(crate::exit::refused(format!("v{} of {name} has no build: it changed config before the first deploy", r.version)));
-            };
-            match ctx.client()?.get::<paas_wire::BuildOutput>(&app_path(&name, &["builds", id_segment(&build)?])) {
-                Ok(b) if json => output::json(&b),
-                Ok(b) => print!("{}", b.output),
-                // A promoted release runs another app's build.
-                Err(_) if r.description.starts_with("Promote ") => {
-                    let from = r.description.trim_start_matches("Promote ").split(' ').next().unwrap_or_default().to_owned();
-                    return Err(crate::exit::refused(format!(
-                        "v{} of {name} was promoted from {from}, which built it: `paas builds:output {build} -a {from}` prints its output",
-                        r.version
-                    )));
-                }
-                Err(e) => return Err(e),
+            let o: paas_wire::ReleaseOutput = ctx.client()?.get(&app_path(&name, &["releases", id_segment(&release)?, "output"]))?;
+            if json {
+                output::json(&o);
+                return Ok(0);
+            }
+            match (&o.build_output, &o.built_by, &o.build_id) {
+                (Some(text), _, _) => print!("{text}"),
+                (None, Some(from), Some(build)) => println!(
+                    "v{} of {name} runs a build of {from}, promoted: `paas builds:output {build} -a {from}` prints its output",
+                    o.version
+                ),
+                (None, None, Some(build)) => println!("v{} of {name} runs build {build}, whose output is no longer kept", o.version),
+                _ => println!("v{} of {name} has no build: it changed config before the first deploy", o.version),
+            }
+            if let Some(text) = &o.release_output {
+                print!("{text}");
             }
             Ok(0)
         }

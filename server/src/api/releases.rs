@@ -14,6 +14,7 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/apps/{app}/releases", get(list).post(rollback))
         .route("/apps/{app}/releases/{release}", get(show))
+        .route("/apps/{app}/releases/{release}/output", get(output))
 }
 
 async fn list(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Vec<Release>>> {
@@ -22,6 +23,10 @@ async fn list(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<Vec
 
 async fn show(State(state): State<AppState>, app: AppPath, Path((_, which)): Path<(String, String)>) -> ApiResult<Json<Release>> {
     Ok(Json(releases::show(&state, &app, &which).await?))
+}
+
+async fn output(State(state): State<AppState>, app: AppPath, Path((_, which)): Path<(String, String)>) -> ApiResult<Json<paas_wire::ReleaseOutput>> {
+    Ok(Json(releases::output(&state, &app, &which).await?))
 }
 
 async fn rollback(State(state): State<AppState>, app: AppPath, Query(wait): Query<WaitQuery>, Json(body): Json<ReleaseCreate>) -> ApiResult<Response> {

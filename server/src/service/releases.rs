@@ -57,6 +57,22 @@ pub async fn show(state: &AppState, app: &AppRow, which: &str) -> ApiResult<Rele
     with_status(&r, current, statuses.get(&r.id))
 }
 
+/// What made release `which`: its build's output (when this app built it;
+/// a promoted build names the app that did) and its release phase's.
+pub async fn output(state: &AppState, app: &AppRow, which: &str) -> ApiResult<paas_wire::ReleaseOutput> {
+    let r = state.releases.find(app, which).await?;
+    let release_output = state.store.release_output(&r.id).await?;
+    let (mut build_output, mut built_by) = (None, None);
+    if let Some(id) = &r.build_id {
+        match state.store.build_by_id(id).await? {
+            Some(b) if b.app_id == app.id => build_output = Some(b.output),
+            Some(b) => built_by = state.store.app_by_id(&b.app_id).await?.map(|a| a.name),
+            None => {}
+        }
+    }
+    Ok(paas_wire::ReleaseOutput { version: r.version, build_id: r.build_id, built_by, build_output, release_output })
+}
+
 /// Rolls back to `which`; waits up to `wait` for the dynos.
 pub async fn rollback(state: &AppState, app: &AppRow, which: &str, wait: Option<Duration>) -> ApiResult<ChangeResult> {
     let release = state.releases.rollback(app, which).await?;

@@ -47,6 +47,8 @@ pub struct NewRelease {
     pub healthchecks: Option<String>,
     pub tasks: Option<String>,
     pub actor: Option<String>,
+    /// The release phase's output, when one ran.
+    pub output: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -66,8 +68,8 @@ impl Store {
             let id = new_id();
             let inserted = on_unique(
                 sqlx::query(&format!(
-                    "INSERT INTO releases ({COLUMNS}) \
-                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+                    "INSERT INTO releases ({COLUMNS}, output) \
+                     SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
                      FROM releases WHERE app_id = $2"
                 ))
                 .bind(&id)
@@ -82,6 +84,7 @@ impl Store {
                 .bind(&new.healthchecks)
                 .bind(&new.tasks)
                 .bind(&new.actor)
+                .bind(&new.output)
                 .execute(&self.pool)
                 .await,
             );
@@ -92,6 +95,15 @@ impl Store {
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// The output of the release phase that made the release, if one ran.
+    pub async fn release_output(&self, release_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT output FROM releases WHERE id = $1")
+            .bind(release_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
     }
 
     /// Releases, newest first.

@@ -36,6 +36,7 @@ fn release(image: &str, config: &str) -> NewRelease {
         health_path: Some("/health".to_owned()),
         healthchecks: None,
         tasks: None,
+        output: None,
     }
 }
 

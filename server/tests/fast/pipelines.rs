@@ -134,3 +134,40 @@ async fn maintenance_mode_answers_with_a_page_at_once_and_survives_a_restart() {
     let log = ok(&f.paas(&["logs", "-a", "maint", "-n", "200"], b"").await);
     assert!(log.contains("Maintenance mode on") && log.contains("Maintenance mode off"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_output_gives_the_build_and_the_release_phase_each_release_ran() {
+    let f = Fast::start().await;
+    for app in ["relout-stage", "relout-prod"] {
+        ok(&f.paas(&["apps:create", app], b"").await);
+    }
+    let repo = dockerfile_repo();
+    std::fs::write(repo.path().join("Procfile"), "web: serve\nrelease: ./migrate --to-latest\n").unwrap();
+    git(repo.path(), &["commit", "-qam", "a release phase"]);
+    let (pushed, said) = f.push(repo.path(), "relout-stage").await;
+    assert!(pushed, "{said}");
+    let v = |releases: &Vec<serde_json::Value>| format!("v{}", releases[0]["version"]);
+    let stage: Vec<serde_json::Value> = f.send(Method::GET, "/apps/relout-stage/releases", json!({})).await.json().await.unwrap();
+    let said = ok(&f.paas(&["releases:output", &v(&stage), "-a", "relout-stage"], b"").await);
+    assert!(said.contains("Building relout-stage from commit"), "the build's output: {said}");
+    assert!(said.contains("Running release command: ./migrate --to-latest") && said.contains("fake task: /bin/sh -c ./migrate --to-latest"), "the release phase's: {said}");
+    let out = f.paas(&["releases:output", &v(&stage), "-a", "relout-stage", "--json"], b"").await;
+    let o: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let phase = o["release_output"].as_str().unwrap();
+    assert!(phase.contains("./migrate") && !phase.contains("Building"), "the phase's output alone: {phase}");
+
+    // Promoted: the release phase ran again, in production; the build is staging's.
+    ok(&f.paas(&["pipelines:create", "relout"], b"").await);
+    ok(&f.paas(&["pipelines:add", "relout", "-a", "relout-stage", "--stage", "staging"], b"").await);
+    ok(&f.paas(&["pipelines:add", "relout", "-a", "relout-prod", "--stage", "production"], b"").await);
+    ok(&f.paas(&["pipelines:promote", "-a", "relout-stage"], b"").await);
+    let prod: Vec<serde_json::Value> = f.send(Method::GET, "/apps/relout-prod/releases", json!({})).await.json().await.unwrap();
+    let said = ok(&f.paas(&["releases:output", &v(&prod), "-a", "relout-prod"], b"").await);
+    assert!(said.contains("runs a build of relout-stage, promoted") && said.contains("builds:output"), "{said}");
+    assert!(said.contains("Running release command: ./migrate --to-latest"), "{said}");
+    // A release with no release phase (none before the first build), and one that does not exist.
+    ok(&f.paas(&["config:set", "K=v", "--no-wait", "-a", "relout-prod"], b"").await);
+    let out = f.paas(&["releases:output", "v99", "-a", "relout-prod"], b"").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    ok(&f.paas(&["pipelines:destroy", "relout"], b"").await);
+}
