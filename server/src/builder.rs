@@ -109,15 +109,18 @@ impl Builder {
         out.heading(format!("Building {} from commit {short}", app.name)).await;
         let result = self.run(app, &build.id, source, config, out).await;
         let (status, image, types) = match &result {
-            Ok((image, types, _)) => (BuildStatus::Succeeded, Some(image.as_str()), types.clone()),
+            Ok((image, types, _, _)) => (BuildStatus::Succeeded, Some(image.as_str()), types.clone()),
             Err(_) => (BuildStatus::Failed, None, BTreeMap::new()),
         };
+        if let Ok((_, _, _, Some(page))) = &result {
+            self.store.set_build_maintenance_page(&build.id, page).await?;
+        }
         if let Err(e) = &result {
             out.warn(format!("{e:#}")).await;
             out.warn("Push rejected: the build failed, and the running release is unchanged").await;
         }
         self.store.finish_build(&build.id, status, image, &types, &out.text()).await?;
-        let (image, process_types, app_json) = result?;
+        let (image, process_types, app_json, _) = result?;
         Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json })
     }
 
@@ -180,7 +183,7 @@ impl Builder {
         source: SourceFile,
         config: &BTreeMap<String, String>,
         out: &Output,
-    ) -> Result<(String, BTreeMap<String, String>, AppJson)> {
+    ) -> Result<(String, BTreeMap<String, String>, AppJson, Option<String>)> {
         let source = Arc::new(source);
         let tree = {
             let source = source.clone();
@@ -204,6 +207,10 @@ impl Builder {
         };
         let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
         let has_dockerfile = tree.has_dockerfile;
+        let maintenance_page = tree.maintenance_page.clone();
+        if maintenance_page.is_some() {
+            out.heading("maintenance.html: the page shown in maintenance mode").await;
+        }
         let (image, mut types) = if has_dockerfile {
             out.heading("Building with the Dockerfile").await;
             // Config vars the Dockerfile declares with ARG are its build
@@ -264,6 +271,6 @@ impl Builder {
             let names: Vec<&str> = types.keys().map(String::as_str).collect();
             out.heading(format!("Process types -> {}", names.join(", "))).await;
         }
-        Ok((image, types, app_json))
+        Ok((image, types, app_json, maintenance_page))
     }
 }

@@ -37,8 +37,17 @@ pub struct RouteTable {
     lost: Arc<std::sync::Mutex<HashMap<Endpoint, tokio_util::sync::CancellationToken>>>,
     /// Apps in maintenance mode: their web requests get a 503 page.
     maintenance: Arc<RwLock<std::collections::HashSet<String>>>,
-    /// Apps' own maintenance pages (their `MAINTENANCE_PAGE_URL`).
-    maintenance_pages: Arc<RwLock<HashMap<String, String>>>,
+    /// Apps' own maintenance pages.
+    maintenance_pages: Arc<RwLock<HashMap<String, MaintenancePage>>>,
+}
+
+/// An app's own maintenance page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaintenancePage {
+    /// Its `MAINTENANCE_PAGE_URL`, shown in a frame (as Heroku does).
+    Url(String),
+    /// The `maintenance.html` its build holds, served as it is.
+    Html(bytes::Bytes),
 }
 
 /// One request on its way to a backend; counted until dropped (when the
@@ -157,17 +166,22 @@ impl RouteTable {
         }
     }
 
-    /// The app's own maintenance page (`MAINTENANCE_PAGE_URL`), if any.
-    pub fn set_maintenance_page(&self, app: &str, url: Option<String>) {
+    /// Whether the app is in maintenance mode.
+    pub fn in_maintenance(&self, app: &str) -> bool {
+        self.maintenance.read().expect("route table poisoned").contains(app)
+    }
+
+    /// The app's own maintenance page, if any.
+    pub fn set_maintenance_page(&self, app: &str, page: Option<MaintenancePage>) {
         let mut pages = self.maintenance_pages.write().expect("route table poisoned");
-        match url {
+        match page {
             Some(u) => pages.insert(app.to_owned(), u),
             None => pages.remove(app),
         };
     }
 
-    /// None when the app serves; else its maintenance page's URL, if any.
-    fn maintenance(&self, app: &str) -> Option<Option<String>> {
+    /// None when the app serves; else its own maintenance page, if any.
+    fn maintenance(&self, app: &str) -> Option<Option<MaintenancePage>> {
         if !self.maintenance.read().expect("route table poisoned").contains(app) {
             return None;
         }
@@ -538,7 +552,7 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
     if let Some(custom) = state.routes.maintenance(&app) {
         access.at = "at=error code=H80 desc=\"Maintenance mode\"".into();
         access.status = 503;
-        return recorded(maintenance_page(&app, custom.as_deref()), access);
+        return recorded(maintenance_page(&app, custom), access);
     }
     // An upgraded connection holds a slot of its own until it ends.
     let upgrade_slot = match &upgrade {
@@ -705,24 +719,27 @@ async fn join_upgraded(
     }
 }
 
-/// The 503 an app in maintenance mode answers: the platform's page, or
-/// the app's own (`MAINTENANCE_PAGE_URL`, an http(s) URL) in a frame, as
-/// Heroku shows it.
-fn maintenance_page(app: &str, custom: Option<&str>) -> Response<Body> {
-    let mut resp = match custom.filter(|u| u.starts_with("https://") || u.starts_with("http://")) {
-        Some(url) => {
+/// The 503 an app in maintenance mode answers: the platform's page, the
+/// app's `MAINTENANCE_PAGE_URL` (an http(s) URL) in a frame, as Heroku
+/// shows it, or the `maintenance.html` of its build.
+fn maintenance_page(app: &str, custom: Option<MaintenancePage>) -> Response<Body> {
+    let html = |body: Body| {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(body)
+            .expect("static response parts are valid")
+    };
+    let mut resp = match custom {
+        Some(MaintenancePage::Url(url)) if url.starts_with("https://") || url.starts_with("http://") => {
             let esc = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
-            let html = format!(
+            html(Body::from(format!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>Offline for maintenance</title></head>\
                  <body style=\"margin:0\"><iframe src=\"{esc}\" title=\"Offline for maintenance\" style=\"border:0;width:100%;height:100vh\"></iframe></body></html>\n"
-            );
-            Response::builder()
-                .status(StatusCode::SERVICE_UNAVAILABLE)
-                .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-                .body(Body::from(html))
-                .expect("static response parts are valid")
+            )))
         }
-        None => page(StatusCode::SERVICE_UNAVAILABLE, "Offline for maintenance", &format!("{app} is offline for maintenance and will be back shortly.")),
+        Some(MaintenancePage::Html(page)) => html(Body::from(page)),
+        _ => page(StatusCode::SERVICE_UNAVAILABLE, "Offline for maintenance", &format!("{app} is offline for maintenance and will be back shortly.")),
     };
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     resp

@@ -86,6 +86,8 @@ pub struct SourceTree {
     pub procfile: Option<String>,
     pub app_json: Option<String>,
     pub dockerignore: Option<String>,
+    /// `maintenance.html`: the page the router shows in maintenance mode.
+    pub maintenance_page: Option<String>,
 }
 
 /// Reads the files the builder looks at from a `git archive` tar.
@@ -100,6 +102,7 @@ pub fn read_source(tar: impl Read) -> Result<SourceTree> {
                 ".dockerignore" => tree.dockerignore = Some(read_text(&mut entry, ".dockerignore")?),
                 "Procfile" => tree.procfile = Some(read_text(&mut entry, "Procfile")?),
                 "app.json" => tree.app_json = Some(read_text(&mut entry, "app.json")?),
+                "maintenance.html" => tree.maintenance_page = Some(read_text(&mut entry, "maintenance.html")?),
                 "Dockerfile" => {
                     tree.has_dockerfile = true;
                     tree.dockerfile_args = dockerfile_args(&read_text(&mut entry, "Dockerfile")?);

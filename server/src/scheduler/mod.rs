@@ -41,9 +41,9 @@ use crate::appjson;
 use crate::crypto::ConfigCipher;
 use crate::locks::KeyedLocks;
 use crate::logs::LogRouter;
-use crate::router::RouteTable;
+use crate::router::{MaintenancePage, RouteTable};
 use crate::runtime::{Dyno, DynoSpec, Exit, Runtime};
-use crate::store::{AppRow, ReleaseStatus, Store};
+use crate::store::{AppRow, ReleaseRow, ReleaseStatus, Store};
 use anyhow::{Context, Result};
 use health::startup_check;
 use paas_wire::DynoSize;
@@ -308,8 +308,7 @@ impl Scheduler {
                 // `FORCE_HTTPS` asks the router to send plain HTTP to HTTPS.
                 let force = env.get("FORCE_HTTPS").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
                 inner.routes.set_https_only(&app.name, force);
-                // `MAINTENANCE_PAGE_URL`: the app's own page in maintenance mode.
-                inner.routes.set_maintenance_page(&app.name, env.get("MAINTENANCE_PAGE_URL").cloned());
+                self.load_maintenance_page(app, release, &env).await?;
                 let formation = desired_formation(&types, &scaled);
                 let memory = formation.keys().map(|t| (t.clone(), self.size_of(&sizes, t).bytes())).collect();
                 let desired = Desired { release_id: &release.id, formation, memory };
@@ -478,6 +477,29 @@ impl Scheduler {
         self.inner.logs.follow(d);
         let command = if spec.command.is_empty() { "the image's own command".to_owned() } else { format!("`{}`", spec.command) };
         self.inner.logs.event(&d.app, &d.name(), format!("Starting process with command {command}"));
+    }
+
+    /// The app's own maintenance page, while it is in maintenance mode:
+    /// its `MAINTENANCE_PAGE_URL`, else its build's `maintenance.html`.
+    async fn load_maintenance_page(&self, app: &AppRow, release: &ReleaseRow, env: &BTreeMap<String, String>) -> Result<()> {
+        let routes = &self.inner.routes;
+        let page = match (env.get("MAINTENANCE_PAGE_URL"), &release.build_id) {
+            (Some(url), _) => Some(MaintenancePage::Url(url.clone())),
+            (None, Some(build)) if routes.in_maintenance(&app.name) => {
+                self.inner.store.build_maintenance_page(build).await?.map(|html| MaintenancePage::Html(html.into()))
+            }
+            _ => None,
+        };
+        routes.set_maintenance_page(&app.name, page);
+        Ok(())
+    }
+
+    /// Loads the app's own maintenance page now (maintenance mode was just
+    /// turned on).
+    pub async fn refresh_maintenance_page(&self, app: &AppRow) -> Result<()> {
+        let Some(release) = self.inner.store.desired_release(&app.id).await? else { return Ok(()) };
+        let env = self.inner.cipher.open(&crate::crypto::config_owner(&release.app_id), &release.config)?;
+        self.load_maintenance_page(app, &release, &env).await
     }
 
     /// Each process type's size: what `ps:resize` set, else the default.

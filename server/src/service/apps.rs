@@ -186,6 +186,11 @@ pub async fn maintenance(state: &AppState, app: &AppRow) -> ApiResult<bool> {
 pub async fn set_maintenance(state: &AppState, app: &AppRow, on: bool) -> ApiResult<bool> {
     state.store.set_maintenance(&app.id, on).await?;
     state.scheduler.routes().set_maintenance(&app.name, on);
+    if on {
+        if let Err(e) = state.scheduler.refresh_maintenance_page(app).await {
+            warn!(app = %app.name, error = %format!("{e:#}"), "cannot load the app's own maintenance page: the platform's shows");
+        }
+    }
     let word = if on { "on" } else { "off" };
     state.logs.event(&app.name, "api", format!("Maintenance mode {word}"));
     info!(app = %app.name, on, "maintenance mode");

@@ -90,6 +90,21 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the build's own maintenance page (its `maintenance.html`).
+    pub async fn set_build_maintenance_page(&self, build_id: &str, page: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE builds SET maintenance_page = $1 WHERE id = $2").bind(page).bind(build_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The build's own maintenance page, if it has one.
+    pub async fn build_maintenance_page(&self, build_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT maintenance_page FROM builds WHERE id = $1")
+            .bind(build_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
+    }
+
     pub async fn list_builds(&self, app_id: &str) -> StoreResult<Vec<BuildRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM builds WHERE app_id = $1 ORDER BY created_at DESC, id"

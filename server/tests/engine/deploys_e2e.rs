@@ -152,18 +152,25 @@ fn maintenance_mode_on_the_real_router_lets_one_off_dynos_run_and_survives_a_res
     let mut p = Platform::start();
     let app = unique_app("maint");
     let repo = dockerfile_repo(&p, "main", "maint");
+    // The app's own page, a file in its build.
+    std::fs::write(repo.path().join("maintenance.html"), "<h1>Moving house: back at noon</h1>\n").unwrap();
+    p.git_ok(repo.path(), &["add", "-A"]);
+    p.git_ok(repo.path(), &["commit", "-qm", "a maintenance page"]);
     p.create_app(repo.path(), &app);
     p.push_ok(repo.path(), &app);
     p.wait_for_page(&app, "marker: maint");
     p.paas_ok(repo.path(), &["maintenance:on", "-a", &app]);
     let (status, body) = p.get(&app, "/").unwrap();
     assert_eq!(status, 503, "the next request: {body}");
-    assert!(body.contains("Offline for maintenance"), "{body}");
+    assert_eq!(body, "<h1>Moving house: back at noon</h1>\n", "the build's page");
     let out = p.paas_ok(repo.path(), &["run", "-a", &app, "echo", "migrating"]);
     assert!(out.contains("migrating"), "{out}");
     p.terminate(Duration::from_secs(30));
     p.boot();
     assert_eq!(p.get(&app, "/").unwrap().0, 503, "kept through a restart");
+    poll(Duration::from_secs(30), "the build's page after the restart", || {
+        p.get(&app, "/").filter(|(s, b)| *s == 503 && b.contains("Moving house")).map(|_| ())
+    });
     p.paas_ok(repo.path(), &["maintenance:off", "-a", &app]);
     p.wait_for_page(&app, "marker: maint");
 }

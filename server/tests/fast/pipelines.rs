@@ -136,6 +136,37 @@ async fn maintenance_mode_answers_with_a_page_at_once_and_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_mode_shows_the_page_the_build_holds_unless_a_url_is_set() {
+    let f = Fast::start().await;
+    ok(&f.paas(&["apps:create", "maint-page"], b"").await);
+    let repo = dockerfile_repo();
+    let html = "<!doctype html><title>Back soon</title><h1>We are moving the database</h1>\n";
+    std::fs::write(repo.path().join("maintenance.html"), html).unwrap();
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-qm", "our own maintenance page"]);
+    let (pushed, said) = f.push(repo.path(), "maint-page").await;
+    assert!(pushed && said.contains("maintenance.html: the page shown in maintenance mode"), "{said}");
+    assert_eq!(f.page("maint-page").await.0, 200);
+    ok(&f.paas(&["maintenance:on", "-a", "maint-page"], b"").await);
+    assert_eq!(f.page("maint-page").await, (503, html.to_owned()), "the build's page, on the very next request");
+    // A URL in the config wins over the file.
+    ok(&f.paas(&["config:set", "MAINTENANCE_PAGE_URL=https://status.example.com/", "-a", "maint-page"], b"").await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f.page("maint-page").await.1.contains("<iframe src=\"https://status.example.com/\"") {
+        assert!(std::time::Instant::now() < deadline, "the URL's page never showed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ok(&f.paas(&["config:unset", "MAINTENANCE_PAGE_URL", "-a", "maint-page"], b"").await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.page("maint-page").await.1 != html {
+        assert!(std::time::Instant::now() < deadline, "the build's page never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    ok(&f.paas(&["maintenance:off", "-a", "maint-page"], b"").await);
+    assert_eq!(f.page("maint-page").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_output_gives_the_build_and_the_release_phase_each_release_ran() {
     let f = Fast::start().await;
     for app in ["relout-stage", "relout-prod"] {
