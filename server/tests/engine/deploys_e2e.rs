@@ -148,6 +148,35 @@ fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
 }
 
 #[test]
+fn an_image_deploy_pulls_from_a_registry_the_outbound_policy_allows() {
+    let registry = Registry::start(None);
+    let mut p = Platform::start_with(&[("PAAS_OUTBOUND_ALLOW", "127.0.0.1/32")]);
+    let app = unique_app("pulled");
+    let here = tempfile::tempdir().unwrap();
+    p.create_app(here.path(), &app);
+    // Built here, pushed to the registry, and gone from the engine: the deploy must pull it.
+    let image = format!("127.0.0.1:{}/team/{app}:1", registry.port);
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo '<p>pulled from a registry</p>' > /www/index.html\nCMD httpd -f -p $PORT -h /www\n"),
+    )
+    .unwrap();
+    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let pushed = p.docker().args(["push", &image]).output().unwrap();
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
+    let id = text(&p.docker().args(["image", "inspect", "--format", "{{.Id}}", &image]).output().unwrap().stdout).trim().to_owned();
+    assert!(p.docker().args(["rmi", &image]).status().unwrap().success());
+    let said = p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
+    assert!(said.contains(&format!("Pulling {image}")) && said.contains("the web process runs the image's own command"), "{said}");
+    p.wait_for_page(&app, "pulled from a registry");
+    assert_eq!(web_image(&p, &app), id, "the very image pushed");
+    p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    let _ = p.docker().args(["rmi", "-f", &image]).output();
+}
+
+#[test]
 fn maintenance_mode_on_the_real_router_lets_one_off_dynos_run_and_survives_a_restart() {
     let mut p = Platform::start();
     let app = unique_app("maint");

@@ -5,60 +5,12 @@
 
 use crate::harness::*;
 use paas_server::runtime::{DockerRuntime, DynoAddress, ImageBuilder, RegistryAuth};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// A docker-registry on 127.0.0.1 that only `user` with `password` may use;
-/// killed (and its storage removed) when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Registry {
-    fn start(user: &str, password: &str) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let hash = bcrypt::hash(password, 4).unwrap();
-        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let config = format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: paas\n    path: {root}/htpasswd\n",
-            root = dir.path().display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian's package; scripts/ensure-deps installs it)");
-        let registry = Registry { child, port, _dir: dir };
-        // Up once it asks for credentials.
-        poll(Duration::from_secs(20), "the registry to answer", || {
-            let answer = reqwest::blocking::get(registry.url("/v2/")).ok()?;
-            (answer.status() == 401).then_some(())
-        });
-        registry
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
 
 #[test]
 fn an_image_pushed_to_the_registry_is_named_by_digest_and_served_under_it() {
     ensure_base_image();
-    let registry = Registry::start("paas", "s3cret");
+    let registry = Registry::start(Some(("paas", "s3cret")));
     let name = format!("paas-test/pushed-{}", unique_app("img"));
     let repository = format!("127.0.0.1:{}/{name}", registry.port);
     let auth = RegistryAuth { username: "paas".into(), password: "s3cret".into() };
