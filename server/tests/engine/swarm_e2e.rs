@@ -390,4 +390,68 @@ fn swarm_add_on_on_the_manager_is_reached_from_dynos_on_every_node() {
     // A backup through the manager works as on one engine.
     let said = p.paas_ok(dir, &["pg:backups:capture", "-a", &app]);
     assert!(said.contains("done, b001"), "{said}");
+
+    // Renamed: the new name's dynos, on every node, reach the database
+    // through the overlay of the new name; the old name's services go.
+    let renamed = unique_app("sw-renamed");
+    p.track(&renamed);
+    p.paas_ok(dir, &["apps:rename", &renamed, "-a", &app]);
+    web_up_on_three_nodes(&p, dir, &renamed);
+    let answers = poll(Duration::from_secs(60), "answers from the renamed app's three web dynos", || {
+        let mut seen = BTreeMap::new();
+        for _ in 0..30 {
+            let (status, body) = p.get(&renamed, "/")?;
+            if status != 200 {
+                return None;
+            }
+            seen.insert(body.split("host: ").nth(1)?.split('<').next()?.to_owned(), body.split("db: ").nth(1)?.split('<').next()?.to_owned());
+        }
+        (seen.len() == 3).then_some(seen)
+    });
+    assert!(answers.values().all(|db| db == "reachable"), "after the rename: {answers:?}");
+    assert_eq!(p.get(&app, "/").map(|(s, _)| s), Some(404));
+    poll(Duration::from_secs(60), "the old name's services gone", || {
+        let out = p.docker().args(["service", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output().ok()?;
+        text(&out.stdout).trim().is_empty().then_some(())
+    });
+}
+
+#[test]
+fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
+    let mut p = swarm_platform(&[]);
+    let app = unique_app("sw-image");
+    let here = tempfile::tempdir().unwrap();
+    p.create_app(here.path(), &app);
+    // Built on the manager's engine, as CI would load it there; the
+    // workers have never seen it.
+    let image = format!("paas-test/{app}:1");
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www\nCMD echo \"<p>image on $(hostname)</p>\" > /www/index.html; exec httpd -f -p $PORT -h /www\n"),
+    )
+    .unwrap();
+    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
+    p.paas_ok(here.path(), &["ps:scale", "web=3", "-a", &app]);
+    web_up_on_three_nodes(&p, here.path(), &app);
+    let hosts = poll(Duration::from_secs(60), "answers from the three nodes", || {
+        let mut hosts = std::collections::BTreeSet::new();
+        for _ in 0..30 {
+            let (status, body) = p.get(&app, "/")?;
+            if status != 200 {
+                return None;
+            }
+            hosts.insert(body.split("image on ").nth(1)?.split('<').next()?.to_owned());
+        }
+        (hosts.len() == 3).then_some(hosts)
+    });
+    assert_eq!(hosts.len(), 3);
+    // Each service runs the image from the registry, by digest.
+    let out = p.docker().args(["service", "ls", "--format", "{{.Image}}", "--filter"]).arg(format!("label=paas.app={app}")).output().unwrap();
+    let images: std::collections::BTreeSet<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert!(images.len() == 1 && images.iter().all(|i| i.starts_with(&format!("{REGISTRY}/paas/{app}@sha256:"))), "{images:?}");
+    p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    let _ = p.docker().args(["rmi", "-f", &image]).output();
 }
