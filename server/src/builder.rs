@@ -34,6 +34,18 @@ pub struct Built {
     pub image: String,
     pub process_types: BTreeMap<String, String>,
     pub app_json: AppJson,
+    /// What the pushed tree shows against the twelve factors.
+    pub findings: Vec<crate::twelve::Finding>,
+}
+
+/// What a build made, before it is recorded.
+struct Ran {
+    image: String,
+    types: BTreeMap<String, String>,
+    app_json: AppJson,
+    /// Its `maintenance.html`.
+    maintenance_page: Option<String>,
+    findings: Vec<crate::twelve::Finding>,
 }
 
 #[derive(Clone)]
@@ -109,10 +121,10 @@ impl Builder {
         out.heading(format!("Building {} from commit {short}", app.name)).await;
         let result = self.run(app, &build.id, source, config, out).await;
         let (status, image, types) = match &result {
-            Ok((image, types, _, _)) => (BuildStatus::Succeeded, Some(image.as_str()), types.clone()),
+            Ok(ran) => (BuildStatus::Succeeded, Some(ran.image.as_str()), ran.types.clone()),
             Err(_) => (BuildStatus::Failed, None, BTreeMap::new()),
         };
-        if let Ok((_, _, _, Some(page))) = &result {
+        if let Ok(Ran { maintenance_page: Some(page), .. }) = &result {
             self.store.set_build_maintenance_page(&build.id, page).await?;
         }
         if let Err(e) = &result {
@@ -120,8 +132,8 @@ impl Builder {
             out.warn("Push rejected: the build failed, and the running release is unchanged").await;
         }
         self.store.finish_build(&build.id, status, image, &types, &out.text()).await?;
-        let (image, process_types, app_json, _) = result?;
-        Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json })
+        let Ran { image, types: process_types, app_json, findings, .. } = result?;
+        Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json, findings })
     }
 
     /// An image the engine has (or pulls) as a build of `app`: `paas deploy
@@ -157,7 +169,7 @@ impl Builder {
         out.heading(format!("Process types -> {}", names.join(", "))).await;
         self.store.finish_build(&build.id, BuildStatus::Succeeded, Some(&id), &types, &out.text()).await?;
         info!(app = %app.name, build = %build.id, image = %reference, "image adopted");
-        Ok(Built { build_id: build.id, commit: digest, image: id, process_types: types, app_json: AppJson::default() })
+        Ok(Built { build_id: build.id, commit: digest, image: id, process_types: types, app_json: AppJson::default(), findings: Vec::new() })
     }
 
     /// The app's build queue, held, when no build of it runs or waits;
@@ -183,7 +195,7 @@ impl Builder {
         source: SourceFile,
         config: &BTreeMap<String, String>,
         out: &Output,
-    ) -> Result<(String, BTreeMap<String, String>, AppJson, Option<String>)> {
+    ) -> Result<Ran> {
         let source = Arc::new(source);
         let tree = {
             let source = source.clone();
@@ -208,6 +220,11 @@ impl Builder {
         let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
         let has_dockerfile = tree.has_dockerfile;
         let maintenance_page = tree.maintenance_page.clone();
+        // Secrets and dependency pins, read while the image builds.
+        let scanning = {
+            let source = source.clone();
+            tokio::task::spawn_blocking(move || source::scan_tree(source.open()?))
+        };
         if maintenance_page.is_some() {
             out.heading("maintenance.html: the page shown in maintenance mode").await;
         }
@@ -271,6 +288,13 @@ impl Builder {
             let names: Vec<&str> = types.keys().map(String::as_str).collect();
             out.heading(format!("Process types -> {}", names.join(", "))).await;
         }
-        Ok((image, types, app_json, maintenance_page))
+        let findings = scanning.await.context("the tree scanner panicked")?.unwrap_or_else(|e| {
+            tracing::warn!(app = %app.name, error = %format!("{e:#}"), "cannot scan the pushed tree");
+            Vec::new()
+        });
+        for f in findings.iter().filter(|f| !f.ok) {
+            out.warn(format!("Twelve-factor {} ({}): {}; {}", f.factor.numeral(), f.factor.title(), f.message, f.fix)).await;
+        }
+        Ok(Ran { image, types, app_json, maintenance_page, findings })
     }
 }

@@ -452,6 +452,7 @@ struct AppPage {
     log_ps: String,
     log_source: String,
     log_stream: String,
+    twelve: paas_wire::TwelveFactorReport,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -501,6 +502,7 @@ async fn app_page(
                 .collect(),
             domains: service::domains::list(&state, &row).await?,
             addons: addon_views(&state, &row).await?,
+            twelve: service::twelve::report(&state, &row).await?,
             releases,
             app,
             log_lines,

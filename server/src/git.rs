@@ -369,6 +369,7 @@ async fn archive_build(
 async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: SourceFile, out: &Output) -> Result<()> {
     let config = state.releases.config(app).await?;
     let built = state.builder.build(app, commit, source, &config, out).await?;
+    crate::twelve::Observer::new(state.store.clone(), state.logs.clone()).record(&app.id, &app.name, &built.build_id, &built.findings).await;
     release_build(state, app, built, out).await
 }
 

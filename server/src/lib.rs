@@ -37,6 +37,7 @@ pub mod stack;
 pub mod store;
 pub mod tls;
 pub mod tools;
+pub mod twelve;
 
 /// Whole seconds since the Unix epoch, now (0 if the clock is before it).
 pub fn unix_secs() -> i64 {

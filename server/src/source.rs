@@ -114,6 +114,36 @@ pub fn read_source(tar: impl Read) -> Result<SourceTree> {
     Ok(tree)
 }
 
+/// Files looked into by [`scan_tree`], and bytes read in all; past these
+/// the rest of a tree is not looked into.
+const SCAN_FILES: usize = 20_000;
+const SCAN_BYTES: usize = 64 << 20;
+
+/// What a pushed tree shows against the twelve factors (its secrets and
+/// dependency pins; see [`crate::twelve::scan`]).
+pub fn scan_tree(tar: impl Read) -> Result<Vec<crate::twelve::Finding>> {
+    let mut scanner = crate::twelve::scan::Scanner::default();
+    let (mut files, mut bytes) = (0, 0);
+    let mut archive = tar::Archive::new(tar);
+    let mut buf = Vec::new();
+    for entry in archive.entries().context("the pushed tree is not a tar")? {
+        let entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry_path(&entry)?;
+        if files >= SCAN_FILES || bytes >= SCAN_BYTES {
+            break;
+        }
+        buf.clear();
+        entry.take(crate::twelve::scan::READ_BYTES as u64).read_to_end(&mut buf)?;
+        files += 1;
+        bytes += buf.len();
+        scanner.file(&path, &buf);
+    }
+    Ok(scanner.finish())
+}
+
 /// The names a Dockerfile declares with `ARG NAME` or `ARG NAME=default`.
 pub fn dockerfile_args(text: &str) -> Vec<String> {
     text.lines()

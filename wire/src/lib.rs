@@ -199,6 +199,44 @@ pub struct ReleaseOutput {
     pub release_output: Option<String>,
 }
 
+/// `GET /apps/{app}/twelve-factor`: where the app's running release departs
+/// from the twelve factors, from what the platform observed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TwelveFactorReport {
+    pub app: String,
+    /// The release observed (the one that runs); None before the first.
+    pub release: Option<i64>,
+    pub factors: Vec<FactorReport>,
+}
+
+/// One factor in the report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FactorReport {
+    /// 1 to 12.
+    pub number: i64,
+    /// `VII`
+    pub numeral: String,
+    /// `Port binding`
+    pub name: String,
+    /// `ok`, `finding` or `not_observed`.
+    pub status: String,
+    /// Each observation: departures first, with their fix; then evidence
+    /// that it holds.
+    pub observations: Vec<Observation>,
+}
+
+/// One thing the platform saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Observation {
+    pub ok: bool,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// When it was last seen (none for what is read from config now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at: Option<String>,
+}
+
 /// One app.json cron entry of the app's current release, as
 /// `GET /apps/{app}/cron` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

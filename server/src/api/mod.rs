@@ -23,6 +23,7 @@ mod pipelines;
 mod releases;
 mod run;
 mod tokens;
+mod twelve;
 
 use crate::http::AppState;
 use std::time::Duration;
@@ -61,6 +62,7 @@ pub fn router() -> axum::Router<AppState> {
         .merge(tokens::router())
         .merge(access::router())
         .merge(pipelines::router())
+        .merge(twelve::router())
 }
 
 /// The routes that need no credential (signing in).

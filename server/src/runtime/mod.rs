@@ -11,6 +11,7 @@ mod docker;
 /// the crate on itself), never into a release build.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod sockets;
 
 pub use docker::{swarm, Constraint, DockerRuntime, SwarmRuntime, SwarmSettings};
 #[cfg(any(test, feature = "fake"))]
@@ -610,6 +611,12 @@ pub trait Placement: Send + Sync + 'static {
     fn watch_exits(&self) -> mpsc::Receiver<(String, DynoId)>;
     /// The machines dynos are placed on.
     async fn nodes(&self) -> anyhow::Result<Vec<Node>>;
+    /// The TCP addresses a running dyno listens on, read from its own
+    /// socket table; None where this runtime cannot look (the twelve-factor
+    /// report says "not observed").
+    async fn listeners(&self, _id: &DynoId) -> anyhow::Result<Option<Vec<std::net::SocketAddr>>> {
+        Ok(None)
+    }
 }
 
 /// Building images and running build and release-phase tasks: always

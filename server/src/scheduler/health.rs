@@ -9,6 +9,7 @@ use crate::store::{AppRow, ReleaseRow};
 use anyhow::{Context, Result};
 use std::collections::HashSet;
 use crate::runtime::Endpoint;
+use crate::twelve::{Factor, Finding};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,7 +23,8 @@ impl Scheduler {
     /// release's health path when it has one), another keeps running for
     /// [`SETTLE`]. Either way it fails at once when the dyno exits, with its
     /// exit and last output.
-    pub(super) async fn comes_up(&self, d: &Dyno, path: Option<&str>, check: Option<&HealthCheck>) -> Result<(), DynoFailure> {
+    /// Answers how long it took to come up.
+    pub(super) async fn comes_up(&self, d: &Dyno, path: Option<&str>, check: Option<&HealthCheck>) -> Result<Duration, DynoFailure> {
         let web = d.process_type == "web";
         let started = Instant::now();
         let boot = self.inner.boot_timeout;
@@ -48,7 +50,7 @@ impl Scheduler {
             if let (true, Some(addr)) = (due, target) {
                 tries += 1;
                 if http_check(addr, path, content, timeout).await.unwrap_or(false) {
-                    return Ok(());
+                    return Ok(started.elapsed());
                 }
             }
             let check_exit = exit_checked.is_none_or(|at| at.elapsed() >= Duration::from_millis(200));
@@ -61,12 +63,15 @@ impl Scheduler {
                 if self.record_crash(d, exit.clone()) {
                     self.crash_events(d, &exit);
                 }
-                return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output });
+                // Exiting 0 at once: the process most likely went to the
+                // background (daemonized), and the container ended with it.
+                let finding = (exit.exit_code == Some(0)).then(|| daemonized(d, started.elapsed()));
+                return Err(DynoFailure { name: d.name(), reason: exit.to_string(), output, finding });
             }
             let out_of_tries = attempts.is_some_and(|a| tries >= a);
             if Instant::now() >= deadline || out_of_tries {
                 if target.is_none() {
-                    return Ok(());
+                    return Ok(started.elapsed());
                 }
                 let port = check.and_then(|c| c.port).map_or_else(|| "$PORT".to_owned(), |p| format!("port {p}"));
                 let output = self.inner.runtime.output_tail(&d.id, OUTPUT_TAIL_LINES).await.unwrap_or_default();
@@ -79,10 +84,36 @@ impl Scheduler {
                     (None, Some(p)) => format!("did not answer {p} with 2xx/3xx on $PORT in time"),
                     (None, None) => "did not answer on $PORT in time".to_owned(),
                 };
+                // Why, if its socket table says: another port, or loopback only.
+                let bound = match (web, check.and_then(|c| c.port)) {
+                    (true, None) => match self.inner.runtime.listeners(&d.id).await {
+                        Ok(Some(listening)) => crate::twelve::sockets::port_binding(&d.name(), DYNO_PORT, &listening),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let secs = started.elapsed().as_secs();
+                let (reason, finding) = match bound {
+                    Some(why) => (
+                        why.strip_prefix(&format!("{} ", d.name())).unwrap_or(&why).to_owned(),
+                        Some(Finding::bad(Factor::PortBinding, "port", &d.process_type, why, "bind the web process to the port in $PORT, on 0.0.0.0")),
+                    ),
+                    None => (
+                        format!("{what} ({secs} s): check that the process listens on that port"),
+                        Some(Finding::bad(
+                            Factor::Disposability,
+                            "boot",
+                            &d.process_type,
+                            format!("{} did not come up within the boot timeout ({secs} s; Heroku's R10)", d.name()),
+                            "start faster: do slow work (migrations, caches) in the release phase or in the background",
+                        )),
+                    ),
+                };
                 return Err(DynoFailure {
                     name: d.name(),
-                    reason: format!("{what} ({} s): check that the process listens on that port", started.elapsed().as_secs()),
+                    reason,
                     output,
+                    finding,
                 });
             }
             let pause = wait.unwrap_or(delay);
@@ -158,6 +189,19 @@ pub struct DynoFailure {
     pub reason: String,
     /// Its last lines of output.
     pub output: Vec<String>,
+    /// What it says against the twelve factors, when it says something.
+    pub finding: Option<Finding>,
+}
+
+/// A dyno whose main process ended with status 0 soon after it started.
+pub(super) fn daemonized(d: &Dyno, after: Duration) -> Finding {
+    Finding::bad(
+        Factor::Processes,
+        "daemonized",
+        &d.process_type,
+        format!("{}'s main process exited with status 0 after {} s: it most likely went to the background (daemonized), so the dyno ended", d.name(), after.as_secs()),
+        "run the process in the foreground (e.g. `nginx -g 'daemon off;'`, no `&` or `--daemon`); the platform runs it and restarts it",
+    )
 }
 
 impl std::fmt::Display for DynoFailure {

@@ -44,6 +44,7 @@ use crate::logs::LogRouter;
 use crate::router::{MaintenancePage, RouteTable};
 use crate::runtime::{Dyno, DynoSpec, Exit, Runtime};
 use crate::store::{AppRow, ReleaseRow, ReleaseStatus, Store};
+use crate::twelve::{Factor, Finding};
 use anyhow::{Context, Result};
 use health::startup_check;
 use paas_wire::DynoSize;
@@ -108,6 +109,20 @@ pub struct Outcome {
     pub routed: usize,
     /// This pass marked the release failed.
     pub release_failed: bool,
+}
+
+/// A formation dyno that exits 0 sooner than this after it started most
+/// likely daemonized.
+const DAEMON_EXIT: Duration = Duration::from_secs(10);
+
+/// What a dyno that came up after `boot` shows: it bound `$PORT` (a web
+/// dyno) and how long it took to boot.
+fn came_up(d: &Dyno, boot: Duration) -> Vec<Finding> {
+    let mut out = vec![Finding::good(Factor::Disposability, "boot", &d.process_type, format!("{} came up in {:.1} s", d.name(), boot.as_secs_f64()))];
+    if d.process_type == "web" {
+        out.push(Finding::good(Factor::PortBinding, "port", "web", format!("{} answered HTTP on $PORT ({})", d.name(), crate::runtime::DYNO_PORT)));
+    }
+    out
 }
 
 impl Scheduler {
@@ -289,6 +304,10 @@ impl Scheduler {
             if release.as_ref().is_some_and(|r| r.id == d.release_id) {
                 let exit = self.exit_of(&d).await;
                 warn!(app = %app.name, dyno = %d.name(), exit = %exit, "dyno exited");
+                let ran = Duration::from_secs(crate::unix_secs().saturating_sub(d.created).max(0) as u64);
+                if exit.exit_code == Some(0) && ran < DAEMON_EXIT {
+                    self.observe(app, vec![(d.release_id.clone(), health::daemonized(&d, ran))]);
+                }
                 if self.record_crash(&d, exit.clone()) {
                     self.crash_events(&d, &exit);
                 }
@@ -309,6 +328,11 @@ impl Scheduler {
                 let force = env.get("FORCE_HTTPS").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
                 inner.routes.set_https_only(&app.name, force);
                 self.load_maintenance_page(app, release, &env).await?;
+                // A new release's config, against IV (told in its log once).
+                if pending {
+                    let loopback = crate::twelve::loopback_config(&env).into_iter().map(|f| (release.id.clone(), f)).collect();
+                    self.observe(app, loopback);
+                }
                 let formation = desired_formation(&types, &scaled);
                 let memory = formation.keys().map(|t| (t.clone(), self.size_of(&sizes, t).bytes())).collect();
                 let desired = Desired { release_id: &release.id, formation, memory };
@@ -377,11 +401,13 @@ impl Scheduler {
         // ended before recording the status) count as up.
         let mut new_web_up = keep.iter().any(|d| d.process_type == "web" && d.addr.is_some_and(|a| routed.contains(&a)));
         let mut checked_web = 0;
+        let mut seen: Vec<(String, Finding)> = Vec::new();
         for (d, result) in probing.iter().zip(results) {
             let web = d.process_type == "web";
             checked_web += usize::from(web);
             match result {
-                Ok(()) => {
+                Ok(boot) => {
+                    seen.extend(came_up(d, boot).into_iter().map(|f| (d.release_id.clone(), f)));
                     inner.logs.event(&app.name, &d.name(), "State changed from starting to up");
                     if let (true, Some(addr)) = (web, d.addr) {
                         healthy.push(addr);
@@ -389,12 +415,15 @@ impl Scheduler {
                     }
                 }
                 Err(failure) => {
+                    seen.extend(failure.finding.clone().map(|f| (d.release_id.clone(), f)));
                     warn!(app = %app.name, dyno = %failure.name, reason = %failure.reason, "dyno did not come up");
                     inner.logs.event(&app.name, &failure.name, format!("Error: the dyno {}", failure.reason));
                     outcome.failures.push(failure);
                 }
             }
         }
+
+        self.observe(app, seen);
 
         // When web dynos are wanted but none of them answers, the web dynos
         // that served until now keep running and serving.
@@ -556,12 +585,13 @@ impl Scheduler {
                     d
                 }
                 Err(e) => {
-                    failed.push(DynoFailure { name: old.name(), reason: format!("could not start: {e:#}"), output: Vec::new() });
+                    failed.push(DynoFailure { name: old.name(), reason: format!("could not start: {e:#}"), output: Vec::new(), finding: None });
                     continue;
                 }
             };
             match self.comes_up(&new, release.health_path.as_deref(), startup_check(&checks, &new.process_type)).await {
-                Ok(()) => {
+                Ok(boot) => {
+                    self.observe(app, came_up(&new, boot).into_iter().map(|f| (new.release_id.clone(), f)).collect());
                     if let (Some(new_addr), Some(old_addr)) = (new.addr, old.addr) {
                         inner.routes.name(new_addr, &new.name());
                         inner.routes.replace(&app.name, old_addr, new_addr);
@@ -613,11 +643,41 @@ impl Scheduler {
                 self.inner.routes.drained(addr, grace).await;
             }
             self.inner.logs.event(&dyno.app, &dyno.name(), "Stopping process with SIGTERM");
+            let asked = Instant::now();
             match self.inner.runtime.halt_dyno(&id, grace).await {
                 Ok(()) => {
+                    let took = asked.elapsed();
                     let exit = self.exit_of(dyno).await;
+                    // Still running at the end of its grace: SIGKILLed (R12).
+                    let killed = exit.exit_code == Some(137) && !exit.oom_killed && took + Duration::from_millis(500) >= grace;
+                    if killed {
+                        self.inner.logs.event(
+                            &dyno.app,
+                            &dyno.name(),
+                            format!("Error R12 (Exit timeout) -> Process failed to exit within {} seconds of SIGTERM", grace.as_secs()),
+                        );
+                        self.inner.logs.event(&dyno.app, &dyno.name(), "Stopping process with SIGKILL");
+                    }
                     self.inner.logs.event(&dyno.app, &dyno.name(), format!("Process {exit}"));
                     self.inner.logs.event(&dyno.app, &dyno.name(), "State changed from up to down");
+                    let finding = if killed {
+                        Finding::bad(
+                            Factor::Disposability,
+                            "shutdown",
+                            &dyno.process_type,
+                            format!("{} did not exit within {} s of SIGTERM and was killed (Heroku's R12)", dyno.name(), grace.as_secs()),
+                            "handle SIGTERM: stop taking work, finish or hand back what is in hand, and exit",
+                        )
+                    } else {
+                        Finding::good(
+                            Factor::Disposability,
+                            "shutdown",
+                            &dyno.process_type,
+                            format!("{} exited {:.1} s after SIGTERM", dyno.name(), took.as_secs_f64()),
+                        )
+                    };
+                    let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
+                    observer.record_for(&dyno.app, &dyno.release_id, &[finding]).await;
                 }
                 Err(e) => warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno"),
             }
@@ -628,6 +688,21 @@ impl Scheduler {
             warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno");
         }
         self.inner.stopping.lock().expect("stopping poisoned").remove(&id);
+    }
+
+    /// Records what dynos showed against the twelve factors, in the
+    /// background: a pass never waits on it.
+    fn observe(&self, app: &AppRow, seen: Vec<(String, Finding)>) {
+        if seen.is_empty() {
+            return;
+        }
+        let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
+        let app = app.clone();
+        tokio::spawn(async move {
+            for (scope, f) in seen {
+                observer.record(&app.id, &app.name, &scope, std::slice::from_ref(&f)).await;
+            }
+        });
     }
 
     /// The loop: every `every`, whenever a dyno exits, and when an app's

@@ -18,3 +18,4 @@ pub mod logs;
 pub mod nodes;
 pub mod pipelines;
 pub mod releases;
+pub mod twelve;

@@ -75,7 +75,7 @@ impl Store {
     pub async fn delete_app(&self, app: &AppRow) -> StoreResult<()> {
         let app_id = app.id.as_str();
         let mut tx = self.pool.begin().await?;
-        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs", "addon_attachments", "app_roles", "pipeline_couplings"] {
+        for table in ["release_statuses", "releases", "builds", "formation", "sizes", "drains", "certs", "acme_apps", "domains", "cron_runs", "addon_attachments", "app_roles", "pipeline_couplings", "twelve_factor_findings"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(app_id)
                 .execute(&mut *tx)

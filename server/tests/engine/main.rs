@@ -22,3 +22,4 @@ mod run_e2e;
 mod swarm_e2e;
 mod swarm_testbed;
 mod tasks_e2e;
+mod twelve_e2e;

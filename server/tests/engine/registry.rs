@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use paas_server::runtime::{DockerRuntime, DynoAddress, ImageBuilder, RegistryAuth};
-use std::time::Duration;
 
 #[test]
 fn an_image_pushed_to_the_registry_is_named_by_digest_and_served_under_it() {

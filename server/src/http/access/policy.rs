@@ -85,6 +85,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/apps/{app}/releases", DEVELOPER, "releases.rollback"),
     r("GET", "/apps/{app}/releases/{release}", AppOrDeploy(Role::Viewer), "releases.info"),
     r("GET", "/apps/{app}/releases/{release}/output", AppOrDeploy(Role::Viewer), "releases.output"),
+    r("GET", "/apps/{app}/twelve-factor", VIEWER, "twelve_factor.show"),
     r("GET", "/apps/{app}/builds", AppOrDeploy(Role::Viewer), "builds.list"),
     // A build from an uploaded tree (`paas deploy`): a push by other means.
     r("POST", "/apps/{app}/builds", AppOrDeploy(Role::Developer), "builds.create"),

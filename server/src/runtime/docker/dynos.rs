@@ -286,6 +286,51 @@ impl DockerRuntime {
         Ok((state.running.unwrap_or(false), exit))
     }
 
+    /// The addresses a dyno listens on: its socket table, read through
+    /// `/proc` when this server shares the engine's process namespace
+    /// (checked by the process's cgroup naming the container), else by
+    /// `cat` in the container.
+    pub(super) async fn listeners(&self, container_id: &str) -> Result<Vec<std::net::SocketAddr>> {
+        // Docker's embedded DNS server listens in every container on a
+        // user network, at 127.0.0.11: not the dyno's.
+        let resolver = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11));
+        Ok(self.socket_table(container_id).await?.into_iter().filter(|a| a.ip() != resolver).collect())
+    }
+
+    async fn socket_table(&self, container_id: &str) -> Result<Vec<std::net::SocketAddr>> {
+        let c = self.docker.inspect_container(container_id, None).await.context("cannot inspect the dyno")?;
+        let id = c.id.unwrap_or_default();
+        if let Some(pid) = c.state.and_then(|s| s.pid).filter(|p| *p > 0) {
+            let ours = tokio::fs::read_to_string(format!("/proc/{pid}/cgroup")).await.is_ok_and(|g| !id.is_empty() && g.contains(&id));
+            if ours {
+                let mut text = String::new();
+                for table in ["tcp", "tcp6"] {
+                    text.push_str(&tokio::fs::read_to_string(format!("/proc/{pid}/net/{table}")).await.unwrap_or_default());
+                }
+                return Ok(crate::runtime::sockets::listeners(&text));
+            }
+        }
+        let options = bollard::exec::CreateExecOptions::<String> {
+            cmd: Some(vec!["cat".into(), "/proc/net/tcp".into(), "/proc/net/tcp6".into()]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(false),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(container_id, options).await.context("cannot look into the dyno")?;
+        let mut text = String::new();
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self.docker.start_exec(&exec.id, None).await? {
+            let read = async {
+                while let Some(Ok(chunk)) = output.next().await {
+                    if text.len() < 1 << 20 {
+                        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+        }
+        Ok(crate::runtime::sockets::listeners(&text))
+    }
+
     pub(super) async fn wait_exit(&self, container_id: &str) -> Result<crate::runtime::Exit> {
         let mut wait = self.docker.wait_container(container_id, None::<WaitContainerOptions<String>>);
         match wait.next().await {

@@ -308,6 +308,10 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::exit_of(self, id.as_str()).await
     }
 
+    async fn listeners(&self, id: &super::DynoId) -> Result<Option<Vec<std::net::SocketAddr>>> {
+        DockerRuntime::listeners(self, id.as_str()).await.map(Some)
+    }
+
     fn watch_exits(&self) -> mpsc::Receiver<(String, super::DynoId)> {
         DockerRuntime::watch_exits(self)
     }
