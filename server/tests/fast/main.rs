@@ -21,3 +21,4 @@ mod rename;
 mod run;
 mod tidy;
 mod tokens;
+mod twelve;
