@@ -62,6 +62,8 @@ pub struct Builder {
     scratch: PathBuf,
     /// How long a build may take and how much memory it may use.
     limits: BuildLimits,
+    /// Pushed trees are scanned (PAAS_OBSERVE).
+    observe: bool,
 }
 
 impl Builder {
@@ -82,7 +84,14 @@ impl Builder {
             max_builds,
             scratch,
             limits,
+            observe: true,
         }
+    }
+
+    /// Whether pushed trees are scanned for the twelve-factor report.
+    pub fn observing(mut self, on: bool) -> Self {
+        self.observe = on;
+        self
     }
 
     pub fn scratch_dir(&self) -> &std::path::Path {
@@ -222,8 +231,8 @@ impl Builder {
         let maintenance_page = tree.maintenance_page.clone();
         // Secrets and dependency pins, read while the image builds.
         let scanning = {
-            let source = source.clone();
-            tokio::task::spawn_blocking(move || source::scan_tree(source.open()?))
+            let (source, observe) = (source.clone(), self.observe);
+            tokio::task::spawn_blocking(move || if observe { source::scan_tree(source.open()?) } else { Ok(Vec::new()) })
         };
         if maintenance_page.is_some() {
             out.heading("maintenance.html: the page shown in maintenance mode").await;

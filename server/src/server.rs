@@ -46,6 +46,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     served: tokio::task::JoinHandle<Result<()>>,
     reconciler: tokio::task::JoinHandle<()>,
+    /// Dynos' disks sampled for the twelve-factor report (PAAS_OBSERVE).
+    disks: Option<tokio::task::JoinHandle<()>>,
     sweeper: tokio::task::JoinHandle<()>,
     cron: tokio::task::JoinHandle<()>,
     renewals: tokio::task::JoinHandle<()>,
@@ -58,6 +60,9 @@ impl Running {
     /// reconcile loop. Dynos keep running, to be adopted at the next start.
     pub async fn stop(self) -> Result<()> {
         self.reconciler.abort();
+        if let Some(disks) = &self.disks {
+            disks.abort();
+        }
         self.sweeper.abort();
         self.cron.abort();
         self.renewals.abort();
@@ -200,7 +205,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             memory: Some(settings.builds.memory.bytes()),
             output: settings.builds.max_slug_bytes,
         },
-    );
+    )
+    .observing(settings.dynos.observe);
     for app in store.list_apps().await? {
         if let Ok(name) = AppName::parse(&app.name) {
             crate::git::ensure_repo(&settings, &name)?;
@@ -255,6 +261,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         warn!(error = %format!("{e:#}"), "first reconcile failed");
     }
     let reconciler = scheduler.spawn_loop(RECONCILE_EVERY);
+    let disks = settings.dynos.observe.then(|| {
+        let observer = crate::twelve::Observer::new(store.clone(), logs.clone());
+        crate::twelve::disk::spawn(runtime.clone(), observer, logs.clone(), settings.dynos.observe_every)
+    });
     // app.json cron entries, on their schedules; first, so the ends of
     // runs the sweeper takes up again are heard.
     let cron = cron.spawn();
@@ -309,7 +319,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         tokio::join!(api, router, tls);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, sweeper, cron, renewals, backups })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, disks, sweeper, cron, renewals, backups })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -220,6 +220,12 @@ pub struct Dynos {
     /// An attached `paas run` session with nothing sent either way this long is ended, in seconds (Heroku's hour).
     #[arg(long = "run-idle-seconds", env = "PAAS_RUN_IDLE_SECONDS", default_value = "3600", value_parser = seconds_at_least_one, value_name = "SECONDS")]
     pub run_idle: Duration,
+    /// Twelve-factor observation (`paas 12factor`): `on` (builds scanned, dynos' sockets, boots, stops and disks observed) or `off`.
+    #[arg(long = "observe", env = "PAAS_OBSERVE", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set, value_name = "on|off")]
+    pub observe: bool,
+    /// How often each running dyno's disk is sampled for the twelve-factor report (one engine call per dyno), in seconds.
+    #[arg(long = "observe-every-seconds", env = "PAAS_OBSERVE_EVERY_SECONDS", default_value = "60", value_parser = seconds_at_least_one, value_name = "SECONDS")]
+    pub observe_every: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -593,6 +599,14 @@ fn whole(v: &str) -> Result<u64, String> {
 
 fn seconds(v: &str) -> Result<Duration, String> {
     whole(v).map(Duration::from_secs)
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(format!("{other:?} is neither on nor off")),
+    }
 }
 
 fn seconds_at_least_one(v: &str) -> Result<Duration, String> {

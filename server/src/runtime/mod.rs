@@ -617,6 +617,20 @@ pub trait Placement: Send + Sync + 'static {
     async fn listeners(&self, _id: &DynoId) -> anyhow::Result<Option<Vec<std::net::SocketAddr>>> {
         Ok(None)
     }
+    /// What a running dyno wrote to its own filesystem; None where this
+    /// runtime cannot say.
+    async fn disk_use(&self, _id: &DynoId) -> anyhow::Result<Option<DiskUse>> {
+        Ok(None)
+    }
+}
+
+/// What a dyno wrote to its own filesystem (its container's writable layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskUse {
+    pub bytes: i64,
+    /// The layer's directory, when this server can read it (it runs on the
+    /// engine's host): which files they are.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Building images and running build and release-phase tasks: always

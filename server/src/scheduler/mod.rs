@@ -69,6 +69,8 @@ struct Inner {
     routes: RouteTable,
     stop_grace: Duration,
     boot_timeout: Duration,
+    /// Twelve-factor observations are recorded (PAAS_OBSERVE).
+    observe: bool,
     /// The size of dynos whose type was not resized.
     default_size: DynoSize,
     /// One pass at a time per app.
@@ -137,6 +139,7 @@ impl Scheduler {
                 routes,
                 stop_grace: dynos.stop_grace,
                 boot_timeout: dynos.boot_timeout,
+                observe: dynos.observe,
                 default_size: dynos.size,
                 locks: KeyedLocks::default(),
                 queued: Mutex::default(),
@@ -676,8 +679,10 @@ impl Scheduler {
                             format!("{} exited {:.1} s after SIGTERM", dyno.name(), took.as_secs_f64()),
                         )
                     };
-                    let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
-                    observer.record_for(&dyno.app, &dyno.release_id, &[finding]).await;
+                    if self.inner.observe {
+                        let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
+                        observer.record_for(&dyno.app, &dyno.release_id, &[finding]).await;
+                    }
                 }
                 Err(e) => warn!(app = %dyno.app, dyno = %dyno.name(), error = %format!("{e:#}"), "cannot stop dyno"),
             }
@@ -693,7 +698,7 @@ impl Scheduler {
     /// Records what dynos showed against the twelve factors, in the
     /// background: a pass never waits on it.
     fn observe(&self, app: &AppRow, seen: Vec<(String, Finding)>) {
-        if seen.is_empty() {
+        if seen.is_empty() || !self.inner.observe {
             return;
         }
         let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());

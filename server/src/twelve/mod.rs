@@ -5,6 +5,7 @@
 //! the scheduler record what they observe through an [`Observer`]
 //! (`store/findings.rs`), and `service::twelve` assembles the report.
 
+pub mod disk;
 pub mod scan;
 pub mod sockets;
 

@@ -28,7 +28,7 @@ fn commit_all(p: &Platform, dir: &Path, message: &str) {
 
 #[test]
 fn each_departure_shows_its_evidence_and_a_clean_app_none() {
-    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "8")]);
+    let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "8"), ("PAAS_OBSERVE_EVERY_SECONDS", "1")]);
 
     // A clean app: no finding at all; what was observed is ok.
     let clean = unique_app("tf-clean");
@@ -122,4 +122,30 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
         (r["IX"].0 == "finding").then_some(r)
     });
     assert!(r["IX"].1[0].contains("did not exit within 3 s of SIGTERM"), "{r:?}");
+
+    // XI and VI on disk: a web process that logs to a file and prints
+    // nothing, a worker that keeps uploads on its disk and a PID file.
+    let disky = unique_app("tf-disk");
+    let repo = dockerfile_repo(&p, "main", "disk");
+    let dir = repo.path();
+    std::fs::write(
+        dir.join("Procfile"),
+        "web: mkdir -p /www /app/log && echo disk > /www/index.html && (for i in $(seq 1 24); do head -c 1048576 /dev/zero >> /app/log/production.log; sleep 0.25; done) & exec httpd -f -p $PORT -h /www\n\
+         worker: mkdir -p /app/uploads /var/run && echo $$ > /var/run/worker.pid && for i in $(seq 1 24); do head -c 1048576 /dev/zero > /app/uploads/blob-$i; sleep 0.25; done; exec sleep 100000\n",
+    )
+    .unwrap();
+    commit_all(&p, dir, "writes to its own disk");
+    p.create_app(dir, &disky);
+    p.paas_ok(dir, &["config:set", "-a", &disky, "--no-wait", "X=1"]);
+    p.push_ok(dir, &disky);
+    p.paas_ok(dir, &["ps:scale", "worker=1", "-a", &disky]);
+    let r = poll(Duration::from_secs(60), "the disk findings", || {
+        let r = report(&p, dir, &disky);
+        (r["XI"].0 == "finding" && r["VI"].1.iter().any(|m| m.contains("keeps state")) && r["VI"].1.iter().any(|m| m.contains("PID file"))).then_some(r)
+    });
+    let xi = &r["XI"].1[0];
+    assert!(xi.contains("web.1 writes its log to /app/log/production.log") && xi.contains("printed 0 lines"), "{xi}");
+    let vi = r["VI"].1.iter().find(|m| m.contains("keeps state")).unwrap();
+    assert!(vi.contains("/app/uploads/blob-"), "{vi}");
+    assert!(r["VI"].1.iter().any(|m| m.contains("/var/run/worker.pid")), "{r:?}");
 }

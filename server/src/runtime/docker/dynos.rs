@@ -297,6 +297,22 @@ impl DockerRuntime {
         Ok(self.socket_table(container_id).await?.into_iter().filter(|a| a.ip() != resolver).collect())
     }
 
+    /// The size of a dyno's writable layer (the engine adds it up), and
+    /// the layer's directory when this server can read it.
+    pub(super) async fn disk_use(&self, container_id: &str) -> Result<crate::runtime::DiskUse> {
+        let c = self
+            .docker
+            .inspect_container(container_id, Some(bollard::container::InspectContainerOptions { size: true }))
+            .await
+            .context("cannot inspect the dyno")?;
+        let dir = c
+            .graph_driver
+            .and_then(|g| g.data.get("UpperDir").cloned())
+            .map(std::path::PathBuf::from)
+            .filter(|d| std::fs::read_dir(d).is_ok());
+        Ok(crate::runtime::DiskUse { bytes: c.size_rw.unwrap_or(0), dir })
+    }
+
     async fn socket_table(&self, container_id: &str) -> Result<Vec<std::net::SocketAddr>> {
         let c = self.docker.inspect_container(container_id, None).await.context("cannot inspect the dyno")?;
         let id = c.id.unwrap_or_default();

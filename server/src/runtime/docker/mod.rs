@@ -312,6 +312,10 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::listeners(self, id.as_str()).await.map(Some)
     }
 
+    async fn disk_use(&self, id: &super::DynoId) -> Result<Option<super::DiskUse>> {
+        DockerRuntime::disk_use(self, id.as_str()).await.map(Some)
+    }
+
     fn watch_exits(&self) -> mpsc::Receiver<(String, super::DynoId)> {
         DockerRuntime::watch_exits(self)
     }
