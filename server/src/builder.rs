@@ -141,7 +141,10 @@ impl Builder {
             out.warn("Push rejected: the build failed, and the running release is unchanged").await;
         }
         self.store.finish_build(&build.id, status, image, &types, &out.text()).await?;
-        let Ran { image, types: process_types, app_json, findings, .. } = result?;
+        let Ran { image, types: process_types, app_json, mut findings, .. } = result?;
+        if self.observe {
+            findings.extend(crate::twelve::scan::runtime_mismatches(&out.text()));
+        }
         Ok(Built { build_id: build.id, commit: commit.to_owned(), image, process_types, app_json, findings })
     }
 

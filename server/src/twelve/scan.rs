@@ -170,6 +170,29 @@ impl Scanner {
     }
 }
 
+/// Runtime versions the app asked for that the stack does not provide, as
+/// the buildpacks say in a build's output ("... asks for Python 3.8, but
+/// this stack provides Python 3.13: building with ..."): development and
+/// production then run different versions (X).
+pub fn runtime_mismatches(build_output: &str) -> Vec<Finding> {
+    build_output
+        .lines()
+        .filter(|l| l.contains(" asks for ") && l.contains("but this stack provides"))
+        .map(|l| {
+            let said = l.trim_start_matches(|c: char| c == ' ' || c == '!').trim();
+            let said = said.split(": building with").next().unwrap_or(said);
+            let subject = said.split(" asks for ").next().unwrap_or_default().to_owned();
+            Finding::bad(
+                Factor::DevProdParity,
+                "runtime",
+                subject,
+                said.to_owned(),
+                "ask for a version the stack provides (see the buildpack's README), so development and production run the same one",
+            )
+        })
+        .collect()
+}
+
 /// The requirements of a requirements.txt not pinned to one version (by
 /// `==`, `===` or a direct `@` reference).
 pub fn unpinned_requirements(text: &str) -> Vec<String> {
@@ -217,6 +240,16 @@ mod tests {
         let clean = scan(&[("app.py", "x = 1\n"), (".env.sample", "A=b\n")]);
         assert!(bad(&clean).is_empty(), "{clean:?}");
         assert!(clean.iter().any(|f| f.ok && f.factor == Factor::Config));
+    }
+
+    #[test]
+    fn a_runtime_the_stack_does_not_provide_is_read_from_the_build_output() {
+        let out = "-----> Python app detected\n !     runtime.txt asks for Python 3.8.10, but this stack provides Python 3.13.5: building with Python 3.13.5\n       done\n";
+        let found = runtime_mismatches(out);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].factor, found[0].subject.as_str()), (Factor::DevProdParity, "runtime.txt"));
+        assert_eq!(found[0].message, "runtime.txt asks for Python 3.8.10, but this stack provides Python 3.13.5");
+        assert!(runtime_mismatches("-----> Building\n").is_empty());
     }
 
     #[test]

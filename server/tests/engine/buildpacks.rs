@@ -365,6 +365,11 @@ fn versions_the_stack_lacks_are_named_once_and_the_build_goes_on() {
     let said = p.push_ok(dir, &app);
     assert!(said.contains(".python-version asks for Python 3.12, but this stack provides Python 3.13"), "{said}");
     p.wait_for_page(&app, "six");
+    // The twelve-factor report tells it under dev/prod parity.
+    let report: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["12factor", "-a", &app, "--json"])).unwrap();
+    let parity = &report["factors"][9];
+    assert_eq!((parity["numeral"].as_str(), parity["status"].as_str()), (Some("X"), Some("finding")), "{report}");
+    assert!(parity["observations"][0]["message"].as_str().unwrap().contains(".python-version asks for Python 3.12"), "{report}");
 
     let app = unique_app("bp-nodever");
     let repo = fixture_repo(&p, "nodejs");

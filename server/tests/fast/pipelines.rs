@@ -66,8 +66,16 @@ async fn a_staging_build_is_promoted_to_production_with_its_own_config_and_nothi
     let diff = ok(&f.paas(&["pipelines:diff", "-a", "pipe-stage"], b"").await);
     assert!(diff.contains("ahead of pipe-prod by 1 commit") && diff.contains("the second change"), "{diff}");
 
+    // The twelve-factor report: the stages run different builds (X).
+    let parity = |report: serde_json::Value| report["factors"].as_array().unwrap().iter().find(|f| f["numeral"] == "X").unwrap().clone();
+    let x = parity(f.send(Method::GET, "/apps/pipe-stage/twelve-factor", json!({})).await.json().await.unwrap());
+    assert_eq!(x["status"], "finding", "{x}");
+    assert!(x["observations"][0]["message"].as_str().unwrap().contains("pipe-prod (production) runs build"), "{x}");
+
     // Promote again, then roll production back: a promoted release rolls back like any other.
     ok(&f.paas(&["pipelines:promote", "-a", "pipe-stage", "--to", "pipe-prod"], b"").await);
+    let x = parity(f.send(Method::GET, "/apps/pipe-prod/twelve-factor", json!({})).await.json().await.unwrap());
+    assert_eq!(x["status"], "ok", "every stage runs the same build: {x}");
     let diff = ok(&f.paas(&["pipelines:diff", "-a", "pipe-stage"], b"").await);
     assert!(diff.contains("pipe-prod is up to date"), "{diff}");
     let back = prod[0]["version"].as_i64().unwrap();
