@@ -90,6 +90,19 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
     let r = report(&p, dir, &deaf);
     assert_eq!(r["VII"].0, "finding", "{r:?}");
 
+    // IX: a web process slower to listen than the boot timeout (R10).
+    let slow = unique_app("tf-slow");
+    let repo = dockerfile_repo(&p, "main", "slow");
+    let dir = repo.path();
+    std::fs::write(dir.join("Procfile"), "web: sleep 60; exec httpd -f -p $PORT -h /app\n").unwrap();
+    commit_all(&p, dir, "slow to boot");
+    p.create_app(dir, &slow);
+    let (pushed, said) = p.push(dir, &slow);
+    assert!(!pushed && said.contains("did not answer on $PORT in time"), "{said}");
+    let r = report(&p, dir, &slow);
+    assert_eq!((r["IX"].0.as_str(), r["VII"].0.as_str()), ("finding", "not_observed"), "{r:?}");
+    assert!(r["IX"].1[0].contains("web.1 did not come up within the boot timeout") && r["IX"].1[0].contains("R10"), "{r:?}");
+
     // VI and IX: a worker that daemonizes, a web process that ignores SIGTERM.
     let rude = unique_app("tf-rude");
     let repo = dockerfile_repo(&p, "main", "rude");
