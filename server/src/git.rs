@@ -206,17 +206,17 @@ async fn internal_build(
     Ok(build_and_stream(state, app, Start::Tree(q.commit, source), actor))
 }
 
-/// Builds and deploys `source` as `actor` in a task of its own, answering
-/// with the output line by line and then a result line.
 /// What a build starts from.
 enum Start {
     /// A tree (a push, or an upload) and its commit or checksum.
     Tree(String, SourceFile),
     /// An image the engine has or pulls, the process types given, and who
     /// asked (an image another app runs must be theirs too).
-    Image(String, Option<String>, crate::http::access::Principal),
+    Image(String, Option<String>, Box<crate::http::access::Principal>),
 }
 
+/// Builds and deploys what `start` names as `actor` in a task of its own,
+/// answering with the output line by line and then a result line.
 fn build_and_stream(state: AppState, app: AppRow, start: Start, actor: Actor) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(1024);
     tokio::spawn(async move {
@@ -327,7 +327,7 @@ async fn archive_build(
                 .then(|| wanted.process_types.iter().map(|(t, c)| format!("{t}: {c}\n")).collect::<String>());
             let actor = Actor::current().ok_or_else(|| ApiError::internal("a build without an actor"))?;
             let by = principal.ok_or_else(|| ApiError::internal("a build without a principal"))?.0;
-            return Ok(build_and_stream(state, app, Start::Image(reference, procfile, by), actor));
+            return Ok(build_and_stream(state, app, Start::Image(reference, procfile, Box::new(by)), actor));
         }
         _ => {
             return Err(ApiError::new(

@@ -332,9 +332,10 @@ impl Scheduler {
                 inner.routes.set_https_only(&app.name, force);
                 self.load_maintenance_page(app, release, &env).await?;
                 // A new release's config, against IV (told in its log once).
-                if pending {
-                    let loopback = crate::twelve::loopback_config(&env).into_iter().map(|f| (release.id.clone(), f)).collect();
-                    self.observe(app, loopback);
+                if pending && inner.observe {
+                    let mut seen = crate::twelve::loopback_config(&env);
+                    seen.extend(crate::twelve::parity(&inner.store, app, release.build_id.as_deref()).await?.into_iter().filter(|f| !f.ok));
+                    self.observe(app, seen.into_iter().map(|f| (release.id.clone(), f)).collect());
                 }
                 let formation = desired_formation(&types, &scaled);
                 let memory = formation.keys().map(|t| (t.clone(), self.size_of(&sizes, t).bytes())).collect();

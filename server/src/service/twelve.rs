@@ -27,8 +27,9 @@ pub async fn report(state: &AppState, app: &AppRow) -> ApiResult<TwelveFactorRep
         if let Some(build) = &release.build_id {
             scopes.push(build);
         }
-        // Config is read now (the pass recorded it to tell the log).
-        for row in state.store.findings(&app.id, &scopes).await?.iter().filter(|r| r.code != "loopback") {
+        // Config and the pipeline are read now (the pass recorded them
+        // to tell the log).
+        for row in state.store.findings(&app.id, &scopes).await?.iter().filter(|r| !crate::twelve::READ_NOW.contains(&r.code.as_str())) {
             if let Some(f) = Factor::from_number(row.factor) {
                 seen.entry(f).or_default().push(from_row(row));
             }
@@ -78,7 +79,7 @@ pub async fn report(state: &AppState, app: &AppRow) -> ApiResult<TwelveFactorRep
             now.push(Finding::good(Factor::Logs, "stdout", "", format!("its dynos write their logs to stdout ({lines} recent lines in `paas logs`)")));
         }
         // X: every stage of its pipeline runs the same build.
-        now.extend(parity(state, app, release.build_id.as_deref()).await?);
+        now.extend(crate::twelve::parity(&state.store, app, release.build_id.as_deref()).await?);
         for f in &now {
             seen.entry(f.factor).or_default().push(from_finding(f));
         }
@@ -97,40 +98,4 @@ pub async fn report(state: &AppState, app: &AppRow) -> ApiResult<TwelveFactorRep
         })
         .collect();
     Ok(TwelveFactorReport { app: app.name.clone(), release: release.map(|r| r.version), factors })
-}
-
-/// Dev/prod parity: whether the apps of the app's pipeline run the build
-/// it runs. Nothing when it is in no pipeline.
-async fn parity(state: &AppState, app: &AppRow, build: Option<&str>) -> ApiResult<Vec<Finding>> {
-    let Some(coupling) = state.store.coupling_of(&app.id).await? else { return Ok(Vec::new()) };
-    let Some(pipeline) = state.store.pipeline(&coupling.pipeline_id).await? else { return Ok(Vec::new()) };
-    let mut differ = Vec::new();
-    let mut others = 0;
-    for c in state.store.couplings(&coupling.pipeline_id).await? {
-        if c.app_id == app.id {
-            continue;
-        }
-        others += 1;
-        let theirs = state.store.desired_release(&c.app_id).await?.and_then(|r| r.build_id);
-        if theirs.as_deref() != build {
-            let short = |b: Option<&str>| b.map_or_else(|| "no build".to_owned(), |b| format!("build {}", &b[..b.len().min(8)]));
-            differ.push(format!("{} ({}) runs {}", c.app_name, c.stage, short(theirs.as_deref())));
-        }
-    }
-    Ok(if differ.is_empty() {
-        if others == 0 {
-            Vec::new()
-        } else {
-            vec![Finding::good(Factor::DevProdParity, "pipeline", "", format!("every stage of pipeline {} runs the same build", pipeline.name))]
-        }
-    } else {
-        let mine = build.map_or_else(|| "no build".to_owned(), |b| format!("build {}", &b[..b.len().min(8)]));
-        vec![Finding::bad(
-            Factor::DevProdParity,
-            "pipeline",
-            "",
-            format!("{} ({}) runs {mine}, while {}", app.name, coupling.stage, differ.join(", ")),
-            "promote the build that was tried (`paas pipelines:promote`) rather than building each stage on its own",
-        )]
-    })
 }

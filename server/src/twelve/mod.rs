@@ -10,7 +10,7 @@ pub mod scan;
 pub mod sockets;
 
 use crate::logs::LogRouter;
-use crate::store::Store;
+use crate::store::{AppRow, Store};
 use serde::Serialize;
 
 /// The twelve factors, by number.
@@ -147,6 +147,46 @@ impl Observer {
             Err(e) => tracing::debug!(app, error = %e, "no app to record an observation for"),
         }
     }
+}
+
+/// Observation codes the report reads afresh rather than from the store
+/// (the pass records them only to tell the log when first seen).
+pub const READ_NOW: [&str; 2] = ["loopback", "pipeline"];
+
+/// Dev/prod parity: whether the apps of the app's pipeline run the build
+/// it runs. Nothing when it is in no pipeline.
+pub async fn parity(store: &Store, app: &AppRow, build: Option<&str>) -> crate::store::StoreResult<Vec<Finding>> {
+    let Some(coupling) = store.coupling_of(&app.id).await? else { return Ok(Vec::new()) };
+    let Some(pipeline) = store.pipeline(&coupling.pipeline_id).await? else { return Ok(Vec::new()) };
+    let mut differ = Vec::new();
+    let mut others = 0;
+    for c in store.couplings(&coupling.pipeline_id).await? {
+        if c.app_id == app.id {
+            continue;
+        }
+        others += 1;
+        let theirs = store.desired_release(&c.app_id).await?.and_then(|r| r.build_id);
+        if theirs.as_deref() != build {
+            let short = |b: Option<&str>| b.map_or_else(|| "no build".to_owned(), |b| format!("build {}", &b[..b.len().min(8)]));
+            differ.push(format!("{} ({}) runs {}", c.app_name, c.stage, short(theirs.as_deref())));
+        }
+    }
+    Ok(if differ.is_empty() {
+        if others == 0 {
+            Vec::new()
+        } else {
+            vec![Finding::good(Factor::DevProdParity, "pipeline", "", format!("every stage of pipeline {} runs the same build", pipeline.name))]
+        }
+    } else {
+        let mine = build.map_or_else(|| "no build".to_owned(), |b| format!("build {}", &b[..b.len().min(8)]));
+        vec![Finding::bad(
+            Factor::DevProdParity,
+            "pipeline",
+            "",
+            format!("{} ({}) runs {mine}, while {}", app.name, coupling.stage, differ.join(", ")),
+            "promote the build that was tried (`paas pipelines:promote`) rather than building each stage on its own",
+        )]
+    })
 }
 
 /// Config values that point at the dyno's own loopback: a backing service

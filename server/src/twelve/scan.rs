@@ -179,7 +179,7 @@ pub fn runtime_mismatches(build_output: &str) -> Vec<Finding> {
         .lines()
         .filter(|l| l.contains(" asks for ") && l.contains("but this stack provides"))
         .map(|l| {
-            let said = l.trim_start_matches(|c: char| c == ' ' || c == '!').trim();
+            let said = l.trim_start_matches([' ', '!']).trim();
             let said = said.split(": building with").next().unwrap_or(said);
             let subject = said.split(" asks for ").next().unwrap_or_default().to_owned();
             Finding::bad(

@@ -100,17 +100,13 @@ fn a_directory_a_tarball_and_an_image_deploy_without_git_push() {
 
     // An image built here with `docker build`, its process types in a label.
     let image = format!("paas-test/{app}:1");
-    let context = tempfile::tempdir().unwrap();
-    std::fs::write(
-        context.path().join("Dockerfile"),
-        format!(
+    p.build_image(
+        &image,
+        &format!(
             "FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo '<p>built elsewhere</p>' > /www/index.html\n\
              LABEL paas.procfile=\"web: exec httpd -f -p \\$PORT -h /www\"\n"
         ),
-    )
-    .unwrap();
-    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
-    assert!(built.status.success(), "{}", text(&built.stderr));
+    );
     let said = p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
     assert!(said.contains("Process types -> web"), "{said}");
     p.wait_for_page(&app, "built elsewhere");
@@ -156,14 +152,7 @@ fn an_image_deploy_pulls_from_a_registry_the_outbound_policy_allows() {
     p.create_app(here.path(), &app);
     // Built here, pushed to the registry, and gone from the engine: the deploy must pull it.
     let image = format!("127.0.0.1:{}/team/{app}:1", registry.port);
-    let context = tempfile::tempdir().unwrap();
-    std::fs::write(
-        context.path().join("Dockerfile"),
-        format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo '<p>pulled from a registry</p>' > /www/index.html\nCMD httpd -f -p $PORT -h /www\n"),
-    )
-    .unwrap();
-    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
-    assert!(built.status.success(), "{}", text(&built.stderr));
+    p.build_image(&image, &format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www && echo '<p>pulled from a registry</p>' > /www/index.html\nCMD httpd -f -p $PORT -h /www\n"));
     let pushed = p.docker().args(["push", &image]).output().unwrap();
     assert!(pushed.status.success(), "{}", text(&pushed.stderr));
     let id = text(&p.docker().args(["image", "inspect", "--format", "{{.Id}}", &image]).output().unwrap().stdout).trim().to_owned();

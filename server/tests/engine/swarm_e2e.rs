@@ -353,6 +353,24 @@ fn swarm_a_quiet_dynos_output_is_followed_again_without_repeats() {
     assert!(follows >= 2, "the silent stream was made again: {follows} follows");
 }
 
+/// What the app's three web dynos said of the database, by their host
+/// (polled until all three answered).
+fn db_by_host(p: &Platform, app: &str) -> BTreeMap<String, String> {
+    poll(Duration::from_secs(60), &format!("answers from {app}'s three web dynos"), || {
+        let mut seen = BTreeMap::new();
+        for _ in 0..30 {
+            let (status, body) = p.get(app, "/")?;
+            if status != 200 {
+                return None;
+            }
+            let host = body.split("host: ").nth(1)?.split('<').next()?.to_owned();
+            let db = body.split("db: ").nth(1)?.split('<').next()?.to_owned();
+            seen.insert(host, db);
+        }
+        (seen.len() == 3).then_some(seen)
+    })
+}
+
 #[test]
 fn swarm_add_on_on_the_manager_is_reached_from_dynos_on_every_node() {
     let mut p = swarm_platform(&[]);
@@ -373,19 +391,7 @@ fn swarm_add_on_on_the_manager_is_reached_from_dynos_on_every_node() {
     p.push_ok(dir, &app);
     p.paas_ok(dir, &["ps:scale", "web=3", "-a", &app]);
     let web = web_up_on_three_nodes(&p, dir, &app);
-    let answers = poll(Duration::from_secs(60), "answers from the three web dynos", || {
-        let mut seen = BTreeMap::new();
-        for _ in 0..30 {
-            let (status, body) = p.get(&app, "/")?;
-            if status != 200 {
-                return None;
-            }
-            let host = body.split("host: ").nth(1)?.split('<').next()?.to_owned();
-            let db = body.split("db: ").nth(1)?.split('<').next()?.to_owned();
-            seen.insert(host, db);
-        }
-        (seen.len() == 3).then_some(seen)
-    });
+    let answers = db_by_host(&p, &app);
     assert!(answers.values().all(|db| db == "reachable"), "dynos on {web:?} said {answers:?}");
     // A backup through the manager works as on one engine.
     let said = p.paas_ok(dir, &["pg:backups:capture", "-a", &app]);
@@ -397,17 +403,7 @@ fn swarm_add_on_on_the_manager_is_reached_from_dynos_on_every_node() {
     p.track(&renamed);
     p.paas_ok(dir, &["apps:rename", &renamed, "-a", &app]);
     web_up_on_three_nodes(&p, dir, &renamed);
-    let answers = poll(Duration::from_secs(60), "answers from the renamed app's three web dynos", || {
-        let mut seen = BTreeMap::new();
-        for _ in 0..30 {
-            let (status, body) = p.get(&renamed, "/")?;
-            if status != 200 {
-                return None;
-            }
-            seen.insert(body.split("host: ").nth(1)?.split('<').next()?.to_owned(), body.split("db: ").nth(1)?.split('<').next()?.to_owned());
-        }
-        (seen.len() == 3).then_some(seen)
-    });
+    let answers = db_by_host(&p, &renamed);
     assert!(answers.values().all(|db| db == "reachable"), "after the rename: {answers:?}");
     assert_eq!(p.get(&app, "/").map(|(s, _)| s), Some(404));
     poll(Duration::from_secs(60), "the old name's services gone", || {
@@ -425,14 +421,7 @@ fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
     // Built on the manager's engine, as CI would load it there; the
     // workers have never seen it.
     let image = format!("paas-test/{app}:1");
-    let context = tempfile::tempdir().unwrap();
-    std::fs::write(
-        context.path().join("Dockerfile"),
-        format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www\nCMD echo \"<p>image on $(hostname)</p>\" > /www/index.html; exec httpd -f -p $PORT -h /www\n"),
-    )
-    .unwrap();
-    let built = p.docker().args(["build", "-q", "-t", &image]).arg(context.path()).output().unwrap();
-    assert!(built.status.success(), "{}", text(&built.stderr));
+    p.build_image(&image, &format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www\nCMD echo \"<p>image on $(hostname)</p>\" > /www/index.html; exec httpd -f -p $PORT -h /www\n"));
     p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
     p.paas_ok(here.path(), &["ps:scale", "web=3", "-a", &app]);
     web_up_on_three_nodes(&p, here.path(), &app);

@@ -26,6 +26,17 @@ fn commit_all(p: &Platform, dir: &Path, message: &str) {
     p.git_ok(dir, &["commit", "-qm", message]);
 }
 
+/// A new app (named from `prefix`) of the Dockerfile fixture with this
+/// Procfile, created with its remote; not pushed.
+fn app_with(p: &mut Platform, prefix: &str, procfile: &str) -> (tempfile::TempDir, String) {
+    let app = unique_app(prefix);
+    let repo = dockerfile_repo(p, "main", prefix);
+    std::fs::write(repo.path().join("Procfile"), procfile).unwrap();
+    commit_all(p, repo.path(), procfile);
+    p.create_app(repo.path(), &app);
+    (repo, app)
+}
+
 #[test]
 fn each_departure_shows_its_evidence_and_a_clean_app_none() {
     let mut p = Platform::start_with(&[("PAAS_BOOT_TIMEOUT_SECONDS", "8"), ("PAAS_OBSERVE_EVERY_SECONDS", "1")]);
@@ -78,12 +89,8 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
     assert!(r.values().all(|(_, m)| m.iter().all(|m| !m.contains(key))));
 
     // VII: a web process on port 3000: the push fails naming it.
-    let deaf = unique_app("tf-port");
-    let repo = dockerfile_repo(&p, "main", "port");
+    let (repo, deaf) = app_with(&mut p, "tf-port", "web: mkdir -p /www && exec httpd -f -p 3000 -h /www\n");
     let dir = repo.path();
-    std::fs::write(dir.join("Procfile"), "web: mkdir -p /www && exec httpd -f -p 3000 -h /www\n").unwrap();
-    commit_all(&p, dir, "listens on 3000");
-    p.create_app(dir, &deaf);
     let (pushed, said) = p.push(dir, &deaf);
     assert!(!pushed, "{said}");
     assert!(said.contains("web.1 listens on 0.0.0.0:3000, not on $PORT (5000): bind to $PORT") || said.contains("listens on [::]:3000, not on $PORT (5000)"), "{said}");
@@ -91,12 +98,8 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
     assert_eq!(r["VII"].0, "finding", "{r:?}");
 
     // IX: a web process slower to listen than the boot timeout (R10).
-    let slow = unique_app("tf-slow");
-    let repo = dockerfile_repo(&p, "main", "slow");
+    let (repo, slow) = app_with(&mut p, "tf-slow", "web: sleep 60; exec httpd -f -p $PORT -h /app\n");
     let dir = repo.path();
-    std::fs::write(dir.join("Procfile"), "web: sleep 60; exec httpd -f -p $PORT -h /app\n").unwrap();
-    commit_all(&p, dir, "slow to boot");
-    p.create_app(dir, &slow);
     let (pushed, said) = p.push(dir, &slow);
     assert!(!pushed && said.contains("did not answer on $PORT in time"), "{said}");
     let r = report(&p, dir, &slow);
@@ -104,16 +107,12 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
     assert!(r["IX"].1[0].contains("web.1 did not come up within the boot timeout") && r["IX"].1[0].contains("R10"), "{r:?}");
 
     // VI and IX: a worker that daemonizes, a web process that ignores SIGTERM.
-    let rude = unique_app("tf-rude");
-    let repo = dockerfile_repo(&p, "main", "rude");
-    let dir = repo.path();
-    std::fs::write(
-        dir.join("Procfile"),
+    let (repo, rude) = app_with(
+        &mut p,
+        "tf-rude",
         "web: trap '' TERM; mkdir -p /www && echo rude > /www/index.html; httpd -f -p $PORT -h /www & wait\nworker: mkdir -p /www && httpd -p 8080 -h /www\n",
-    )
-    .unwrap();
-    commit_all(&p, dir, "a daemon and a deaf ear");
-    p.create_app(dir, &rude);
+    );
+    let dir = repo.path();
     p.push_ok(dir, &rude);
     p.wait_for_page(&rude, "rude");
     // The scale fails: its worker ends at once.
@@ -138,17 +137,13 @@ fn each_departure_shows_its_evidence_and_a_clean_app_none() {
 
     // XI and VI on disk: a web process that logs to a file and prints
     // nothing, a worker that keeps uploads on its disk and a PID file.
-    let disky = unique_app("tf-disk");
-    let repo = dockerfile_repo(&p, "main", "disk");
-    let dir = repo.path();
-    std::fs::write(
-        dir.join("Procfile"),
+    let (repo, disky) = app_with(
+        &mut p,
+        "tf-disk",
         "web: mkdir -p /www /app/log && echo disk > /www/index.html && (for i in $(seq 1 24); do head -c 1048576 /dev/zero >> /app/log/production.log; sleep 0.25; done) & exec httpd -f -p $PORT -h /www\n\
          worker: mkdir -p /app/uploads /var/run && echo $$ > /var/run/worker.pid && for i in $(seq 1 24); do head -c 1048576 /dev/zero > /app/uploads/blob-$i; sleep 0.25; done; exec sleep 100000\n",
-    )
-    .unwrap();
-    commit_all(&p, dir, "writes to its own disk");
-    p.create_app(dir, &disky);
+    );
+    let dir = repo.path();
     p.paas_ok(dir, &["config:set", "-a", &disky, "--no-wait", "X=1"]);
     p.push_ok(dir, &disky);
     p.paas_ok(dir, &["ps:scale", "worker=1", "-a", &disky]);

@@ -5,15 +5,10 @@
 //! mode's page, within one request and through a restart.
 
 use crate::harness::Fast;
-use crate::pushes::{dockerfile_repo, git};
+use crate::pushes::{dockerfile_repo, git, ok};
 use crate::shared::text;
 use reqwest::Method;
 use serde_json::json;
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staging_build_is_promoted_to_production_with_its_own_config_and_nothing_rebuilt() {
@@ -71,6 +66,16 @@ async fn a_staging_build_is_promoted_to_production_with_its_own_config_and_nothi
     let x = parity(f.send(Method::GET, "/apps/pipe-stage/twelve-factor", json!({})).await.json().await.unwrap());
     assert_eq!(x["status"], "finding", "{x}");
     assert!(x["observations"][0]["message"].as_str().unwrap().contains("pipe-prod (production) runs build"), "{x}");
+    // Told in the log of the app whose deploy parted them (recorded beside the pass).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = ok(&f.paas(&["logs", "-a", "pipe-stage", "-n", "500"], b"").await);
+        if log.contains("paas[12factor]: X Dev/prod parity: pipe-stage (staging) runs build") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Promote again, then roll production back: a promoted release rolls back like any other.
     ok(&f.paas(&["pipelines:promote", "-a", "pipe-stage", "--to", "pipe-prod"], b"").await);

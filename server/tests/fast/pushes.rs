@@ -17,6 +17,13 @@ pub fn dockerfile_repo() -> tempfile::TempDir {
     dir
 }
 
+/// The standard output of a command that must have succeeded (else its
+/// streams in the failure).
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}{}", crate::shared::text(&out.stdout), crate::shared::text(&out.stderr));
+    crate::shared::text(&out.stdout)
+}
+
 pub fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new("git")
         .args(args)

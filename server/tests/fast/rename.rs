@@ -5,17 +5,12 @@
 
 use crate::harness::Fast;
 use crate::logs::wait_until;
-use crate::pushes::{dockerfile_repo, git};
+use crate::pushes::{dockerfile_repo, git, ok};
 use crate::shared::receivers::syslog_receiver;
 use crate::shared::text;
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
 
 impl Fast {
     /// GET / through the router until it answers `status` (bounded).

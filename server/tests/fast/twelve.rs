@@ -5,15 +5,9 @@
 //! agree.
 
 use crate::harness::Fast;
-use crate::pushes::{dockerfile_repo, git};
-use crate::shared::text;
+use crate::pushes::{dockerfile_repo, git, ok};
 use reqwest::Method;
 use serde_json::json;
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_names_each_departure_with_its_evidence_in_the_cli_the_api_and_the_dashboard() {
@@ -47,7 +41,13 @@ async fn the_report_names_each_departure_with_its_evidence_in_the_cli_the_api_an
     assert!(text_report.contains("III. Config") && text_report.contains("FINDING: deploy.sh looks like a committed secret"), "{text_report}");
     assert!(text_report.contains("fix: attach the service"), "{text_report}");
 
-    // Told in the app's log once, though a second config change keeps it.
+    // Told in the app's log once (recorded beside the pass), though a
+    // second config change keeps it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ok(&f.paas(&["logs", "-a", "tf-fast", "-n", "500"], b"").await).contains("IV Backing services: REDIS_URL") {
+        assert!(std::time::Instant::now() < deadline, "never told in the log");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     ok(&f.paas(&["config:set", "OTHER=1", "-a", "tf-fast"], b"").await);
     let log = ok(&f.paas(&["logs", "-a", "tf-fast", "-n", "500"], b"").await);
     assert_eq!(log.matches("IV Backing services: REDIS_URL points at 127.0.0.1").count(), 1, "{log}");

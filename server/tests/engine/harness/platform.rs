@@ -334,6 +334,15 @@ impl Platform {
 impl Platform {
     /// The docker CLI for the server's engine (DOCKER_HOST given to it, or
     /// the local one).
+    /// `docker build` of an image from `dockerfile` alone, on this
+    /// platform's engine, tagged `tag`.
+    pub fn build_image(&self, tag: &str, dockerfile: &str) {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let built = self.docker().args(["build", "-q", "-t", tag]).arg(context.path()).output().unwrap();
+        assert!(built.status.success(), "docker build of {tag}: {}", text(&built.stderr));
+    }
+
     pub fn docker(&self) -> Command {
         let mut c = Command::new("docker");
         if let Some((_, host)) = self.env.iter().find(|(k, _)| k == "DOCKER_HOST") {
