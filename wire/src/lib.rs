@@ -67,6 +67,16 @@ mod redact_tests {
         assert_eq!(redact_url("syslog://logs.example.com:514"), "syslog://logs.example.com:514");
         assert_eq!(redact_url("not a url"), "not a url");
     }
+
+    #[test]
+    fn versions_clash_on_a_breaking_difference() {
+        use super::versions_clash;
+        assert!(!versions_clash("0.1.0", "0.1.7"));
+        assert!(versions_clash("0.1.0", "0.2.0"));
+        assert!(!versions_clash("1.2.0", "1.9.3"));
+        assert!(versions_clash("1.2.0", "2.0.0"));
+        assert!(!versions_clash("0.3.1-rc.1", "0.3.0"));
+    }
 }
 
 use serde::{Deserialize, Serialize};
@@ -76,6 +86,27 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppCreate {
     pub name: String,
+}
+
+/// `GET /version`: the server's version and its store schema's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerVersion {
+    /// The `paas-server` crate version.
+    pub version: String,
+    /// The newest store migration this server knows.
+    pub schema: i64,
+}
+
+/// Whether a CLI of version `cli` and a server of version `server` may
+/// disagree on the API: a different major version, or, before 1.0, a
+/// different minor one (semver's rule for breaking changes).
+pub fn versions_clash(cli: &str, server: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-', '+']).take(2).map(|p| p.parse().unwrap_or(0)).collect() };
+    let (c, s) = (parts(cli), parts(server));
+    match (c.first(), s.first()) {
+        (Some(0), Some(0)) => c.get(1) != s.get(1),
+        (a, b) => a != b,
+    }
 }
 
 /// `PATCH /apps/{app}`: the app's new name (`apps:rename`).

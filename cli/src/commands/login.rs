@@ -29,6 +29,8 @@ pub enum Cmd {
     Logout,
     /// Who the saved token (or PAAS_TOKEN) is.
     Whoami,
+    /// The CLI's version and the server's; warns when they differ in a way that matters.
+    Version,
 }
 
 /// A token: the one given, or one made by signing in with an email and
@@ -71,6 +73,7 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
         Cmd::Login { api_url, token } => (api_url, token),
         Cmd::Logout => return logout(ctx),
         Cmd::Whoami => return whoami(ctx),
+        Cmd::Version => return version(ctx),
     };
     let token = obtain_token(&api_url, token)?;
     if token.is_empty() {
@@ -89,6 +92,27 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
         crate::output::json(&serde_json::json!({ "api_url": creds.api_url, "email": account.user.email }));
     } else {
         println!("Logged in to {} as {}", creds.api_url, account.user.email);
+    }
+    Ok(0)
+}
+
+fn version(ctx: &mut Ctx) -> Result<i32> {
+    let cli = env!("CARGO_PKG_VERSION");
+    let json = ctx.json;
+    let client = ctx.client()?;
+    let server: paas_wire::ServerVersion = client.get(&["version"])?;
+    let clash = paas_wire::versions_clash(cli, &server.version);
+    if json {
+        crate::output::json(&serde_json::json!({ "cli": cli, "server": server, "clash": clash }));
+    } else {
+        println!("paas CLI {cli}");
+        println!("paas-server {} at {} (store schema {})", server.version, client.base().as_str().trim_end_matches('/'), server.schema);
+        if clash {
+            crate::output::warn(&format!(
+                "the CLI ({cli}) and the server ({}) may not agree on the API: install the CLI of the server's version",
+                server.version
+            ));
+        }
     }
     Ok(0)
 }

@@ -24,6 +24,7 @@ mod releases;
 mod run;
 mod tokens;
 mod twelve;
+mod version;
 
 use crate::http::AppState;
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub fn router() -> axum::Router<AppState> {
         .merge(access::router())
         .merge(pipelines::router())
         .merge(twelve::router())
+        .merge(version::router())
 }
 
 /// The routes that need no credential (signing in).

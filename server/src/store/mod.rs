@@ -113,7 +113,23 @@ impl Store {
         self.known.clone()
     }
 
+    /// The newest migration this server knows (its store schema).
+    pub fn schema() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Brings the schema up to date; refuses a store a newer server
+    /// migrated (this server would misread it).
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        // No table yet: a new store.
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&self.pool).await.ok().flatten();
+        if let Some(applied) = applied.filter(|a| *a > Self::schema()) {
+            anyhow::bail!(
+                "the database was migrated by a newer paas-server (schema {applied}; this one knows up to {}): run that version or a newer one, or restore a backup made before the upgrade",
+                Self::schema()
+            );
+        }
         MIGRATOR
             .run(&self.pool)
             .await

@@ -254,6 +254,19 @@ async fn users_roles_sessions_and_audit(store: Store) {
     assert_eq!(store.audit(None, 10).await.unwrap().len(), 1);
 }
 
+async fn a_store_a_newer_server_migrated_is_refused(store: Store) {
+    store.migrate().await.expect("its own schema again is fine");
+    let newer = Store::schema() + 1;
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1, 'from a newer server', TRUE, $2, 0)")
+        .bind(newer)
+        .bind(vec![0u8; 48])
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let refused = store.migrate().await.unwrap_err().to_string();
+    assert!(refused.contains(&format!("migrated by a newer paas-server (schema {newer}")) && refused.contains("run that version"), "{refused}");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -281,4 +294,5 @@ both_backends!(
     builds_formation_tokens,
     addons_attachments_and_backups,
     users_roles_sessions_and_audit,
+    a_store_a_newer_server_migrated_is_refused,
 );

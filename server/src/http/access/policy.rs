@@ -57,6 +57,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/auth/tokens", Public, "auth.login"),
     r("DELETE", "/auth/token", Any, "auth.logout"),
     r("GET", "/account", Any, "account.info"),
+    r("GET", "/version", Any, "version.show"),
     // People (platform admins).
     r("GET", "/users", PlatformAdmin, "users.list"),
     r("POST", "/users", PlatformAdmin, "users.create"),
