@@ -867,3 +867,78 @@ fn dockerfile_run_steps_get_no_new_privileges_and_the_cpu_limit() {
     assert!(norm.contains("step NoNewPrivs: 1"), "RUN steps cannot gain privileges: {said}");
     assert!(norm.contains("step quota=50000"), "RUN steps get PAAS_DYNO_CPUS (50 ms per 100 ms): {said}");
 }
+
+/// What the engine and the data directory hold of `app`, by kind; empty
+/// kinds left out.
+fn left_of(p: &Platform, app: &str) -> Vec<String> {
+    let listed = |args: &[&str]| -> Vec<String> {
+        let out = p.docker().args(args).output().unwrap();
+        text(&out.stdout).lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+    };
+    let mut left = Vec::new();
+    let label = format!("label=paas.app={app}");
+    for (kind, found) in [
+        ("containers", listed(&["ps", "-aq", "--filter", &label])),
+        ("build containers", listed(&["ps", "-aq", "--filter", &format!("label=paas.task=build-{app}")])),
+        ("images", listed(&["images", "-q", &format!("paas/{app}")])),
+        ("dependency image", listed(&["images", "-q", &format!("paas/{app}-deps")])),
+        ("networks", listed(&["network", "ls", "-q", "--filter", &label])),
+        ("build cache", listed(&["volume", "ls", "-q", "--filter", &format!("name=^paas-cache-{app}$")])),
+    ] {
+        if !found.is_empty() {
+            left.push(format!("{kind}: {found:?}"));
+        }
+    }
+    for (kind, path) in [("repo", format!("repos/{app}.git")), ("log journal", format!("logs/{app}.log"))] {
+        if p.data.path().join(&path).exists() {
+            left.push(format!("{kind}: {path}"));
+        }
+    }
+    left
+}
+
+#[test]
+fn a_destroyed_app_leaves_no_image_volume_network_repo_or_log_behind() {
+    let mut p = Platform::start();
+    // A Dockerfile app with three releases, renamed once on the way.
+    let first = unique_app("gone-docker");
+    let repo = dockerfile_repo(&p, "main", "one");
+    let dir = repo.path();
+    p.create_app(dir, &first);
+    p.push_ok(dir, &first);
+    std::fs::write(dir.join("more.txt"), "two\n").unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", "two"]);
+    p.push_ok(dir, &first);
+    p.paas_ok(dir, &["config:set", "GREETING=three", "-a", &first]);
+    let docker_app = unique_app("gone-renamed");
+    p.track(&docker_app);
+    p.paas_ok(dir, &["apps:rename", &docker_app, "-a", &first]);
+    p.wait_for_page(&docker_app, "greeting: three");
+    // A buildpack app with two builds (a build cache volume, a dependency layer).
+    let bp_app = unique_app("gone-static");
+    let bp = fixture_repo(&p, "static");
+    p.create_app(bp.path(), &bp_app);
+    p.push_ok(bp.path(), &bp_app);
+    std::fs::write(bp.path().join("extra.html"), "<p>more</p>\n").unwrap();
+    p.git_ok(bp.path(), &["add", "-A"]);
+    p.git_ok(bp.path(), &["commit", "-qm", "more"]);
+    p.push_ok(bp.path(), &bp_app);
+    p.wait_for_page(&bp_app, "static ok");
+    assert!(!left_of(&p, &docker_app).is_empty() && !left_of(&p, &bp_app).is_empty(), "the apps have things to leave");
+
+    for (dir, app) in [(dir, docker_app.as_str()), (bp.path(), bp_app.as_str())] {
+        p.paas_ok(dir, &["apps:destroy", "--confirm", app, "-a", app]);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for app in [&first, &docker_app, &bp_app] {
+        loop {
+            let left = left_of(&p, app);
+            if left.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{app} left behind {left:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
