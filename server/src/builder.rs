@@ -64,6 +64,8 @@ pub struct Builder {
     limits: BuildLimits,
     /// Pushed trees are scanned (PAAS_OBSERVE).
     observe: bool,
+    /// Builds are refused below this much free disk (PAAS_MIN_FREE_DISK_MB; 0: never).
+    min_free_disk: u64,
 }
 
 impl Builder {
@@ -85,7 +87,44 @@ impl Builder {
             scratch,
             limits,
             observe: true,
+            min_free_disk: 0,
         }
+    }
+
+    /// Builds are refused while a disk they fill has less free than this.
+    pub fn needing_free_disk(mut self, bytes: u64) -> Self {
+        self.min_free_disk = bytes;
+        self
+    }
+
+    /// Refuses a build, before it starts, while the data directory's disk
+    /// or the engine's has less free space than `PAAS_MIN_FREE_DISK_MB`:
+    /// better than the engine failing mid-build with a full disk.
+    async fn check_free_disk(&self) -> Result<()> {
+        if self.min_free_disk == 0 {
+            return Ok(());
+        }
+        let mut disks = vec![self.scratch.clone()];
+        match self.runtime.data_root().await {
+            Ok(Some(root)) => disks.push(root),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %format!("{e:#}"), "cannot tell where the engine keeps its data"),
+        }
+        for disk in disks {
+            let Ok(stat) = rustix::fs::statvfs(&disk) else { continue };
+            let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+            if free < self.min_free_disk {
+                let mib = |b: u64| b >> 20;
+                tracing::warn!(disk = %disk.display(), free_mib = mib(free), "disk nearly full: builds are refused");
+                return Err(anyhow!(
+                    "the server's disk is nearly full: {} has {} MiB free, less than PAAS_MIN_FREE_DISK_MB ({} MiB), so builds are refused before they fill it. Free space on the server (`docker system prune`, destroy apps no one uses), then push again",
+                    disk.display(),
+                    mib(free),
+                    mib(self.min_free_disk)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether pushed trees are scanned for the twelve-factor report.
@@ -116,6 +155,10 @@ impl Builder {
         let _queued = lock.lock().await;
         // Renamed while it waited: the build goes by the name it has now.
         let app = &self.store.app_by_id(&app.id).await?.ok_or_else(|| anyhow!("{} was destroyed while the build waited", app.name))?;
+        if let Err(e) = self.check_free_disk().await {
+            out.warn(format!("{e:#}")).await;
+            return Err(e);
+        }
         let _slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {

@@ -206,7 +206,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             output: settings.builds.max_slug_bytes,
         },
     )
-    .observing(settings.dynos.observe);
+    .observing(settings.dynos.observe)
+    .needing_free_disk(settings.builds.min_free_disk);
     for app in store.list_apps().await? {
         if let Ok(name) = AppName::parse(&app.name) {
             crate::git::ensure_repo(&settings, &name)?;

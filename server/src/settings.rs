@@ -188,6 +188,9 @@ pub struct Builds {
     /// Memory limit of build steps (Dockerfile `RUN`s, buildpack containers).
     #[arg(long = "build-memory", env = "PAAS_BUILD_MEMORY", default_value = "4G", value_parser = size, value_name = "SIZE")]
     pub memory: paas_wire::DynoSize,
+    /// Builds are refused while the data directory's disk, or the engine's data root on this host, has less free space than this, in MiB (0: never).
+    #[arg(long = "min-free-disk-mb", env = "PAAS_MIN_FREE_DISK_MB", default_value = "2048", value_parser = mebibytes_or_zero, value_name = "MIB")]
+    pub min_free_disk: u64,
     /// The built-in buildpacks [default: the source tree's `buildpacks/`].
     #[arg(long, env = "PAAS_BUILDPACKS_DIR", value_name = "DIR")]
     buildpacks_dir: Option<PathBuf>,
@@ -623,6 +626,10 @@ fn days(v: &str) -> Result<Duration, String> {
 
 fn mebibytes(v: &str) -> Result<u64, String> {
     whole(v).map(|m| m.max(1).saturating_mul(1 << 20))
+}
+
+fn mebibytes_or_zero(v: &str) -> Result<u64, String> {
+    whole(v).map(|m| m.saturating_mul(1 << 20))
 }
 
 fn at_least_one(v: &str) -> Result<usize, String> {

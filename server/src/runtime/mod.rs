@@ -649,6 +649,11 @@ pub trait ImageBuilder: Send + Sync + 'static {
         limits: BuildLimits,
         output: &mpsc::Sender<String>,
     ) -> anyhow::Result<String>;
+    /// The engine's data root (images, containers, volumes), when it is a
+    /// directory on this host.
+    async fn data_root(&self) -> anyhow::Result<Option<std::path::PathBuf>> {
+        Ok(None)
+    }
     /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
     /// Names image `from` (a tag) `repository:tag` instead (`apps:rename`);

@@ -88,3 +88,18 @@ async fn an_image_deploys_with_the_process_types_given() {
     let after: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-img/releases", json!({})).await.json().await.unwrap();
     assert_eq!(after.len(), releases.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_are_refused_before_they_start_while_the_disk_is_nearly_full() {
+    // More free space wanted than any disk has: every build is refused.
+    let f = Fast::start_with(|s| s.builds.min_free_disk = 1 << 62).await;
+    f.app("deploy-full").await;
+    let repo = crate::pushes::dockerfile_repo();
+    let (pushed, said) = f.push(repo.path(), "deploy-full").await;
+    assert!(!pushed, "{said}");
+    assert!(said.contains("the server's disk is nearly full") && said.contains("PAAS_MIN_FREE_DISK_MB") && said.contains("docker system prune"), "{said}");
+    let builds: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-full/builds", json!({})).await.json().await.unwrap();
+    assert!(builds.is_empty(), "nothing was recorded: {builds:?}");
+    let releases: Vec<serde_json::Value> = f.send(Method::GET, "/apps/deploy-full/releases", json!({})).await.json().await.unwrap();
+    assert!(releases.is_empty());
+}

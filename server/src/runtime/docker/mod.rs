@@ -346,6 +346,11 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::retag_image(self, from, repository, tag).await
     }
 
+    async fn data_root(&self) -> Result<Option<std::path::PathBuf>> {
+        let info = self.docker.info().await.context("cannot ask the engine where it keeps its data")?;
+        Ok(info.docker_root_dir.map(std::path::PathBuf::from).filter(|p| p.is_dir()))
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         DockerRuntime::image_exists(self, image).await
     }

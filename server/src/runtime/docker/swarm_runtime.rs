@@ -353,6 +353,10 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.retag_image(from, repository, tag).await
     }
 
+    async fn data_root(&self) -> Result<Option<std::path::PathBuf>> {
+        self.engine.data_root().await
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         self.engine.image_exists(image).await
     }
