@@ -410,6 +410,13 @@ async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Bu
     let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
     info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
     state.builder.warm_up(&app.name);
+    // Old releases' images go (PAAS_KEEP_RELEASES), in the background.
+    let (store, runtime, keep) = (state.store.clone(), state.scheduler.runtime().clone(), state.settings.builds.keep_releases);
+    tokio::spawn(async move {
+        if let Err(e) = crate::gc::collect(&store, runtime.as_ref(), keep, false).await {
+            tracing::warn!(error = %format!("{e:#}"), "cannot remove old release images");
+        }
+    });
     match deploy.state {
         DeployState::Serving | DeployState::Superseded => {
             if !deploy.started.is_empty() {

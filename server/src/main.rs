@@ -43,6 +43,16 @@ enum Command {
     /// packages, on the stack's base image (idempotent).
     #[command(name = "addons:build")]
     AddonsBuild,
+    /// Remove the images of releases older than each app's newest
+    /// PAAS_KEEP_RELEASES (and not running); print what went.
+    Gc {
+        /// Print what would go, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep this many releases' images per app instead of PAAS_KEEP_RELEASES.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: Option<u32>,
+    },
     /// Print the settings as the README's table (Markdown), then exit.
     #[command(name = "settings:markdown", hide = true)]
     SettingsMarkdown,
@@ -162,6 +172,19 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
                 store.first_admin(&email).await?;
             }
             eprintln!("created {email}{}", if admin { ", a platform admin" } else { "" });
+            Ok(())
+        }
+        Command::Gc { dry_run, keep } => {
+            let store = Store::open(&settings.server.database_url()).await?;
+            let instance = store.instance_id().await?;
+            let runtime = paas_server::runtime::DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address).await?;
+            let keep = keep.map_or(settings.builds.keep_releases, |k| k as usize);
+            let gone = paas_server::gc::collect(&store, &runtime, keep, dry_run).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for r in &gone {
+                println!("{verb} {} ({})", r.image, r.releases.join(", "));
+            }
+            println!("{} {} image(s), keeping each app's newest {keep} releases' and the running ones", verb, gone.len());
             Ok(())
         }
         Command::UserPassword { email } => {

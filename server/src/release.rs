@@ -308,6 +308,7 @@ impl ReleaseService {
         let lock = self.inner.locks.get(&app.id);
         let _guard = lock.lock().await;
         let target = self.find(app, which).await?;
+        let removed = self.inner.store.removed_images().await?;
         let current = self.inner.store.current_release(&app.id).await?;
         if current.as_ref().is_some_and(|c| target.version >= c.version) {
             return Err(ReleaseError::Invalid(
@@ -322,6 +323,18 @@ impl ReleaseService {
             return Err(ReleaseError::NoImage(format!(
                 "v{} of {} has no build (it changed config before the first push): roll back to a release with a build, or push first",
                 target.version, app.name
+            )));
+        }
+        if target.image.as_ref().is_some_and(|i| removed.contains(i)) {
+            let commit = match &target.build_id {
+                Some(b) => self.inner.store.build_by_id(b).await?.map(|b| b.commit_sha).unwrap_or_default(),
+                None => String::new(),
+            };
+            return Err(ReleaseError::NoImage(format!(
+                "v{}'s image of {} was removed to free disk (PAAS_KEEP_RELEASES keeps each app's newest releases' images): build its commit again, `git push paas {}:main` (or `--force` it onto main), then set any config it had",
+                target.version,
+                app.name,
+                &commit[..commit.len().min(12)]
             )));
         }
         let config = self.inner.cipher.open(&crate::crypto::config_owner(&app.id), &target.config)?;

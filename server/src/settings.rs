@@ -191,6 +191,9 @@ pub struct Builds {
     /// Builds are refused while the data directory's disk, or the engine's data root on this host, has less free space than this, in MiB (0: never).
     #[arg(long = "min-free-disk-mb", env = "PAAS_MIN_FREE_DISK_MB", default_value = "2048", value_parser = mebibytes_or_zero, value_name = "MIB")]
     pub min_free_disk: u64,
+    /// Releases per app whose images are kept (the running one's too); older releases' images are removed after each deploy.
+    #[arg(long = "keep-releases", env = "PAAS_KEEP_RELEASES", default_value = "10", value_parser = at_least_one, value_name = "N")]
+    pub keep_releases: usize,
     /// The built-in buildpacks [default: the source tree's `buildpacks/`].
     #[arg(long, env = "PAAS_BUILDPACKS_DIR", value_name = "DIR")]
     buildpacks_dir: Option<PathBuf>,

@@ -156,6 +156,10 @@ pub struct Release {
     /// Who made it: a user's email, or a deploy token's description.
     #[serde(default)]
     pub actor: Option<String>,
+    /// Its image was removed to free disk (`PAAS_KEEP_RELEASES`): it can
+    /// be rolled back to only by building its commit again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub image_removed: bool,
 }
 
 /// Body of `POST /apps/{app}/releases`: roll back to an earlier release, named

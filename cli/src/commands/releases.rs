@@ -50,7 +50,8 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                     .iter()
                     .map(|r| {
                         let by = r.actor.as_deref().map(|a| format!("by {a}")).unwrap_or_default();
-                        vec![format!("v{}", r.version), r.description.clone(), by, r.status.clone(), r.created_at.clone()]
+                        let status = if r.image_removed { format!("{} (image removed)", r.status) } else { r.status.clone() };
+                        vec![format!("v{}", r.version), r.description.clone(), by, status, r.created_at.clone()]
                     })
                     .collect();
                 output::table(&["Version", "Description", "By", "Status", "Created"], &rows);

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 /// A release as the API shows it, `pending` (no status looked up).
 pub fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
-    with_status(r, current, None)
+    with_status(r, current, None, &Default::default())
 }
 
 /// A release as the API shows it; `status` is the newest status record's
 /// (`pending` without one).
-fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>) -> ApiResult<Release> {
+fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>, removed: &std::collections::HashSet<String>) -> ApiResult<Release> {
     Ok(Release {
+        image_removed: r.image.as_ref().is_some_and(|i| removed.contains(i)),
         status: status.map_or_else(|| "pending".to_owned(), |s| s.0.clone()),
         status_detail: status.map(|s| s.1.clone()).unwrap_or_default(),
         id: r.id.clone(),
@@ -40,9 +41,10 @@ pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Release>> {
     let rows = state.store.list_releases(&app.id).await?;
     let statuses = state.store.release_statuses(&app.id).await?;
     let current = running_release_id(state, app).await?;
+    let removed = state.store.removed_images().await?;
     rows.iter()
         .enumerate()
-        .map(|(i, r)| with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id)))
+        .map(|(i, r)| with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id), &removed))
         .collect()
 }
 
@@ -54,7 +56,7 @@ pub async fn show(state: &AppState, app: &AppRow, which: &str) -> ApiResult<Rele
         None => state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id),
     };
     let statuses = state.store.release_statuses(&app.id).await?;
-    with_status(&r, current, statuses.get(&r.id))
+    with_status(&r, current, statuses.get(&r.id), &state.store.removed_images().await?)
 }
 
 /// What made release `which`: its build's output (when this app built it;

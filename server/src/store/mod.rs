@@ -14,6 +14,7 @@ mod domains;
 mod drains;
 mod findings;
 mod formation;
+mod images;
 mod pipelines;
 mod platform;
 mod releases;

@@ -942,3 +942,40 @@ fn a_destroyed_app_leaves_no_image_volume_network_repo_or_log_behind() {
         }
     }
 }
+
+#[test]
+fn old_release_images_go_and_a_rollback_to_one_says_what_to_do() {
+    let mut p = Platform::start_with(&[("PAAS_KEEP_RELEASES", "2")]);
+    let app = unique_app("keep2");
+    let repo = dockerfile_repo(&p, "main", "keep");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    let mut images = Vec::new();
+    for n in 1..=3 {
+        std::fs::write(dir.join("n.txt"), format!("{n}\n")).unwrap();
+        p.git_ok(dir, &["add", "-A"]);
+        p.git_ok(dir, &["commit", "-qm", &format!("change {n}")]);
+        p.push_ok(dir, &app);
+        let releases: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["releases", "--json"])).unwrap();
+        images.push(releases[0]["image"].as_str().unwrap().to_owned());
+    }
+    // The third push removed the first release's image; the newest two stay.
+    let releases = poll(Duration::from_secs(30), "v1's image to go", || {
+        let releases: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["releases", "--json"])).ok()?;
+        (releases[2]["image_removed"] == true).then_some(releases)
+    });
+    assert!(releases[0].get("image_removed").is_none() && releases[1].get("image_removed").is_none(), "{releases}");
+    let gone = |image: &str| !p.docker().args(["image", "inspect", image]).output().unwrap().status.success();
+    assert!(gone(&images[0]) && !gone(&images[1]) && !gone(&images[2]));
+    assert!(p.paas_ok(dir, &["releases"]).contains("(image removed)"));
+    // A rollback to it says how to get it back, and changes nothing.
+    let out = p.paas(dir, &["releases:rollback", "v1"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success() && said.contains("was removed to free disk") && said.contains("git push paas"), "{said}");
+    // `paas-server gc --dry-run` lists what would go and removes nothing.
+    let out = p.server_cmd().args(["gc", "--dry-run", "--keep", "1"]).output().unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success() && said.contains(&format!("would remove {} ({app} v2)", images[1])), "{said}{}", text(&out.stderr));
+    assert!(!gone(&images[1]), "a dry run removes nothing");
+    p.wait_for_page(&app, "marker: keep");
+}

@@ -77,7 +77,8 @@ impl Platform {
         p
     }
 
-    fn server_cmd(&self) -> Command {
+    /// `paas-server` with this platform's settings (a command beside the running server, or the server).
+    pub fn server_cmd(&self) -> Command {
         let mut c = Command::new(server_exe());
         c.env("PAAS_DATA_DIR", self.data.path())
             .env("PAAS_LISTEN", format!("127.0.0.1:{}", self.api_port))
