@@ -14,6 +14,7 @@ pub mod cron;
 pub mod crypto;
 pub mod dashboard;
 pub mod dockerignore;
+pub mod du;
 pub mod gc;
 pub mod git;
 pub mod hook;

@@ -131,6 +131,25 @@ pub struct App {
     /// the answer to a destroy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destroyed: Vec<String>,
+    /// The disk it uses; only in `GET /apps/{app}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<AppDisk>,
+}
+
+/// The disk an app uses, in bytes (`paas apps:info`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppDisk {
+    /// Its releases' images still on the engine, and how many there are
+    /// (layers shared with other images are counted whole).
+    pub images: i64,
+    pub image_count: usize,
+    /// Its build cache volume, when the server can read it.
+    #[serde(default)]
+    pub build_cache: Option<i64>,
+    /// Its git repo.
+    pub repo: i64,
+    /// Its log journal.
+    pub logs: i64,
 }
 
 /// One release, as `GET /apps/{app}/releases` returns it.

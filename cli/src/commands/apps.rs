@@ -102,6 +102,11 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                     ("Release".into(), a.current_release.map_or("none yet".into(), |v| format!("v{v}"))),
                     ("Created".into(), a.created_at),
                     ("ID".into(), a.id),
+                    ("Disk".into(), a.disk.map_or_else(|| "unknown".into(), |d| {
+                        let mib = |b: i64| format!("{:.1} MiB", b as f64 / 1048576.0);
+                        let cache = d.build_cache.map_or_else(|| "not known here".into(), mib);
+                        format!("images {} ({}), build cache {cache}, repo {}, logs {}", mib(d.images), d.image_count, mib(d.repo), mib(d.logs))
+                    })),
                 ]);
             }
         }

@@ -27,7 +27,7 @@ async fn create(State(state): State<AppState>, Extension(principal): Extension<P
 }
 
 async fn show(State(state): State<AppState>, app: AppPath) -> ApiResult<Json<App>> {
-    Ok(Json(apps::to_wire(&state, &app).await?))
+    Ok(Json(apps::info(&state, &app).await?))
 }
 
 /// `PATCH /apps/{app}` with `{"name": NEW}`: `apps:rename` (Heroku's shape).

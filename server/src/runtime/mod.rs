@@ -649,6 +649,14 @@ pub trait ImageBuilder: Send + Sync + 'static {
         limits: BuildLimits,
         output: &mpsc::Sender<String>,
     ) -> anyhow::Result<String>;
+    /// An image's size in bytes, if the engine has it.
+    async fn image_size(&self, _image: &str) -> anyhow::Result<Option<i64>> {
+        Ok(None)
+    }
+    /// A named volume's size in bytes, when its directory is on this host.
+    async fn volume_size(&self, _name: &str) -> anyhow::Result<Option<i64>> {
+        Ok(None)
+    }
     /// The engine's data root (images, containers, volumes), when it is a
     /// directory on this host.
     async fn data_root(&self) -> anyhow::Result<Option<std::path::PathBuf>> {

@@ -18,7 +18,34 @@ pub async fn to_wire(state: &AppState, app: &AppRow) -> ApiResult<App> {
         git_url: state.git_url(&app.name),
         current_release: current.map(|r| r.version),
         destroyed: Vec::new(),
+        disk: None,
     })
+}
+
+/// The app as `GET /apps/{app}` shows it: with the disk it uses.
+pub async fn info(state: &AppState, app: &AppRow) -> ApiResult<App> {
+    let mut wire = to_wire(state, app).await?;
+    let runtime = state.scheduler.runtime();
+    let removed = state.store.removed_images().await?;
+    let mut images: Vec<String> = state.store.list_releases(&app.id).await?.into_iter().filter_map(|r| r.image).filter(|i| !removed.contains(i)).collect();
+    images.sort();
+    images.dedup();
+    let mut disk = paas_wire::AppDisk::default();
+    for image in &images {
+        if let Ok(Some(size)) = runtime.image_size(image).await {
+            disk.images += size;
+            disk.image_count += 1;
+        }
+    }
+    disk.build_cache = runtime.volume_size(&crate::runtime::build_cache_volume(&app.name)).await.ok().flatten();
+    let (repo, journal) = (state.settings.repo_path(&app.name), state.settings.log_config().dir.join(format!("{}.log", app.name)));
+    (disk.repo, disk.logs) = tokio::task::spawn_blocking(move || {
+        (crate::du::bytes(&repo) as i64, std::fs::metadata(&journal).map_or(0, |m| m.len() as i64))
+    })
+    .await
+    .unwrap_or_default();
+    wire.disk = Some(disk);
+    Ok(wire)
 }
 
 /// The apps `principal` has a role on (all, for a platform admin).

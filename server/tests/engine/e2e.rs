@@ -926,6 +926,17 @@ fn a_destroyed_app_leaves_no_image_volume_network_repo_or_log_behind() {
     p.push_ok(bp.path(), &bp_app);
     p.wait_for_page(&bp_app, "static ok");
     assert!(!left_of(&p, &docker_app).is_empty() && !left_of(&p, &bp_app).is_empty(), "the apps have things to leave");
+    // `apps:info` says what they use.
+    let disk = |dir: &std::path::Path, app: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&p.paas_ok(dir, &["apps:info", "-a", app, "--json"])).unwrap()["disk"].clone()
+    };
+    let d = disk(dir, &docker_app);
+    assert_eq!(d["image_count"], 2, "two builds' images (the config release shares one): {d}");
+    assert!(d["images"].as_i64().unwrap() > 0 && d["repo"].as_i64().unwrap() > 0, "{d}");
+    let d = disk(bp.path(), &bp_app);
+    assert!(d["build_cache"].as_i64().is_some() && d["images"].as_i64().unwrap() > 0, "the cache volume was read (the static buildpack caches nothing): {d}");
+    let info = p.paas_ok(bp.path(), &["apps:info", "-a", &bp_app]);
+    assert!(info.contains("Disk") && info.contains("build cache"), "{info}");
 
     for (dir, app) in [(dir, docker_app.as_str()), (bp.path(), bp_app.as_str())] {
         p.paas_ok(dir, &["apps:destroy", "--confirm", app, "-a", app]);

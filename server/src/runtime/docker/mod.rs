@@ -346,6 +346,27 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::retag_image(self, from, repository, tag).await
     }
 
+    async fn image_size(&self, image: &str) -> Result<Option<i64>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.size),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
+    async fn volume_size(&self, name: &str) -> Result<Option<i64>> {
+        let volume = match self.docker.inspect_volume(name).await {
+            Ok(v) => v,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(anyhow::anyhow!(e).context(format!("cannot inspect volume {name}"))),
+        };
+        let dir = std::path::PathBuf::from(volume.mountpoint);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(tokio::task::spawn_blocking(move || crate::du::bytes(&dir) as i64).await.ok())
+    }
+
     async fn data_root(&self) -> Result<Option<std::path::PathBuf>> {
         let info = self.docker.info().await.context("cannot ask the engine where it keeps its data")?;
         Ok(info.docker_root_dir.map(std::path::PathBuf::from).filter(|p| p.is_dir()))

@@ -357,6 +357,14 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.data_root().await
     }
 
+    async fn image_size(&self, image: &str) -> Result<Option<i64>> {
+        self.engine.image_size(image).await
+    }
+
+    async fn volume_size(&self, name: &str) -> Result<Option<i64>> {
+        self.engine.volume_size(name).await
+    }
+
     async fn image_exists(&self, image: &str) -> Result<bool> {
         self.engine.image_exists(image).await
     }
