@@ -1,28 +1,33 @@
-//! How many bytes a directory's files hold (`du`), bounded: the first
-//! 100,000 entries.
+//! A directory's files and how many bytes they hold (`du`), bounded.
 
 use std::path::Path;
 
-/// The bytes of the regular files under `dir` (0 when it does not exist).
-pub fn bytes(dir: &Path) -> u64 {
-    let mut total = 0u64;
+/// The regular files under `dir` with their sizes, at most `max_entries`
+/// entries looked at (none when it does not exist).
+pub fn files(dir: &Path, max_entries: usize) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     let mut seen = 0usize;
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
         for e in entries.flatten() {
             seen += 1;
-            if seen > 100_000 {
-                return total;
+            if seen > max_entries {
+                return out;
             }
             match e.metadata() {
                 Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) if m.is_file() => total += m.len(),
+                Ok(m) if m.is_file() => out.push((e.path(), m.len())),
                 _ => {}
             }
         }
     }
-    total
+    out
+}
+
+/// The bytes of the regular files under `dir` (0 when it does not exist).
+pub fn bytes(dir: &Path) -> u64 {
+    files(dir, 100_000).iter().map(|(_, len)| len).sum()
 }
 
 #[cfg(test)]

@@ -98,11 +98,7 @@ impl Store {
 
     /// The build's own maintenance page, if it has one.
     pub async fn build_maintenance_page(&self, build_id: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT maintenance_page FROM builds WHERE id = $1")
-            .bind(build_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        self.optional_text("SELECT maintenance_page FROM builds WHERE id = $1", build_id).await
     }
 
     pub async fn list_builds(&self, app_id: &str) -> StoreResult<Vec<BuildRow>> {

@@ -56,6 +56,14 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl Store {
+    /// One nullable text column of one row, by `sql` with the id as `$1`;
+    /// None for no row or a NULL.
+    async fn optional_text(&self, sql: &'static str, id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>(sql).bind(id).fetch_optional(&self.pool).await?.flatten())
+    }
+}
+
 /// Maps a unique-constraint violation to [`StoreError::Conflict`].
 fn on_unique<T>(r: Result<T, sqlx::Error>) -> StoreResult<T> {
     match r {

@@ -99,11 +99,7 @@ impl Store {
 
     /// The output of the release phase that made the release, if one ran.
     pub async fn release_output(&self, release_id: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar::<_, Option<String>>("SELECT output FROM releases WHERE id = $1")
-            .bind(release_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        self.optional_text("SELECT output FROM releases WHERE id = $1", release_id).await
     }
 
     /// Releases, newest first.

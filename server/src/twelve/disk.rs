@@ -30,25 +30,10 @@ pub struct Written {
 /// The files in a writable layer (whiteouts and directories left out),
 /// largest first; at most [`WALK_FILES`] looked at.
 pub fn walk(dir: &Path) -> Vec<Written> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    let mut seen = 0;
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            seen += 1;
-            if seen > WALK_FILES {
-                break;
-            }
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file() {
-                let rel = e.path().strip_prefix(dir).map(|p| format!("/{}", p.display())).unwrap_or_default();
-                out.push(Written { path: rel, bytes: meta.len() });
-            }
-        }
-    }
+    let mut out: Vec<Written> = crate::du::files(dir, WALK_FILES)
+        .into_iter()
+        .map(|(path, bytes)| Written { path: path.strip_prefix(dir).map(|p| format!("/{}", p.display())).unwrap_or_default(), bytes })
+        .collect();
     out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     out
 }
