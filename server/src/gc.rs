@@ -4,8 +4,11 @@
 //! one) names stays. The rest are untagged (`paas/APP:BUILD`) and removed
 //! by ID, never forced: an image something else still names or runs stays
 //! and is not marked. Removed images are recorded, so their releases say
-//! so and a rollback to one is refused with what to do. Runs after each
-//! deploy, and as `paas-server gc [--dry-run]`.
+//! so and a rollback to one is refused with what to do. The build cache
+//! volumes of this instance (labelled when made) whose app is gone go too,
+//! and what builds left behind (stopped task containers, dangling
+//! dependency images).
+//! Runs after each deploy, and as `paas-server gc [--dry-run]`.
 
 use crate::runtime::Runtime;
 use crate::store::Store;
@@ -52,8 +55,57 @@ pub fn plan(rows: &[(String, String, i64, String, Option<String>)], running: &Ha
     out.into_values().collect()
 }
 
-/// Plans and (unless `dry_run`) removes; answers what went (or would).
-pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool) -> Result<Vec<Removal>> {
+/// What a collection removed (or would).
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub images: Vec<Removal>,
+    /// Build cache volumes of this instance whose app is gone.
+    pub caches: Vec<String>,
+    /// What builds left behind (stopped task containers, dangling
+    /// dependency images).
+    pub leftovers: crate::runtime::Leftovers,
+}
+
+/// Plans and (unless `dry_run`) removes old release images, and the build
+/// caches of apps that are gone; answers what went (or would).
+/// Task containers are leftovers once made this long ago (a build runs
+/// in one for its whole time: `PAAS_BUILD_TIMEOUT` bounds it).
+pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
+pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool, leftover_age: std::time::Duration) -> Result<Swept> {
+    let apps: HashSet<String> = store.list_apps().await?.into_iter().map(|a| a.name).collect();
+    let mut caches = Vec::new();
+    for volume in runtime.build_caches().await? {
+        let app = volume.trim_start_matches("paas-cache-");
+        if apps.contains(app) {
+            continue;
+        }
+        if dry_run || runtime.remove_volume(&volume).await.is_ok() {
+            caches.push(volume);
+        }
+    }
+    let mut leftovers = runtime.leftovers(leftover_age).await?;
+    if !dry_run {
+        let mut gone = crate::runtime::Leftovers::default();
+        for (id, name) in leftovers.containers {
+            if runtime.stop_dyno(&crate::runtime::DynoId::from(id.clone()), std::time::Duration::from_secs(1)).await.is_ok() {
+                gone.containers.push((id, name));
+            }
+        }
+        for image in leftovers.images {
+            if let Err(e) = runtime.remove_image(&image).await {
+                tracing::warn!(image, error = %format!("{e:#}"), "cannot remove a dangling dependency image");
+            }
+            if !runtime.image_exists(&image).await.unwrap_or(true) {
+                gone.images.push(image);
+            }
+        }
+        leftovers = gone;
+    }
+    Ok(Swept { images: collect_images(store, runtime, keep, dry_run).await?, caches, leftovers })
+}
+
+async fn collect_images(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool) -> Result<Vec<Removal>> {
     let rows = store.release_images().await?;
     let mut running = HashSet::new();
     for app in store.list_apps().await? {

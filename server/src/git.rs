@@ -413,7 +413,7 @@ async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Bu
     // Old releases' images go (PAAS_KEEP_RELEASES), in the background.
     let (store, runtime, keep) = (state.store.clone(), state.scheduler.runtime().clone(), state.settings.builds.keep_releases);
     tokio::spawn(async move {
-        if let Err(e) = crate::gc::collect(&store, runtime.as_ref(), keep, false).await {
+        if let Err(e) = crate::gc::collect(&store, runtime.as_ref(), keep, false, crate::gc::LEFTOVER_AGE).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot remove old release images");
         }
     });

@@ -52,6 +52,9 @@ enum Command {
         /// Keep this many releases' images per app instead of PAAS_KEEP_RELEASES.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         keep: Option<u32>,
+        /// Stopped task containers made longer ago than this are swept, in seconds (default: two hours).
+        #[arg(long, value_name = "SECONDS", default_value = "7200")]
+        leftovers_after: u64,
     },
     /// Print the settings as the README's table (Markdown), then exit.
     #[command(name = "settings:markdown", hide = true)]
@@ -174,17 +177,30 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
             eprintln!("created {email}{}", if admin { ", a platform admin" } else { "" });
             Ok(())
         }
-        Command::Gc { dry_run, keep } => {
+        Command::Gc { dry_run, keep, leftovers_after } => {
             let store = Store::open(&settings.server.database_url()).await?;
             let instance = store.instance_id().await?;
             let runtime = paas_server::runtime::DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address).await?;
             let keep = keep.map_or(settings.builds.keep_releases, |k| k as usize);
-            let gone = paas_server::gc::collect(&store, &runtime, keep, dry_run).await?;
+            let swept = paas_server::gc::collect(&store, &runtime, keep, dry_run, std::time::Duration::from_secs(leftovers_after)).await?;
             let verb = if dry_run { "would remove" } else { "removed" };
-            for r in &gone {
+            for r in &swept.images {
                 println!("{verb} {} ({})", r.image, r.releases.join(", "));
             }
-            println!("{} {} image(s), keeping each app's newest {keep} releases' and the running ones", verb, gone.len());
+            for volume in &swept.caches {
+                println!("{verb} build cache {volume} (its app is gone)");
+            }
+            for (id, name) in &swept.leftovers.containers {
+                println!("{verb} stopped task container {name} ({})", &id[..id.len().min(12)]);
+            }
+            for image in &swept.leftovers.images {
+                println!("{verb} dangling dependency image {image}");
+            }
+            println!(
+                "{verb} {} image(s) and {} build cache(s), keeping each app's newest {keep} releases' images and the running ones",
+                swept.images.len(),
+                swept.caches.len()
+            );
             Ok(())
         }
         Command::UserPassword { email } => {

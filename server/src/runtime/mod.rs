@@ -624,6 +624,15 @@ pub trait Placement: Send + Sync + 'static {
     }
 }
 
+/// See [`ImageBuilder::leftovers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// (id, name) of each stopped task container.
+    pub containers: Vec<(String, String)>,
+    /// Image IDs.
+    pub images: Vec<String>,
+}
+
 /// What a dyno wrote to its own filesystem (its container's writable layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskUse {
@@ -649,6 +658,16 @@ pub trait ImageBuilder: Send + Sync + 'static {
         limits: BuildLimits,
         output: &mpsc::Sender<String>,
     ) -> anyhow::Result<String>;
+    /// What builds left behind: this instance's task containers made over
+    /// `age` ago that are not running (a server that died mid-build leaves
+    /// them), and dangling dependency images (replaced by a newer one).
+    async fn leftovers(&self, _age: Duration) -> anyhow::Result<Leftovers> {
+        Ok(Leftovers::default())
+    }
+    /// This instance's build cache volumes (`paas-cache-APP`), by name.
+    async fn build_caches(&self) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// An image's size in bytes, if the engine has it.
     async fn image_size(&self, _image: &str) -> anyhow::Result<Option<i64>> {
         Ok(None)

@@ -935,6 +935,8 @@ fn a_destroyed_app_leaves_no_image_volume_network_repo_or_log_behind() {
     assert!(d["images"].as_i64().unwrap() > 0 && d["repo"].as_i64().unwrap() > 0, "{d}");
     let d = disk(bp.path(), &bp_app);
     assert!(d["build_cache"].as_i64().is_some() && d["images"].as_i64().unwrap() > 0, "the cache volume was read (the static buildpack caches nothing): {d}");
+    let label = p.docker().args(["volume", "inspect", "-f", "{{index .Labels \"paas.instance\"}}", &format!("paas-cache-{bp_app}")]).output().unwrap();
+    assert!(!text(&label.stdout).trim().is_empty(), "the build cache carries its instance, for gc: {}", text(&label.stderr));
     let info = p.paas_ok(bp.path(), &["apps:info", "-a", &bp_app]);
     assert!(info.contains("Disk") && info.contains("build cache"), "{info}");
 
@@ -989,4 +991,37 @@ fn old_release_images_go_and_a_rollback_to_one_says_what_to_do() {
     assert!(out.status.success() && said.contains(&format!("would remove {} ({app} v2)", images[1])), "{said}{}", text(&out.stderr));
     assert!(!gone(&images[1]), "a dry run removes nothing");
     p.wait_for_page(&app, "marker: keep");
+
+    // A build cache of this instance whose app is gone is swept; one of
+    // another instance on the same engine is not.
+    let web = p.running(&app, "web");
+    let instance = text(&p.docker().args(["inspect", "-f", "{{index .Config.Labels \"paas.instance\"}}", &web[0]]).output().unwrap().stdout).trim().to_owned();
+    let (ours, theirs) = (format!("paas-cache-{}", unique_app("ghost")), format!("paas-cache-{}", unique_app("other")));
+    for (volume, owner) in [(&ours, instance.as_str()), (&theirs, "another-instance")] {
+        let made = p.docker().args(["volume", "create", "--label", &format!("paas.instance={owner}"), volume]).output().unwrap();
+        assert!(made.status.success(), "{}", text(&made.stderr));
+    }
+    // What a build left behind: a stopped task container of this
+    // instance, and a dependency image replaced by a newer one (dangling).
+    let task = unique_app("task");
+    let made = p.docker().args(["create", "--name", &task, "--label", &format!("paas.instance={instance}"), "--label", "paas.task=build-ghost", BASE_IMAGE, "true"]).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let deps = format!("paas-test/{}-deps:latest", unique_app("ghost"));
+    for n in [1, 2] {
+        p.build_image(&deps, &format!("FROM {BASE_IMAGE}\nLABEL paas.deps=ghost-{n}\nRUN echo {n} > /n\n"));
+    }
+    let dangling = text(&p.docker().args(["images", "-q", "--no-trunc", "--filter", "dangling=true", "--filter", "label=paas.deps=ghost-1"]).output().unwrap().stdout).trim().to_owned();
+    assert!(dangling.starts_with("sha256:"), "the first build of {deps} is dangling: {dangling:?}");
+    let out = p.server_cmd().args(["gc", "--dry-run", "--leftovers-after", "0"]).output().unwrap();
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("would remove build cache {ours}")) && !said.contains(&theirs), "{said}");
+    assert!(said.contains(&format!("would remove stopped task container {task}")) && said.contains(&format!("would remove dangling dependency image {dangling}")), "{said}");
+    let out = p.server_cmd().args(["gc", "--leftovers-after", "0"]).output().unwrap();
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("removed build cache {ours}")) && said.contains(&format!("removed stopped task container {task}")), "{said}");
+    let exists = |kind: &str, v: &str| p.docker().args([kind, "inspect", v]).output().unwrap().status.success();
+    assert!(!exists("volume", &ours) && exists("volume", &theirs));
+    assert!(!exists("container", &task) && !exists("image", &dangling) && exists("image", &deps));
+    let _ = p.docker().args(["volume", "rm", &theirs]).output();
+    let _ = p.docker().args(["rmi", &deps]).output();
 }

@@ -346,6 +346,37 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::retag_image(self, from, repository, tag).await
     }
 
+    async fn leftovers(&self, age: std::time::Duration) -> Result<super::Leftovers> {
+        let made_before = crate::unix_secs() - age.as_secs() as i64;
+        let containers = self
+            .labelled(["paas.task".to_owned()])
+            .await?
+            .into_iter()
+            .filter(|c| matches!(c.state.as_deref(), Some("exited" | "created" | "dead")) && c.created.is_some_and(|t| t <= made_before))
+            .filter_map(|c| Some((c.id?, c.names.and_then(|n| n.first().cloned()).unwrap_or_default().trim_start_matches('/').to_owned())))
+            .collect();
+        let filters = HashMap::from([("dangling".to_owned(), vec!["true".to_owned()]), ("label".to_owned(), vec!["paas.deps".to_owned()])]);
+        let images = self
+            .docker
+            .list_images(Some(bollard::image::ListImagesOptions { all: false, filters, ..Default::default() }))
+            .await
+            .context("cannot list the engine's images")?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        Ok(super::Leftovers { containers, images })
+    }
+
+    async fn build_caches(&self) -> Result<Vec<String>> {
+        let filters = HashMap::from([("label".to_owned(), vec![self.instance_label()])]);
+        let listed = self
+            .docker
+            .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
+            .await
+            .context("cannot list the engine's volumes")?;
+        Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).filter(|n| n.starts_with("paas-cache-")).collect())
+    }
+
     async fn image_size(&self, image: &str) -> Result<Option<i64>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(i.size),

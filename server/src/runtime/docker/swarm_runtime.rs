@@ -361,6 +361,14 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.image_size(image).await
     }
 
+    async fn build_caches(&self) -> Result<Vec<String>> {
+        self.engine.build_caches().await
+    }
+
+    async fn leftovers(&self, age: Duration) -> Result<crate::runtime::Leftovers> {
+        self.engine.leftovers(age).await
+    }
+
     async fn volume_size(&self, name: &str) -> Result<Option<i64>> {
         self.engine.volume_size(name).await
     }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use bollard::container::Config;
 use bollard::container::{DownloadFromContainerOptions, LogOutput, WaitContainerOptions};
 use bollard::image::CommitContainerOptions;
-use bollard::models::{HostConfig, Mount, MountTypeEnum};
+use bollard::models::{HostConfig, Mount, MountTypeEnum, MountVolumeOptions};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -69,6 +69,12 @@ impl DockerRuntime {
                 typ: Some(MountTypeEnum::VOLUME),
                 source: Some(volume.clone()),
                 target: Some(target.clone()),
+                // Labelled when the mount makes it: this instance's, so
+                // `paas-server gc` may sweep it once its app is gone.
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(HashMap::from([(crate::runtime::labels::INSTANCE.to_owned(), self.instance.clone())])),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .collect();
