@@ -105,7 +105,8 @@ pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run:
     Ok(Swept { images: collect_images(store, runtime, keep, dry_run).await?, caches, leftovers })
 }
 
-async fn collect_images(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool) -> Result<Vec<Removal>> {
+/// The plan as the store stands now.
+async fn planned(store: &Store, keep: usize) -> Result<Vec<Removal>> {
     let rows = store.release_images().await?;
     let mut running = HashSet::new();
     for app in store.list_apps().await? {
@@ -113,12 +114,21 @@ async fn collect_images(store: &Store, runtime: &dyn Runtime, keep: usize, dry_r
             running.insert(image);
         }
     }
-    let planned = plan(&rows, &running, &store.removed_images().await?, keep);
+    Ok(plan(&rows, &running, &store.removed_images().await?, keep))
+}
+
+async fn collect_images(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool) -> Result<Vec<Removal>> {
+    let first = planned(store, keep).await?;
     if dry_run {
-        return Ok(planned);
+        return Ok(first);
     }
     let mut gone = Vec::new();
-    for r in planned {
+    for r in first {
+        // Planned again just before: a rollback or a promotion made since
+        // may name the image again.
+        if !planned(store, keep).await?.iter().any(|p| p.image == r.image) {
+            continue;
+        }
         for tag in &r.tags {
             if let Err(e) = runtime.remove_image(tag).await {
                 tracing::warn!(tag, error = %format!("{e:#}"), "cannot untag an old release's image");
