@@ -272,7 +272,7 @@ impl Builder {
             }
             None => AppJson::default(),
         };
-        let tag = format!("paas/{}:{}", app.name, &build_id[..8]);
+        let tag = crate::runtime::build_image(&app.name, build_id);
         let has_dockerfile = tree.has_dockerfile;
         let maintenance_page = tree.maintenance_page.clone();
         // Secrets and dependency pins, read while the image builds.

@@ -46,7 +46,7 @@ pub fn plan(rows: &[(String, String, i64, String, Option<String>)], running: &Ha
         let r = out.entry(image).or_insert_with(|| Removal { image: image.clone(), releases: Vec::new(), tags: Vec::new() });
         r.releases.push(format!("{app} v{version}"));
         if let Some(b) = build {
-            let tag = format!("paas/{app}:{}", &b[..b.len().min(8)]);
+            let tag = crate::runtime::build_image(app, b);
             if !r.tags.contains(&tag) {
                 r.tags.push(tag);
             }
@@ -66,12 +66,13 @@ pub struct Swept {
     pub leftovers: crate::runtime::Leftovers,
 }
 
-/// Plans and (unless `dry_run`) removes old release images, and the build
-/// caches of apps that are gone; answers what went (or would).
 /// Task containers are leftovers once made this long ago (a build runs
 /// in one for its whole time: `PAAS_BUILD_TIMEOUT` bounds it).
 pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
+/// Plans and (unless `dry_run`) removes old release images, the build
+/// caches of apps that are gone, and what builds left behind (task
+/// containers made over `leftover_age` ago); answers what went (or would).
 pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool, leftover_age: std::time::Duration) -> Result<Swept> {
     let apps: HashSet<String> = store.list_apps().await?.into_iter().map(|a| a.name).collect();
     let mut caches = Vec::new();

@@ -592,7 +592,7 @@ impl ReleaseService {
         // Its builds' tags (`paas/APP:BUILD`) go first, so that removing an
         // image by ID then deletes it only when no other app's tag names it
         // (an identical build elsewhere is the same image).
-        let tags: Vec<String> = store.list_builds(&app.id).await?.iter().map(|b| format!("paas/{}:{}", app.name, &b.id[..b.id.len().min(8)])).collect();
+        let tags: Vec<String> = store.list_builds(&app.id).await?.iter().map(|b| crate::runtime::build_image(&app.name, &b.id)).collect();
         // The rows go first: a reconcile pass queued meanwhile (the dynos'
         // exit events queue some) then finds nothing to run, instead of
         // starting a dyno (and its network) again after they were removed.

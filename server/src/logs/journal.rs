@@ -193,6 +193,11 @@ impl Journal {
         move_file(&path_of(dir, old), &path_of(dir, new));
     }
 
+    /// The bytes of an app's journal on disk (0 without one).
+    pub fn bytes(dir: &Path, app: &str) -> u64 {
+        std::fs::metadata(path_of(dir, app)).map_or(0, |m| m.len())
+    }
+
     pub fn remove(dir: &Path, app: &str) {
         let _ = std::fs::remove_file(path_of(dir, app));
     }

@@ -311,6 +311,11 @@ impl LogRouter {
         journal::Journal::remove(&self.inner.config.dir, app);
     }
 
+    /// The bytes the app's journal holds on disk (`apps:info`).
+    pub fn journal_bytes(&self, app: &str) -> u64 {
+        journal::Journal::bytes(&self.inner.config.dir, app)
+    }
+
     /// The app's log goes by `new` from now on (`apps:rename`): its
     /// history, journal and tails follow it; its drains stop (the caller
     /// starts them again under the new name).

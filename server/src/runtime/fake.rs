@@ -354,7 +354,7 @@ impl super::ImageBuilder for FakeRuntime {
         Ok(())
     }
 
-    async fn retag_image(&self, _from: &str, _repository: &str, _tag: &str) -> Result<()> {
+    async fn retag_image(&self, _from: &str, _to: &str) -> Result<()> {
         Ok(())
     }
 

@@ -573,6 +573,13 @@ pub struct AddonClientSpec {
     pub tty: Option<(u16, u16)>,
 }
 
+/// The tag of build `build_id`'s image of `app` (`paas/APP:BUILD`, the
+/// build id's first 8 characters): what a build tags, a rename moves, and
+/// destroy and gc untag.
+pub fn build_image(app: &str, build_id: &str) -> String {
+    format!("paas/{app}:{}", &build_id[..build_id.len().min(8)])
+}
+
 /// The image holding `app`'s dependency layer (buildpack builds).
 pub fn deps_image(app: &str) -> String {
     format!("paas/{app}-deps:latest")
@@ -683,9 +690,9 @@ pub trait ImageBuilder: Send + Sync + 'static {
     }
     /// Removes an image. Idempotent.
     async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
-    /// Names image `from` (a tag) `repository:tag` instead (`apps:rename`);
-    /// nothing when `from` does not exist.
-    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> anyhow::Result<()>;
+    /// Names image `from` (a tag) `to` (`repository:tag`) instead
+    /// (`apps:rename`); nothing when `from` does not exist.
+    async fn retag_image(&self, from: &str, to: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
     /// Imports a root filesystem tar as an image (`docker import`).
     async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> anyhow::Result<()>;

@@ -85,7 +85,7 @@ impl Scheduler {
                     (None, None) => "did not answer on $PORT in time".to_owned(),
                 };
                 // Why, if its socket table says: another port, or loopback only.
-                let bound = match (web && self.inner.observe, check.and_then(|c| c.port)) {
+                let bound = match (web && self.inner.observer.is_some(), check.and_then(|c| c.port)) {
                     (true, None) => match self.inner.runtime.listeners(&d.id).await {
                         Ok(Some(listening)) => crate::twelve::sockets::port_binding(&d.name(), DYNO_PORT, &listening),
                         _ => None,

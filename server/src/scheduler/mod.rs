@@ -69,8 +69,8 @@ struct Inner {
     routes: RouteTable,
     stop_grace: Duration,
     boot_timeout: Duration,
-    /// Twelve-factor observations are recorded (PAAS_OBSERVE).
-    observe: bool,
+    /// Records twelve-factor observations; None with PAAS_OBSERVE=off.
+    observer: Option<crate::twelve::Observer>,
     /// The size of dynos whose type was not resized.
     default_size: DynoSize,
     /// One pass at a time per app.
@@ -131,6 +131,7 @@ impl Scheduler {
     /// A scheduler over `runtime`, with the dyno settings it keeps to (the
     /// stop grace, the boot timeout, the default size).
     pub fn new(store: Store, runtime: Arc<dyn Runtime>, cipher: ConfigCipher, routes: RouteTable, logs: LogRouter, dynos: &crate::settings::Dynos) -> Self {
+        let observer = dynos.observe.then(|| crate::twelve::Observer::new(store.clone(), logs.clone()));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -139,7 +140,7 @@ impl Scheduler {
                 routes,
                 stop_grace: dynos.stop_grace,
                 boot_timeout: dynos.boot_timeout,
-                observe: dynos.observe,
+                observer,
                 default_size: dynos.size,
                 locks: KeyedLocks::default(),
                 queued: Mutex::default(),
@@ -332,7 +333,7 @@ impl Scheduler {
                 inner.routes.set_https_only(&app.name, force);
                 self.load_maintenance_page(app, release, &env).await?;
                 // A new release's config, against IV (told in its log once).
-                if pending && inner.observe {
+                if pending && inner.observer.is_some() {
                     let mut seen = crate::twelve::loopback_config(&env);
                     seen.extend(crate::twelve::parity(&inner.store, app, release.build_id.as_deref()).await?.into_iter().filter(|f| !f.ok));
                     self.observe(app, seen.into_iter().map(|f| (release.id.clone(), f)).collect());
@@ -680,8 +681,7 @@ impl Scheduler {
                             format!("{} exited {:.1} s after SIGTERM", dyno.name(), took.as_secs_f64()),
                         )
                     };
-                    if self.inner.observe {
-                        let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
+                    if let Some(observer) = &self.inner.observer {
                         observer.record_for(&dyno.app, &dyno.release_id, &[finding]).await;
                     }
                 }
@@ -699,10 +699,7 @@ impl Scheduler {
     /// Records what dynos showed against the twelve factors, in the
     /// background: a pass never waits on it.
     fn observe(&self, app: &AppRow, seen: Vec<(String, Finding)>) {
-        if seen.is_empty() || !self.inner.observe {
-            return;
-        }
-        let observer = crate::twelve::Observer::new(self.inner.store.clone(), self.inner.logs.clone());
+        let Some(observer) = self.inner.observer.clone().filter(|_| !seen.is_empty()) else { return };
         let app = app.clone();
         tokio::spawn(async move {
             for (scope, f) in seen {

@@ -38,12 +38,9 @@ pub async fn info(state: &AppState, app: &AppRow) -> ApiResult<App> {
         }
     }
     disk.build_cache = runtime.volume_size(&crate::runtime::build_cache_volume(&app.name)).await.ok().flatten();
-    let (repo, journal) = (state.settings.repo_path(&app.name), state.settings.log_config().dir.join(format!("{}.log", app.name)));
-    (disk.repo, disk.logs) = tokio::task::spawn_blocking(move || {
-        (crate::du::bytes(&repo) as i64, std::fs::metadata(&journal).map_or(0, |m| m.len() as i64))
-    })
-    .await
-    .unwrap_or_default();
+    let (repo, logs, name) = (state.settings.repo_path(&app.name), state.logs.clone(), app.name.clone());
+    (disk.repo, disk.logs) =
+        tokio::task::spawn_blocking(move || (crate::du::bytes(&repo) as i64, logs.journal_bytes(&name) as i64)).await.unwrap_or_default();
     wire.disk = Some(disk);
     Ok(wire)
 }
@@ -150,19 +147,16 @@ pub async fn rename(state: &AppState, app: &AppRow, new: &str) -> ApiResult<App>
             state.domains.set(&h, &renamed.name);
         }
     }
-    // Builds are tagged `paas/APP:BUILD` (what destroy removes by name).
+    // Builds are tagged by app name (what destroy removes by name).
     let runtime = state.scheduler.runtime().clone();
     for build in state.store.list_builds(&app.id).await? {
-        let short = &build.id[..build.id.len().min(8)];
-        if let Err(e) = runtime.retag_image(&format!("paas/{old}:{short}"), &format!("paas/{}", renamed.name), short).await {
+        if let Err(e) = runtime.retag_image(&crate::runtime::build_image(&old, &build.id), &crate::runtime::build_image(&renamed.name, &build.id)).await {
             warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot retag a build's image");
         }
     }
     // The build cache is a volume, which has no rename: the next build
     // fills a new one.
-    let (deps_old, deps_new) = (crate::runtime::deps_image(&old), crate::runtime::deps_image(&renamed.name));
-    let (deps_repo, deps_tag) = deps_new.rsplit_once(':').unwrap_or((&deps_new, "latest"));
-    if let Err(e) = runtime.retag_image(&deps_old, deps_repo, deps_tag).await {
+    if let Err(e) = runtime.retag_image(&crate::runtime::deps_image(&old), &crate::runtime::deps_image(&renamed.name)).await {
         warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot retag the dependency image");
     }
     if let Err(e) = runtime.remove_volume(&crate::runtime::build_cache_volume(&old)).await {

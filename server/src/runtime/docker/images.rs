@@ -228,9 +228,10 @@ impl DockerRuntime {
         }
     }
 
-    /// Tags `from` as `repository:tag`, then removes the tag `from` (the
-    /// image stays: the new tag names it).
-    pub(super) async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
+    /// Tags `from` as `to` (`repository:tag`), then removes the tag `from`
+    /// (the image stays: the new tag names it).
+    pub(super) async fn retag_image(&self, from: &str, to: &str) -> Result<()> {
+        let (repository, tag) = to.rsplit_once(':').unwrap_or((to, "latest"));
         match self.docker.tag_image(from, Some(bollard::image::TagImageOptions { repo: repository, tag })).await {
             Ok(()) => self.remove_image(from).await,
             Err(e) if is_not_found(&e) => Ok(()),

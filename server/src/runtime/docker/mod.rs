@@ -342,8 +342,8 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::remove_image(self, image).await
     }
 
-    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
-        DockerRuntime::retag_image(self, from, repository, tag).await
+    async fn retag_image(&self, from: &str, to: &str) -> Result<()> {
+        DockerRuntime::retag_image(self, from, to).await
     }
 
     async fn leftovers(&self, age: std::time::Duration) -> Result<super::Leftovers> {

@@ -349,8 +349,8 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.remove_image(image).await
     }
 
-    async fn retag_image(&self, from: &str, repository: &str, tag: &str) -> Result<()> {
-        self.engine.retag_image(from, repository, tag).await
+    async fn retag_image(&self, from: &str, to: &str) -> Result<()> {
+        self.engine.retag_image(from, to).await
     }
 
     async fn data_root(&self) -> Result<Option<std::path::PathBuf>> {
