@@ -453,6 +453,73 @@ struct AppPage {
     log_source: String,
     log_stream: String,
     twelve: paas_wire::TwelveFactorReport,
+    /// The last hour's metrics: totals, and charts drawn as SVG here.
+    metrics: Option<(paas_wire::MetricsSummary, Vec<String>)>,
+}
+
+/// The app page's charts of an hour of metrics: requests (5xx beside),
+/// service time percentiles, and each process type's memory (with its
+/// limit) and CPU.
+fn metric_charts(m: &paas_wire::AppMetrics) -> Vec<String> {
+    use crate::metrics::chart::{draw, Line};
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp()).unwrap_or_default();
+    let from = parse(&m.since);
+    let count = ((chrono::Utc::now().timestamp() - from) / 60 + 1).clamp(1, 24 * 60) as usize;
+    let mut minutes: Vec<Option<&paas_wire::MetricsMinute>> = vec![None; count];
+    for minute in &m.minutes {
+        if let Some(slot) = usize::try_from((parse(&minute.at) - from) / 60).ok().and_then(|i| minutes.get_mut(i)) {
+            *slot = Some(minute);
+        }
+    }
+    let series = |f: &dyn Fn(&paas_wire::MetricsMinute) -> Option<f64>| minutes.iter().map(|m| m.and_then(f)).collect::<Vec<_>>();
+    let line = |label: &str, values, dashed| Line { label: label.to_owned(), values, dashed };
+    let hhmm = |t: &str| t.get(11..16).unwrap_or_default().to_owned();
+    let (first, last) = (hhmm(&m.since), hhmm(&chrono::Utc::now().to_rfc3339()));
+    let per_min = |v: f64| format!("{v:.0}/min");
+    let ms = |v: f64| format!("{v:.0} ms");
+    let mib = |v: f64| format!("{:.0} MiB", v / f64::from(1 << 20));
+    let pct = |v: f64| format!("{v:.0}%");
+    let mut charts = vec![
+        draw(
+            "Requests per minute, and 5xx",
+            &[
+                line("requests", series(&|m| Some(m.requests.requests as f64)), false),
+                line("5xx", series(&|m| Some(m.requests.server_errors as f64).filter(|v| *v > 0.0)), false),
+            ],
+            true,
+            &per_min,
+            &first,
+            &last,
+        ),
+        draw(
+            "Service time (p50, p95, p99)",
+            &[
+                line("p50", series(&|m| m.requests.p50_ms), false),
+                line("p95", series(&|m| m.requests.p95_ms), false),
+                line("p99", series(&|m| m.requests.p99_ms), false),
+            ],
+            false,
+            &ms,
+            &first,
+            &last,
+        ),
+    ];
+    let types: std::collections::BTreeSet<&String> = m.minutes.iter().flat_map(|m| m.processes.keys()).collect();
+    for t in types {
+        charts.push(draw(
+            &format!("{t} memory against its limit"),
+            &[
+                line(&format!("{t} memory"), series(&|m| m.processes.get(t).map(|p| p.memory_max_bytes as f64)), false),
+                line("limit", series(&|m| m.processes.get(t).map(|p| p.memory_limit_bytes as f64)), true),
+            ],
+            false,
+            &mib,
+            &first,
+            &last,
+        ));
+        charts.push(draw(&format!("{t} CPU"), &[line(&format!("{t} cpu"), series(&|m| m.processes.get(t).and_then(|p| p.cpu_percent)), false)], false, &pct, &first, &last));
+    }
+    charts
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -503,6 +570,7 @@ async fn app_page(
             domains: service::domains::list(&state, &row).await?,
             addons: addon_views(&state, &row).await?,
             twelve: service::twelve::report(&state, &row).await?,
+            metrics: service::metrics::app(&state, &row, "1h").ok().map(|m| (m.summary.clone(), metric_charts(&m))),
             releases,
             app,
             log_lines,

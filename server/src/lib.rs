@@ -23,6 +23,7 @@ pub mod http;
 pub mod listen;
 pub mod locks;
 pub mod logs;
+pub mod metrics;
 pub mod oneoff;
 pub mod outbound;
 pub mod output;

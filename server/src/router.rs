@@ -257,6 +257,8 @@ pub struct RouterState {
     pub challenges: crate::tls::Challenges,
     /// The cap on WebSocket (upgraded) connections and their idle timeout.
     pub upgrades: crate::listen::Upgrades,
+    /// Requests counted by app and minute (`paas metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl RouterState {
@@ -277,7 +279,7 @@ impl RouterState {
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build(connector);
         let upgrades = crate::listen::Upgrades::new(4096, std::time::Duration::from_secs(55));
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default(), upgrades }
+        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default(), upgrades, metrics: crate::metrics::Metrics::new(false) }
     }
 }
 
@@ -285,6 +287,7 @@ impl RouterState {
 /// after the response body is done (or the client went away).
 struct Access {
     logs: LogRouter,
+    metrics: crate::metrics::Metrics,
     app: String,
     /// `at=info` or `at=error code=H13 desc="..."`.
     at: String,
@@ -304,6 +307,7 @@ struct Access {
 
 impl Drop for Access {
     fn drop(&mut self) {
+        self.metrics.request(&self.app, self.status, u64::try_from(self.service_ms).unwrap_or(u64::MAX));
         let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         self.logs.event(
             &self.app,
@@ -534,6 +538,7 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
     }
     let mut access = Access {
         logs: state.logs.clone(),
+        metrics: state.metrics.clone(),
         app: app.clone(),
         at: "at=info".into(),
         method: req.method().to_string(),

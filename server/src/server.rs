@@ -53,6 +53,11 @@ pub struct Running {
     renewals: tokio::task::JoinHandle<()>,
     /// Add-ons' backup schedules.
     backups: tokio::task::JoinHandle<()>,
+    pub metrics: crate::metrics::Metrics,
+    /// Prometheus's listener of its own (PAAS_METRICS_LISTEN), when set.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The dyno sampler and the minute flusher (PAAS_METRICS).
+    metric_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -67,6 +72,12 @@ impl Running {
         self.cron.abort();
         self.renewals.abort();
         self.backups.abort();
+        for t in &self.metric_tasks {
+            t.abort();
+        }
+        if let Err(e) = self.metrics.flush(&self.store).await {
+            warn!(error = %format!("{e:#}"), "cannot write the last minute of metrics to the store");
+        }
         // Attached one-off dynos end with their clients' connections.
         self.one_offs.end_session().await;
         // Spare build containers would wait for builds that never come.
@@ -156,6 +167,14 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         }
         None => None,
     };
+    let metrics_listener = match settings.metrics.metrics_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on PAAS_METRICS_LISTEN {addr}"))?;
+            settings.metrics.metrics_listen = Some(l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
 
     let routes = RouteTable::default();
     for app in store.apps_in_maintenance().await? {
@@ -223,8 +242,13 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         settings.stack.clone(),
         &settings.server.data_dir,
     );
+    let metrics = crate::metrics::Metrics::new(settings.metrics.metrics_on);
+    if let Err(e) = metrics.load(&store).await {
+        warn!(error = %format!("{e:#}"), "cannot read stored metrics; counting from now");
+    }
     let settings = Arc::new(settings);
     let state = AppState {
+        metrics: metrics.clone(),
         addons: addons.clone(),
         store: store.clone(),
         releases: releases.clone(),
@@ -276,6 +300,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     let until = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let metrics_app = crate::api::metrics_listener(state.clone());
     let api_app = app_router(state);
     let mut router_state = RouterState::new(
         routes.clone(),
@@ -288,6 +313,15 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     );
     router_state.tls_port = tls_addr.map(|a| a.port());
     router_state.challenges = challenges;
+    router_state.metrics = metrics.clone();
+    let metric_tasks = if settings.metrics.metrics_on {
+        vec![
+            crate::metrics::sampler::spawn(runtime.clone(), metrics.clone(), logs.clone(), settings.metrics.metrics_every),
+            metrics.spawn_flusher(store.clone()),
+        ]
+    } else {
+        Vec::new()
+    };
     router_state.upgrades = crate::listen::Upgrades::new(settings.listeners.router_max_upgraded, settings.listeners.upgrade_idle);
     // Automatic certificates: renewed (and issued for new domains) hourly.
     let renewals = acme.spawn_renewals(Duration::from_secs(3600));
@@ -310,6 +344,10 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         None => None,
     };
     let api = crate::listen::serve(api_listener, api_app, limits(settings.listeners.api_max_connections), api_tls, until(stopped.clone()));
+    let metrics_serve = match metrics_listener {
+        Some(l) => Some(crate::listen::serve(l, metrics_app, limits(64), None, until(stopped.clone()))),
+        None => None,
+    };
     let router = crate::listen::serve(router_listener, router_app, limits(settings.listeners.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
         let tls = async {
@@ -317,10 +355,15 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
                 t.await;
             }
         };
-        tokio::join!(api, router, tls);
+        let metrics = async {
+            if let Some(m) = metrics_serve {
+                m.await;
+            }
+        };
+        tokio::join!(api, router, tls, metrics);
         Ok(())
     });
-    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, disks, sweeper, cron, renewals, backups })
+    Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, disks, sweeper, cron, renewals, backups, metrics, metrics_addr: settings.metrics.metrics_listen, metric_tasks })
 }
 
 /// The API listener's routes: the API and the git receiver behind the token

@@ -48,6 +48,8 @@ pub struct Settings {
     #[command(flatten)]
     pub hosts: Hosts,
     #[command(flatten)]
+    pub metrics: Metrics,
+    #[command(flatten)]
     pub access: Access,
     /// The `paas-server` executable that git hooks call back into.
     #[arg(skip = PathBuf::from("/nonexistent/paas-server"))]
@@ -232,6 +234,20 @@ pub struct Dynos {
     /// How often each running dyno's disk is sampled for the twelve-factor report (one engine call per dyno), in seconds.
     #[arg(long = "observe-every-seconds", env = "PAAS_OBSERVE_EVERY_SECONDS", default_value = "60", value_parser = seconds_at_least_one, value_name = "SECONDS")]
     pub observe_every: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Metrics")]
+pub struct Metrics {
+    /// Metrics (`paas metrics`, memory and CPU in `paas ps`, `/metrics`, R14): `on` or `off` (the router then counts nothing and no dyno is sampled).
+    #[arg(long = "metrics", env = "PAAS_METRICS", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set, value_name = "on|off")]
+    pub metrics_on: bool,
+    /// How often each running dyno's memory and CPU are read from the engine (one call per dyno), in seconds (Heroku's 20).
+    #[arg(long = "metrics-every-seconds", env = "PAAS_METRICS_EVERY_SECONDS", default_value = "20", value_parser = seconds_at_least_one, value_name = "SECONDS")]
+    pub metrics_every: Duration,
+    /// A listener of its own for Prometheus's `/metrics`, without a credential (e.g. 127.0.0.1:9100); unset: only the API's `/metrics`, which needs a platform admin's token.
+    #[arg(long = "metrics-listen", env = "PAAS_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

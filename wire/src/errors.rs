@@ -89,6 +89,7 @@ error_ids! {
     InvalidRole = "invalid_role": "Not a role: viewer, developer or admin (or deploy, for a token).",
     BadCredentials = "bad_credentials": "The email or password is wrong.",
     AppBusy = "app_busy": "A build of the app runs or waits: try again when it is done.",
+    MetricsOff = "metrics_off": "The server counts no metrics (PAAS_METRICS=off).",
 }
 
 impl std::fmt::Display for ErrorId {

@@ -77,6 +77,18 @@ mod redact_tests {
         assert!(versions_clash("1.2.0", "2.0.0"));
         assert!(!versions_clash("0.3.1-rc.1", "0.3.0"));
     }
+
+    #[test]
+    fn metrics_windows_reach_back_a_day_at_most() {
+        use super::parse_window;
+        assert_eq!(parse_window("1h"), Ok(3600));
+        assert_eq!(parse_window("30m"), Ok(1800));
+        assert_eq!(parse_window("90"), Ok(90));
+        assert_eq!(parse_window("1d"), Ok(86_400));
+        assert!(parse_window("2d").unwrap_err().contains("from 1s to 24h"));
+        assert!(parse_window("1w").unwrap_err().contains("like 30m"));
+        assert!(parse_window("").is_err() && parse_window("0m").is_err());
+    }
 }
 
 use serde::{Deserialize, Serialize};
@@ -355,6 +367,16 @@ pub struct Dyno {
     /// The swarm node it runs on (`PAAS_RUNTIME=swarm`); absent on one engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Memory in use at its newest sample, in bytes (absent before the
+    /// first sample, with metrics off, or where the runtime cannot say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Its memory limit in bytes, beside `memory_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<u64>,
+    /// CPU between its last two samples, in percent of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
 }
 
 /// A machine dynos run on, as `GET /nodes` returns it: the one engine, or
@@ -943,4 +965,94 @@ pub struct ImageDeploy {
     pub image: String,
     #[serde(default)]
     pub process_types: BTreeMap<String, String>,
+}
+
+/// `GET /apps/{app}/metrics?since=1h`: the app's metrics by minute (the
+/// router's requests and service times, its dynos' memory and CPU) and
+/// its running dynos now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppMetrics {
+    pub app: String,
+    /// The first minute asked for (RFC 3339).
+    pub since: String,
+    /// Over the whole window.
+    pub summary: MetricsSummary,
+    /// Minutes with anything to say, oldest first.
+    pub minutes: Vec<MetricsMinute>,
+    /// Each running dyno's newest sample.
+    pub dynos: Vec<DynoUse>,
+}
+
+/// Requests and service times over a window (or one minute).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MetricsSummary {
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    /// Service time percentiles, in milliseconds (absent without requests).
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+}
+
+/// One minute of an app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsMinute {
+    /// Its start (RFC 3339).
+    pub at: String,
+    #[serde(flatten)]
+    pub requests: MetricsSummary,
+    /// Memory and CPU by process type.
+    #[serde(default)]
+    pub processes: std::collections::BTreeMap<String, ProcessUse>,
+}
+
+/// A process type's dynos in one minute.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessUse {
+    /// The most memory one of them used, in bytes.
+    pub memory_max_bytes: u64,
+    pub memory_limit_bytes: u64,
+    /// Mean CPU over the minute's samples, in percent of one core.
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
+}
+
+/// A running dyno's newest sample.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DynoUse {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
+    /// When it was taken (RFC 3339).
+    pub sampled_at: String,
+}
+
+/// The longest window `paas metrics --since` reaches back (a day).
+pub const METRICS_WINDOW_SECONDS: u64 = 24 * 3600;
+
+/// A `--since` window: `90s`, `30m`, `1h`, `24h`, `1d` or whole seconds,
+/// up to a day.
+pub fn parse_window(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a window: write it like 30m, 1h or 24h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?} is not a window: write it like 30m, 1h or 24h (s, m, h or d)")),
+    };
+    if seconds == 0 || seconds > METRICS_WINDOW_SECONDS {
+        return Err(format!("{text:?} is outside what is kept: give a window from 1s to 24h"));
+    }
+    Ok(seconds)
 }

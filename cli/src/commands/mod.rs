@@ -2,7 +2,7 @@
 //! verbs, which each resource module declares and runs (`apps`, `config`,
 //! `releases`, `ps`, `run`, `cron`, `logs`, `domains`, `certs`, `drains`,
 //! `addons` (and `pg:`/`redis:` backups), `tokens`, `builds`, `login`, `people`
-//! (users, access, audit), `pipelines` (and maintenance mode), `twelve` (`12factor`)); [`Ctx`] is what every verb gets: the app (from
+//! (users, access, audit), `pipelines` (and maintenance mode), `twelve` (`12factor`), `metrics`); [`Ctx`] is what every verb gets: the app (from
 //! `-a`, `PAAS_APP` or the git remote `-r` names), whether to print JSON,
 //! and one API client.
 
@@ -23,6 +23,7 @@ mod ps;
 mod releases;
 mod run;
 mod tokens;
+mod metrics;
 mod twelve;
 
 use crate::client::Client;
@@ -86,6 +87,8 @@ enum Command {
     Pipelines(pipelines::Cmd),
     #[command(flatten)]
     TwelveFactor(twelve::Cmd),
+    #[command(flatten)]
+    Metrics(metrics::Cmd),
     /// Print a shell completion script: `paas completions bash > /etc/bash_completion.d/paas`.
     Completions {
         #[arg(value_enum)]
@@ -169,6 +172,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::People(cmd) => people::run(cmd, &mut ctx),
         Command::Pipelines(cmd) => pipelines::run(cmd, &mut ctx),
         Command::TwelveFactor(cmd) => twelve::run(cmd, &mut ctx),
+        Command::Metrics(cmd) => metrics::run(cmd, &mut ctx),
         Command::Completions { shell } => {
             ctx.no_json("completions", "it prints a shell script")?;
             clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());

@@ -60,6 +60,8 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                             d.restarts.to_string(),
                             d.exit_code.map_or_else(String::new, |c| c.to_string()),
                             d.size.clone(),
+                            memory(d),
+                            d.cpu_percent.map_or_else(String::new, |c| format!("{c:.1}%")),
                         ];
                         if on_nodes {
                             row.push(d.node.clone().unwrap_or_default());
@@ -68,7 +70,7 @@ pub fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<i32> {
                         row
                     })
                     .collect();
-                let mut header = vec!["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Size"];
+                let mut header = vec!["Dyno", "Release", "State", "Since", "Restarts", "Last exit", "Size", "Memory", "CPU"];
                 if on_nodes {
                     header.push("Node");
                 }
@@ -157,4 +159,14 @@ fn formation(ctx: &mut Ctx, name: &str, updates: Vec<FormationChange>, wait: Wai
             result.formation.iter().flatten().map(|x| format!("{}={} ({})", x.process_type, x.quantity, x.size)).collect();
         println!("Now running {}", now.join(", "));
     })
+}
+
+/// Memory in use against the dyno's size, e.g. `143M (28%)`; empty before
+/// its first sample.
+fn memory(d: &Dyno) -> String {
+    match (d.memory_bytes, d.memory_limit_bytes) {
+        (Some(m), Some(l)) if l > 0 => format!("{}M ({:.0}%)", m >> 20, m as f64 * 100.0 / l as f64),
+        (Some(m), _) => format!("{}M", m >> 20),
+        _ => String::new(),
+    }
 }

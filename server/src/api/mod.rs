@@ -23,6 +23,7 @@ mod pipelines;
 mod releases;
 mod run;
 mod tokens;
+mod metrics;
 mod twelve;
 mod version;
 
@@ -64,7 +65,14 @@ pub fn router() -> axum::Router<AppState> {
         .merge(access::router())
         .merge(pipelines::router())
         .merge(twelve::router())
+        .merge(metrics::router())
         .merge(version::router())
+}
+
+/// Prometheus's `/metrics` on `PAAS_METRICS_LISTEN`, a listener of its own
+/// without a credential.
+pub fn metrics_listener(state: AppState) -> axum::Router {
+    metrics::listener(state)
 }
 
 /// The routes that need no credential (signing in).

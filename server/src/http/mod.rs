@@ -40,6 +40,8 @@ pub struct AppState {
     pub cron: crate::cron::CronService,
     pub builder: Builder,
     pub logs: crate::logs::LogRouter,
+    /// Requests and dynos' memory and CPU by minute (`paas metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// Custom domains, as the router reads them.
     pub domains: crate::router::DomainTable,
     /// Certificates of custom domains, as the HTTPS listener reads them.

@@ -629,6 +629,26 @@ pub trait Placement: Send + Sync + 'static {
     async fn disk_use(&self, _id: &DynoId) -> anyhow::Result<Option<DiskUse>> {
         Ok(None)
     }
+    /// A running dyno's memory and CPU counters, one call; None where this
+    /// runtime cannot say (a swarm's dynos on other nodes).
+    async fn stats(&self, _id: &DynoId) -> anyhow::Result<Option<DynoStats>> {
+        Ok(None)
+    }
+}
+
+/// A dyno's counters, as the engine's stats give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DynoStats {
+    /// Bytes in use: the cgroup's usage less its inactive file cache (what
+    /// `docker stats` shows).
+    pub memory: u64,
+    /// Its memory limit, in bytes.
+    pub limit: u64,
+    /// CPU time used since it started, in nanoseconds.
+    pub cpu_ns: u64,
+    /// Times its memory hit the limit and the kernel had to take some
+    /// back (cgroup v1's `failcnt`), when the engine tells.
+    pub failcnt: Option<u64>,
 }
 
 /// See [`ImageBuilder::leftovers`].

@@ -74,6 +74,15 @@ impl Scheduler {
     }
 }
 
+impl Scheduler {
+    /// Restarts after crashes of each dyno that crashed, by (app, dyno
+    /// name), for `/metrics`.
+    pub fn restarts(&self) -> std::collections::BTreeMap<(String, String), u32> {
+        let crashes = self.inner.crashes.lock().expect("crashes poisoned");
+        crashes.iter().map(|(s, c)| ((s.0.clone(), format!("{}.{}", s.1, s.2)), c.count)).collect()
+    }
+}
+
 /// A dyno as `paas ps` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynoView {

@@ -16,12 +16,16 @@ pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Dyno>> {
             commands.insert((r.version, t), c);
         }
     }
+    let samples = state.metrics.dynos(&app.name);
     let mut dynos: Vec<Dyno> = state
         .scheduler
         .ps(app)
         .await?
         .into_iter()
         .map(|d| Dyno {
+            memory_bytes: samples.get(&d.name).map(|s| s.memory),
+            memory_limit_bytes: samples.get(&d.name).map(|s| s.limit),
+            cpu_percent: samples.get(&d.name).and_then(|s| s.cpu),
             command: commands.get(&(d.release_version, d.process_type.clone())).cloned().unwrap_or_default(),
             name: d.name,
             process_type: d.process_type,
@@ -57,6 +61,9 @@ pub fn one_off_to_wire(o: &crate::runtime::OneOff) -> Dyno {
         size: o.dyno.size(),
         container_id: o.dyno.id.short(),
         node: o.dyno.node.clone(),
+        memory_bytes: None,
+        memory_limit_bytes: None,
+        cpu_percent: None,
     }
 }
 

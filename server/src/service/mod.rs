@@ -15,6 +15,7 @@ pub mod domains;
 pub mod dynos;
 pub mod formation;
 pub mod logs;
+pub mod metrics;
 pub mod nodes;
 pub mod pipelines;
 pub mod releases;

@@ -15,6 +15,7 @@ mod drains;
 mod findings;
 mod formation;
 mod images;
+mod metrics;
 mod pipelines;
 mod platform;
 mod releases;

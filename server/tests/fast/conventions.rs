@@ -63,6 +63,7 @@ async fn every_verb_prints_json_or_says_it_does_not() {
         vec!["releases:info", "v1"],
         vec!["releases:output", "v1"],
         vec!["12factor"],
+        vec!["metrics", "--since", "30m"],
         vec!["version"],
         vec!["open"],
         vec!["releases:rollback", "v1", "--wait", "10"],

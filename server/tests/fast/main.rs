@@ -15,6 +15,7 @@ mod conventions;
 mod decisions;
 mod deploys;
 mod logs;
+mod metrics;
 mod people;
 mod pipelines;
 mod rename;

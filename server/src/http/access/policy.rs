@@ -64,6 +64,8 @@ pub const ROUTES: &[Route] = &[
     r("DELETE", "/users/{email}", PlatformAdmin, "users.remove"),
     r("GET", "/audit", PlatformAdmin, "audit.list"),
     r("GET", "/nodes", PlatformAdmin, "nodes.list"),
+    // Prometheus's scrape (also on PAAS_METRICS_LISTEN, without a credential).
+    r("GET", "/metrics", PlatformAdmin, "metrics.scrape"),
     // Tokens: each user's own (an admin sees everyone's).
     r("GET", "/tokens", User, "tokens.list"),
     r("POST", "/tokens", User, "tokens.create"),
@@ -87,6 +89,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/apps/{app}/releases/{release}", AppOrDeploy(Role::Viewer), "releases.info"),
     r("GET", "/apps/{app}/releases/{release}/output", AppOrDeploy(Role::Viewer), "releases.output"),
     r("GET", "/apps/{app}/twelve-factor", VIEWER, "twelve_factor.show"),
+    r("GET", "/apps/{app}/metrics", VIEWER, "metrics.show"),
     r("GET", "/apps/{app}/builds", AppOrDeploy(Role::Viewer), "builds.list"),
     // A build from an uploaded tree (`paas deploy`): a push by other means.
     r("POST", "/apps/{app}/builds", AppOrDeploy(Role::Developer), "builds.create"),

@@ -313,6 +313,29 @@ impl DockerRuntime {
         Ok(crate::runtime::DiskUse { bytes: c.size_rw.unwrap_or(0), dir })
     }
 
+    pub(super) async fn stats(&self, container_id: &str) -> Result<crate::runtime::DynoStats> {
+        let options = bollard::container::StatsOptions { stream: false, one_shot: true };
+        let s = self
+            .docker
+            .stats(container_id, Some(options))
+            .next()
+            .await
+            .context("the engine gave no stats for the dyno")?
+            .context("cannot read the dyno's stats")?;
+        let m = &s.memory_stats;
+        let inactive = match m.stats {
+            Some(bollard::container::MemoryStatsStats::V1(v1)) => v1.total_inactive_file,
+            Some(bollard::container::MemoryStatsStats::V2(v2)) => v2.inactive_file,
+            None => 0,
+        };
+        Ok(crate::runtime::DynoStats {
+            memory: m.usage.unwrap_or(0).saturating_sub(inactive),
+            limit: m.limit.unwrap_or(0),
+            cpu_ns: s.cpu_stats.cpu_usage.total_usage,
+            failcnt: m.failcnt,
+        })
+    }
+
     async fn socket_table(&self, container_id: &str) -> Result<Vec<std::net::SocketAddr>> {
         let c = self.docker.inspect_container(container_id, None).await.context("cannot inspect the dyno")?;
         let id = c.id.unwrap_or_default();

@@ -316,6 +316,10 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::disk_use(self, id.as_str()).await.map(Some)
     }
 
+    async fn stats(&self, id: &super::DynoId) -> Result<Option<super::DynoStats>> {
+        DockerRuntime::stats(self, id.as_str()).await.map(Some)
+    }
+
     fn watch_exits(&self) -> mpsc::Receiver<(String, super::DynoId)> {
         DockerRuntime::watch_exits(self)
     }
