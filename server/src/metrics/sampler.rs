@@ -14,24 +14,33 @@ use std::time::{Duration, Instant};
 /// Dynos sampled per round at most (engine calls per round).
 pub const PER_ROUND: usize = 200;
 
-/// What a sample says of memory: R14's text, when the dyno is at its
-/// limit (its use reached it, or the kernel took memory back at the limit
-/// since the last sample).
+/// Charged memory at this share of the limit or above is "at the limit":
+/// the kernel is taking memory back from the dyno.
+pub const AT_LIMIT: f64 = 0.97;
+
+/// What a sample says of memory: R14's text when the dyno is at its limit:
+/// what it holds (file cache included) is at [`AT_LIMIT`] of it, or the
+/// kernel refused it memory at the limit since the sample before. With no
+/// swap a dyno's own memory never passes its limit (R15 kills it there),
+/// so this is Heroku's "over its quota" here.
 pub fn r14(name: &str, now: &DynoStats, before: Option<&DynoStats>, limit: u64) -> Option<String> {
     if limit == 0 {
         return None;
     }
-    let reclaimed = match (now.failcnt, before.and_then(|b| b.failcnt)) {
+    let refused = match (now.failcnt, before.and_then(|b| b.failcnt)) {
         (Some(n), Some(b)) => n > b,
         _ => false,
     };
-    let percent = now.memory as f64 * 100.0 / limit as f64;
-    (percent >= 100.0 || reclaimed).then(|| {
-        let how = if percent >= 100.0 { "its use reached the limit" } else { "the kernel had to take memory back at its limit" };
+    let charged = now.charged.max(now.memory);
+    let full = charged as f64 >= limit as f64 * AT_LIMIT;
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    (full || refused).then(|| {
         format!(
-            "Error R14 (Memory quota exceeded): {name} mem={:.0}M({percent:.1}%) of {:.0}M; {how}: give it a larger size (`paas ps:resize`) or use less",
-            now.memory as f64 / f64::from(1 << 20),
-            limit as f64 / f64::from(1 << 20),
+            "Error R14 (Memory quota exceeded): {name} is at its {:.0}M limit (mem={:.0}M({:.1}%) in use, {:.0}M with file cache); the kernel is taking memory back: give it a larger size (`paas ps:resize`) or use less",
+            mib(limit),
+            mib(now.memory),
+            now.memory as f64 * 100.0 / limit as f64,
+            mib(charged),
         )
     })
 }
@@ -76,7 +85,7 @@ mod tests {
     use super::*;
 
     fn s(memory: u64, failcnt: Option<u64>) -> DynoStats {
-        DynoStats { memory, limit: 0, cpu_ns: 0, failcnt }
+        DynoStats { memory, charged: memory, limit: 0, cpu_ns: 0, failcnt }
     }
 
     #[test]
@@ -84,9 +93,12 @@ mod tests {
         let limit = 64 << 20;
         assert_eq!(r14("web.1", &s(32 << 20, Some(0)), None, limit), None);
         let full = r14("web.1", &s(64 << 20, None), None, limit).unwrap();
-        assert!(full.starts_with("Error R14 (Memory quota exceeded): web.1 mem=64M(100.0%) of 64M"), "{full}");
-        let reclaimed = r14("web.1", &s(40 << 20, Some(9)), Some(&s(40 << 20, Some(3))), limit).unwrap();
-        assert!(reclaimed.contains("take memory back"), "{reclaimed}");
+        assert!(full.starts_with("Error R14 (Memory quota exceeded): web.1 is at its 64M limit (mem=64M(100.0%) in use"), "{full}");
+        let cache = DynoStats { memory: 3 << 20, charged: 63 << 20, limit, cpu_ns: 0, failcnt: None };
+        let cached = r14("worker.1", &cache, None, limit).unwrap();
+        assert!(cached.contains("mem=3M(4.7%) in use, 63M with file cache"), "{cached}");
+        let refused = r14("web.1", &s(40 << 20, Some(9)), Some(&s(40 << 20, Some(3))), limit).unwrap();
+        assert!(refused.contains("taking memory back"), "{refused}");
         assert_eq!(r14("web.1", &s(40 << 20, Some(9)), Some(&s(40 << 20, Some(9))), limit), None);
         assert_eq!(r14("web.1", &s(40 << 20, None), None, 0), None, "no limit, no quota");
     }

@@ -642,6 +642,9 @@ pub struct DynoStats {
     /// Bytes in use: the cgroup's usage less its inactive file cache (what
     /// `docker stats` shows).
     pub memory: u64,
+    /// Bytes charged against its limit, file cache included (the cgroup's
+    /// usage): at the limit, the kernel takes memory back from the dyno.
+    pub charged: u64,
     /// Its memory limit, in bytes.
     pub limit: u64,
     /// CPU time used since it started, in nanoseconds.

@@ -17,6 +17,7 @@ mod deploys_e2e;
 mod e2e;
 mod faults;
 mod logs_e2e;
+mod metrics_e2e;
 mod registry;
 mod run_e2e;
 mod swarm_e2e;

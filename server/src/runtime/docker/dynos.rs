@@ -330,6 +330,7 @@ impl DockerRuntime {
         };
         Ok(crate::runtime::DynoStats {
             memory: m.usage.unwrap_or(0).saturating_sub(inactive),
+            charged: m.usage.unwrap_or(0),
             limit: m.limit.unwrap_or(0),
             cpu_ns: s.cpu_stats.cpu_usage.total_usage,
             failcnt: m.failcnt,
