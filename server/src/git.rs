@@ -373,17 +373,9 @@ async fn deploy_push(state: &AppState, app: &AppRow, commit: &str, source: Sourc
     release_build(state, app, built, out).await
 }
 
-/// A build's way on: its app.json add-ons, the release, the dynos, and
-/// the truth about them told to `out`.
-async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Built, out: &Output) -> Result<()> {
-    // app.json's add-ons, on the first deploy: attached before the release
-    // is made, so its config (and its release phase) has their URLs.
-    if let Err(e) = state.addons.provision_declared(app, &built.app_json.addons, out).await {
-        out.warn(format!("{e}")).await;
-        out.warn("Push rejected").await;
-        bail!("{e}");
-    }
-    let deployable = Deployable {
+/// What the release service is handed of a build.
+pub fn deployable(built: crate::builder::Built) -> Deployable {
+    Deployable {
         build_id: built.build_id,
         commit: built.commit,
         image: built.image,
@@ -394,8 +386,20 @@ async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Bu
         healthchecks: built.app_json.checks(),
         env: built.app_json.env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         tasks: built.app_json.tasks.clone(),
-    };
-    let release = match state.releases.deploy(app, deployable, out).await {
+    }
+}
+
+/// A build's way on: its app.json add-ons, the release, the dynos, and
+/// the truth about them told to `out`.
+async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Built, out: &Output) -> Result<()> {
+    // app.json's add-ons, on the first deploy: attached before the release
+    // is made, so its config (and its release phase) has their URLs.
+    if let Err(e) = state.addons.provision_declared(app, &built.app_json.addons, out).await {
+        out.warn(format!("{e}")).await;
+        out.warn("Push rejected").await;
+        bail!("{e}");
+    }
+    let release = match state.releases.deploy(app, deployable(built), out).await {
         Ok(r) => r,
         Err(e) => {
             out.warn(format!("{e}")).await;

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod addons;
 pub mod api;
 pub mod appjson;
+pub mod backup;
 pub mod builder;
 pub mod buildpack;
 pub mod cron;

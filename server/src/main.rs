@@ -56,6 +56,17 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value = "7200")]
         leftovers_after: u64,
     },
+    /// Write a backup of the platform to FILE (.tar.gz): the store, the
+    /// sealed secrets (PAAS_SECRET_KEY is needed to restore them), the ACME
+    /// account and every app's repo.
+    Backup {
+        file: std::path::PathBuf,
+    },
+    /// Restore a backup into an empty PAAS_DATA_DIR (and an empty database);
+    /// the next start rebuilds each app's release whose image is gone.
+    Restore {
+        file: std::path::PathBuf,
+    },
     /// Print the settings as the README's table (Markdown), then exit.
     #[command(name = "settings:markdown", hide = true)]
     SettingsMarkdown,
@@ -238,6 +249,27 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
                 println!("-----> Stack ready: build {}, run {}", stack.build, stack.run);
             }
             println!("-----> Add-on images ready");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let made = paas_server::backup::backup(&settings, &file).await?;
+            eprintln!(
+                "wrote {} ({} bytes): {} apps. Its secrets are sealed: keep PAAS_SECRET_KEY (or {}) apart from it; restoring needs it.",
+                file.display(),
+                made.bytes,
+                made.apps.len(),
+                settings.server.data_dir.join("secret.key").display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let done = paas_server::backup::restore(&settings, &file).await?;
+            eprintln!(
+                "restored {} apps ({}) into {}. Start the server: it rebuilds each app whose image this engine lacks from its repo, then starts the dynos.",
+                done.apps.len(),
+                done.apps.join(", "),
+                settings.server.data_dir.display()
+            );
             Ok(())
         }
         Command::SettingsMarkdown => {

@@ -232,6 +232,9 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             crate::git::ensure_repo(&settings, &name)?;
         }
     }
+    // After `paas-server restore`: images the engine lacks are built again
+    // from the apps' repos, before any dyno starts.
+    crate::backup::rebuild_restored(&settings, &store, runtime.as_ref(), &builder, &releases).await?;
     let cron = crate::cron::CronService::new(store.clone(), one_offs.clone(), logs.clone());
     let addons = crate::addons::Addons::new(
         store.clone(),

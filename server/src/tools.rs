@@ -57,6 +57,53 @@ pub fn git_archive(commit: &str) -> Result<Child> {
         .context("cannot run git archive")
 }
 
+/// `git archive --format=tar COMMIT` in the bare repository `repo`, with the
+/// tar on stdout (a restore's rebuild).
+pub fn git_archive_in(repo: &Path, commit: &str) -> Result<Child> {
+    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{commit:?} is not a commit id");
+    }
+    Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", commit])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run git archive")
+}
+
+/// `pg_dump --format=custom` of the database at `url` into `out`.
+pub async fn pg_dump(url: &str, out: &Path) -> Result<()> {
+    let status = Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(out)
+        .arg(url)
+        .status()
+        .await
+        .context("cannot run pg_dump: install PostgreSQL's client (apt-get install postgresql-client)")?;
+    if !status.success() {
+        bail!("pg_dump failed ({status}); its reason is above");
+    }
+    Ok(())
+}
+
+/// `pg_restore` of a `pg_dump --format=custom` file into the (empty)
+/// database at `url`.
+pub async fn pg_restore(url: &str, dump: &Path) -> Result<()> {
+    let status = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(url)
+        .arg(dump)
+        .status()
+        .await
+        .context("cannot run pg_restore: install PostgreSQL's client (apt-get install postgresql-client)")?;
+    if !status.success() {
+        bail!("pg_restore failed ({status}); its reason is above");
+    }
+    Ok(())
+}
+
 /// Limits on fetching code from elsewhere.
 #[derive(Debug, Clone, Copy)]
 pub struct FetchLimits {

@@ -6,6 +6,7 @@
 //! module has no statement that updates a release row.
 
 mod addons;
+mod backup;
 mod apps;
 mod builds;
 mod certs;

@@ -11,6 +11,7 @@ mod harness;
 mod access_e2e;
 mod addons_e2e;
 mod api;
+mod backup_e2e;
 mod buildpacks;
 mod dashboard;
 mod deploys_e2e;
