@@ -266,3 +266,81 @@ async fn rebuild_one(settings: &Settings, store: &Store, runtime: &dyn Runtime, 
     tracing::info!(app = %app.name, from = release.version, to = made.version, "rebuilt after the restore");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paas_wire::AppName;
+
+    /// A platform's data dir with its key, a store at `url` (SQLite in the
+    /// dir when None) holding one app, and that app's repo.
+    async fn platform(url: Option<String>) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::local(dir.path());
+        if let Some(url) = url {
+            settings.server.set_database_url(url);
+        }
+        ConfigCipher::load(None, dir.path()).unwrap();
+        let store = Store::open(&settings.server.database_url()).await.unwrap();
+        store.create_app(&AppName::parse("kept").unwrap()).await.unwrap();
+        std::fs::create_dir_all(settings.repo_path("kept")).unwrap();
+        std::fs::write(settings.repo_path("kept").join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        (dir, settings)
+    }
+
+    /// A new data dir holding only `from`'s key, and settings for it.
+    fn fresh_beside(from: &Settings, url: Option<String>) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(from.server.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        let mut settings = Settings::local(dir.path());
+        if let Some(url) = url {
+            settings.server.set_database_url(url);
+        }
+        (dir, settings)
+    }
+
+    async fn round_trip(old: &Settings, new: &Settings) {
+        let archive = tempfile::tempdir().unwrap();
+        let file = archive.path().join("b.tar.gz");
+        let made = backup(old, &file).await.unwrap();
+        assert_eq!(made.apps, ["kept"]);
+        let done = restore(new, &file).await.unwrap();
+        assert_eq!(done.apps, ["kept"]);
+        let store = Store::open(&new.server.database_url()).await.unwrap();
+        assert_eq!(store.list_apps().await.unwrap().len(), 1);
+        assert!(new.repo_path("kept").join("HEAD").exists());
+        assert!(new.server.data_dir.join(RESTORED_MARKER).exists());
+        // Again into the same dir: refused, nothing changed.
+        let e = restore(new, &file).await.unwrap_err().to_string();
+        assert!(e.contains("is not empty"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_platform_comes_back_and_a_wrong_key_is_refused_before_anything_is_written() {
+        let (_old_dir, old) = platform(None).await;
+        let (_new_dir, new) = fresh_beside(&old, None);
+        let archive = tempfile::tempdir().unwrap();
+        let file = archive.path().join("b.tar.gz");
+        backup(&old, &file).await.unwrap();
+        let wrong_dir = tempfile::tempdir().unwrap();
+        let mut wrong = Settings::local(wrong_dir.path());
+        wrong.server.secret_key = Some("f".repeat(64));
+        let e = restore(&wrong, &file).await.unwrap_err().to_string();
+        assert!(e.contains("does not open the backup's secrets"), "{e}");
+        assert_eq!(std::fs::read_dir(wrong_dir.path()).unwrap().count(), 0, "nothing left behind");
+        let keyless = tempfile::tempdir().unwrap();
+        let e = restore(&Settings::local(keyless.path()), &file).await.unwrap_err().to_string();
+        assert!(e.contains("needs the platform's key"), "{e}");
+        round_trip(&old, &new).await;
+    }
+
+    #[tokio::test]
+    async fn a_postgres_platform_comes_back_through_pg_dump_and_pg_restore() {
+        let Some(admin) = crate::settings::test_postgres_url() else { return };
+        let from = crate::store::create_test_database(&admin).await.unwrap();
+        let into = crate::store::create_test_database(&admin).await.unwrap();
+        let (_old_dir, old) = platform(Some(from)).await;
+        let (_new_dir, new) = fresh_beside(&old, Some(into));
+        round_trip(&old, &new).await;
+    }
+}
