@@ -317,6 +317,11 @@ async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
     assert!(text.contains("PLAIN"), "{text}");
     submit(&c, "#domains form.row", &[("hostname", &format!("{app}.example.com"))]).await;
     wait_text(&c, &format!("Added {app}.example.com"), Duration::from_secs(10), false).await;
+    // Metrics are drawn on the server: the charts are there with no script.
+    let metrics = c.find(Locator::Css("#metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("The last hour") && metrics.contains("requests"), "{metrics}");
+    let charts = c.find_all(Locator::Css("#metrics svg.chart")).await.unwrap();
+    assert!(charts.len() >= 2, "{} charts", charts.len());
     shot(&c, "09-no-javascript").await;
     c.close().await.unwrap();
 
