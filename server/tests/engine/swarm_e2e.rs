@@ -444,3 +444,27 @@ fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
     let _ = p.docker().args(["rmi", "-f", &image]).output();
 }
+
+#[test]
+fn swarm_a_dyno_killed_over_its_size_says_sigkill_and_what_to_do() {
+    let mut p = swarm_platform(&[]);
+    let app = unique_app("sw-oom");
+    let here = tempfile::tempdir().unwrap();
+    p.create_app(here.path(), &app);
+    let image = format!("paas-test/{app}:1");
+    p.build_image(&image, &format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www\nCMD exec httpd -f -p $PORT -h /www\n"));
+    let hog = "worker=x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 1000";
+    p.paas_ok(here.path(), &["deploy", "--image", &image, "--process", "web=exec httpd -f -p $PORT -h /www", "--process", hog, "-a", &app]);
+    // The swarm cannot say it was out of memory; the change and the log say
+    // what they can.
+    let out = p.paas(here.path(), &["ps:scale", "worker=1:64M", "-a", &app]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("worker.1 exited with status 137 (killed by SIGKILL: the kernel does this to a dyno over its size"), "{said}");
+    let log = poll(Duration::from_secs(90), "the worker's SIGKILL in the log", || {
+        let log = p.paas_ok(here.path(), &["logs", "-a", &app, "-n", "300"]);
+        log.contains("[worker.1]: Process exited with status 137 (killed by SIGKILL").then_some(log)
+    });
+    assert!(log.contains("give it a larger one (`paas ps:resize`)"), "{log}");
+    p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    let _ = p.docker().args(["rmi", "-f", &image]).output();
+}

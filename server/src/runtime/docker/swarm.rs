@@ -148,6 +148,10 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
     Some(crate::runtime::dyno_identity(l)?.dyno(seen))
 }
 
+/// What a task's exit with status 137 is told as: the swarm cannot say
+/// whether it was out of memory.
+pub const SIGKILLED: &str = "killed by SIGKILL: the kernel does this to a dyno over its size, and a swarm task's status does not say whether that was why; if it uses nearly its size, give it a larger one (`paas ps:resize`)";
+
 /// Whether a dyno's task still runs, and how it ended when it does not:
 /// its container's exit code, or Swarm's error (an image it could not
 /// pull), or its node lost (the manager no longer hears from the node it
@@ -168,6 +172,9 @@ pub fn exit_of(task: &Task, node: Option<&NodeSeen>) -> (bool, Exit) {
     let error = match (ended, exit_code, status.err.as_deref()) {
         (true, None, Some(err)) => Some(err.to_owned()),
         (true, None, None) => Some(format!("its task ended {state} without an exit code")),
+        // SIGKILL: on one engine paas reads whether the kernel's OOM
+        // killer sent it; a task's status carries only the exit code.
+        (true, Some(137), _) => Some(SIGKILLED.to_owned()),
         _ => None,
     };
     (!ended, Exit { exit_code, oom_killed: false, error })
@@ -566,6 +573,9 @@ mod tests {
         assert_eq!((exit.exit_code, exit.error), (Some(3), None));
         let (_, exit) = exit_of(&task("rejected", None, Some("No such image: 10.231.0.10:5000/x@sha256:00"), None), None);
         assert_eq!(exit.error.as_deref(), Some("No such image: 10.231.0.10:5000/x@sha256:00"));
+        let (_, exit) = exit_of(&task("failed", Some(137), Some("task: non-zero exit (137)"), None), None);
+        assert_eq!((exit.exit_code, exit.oom_killed, exit.error.as_deref()), (Some(137), false, Some(SIGKILLED)));
+        assert!(exit.to_string().starts_with("exited with status 137 (killed by SIGKILL: the kernel does this to a dyno over its size"));
         let (_, exit) = exit_of(&task("orphaned", None, None, None), None);
         assert!(exit.error.unwrap().contains("orphaned"), "a lost node's task");
         let (running, exit) = exit_of(&task("running", None, None, None), Some(&node(false)));
