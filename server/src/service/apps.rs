@@ -81,6 +81,7 @@ pub async fn destroy(state: &AppState, app: &AppRow) -> ApiResult<App> {
     wire.destroyed = state.addons.remove_app(app).await?;
     state.releases.destroy(app).await?;
     state.builder.forget(&app.name);
+    state.metrics.remove_app(&app.name);
     // Its domains answer 404 from now on, and are free for another app.
     for (hostname, _) in domains {
         if let Ok(h) = paas_wire::Hostname::parse(&hostname) {
@@ -135,6 +136,7 @@ pub async fn rename(state: &AppState, app: &AppRow, new: &str) -> ApiResult<App>
         }
     }
     state.logs.rename_app(&old, &renamed.name);
+    state.metrics.rename_app(&old, &renamed.name);
     for drain in state.store.drains(&app.id).await? {
         match state.cipher.open_str(&crate::crypto::drain_owner(&app.id), &drain.url) {
             Ok(url) => state.logs.start_drain(crate::logs::drain::DrainSpec { id: drain.id, app: renamed.name.clone(), url, token: drain.token }),

@@ -2,7 +2,7 @@
 //! of requests with known statuses (dyno answers, then maintenance mode's
 //! 503s) shows in `paas metrics` (text and JSON), in Prometheus's
 //! `/metrics` (behind a platform admin's token, and on a listener of its
-//! own), on the dashboard as SVG, and again after a restart.
+//! own), on the dashboard as SVG, and again after a restart and a rename.
 
 use crate::harness::Fast;
 use crate::pushes::ok;
@@ -69,4 +69,9 @@ async fn a_burst_of_requests_shows_with_its_statuses_everywhere_and_survives_a_r
     let json: serde_json::Value = serde_json::from_str(&ok(&f.paas(&["metrics", "-a", "metrics-fast", "--json"], b"").await)).unwrap();
     assert_eq!(json["summary"]["requests"].as_u64(), Some(10), "{json}");
     assert_eq!(json["summary"]["server_errors"].as_u64(), Some(3), "{json}");
+
+    // A renamed app keeps its minutes under its new name.
+    ok(&f.paas(&["apps:rename", "metrics-renamed", "-a", "metrics-fast"], b"").await);
+    let json: serde_json::Value = serde_json::from_str(&ok(&f.paas(&["metrics", "-a", "metrics-renamed", "--json"], b"").await)).unwrap();
+    assert_eq!(json["summary"]["requests"].as_u64(), Some(10), "{json}");
 }
