@@ -46,27 +46,24 @@ pub fn git_receive_pack(repo: &Path, env: &[(&str, &str)], max_bytes: u64) -> Re
 /// `git archive --format=tar COMMIT` in the current repository (the hook's),
 /// with the tar on stdout.
 pub fn git_archive(commit: &str) -> Result<Child> {
-    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{commit:?} is not a commit id");
-    }
-    Command::new("git")
-        .args(["archive", "--format=tar", commit])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot run git archive")
+    archive(None, commit)
 }
 
 /// `git archive --format=tar COMMIT` in the bare repository `repo`, with the
 /// tar on stdout (a restore's rebuild).
 pub fn git_archive_in(repo: &Path, commit: &str) -> Result<Child> {
+    archive(Some(repo), commit)
+}
+
+fn archive(repo: Option<&Path>, commit: &str) -> Result<Child> {
     if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("{commit:?} is not a commit id");
     }
-    Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["archive", "--format=tar", commit])
+    let mut git = Command::new("git");
+    if let Some(repo) = repo {
+        git.arg("-C").arg(repo);
+    }
+    git.args(["archive", "--format=tar", commit])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
