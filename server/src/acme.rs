@@ -40,6 +40,9 @@ struct Inner {
     account: Mutex<Option<Account>>,
 }
 
+/// The file in the data dir that holds the sealed ACME account.
+pub const ACCOUNT_FILE: &str = "acme-account.sealed";
+
 impl Acme {
     /// Automatic certificates as `settings` say (the ACME directory, its CA,
     /// when to renew), the account kept sealed in `data_dir`.
@@ -47,7 +50,7 @@ impl Acme {
         let inner = Inner {
             directory: settings.acme_directory.clone(),
             ca_file: settings.acme_ca_file.clone(),
-            account_file: data_dir.join("acme-account.sealed"),
+            account_file: data_dir.join(ACCOUNT_FILE),
             renew_after: settings.acme_renew,
             store,
             cipher,

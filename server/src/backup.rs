@@ -10,8 +10,9 @@
 //! whose image the engine does not have ([`rebuild_restored`]), before any
 //! dyno starts.
 
+use crate::acme::ACCOUNT_FILE as ACME_ACCOUNT;
 use crate::builder::Builder;
-use crate::crypto::ConfigCipher;
+use crate::crypto::{ConfigCipher, KEY_FILE};
 use crate::output::Output;
 use crate::release::ReleaseService;
 use crate::runtime::Runtime;
@@ -27,7 +28,6 @@ const FORMAT: u32 = 1;
 const TOP: &str = "paas-backup";
 /// Left in the data dir by a restore; read (and removed) at the next start.
 pub const RESTORED_MARKER: &str = "restored.json";
-const ACME_ACCOUNT: &str = "acme-account.sealed";
 const NOTE: &str = "This is a paas platform backup (paas-server backup).\n\n\
 Secrets in it (config vars, certificate keys, drain URLs, add-on credentials,\n\
 the ACME account) are sealed with the platform's key, which is NOT in it:\n\
@@ -68,7 +68,7 @@ fn is_postgres(url: &str) -> bool {
 /// The platform's key, never made anew here: a backup or a restore with
 /// a new key would be one nobody can open.
 fn existing_key(settings: &Settings, what: &str) -> Result<ConfigCipher> {
-    let file = settings.server.data_dir.join("secret.key");
+    let file = settings.server.data_dir.join(KEY_FILE);
     if settings.server.secret_key.is_none() && !file.exists() {
         bail!(
             "{what} needs the platform's key: set PAAS_SECRET_KEY, or put the platform's secret.key in PAAS_DATA_DIR ({})",
@@ -160,7 +160,7 @@ pub async fn restore(settings: &Settings, file: &Path) -> Result<Summary> {
     let others: Vec<String> = std::fs::read_dir(data)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "secret.key")
+        .filter(|n| n != KEY_FILE)
         .collect();
     if !others.is_empty() {
         bail!(
@@ -291,7 +291,7 @@ mod tests {
     /// A new data dir holding only `from`'s key, and settings for it.
     fn fresh_beside(from: &Settings, url: Option<String>) -> (tempfile::TempDir, Settings) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(from.server.data_dir.join("secret.key"), dir.path().join("secret.key")).unwrap();
+        std::fs::copy(from.server.data_dir.join(KEY_FILE), dir.path().join(KEY_FILE)).unwrap();
         let mut settings = Settings::local(dir.path());
         if let Some(url) = url {
             settings.server.set_database_url(url);

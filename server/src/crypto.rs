@@ -48,6 +48,10 @@ pub fn addon_owner(addon_id: &str) -> String {
     format!("addon:{addon_id}")
 }
 
+/// The file in the data dir that holds the generated key when
+/// `PAAS_SECRET_KEY` is not set.
+pub const KEY_FILE: &str = "secret.key";
+
 impl ConfigCipher {
     /// Derives the 256-bit key from `PAAS_SECRET_KEY` (any high-entropy
     /// string), or from `<data dir>/secret.key`, which is generated on first
@@ -56,7 +60,7 @@ impl ConfigCipher {
         let secret = match secret {
             Some(s) => s.to_owned(),
             None => {
-                let path = data_dir.join("secret.key");
+                let path = data_dir.join(KEY_FILE);
                 match std::fs::read_to_string(&path) {
                     Ok(s) => s.trim().to_owned(),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

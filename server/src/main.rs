@@ -258,7 +258,7 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
                 file.display(),
                 made.bytes,
                 made.apps.len(),
-                settings.server.data_dir.join("secret.key").display()
+                settings.server.data_dir.join(paas_server::crypto::KEY_FILE).display()
             );
             Ok(())
         }
