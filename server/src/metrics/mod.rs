@@ -166,7 +166,7 @@ impl Metrics {
     }
 
     /// Writes the minutes that changed since the last flush, and removes
-    /// stored ones older than a day. `ids` maps app names to their ids.
+    /// stored ones older than a day.
     pub async fn flush(&self, store: &Store) -> anyhow::Result<()> {
         if !self.inner.on {
             return Ok(());
@@ -183,10 +183,12 @@ impl Metrics {
                 .filter(|(_, m): &(String, Vec<_>)| !m.is_empty())
                 .collect()
         };
-        let ids: HashMap<String, String> = store.list_apps().await?.into_iter().map(|a| (a.name, a.id)).collect();
-        for (app, minutes) in changed {
-            if let Some(id) = ids.get(&app) {
-                store.save_metric_minutes(id, &minutes).await?;
+        if !changed.is_empty() {
+            let ids: HashMap<String, String> = store.list_apps().await?.into_iter().map(|a| (a.name, a.id)).collect();
+            for (app, minutes) in changed {
+                if let Some(id) = ids.get(&app) {
+                    store.save_metric_minutes(id, &minutes).await?;
+                }
             }
         }
         *self.inner.unflushed_from.lock().expect("metrics poisoned") = series::minute_of(now);
