@@ -77,8 +77,7 @@ pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run:
     let apps: HashSet<String> = store.list_apps().await?.into_iter().map(|a| a.name).collect();
     let mut caches = Vec::new();
     for volume in runtime.build_caches().await? {
-        let app = volume.trim_start_matches("paas-cache-");
-        if apps.contains(app) {
+        if crate::runtime::build_cache_app(&volume).is_some_and(|app| apps.contains(app)) {
             continue;
         }
         if dry_run || runtime.remove_volume(&volume).await.is_ok() {

@@ -585,9 +585,16 @@ pub fn deps_image(app: &str) -> String {
     format!("paas/{app}-deps:latest")
 }
 
+const BUILD_CACHE_PREFIX: &str = "paas-cache-";
+
 /// The named volume a buildpack build of `app` keeps its cache in.
 pub fn build_cache_volume(app: &str) -> String {
-    format!("paas-cache-{app}")
+    format!("{BUILD_CACHE_PREFIX}{app}")
+}
+
+/// The app whose build cache `volume` is, if it is one.
+pub fn build_cache_app(volume: &str) -> Option<&str> {
+    volume.strip_prefix(BUILD_CACHE_PREFIX)
 }
 
 /// Placing and observing dynos: start, stop, list, how each ended, and

@@ -378,7 +378,7 @@ impl super::ImageBuilder for DockerRuntime {
             .list_volumes(Some(bollard::volume::ListVolumesOptions { filters }))
             .await
             .context("cannot list the engine's volumes")?;
-        Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).filter(|n| n.starts_with("paas-cache-")).collect())
+        Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).filter(|n| super::build_cache_app(n).is_some()).collect())
     }
 
     async fn image_size(&self, image: &str) -> Result<Option<i64>> {
