@@ -308,7 +308,6 @@ impl ReleaseService {
         let lock = self.inner.locks.get(&app.id);
         let _guard = lock.lock().await;
         let target = self.find(app, which).await?;
-        let removed = self.inner.store.removed_images().await?;
         let current = self.inner.store.current_release(&app.id).await?;
         if current.as_ref().is_some_and(|c| target.version >= c.version) {
             return Err(ReleaseError::Invalid(
@@ -325,7 +324,8 @@ impl ReleaseService {
                 target.version, app.name
             )));
         }
-        if target.image.as_ref().is_some_and(|i| removed.contains(i)) {
+        // The target has an image here (checked just above).
+        if self.inner.store.image_removed(target.image.as_deref().unwrap_or_default()).await? {
             let commit = match &target.build_id {
                 Some(b) => self.inner.store.build_by_id(b).await?.map(|b| b.commit_sha).unwrap_or_default(),
                 None => String::new(),

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 /// A release as the API shows it, `pending` (no status looked up).
 pub fn to_wire(r: &ReleaseRow, current: bool) -> ApiResult<Release> {
-    with_status(r, current, None, &Default::default())
+    with_status(r, current, None, false)
 }
 
 /// A release as the API shows it; `status` is the newest status record's
-/// (`pending` without one).
-fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>, removed: &std::collections::HashSet<String>) -> ApiResult<Release> {
+/// (`pending` without one); `image_removed`, whether gc removed its image.
+fn with_status(r: &ReleaseRow, current: bool, status: Option<&(String, String)>, image_removed: bool) -> ApiResult<Release> {
     Ok(Release {
-        image_removed: r.image.as_ref().is_some_and(|i| removed.contains(i)),
+        image_removed,
         status: status.map_or_else(|| "pending".to_owned(), |s| s.0.clone()),
         status_detail: status.map(|s| s.1.clone()).unwrap_or_default(),
         id: r.id.clone(),
@@ -44,7 +44,10 @@ pub async fn list(state: &AppState, app: &AppRow) -> ApiResult<Vec<Release>> {
     let removed = state.store.removed_images().await?;
     rows.iter()
         .enumerate()
-        .map(|(i, r)| with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id), &removed))
+        .map(|(i, r)| {
+            let image_removed = r.image.as_ref().is_some_and(|i| removed.contains(i));
+            with_status(r, current.as_ref().map_or(i == 0, |c| *c == r.id), statuses.get(&r.id), image_removed)
+        })
         .collect()
 }
 
@@ -56,7 +59,11 @@ pub async fn show(state: &AppState, app: &AppRow, which: &str) -> ApiResult<Rele
         None => state.store.current_release(&app.id).await?.is_some_and(|c| c.id == r.id),
     };
     let statuses = state.store.release_statuses(&app.id).await?;
-    with_status(&r, current, statuses.get(&r.id), &state.store.removed_images().await?)
+    let image_removed = match &r.image {
+        Some(image) => state.store.image_removed(image).await?,
+        None => false,
+    };
+    with_status(&r, current, statuses.get(&r.id), image_removed)
 }
 
 /// What made release `which`: its build's output (when this app built it;

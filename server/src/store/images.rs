@@ -9,6 +9,12 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT image FROM removed_images").fetch_all(&self.pool).await?.into_iter().collect())
     }
 
+    /// Whether `image` was removed.
+    pub async fn image_removed(&self, image: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM removed_images WHERE image = $1").bind(image).fetch_one(&self.pool).await?;
+        Ok(n > 0)
+    }
+
     /// Records that `image` is gone (idempotent).
     pub async fn mark_image_removed(&self, image: &str) -> StoreResult<()> {
         match on_unique(sqlx::query("INSERT INTO removed_images (image, removed_at) VALUES ($1, $2)").bind(image).bind(now()).execute(&self.pool).await) {
