@@ -29,14 +29,13 @@ struct Seen {
 }
 
 impl Seen {
-    /// Takes one line; true when it was the burst's last.
-    fn take(&mut self, stamp: &str, text: &str, total: u64, sample: u64) -> bool {
+    /// Takes one line that arrived `at`; true when it was the burst's last.
+    fn take(&mut self, stamp: &str, text: &str, total: u64, sample: u64, at: Instant) -> bool {
         if let Some(rest) = text.strip_prefix("Error L10 (output buffer overflow): ") {
             self.dropped += rest.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
             return false;
         }
         let Some(n) = text.strip_prefix("line ").and_then(|n| n.trim().parse::<u64>().ok()) else { return false };
-        let at = Instant::now();
         self.first.get_or_insert(at);
         self.last = Some(at);
         self.count += 1;
@@ -62,21 +61,34 @@ async fn paas_reader(url: String, token: String, total: u64, sample: u64, ready:
     let _ = ready.send(()).await;
     let mut seen = Seen::default();
     let mut stream = resp.bytes_stream();
-    let mut buf: Vec<u8> = Vec::new();
+    // A line cut between two chunks, kept until its end comes.
+    let mut partial: Vec<u8> = Vec::new();
+    // TIME SRC[DYNO]: TEXT
+    let line_of = |seen: &mut Seen, line: &[u8], at: Instant| {
+        let line = std::str::from_utf8(line).unwrap_or_default();
+        let (stamp, rest) = line.split_once(' ').unwrap_or_default();
+        let text = rest.split_once("]: ").map_or("", |(_, t)| t);
+        seen.take(stamp, text, total, sample, at)
+    };
     while let Some(chunk) = stream.next().await {
-        buf.extend_from_slice(&chunk.expect("the stream"));
+        let chunk = chunk.expect("the stream");
+        // A chunk's lines all arrived now.
+        let at = Instant::now();
         let mut start = 0;
-        while let Some(i) = buf[start..].iter().position(|b| *b == b'\n') {
-            let line = std::str::from_utf8(&buf[start..start + i]).unwrap_or_default();
-            start += i + 1;
-            // TIME SRC[DYNO]: TEXT
-            let (stamp, rest) = line.split_once(' ').unwrap_or_default();
-            let text = rest.split_once("]: ").map_or("", |(_, t)| t);
-            if seen.take(stamp, text, total, sample) {
+        for end in memchr::memchr_iter(b'\n', &chunk) {
+            let done = if partial.is_empty() {
+                line_of(&mut seen, &chunk[start..end], at)
+            } else {
+                partial.extend_from_slice(&chunk[start..end]);
+                let line = std::mem::take(&mut partial);
+                line_of(&mut seen, &line, at)
+            };
+            if done {
                 return seen;
             }
+            start = end + 1;
         }
-        buf.drain(..start);
+        partial.extend_from_slice(&chunk[start..]);
     }
     seen
 }
@@ -104,7 +116,7 @@ async fn docker_reader(app: &str, total: u64, sample: u64) -> Seen {
         let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = frame else { continue };
         let line = String::from_utf8_lossy(&message);
         let (stamp, text) = line.split_once(' ').unwrap_or_default();
-        if seen.take(stamp, text.trim_end(), total, sample) {
+        if seen.take(stamp, text.trim_end(), total, sample, Instant::now()) {
             break;
         }
     }
@@ -118,7 +130,7 @@ async fn stdin_reader(total: u64, sample: u64) -> Seen {
     let mut seen = Seen::default();
     while let Ok(Some(line)) = lines.next_line().await {
         let (stamp, text) = line.split_once(' ').unwrap_or_default();
-        if seen.take(stamp, text, total, sample) {
+        if seen.take(stamp, text, total, sample, Instant::now()) {
             break;
         }
     }
@@ -148,7 +160,7 @@ async fn main() {
             let sample = if clients > 10 { 100 } else { 10 };
             let tasks: Vec<_> = (0..clients)
                 .map(|_| {
-                    let url = format!("{url}/apps/{app}/logs?tail=true&lines=0&ps=worker&source=app");
+                    let url = format!("{url}/apps/{app}/logs?tail=true&lines=0");
                     tokio::spawn(paas_reader(url, token.clone(), total, sample, ready_tx.clone()))
                 })
                 .collect();

@@ -32,14 +32,7 @@ pub fn router() -> axum::Router<AppState> {
 pub(crate) async fn logs(State(state): State<AppState>, app: AppPath, Query(q): Query<LogQuery>) -> ApiResult<Response> {
     let filter = q.filter()?;
     let tail = state.logs.tail(&app.name, filter, q.lines(), None, q.tail);
-    let body = tail.into_batches(512).map(|batch| {
-        let mut chunk = String::with_capacity(batch.iter().map(|l| l.heroku().len() + 1).sum());
-        for line in &batch {
-            chunk.push_str(line.heroku());
-            chunk.push('\n');
-        }
-        Ok::<_, std::convert::Infallible>(chunk)
-    });
+    let body = tail.into_chunks(512).map(Ok::<_, std::convert::Infallible>);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
         Body::from_stream(body),

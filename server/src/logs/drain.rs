@@ -14,7 +14,7 @@
 //! goes out with the next delivery as Logplex's L10 line. A drain never
 //! slows the ingest, the tails or another drain.
 
-use super::{dropped_notice, LogLine, LogRouter};
+use super::{dropped_notice, Batch, LogLine, LogRouter};
 use anyhow::{anyhow, Context, Result};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -143,7 +143,9 @@ impl Drains {
         })
     }
 
-    pub fn start(&self, router: LogRouter, spec: DrainSpec, rx: broadcast::Receiver<Arc<LogLine>>) {
+    /// Starts a drain reading `rx`, subscribed when the app's newest line
+    /// was number `seen`.
+    pub fn start(&self, router: LogRouter, spec: DrainSpec, rx: broadcast::Receiver<Arc<Batch>>, seen: u64) {
         let mut running = self.running.lock().expect("drains poisoned");
         if running.get(&spec.id).is_some_and(|(_, t)| !t.is_finished()) {
             return;
@@ -156,7 +158,7 @@ impl Drains {
             }
         };
         let sender = Sender { tls: self.tls.clone(), http: self.http.clone(), conn: None, target, outbound: self.outbound.clone() };
-        let task = tokio::spawn(run(router, spec.clone(), sender, rx, self.buffer));
+        let task = tokio::spawn(run(router, spec.clone(), sender, rx, seen, self.buffer));
         running.insert(spec.id, (spec.app, task));
     }
 
@@ -202,7 +204,7 @@ impl Queue {
     }
 }
 
-async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: broadcast::Receiver<Arc<LogLine>>, cap: usize) {
+async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: broadcast::Receiver<Arc<Batch>>, mut seen: u64, cap: usize) {
     let queue = Arc::new(Mutex::new(Queue::default()));
     let ready = Arc::new(Notify::new());
     // Taking lines in never waits for a delivery.
@@ -213,14 +215,22 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
                 let got = rx.recv().await;
                 let mut q = queue.lock().expect("drain queue poisoned");
                 match got {
-                    Ok(line) => {
-                        if q.lines.len() >= cap {
-                            let at = q.lines.pop_front().map_or(line.at_ns, |l| l.at_ns);
-                            q.drop_some(1, at);
+                    Ok(batch) => {
+                        // A gap in the numbers: batches this drain fell behind on.
+                        let first = batch.lines.first().map_or(seen + 1, |l| l.seq);
+                        if first > seen + 1 {
+                            q.drop_some(first - seen - 1, super::now_ns());
                         }
-                        q.lines.push_back(line);
+                        for line in batch.lines.iter().filter(|l| l.seq > seen) {
+                            if q.lines.len() >= cap {
+                                let at = q.lines.pop_front().map_or(line.at_ns, |l| l.at_ns);
+                                q.drop_some(1, at);
+                            }
+                            q.lines.push_back(line.clone());
+                        }
+                        seen = seen.max(batch.lines.last().map_or(seen, |l| l.seq));
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => q.drop_some(n, super::now_ns()),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
                 drop(q);
@@ -245,11 +255,11 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
             ready.notified().await;
             continue;
         }
-        let mut messages: Vec<String> = Vec::with_capacity(batch.len() + 1);
+        let mut messages: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(batch.len() + 1);
         if let Some((notice, _)) = &dropped {
-            messages.push(rfc5424(&spec.app, notice));
+            messages.push(rfc5424(&spec.app, notice).into());
         }
-        messages.extend(batch.iter().map(|l| rfc5424(&spec.app, l)));
+        messages.extend(batch.iter().map(|l| l.syslog(&spec.app)));
         match sender.deliver(&messages, &spec.token, &frame_id).await {
             Ok(()) => {
                 let mut q = queue.lock().expect("drain queue poisoned");
@@ -340,7 +350,7 @@ fn http_failure(e: reqwest::Error) -> Failure {
 }
 
 impl Sender {
-    async fn deliver(&mut self, messages: &[String], token: &str, frame_id: &str) -> Result<(), Failure> {
+    async fn deliver(&mut self, messages: &[std::borrow::Cow<'_, str>], token: &str, frame_id: &str) -> Result<(), Failure> {
         let mut body = String::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
         for m in messages {
             body.push_str(&octet_frame(m));
@@ -448,7 +458,7 @@ mod tests {
 
     #[test]
     fn messages_are_rfc5424_with_octet_counting() {
-        let line = LogLine { seq: 3, at_ns: 1_790_000_000_123_456_000, source: Source::App, dyno: "web.1".into(), text: "héllo".into(), stderr: false, formatted: Default::default() };
+        let line = LogLine { seq: 3, at_ns: 1_790_000_000_123_456_000, source: Source::App, dyno: "web.1".into(), text: "héllo".into(), stderr: false, cache: Default::default() };
         let m = rfc5424("shop", &line);
         assert_eq!(m, format!("<190>1 {} shop app web.1 - - héllo", line.time()));
         let f = octet_frame(&m);

@@ -14,6 +14,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How long a group of lines waits for more before it goes on.
+const GROUP_WAIT: Duration = Duration::from_millis(2);
+
 /// Container id -> (its app, its follower: `true` in the watch once it
 /// ended).
 #[derive(Default)]
@@ -45,30 +48,48 @@ pub(super) fn follow(router: &LogRouter, dyno: &Dyno) {
         // may send lines again (Docker 20.10 replays some when it rotates a
         // container's log file under a follower); their time gives them away.
         let mut newest = [cursor.unwrap_or(i64::MIN); 2];
-        while let Some(line) = rx.recv().await {
-            match line {
-                Ok(line) => {
-                    let stream = usize::from(line.stderr);
-                    if line.at_ns <= newest[stream] {
-                        continue;
+        // Lines go on in groups, as one batch to every tail and drain: what
+        // came within GROUP_WAIT of a group's first line, up to GROUP lines.
+        // A busy dyno's lines then cost each reader one wakeup and one write
+        // per group, not per line; a quiet one's wait GROUP_WAIT at most.
+        let mut group: Vec<LogLine> = Vec::with_capacity(super::GROUP);
+        let mut take = |line: crate::runtime::OutputLine, group: &mut Vec<LogLine>| {
+            let stream = usize::from(line.stderr);
+            if line.at_ns > newest[stream] {
+                newest[stream] = line.at_ns;
+                group.push(LogLine { seq: 0, at_ns: line.at_ns, source: Source::App, dyno: name.clone(), text: line.text, stderr: line.stderr, cache: Default::default() });
+            }
+        };
+        'follow: while let Some(got) = rx.recv().await {
+            let mut got = Some(got);
+            let deadline = tokio::time::Instant::now() + GROUP_WAIT;
+            loop {
+                match got.take() {
+                    Some(Ok(line)) => take(line, &mut group),
+                    Some(Err(e)) => {
+                        tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream broke");
+                        break 'follow;
                     }
-                    newest[stream] = line.at_ns;
-                    let line = LogLine {
-                        seq: 0,
-                        at_ns: line.at_ns,
-                        source: Source::App,
-                        dyno: name.clone(),
-                        text: line.text,
-                        stderr: line.stderr,
-                        formatted: Default::default(),
-                    };
-                    router.push(&app, line, Some(id.as_str()));
+                    None => {}
                 }
-                Err(e) => {
-                    tracing::debug!(app = %app, dyno = %name, error = %format!("{e:#}"), "output stream broke");
+                if group.len() >= super::GROUP {
                     break;
                 }
+                got = match rx.try_recv() {
+                    Ok(more) => Some(more),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(more)) => Some(more),
+                        Ok(None) | Err(_) => break,
+                    },
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+                };
             }
+            if !group.is_empty() {
+                router.push_lines(&app, std::mem::take(&mut group), Some(id.as_str()));
+            }
+        }
+        if !group.is_empty() {
+            router.push_lines(&app, group, Some(id.as_str()));
         }
         tracing::debug!(app = %app, dyno = %name, "output stream ended");
         let _ = done_tx.send(true);

@@ -28,8 +28,15 @@ use tokio::sync::{broadcast, watch};
 pub const DEFAULT_HISTORY: usize = 1500;
 /// Longest line kept, in bytes, as Heroku's 10 KB; longer ones are cut.
 pub const MAX_LINE_BYTES: usize = 10_000;
-/// Lines a live tail may fall behind before it loses some.
-const TAIL_BUFFER: usize = 4096;
+/// Batches a live tail may fall behind before it loses lines. A batch is
+/// one line, or up to [`GROUP`] that came in together.
+const TAIL_BUFFER: usize = 256;
+/// Most lines one batch takes from a dyno's output: a burst goes to the
+/// tails and drains in batches this big, each encoded once for all of them.
+/// With [`TAIL_BUFFER`], it bounds what a stalled reader keeps in memory:
+/// 32k lines of a burst (about 17 MB of 100-byte lines with their
+/// encodings), 256 lines of a quiet app's one-line batches.
+pub(crate) const GROUP: usize = 128;
 
 /// Who wrote a line: the app (a dyno's output) or the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,9 +76,18 @@ pub struct LogLine {
     pub text: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stderr: bool,
-    /// The line in Heroku's format, made once however many readers get it.
+    /// The line's encodings, made once however many readers get it.
     #[serde(skip)]
-    pub formatted: std::sync::OnceLock<String>,
+    pub cache: LineCache,
+}
+
+/// A line as Heroku prints it and as drains send it, each made on first
+/// use and then shared by every reader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineCache {
+    heroku: std::sync::OnceLock<String>,
+    /// The app's name, and the RFC 5424 message for it.
+    syslog: std::sync::OnceLock<(String, String)>,
 }
 
 impl LogLine {
@@ -82,19 +98,99 @@ impl LogLine {
 
     /// `TIME app[web.1]: text`, Heroku's format.
     pub fn heroku(&self) -> &str {
-        self.formatted.get_or_init(|| format!("{} {}[{}]: {}", self.time(), self.source.as_str(), self.dyno, self.text))
+        self.cache.heroku.get_or_init(|| format!("{} {}[{}]: {}", self.time(), self.source.as_str(), self.dyno, self.text))
     }
+
+    /// The line as an RFC 5424 message from `app`, for drains (made once
+    /// for every drain of the app).
+    pub fn syslog(&self, app: &str) -> std::borrow::Cow<'_, str> {
+        let (cached_app, message) = self.cache.syslog.get_or_init(|| (app.to_owned(), drain::rfc5424(app, self)));
+        if cached_app == app {
+            std::borrow::Cow::Borrowed(message)
+        } else {
+            std::borrow::Cow::Owned(drain::rfc5424(app, self)) // renamed meanwhile
+        }
+    }
+}
+
+/// Lines that entered an app's log together, as tails and drains get them:
+/// one broadcast slot, and one encoding in Heroku's format shared by every
+/// plain-text tail (each writes the same bytes).
+#[derive(Debug)]
+pub struct Batch {
+    /// Never empty; numbered one after the other.
+    pub lines: Vec<Arc<LogLine>>,
+    text: std::sync::OnceLock<bytes::Bytes>,
+    /// The lines each filter passes, encoded, for the first few filters
+    /// readers asked with (`paas logs -t -p worker` in many terminals).
+    filtered: Mutex<Vec<(Filter, bytes::Bytes)>>,
+}
+
+/// Filters a batch keeps the encoding of; readers with yet another filter
+/// encode for themselves.
+const FILTERED_KEPT: usize = 8;
+
+impl Batch {
+    fn new(lines: Vec<Arc<LogLine>>) -> Self {
+        Self { lines, text: Default::default(), filtered: Mutex::default() }
+    }
+
+    /// The lines `filter` passes in Heroku's format: made by the first
+    /// reader with that filter, then shared.
+    pub fn text_for(&self, filter: &Filter) -> bytes::Bytes {
+        if filter.is_all() {
+            return self.text().clone();
+        }
+        let mut kept = self.filtered.lock().expect("batch encodings poisoned");
+        if let Some((_, text)) = kept.iter().find(|(f, _)| f == filter) {
+            return text.clone();
+        }
+        let text = encode(self.lines.iter().map(|l| l.as_ref()).filter(|l| filter.matches(l)));
+        if kept.len() < FILTERED_KEPT {
+            kept.push((filter.clone(), text.clone()));
+        }
+        text
+    }
+
+    fn first_seq(&self) -> u64 {
+        self.lines.first().map_or(0, |l| l.seq)
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.lines.last().map_or(0, |l| l.seq)
+    }
+
+    /// The lines in Heroku's format, a line each: made by the first reader
+    /// that asks, then shared.
+    pub fn text(&self) -> &bytes::Bytes {
+        self.text.get_or_init(|| encode(self.lines.iter().map(|l| l.as_ref())))
+    }
+}
+
+/// Lines in Heroku's format, one a line.
+fn encode<'a>(lines: impl Iterator<Item = &'a LogLine> + Clone) -> bytes::Bytes {
+    let mut chunk = String::with_capacity(lines.clone().map(|l| l.heroku().len() + 1).sum());
+    for line in lines {
+        chunk.push_str(line.heroku());
+        chunk.push('\n');
+    }
+    bytes::Bytes::from(chunk)
 }
 
 /// Which lines a reader wants: `ps` is a process type (`web`) or a dyno
 /// (`web.1`); `source` is `app` or `paas`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub ps: Option<String>,
     pub source: Option<Source>,
 }
 
 impl Filter {
+    /// Whether every line passes.
+    pub fn is_all(&self) -> bool {
+        self.ps.is_none() && self.source.is_none()
+    }
+
     pub fn matches(&self, line: &LogLine) -> bool {
         if line.seq == 0 {
             return true; // notices to this reader
@@ -144,12 +240,13 @@ struct Inner {
     closing: watch::Sender<bool>,
 }
 
-/// One app's log: history, journal, and the broadcast tails and drains
-/// subscribe to. Lines enter under the lock, so history and broadcast
-/// agree on the order and a new reader misses nothing between them.
+/// One app's log: history, journal, and the broadcast of batches tails and
+/// drains subscribe to. Lines enter under the lock, so history and
+/// broadcast agree on the order and a new reader misses nothing between
+/// them.
 struct AppLog {
     state: Mutex<AppLogState>,
-    tx: broadcast::Sender<Arc<LogLine>>,
+    tx: broadcast::Sender<Arc<Batch>>,
 }
 
 struct AppLogState {
@@ -215,29 +312,40 @@ impl LogRouter {
     /// Takes a line in: numbers it, keeps it, journals it, hands it to every
     /// tail and drain. `cursor` is the container it came from and its time
     /// there, for followers resuming after a restart.
-    fn push(&self, app: &str, mut line: LogLine, cursor: Option<&str>) {
-        if line.text.len() > MAX_LINE_BYTES {
-            let mut cut = MAX_LINE_BYTES;
-            while !line.text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.text.truncate(cut);
-        }
+    fn push(&self, app: &str, line: LogLine, cursor: Option<&str>) {
+        self.push_lines(app, vec![line], cursor);
+    }
+
+    /// Takes lines in as [`Self::push`] does, and hands them on as one batch.
+    fn push_lines(&self, app: &str, lines: Vec<LogLine>, cursor: Option<&str>) {
         let Some(log) = self.app(app) else { return };
         let mut state = log.state.lock().expect("app log poisoned");
-        line.seq = state.next_seq;
-        state.next_seq += 1;
-        if let Some(cid) = cursor {
-            state.cursors.insert(cid.to_owned(), line.at_ns);
+        let mut batch = Vec::with_capacity(lines.len());
+        for mut line in lines {
+            if line.text.len() > MAX_LINE_BYTES {
+                let mut cut = MAX_LINE_BYTES;
+                while !line.text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.text.truncate(cut);
+            }
+            line.seq = state.next_seq;
+            state.next_seq += 1;
+            if let Some(cid) = cursor {
+                state.cursors.insert(cid.to_owned(), line.at_ns);
+            }
+            let line = Arc::new(line);
+            let AppLogState { journal, cursors, ring, .. } = &mut *state;
+            ring.push_back(line.clone());
+            while ring.len() > self.inner.config.history {
+                ring.pop_front();
+            }
+            journal.append(&line, cursor, cursors, ring);
+            batch.push(line);
         }
-        let line = Arc::new(line);
-        let AppLogState { journal, cursors, ring, .. } = &mut *state;
-        ring.push_back(line.clone());
-        while ring.len() > self.inner.config.history {
-            ring.pop_front();
+        if !batch.is_empty() {
+            let _ = log.tx.send(Arc::new(Batch::new(batch)));
         }
-        journal.append(&line, cursor, cursors, ring);
-        let _ = log.tx.send(line);
     }
 
     /// A line from the platform (`paas[dyno]`), stamped now.
@@ -247,7 +355,7 @@ impl LogRouter {
 
     /// A line stamped now, from either source.
     pub fn say(&self, app: &str, source: Source, dyno: &str, text: impl Into<String>) {
-        let line = LogLine { seq: 0, at_ns: now_ns(), source, dyno: dyno.to_owned(), text: text.into(), stderr: false, formatted: Default::default() };
+        let line = LogLine { seq: 0, at_ns: now_ns(), source, dyno: dyno.to_owned(), text: text.into(), stderr: false, cache: Default::default() };
         self.push(app, line, None);
     }
 
@@ -265,7 +373,7 @@ impl LogRouter {
         let mut backlog: VecDeque<Arc<LogLine>> = VecDeque::new();
         let closing = self.inner.closing.subscribe();
         let Some(log) = self.app(app) else {
-            return Tail { backlog, rx: None, filter, closing, last_at: now_ns() };
+            return Tail { backlog, rx: None, pending: VecDeque::new(), filter, closing, last_at: now_ns(), seen: 0 };
         };
         let state = log.state.lock().expect("app log poisoned");
         match after {
@@ -282,8 +390,9 @@ impl LogRouter {
             None => backlog.extend(newest(&state.ring, &filter, lines)),
         }
         let rx = follow.then(|| log.tx.subscribe());
+        let seen = state.next_seq - 1;
         drop(state);
-        Tail { backlog, rx, filter, closing, last_at: now_ns() }
+        Tail { backlog, rx, pending: VecDeque::new(), filter, closing, last_at: now_ns(), seen }
     }
 
     /// Starts following a dyno's output (once; again after its stream broke
@@ -337,7 +446,11 @@ impl LogRouter {
     /// Starts delivering an app's lines to a drain (idempotent).
     pub fn start_drain(&self, spec: drain::DrainSpec) {
         if let Some(log) = self.app(&spec.app) {
-            self.inner.drains.start(self.clone(), spec, log.tx.subscribe());
+            let state = log.state.lock().expect("app log poisoned");
+            let rx = log.tx.subscribe();
+            let seen = state.next_seq - 1;
+            drop(state);
+            self.inner.drains.start(self.clone(), spec, rx, seen);
         }
     }
 
@@ -394,7 +507,7 @@ fn newest(ring: &VecDeque<Arc<LogLine>>, filter: &Filter, lines: usize) -> Vec<A
 
 /// A line for one reader only (seq 0): lines it lost, history it missed.
 fn notice(text: String) -> LogLine {
-    LogLine { seq: 0, at_ns: now_ns(), source: Source::Paas, dyno: "logs".into(), text, stderr: false, formatted: Default::default() }
+    LogLine { seq: 0, at_ns: now_ns(), source: Source::Paas, dyno: "logs".into(), text, stderr: false, cache: Default::default() }
 }
 
 /// Logplex's L10, for a reader or drain that fell behind.
@@ -406,20 +519,97 @@ pub fn dropped_notice(count: u64, since_ns: i64) -> LogLine {
 /// One reader of an app's log; see [`LogRouter::tail`].
 pub struct Tail {
     backlog: VecDeque<Arc<LogLine>>,
-    rx: Option<broadcast::Receiver<Arc<LogLine>>>,
+    rx: Option<broadcast::Receiver<Arc<Batch>>>,
+    /// Lines of the last batch not handed out yet (the line-by-line reader).
+    pending: VecDeque<Arc<LogLine>>,
     filter: Filter,
     closing: watch::Receiver<bool>,
     /// When the last line reached this reader, for drop notices.
     last_at: i64,
+    /// The newest line number this reader has had, or had in its backlog:
+    /// a batch's lines up to it are not given again, and a gap after it is
+    /// lines this reader lost by falling behind.
+    seen: u64,
 }
 
 impl Tail {
     /// The next line, or None when the history is done (not following), or
     /// the server is stopping.
     pub async fn next(&mut self) -> Option<Arc<LogLine>> {
-        if let Some(line) = self.backlog.pop_front() {
-            return Some(line);
+        loop {
+            if let Some(line) = self.backlog.pop_front().or_else(|| self.pending.pop_front()) {
+                return Some(line);
+            }
+            let batch = self.recv().await?;
+            let lines = self.take(&batch);
+            self.pending.extend(lines);
         }
+    }
+
+    /// The next lines in Heroku's format, a line each, up to about `max`
+    /// lines. A batch every line of which this reader wants is the batch's
+    /// own encoding, shared with every other such reader; when several
+    /// batches are waiting, their encodings are joined into one chunk (one
+    /// write, not one per batch). Lines a filter leaves out, or a notice,
+    /// are encoded for this reader.
+    pub async fn next_chunk(&mut self, max: usize) -> Option<bytes::Bytes> {
+        if !self.backlog.is_empty() || !self.pending.is_empty() {
+            let n = self.backlog.len().min(max);
+            let lines: Vec<Arc<LogLine>> = self.backlog.drain(..n).chain(self.pending.drain(..)).collect();
+            return Some(encode(lines.iter().map(|l| l.as_ref())));
+        }
+        let mut first = self.recv().await?;
+        loop {
+            let mut chunk = self.shared_or_own(&first);
+            let mut joined: Option<bytes::BytesMut> = None;
+            let mut lines = first.lines.len();
+            while lines < max {
+                let Some(rx) = self.rx.as_mut() else { break };
+                let next = match rx.try_recv() {
+                    Ok(batch) => batch,
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                lines += next.lines.len();
+                let more = self.shared_or_own(&next);
+                if more.is_empty() {
+                    continue;
+                }
+                if chunk.is_empty() {
+                    chunk = more;
+                    continue;
+                }
+                joined.get_or_insert_with(|| bytes::BytesMut::from(&chunk[..])).extend_from_slice(&more);
+            }
+            if let Some(joined) = joined {
+                return Some(joined.freeze());
+            }
+            if !chunk.is_empty() {
+                return Some(chunk);
+            }
+            first = self.recv().await?;
+        }
+    }
+
+    /// `batch` for this reader: the encoding every reader with its filter
+    /// shares, when it has had every line before the batch; else its own
+    /// (maybe empty) one, with the notice of lines it lost.
+    fn shared_or_own(&mut self, batch: &Batch) -> bytes::Bytes {
+        if batch.first_seq() == self.seen + 1 {
+            self.seen = batch.last_seq();
+            self.last_at = batch.lines.last().map_or(self.last_at, |l| l.at_ns);
+            return batch.text_for(&self.filter);
+        }
+        let lines = self.take(batch);
+        if lines.is_empty() {
+            return bytes::Bytes::new();
+        }
+        encode(lines.iter().map(|l| l.as_ref()))
+    }
+
+    /// The next batch from the app, None once the server stops or the log
+    /// is gone. Lines lost by falling behind show as a gap in the numbers.
+    async fn recv(&mut self) -> Option<Arc<Batch>> {
         let rx = self.rx.as_mut()?;
         loop {
             if *self.closing.borrow() {
@@ -430,38 +620,29 @@ impl Tail {
                 _ = self.closing.changed() => return None,
             };
             match got {
-                Ok(line) if self.filter.matches(&line) => {
-                    self.last_at = line.at_ns;
-                    return Some(line);
-                }
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Arc::new(dropped_notice(n, self.last_at))),
+                Ok(batch) => return Some(batch),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 
-    /// The next line and, without waiting, those that came with it (up to
-    /// `max`): a busy log goes out in batches, not a write per line.
-    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Arc<LogLine>>> {
-        let mut batch = vec![self.next().await?];
-        while batch.len() < max {
-            if let Some(line) = self.backlog.pop_front() {
-                batch.push(line);
-                continue;
-            }
-            let Some(rx) = self.rx.as_mut() else { break };
-            match rx.try_recv() {
-                Ok(line) if self.filter.matches(&line) => {
-                    self.last_at = line.at_ns;
-                    batch.push(line);
-                }
-                Ok(_) => {}
-                Err(broadcast::error::TryRecvError::Lagged(n)) => batch.push(Arc::new(dropped_notice(n, self.last_at))),
-                Err(_) => break,
+    /// What of `batch` this reader gets: a notice of the lines it lost
+    /// first, then the lines it has not had that pass its filter.
+    fn take(&mut self, batch: &Batch) -> Vec<Arc<LogLine>> {
+        let mut lines = Vec::new();
+        let first = batch.first_seq();
+        if first > self.seen + 1 {
+            lines.push(Arc::new(dropped_notice(first - self.seen - 1, self.last_at)));
+        }
+        for line in batch.lines.iter().filter(|l| l.seq > self.seen) {
+            if self.filter.matches(line) {
+                self.last_at = line.at_ns;
+                lines.push(line.clone());
             }
         }
-        Some(batch)
+        self.seen = self.seen.max(batch.last_seq());
+        lines
     }
 
     /// Lines as a stream, for response bodies.
@@ -469,9 +650,10 @@ impl Tail {
         futures_util::stream::unfold(self, |mut tail| async move { tail.next().await.map(|l| (l, tail)) })
     }
 
-    /// Batches of lines (see [`Self::next_batch`]) as a stream.
-    pub fn into_batches(self, max: usize) -> impl futures_util::Stream<Item = Vec<Arc<LogLine>>> + Send {
-        futures_util::stream::unfold(self, move |mut tail| async move { tail.next_batch(max).await.map(|b| (b, tail)) })
+    /// Chunks of lines in Heroku's format (see [`Self::next_chunk`]) as a
+    /// stream; the history goes out `max` lines at a time.
+    pub fn into_chunks(self, max: usize) -> impl futures_util::Stream<Item = bytes::Bytes> + Send {
+        futures_util::stream::unfold(self, move |mut tail| async move { tail.next_chunk(max).await.map(|b| (b, tail)) })
     }
 }
 

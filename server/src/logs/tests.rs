@@ -22,13 +22,13 @@ async fn an_app_that_does_not_exist_gets_no_log() {
 
 #[test]
 fn lines_print_as_heroku_prints_them() {
-    let line = LogLine { seq: 1, at_ns: 1_795_341_600_000_000_000, source: Source::App, dyno: "web.1".into(), text: "hi".into(), stderr: false, formatted: Default::default() };
+    let line = LogLine { seq: 1, at_ns: 1_795_341_600_000_000_000, source: Source::App, dyno: "web.1".into(), text: "hi".into(), stderr: false, cache: Default::default() };
     assert_eq!(line.heroku(), "2026-11-22T10:00:00.000000+00:00 app[web.1]: hi");
 }
 
 #[test]
 fn filters_by_process_type_dyno_and_source() {
-    let line = |dyno: &str, source| LogLine { seq: 1, at_ns: 0, source, dyno: dyno.into(), text: String::new(), stderr: false, formatted: Default::default() };
+    let line = |dyno: &str, source| LogLine { seq: 1, at_ns: 0, source, dyno: dyno.into(), text: String::new(), stderr: false, cache: Default::default() };
     let web = Filter { ps: Some("web".into()), source: None };
     assert!(web.matches(&line("web.1", Source::App)));
     assert!(web.matches(&line("web.12", Source::Paas)));
@@ -111,4 +111,57 @@ async fn long_lines_are_cut() {
     logs.say("shop", Source::App, "web.1", "é".repeat(MAX_LINE_BYTES));
     let h = logs.history("shop", &Filter::default(), 1);
     assert!(h[0].text.len() <= MAX_LINE_BYTES);
+}
+
+fn app_line(dyno: &str, text: &str) -> LogLine {
+    LogLine { seq: 0, at_ns: now_ns(), source: Source::App, dyno: dyno.into(), text: text.into(), stderr: false, cache: Default::default() }
+}
+
+#[tokio::test]
+async fn lines_that_come_together_are_encoded_once_for_every_plain_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 100);
+    logs.say("shop", Source::App, "web.1", "before");
+    let mut a = logs.tail("shop", Filter::default(), 1, None, true);
+    let mut b = logs.tail("shop", Filter::default(), 0, None, true);
+    let mut web = logs.tail("shop", Filter { ps: Some("web".into()), source: None }, 0, None, true);
+    let mut web_too = logs.tail("shop", Filter { ps: Some("web".into()), source: None }, 0, None, true);
+    logs.push_lines("shop", vec![app_line("web.1", "one"), app_line("worker.1", "two"), app_line("web.1", "three")], None);
+    // The history first, then the batch.
+    assert!(String::from_utf8_lossy(&a.next_chunk(512).await.unwrap()).ends_with("app[web.1]: before\n"));
+    let (ca, cb) = (a.next_chunk(512).await.unwrap(), b.next_chunk(512).await.unwrap());
+    assert_eq!(ca, cb);
+    assert_eq!(ca.as_ptr(), cb.as_ptr(), "both tails write the one encoding");
+    let text = String::from_utf8_lossy(&ca).into_owned();
+    assert_eq!(text.lines().map(|l| l.split_once(' ').unwrap().1).collect::<Vec<_>>(), ["app[web.1]: one", "app[worker.1]: two", "app[web.1]: three"]);
+    // A filtered tail gets its lines only, encoded once for every tail with that filter.
+    let (only, only_too) = (web.next_chunk(512).await.unwrap(), web_too.next_chunk(512).await.unwrap());
+    assert_eq!(only.as_ptr(), only_too.as_ptr());
+    let only = String::from_utf8_lossy(&only).into_owned();
+    assert_eq!(only.lines().count(), 2, "{only}");
+    assert!(!only.contains("worker.1"));
+}
+
+#[tokio::test]
+async fn a_chunk_reader_that_falls_behind_batches_is_told_how_many_lines_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = router(dir.path(), 100);
+    let mut slow = logs.tail("shop", Filter::default(), 0, None, true);
+    // Batches of three lines: the reader loses the oldest 10 batches (30 lines).
+    for i in 0..TAIL_BUFFER + 10 {
+        logs.push_lines("shop", (0..3).map(|j| app_line("web.1", &format!("{i}.{j}"))).collect(), None);
+    }
+    let mut text = String::new();
+    while text.lines().count() < 1 + 3 * TAIL_BUFFER {
+        let chunk = slow.next_chunk(512).await.unwrap();
+        assert!(chunk.len() < 512 * 64, "a chunk holds about 512 lines at most");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let mut lines = text.lines().map(|l| l.split_once(' ').unwrap().1);
+    let notice = lines.next().unwrap();
+    assert!(notice.starts_with("paas[logs]: Error L10 (output buffer overflow): 30 messages dropped"), "{notice}");
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest.len(), 3 * TAIL_BUFFER, "then every line still held");
+    assert_eq!(rest[0], "app[web.1]: 10.0");
+    assert_eq!(rest[rest.len() - 1], format!("app[web.1]: {}.2", TAIL_BUFFER + 9));
 }

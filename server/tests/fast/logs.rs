@@ -174,7 +174,7 @@ async fn a_stalled_reader_slows_nobody_and_is_told_what_it_lost() {
     // The producer waits for the live reader (counting lines), never for
     // the stalled one: if it slowed the ingest, the live reader would stop.
     let pad = "x".repeat(200);
-    let total = 40_000;
+    let total = 60_000;
     let mut received = 0;
     for batch in 0..(total / 1000) {
         for i in 0..1000 {
