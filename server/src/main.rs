@@ -237,7 +237,7 @@ async fn run(command: Option<Command>, settings: Settings) -> Result<()> {
 
             let result = async {
                 if stack_too {
-                    paas_server::stack::build(&runtime, &stack, &tx).await?;
+                    paas_server::stack::build(&stack, &tx).await?;
                 }
                 paas_server::addons::catalog::build(&runtime, &stack, &tx).await
             }

@@ -25,6 +25,9 @@ pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const DEFAULT_BASE: &str = "paas/stack-base:trixie";
 pub const DEFAULT_BUILD: &str = "paas/stack-build:trixie-2";
 pub const DEFAULT_RUN: &str = "paas/stack-run:trixie-2";
+/// The Debian release and mirror `stack:build` uses by default.
+pub const DEFAULT_SUITE: &str = "trixie";
+pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 
 /// Every setting of the server, by component.
 #[derive(Debug, Clone, Args)]
@@ -316,10 +319,10 @@ pub struct Stack {
     #[arg(long = "stack-run-image", env = "PAAS_STACK_RUN_IMAGE", default_value = DEFAULT_RUN, value_name = "IMAGE")]
     pub run: String,
     /// Where `stack:build` gets Debian packages.
-    #[arg(long = "debian-mirror", env = "PAAS_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian", value_name = "URL")]
+    #[arg(long = "debian-mirror", env = "PAAS_DEBIAN_MIRROR", default_value = DEFAULT_MIRROR, value_name = "URL")]
     pub mirror: String,
     /// The Debian release `stack:build` debootstraps.
-    #[arg(long = "debian-suite", env = "PAAS_DEBIAN_SUITE", default_value = "trixie")]
+    #[arg(long = "debian-suite", env = "PAAS_DEBIAN_SUITE", default_value = DEFAULT_SUITE)]
     pub suite: String,
     /// The CA bundle build containers get, when the file exists.
     #[arg(long = "ca-bundle", env = "PAAS_CA_BUNDLE", default_value = "/etc/ssl/certs/ca-certificates.crt", value_name = "FILE")]

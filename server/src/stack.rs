@@ -1,9 +1,11 @@
 //! Stacks: the base, build and run images that buildpack builds use, built
 //! from Debian packages so the platform works with no registry at all.
-//! `paas-server stack:build` debootstraps Debian 13 (trixie, minbase) into a
-//! folder, imports it as the base image, then installs the language runtimes
-//! with apt in a container from it and commits the build and run images.
-//! Idempotent: an image that exists is reused.
+//! `paas-server stack:build` runs `buildpacks/stack/build`, which
+//! debootstraps Debian 13 (trixie, minbase) into a folder, imports it as the
+//! base image, then installs the language runtimes with apt in a container
+//! from it and commits the build and run images. Idempotent: an image that
+//! exists is reused. It is a shell script so that scripts/start and
+//! scripts/test run it while cargo still compiles this binary.
 //!
 //! Hosts with a registry can name ready images instead with
 //! `PAAS_STACK_IMAGE` (the base), `PAAS_STACK_BUILD_IMAGE` and
@@ -12,10 +14,10 @@
 use crate::runtime::{CommitSpec, Runtime, TaskSpec};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub use crate::settings::{DEFAULT_BASE, DEFAULT_BUILD, DEFAULT_RUN};
+pub use crate::settings::{DEFAULT_BASE, DEFAULT_BUILD, DEFAULT_MIRROR, DEFAULT_RUN, DEFAULT_SUITE};
 
 /// Where the host's CA bundle is mounted in build containers.
 pub const CA_PATH_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -28,93 +30,33 @@ impl Stack {
     }
 }
 
-/// Packages of the build image: compilers and every runtime's tools.
-const BUILD_PACKAGES: &[&str] = &[
-    "ca-certificates", "busybox", "git", "build-essential", "pkg-config",
-    "python3", "python3-venv", "python3-pip", "python3-dev",
-    "nodejs", "npm", "golang-go",
-];
-/// Packages of the run image: runtimes only (npm too, for `npm start`).
-const RUN_PACKAGES: &[&str] = &["ca-certificates", "busybox", "python3", "nodejs", "npm"];
+/// The script that makes the stack's images (`buildpacks/stack/build`):
+/// shell, so scripts/start can run it while cargo still compiles this
+/// binary, and this binary runs the same text.
+const BUILD_SCRIPT: &str = include_str!("../../buildpacks/stack/build");
+/// The in-container part of an image made of Debian packages: `apt-get
+/// install` of its arguments (`buildpacks/stack/apt-install`).
+const APT_INSTALL: &str = include_str!("../../buildpacks/stack/apt-install");
 
-/// Sources `.profile.d/*.sh` before the dyno's command, as on Heroku.
-const LAUNCHER: &str = r#"#!/bin/sh
-cd /app 2>/dev/null || true
-for f in /app/.profile.d/*.sh; do
-  [ -f "$f" ] && . "$f"
-done
-exec "$@"
-"#;
-
-/// Builds whatever stack image is missing, reporting progress as lines.
-pub async fn build(runtime: &dyn Runtime, stack: &Stack, out: &mpsc::Sender<String>) -> Result<()> {
-    let say = |s: String| async move {
-        let _ = out.send(s).await;
-    };
-    if runtime.image_exists(&stack.base).await? {
-        say(format!("-----> Base image {} exists", stack.base)).await;
-    } else if stack.base != DEFAULT_BASE {
-        bail!("PAAS_STACK_IMAGE {} is not on this host: pull or load it first", stack.base);
-    } else {
-        let started = Instant::now();
-        say(format!("-----> Building the base image {} with debootstrap ({} minbase, about a minute)", stack.base, stack.suite)).await;
-        let rootfs = debootstrap(stack).await?;
-        say(format!("       debootstrap done in {:.0} s; importing", started.elapsed().as_secs_f64())).await;
-        runtime.import_rootfs(rootfs, &stack.base).await?;
-        say(format!("       {} ready", stack.base)).await;
-    }
-    for (image, packages, what, minutes) in [
-        (&stack.build, BUILD_PACKAGES, "build", "two to three minutes"),
-        (&stack.run, RUN_PACKAGES, "run", "about a minute"),
-    ] {
-        if runtime.image_exists(image).await? {
-            say(format!("-----> {what} image {image} exists")).await;
-            continue;
-        }
-        let started = Instant::now();
-        say(format!("-----> Building the {what} image {image}: apt-get install {} ({minutes})", packages.join(" "))).await;
-        install(runtime, stack, image, packages, out).await?;
-        say(format!("       {image} ready in {:.0} s", started.elapsed().as_secs_f64())).await;
-    }
-    Ok(())
+/// Builds whatever stack image is missing, reporting progress as lines:
+/// runs [`BUILD_SCRIPT`] with the stack's settings.
+pub async fn build(stack: &Stack, out: &mpsc::Sender<String>) -> Result<()> {
+    let ca = stack.ca_bundle().map(|p| p.display().to_string()).unwrap_or_default();
+    let env = [
+        ("PAAS_STACK_IMAGE", stack.base.as_str()),
+        ("PAAS_STACK_BUILD_IMAGE", stack.build.as_str()),
+        ("PAAS_STACK_RUN_IMAGE", stack.run.as_str()),
+        ("PAAS_DEBIAN_SUITE", stack.suite.as_str()),
+        ("PAAS_DEBIAN_MIRROR", stack.mirror.as_str()),
+        ("PAAS_CA_BUNDLE", ca.as_str()),
+        ("PAAS_STACK_APT_INSTALL", APT_INSTALL),
+    ];
+    crate::tools::run_fixed_script(BUILD_SCRIPT, &env, out).await.context("the stack's images could not be made")
 }
 
 /// Whether the stack's build and run images are present.
 pub async fn is_ready(runtime: &dyn Runtime, stack: &Stack) -> Result<bool> {
     Ok(runtime.image_exists(&stack.build).await? && runtime.image_exists(&stack.run).await?)
-}
-
-async fn debootstrap(stack: &Stack) -> Result<Vec<u8>> {
-    let dir = tempfile::tempdir().context("cannot make a folder for debootstrap")?;
-    let root = dir.path().join("rootfs");
-    crate::tools::debootstrap(&stack.suite, &root, &stack.mirror).await?;
-    // The image's apt sources: the same mirror debootstrap used.
-    std::fs::write(
-        root.join("etc/apt/sources.list"),
-        format!("deb {} {} main\n", stack.mirror, stack.suite),
-    )?;
-    crate::tools::tar_directory(&root).await
-}
-
-async fn install(runtime: &dyn Runtime, stack: &Stack, image: &str, packages: &[&str], out: &mpsc::Sender<String>) -> Result<()> {
-    let then = format!(
-        "mkdir -p /app\n\
-         cat > /usr/local/bin/paas-launch <<'LAUNCHER'\n{LAUNCHER}LAUNCHER\n\
-         chmod 755 /usr/local/bin/paas-launch\n"
-    );
-    let commit = CommitSpec {
-        tag: image.to_owned(),
-        entrypoint: Some(vec!["/usr/local/bin/paas-launch".into()]),
-        working_dir: Some("/app".into()),
-        env: vec![
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            "HOME=/app".into(),
-            "LANG=C.UTF-8".into(),
-            "STACK=paas-trixie".into(),
-        ],
-        user: None,
-    };
-    install_packages(runtime, stack, packages, &then, commit, out).await
 }
 
 /// Makes `commit.tag` from the base image: `apt-get install packages`,
@@ -129,17 +71,7 @@ pub(crate) async fn install_packages(
     out: &mpsc::Sender<String>,
 ) -> Result<()> {
     let image = commit.tag.clone();
-    let script = format!(
-        "set -e\n\
-         export DEBIAN_FRONTEND=noninteractive\n\
-         ca=''; [ -f /etc/paas/ca.crt ] && ca='-o Acquire::https::CAInfo=/etc/paas/ca.crt'\n\
-         apt-get $ca -q update\n\
-         apt-get $ca -q install -y --no-install-recommends {}\n\
-         apt-get clean\n\
-         rm -rf /var/lib/apt/lists/*\n\
-         {then}",
-        packages.join(" ")
-    );
+    let script = format!("{APT_INSTALL}{then}");
     let (tx, mut rx) = mpsc::channel::<String>(256);
     let forward = {
         let out = out.clone();
@@ -154,7 +86,7 @@ pub(crate) async fn install_packages(
     let spec = TaskSpec {
         name: "stack".into(),
         image: stack.base.clone(),
-        cmd: vec!["/bin/sh".into(), "-c".into(), script],
+        cmd: ["/bin/sh", "-c", &script, "sh"].into_iter().chain(packages.iter().copied()).map(str::to_owned).collect(),
         ca_bundle: stack.ca_bundle().map(|p| (p, "/etc/paas/ca.crt".to_owned())),
         commit: Some(commit),
         timeout: Some(Duration::from_secs(30 * 60)),
@@ -170,4 +102,22 @@ pub(crate) async fn install_packages(
         bail!("installing packages into {image} failed (exit {}): is the Debian mirror {} reachable?", result.exit_code, stack.mirror);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_script_has_the_settings_defaults() {
+        for line in [
+            format!("default_base={DEFAULT_BASE}\n"),
+            format!("default_build={DEFAULT_BUILD}\n"),
+            format!("default_run={DEFAULT_RUN}\n"),
+            format!("suite=${{PAAS_DEBIAN_SUITE:-{DEFAULT_SUITE}}}\n"),
+            format!("mirror=${{PAAS_DEBIAN_MIRROR:-{DEFAULT_MIRROR}}}\n"),
+        ] {
+            assert!(BUILD_SCRIPT.contains(&line), "buildpacks/stack/build should say {line:?}, as settings.rs does");
+        }
+    }
 }

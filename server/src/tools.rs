@@ -1,7 +1,7 @@
-//! Host tools: the only module that starts processes on the host (git,
-//! debootstrap, tar). Every tool gets an argv array, never a shell line, so
-//! no user-supplied string can reach a shell; options end with `--` before
-//! anything a user chose.
+//! Host tools: the only module that starts processes on the host (git, tar,
+//! and bash for the stack's fixed build script). Every tool gets an argv
+//! array, never a shell line made from input, so no user-supplied string can
+//! reach a shell; options end with `--` before anything a user chose.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -185,33 +185,30 @@ fn dir_size(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// `debootstrap --variant=minbase SUITE ROOT MIRROR`.
-pub async fn debootstrap(suite: &str, root: &Path, mirror: &str) -> Result<()> {
-    let status = Command::new("debootstrap")
-        .args(["--variant=minbase", suite])
-        .arg(root)
-        .arg(mirror)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .context("cannot run debootstrap: install Debian's debootstrap package (scripts/ensure-deps does)")?;
+
+
+
+/// Runs `script`, a fixed script embedded in this binary (never text made
+/// from input), with bash and `env` (the operator's settings, which the
+/// script quotes), sending each line it prints to `out`. Fails when it does.
+pub async fn run_fixed_script(script: &'static str, env: &[(&str, &str)], out: &tokio::sync::mpsc::Sender<String>) -> Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = Command::new("bash")
+        .args(["-c", script, "paas-script"])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot run bash")?;
+    let stdout = child.stdout.take().context("the script's output")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        let _ = out.send(line).await;
+    }
+    let status = child.wait().await?;
     if !status.success() {
-        bail!("debootstrap {suite} from {mirror} failed");
+        bail!("the script failed ({status}); its reason is above");
     }
     Ok(())
-}
-
-/// A tar of the folder `root`, numeric owners kept.
-pub async fn tar_directory(root: &Path) -> Result<Vec<u8>> {
-    let out = Command::new("tar")
-        .arg("-C")
-        .arg(root)
-        .args(["--numeric-owner", "-cf", "-", "."])
-        .output()
-        .await
-        .context("cannot run tar")?;
-    if !out.status.success() {
-        bail!("tar of {} failed: {}", root.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(out.stdout)
 }

@@ -362,9 +362,6 @@ impl super::ImageBuilder for FakeRuntime {
         Ok(true)
     }
 
-    async fn import_rootfs(&self, _rootfs: Vec<u8>, _tag: &str) -> Result<()> {
-        Ok(())
-    }
 
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
         let line = spec.cmd.join(" ");

@@ -724,8 +724,6 @@ pub trait ImageBuilder: Send + Sync + 'static {
     /// (`apps:rename`); nothing when `from` does not exist.
     async fn retag_image(&self, from: &str, to: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
-    /// Imports a root filesystem tar as an image (`docker import`).
-    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> anyhow::Result<()>;
     /// Runs a task container to completion, streaming its output lines, and
     /// removes it. A `spare` task runs in the spare made by `prepare_task`
     /// when there is one (waiting for it while it is being made).

@@ -107,7 +107,7 @@ fn only_the_store_speaks_sql() {
 #[test]
 fn only_the_tools_module_starts_host_processes() {
     only_in(
-        "only server/src/tools.rs may start host processes (git, debootstrap, tar, ...)",
+        "only server/src/tools.rs may start host processes (git, tar, the stack's script, ...)",
         &["process::Command", "Command::new", "tokio::process", "std::process::Stdio"],
         |p| p == "server/src/tools.rs",
     );

@@ -5,7 +5,7 @@
 use super::{is_not_found, DockerRuntime};
 use anyhow::{anyhow, Context, Result};
 use bollard::container::Config;
-use bollard::image::{CommitContainerOptions, CreateImageOptions, RemoveImageOptions};
+use bollard::image::{CommitContainerOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use std::collections::HashMap;
@@ -184,23 +184,6 @@ impl DockerRuntime {
         }
     }
 
-    pub(super) async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
-        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-        let options = CreateImageOptions {
-            from_src: "-",
-            repo,
-            tag,
-            ..Default::default()
-        };
-        let mut stream = self.docker.create_image(Some(options), Some(rootfs.into()), None);
-        while let Some(item) = stream.next().await {
-            let info = item.context("docker import failed")?;
-            if let Some(err) = info.error {
-                return Err(anyhow!("docker import failed: {err}"));
-            }
-        }
-        Ok(())
-    }
 
     pub(super) async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {

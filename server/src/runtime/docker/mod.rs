@@ -411,9 +411,6 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::image_exists(self, image).await
     }
 
-    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
-        DockerRuntime::import_rootfs(self, rootfs, tag).await
-    }
 
     fn prepare_task(&self, spec: &TaskSpec) {
         DockerRuntime::prepare_task(self, spec)

@@ -377,9 +377,6 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.image_exists(image).await
     }
 
-    async fn import_rootfs(&self, rootfs: Vec<u8>, tag: &str) -> Result<()> {
-        self.engine.import_rootfs(rootfs, tag).await
-    }
 
     async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
         self.engine.run_task(spec, output).await
