@@ -185,9 +185,6 @@ fn dir_size(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-
-
-
 /// Runs `script`, a fixed script embedded in this binary (never text made
 /// from input), with bash and `env` (the operator's settings, which the
 /// script quotes), sending each line it prints to `out`. Fails when it does.

@@ -217,18 +217,18 @@ async fn run(router: LogRouter, spec: DrainSpec, mut sender: Sender, mut rx: bro
                 match got {
                     Ok(batch) => {
                         // A gap in the numbers: batches this drain fell behind on.
-                        let first = batch.lines.first().map_or(seen + 1, |l| l.seq);
-                        if first > seen + 1 {
-                            q.drop_some(first - seen - 1, super::now_ns());
+                        let (lost, fresh) = batch.after(seen);
+                        if lost > 0 {
+                            q.drop_some(lost, super::now_ns());
                         }
-                        for line in batch.lines.iter().filter(|l| l.seq > seen) {
+                        for line in fresh {
                             if q.lines.len() >= cap {
                                 let at = q.lines.pop_front().map_or(line.at_ns, |l| l.at_ns);
                                 q.drop_some(1, at);
                             }
                             q.lines.push_back(line.clone());
                         }
-                        seen = seen.max(batch.lines.last().map_or(seen, |l| l.seq));
+                        seen = seen.max(batch.last_seq());
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,

@@ -160,6 +160,16 @@ impl Batch {
         self.lines.last().map_or(0, |l| l.seq)
     }
 
+    /// The batch as a reader that has had every line up to number `seen`
+    /// gets it: how many lines it lost before the batch (a gap in the
+    /// numbers, from falling behind), and the lines it has not had.
+    fn after(&self, seen: u64) -> (u64, &[Arc<LogLine>]) {
+        let first = self.first_seq();
+        let lost = first.saturating_sub(seen + 1);
+        let had = usize::try_from((seen + 1).saturating_sub(first)).unwrap_or(usize::MAX).min(self.lines.len());
+        (lost, &self.lines[had..])
+    }
+
     /// The lines in Heroku's format, a line each: made by the first reader
     /// that asks, then shared.
     pub fn text(&self) -> &bytes::Bytes {
@@ -317,11 +327,8 @@ impl LogRouter {
     }
 
     /// Takes lines in as [`Self::push`] does, and hands them on as one batch.
-    fn push_lines(&self, app: &str, lines: Vec<LogLine>, cursor: Option<&str>) {
-        let Some(log) = self.app(app) else { return };
-        let mut state = log.state.lock().expect("app log poisoned");
-        let mut batch = Vec::with_capacity(lines.len());
-        for mut line in lines {
+    fn push_lines(&self, app: &str, mut lines: Vec<LogLine>, cursor: Option<&str>) {
+        for line in &mut lines {
             if line.text.len() > MAX_LINE_BYTES {
                 let mut cut = MAX_LINE_BYTES;
                 while !line.text.is_char_boundary(cut) {
@@ -329,10 +336,20 @@ impl LogRouter {
                 }
                 line.text.truncate(cut);
             }
+        }
+        let Some(log) = self.app(app) else { return };
+        let mut state = log.state.lock().expect("app log poisoned");
+        let mut batch = Vec::with_capacity(lines.len());
+        for mut line in lines {
             line.seq = state.next_seq;
             state.next_seq += 1;
             if let Some(cid) = cursor {
-                state.cursors.insert(cid.to_owned(), line.at_ns);
+                match state.cursors.get_mut(cid) {
+                    Some(at) => *at = line.at_ns,
+                    None => {
+                        state.cursors.insert(cid.to_owned(), line.at_ns);
+                    }
+                }
             }
             let line = Arc::new(line);
             let AppLogState { journal, cursors, ring, .. } = &mut *state;
@@ -631,11 +648,11 @@ impl Tail {
     /// first, then the lines it has not had that pass its filter.
     fn take(&mut self, batch: &Batch) -> Vec<Arc<LogLine>> {
         let mut lines = Vec::new();
-        let first = batch.first_seq();
-        if first > self.seen + 1 {
-            lines.push(Arc::new(dropped_notice(first - self.seen - 1, self.last_at)));
+        let (lost, fresh) = batch.after(self.seen);
+        if lost > 0 {
+            lines.push(Arc::new(dropped_notice(lost, self.last_at)));
         }
-        for line in batch.lines.iter().filter(|l| l.seq > self.seen) {
+        for line in fresh {
             if self.filter.matches(line) {
                 self.last_at = line.at_ns;
                 lines.push(line.clone());

@@ -165,3 +165,18 @@ async fn a_chunk_reader_that_falls_behind_batches_is_told_how_many_lines_it_lost
     assert_eq!(rest[0], "app[web.1]: 10.0");
     assert_eq!(rest[rest.len() - 1], format!("app[web.1]: {}.2", TAIL_BUFFER + 9));
 }
+
+#[test]
+fn a_batch_tells_a_reader_what_it_lost_and_what_it_has_not_had() {
+    let lines: Vec<Arc<LogLine>> = (5..=8).map(|seq| Arc::new(LogLine { seq, ..app_line("web.1", "x") })).collect();
+    let batch = Batch::new(lines);
+    let seqs = |l: &[Arc<LogLine>]| l.iter().map(|l| l.seq).collect::<Vec<_>>();
+    let (lost, fresh) = batch.after(4);
+    assert_eq!((lost, seqs(fresh)), (0, vec![5, 6, 7, 8]), "caught up");
+    let (lost, fresh) = batch.after(1);
+    assert_eq!((lost, seqs(fresh)), (3, vec![5, 6, 7, 8]), "lines 2 to 4 lost");
+    let (lost, fresh) = batch.after(6);
+    assert_eq!((lost, seqs(fresh)), (0, vec![7, 8]), "5 and 6 already had");
+    let (lost, fresh) = batch.after(9);
+    assert_eq!((lost, fresh.len()), (0, 0), "had it all");
+}

@@ -184,7 +184,6 @@ impl DockerRuntime {
         }
     }
 
-
     pub(super) async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(i.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
