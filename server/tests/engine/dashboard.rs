@@ -292,7 +292,17 @@ async fn everything_but_live_logs_works_without_javascript_or_a_mouse() {
     let made = blocking(|| p.api().post(p.url("/users")).json(&serde_json::json!({"email": email, "password": "keyboard only!", "admin": true})).send().unwrap());
     assert_eq!(made.status(), 201);
     c.goto(&p.url("/")).await.unwrap();
+    // Chromium applies `autofocus` at its next rendering step, which can
+    // come after the load event: keys typed before it go to the body, the
+    // email stays empty and `required` stops the submit without a word.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.active_element().await.unwrap().attr("name").await.unwrap().as_deref() != Some("email") {
+        assert!(Instant::now() < deadline, "the email field never got the focus on its own");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.active_element().await.unwrap().send_keys(&email).await.unwrap();
+    let typed = c.find(Locator::Css("#email")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some(email.as_str()), "the email went into its field");
     c.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
     assert_eq!(c.active_element().await.unwrap().attr("name").await.unwrap().as_deref(), Some("password"));
     c.active_element().await.unwrap().send_keys("keyboard only!\n").await.unwrap();
