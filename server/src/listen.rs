@@ -40,22 +40,129 @@ pub struct Https {
     pub port: u16,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; then waits for
-/// the open connections' requests in flight (the caller bounds how long).
-/// With `tls`, each connection is a TLS one (the handshake must finish
-/// within the header timeout) and its requests carry [`Https`].
-pub async fn serve<S>(
-    listener: TcpListener,
-    app: S,
-    limits: Limits,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    shutdown: impl Future<Output = ()>,
-) where
+/// One accepted connection, as its service sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    pub peer: std::net::SocketAddr,
+    /// Set when the connection is a TLS one.
+    pub https: Option<Https>,
+    /// [`Limits::max_header_bytes`]: a larger request head gets a 431.
+    pub max_head: usize,
+}
+
+impl Conn {
+    /// The 431 for a request whose head is over the limit; None for the rest.
+    pub fn refuse_large_head<B>(&self, req: &hyper::Request<B>) -> Option<hyper::Response<bytes::Bytes>> {
+        (head_size(req) > self.max_head).then(|| {
+            hyper::Response::builder()
+                .status(axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .header("connection", "close")
+                .body(bytes::Bytes::from(format!("request headers over {} bytes\n", self.max_head)))
+                .expect("static response parts are valid")
+        })
+    }
+}
+
+/// An axum app (the API's, the metrics listener's) as a service per
+/// connection: its requests carry the peer ([`ConnectInfo`]) and [`Https`].
+pub fn axum<S>(app: S) -> impl Fn(Conn) -> AxumConn<S> + Clone + Send + 'static
+where
     S: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+{
+    move |conn| AxumConn { app: app.clone(), conn }
+}
+
+/// See [`axum`].
+pub struct AxumConn<S> {
+    app: S,
+    conn: Conn,
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for AxumConn<S>
+where
+    S: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(refused) = self.conn.refuse_large_head(&req) {
+            return Box::pin(std::future::ready(Ok(refused.map(axum::body::Body::from))));
+        }
+        req.extensions_mut().insert(ConnectInfo(self.conn.peer));
+        if let Some(h) = self.conn.https {
+            req.extensions_mut().insert(h);
+        }
+        Box::pin(self.app.clone().oneshot(req.map(axum::body::Body::new)))
+    }
+}
+
+/// Runtimes of one thread each, as nginx's worker processes are: a
+/// listener's connections spread over them (in turn) each run on one
+/// thread from accept to close, so a request and what it waits on (its
+/// connection to a dyno) wake no other thread, and no thread steals work.
+/// The router's listeners use them; the API's runs on the main runtime.
+pub struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: std::sync::atomic::AtomicUsize,
+    /// Each thread runs until its sender is dropped (with this).
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Workers {
+    /// `n` threads named `name`.
+    pub fn start(name: &str, n: usize) -> std::io::Result<Arc<Self>> {
+        let mut handles = Vec::new();
+        let mut stop = Vec::new();
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            handles.push(rt.handle().clone());
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            stop.push(tx);
+            std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                rt.block_on(async {
+                    let _ = rx.await;
+                });
+            })?;
+        }
+        Ok(Arc::new(Self { handles, next: Default::default(), _stop: stop }))
+    }
+
+    fn next(&self) -> &tokio::runtime::Handle {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handles[i % self.handles.len()]
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, each connection with the
+/// service `make` gives it (on one of `workers`' threads, or on the
+/// caller's runtime); then waits for the open connections' requests in
+/// flight (the caller bounds how long). With `tls`, each connection is a
+/// TLS one (the handshake must finish within the header timeout).
+pub async fn serve<F, S, B>(
+    listener: TcpListener,
+    make: F,
+    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    workers: Option<Arc<Workers>>,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(Conn) -> S + Clone + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>, Error = std::convert::Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let port = listener.local_addr().map_or(0, |a| a.port());
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -81,31 +188,35 @@ pub async fn serve<S>(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        // A connection for a worker leaves this runtime's reactor and joins
+        // the worker's, so its readiness wakes that thread alone.
+        let stream = match &workers {
+            None => Accepted::Here(stream),
+            Some(_) => match stream.into_std() {
+                Ok(s) => Accepted::Moving(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot hand a connection to a worker");
+                    continue;
+                }
+            },
+        };
+        let make = make.clone();
         let mut stop = stop_rx.clone();
         let tls = tls.clone();
-        open.spawn(async move {
+        let connection = async move {
             let _permit = permit;
-            let https = tls.is_some().then_some(Https { port });
-            let max_head = limits.max_header_bytes;
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                if let Some(h) = https {
-                    req.extensions_mut().insert(h);
-                }
-                let app = app.clone();
-                async move {
-                    if head_size(&req) > max_head {
-                        let too_large = axum::response::Response::builder()
-                            .status(axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-                            .header("connection", "close")
-                            .body(axum::body::Body::from(format!("request headers over {max_head} bytes\n")))
-                            .expect("static response parts are valid");
-                        return Ok(too_large);
+            let stream = match stream {
+                Accepted::Here(s) => s,
+                Accepted::Moving(s) => match tokio::net::TcpStream::from_std(s) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a worker cannot take a connection");
+                        return;
                     }
-                    app.oneshot(req.map(axum::body::Body::new)).await
-                }
-            });
+                },
+            };
+            let https = tls.is_some().then_some(Https { port });
+            let service = make(Conn { peer, https, max_head: limits.max_header_bytes });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -120,12 +231,25 @@ pub async fn serve<S>(
                     drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await
                 }
             }
-        });
+        };
+        match &workers {
+            // The stream is registered with the runtime it is first
+            // polled on: the worker's.
+            Some(w) => open.spawn_on(connection, w.next()),
+            None => open.spawn(connection),
+        };
         // Forget finished connections as we go.
         while open.try_join_next().is_some() {}
     }
     let _ = stop_tx.send(true);
     while open.join_next().await.is_some() {}
+}
+
+/// An accepted connection, registered with this runtime's reactor or on
+/// its way to a worker's.
+enum Accepted {
+    Here(tokio::net::TcpStream),
+    Moving(std::net::TcpStream),
 }
 
 /// The size of a request's head: its target and headers (counted, not

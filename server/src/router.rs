@@ -6,18 +6,25 @@
 //! answers 101. Each request leaves an access record in the app's log (`paas[router]`),
 //! in Heroku's words, once its response body is done.
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderValue, Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
-use std::collections::HashMap;
-use crate::runtime::Endpoint;
-use std::net::{IpAddr, SocketAddr};
+use crate::listen::Conn;
 use crate::logs::LogRouter;
-use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::runtime::Endpoint;
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use bytes::Bytes;
+use hyper::body::Body as _;
+use http_body_util::{Either, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use tokio::net::TcpStream;
 use tracing::debug;
 
 /// App name -> healthy web dyno addresses, shared with the scheduler.
@@ -25,7 +32,7 @@ use tracing::debug;
 pub struct RouteTable {
     inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
     /// Backend address -> dyno name (`web.1`), for access records.
-    names: Arc<RwLock<HashMap<Endpoint, String>>>,
+    names: Arc<RwLock<HashMap<Endpoint, Arc<str>>>>,
     /// Backend address -> requests being served by it, so a dyno leaving
     /// the rotation is stopped only once they are done.
     in_flight: Arc<std::sync::Mutex<HashMap<Endpoint, usize>>>,
@@ -118,11 +125,11 @@ impl RouteTable {
 
     /// Says which dyno serves at `addr`, for access records.
     pub fn name(&self, addr: Endpoint, dyno: &str) {
-        self.names.write().expect("route names poisoned").insert(addr, dyno.to_owned());
+        self.names.write().expect("route names poisoned").insert(addr, Arc::from(dyno));
     }
 
-    fn name_of(&self, addr: Endpoint) -> String {
-        self.names.read().expect("route names poisoned").get(&addr).cloned().unwrap_or_else(|| "web".to_owned())
+    fn name_of(&self, addr: Endpoint) -> Arc<str> {
+        self.names.read().expect("route names poisoned").get(&addr).cloned().unwrap_or_else(|| Arc::from("web"))
     }
 
     /// Takes one dyno out of an app's rotation.
@@ -245,8 +252,7 @@ pub struct RouterState {
     /// `PAAS_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is kept.
     trusted: Arc<Vec<IpAddr>>,
     /// The port the router listens on, for `X-Forwarded-Port`.
-    port: u16,
-    client: Client<HttpConnector, Body>,
+    port_header: HeaderValue,
     logs: LogRouter,
     /// How long a dyno may take to answer (to its response's headers).
     timeout: std::time::Duration,
@@ -271,78 +277,323 @@ impl RouterState {
         timeout: std::time::Duration,
         domains: DomainTable,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        // Keep-alive connections to dynos are pooled and reused.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build(connector);
         let upgrades = crate::listen::Upgrades::new(4096, std::time::Duration::from_secs(55));
-        Self { routes, domain, trusted: Arc::new(trusted), port, client, logs, timeout, domains, tls_port: None, challenges: Default::default(), upgrades, metrics: crate::metrics::Metrics::new(false) }
+        let port_header = HeaderValue::from(port);
+        Self { routes, domain, trusted: Arc::new(trusted), port_header, logs, timeout, domains, tls_port: None, challenges: Default::default(), upgrades, metrics: crate::metrics::Metrics::new(false) }
     }
 }
 
 /// One request's access record, written to the app's log when dropped:
-/// after the response body is done (or the client went away).
+/// after the response body is done (or the client went away). It holds
+/// what the request carried (shared, not copied) and formats the line once.
 struct Access {
-    logs: LogRouter,
-    metrics: crate::metrics::Metrics,
+    state: Arc<RouterState>,
     app: String,
     /// `at=info` or `at=error code=H13 desc="..."`.
-    at: String,
-    method: String,
-    path: String,
-    host: String,
-    request_id: String,
-    fwd: String,
-    dyno: String,
+    at: Cow<'static, str>,
+    method: Method,
+    uri: Uri,
+    host: HeaderValue,
+    request_id: HeaderValue,
+    fwd: Option<HeaderValue>,
+    dyno: Arc<str>,
     connect_ms: u128,
     service_ms: u128,
     status: u16,
-    bytes: Arc<AtomicU64>,
+    bytes: u64,
     /// The request counted on its backend until the response is done.
     in_flight: Option<InFlight>,
 }
 
 impl Drop for Access {
     fn drop(&mut self) {
-        self.metrics.request(&self.app, self.status, u64::try_from(self.service_ms).unwrap_or(u64::MAX));
-        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        self.logs.event(
-            &self.app,
-            "router",
-            format!(
-                "{} method={} path=\"{}\" host=\"{}\" request_id={} fwd=\"{}\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
-                self.at,
-                self.method,
-                quote(&self.path),
-                quote(&self.host),
-                self.request_id,
-                quote(&self.fwd),
-                self.dyno,
-                self.connect_ms,
-                self.service_ms,
-                self.status,
-                self.bytes.load(Ordering::Relaxed),
-            ),
+        use std::fmt::Write;
+        self.state.metrics.request(&self.app, self.status, u64::try_from(self.service_ms).unwrap_or(u64::MAX));
+        let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut line = String::with_capacity(200 + path.len());
+        let _ = write!(line, "{} method={} path=\"", self.at, self.method);
+        quote_into(&mut line, path);
+        line.push_str("\" host=\"");
+        quote_into(&mut line, &text(&self.host));
+        let _ = write!(line, "\" request_id={} fwd=\"", text(&self.request_id));
+        quote_into(&mut line, &self.fwd.as_ref().map(text).unwrap_or_default());
+        let _ = write!(
+            line,
+            "\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
+            self.dyno, self.connect_ms, self.service_ms, self.status, self.bytes
         );
+        self.state.logs.event(&self.app, "router", line);
     }
 }
 
-/// The response with its body counted; the record is written when the
-/// body is dropped.
-fn recorded(resp: Response<Body>, access: Access) -> Response<Body> {
-    let bytes = access.bytes.clone();
-    resp.map(|body| {
-        Body::new(body.map_frame(move |frame| {
-            let _keep = &access;
-            if let Some(data) = frame.data_ref() {
-                bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+/// `s` with `\` and `"` escaped, appended to `out`.
+fn quote_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// A response's body on its way to the client: a dyno's, which drives the
+/// connection it comes on (see [`Upstream`]) and gives that connection
+/// back for the client's next request once it is done; or a page of the
+/// router's own. The request's access record is written when it is dropped.
+pub struct RouterBody {
+    inner: Inner,
+    access: Option<Access>,
+}
+
+enum Inner {
+    Page(Option<Bytes>),
+    Dyno { body: Incoming, upstream: Option<Upstream> },
+}
+
+impl RouterBody {
+    fn page(bytes: Bytes) -> Self {
+        Self { inner: Inner::Page(Some(bytes)), access: None }
+    }
+
+    /// Gives the dyno's connection back when its response is all read
+    /// (`done`: its last frame came; else when the body says it has ended).
+    fn give_back(&mut self, done: bool) {
+        if let Inner::Dyno { body, upstream } = &mut self.inner {
+            if done || body.is_end_stream() {
+                if let Some(up) = upstream.take() {
+                    pool_put(up);
+                }
             }
-            frame
-        }))
+        }
+    }
+}
+
+impl Drop for RouterBody {
+    fn drop(&mut self) {
+        self.give_back(false);
+    }
+}
+
+impl hyper::body::Body for RouterBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = match &mut this.inner {
+            Inner::Page(page) => Poll::Ready(page.take().map(|b| Ok(hyper::body::Frame::data(b)))),
+            Inner::Dyno { body, upstream } => {
+                let mut polled = Pin::new(&mut *body).poll_frame(cx);
+                if polled.is_pending() {
+                    // The connection reads the body in only when polled.
+                    if let Some(up) = upstream {
+                        up.drive(cx);
+                    }
+                    polled = Pin::new(&mut *body).poll_frame(cx);
+                }
+                polled.map(|f| f.map(|r| r.map_err(Into::into)))
+            }
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(access)) = (frame.data_ref(), this.access.as_mut()) {
+                    access.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => this.give_back(true),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Page(page) => page.is_none(),
+            Inner::Dyno { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match &self.inner {
+            Inner::Page(page) => hyper::body::SizeHint::with_exact(page.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Dyno { body, .. } => body.size_hint(),
+        }
+    }
+}
+
+/// The response with its access record, written when its body is dropped.
+fn recorded(resp: Response<RouterBody>, access: Access) -> Response<RouterBody> {
+    resp.map(|mut body| {
+        body.access = Some(access);
+        body
     })
+}
+
+/// A request's body on its way to a dyno: the client's, or none (a
+/// request without one, sent again).
+type ToDyno = Either<Incoming, Empty<Bytes>>;
+
+/// How long connecting to a dyno may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A keep-alive connection to one dyno, driven in the task of the client
+/// connection whose request it carries (and idle in its thread's pool in
+/// between): no hand-off to a task of its own, and so no wake-up of
+/// another thread, per request.
+struct Upstream {
+    addr: Endpoint,
+    send: http1::SendRequest<ToDyno>,
+    conn: Pin<Box<http1::Connection<TokioIo<TcpStream>, ToDyno>>>,
+    /// The connection has ended: it carries nothing more.
+    ended: bool,
+}
+
+/// What went wrong on the way to a dyno.
+enum Failure {
+    /// No connection: the request was not sent, and is given back.
+    Refused(std::io::Error, Box<Request<ToDyno>>),
+    /// The connection failed or closed before an answer.
+    Closed(String),
+}
+
+impl Upstream {
+    async fn open(addr: Endpoint) -> std::io::Result<TcpStream> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr.socket_addr()))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    async fn connect(addr: Endpoint) -> std::io::Result<Self> {
+        let stream = Self::open(addr).await?;
+        let (send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+        Ok(Self { addr, send, conn: Box::pin(conn), ended: false })
+    }
+
+    /// Lets the connection read and write what it can; false once it has ended.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.ended && self.conn.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+        }
+        !self.ended
+    }
+
+    /// Waits until the connection can take a request; false if it closed.
+    async fn ready(&mut self) -> bool {
+        std::future::poll_fn(|cx| {
+            if !self.drive(cx) {
+                return Poll::Ready(false);
+            }
+            self.send.poll_ready(cx).map(|r| r.is_ok())
+        })
+        .await
+    }
+
+    /// Sends a request and waits for the answer's head; an error gives the
+    /// request back when it was not sent.
+    async fn send(&mut self, req: Request<ToDyno>) -> Result<Response<Incoming>, (String, Option<Request<ToDyno>>)> {
+        let answer = self.send.try_send_request(req);
+        tokio::pin!(answer);
+        std::future::poll_fn(|cx| {
+            let alive = self.drive(cx);
+            match answer.as_mut().poll(cx) {
+                Poll::Ready(Ok(resp)) => Poll::Ready(Ok(resp)),
+                Poll::Ready(Err(mut e)) => Poll::Ready(Err((e.error().to_string(), e.take_message()))),
+                Poll::Pending if !alive => Poll::Ready(Err(("the connection closed".to_owned(), None))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// Idle keep-alive connections to dynos, by address: one pool per thread,
+/// so taking and giving back needs no lock, and a connection is only ever
+/// used on the thread (and the runtime) it was made on.
+struct Pool {
+    idle: HashMap<Endpoint, Vec<(Upstream, std::time::Instant)>>,
+    swept: std::time::Instant,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = std::cell::RefCell::new(Pool { idle: HashMap::new(), swept: std::time::Instant::now() });
+}
+
+/// How long an idle connection to a dyno is kept.
+const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Idle connections kept per dyno and thread (as nginx's `keepalive 64`).
+const POOL_PER_DYNO: usize = 64;
+
+/// The newest idle connection to `addr`, if any.
+fn pool_take(addr: Endpoint) -> Option<Upstream> {
+    POOL.with_borrow_mut(|pool| pool.idle.get_mut(&addr)?.pop().map(|(up, _)| up))
+}
+
+/// Keeps a connection whose response is done for a later request; now
+/// and then forgets those idle too long (dynos that went away included).
+fn pool_put(up: Upstream) {
+    if up.ended {
+        return;
+    }
+    let now = std::time::Instant::now();
+    POOL.with_borrow_mut(|pool| {
+        if now.duration_since(pool.swept) > POOL_IDLE {
+            pool.swept = now;
+            for kept in pool.idle.values_mut() {
+                kept.retain(|(_, since)| now.duration_since(*since) < POOL_IDLE);
+            }
+            pool.idle.retain(|_, kept| !kept.is_empty());
+        }
+        let kept = pool.idle.entry(up.addr).or_default();
+        if kept.len() >= POOL_PER_DYNO {
+            kept.remove(0);
+        }
+        kept.push((up, now));
+    });
+}
+
+impl Upstream {
+    /// Sends `req` to the dyno at `addr` on an idle connection, or a new
+    /// one (also when an idle one turns out closed before the request went).
+    async fn exchange(addr: Endpoint, mut req: Request<ToDyno>) -> Result<(Response<Incoming>, Upstream), Failure> {
+        let mut kept = pool_take(addr);
+        loop {
+            let reused = kept.is_some();
+            let mut up = match kept.take() {
+                Some(up) => up,
+                None => match Upstream::connect(addr).await {
+                    Ok(up) => up,
+                    Err(e) => return Err(Failure::Refused(e, Box::new(req))),
+                },
+            };
+            if !up.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(Failure::Closed("the connection closed at once".to_owned()));
+            }
+            match up.send(req).await {
+                Ok(resp) => return Ok((resp, up)),
+                Err((_, Some(unsent))) if reused => req = unsent,
+                Err((e, _)) => return Err(Failure::Closed(e)),
+            }
+        }
+    }
+}
+
+/// Sends an `Upgrade` request on a connection of its own, which goes on
+/// in a task of its own to hand over the upgraded stream.
+async fn exchange_upgrade(addr: Endpoint, req: Request<ToDyno>) -> Result<Response<Incoming>, Failure> {
+    let stream = match Upstream::open(addr).await {
+        Ok(s) => s,
+        Err(e) => return Err(Failure::Refused(e, Box::new(req))),
+    };
+    let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| Failure::Closed(e.to_string()))?;
+    tokio::spawn(conn.with_upgrades());
+    send.send_request(req).await.map_err(|e| Failure::Closed(e.to_string()))
 }
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
@@ -367,9 +618,9 @@ pub fn forward_headers(
     headers: &mut axum::http::HeaderMap,
     peer: IpAddr,
     trusted: &[IpAddr],
-    host: &str,
-    port: u16,
-) -> String {
+    host: HeaderValue,
+    port: HeaderValue,
+) -> HeaderValue {
     // Headers `Connection` names (rare: most requests have none, or only
     // `keep-alive`, which goes anyway), then the hop-by-hop ones.
     let named: Vec<String> = headers
@@ -387,11 +638,10 @@ pub fn forward_headers(
     for name in HOP_BY_HOP {
         headers.remove(*name);
     }
-    let chain = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let trusted_peer = trusted.contains(&peer);
-    let forwarded_for = match chain {
-        Some(prev) if trusted_peer => format!("{prev}, {peer}"),
-        _ => peer.to_string(),
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if trusted_peer => owned_header(format!("{prev}, {peer}")),
+        _ => owned_header(peer.to_string()),
     };
     // The other ways of naming the client are a client's word too: kept
     // only from a trusted proxy.
@@ -399,43 +649,60 @@ pub fn forward_headers(
         headers.remove(header::FORWARDED);
         headers.remove("x-real-ip");
     }
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_request_id(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    for (name, value) in [
-        ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", "http".to_owned()),
-        ("x-forwarded-host", host.to_owned()),
-        ("x-forwarded-port", port.to_string()),
-        ("x-request-id", request_id.clone()),
-        ("x-request-start", start.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
+    let request_id = match headers.get("x-request-id").filter(|v| v.to_str().is_ok_and(valid_request_id)) {
+        Some(id) => id.clone(),
+        None => {
+            let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            HeaderValue::from_bytes(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id).as_bytes())
+                .expect("a uuid is a valid header value")
         }
-    }
+    };
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    match forwarded_for {
+        Some(v) => headers.insert("x-forwarded-for", v),
+        None => headers.remove("x-forwarded-for"),
+    };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert("x-forwarded-host", host);
+    headers.insert("x-forwarded-port", port);
+    headers.insert("x-request-id", request_id.clone());
+    headers.insert("x-request-start", HeaderValue::from(u64::try_from(start).unwrap_or(u64::MAX)));
     request_id
 }
 
-/// The router's service: every request goes to [`proxy`], with no routing
-/// layer in front (it has one route), which saves work on every request.
-pub fn router(
-    state: RouterState,
-) -> impl tower::Service<Request<Body>, Response = Response<Body>, Error = std::convert::Infallible, Future = impl Send> + Clone + Send + 'static {
-    // Shared, not cloned per request (its client and tables are several
-    // reference counts and a String).
+/// A header value made from a string without copying it.
+fn owned_header(s: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(s)).ok()
+}
+
+/// The router's service, one per client connection: every request goes
+/// to [`proxy`], with no routing layer in front (it has one route), and
+/// its thread keeps keep-alive connections to dynos ([`pool_take`]).
+pub fn router(state: RouterState) -> impl Fn(Conn) -> RouterConn + Clone + Send + 'static {
+    // Shared, not cloned per connection (its tables are several reference
+    // counts and a String).
     let state = Arc::new(state);
-    tower::service_fn(move |req: Request<Body>| {
-        let state = state.clone();
-        async move {
-            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-            Ok::<_, std::convert::Infallible>(proxy(&state, peer, req).await)
+    move |conn| RouterConn { state: state.clone(), conn }
+}
+
+/// See [`router`].
+pub struct RouterConn {
+    state: Arc<RouterState>,
+    conn: Conn,
+}
+
+impl hyper::service::Service<Request<Incoming>> for RouterConn {
+    type Response = Response<RouterBody>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<RouterBody>, std::convert::Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if let Some(refused) = self.conn.refuse_large_head(&req) {
+            return Box::pin(std::future::ready(Ok(refused.map(RouterBody::page))));
         }
-    })
+        let (state, conn) = (self.state.clone(), self.conn);
+        Box::pin(async move { Ok(proxy(state, conn, req).await) })
+    }
 }
 
 /// Custom domains -> apps, shared with the API (which changes them after
@@ -486,20 +753,21 @@ impl DomainTable {
     }
 }
 
-async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) -> Response<Body> {
-    let host = req
+async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) -> Response<RouterBody> {
+    let host_header = req
         .headers()
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host())
-        .unwrap_or_default()
-        .to_owned();
+        .filter(|h| h.to_str().is_ok())
+        .cloned()
+        .or_else(|| req.uri().host().and_then(|h| HeaderValue::from_str(h).ok()))
+        .unwrap_or_else(|| HeaderValue::from_static(""));
+    let host = host_header.to_str().unwrap_or_default();
     if let Some(answer) = state.challenges.answer(req.uri().path()) {
-        return Response::new(Body::from(answer));
+        return Response::new(RouterBody::page(Bytes::from(answer)));
     }
     // An app that does not exist answers like a host nobody added, and
     // costs a lookup: no log, no access record, nothing kept for its name.
-    let Some(app) = state.domains.app_for_host(&host, &state.domain).filter(|app| state.logs.knows(app)) else {
+    let Some(app) = state.domains.app_for_host(host, &state.domain).filter(|app| state.logs.knows(app)) else {
         return page(
             StatusCode::NOT_FOUND,
             "No such app",
@@ -510,25 +778,29 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         );
     };
     let started = std::time::Instant::now();
-    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
     // An `Upgrade` (WebSocket, ...) is hop-by-hop, so it is dropped with the
     // rest and asked for again on the dyno's connection; the two
     // connections are joined once the dyno agrees (101).
     let upgrade = req.headers().get(header::UPGRADE).cloned().filter(|_| wants_upgrade(req.headers()));
     let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    let https = req.extensions().get::<crate::listen::Https>().copied();
+    let https = conn.https;
     if let (None, Some(tls_port), true) = (https, state.tls_port, state.routes.https_only(&app)) {
-        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let authority = if tls_port == 443 { bare.to_owned() } else { format!("{bare}:{tls_port}") };
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let to = format!("https://{authority}{path}");
         if let Ok(location) = HeaderValue::from_str(&to) {
-            let mut resp = Response::new(Body::empty());
+            let mut resp = Response::new(RouterBody::page(Bytes::new()));
             *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
             resp.headers_mut().insert(header::LOCATION, location);
             return resp;
         }
     }
-    let request_id = forward_headers(req.headers_mut(), peer.ip(), &state.trusted, &host, https.map_or(state.port, |h| h.port));
+    let port = match https {
+        Some(h) => HeaderValue::from(h.port),
+        None => state.port_header.clone(),
+    };
+    let request_id = forward_headers(req.headers_mut(), conn.peer.ip(), &state.trusted, host_header.clone(), port);
     if https.is_some() {
         req.headers_mut().insert("x-forwarded-proto", HeaderValue::from_static("https"));
     }
@@ -537,27 +809,28 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
         req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let mut access = Access {
-        logs: state.logs.clone(),
-        metrics: state.metrics.clone(),
+        state: state.clone(),
         app: app.clone(),
-        at: "at=info".into(),
-        method: req.method().to_string(),
-        path: path.clone(),
-        host: host.clone(),
-        request_id: request_id.clone(),
-        fwd: req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
-        dyno: String::new(),
+        at: Cow::Borrowed("at=info"),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        host: host_header,
+        request_id,
+        fwd: req.headers().get("x-forwarded-for").cloned(),
+        dyno: Arc::from(""),
         connect_ms: 0,
         service_ms: 0,
         status: 0,
-        bytes: Arc::default(),
+        bytes: 0,
         in_flight: None,
     };
+    let app = app.as_str();
     // Maintenance mode: the dynos keep running, the web gets a page.
-    if let Some(custom) = state.routes.maintenance(&app) {
-        access.at = "at=error code=H80 desc=\"Maintenance mode\"".into();
+    if let Some(custom) = state.routes.maintenance(app) {
+        let page = maintenance_page(app, custom);
+        access.at = Cow::Borrowed("at=error code=H80 desc=\"Maintenance mode\"");
         access.status = 503;
-        return recorded(maintenance_page(&app, custom), access);
+        return recorded(page, access);
     }
     // An upgraded connection holds a slot of its own until it ends.
     let upgrade_slot = match &upgrade {
@@ -569,83 +842,99 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
                     access,
                     ("H11", "Too many upgraded connections"),
                     (StatusCode::SERVICE_UNAVAILABLE, "Too many connections"),
-                    "The router holds as many WebSocket connections as it allows (PAAS_ROUTER_MAX_UPGRADED). Try again later.",
+                    "The router holds as many WebSocket connections as it allows (PAAS_ROUTER_MAX_UPGRADED). Try again later.".to_owned(),
                 );
             }
         },
     };
-    let Some((mut backend, counted)) = state.routes.pick_counted(&app, &[]) else {
-        return router_error(
-            access,
-            ("H14", "No web processes running"),
-            (StatusCode::SERVICE_UNAVAILABLE, "Application unavailable"),
-            &format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`."),
-        );
+    let Some((mut backend, counted)) = state.routes.pick_counted(app, &[]) else {
+        let message = format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`.");
+        return router_error(access, ("H14", "No web processes running"), (StatusCode::SERVICE_UNAVAILABLE, "Application unavailable"), message);
     };
     access.in_flight = Some(counted);
     // A request without a body can go to another dyno when the first one
     // refuses the connection (it is stopping, or crashed a moment ago).
     let retryable = has_no_body(&req);
     let idempotent = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
-    let (parts, body) = req.into_parts();
-    let mut body = Some(body);
+    let (mut parts, body) = req.into_parts();
+    // To the dyno in origin form, whatever form the client used.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = parts.uri.path_and_query().map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+    }
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(header::HOST, access.host.clone());
+    }
+    // A copy to send again if the first try was sent and lost (a request
+    // not sent at all comes back whole).
+    let spare = (retryable && idempotent).then(|| parts.clone());
+    let mut next = Some(Request::from_parts(parts, Either::Left(body)));
     let mut tried = Vec::new();
     loop {
         access.dyno = state.routes.name_of(backend);
-        let uri: Uri = match format!("http://{backend}{path}").parse() {
-            Ok(u) => u,
-            Err(_) => return page(StatusCode::BAD_REQUEST, "Bad request", "The request path is not valid."),
+        let Some(attempt) = next.take().or_else(|| spare.as_ref().map(|p| Request::from_parts(p.clone(), Either::Right(Empty::new())))) else {
+            // Not reached: a request is only tried again with one of the two.
+            let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");
+            return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
         };
-        let mut attempt = Request::from_parts(parts.clone(), body.take().unwrap_or_else(Body::empty));
-        *attempt.uri_mut() = uri;
         let lost = state.routes.lost_signal(backend);
+        let exchange = async {
+            match upgrade {
+                None => Upstream::exchange(backend, attempt).await.map(|(resp, up)| (resp, Some(up))),
+                Some(_) => exchange_upgrade(backend, attempt).await.map(|resp| (resp, None)),
+            }
+        };
         let result = tokio::select! {
-            r = tokio::time::timeout(state.timeout, state.client.request(attempt)) => r,
+            r = tokio::time::timeout(state.timeout, exchange) => r,
             // Its dyno was lost while this waited: sent again elsewhere
             // when it can be; else answered as a dyno that closed.
             _ = lost.cancelled() => {
                 tried.push(backend);
-                match (retryable && idempotent && tried.len() < MAX_TRIES).then(|| state.routes.pick_counted(&app, &tried)).flatten() {
-                    Some((next, counted)) => {
-                        backend = next;
+                match (retryable && idempotent && tried.len() < MAX_TRIES).then(|| state.routes.pick_counted(app, &tried)).flatten() {
+                    Some((next_backend, counted)) => {
+                        backend = next_backend;
                         access.in_flight = Some(counted);
                         continue;
                     }
-                    None => return router_error(
-                        access,
-                        ("H13", "Connection closed without response"),
-                        (StatusCode::BAD_GATEWAY, "Bad gateway"),
-                        &format!("{app}'s dyno was lost (its node is down) before it answered. See `paas ps -a {app}`."),
-                    ),
+                    None => {
+                        let message = format!("{app}'s dyno was lost (its node is down) before it answered. See `paas ps -a {app}`.");
+                        return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
+                    }
                 }
             }
         };
         access.service_ms = started.elapsed().as_millis();
         match result {
-            Ok(Ok(mut resp)) => {
-                debug!(app = %app, backend = %backend, request_id = %request_id, status = resp.status().as_u16(), "routed");
+            Ok(Ok((mut resp, up))) => {
+                debug!(app = %app, backend = %backend, status = resp.status().as_u16(), "routed");
                 access.status = resp.status().as_u16();
                 if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side), Some(slot)) = (resp.status(), client_side, upgrade_slot) {
                     let dyno_side = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(join_upgraded(client_side, dyno_side, app.clone(), slot, state.upgrades.idle));
+                    tokio::spawn(join_upgraded(client_side, dyno_side, app.to_owned(), slot, state.upgrades.idle));
                 }
-                return recorded(resp.map(Body::new), access);
+                return resp.map(|body| RouterBody { inner: Inner::Dyno { body, upstream: up }, access: Some(access) });
             }
-            Ok(Err(e)) => {
+            Ok(Err(failure)) => {
                 // A dyno that refuses connections leaves the rotation at
                 // once (the scheduler puts it back when it answers again).
                 // The request goes to another dyno when it has no body and
                 // was refused, or is a GET (HEAD, OPTIONS) whose connection
                 // closed before an answer (a dyno stopping under it).
-                let refused = e.is_connect();
-                debug!(app = %app, backend = %backend, error = %e, refused, "backend failed");
-                if refused {
-                    state.routes.remove(&app, backend);
-                }
+                let refused = match failure {
+                    Failure::Refused(e, unsent) => {
+                        debug!(app = %app, backend = %backend, error = %e, "dyno refused the connection");
+                        state.routes.remove(app, backend);
+                        next = Some(*unsent);
+                        true
+                    }
+                    Failure::Closed(e) => {
+                        debug!(app = %app, backend = %backend, error = %e, "dyno did not answer");
+                        false
+                    }
+                };
                 tried.push(backend);
                 let retry = retryable && (refused || idempotent) && tried.len() < MAX_TRIES;
-                if let Some((next, counted)) = retry.then(|| state.routes.pick_counted(&app, &tried)).flatten() {
-                    backend = next;
+                if let Some((next_backend, counted)) = retry.then(|| state.routes.pick_counted(app, &tried)).flatten() {
+                    backend = next_backend;
                     access.in_flight = Some(counted);
                     continue;
                 }
@@ -654,18 +943,15 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
                 } else {
                     (StatusCode::BAD_GATEWAY, "Bad gateway", "dyno did not answer", "Connection closed without response")
                 };
-                return router_error(access, ("H13", desc), (status, title), &format!("{app}'s {what}. See `paas ps -a {app}`."));
+                let message = format!("{app}'s {what}. See `paas ps -a {app}`.");
+                return router_error(access, ("H13", desc), (status, title), message);
             }
             Err(_) => {
-                return router_error(
-                    access,
-                    ("H12", "Request timeout"),
-                    (StatusCode::SERVICE_UNAVAILABLE, "Request timeout"),
-                    &format!(
-                        "{app}'s dyno did not answer within {} s. Long work belongs in a worker process; the limit is PAAS_ROUTER_TIMEOUT_SECONDS.",
-                        state.timeout.as_secs()
-                    ),
+                let message = format!(
+                    "{app}'s dyno did not answer within {} s. Long work belongs in a worker process; the limit is PAAS_ROUTER_TIMEOUT_SECONDS.",
+                    state.timeout.as_secs()
                 );
+                return router_error(access, ("H12", "Request timeout"), (StatusCode::SERVICE_UNAVAILABLE, "Request timeout"), message);
             }
         }
     }
@@ -673,17 +959,17 @@ async fn proxy(state: &RouterState, peer: SocketAddr, mut req: Request<Body>) ->
 
 /// An answer of the router's own (an error page), recorded with Heroku's
 /// router error code: `(code, desc)`, `(status, title)`.
-fn router_error(mut access: Access, code: (&str, &str), page_of: (StatusCode, &str), message: &str) -> Response<Body> {
-    access.at = format!("at=error code={} desc=\"{}\"", code.0, code.1);
+fn router_error(mut access: Access, code: (&str, &str), page_of: (StatusCode, &str), message: String) -> Response<RouterBody> {
+    access.at = Cow::Owned(format!("at=error code={} desc=\"{}\"", code.0, code.1));
     access.status = page_of.0.as_u16();
-    recorded(page(page_of.0, page_of.1, message), access)
+    recorded(page(page_of.0, page_of.1, &message), access)
 }
 
 /// Dynos a request without a body is tried on before it fails.
 const MAX_TRIES: usize = 3;
 
 /// A request that carries no body (so it can be sent again).
-fn has_no_body(req: &Request<Body>) -> bool {
+fn has_no_body<B>(req: &Request<B>) -> bool {
     let h = req.headers();
     h.get(header::TRANSFER_ENCODING).is_none()
         && h.get(header::CONTENT_LENGTH).is_none_or(|v| v.as_bytes() == b"0")
@@ -727,30 +1013,30 @@ async fn join_upgraded(
 /// The 503 an app in maintenance mode answers: the platform's page, the
 /// app's `MAINTENANCE_PAGE_URL` (an http(s) URL) in a frame, as Heroku
 /// shows it, or the `maintenance.html` of its build.
-fn maintenance_page(app: &str, custom: Option<MaintenancePage>) -> Response<Body> {
-    let html = |body: Body| {
+fn maintenance_page(app: &str, custom: Option<MaintenancePage>) -> Response<RouterBody> {
+    let html = |body: Bytes| {
         Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
             .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(body)
+            .body(RouterBody::page(body))
             .expect("static response parts are valid")
     };
     let mut resp = match custom {
         Some(MaintenancePage::Url(url)) if url.starts_with("https://") || url.starts_with("http://") => {
             let esc = url.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
-            html(Body::from(format!(
+            html(Bytes::from(format!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>Offline for maintenance</title></head>\
                  <body style=\"margin:0\"><iframe src=\"{esc}\" title=\"Offline for maintenance\" style=\"border:0;width:100%;height:100vh\"></iframe></body></html>\n"
             )))
         }
-        Some(MaintenancePage::Html(page)) => html(Body::from(page)),
+        Some(MaintenancePage::Html(page)) => html(page),
         _ => page(StatusCode::SERVICE_UNAVAILABLE, "Offline for maintenance", &format!("{app} is offline for maintenance and will be back shortly.")),
     };
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     resp
 }
 
-fn page(status: StatusCode, title: &str, message: &str) -> Response<Body> {
+fn page(status: StatusCode, title: &str, message: &str) -> Response<RouterBody> {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
@@ -762,7 +1048,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .body(Body::from(html))
+        .body(RouterBody::page(Bytes::from(html)))
         .expect("static response parts are valid")
 }
 
@@ -806,12 +1092,12 @@ mod tests {
         h.insert("x-request-id", HeaderValue::from_static("short"));
         h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
         h.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
-        let id = forward_headers(&mut h, peer, &[proxy], "app.localhost:8080", 8080);
+        let id = forward_headers(&mut h, peer, &[proxy], HeaderValue::from_static("app.localhost:8080"), HeaderValue::from(8080u16));
         assert_eq!(h["x-forwarded-for"], "192.0.2.7", "a client cannot forge its address");
         assert!(h.get("forwarded").is_none() && h.get("x-real-ip").is_none(), "nor name it another way");
         assert!(h.get("connection").is_none() && h.get("keep-alive").is_none() && h.get("x-secret-hop").is_none());
         assert_ne!(id, "short", "an invalid request id is replaced");
-        assert_eq!(h["x-request-id"], id.as_str());
+        assert_eq!(h["x-request-id"], id);
         assert_eq!(h["x-forwarded-port"], "8080");
         assert!(h["x-request-start"].to_str().unwrap().parse::<u128>().unwrap() > 1_700_000_000_000);
 
@@ -820,7 +1106,7 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
         h.insert("x-request-id", HeaderValue::from_static("abcdefghij0123456789-valid"));
         h.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
-        let id = forward_headers(&mut h, proxy, &[proxy], "app.localhost", 80);
+        let id = forward_headers(&mut h, proxy, &[proxy], HeaderValue::from_static("app.localhost"), HeaderValue::from(80u16));
         assert_eq!(h["x-real-ip"], "203.0.113.9", "a trusted proxy's word is kept");
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(id, "abcdefghij0123456789-valid");

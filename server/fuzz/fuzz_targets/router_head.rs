@@ -14,7 +14,8 @@ libfuzzer_sys::fuzz_target!(|input: (Vec<(&[u8], &[u8])>, &str)| {
         }
     }
     let peer = std::net::IpAddr::from([192, 0, 2, 7]);
-    let id = forward_headers(&mut headers, peer, &[], host, 8080);
+    let host_header = http::HeaderValue::from_str(host).unwrap_or(http::HeaderValue::from_static(""));
+    let id = forward_headers(&mut headers, peer, &[], host_header, http::HeaderValue::from(8080u16));
     assert!(!id.is_empty());
     assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
     for hop in ["connection", "transfer-encoding", "upgrade", "forwarded", "x-real-ip"] {
