@@ -106,54 +106,15 @@ where
     }
 }
 
-/// Runtimes of one thread each, as nginx's worker processes are: a
-/// listener's connections spread over them (in turn) each run on one
-/// thread from accept to close, so a request and what it waits on (its
-/// connection to a dyno) wake no other thread, and no thread steals work.
-/// The router's listeners use them; the API's runs on the main runtime.
-pub struct Workers {
-    handles: Vec<tokio::runtime::Handle>,
-    next: std::sync::atomic::AtomicUsize,
-    /// Each thread runs until its sender is dropped (with this).
-    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Workers {
-    /// `n` threads named `name`.
-    pub fn start(name: &str, n: usize) -> std::io::Result<Arc<Self>> {
-        let mut handles = Vec::new();
-        let mut stop = Vec::new();
-        for i in 0..n.max(1) {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            handles.push(rt.handle().clone());
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            stop.push(tx);
-            std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
-                rt.block_on(async {
-                    let _ = rx.await;
-                });
-            })?;
-        }
-        Ok(Arc::new(Self { handles, next: Default::default(), _stop: stop }))
-    }
-
-    fn next(&self) -> &tokio::runtime::Handle {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        &self.handles[i % self.handles.len()]
-    }
-}
-
 /// Serves `listener` until `shutdown` resolves, each connection with the
-/// service `make` gives it (on one of `workers`' threads, or on the
-/// caller's runtime); then waits for the open connections' requests in
-/// flight (the caller bounds how long). With `tls`, each connection is a
-/// TLS one (the handshake must finish within the header timeout).
+/// service `make` gives it; then waits for the open connections' requests
+/// in flight (the caller bounds how long). With `tls`, each connection is
+/// a TLS one (the handshake must finish within the header timeout).
 pub async fn serve<F, S, B>(
     listener: TcpListener,
     make: F,
     limits: Limits,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    workers: Option<Arc<Workers>>,
     shutdown: impl Future<Output = ()>,
 ) where
     F: Fn(Conn) -> S + Clone + Send + 'static,
@@ -188,33 +149,11 @@ pub async fn serve<F, S, B>(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // A connection for a worker leaves this runtime's reactor and joins
-        // the worker's, so its readiness wakes that thread alone.
-        let stream = match &workers {
-            None => Accepted::Here(stream),
-            Some(_) => match stream.into_std() {
-                Ok(s) => Accepted::Moving(s),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot hand a connection to a worker");
-                    continue;
-                }
-            },
-        };
         let make = make.clone();
         let mut stop = stop_rx.clone();
         let tls = tls.clone();
-        let connection = async move {
+        open.spawn(async move {
             let _permit = permit;
-            let stream = match stream {
-                Accepted::Here(s) => s,
-                Accepted::Moving(s) => match tokio::net::TcpStream::from_std(s) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a worker cannot take a connection");
-                        return;
-                    }
-                },
-            };
             let https = tls.is_some().then_some(Https { port });
             let service = make(Conn { peer, https, max_head: limits.max_header_bytes });
             let mut http = hyper::server::conn::http1::Builder::new();
@@ -231,25 +170,12 @@ pub async fn serve<F, S, B>(
                     drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await
                 }
             }
-        };
-        match &workers {
-            // The stream is registered with the runtime it is first
-            // polled on: the worker's.
-            Some(w) => open.spawn_on(connection, w.next()),
-            None => open.spawn(connection),
-        };
+        });
         // Forget finished connections as we go.
         while open.try_join_next().is_some() {}
     }
     let _ = stop_tx.send(true);
     while open.join_next().await.is_some() {}
-}
-
-/// An accepted connection, registered with this runtime's reactor or on
-/// its way to a worker's.
-enum Accepted {
-    Here(tokio::net::TcpStream),
-    Moving(std::net::TcpStream),
 }
 
 /// The size of a request's head: its target and headers (counted, not

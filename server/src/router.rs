@@ -296,7 +296,8 @@ struct Access {
     host: HeaderValue,
     request_id: HeaderValue,
     fwd: Option<HeaderValue>,
-    dyno: Arc<str>,
+    /// The dyno that answered (`web.1`), once there is one.
+    dyno: Option<Arc<str>>,
     connect_ms: u128,
     service_ms: u128,
     status: u16,
@@ -309,22 +310,28 @@ impl Drop for Access {
     fn drop(&mut self) {
         use std::fmt::Write;
         self.state.metrics.request(&self.app, self.status, u64::try_from(self.service_ms).unwrap_or(u64::MAX));
-        let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        // The values were checked as text (visible ASCII) or made here.
         let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut line = String::with_capacity(200 + path.len());
         let _ = write!(line, "{} method={} path=\"", self.at, self.method);
         quote_into(&mut line, path);
         line.push_str("\" host=\"");
-        quote_into(&mut line, &text(&self.host));
+        quote_into(&mut line, text(&self.host));
         let _ = write!(line, "\" request_id={} fwd=\"", text(&self.request_id));
-        quote_into(&mut line, &self.fwd.as_ref().map(text).unwrap_or_default());
+        quote_into(&mut line, self.fwd.as_ref().map_or("", text));
         let _ = write!(
             line,
             "\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
-            self.dyno, self.connect_ms, self.service_ms, self.status, self.bytes
+            self.dyno.as_deref().unwrap_or(""), self.connect_ms, self.service_ms, self.status, self.bytes
         );
         self.state.logs.event(&self.app, "router", line);
     }
+}
+
+/// A header value as text: the router's are visible ASCII (checked, or
+/// made by it).
+fn text(v: &HeaderValue) -> &str {
+    std::str::from_utf8(v.as_bytes()).unwrap_or("?")
 }
 
 /// `s` with `\` and `"` escaped, appended to `out`.
@@ -438,9 +445,9 @@ type ToDyno = Either<Incoming, Empty<Bytes>>;
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A keep-alive connection to one dyno, driven in the task of the client
-/// connection whose request it carries (and idle in its thread's pool in
-/// between): no hand-off to a task of its own, and so no wake-up of
-/// another thread, per request.
+/// connection whose request it carries (and idle in a pool in between): no
+/// hand-off to a task of its own and back, and the wake-ups that takes,
+/// per request, as a shared client's pooled connections need.
 struct Upstream {
     addr: Endpoint,
     send: http1::SendRequest<ToDyno>,
@@ -509,9 +516,8 @@ impl Upstream {
     }
 }
 
-/// Idle keep-alive connections to dynos, by address: one pool per thread,
-/// so taking and giving back needs no lock, and a connection is only ever
-/// used on the thread (and the runtime) it was made on.
+/// Idle keep-alive connections to dynos, by address: one pool per runtime
+/// worker thread, so taking and giving back needs no lock.
 struct Pool {
     idle: HashMap<Endpoint, Vec<(Upstream, std::time::Instant)>>,
     swept: std::time::Instant,
@@ -638,6 +644,8 @@ pub fn forward_headers(
     for name in HOP_BY_HOP {
         headers.remove(*name);
     }
+    // Room for the six set below at once, not one growth at a time.
+    headers.reserve(6);
     let trusted_peer = trusted.contains(&peer);
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) if trusted_peer => owned_header(format!("{prev}, {peer}")),
@@ -817,7 +825,7 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) 
         host: host_header,
         request_id,
         fwd: req.headers().get("x-forwarded-for").cloned(),
-        dyno: Arc::from(""),
+        dyno: None,
         connect_ms: 0,
         service_ms: 0,
         status: 0,
@@ -870,7 +878,7 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) 
     let mut next = Some(Request::from_parts(parts, Either::Left(body)));
     let mut tried = Vec::new();
     loop {
-        access.dyno = state.routes.name_of(backend);
+        access.dyno = Some(state.routes.name_of(backend));
         let Some(attempt) = next.take().or_else(|| spare.as_ref().map(|p| Request::from_parts(p.clone(), Either::Right(Empty::new())))) else {
             // Not reached: a request is only tried again with one of the two.
             let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");

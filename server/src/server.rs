@@ -329,9 +329,6 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
     // Automatic certificates: renewed (and issued for new domains) hourly.
     let renewals = acme.spawn_renewals(Duration::from_secs(3600));
     let router_app = router::router(router_state);
-    // The router's connections run on threads of their own, one runtime
-    // each (listen::Workers), as many as there are cores.
-    let router_workers = crate::listen::Workers::start("paas-router", std::thread::available_parallelism().map_or(1, |n| n.get()))?;
     let limits = |max_connections| crate::listen::Limits {
         max_connections,
         header_timeout: settings.listeners.header_timeout,
@@ -341,7 +338,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(l) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
             let limits = limits(settings.listeners.router_max_connections);
-            Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), Some(router_workers.clone()), until(stopped.clone())))
+            Some(crate::listen::serve(l, router_app.clone(), limits, Some(acceptor), until(stopped.clone())))
         }
         None => None,
     };
@@ -349,12 +346,12 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::api_server_config(cert, key)?)),
         None => None,
     };
-    let api = crate::listen::serve(api_listener, crate::listen::axum(api_app), limits(settings.listeners.api_max_connections), api_tls, None, until(stopped.clone()));
+    let api = crate::listen::serve(api_listener, crate::listen::axum(api_app), limits(settings.listeners.api_max_connections), api_tls, until(stopped.clone()));
     let metrics_serve = match metrics_listener {
-        Some(l) => Some(crate::listen::serve(l, crate::listen::axum(metrics_app), limits(64), None, None, until(stopped.clone()))),
+        Some(l) => Some(crate::listen::serve(l, crate::listen::axum(metrics_app), limits(64), None, until(stopped.clone()))),
         None => None,
     };
-    let router = crate::listen::serve(router_listener, router_app, limits(settings.listeners.router_max_connections), None, Some(router_workers.clone()), until(stopped));
+    let router = crate::listen::serve(router_listener, router_app, limits(settings.listeners.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
         let tls = async {
             if let Some(t) = tls_serve {
@@ -367,7 +364,6 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             }
         };
         tokio::join!(api, router, tls, metrics);
-        drop(router_workers);
         Ok(())
     });
     Ok(Running { api_addr, router_addr, store, releases, routes, logs, one_offs, runtime, tls_addr, stop, served, reconciler, disks, sweeper, cron, renewals, backups, metrics, metrics_addr: settings.metrics.metrics_listen, metric_tasks })

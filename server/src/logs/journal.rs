@@ -2,9 +2,11 @@
 //! had and its followers resume where they stopped. One file per app
 //! (`PAAS_DATA_DIR/logs/APP.log`), a JSON record a line: each log line with
 //! the container it came from, so the file says both what was taken in and
-//! how far each container's output was read; the two never disagree. The
-//! file is rewritten as the history plus a cursor record when it holds
-//! twice the history, so it stays bounded. Writes are buffered and flushed
+//! how far each container's output was read; the two never disagree. When
+//! the file holds as many lines as the history, it becomes the previous
+//! segment (`APP.log.1`, replacing the one before) and a new file starts
+//! with a cursor record, so the two hold the history and stay bounded, and
+//! no line is written twice. Writes are buffered and flushed
 //! every 200 ms and at shutdown; a crash loses at most that much, which the
 //! followers then read again from the engine.
 
@@ -44,9 +46,9 @@ struct Record {
 pub(super) struct Journal {
     path: PathBuf,
     file: Option<BufWriter<File>>,
-    /// Records in the file.
+    /// Lines in the file (the current segment).
     records: usize,
-    /// Lines of history kept; the file is rewritten at twice this.
+    /// Lines of history kept; the file becomes the previous segment at this.
     history: usize,
     last_seq: u64,
     dirty: bool,
@@ -64,6 +66,11 @@ fn path_of(dir: &Path, app: &str) -> PathBuf {
     dir.join(format!("{app}.log"))
 }
 
+/// The segment before the current one.
+fn previous_of(path: &Path) -> PathBuf {
+    path.with_extension("log.1")
+}
+
 /// What opening a journal gives back: the journal, the newest lines, and
 /// each container's cursor.
 pub type Opened = (Journal, VecDeque<Arc<LogLine>>, HashMap<String, i64>);
@@ -77,14 +84,19 @@ impl Journal {
         let mut cursors = HashMap::new();
         let mut records = 0;
         let mut last_seq = 0;
-        if path.exists() {
-            let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        for (segment, current) in [(previous_of(&path), false), (path.clone(), true)] {
+            if !segment.exists() {
+                continue;
+            }
+            let file = File::open(&segment).with_context(|| format!("cannot open {}", segment.display()))?;
             for raw in BufReader::new(file).lines() {
                 let raw = raw?;
                 // A line cut short by a crash is skipped: its container's
                 // cursor did not move past it, so it is read again.
                 let Ok(record) = serde_json::from_str::<Record>(&raw) else { continue };
-                records += 1;
+                if current && record.line.is_some() {
+                    records += 1;
+                }
                 if let Some(c) = record.cursors {
                     cursors.extend(c);
                 }
@@ -108,6 +120,7 @@ impl Journal {
     /// A journal that starts empty (the old one could not be read).
     pub fn fresh(dir: &Path, app: &str, history: usize) -> Self {
         let path = path_of(dir, app);
+        let _ = std::fs::remove_file(previous_of(&path));
         let file = File::create(&path).ok().map(|f| BufWriter::with_capacity(64 * 1024, f));
         Self { path, file, records: 0, history, last_seq: 0, dirty: false }
     }
@@ -116,13 +129,12 @@ impl Journal {
         self.last_seq
     }
 
-    /// Appends a line (already in `ring`); rewrites the file when it has
-    /// grown to twice the history.
-    pub fn append(&mut self, line: &LogLine, from: Option<&str>, cursors: &HashMap<String, i64>, ring: &VecDeque<Arc<LogLine>>) {
+    /// Appends a line; first, when the file holds as many lines as the
+    /// history, starts a new one (see the module's comment).
+    pub fn append(&mut self, line: &LogLine, from: Option<&str>, cursors: &HashMap<String, i64>) {
         self.last_seq = line.seq;
-        if self.records >= self.history.max(1) * 2 {
-            self.rewrite(cursors, ring);
-            return;
+        if self.records >= self.history.max(1) {
+            self.next_segment(cursors);
         }
         self.write(&RecordOut { line: Some(line), from, cursors: None });
         self.records += 1;
@@ -138,30 +150,26 @@ impl Journal {
         }
     }
 
-    /// The file anew: the cursors, then the history.
-    fn rewrite(&mut self, cursors: &HashMap<String, i64>, ring: &VecDeque<Arc<LogLine>>) {
-        let tmp = self.path.with_extension("log.tmp");
-        let written = (|| -> std::io::Result<File> {
-            let mut out = BufWriter::new(File::create(&tmp)?);
-            let head = RecordOut { cursors: Some(cursors), ..Default::default() };
-            serde_json::to_writer(&mut out, &head)?;
-            out.write_all(b"\n")?;
-            for line in ring {
-                serde_json::to_writer(&mut out, &RecordOut { line: Some(line), ..Default::default() })?;
-                out.write_all(b"\n")?;
+    /// The file becomes the previous segment; a new one starts with the
+    /// containers' cursors.
+    fn next_segment(&mut self, cursors: &HashMap<String, i64>) {
+        let started = (|| -> std::io::Result<File> {
+            if let Some(mut file) = self.file.take() {
+                file.flush()?;
             }
-            out.flush()?;
-            std::fs::rename(&tmp, &self.path)?;
-            std::fs::OpenOptions::new().append(true).open(&self.path)
+            std::fs::rename(&self.path, previous_of(&self.path))?;
+            File::create(&self.path)
         })();
-        match written {
+        match started {
             Ok(file) => {
                 self.file = Some(BufWriter::with_capacity(64 * 1024, file));
-                self.records = ring.len() + 1;
-                self.dirty = false;
+                // Lines are counted, not this record: each segment holds a
+                // whole history.
+                self.write(&RecordOut { cursors: Some(cursors), ..Default::default() });
+                self.records = 0;
             }
             Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot rewrite the log journal: history is kept in memory only");
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot start a new log journal segment: history is kept in memory only");
                 self.file = None;
             }
         }
@@ -184,21 +192,29 @@ impl Journal {
     pub fn move_to(&mut self, dir: &Path, app: &str) {
         self.dirty = true;
         self.flush();
-        move_file(&self.path, &path_of(dir, app));
+        Self::rename_paths(&self.path, &path_of(dir, app));
         self.path = path_of(dir, app);
     }
 
     /// Moves a journal not open now from `old`'s name to `new`'s.
     pub fn rename(dir: &Path, old: &str, new: &str) {
-        move_file(&path_of(dir, old), &path_of(dir, new));
+        Self::rename_paths(&path_of(dir, old), &path_of(dir, new));
     }
 
-    /// The bytes of an app's journal on disk (0 without one).
+    fn rename_paths(from: &Path, to: &Path) {
+        move_file(from, to);
+        move_file(&previous_of(from), &previous_of(to));
+    }
+
+    /// The bytes of an app's journal on disk, both segments (0 without one).
     pub fn bytes(dir: &Path, app: &str) -> u64 {
-        std::fs::metadata(path_of(dir, app)).map_or(0, |m| m.len())
+        let path = path_of(dir, app);
+        [previous_of(&path), path].iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum()
     }
 
     pub fn remove(dir: &Path, app: &str) {
-        let _ = std::fs::remove_file(path_of(dir, app));
+        let path = path_of(dir, app);
+        let _ = std::fs::remove_file(previous_of(&path));
+        let _ = std::fs::remove_file(path);
     }
 }

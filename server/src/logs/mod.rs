@@ -357,7 +357,7 @@ impl LogRouter {
             while ring.len() > self.inner.config.history {
                 ring.pop_front();
             }
-            journal.append(&line, cursor, cursors, ring);
+            journal.append(&line, cursor, cursors);
             batch.push(line);
         }
         if !batch.is_empty() {
