@@ -65,15 +65,25 @@ impl Conn {
 
 /// An axum app (the API's, the metrics listener's) as a service per
 /// connection: its requests carry the peer ([`ConnectInfo`]) and [`Https`].
-pub fn axum<S>(app: S) -> impl Fn(Conn) -> AxumConn<S> + Clone + Send + 'static
-where
-    S: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>
+pub fn axum<S: AxumApp>(app: S) -> impl Fn(Conn) -> AxumConn<S> + Clone + Send + 'static {
+    move |conn| AxumConn { app: app.clone(), conn }
+}
+
+/// What [`axum`] takes: an axum app, or any service like one.
+pub trait AxumApp:
+    tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<T> AxumApp for T where
+    T: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible, Future: Send + 'static>
         + Clone
         + Send
-        + 'static,
-    S::Future: Send + 'static,
+        + 'static
 {
-    move |conn| AxumConn { app: app.clone(), conn }
 }
 
 /// See [`axum`].
@@ -82,14 +92,7 @@ pub struct AxumConn<S> {
     conn: Conn,
 }
 
-impl<S> hyper::service::Service<hyper::Request<Incoming>> for AxumConn<S>
-where
-    S: tower::Service<axum::http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
+impl<S: AxumApp> hyper::service::Service<hyper::Request<Incoming>> for AxumConn<S> {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
     type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
