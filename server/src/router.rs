@@ -498,6 +498,33 @@ impl Upstream {
         .await
     }
 
+    /// Sends `req` to the dyno at `addr` on an idle connection, or a new
+    /// one (also when an idle one turns out closed before the request went).
+    async fn exchange(addr: Endpoint, mut req: Request<ToDyno>) -> Result<(Response<Incoming>, Upstream), Failure> {
+        let mut kept = pool_take(addr);
+        loop {
+            let reused = kept.is_some();
+            let mut up = match kept.take() {
+                Some(up) => up,
+                None => match Upstream::connect(addr).await {
+                    Ok(up) => up,
+                    Err(e) => return Err(Failure::Refused(e, Box::new(req))),
+                },
+            };
+            if !up.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(Failure::Closed("the connection closed at once".to_owned()));
+            }
+            match up.send(req).await {
+                Ok(resp) => return Ok((resp, up)),
+                Err((_, Some(unsent))) if reused => req = unsent,
+                Err((e, _)) => return Err(Failure::Closed(e)),
+            }
+        }
+    }
+
     /// Sends a request and waits for the answer's head; an error gives the
     /// request back when it was not sent.
     async fn send(&mut self, req: Request<ToDyno>) -> Result<Response<Incoming>, (String, Option<Request<ToDyno>>)> {
@@ -559,35 +586,6 @@ fn pool_put(up: Upstream) {
         }
         kept.push((up, now));
     });
-}
-
-impl Upstream {
-    /// Sends `req` to the dyno at `addr` on an idle connection, or a new
-    /// one (also when an idle one turns out closed before the request went).
-    async fn exchange(addr: Endpoint, mut req: Request<ToDyno>) -> Result<(Response<Incoming>, Upstream), Failure> {
-        let mut kept = pool_take(addr);
-        loop {
-            let reused = kept.is_some();
-            let mut up = match kept.take() {
-                Some(up) => up,
-                None => match Upstream::connect(addr).await {
-                    Ok(up) => up,
-                    Err(e) => return Err(Failure::Refused(e, Box::new(req))),
-                },
-            };
-            if !up.ready().await {
-                if reused {
-                    continue;
-                }
-                return Err(Failure::Closed("the connection closed at once".to_owned()));
-            }
-            match up.send(req).await {
-                Ok(resp) => return Ok((resp, up)),
-                Err((_, Some(unsent))) if reused => req = unsent,
-                Err((e, _)) => return Err(Failure::Closed(e)),
-            }
-        }
-    }
 }
 
 /// Sends an `Upgrade` request on a connection of its own, which goes on

@@ -82,14 +82,14 @@ const ENGINE_NEEDLES: &[&str] = &[
 
 #[test]
 fn only_the_docker_runtime_folder_reaches_the_engine() {
-    let raw_client = |n: &&str| *n == "client::conn";
     // Raw HTTP client connections: the engine's, and the router's to dynos
     // (TCP, to addresses in its route table only).
-    let engine: Vec<&str> = ENGINE_NEEDLES.iter().copied().filter(|n| !raw_client(n)).collect();
+    const RAW_CLIENT: &str = "client::conn";
+    let engine: Vec<&str> = ENGINE_NEEDLES.iter().copied().filter(|n| *n != RAW_CLIENT).collect();
     only_in("only server/src/runtime/docker/ may reach the Docker engine", &engine, |p| p.starts_with("server/src/runtime/docker/"));
     only_in(
         "only the Docker runtime and the router (to dynos) open raw HTTP client connections",
-        &["client::conn"],
+        &[RAW_CLIENT],
         |p| p.starts_with("server/src/runtime/docker/") || p == "server/src/router.rs",
     );
 }
