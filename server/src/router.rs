@@ -9,7 +9,7 @@
 use crate::listen::Conn;
 use crate::logs::LogRouter;
 use crate::runtime::Endpoint;
-use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use bytes::Bytes;
 use hyper::body::Body as _;
 use http_body_util::{Either, Empty};
@@ -284,18 +284,18 @@ impl RouterState {
 }
 
 /// One request's access record, written to the app's log when dropped:
-/// after the response body is done (or the client went away). It holds
-/// what the request carried (shared, not copied) and formats the line once.
+/// after the response body is done (or the client went away). What the
+/// request carried is copied into its line at once, so nothing of it
+/// points into the client connection's read buffer while the request is
+/// served (hyper then reuses that buffer instead of allocating another).
 struct Access {
     state: Arc<RouterState>,
     app: String,
     /// `at=info` or `at=error code=H13 desc="..."`.
     at: Cow<'static, str>,
-    method: Method,
-    uri: Uri,
-    host: HeaderValue,
-    request_id: HeaderValue,
-    fwd: Option<HeaderValue>,
+    /// ` method=GET path="/" host="..." request_id=... fwd="..."`, with
+    /// room for the rest of the line.
+    line: String,
     /// The dyno that answered (`web.1`), once there is one.
     dyno: Option<Arc<str>>,
     connect_ms: u128,
@@ -306,22 +306,37 @@ struct Access {
     in_flight: Option<InFlight>,
 }
 
+/// Room in an access record's line for its `at=` and what comes after the
+/// request's own fields.
+const ACCESS_ROOM: usize = 192;
+
+impl Access {
+    /// The record of a request with these `method`, `path`, `Host`,
+    /// request id and `X-Forwarded-For` (the values were checked as text,
+    /// visible ASCII, or made by the router).
+    fn new(state: Arc<RouterState>, app: String, method: &Method, path: &str, host: &str, request_id: &str, fwd: &str) -> Self {
+        use std::fmt::Write;
+        let mut line = String::with_capacity(ACCESS_ROOM + path.len() + host.len() + request_id.len() + fwd.len());
+        let _ = write!(line, " method={method} path=\"");
+        quote_into(&mut line, path);
+        line.push_str("\" host=\"");
+        quote_into(&mut line, host);
+        let _ = write!(line, "\" request_id={request_id} fwd=\"");
+        quote_into(&mut line, fwd);
+        line.push('"');
+        Self { state, app, at: Cow::Borrowed("at=info"), line, dyno: None, connect_ms: 0, service_ms: 0, status: 0, bytes: 0, in_flight: None }
+    }
+}
+
 impl Drop for Access {
     fn drop(&mut self) {
         use std::fmt::Write;
         self.state.metrics.request(&self.app, self.status, u64::try_from(self.service_ms).unwrap_or(u64::MAX));
-        // The values were checked as text (visible ASCII) or made here.
-        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut line = String::with_capacity(200 + path.len());
-        let _ = write!(line, "{} method={} path=\"", self.at, self.method);
-        quote_into(&mut line, path);
-        line.push_str("\" host=\"");
-        quote_into(&mut line, text(&self.host));
-        let _ = write!(line, "\" request_id={} fwd=\"", text(&self.request_id));
-        quote_into(&mut line, self.fwd.as_ref().map_or("", text));
+        let mut line = std::mem::take(&mut self.line);
+        line.insert_str(0, &self.at);
         let _ = write!(
             line,
-            "\" dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
+            " dyno={} connect={}ms service={}ms status={} bytes={} protocol=http",
             self.dyno.as_deref().unwrap_or(""), self.connect_ms, self.service_ms, self.status, self.bytes
         );
         self.state.logs.event(&self.app, "router", line);
@@ -441,6 +456,52 @@ fn recorded(resp: Response<RouterBody>, access: Access) -> Response<RouterBody> 
 /// request without one, sent again).
 type ToDyno = Either<Incoming, Empty<Bytes>>;
 
+/// A request's head kept to send it again (a GET lost after it was sent):
+/// its target and headers copied into one buffer, so nothing points into
+/// the client connection's read buffer (as a clone of its parts would,
+/// with an allocation per header value) while the first try is out.
+struct Spare {
+    method: Method,
+    version: axum::http::Version,
+    /// The target, then `name:value` per header, each line ended by `\n`
+    /// (which neither a name nor a value can hold; a name holds no `:`).
+    text: Vec<u8>,
+}
+
+impl Spare {
+    fn of(parts: &axum::http::request::Parts) -> Self {
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let size = target.len() + 1 + parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum::<usize>();
+        let mut text = Vec::with_capacity(size);
+        text.extend_from_slice(target.as_bytes());
+        text.push(b'\n');
+        for (name, value) in &parts.headers {
+            text.extend_from_slice(name.as_str().as_bytes());
+            text.push(b':');
+            text.extend_from_slice(value.as_bytes());
+            text.push(b'\n');
+        }
+        Self { method: parts.method.clone(), version: parts.version, text }
+    }
+
+    /// The request again, without a body (None only if the copy does not
+    /// read back, which it always does).
+    fn request(&self) -> Option<Request<ToDyno>> {
+        let mut lines = self.text.split(|&b| b == b'\n');
+        let uri = Uri::try_from(lines.next()?).ok()?;
+        let mut req = Request::new(Either::Right(Empty::new()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = self.version;
+        for line in lines.filter(|l| !l.is_empty()) {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = HeaderName::from_bytes(&line[..colon]).ok()?;
+            req.headers_mut().append(name, HeaderValue::from_bytes(&line[colon + 1..]).ok()?);
+        }
+        Some(req)
+    }
+}
+
 /// How long connecting to a dyno may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -506,7 +567,9 @@ impl Upstream {
             let reused = kept.is_some();
             let mut up = match kept.take() {
                 Some(up) => up,
-                None => match Upstream::connect(addr).await {
+                // Boxed: a new connection is the rare case, and its future
+                // would otherwise make every request's future larger.
+                None => match Box::pin(Upstream::connect(addr)).await {
                     Ok(up) => up,
                     Err(e) => return Err(Failure::Refused(e, Box::new(req))),
                 },
@@ -543,49 +606,58 @@ impl Upstream {
     }
 }
 
-/// Idle keep-alive connections to dynos, by address: one pool per runtime
-/// worker thread, so taking and giving back needs no lock.
+/// Idle keep-alive connections to dynos, by address, shared by the
+/// runtime's threads. (A pool per thread churned: a client connection's
+/// task takes a connection on the thread it runs on and gives it back on
+/// the one it runs on then, so one thread's pool emptied, and opened new
+/// connections, while the other's filled past its cap and closed them.)
 struct Pool {
     idle: HashMap<Endpoint, Vec<(Upstream, std::time::Instant)>>,
     swept: std::time::Instant,
 }
 
-thread_local! {
-    static POOL: std::cell::RefCell<Pool> = std::cell::RefCell::new(Pool { idle: HashMap::new(), swept: std::time::Instant::now() });
-}
+static POOL: std::sync::LazyLock<std::sync::Mutex<Pool>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(Pool { idle: HashMap::new(), swept: std::time::Instant::now() }));
 
 /// How long an idle connection to a dyno is kept.
 const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Idle connections kept per dyno and thread (as nginx's `keepalive 64`).
+/// Idle connections kept per dyno (as nginx's `keepalive 64`).
 const POOL_PER_DYNO: usize = 64;
 
 /// The newest idle connection to `addr`, if any.
 fn pool_take(addr: Endpoint) -> Option<Upstream> {
-    POOL.with_borrow_mut(|pool| pool.idle.get_mut(&addr)?.pop().map(|(up, _)| up))
+    POOL.lock().expect("pool poisoned").idle.get_mut(&addr)?.pop().map(|(up, _)| up)
 }
 
 /// Keeps a connection whose response is done for a later request; now
 /// and then forgets those idle too long (dynos that went away included).
+/// Connections let go are closed after the lock is.
 fn pool_put(up: Upstream) {
     if up.ended {
         return;
     }
     let now = std::time::Instant::now();
-    POOL.with_borrow_mut(|pool| {
+    let mut closed = Vec::new();
+    {
+        let mut pool = POOL.lock().expect("pool poisoned");
         if now.duration_since(pool.swept) > POOL_IDLE {
             pool.swept = now;
             for kept in pool.idle.values_mut() {
-                kept.retain(|(_, since)| now.duration_since(*since) < POOL_IDLE);
+                let (stale, fresh): (Vec<_>, Vec<_>) =
+                    std::mem::take(kept).into_iter().partition(|(_, since)| now.duration_since(*since) >= POOL_IDLE);
+                *kept = fresh;
+                closed.extend::<Vec<_>>(stale);
             }
             pool.idle.retain(|_, kept| !kept.is_empty());
         }
         let kept = pool.idle.entry(up.addr).or_default();
         if kept.len() >= POOL_PER_DYNO {
-            kept.remove(0);
+            closed.push(kept.remove(0));
         }
         kept.push((up, now));
-    });
+    }
+    drop(closed);
 }
 
 /// Sends an `Upgrade` request on a connection of its own, which goes on
@@ -612,6 +684,31 @@ fn valid_request_id(id: &str) -> bool {
     (20..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=/-".contains(&b))
 }
 
+/// The headers the router sets, named once (a name given as a string is
+/// copied into a new allocation on every insert).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// A client connection's peer, with its address as a header value made
+/// once for all the requests on the connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    ip: IpAddr,
+    header: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(ip: IpAddr) -> Self {
+        let header = HeaderValue::from_str(&ip.to_string()).expect("an address is a valid header value");
+        Self { ip, header }
+    }
+}
+
 /// Rewrites a request's headers for the dyno: drops hop-by-hop headers
 /// (and those `Connection` names); sets `X-Forwarded-For` from the peer,
 /// keeping a client-sent chain only when the peer is a trusted proxy;
@@ -620,7 +717,7 @@ fn valid_request_id(id: &str) -> bool {
 /// the request id.
 pub fn forward_headers(
     headers: &mut axum::http::HeaderMap,
-    peer: IpAddr,
+    peer: &Peer,
     trusted: &[IpAddr],
     host: HeaderValue,
     port: HeaderValue,
@@ -644,18 +741,18 @@ pub fn forward_headers(
     }
     // Room for the six set below at once, not one growth at a time.
     headers.reserve(6);
-    let trusted_peer = trusted.contains(&peer);
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if trusted_peer => owned_header(format!("{prev}, {peer}")),
-        _ => owned_header(peer.to_string()),
+    let trusted_peer = trusted.contains(&peer.ip);
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if trusted_peer => owned_header(format!("{prev}, {}", peer.ip)),
+        _ => Some(peer.header.clone()),
     };
     // The other ways of naming the client are a client's word too: kept
     // only from a trusted proxy.
     if !trusted_peer {
         headers.remove(header::FORWARDED);
-        headers.remove("x-real-ip");
+        headers.remove(&X_REAL_IP);
     }
-    let request_id = match headers.get("x-request-id").filter(|v| v.to_str().is_ok_and(valid_request_id)) {
+    let request_id = match headers.get(&X_REQUEST_ID).filter(|v| v.to_str().is_ok_and(valid_request_id)) {
         Some(id) => id.clone(),
         None => {
             let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -665,14 +762,14 @@ pub fn forward_headers(
     };
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     match forwarded_for {
-        Some(v) => headers.insert("x-forwarded-for", v),
-        None => headers.remove("x-forwarded-for"),
+        Some(v) => headers.insert(&X_FORWARDED_FOR, v),
+        None => headers.remove(&X_FORWARDED_FOR),
     };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    headers.insert("x-forwarded-host", host);
-    headers.insert("x-forwarded-port", port);
-    headers.insert("x-request-id", request_id.clone());
-    headers.insert("x-request-start", HeaderValue::from(u64::try_from(start).unwrap_or(u64::MAX)));
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(&X_FORWARDED_HOST, host);
+    headers.insert(&X_FORWARDED_PORT, port);
+    headers.insert(&X_REQUEST_ID, request_id.clone());
+    headers.insert(&X_REQUEST_START, HeaderValue::from(u64::try_from(start).unwrap_or(u64::MAX)));
     request_id
 }
 
@@ -683,18 +780,20 @@ fn owned_header(s: String) -> Option<HeaderValue> {
 
 /// The router's service, one per client connection: every request goes
 /// to [`proxy`], with no routing layer in front (it has one route), and
-/// its thread keeps keep-alive connections to dynos ([`pool_take`]).
+/// keep-alive connections to dynos wait in a pool between requests
+/// ([`pool_take`]).
 pub fn router(state: RouterState) -> impl Fn(Conn) -> RouterConn + Clone + Send + 'static {
     // Shared, not cloned per connection (its tables are several reference
     // counts and a String).
     let state = Arc::new(state);
-    move |conn| RouterConn { state: state.clone(), conn }
+    move |conn: Conn| RouterConn { state: state.clone(), peer: Peer::new(conn.peer.ip()), conn }
 }
 
 /// See [`router`].
 pub struct RouterConn {
     state: Arc<RouterState>,
     conn: Conn,
+    peer: Peer,
 }
 
 impl hyper::service::Service<Request<Incoming>> for RouterConn {
@@ -706,8 +805,8 @@ impl hyper::service::Service<Request<Incoming>> for RouterConn {
         if let Some(refused) = self.conn.refuse_large_head(&req) {
             return Box::pin(std::future::ready(Ok(refused.map(RouterBody::page))));
         }
-        let (state, conn) = (self.state.clone(), self.conn);
-        Box::pin(async move { Ok(proxy(state, conn, req).await) })
+        let (state, conn, peer) = (self.state.clone(), self.conn, self.peer.clone());
+        Box::pin(async move { Ok(proxy(state, conn, peer, req).await) })
     }
 }
 
@@ -741,25 +840,27 @@ impl DomainTable {
         let host = host.rsplit_once(':').map_or(host, |(h, port)| {
             if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host }
         });
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        // Most hosts come in lower case: copied only when not.
+        let host: Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(host.to_ascii_lowercase()) } else { Cow::Borrowed(host) };
         // Only a valid host name is looked up: a `Host` with spaces or
         // `=` in it must not match a wildcard from its first dot on (and
         // then carry those into the app's access records).
         if host.starts_with('*') || !paas_wire::Hostname::is_valid(&host) {
             return None;
         }
-        if let Some(app) = self.exact.read().expect("domains poisoned").get(&host) {
+        if let Some(app) = self.exact.read().expect("domains poisoned").get(host.as_ref()) {
             return Some(app.clone());
         }
         if let Some(app) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
-            return paas_wire::AppName::parse(app).ok().map(|a| a.to_string());
+            return paas_wire::AppName::parse(app).ok().map(String::from);
         }
         let (_, under) = host.split_once('.')?;
         self.wildcard.read().expect("domains poisoned").get(under).cloned()
     }
 }
 
-async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) -> Response<RouterBody> {
+async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request<Incoming>) -> Response<RouterBody> {
     let host_header = req
         .headers()
         .get(header::HOST)
@@ -806,30 +907,20 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) 
         Some(h) => HeaderValue::from(h.port),
         None => state.port_header.clone(),
     };
-    let request_id = forward_headers(req.headers_mut(), conn.peer.ip(), &state.trusted, host_header.clone(), port);
+    let request_id = forward_headers(req.headers_mut(), &peer, &state.trusted, host_header.clone(), port);
     if https.is_some() {
-        req.headers_mut().insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        req.headers_mut().insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
     }
     if let Some(protocol) = &upgrade {
         req.headers_mut().insert(header::UPGRADE, protocol.clone());
         req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    let mut access = Access {
-        state: state.clone(),
-        app: app.clone(),
-        at: Cow::Borrowed("at=info"),
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        host: host_header,
-        request_id,
-        fwd: req.headers().get("x-forwarded-for").cloned(),
-        dyno: None,
-        connect_ms: 0,
-        service_ms: 0,
-        status: 0,
-        bytes: 0,
-        in_flight: None,
-    };
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let fwd = req.headers().get(&X_FORWARDED_FOR).map_or("", text);
+    let mut access = Access::new(state.clone(), app.clone(), req.method(), path, host, text(&request_id), fwd);
+    // Nothing of the request's head is kept past this point but the
+    // request itself (see [`Access`]).
+    drop(request_id);
     let app = app.as_str();
     // Maintenance mode: the dynos keep running, the web gets a page.
     if let Some(custom) = state.routes.maintenance(app) {
@@ -868,16 +959,17 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) 
         parts.uri = parts.uri.path_and_query().map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
     }
     if !parts.headers.contains_key(header::HOST) {
-        parts.headers.insert(header::HOST, access.host.clone());
+        parts.headers.insert(header::HOST, host_header.clone());
     }
+    drop(host_header);
     // A copy to send again if the first try was sent and lost (a request
     // not sent at all comes back whole).
-    let spare = (retryable && idempotent).then(|| parts.clone());
+    let spare = (retryable && idempotent).then(|| Spare::of(&parts));
     let mut next = Some(Request::from_parts(parts, Either::Left(body)));
     let mut tried = Vec::new();
     loop {
         access.dyno = Some(state.routes.name_of(backend));
-        let Some(attempt) = next.take().or_else(|| spare.as_ref().map(|p| Request::from_parts(p.clone(), Either::Right(Empty::new())))) else {
+        let Some(attempt) = next.take().or_else(|| spare.as_ref().and_then(Spare::request)) else {
             // Not reached: a request is only tried again with one of the two.
             let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");
             return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
@@ -886,7 +978,7 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, mut req: Request<Incoming>) 
         let exchange = async {
             match upgrade {
                 None => Upstream::exchange(backend, attempt).await.map(|(resp, up)| (resp, Some(up))),
-                Some(_) => exchange_upgrade(backend, attempt).await.map(|resp| (resp, None)),
+                Some(_) => Box::pin(exchange_upgrade(backend, attempt)).await.map(|resp| (resp, None)),
             }
         };
         let result = tokio::select! {
@@ -1098,7 +1190,7 @@ mod tests {
         h.insert("x-request-id", HeaderValue::from_static("short"));
         h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
         h.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
-        let id = forward_headers(&mut h, peer, &[proxy], HeaderValue::from_static("app.localhost:8080"), HeaderValue::from(8080u16));
+        let id = forward_headers(&mut h, &Peer::new(peer), &[proxy], HeaderValue::from_static("app.localhost:8080"), HeaderValue::from(8080u16));
         assert_eq!(h["x-forwarded-for"], "192.0.2.7", "a client cannot forge its address");
         assert!(h.get("forwarded").is_none() && h.get("x-real-ip").is_none(), "nor name it another way");
         assert!(h.get("connection").is_none() && h.get("keep-alive").is_none() && h.get("x-secret-hop").is_none());
@@ -1112,10 +1204,29 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
         h.insert("x-request-id", HeaderValue::from_static("abcdefghij0123456789-valid"));
         h.insert("x-real-ip", HeaderValue::from_static("203.0.113.9"));
-        let id = forward_headers(&mut h, proxy, &[proxy], HeaderValue::from_static("app.localhost"), HeaderValue::from(80u16));
+        let id = forward_headers(&mut h, &Peer::new(proxy), &[proxy], HeaderValue::from_static("app.localhost"), HeaderValue::from(80u16));
         assert_eq!(h["x-real-ip"], "203.0.113.9", "a trusted proxy's word is kept");
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(id, "abcdefghij0123456789-valid");
+    }
+
+    #[test]
+    fn a_spare_reads_back_as_the_request_it_copied() {
+        let req = Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/a/b?c=d:e&f")
+            .header("host", "app.localhost:8080")
+            .header("x-custom", "one: two")
+            .header("accept", "text/html")
+            .header("accept", "*/*")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let again = Spare::of(&parts).request().expect("reads back");
+        assert_eq!(again.method(), Method::OPTIONS);
+        assert_eq!(again.uri(), "/a/b?c=d:e&f");
+        assert_eq!(again.version(), parts.version);
+        assert_eq!(again.headers(), &parts.headers, "every header, in order, values with colons whole");
     }
 
     #[test]

@@ -91,6 +91,12 @@ macro_rules! name_type {
             }
         }
 
+        impl From<$name> for String {
+            fn from(name: $name) -> String {
+                name.0
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = NameError;
             fn from_str(s: &str) -> Result<Self, NameError> {

@@ -3,7 +3,7 @@
 //! a request id kept only when valid), and any Host finds an app or none;
 //! an app found by a wildcard is only ever found for a valid host name.
 #![no_main]
-use paas_server::router::{forward_headers, DomainTable};
+use paas_server::router::{forward_headers, DomainTable, Peer};
 
 libfuzzer_sys::fuzz_target!(|input: (Vec<(&[u8], &[u8])>, &str)| {
     let (pairs, host) = input;
@@ -13,9 +13,9 @@ libfuzzer_sys::fuzz_target!(|input: (Vec<(&[u8], &[u8])>, &str)| {
             headers.append(n, v);
         }
     }
-    let peer = std::net::IpAddr::from([192, 0, 2, 7]);
+    let peer = Peer::new(std::net::IpAddr::from([192, 0, 2, 7]));
     let host_header = http::HeaderValue::from_str(host).unwrap_or(http::HeaderValue::from_static(""));
-    let id = forward_headers(&mut headers, peer, &[], host_header, http::HeaderValue::from(8080u16));
+    let id = forward_headers(&mut headers, &peer, &[], host_header, http::HeaderValue::from(8080u16));
     assert!(!id.is_empty());
     assert_eq!(headers["x-forwarded-for"], "192.0.2.7");
     for hop in ["connection", "transfer-encoding", "upgrade", "forwarded", "x-real-ip"] {
