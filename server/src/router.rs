@@ -39,9 +39,9 @@ pub struct RouteTable {
     /// Apps whose plain HTTP requests are redirected to HTTPS (their
     /// release's `FORCE_HTTPS` config var).
     https_only: Arc<RwLock<std::collections::HashSet<String>>>,
-    /// Backend address -> cancelled when its dyno is lost (its node is
+    /// Backend address -> when its dyno was last lost (its node is
     /// down): requests waiting on it that can be sent again go elsewhere.
-    lost: Arc<std::sync::Mutex<HashMap<Endpoint, tokio_util::sync::CancellationToken>>>,
+    lost: Arc<std::sync::Mutex<HashMap<Endpoint, std::time::Instant>>>,
     /// Apps in maintenance mode: their web requests get a 503 page.
     maintenance: Arc<RwLock<std::collections::HashSet<String>>>,
     /// Apps' own maintenance pages.
@@ -91,14 +91,9 @@ impl RouteTable {
         }
         let mut names = self.names.write().expect("route names poisoned");
         names.retain(|addr, _| map.values().any(|b| b.addrs.contains(addr)));
-        // A dyno out of every rotation with no request waiting on it
-        // needs no signal kept for it (one that left the rotation keeps
-        // its signal while requests wait on it: it may be lost yet).
+        // Only requests that wait on a dyno ask whether it was lost.
         let in_flight = self.in_flight.lock().expect("in-flight poisoned");
-        self.lost
-            .lock()
-            .expect("lost poisoned")
-            .retain(|addr, _| in_flight.contains_key(addr) || map.values().any(|b| b.addrs.contains(addr)));
+        self.lost.lock().expect("lost poisoned").retain(|addr, _| in_flight.contains_key(addr));
     }
 
     /// The app's rotation and switches go by `new` from now on
@@ -219,20 +214,18 @@ impl RouteTable {
     }
 
     /// Takes a lost dyno (its node is down, or it ended) out of the
-    /// rotation, and sends the requests waiting on it that can be sent
-    /// again (no body, idempotent) to other dynos: a connection to a lost
-    /// machine neither answers nor closes.
+    /// rotation, and marks it lost: requests waiting on it that can be
+    /// sent again (no body, idempotent) go to other dynos (see
+    /// [`wait_on`]): a connection to a lost machine neither answers nor
+    /// closes.
     pub fn lose(&self, app: &str, addr: Endpoint) {
-        let token = self.lost.lock().expect("lost poisoned").remove(&addr);
+        self.lost.lock().expect("lost poisoned").insert(addr, std::time::Instant::now());
         self.remove(app, addr);
-        if let Some(token) = token {
-            token.cancel();
-        }
     }
 
-    /// Cancelled when the dyno at `addr` is lost (see [`Self::lose`]).
-    fn lost_signal(&self, addr: Endpoint) -> tokio_util::sync::CancellationToken {
-        self.lost.lock().expect("lost poisoned").entry(addr).or_default().clone()
+    /// Whether the dyno at `addr` was lost at or after `since`.
+    fn lost_since(&self, addr: Endpoint, since: std::time::Instant) -> bool {
+        self.lost.lock().expect("lost poisoned").get(&addr).is_some_and(|at| *at >= since)
     }
 
     /// Waits (up to `limit`) until no request is in flight on `addr`: the
@@ -673,9 +666,16 @@ async fn exchange_upgrade(addr: Endpoint, req: Request<ToDyno>) -> Result<Respon
 }
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-    "transfer-encoding", "upgrade",
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// A request id worth keeping: 20 to 200 of `[A-Za-z0-9+=/-]`, as Heroku's
@@ -722,22 +722,35 @@ pub fn forward_headers(
     host: HeaderValue,
     port: HeaderValue,
 ) -> HeaderValue {
-    // Headers `Connection` names (rare: most requests have none, or only
-    // `keep-alive`, which goes anyway), then the hop-by-hop ones.
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(n)))
-        .map(str::to_ascii_lowercase)
-        .collect();
-    for name in &named {
-        headers.remove(name.as_str());
+    // Which hop-by-hop headers the request has, in one look over its
+    // headers (most have none, or `Connection` alone): only those are
+    // looked up again to go.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    if present & 1 != 0 {
+        // Headers `Connection` names (rare: most name none but
+        // `keep-alive`, which goes anyway).
+        let named: Vec<String> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(n)))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        for name in &named {
+            headers.remove(name.as_str());
+        }
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     // Room for the six set below at once, not one growth at a time.
     headers.reserve(6);
@@ -944,6 +957,8 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
             }
         },
     };
+    // Losses of the dyno picked from this moment on count for the request.
+    let mut picked = std::time::Instant::now();
     let Some((mut backend, counted)) = state.routes.pick_counted(app, &[]) else {
         let message = format!("{app} has no web dyno running. Deploy it with `git push paas main`, or scale it with `paas ps:scale web=1 -a {app}`.");
         return router_error(access, ("H14", "No web processes running"), (StatusCode::SERVICE_UNAVAILABLE, "Application unavailable"), message);
@@ -974,19 +989,20 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
             let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");
             return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
         };
-        let lost = state.routes.lost_signal(backend);
         let exchange = async {
             match upgrade {
                 None => Upstream::exchange(backend, attempt).await.map(|(resp, up)| (resp, Some(up))),
                 Some(_) => Box::pin(exchange_upgrade(backend, attempt)).await.map(|resp| (resp, None)),
             }
         };
-        let result = tokio::select! {
-            r = tokio::time::timeout(state.timeout, exchange) => r,
+        let result = match wait_on(&state.routes, backend, picked, state.timeout, exchange).await {
+            Waited::Answered(r) => Ok(r),
+            Waited::TimedOut => Err(()),
             // Its dyno was lost while this waited: sent again elsewhere
             // when it can be; else answered as a dyno that closed.
-            _ = lost.cancelled() => {
+            Waited::Lost => {
                 tried.push(backend);
+                picked = std::time::Instant::now();
                 match (retryable && idempotent && tried.len() < MAX_TRIES).then(|| state.routes.pick_counted(app, &tried)).flatten() {
                     Some((next_backend, counted)) => {
                         backend = next_backend;
@@ -1031,6 +1047,7 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
                 };
                 tried.push(backend);
                 let retry = retryable && (refused || idempotent) && tried.len() < MAX_TRIES;
+                picked = std::time::Instant::now();
                 if let Some((next_backend, counted)) = retry.then(|| state.routes.pick_counted(app, &tried)).flatten() {
                     backend = next_backend;
                     access.in_flight = Some(counted);
@@ -1050,6 +1067,44 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
                     state.timeout.as_secs()
                 );
                 return router_error(access, ("H12", "Request timeout"), (StatusCode::SERVICE_UNAVAILABLE, "Request timeout"), message);
+            }
+        }
+    }
+}
+
+/// How waiting on a dyno ended.
+enum Waited<T> {
+    Answered(T),
+    /// No answer within the router's timeout (H12).
+    TimedOut,
+    /// The dyno was lost (see [`RouteTable::lose`]).
+    Lost,
+}
+
+/// How often a request waiting on a dyno looks whether it was lost.
+const LOST_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits for `exchange` with the dyno at `addr` up to `limit`, looking
+/// every [`LOST_CHECK`] whether the dyno was lost since `since`: one timer
+/// for both, and nothing else registered for a request that is answered
+/// sooner (most are).
+async fn wait_on<F: Future>(routes: &RouteTable, addr: Endpoint, since: std::time::Instant, limit: std::time::Duration, exchange: F) -> Waited<F::Output> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let check = tokio::time::sleep(LOST_CHECK.min(limit));
+    tokio::pin!(exchange, check);
+    loop {
+        tokio::select! {
+            biased;
+            answered = &mut exchange => return Waited::Answered(answered),
+            () = &mut check => {
+                if routes.lost_since(addr, since) {
+                    return Waited::Lost;
+                }
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Waited::TimedOut;
+                }
+                check.as_mut().reset((now + LOST_CHECK).min(deadline));
             }
         }
     }
