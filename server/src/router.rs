@@ -278,9 +278,8 @@ impl RouterState {
 
 /// One request's access record, written to the app's log when dropped:
 /// after the response body is done (or the client went away). What the
-/// request carried is copied into its line at once, so nothing of it
-/// points into the client connection's read buffer while the request is
-/// served (hyper then reuses that buffer instead of allocating another).
+/// request carried is copied into its line at once (one allocation, where
+/// shared header values cost one each the first time they are cloned).
 struct Access {
     state: Arc<RouterState>,
     app: String,
@@ -450,9 +449,9 @@ fn recorded(resp: Response<RouterBody>, access: Access) -> Response<RouterBody> 
 type ToDyno = Either<Incoming, Empty<Bytes>>;
 
 /// A request's head kept to send it again (a GET lost after it was sent):
-/// its target and headers copied into one buffer, so nothing points into
-/// the client connection's read buffer (as a clone of its parts would,
-/// with an allocation per header value) while the first try is out.
+/// its target and headers copied into one buffer (a clone of its parts
+/// costs an allocation per header value, and a request is rarely sent
+/// again).
 struct Spare {
     method: Method,
     version: axum::http::Version,
@@ -931,8 +930,6 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let fwd = req.headers().get(&X_FORWARDED_FOR).map_or("", text);
     let mut access = Access::new(state.clone(), app.clone(), req.method(), path, host, text(&request_id), fwd);
-    // Nothing of the request's head is kept past this point but the
-    // request itself (see [`Access`]).
     drop(request_id);
     let app = app.as_str();
     // Maintenance mode: the dynos keep running, the web gets a page.
@@ -976,7 +973,6 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
     if !parts.headers.contains_key(header::HOST) {
         parts.headers.insert(header::HOST, host_header.clone());
     }
-    drop(host_header);
     // A copy to send again if the first try was sent and lost (a request
     // not sent at all comes back whole).
     let spare = (retryable && idempotent).then(|| Spare::of(&parts));
