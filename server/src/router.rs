@@ -985,12 +985,16 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
             let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");
             return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
         };
-        let exchange = async {
-            match upgrade {
-                None => Upstream::exchange(backend, attempt).await.map(|(resp, up)| (resp, Some(up))),
-                Some(_) => Box::pin(exchange_upgrade(backend, attempt)).await.map(|resp| (resp, None)),
+        let (to, upgrading) = (backend, upgrade.is_some());
+        let exchange = async move {
+            match upgrading {
+                false => Upstream::exchange(to, attempt).await.map(|(resp, up)| (resp, Some(up))),
+                true => Box::pin(exchange_upgrade(to, attempt)).await.map(|resp| (resp, None)),
             }
         };
+        // Pinned here and lent to `wait_on`, so the request's future holds
+        // it once, not also as `wait_on`'s argument.
+        tokio::pin!(exchange);
         let result = match wait_on(&state.routes, backend, picked, state.timeout, exchange).await {
             Waited::Answered(r) => Ok(r),
             Waited::TimedOut => Err(()),
@@ -1084,14 +1088,14 @@ const LOST_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 /// every [`LOST_CHECK`] whether the dyno was lost since `since`: one timer
 /// for both, and nothing else registered for a request that is answered
 /// sooner (most are).
-async fn wait_on<F: Future>(routes: &RouteTable, addr: Endpoint, since: std::time::Instant, limit: std::time::Duration, exchange: F) -> Waited<F::Output> {
+async fn wait_on<F: Future>(routes: &RouteTable, addr: Endpoint, since: std::time::Instant, limit: std::time::Duration, mut exchange: Pin<&mut F>) -> Waited<F::Output> {
     let deadline = tokio::time::Instant::now() + limit;
     let check = tokio::time::sleep(LOST_CHECK.min(limit));
-    tokio::pin!(exchange, check);
+    tokio::pin!(check);
     loop {
         tokio::select! {
             biased;
-            answered = &mut exchange => return Waited::Answered(answered),
+            answered = exchange.as_mut() => return Waited::Answered(answered),
             () = &mut check => {
                 if routes.lost_since(addr, since) {
                     return Waited::Lost;
