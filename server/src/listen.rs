@@ -41,13 +41,82 @@ pub struct Https {
 }
 
 /// One accepted connection, as its service sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Conn {
     pub peer: std::net::SocketAddr,
     /// Set when the connection is a TLS one.
     pub https: Option<Https>,
     /// [`Limits::max_header_bytes`]: a larger request head gets a 431.
     pub max_head: usize,
+    /// For a service that [`TimesHeads`]: told when a request is served
+    /// and when its response is done.
+    pub clock: HeadClock,
+}
+
+/// A service that tells its connection's [`HeadClock`] when a request
+/// starts being served ([`HeadClock::busy`]) and when its response is done
+/// ([`HeadClock::waiting`]); the listener then closes a connection that
+/// waits longer than the header timeout for a request's head with one
+/// timer per connection, where hyper's header timeout sets and cancels a
+/// timer (and allocates it) for every request.
+pub trait TimesHeads {
+    const TIMES_HEADS: bool;
+}
+
+/// Since when a connection waits for a request's head: from when it opened
+/// and from when each response was done; not while a request is served.
+#[derive(Debug, Clone)]
+pub struct HeadClock(Arc<Clock>);
+
+#[derive(Debug)]
+struct Clock {
+    base: tokio::time::Instant,
+    /// Requests being served (one at a time on HTTP/1; counted, so a
+    /// response done after the next request came cannot mark it waiting).
+    serving: std::sync::atomic::AtomicU32,
+    /// Milliseconds from `base` to when the last response was done.
+    since: std::sync::atomic::AtomicU64,
+}
+
+impl HeadClock {
+    fn new() -> Self {
+        Self(Arc::new(Clock { base: tokio::time::Instant::now(), serving: Default::default(), since: Default::default() }))
+    }
+
+    /// A request's head came: its request is being served.
+    pub fn busy(&self) {
+        self.0.serving.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A response is done: unless another request is served, the
+    /// connection waits for the next head from now.
+    pub fn waiting(&self) {
+        let at = u64::try_from(self.0.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.since.store(at, std::sync::atomic::Ordering::Relaxed);
+        self.0.serving.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Since when the connection waits; None while a request is served.
+    fn since(&self) -> Option<tokio::time::Instant> {
+        match self.0.serving.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Some(self.0.base + Duration::from_millis(self.0.since.load(std::sync::atomic::Ordering::Relaxed))),
+            _ => None,
+        }
+    }
+
+    /// Resolves once the connection has waited `limit` for a head. Its one
+    /// timer is set again only when it fires (at most once a `limit`).
+    async fn expired(&self, limit: Duration) {
+        loop {
+            let now = tokio::time::Instant::now();
+            let wake = match self.since() {
+                Some(since) if since + limit <= now => return,
+                Some(since) => since + limit,
+                None => now + limit,
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
 }
 
 impl Conn {
@@ -92,6 +161,11 @@ pub struct AxumConn<S> {
     conn: Conn,
 }
 
+/// The API's requests are not counted per request: hyper times their heads.
+impl<S> TimesHeads for AxumConn<S> {
+    const TIMES_HEADS: bool = false;
+}
+
 impl<S: AxumApp> hyper::service::Service<hyper::Request<Incoming>> for AxumConn<S> {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
@@ -122,6 +196,7 @@ pub async fn serve<F, S, B>(
 ) where
     F: Fn(Conn) -> S + Clone + Send + 'static,
     S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>, Error = std::convert::Infallible>
+        + TimesHeads
         + Send
         + 'static,
     S::Future: Send + 'static,
@@ -158,19 +233,24 @@ pub async fn serve<F, S, B>(
         open.spawn(async move {
             let _permit = permit;
             let https = tls.is_some().then_some(Https { port });
-            let service = make(Conn { peer, https, max_head: limits.max_header_bytes });
+            let clock = HeadClock::new();
+            let service = make(Conn { peer, https, max_head: limits.max_header_bytes, clock: clock.clone() });
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192))
-                .keep_alive(true);
+            http.timer(TokioTimer::new()).max_buf_size(limits.max_header_bytes.max(8192)).keep_alive(true);
+            let heads = match S::TIMES_HEADS {
+                true => Some((clock, limits.header_timeout)),
+                false => {
+                    http.header_read_timeout(limits.header_timeout);
+                    None
+                }
+            };
             match tls {
-                None => drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await,
+                None => drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop, heads).await,
                 Some(acceptor) => {
                     let Ok(Ok(stream)) = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await else {
                         return; // a handshake that failed or never finished
                     };
-                    drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop).await
+                    drive(http.serve_connection(TokioIo::new(stream), service).with_upgrades(), &mut stop, heads).await
                 }
             }
         });
@@ -192,14 +272,23 @@ fn head_size<B>(req: &hyper::Request<B>) -> usize {
 }
 
 /// Runs a connection to its end, or, when the listener stops, lets its
-/// request in flight finish and then closes it.
-async fn drive<C>(conn: C, stop: &mut watch::Receiver<bool>)
+/// request in flight finish and then closes it; with `heads`, closes it
+/// once it has waited the header timeout for a request's head.
+async fn drive<C>(conn: C, stop: &mut watch::Receiver<bool>, heads: Option<(HeadClock, Duration)>)
 where
     C: Future + GracefulConnection,
 {
     tokio::pin!(conn);
+    let expired = async {
+        match &heads {
+            Some((clock, limit)) => clock.expired(*limit).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = conn.as_mut() => {}
+        // Dropped: the connection closes, as hyper's header timeout does.
+        () = expired => {}
         _ = async { let _ = stop.wait_for(|s| *s).await; } => {
             conn.as_mut().graceful();
             let _ = conn.await;
@@ -305,6 +394,30 @@ mod tests {
         assert!(joined.await.unwrap().unwrap(), "ended for idleness");
         // Both ends see the close.
         assert_eq!(client_peer.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_waits_for_a_head_only_as_long_as_the_limit_and_not_while_served() {
+        let limit = Duration::from_secs(10);
+        let clock = HeadClock::new();
+        let started = tokio::time::Instant::now();
+        clock.expired(limit).await;
+        assert_eq!(started.elapsed(), limit, "from when it opened");
+
+        // Served for longer than the limit: not expired meanwhile.
+        let clock = HeadClock::new();
+        clock.busy();
+        let watch = {
+            let clock = clock.clone();
+            tokio::spawn(async move { clock.expired(limit).await })
+        };
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert!(!watch.is_finished(), "a request being served is not a head being waited for");
+        // Done: the limit runs from then.
+        let done = tokio::time::Instant::now();
+        clock.waiting();
+        watch.await.unwrap();
+        assert!(done.elapsed() >= limit && done.elapsed() < limit + Duration::from_secs(11), "{:?}", done.elapsed());
     }
 
     #[test]

@@ -358,6 +358,8 @@ fn quote_into(out: &mut String, s: &str) {
 pub struct RouterBody {
     inner: Inner,
     access: Option<Access>,
+    /// Told the response is done when dropped (see [`crate::listen::TimesHeads`]).
+    clock: Option<crate::listen::HeadClock>,
 }
 
 enum Inner {
@@ -367,7 +369,13 @@ enum Inner {
 
 impl RouterBody {
     fn page(bytes: Bytes) -> Self {
-        Self { inner: Inner::Page(Some(bytes)), access: None }
+        Self { inner: Inner::Page(Some(bytes)), access: None, clock: None }
+    }
+
+    /// The body, telling `clock` when it is done.
+    fn timing(mut self, clock: crate::listen::HeadClock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Gives the dyno's connection back when its response is all read
@@ -386,6 +394,9 @@ impl RouterBody {
 impl Drop for RouterBody {
     fn drop(&mut self) {
         self.give_back(false);
+        if let Some(clock) = &self.clock {
+            clock.waiting();
+        }
     }
 }
 
@@ -808,17 +819,25 @@ pub struct RouterConn {
     peer: Peer,
 }
 
+/// Each request marks its connection busy, and its [`RouterBody`] marks it
+/// waiting again when dropped.
+impl crate::listen::TimesHeads for RouterConn {
+    const TIMES_HEADS: bool = true;
+}
+
 impl hyper::service::Service<Request<Incoming>> for RouterConn {
     type Response = Response<RouterBody>;
     type Error = std::convert::Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<RouterBody>, std::convert::Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.conn.clock.busy();
+        let clock = self.conn.clock.clone();
         if let Some(refused) = self.conn.refuse_large_head(&req) {
-            return Box::pin(std::future::ready(Ok(refused.map(RouterBody::page))));
+            return Box::pin(std::future::ready(Ok(refused.map(|page| RouterBody::page(page).timing(clock)))));
         }
-        let (state, conn, peer) = (self.state.clone(), self.conn, self.peer.clone());
-        Box::pin(async move { Ok(proxy(state, conn, peer, req).await) })
+        let (state, https, peer) = (self.state.clone(), self.conn.https, self.peer.clone());
+        Box::pin(async move { Ok(proxy(state, https, peer, req).await.map(|body| body.timing(clock))) })
     }
 }
 
@@ -872,7 +891,7 @@ impl DomainTable {
     }
 }
 
-async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request<Incoming>) -> Response<RouterBody> {
+async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, peer: Peer, mut req: Request<Incoming>) -> Response<RouterBody> {
     let host_header = req
         .headers()
         .get(header::HOST)
@@ -902,7 +921,6 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
     // connections are joined once the dyno agrees (101).
     let upgrade = req.headers().get(header::UPGRADE).cloned().filter(|_| wants_upgrade(req.headers()));
     let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    let https = conn.https;
     if let (None, Some(tls_port), true) = (https, state.tls_port, state.routes.https_only(&app)) {
         let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let authority = if tls_port == 443 { bare.to_owned() } else { format!("{bare}:{tls_port}") };
@@ -1025,7 +1043,7 @@ async fn proxy(state: Arc<RouterState>, conn: Conn, peer: Peer, mut req: Request
                     let dyno_side = hyper::upgrade::on(&mut resp);
                     tokio::spawn(join_upgraded(client_side, dyno_side, app.to_owned(), slot, state.upgrades.idle));
                 }
-                return resp.map(|body| RouterBody { inner: Inner::Dyno { body, upstream: up }, access: Some(access) });
+                return resp.map(|body| RouterBody { inner: Inner::Dyno { body, upstream: up }, access: Some(access), clock: None });
             }
             Ok(Err(failure)) => {
                 // A dyno that refuses connections leaves the rotation at
