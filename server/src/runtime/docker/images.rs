@@ -151,6 +151,20 @@ impl DockerRuntime {
     }
 
     pub(super) async fn remove_image(&self, image: &str) -> Result<()> {
+        // By ID, the engine deletes an image that one tag still names (it
+        // refuses only for two or more): an image given to `deploy
+        // --image`, say, which is not the platform's to delete. So an ID
+        // still named by any tag is kept here.
+        if image.starts_with("sha256:") {
+            match self.docker.inspect_image(image).await {
+                Ok(i) if i.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) => {
+                    tracing::debug!(image, "image kept: still named elsewhere");
+                    return Ok(());
+                }
+                Err(e) if is_not_found(&e) => return Ok(()),
+                _ => {}
+            }
+        }
         match self
             .docker
             .remove_image(
