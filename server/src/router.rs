@@ -647,10 +647,7 @@ fn pool_put(up: Upstream) {
         if now.duration_since(pool.swept) > POOL_IDLE {
             pool.swept = now;
             for kept in pool.idle.values_mut() {
-                let (stale, fresh): (Vec<_>, Vec<_>) =
-                    std::mem::take(kept).into_iter().partition(|(_, since)| now.duration_since(*since) >= POOL_IDLE);
-                *kept = fresh;
-                closed.extend::<Vec<_>>(stale);
+                closed.extend(kept.extract_if(.., |(_, since)| now.duration_since(*since) >= POOL_IDLE));
             }
             pool.idle.retain(|_, kept| !kept.is_empty());
         }
