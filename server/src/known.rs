@@ -4,12 +4,11 @@
 //! history. The store keeps it (filled when it opens, changed as apps are
 //! created and deleted); the log router and the router only read it.
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 /// See the module docs. Cheap to clone; every clone is the same set.
 #[derive(Clone, Default, Debug)]
-pub struct KnownApps(Arc<RwLock<HashSet<String>>>);
+pub struct KnownApps(Arc<RwLock<crate::FastSet<String>>>);
 
 impl KnownApps {
     pub fn contains(&self, app: &str) -> bool {

@@ -43,6 +43,13 @@ pub mod tls;
 pub mod tools;
 pub mod twelve;
 
+/// A map looked up on every routed request, keyed by app names and dyno
+/// addresses: hashed with foldhash (seeded per process) instead of
+/// SipHash, which cost about 3 % of the router's instructions.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// Whole seconds since the Unix epoch, now (0 if the clock is before it).
 pub fn unix_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)

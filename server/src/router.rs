@@ -11,41 +11,41 @@ use crate::logs::LogRouter;
 use crate::runtime::Endpoint;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use bytes::Bytes;
-use hyper::body::Body as _;
 use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use tokio::net::TcpStream;
 use tracing::debug;
+use upstream::{DynoBody, Upstream};
+
+mod upstream;
 
 /// App name -> healthy web dyno addresses, shared with the scheduler.
 #[derive(Clone, Default)]
 pub struct RouteTable {
-    inner: Arc<RwLock<HashMap<String, Arc<Backends>>>>,
+    inner: Arc<RwLock<crate::FastMap<String, Arc<Backends>>>>,
     /// Backend address -> dyno name (`web.1`), for access records.
-    names: Arc<RwLock<HashMap<Endpoint, Arc<str>>>>,
+    names: Arc<RwLock<crate::FastMap<Endpoint, Arc<str>>>>,
     /// Backend address -> requests being served by it, so a dyno leaving
     /// the rotation is stopped only once they are done.
-    in_flight: Arc<std::sync::Mutex<HashMap<Endpoint, usize>>>,
+    in_flight: Arc<std::sync::Mutex<crate::FastMap<Endpoint, usize>>>,
     /// Apps whose plain HTTP requests are redirected to HTTPS (their
     /// release's `FORCE_HTTPS` config var).
     https_only: Arc<RwLock<std::collections::HashSet<String>>>,
     /// Backend address -> when its dyno was last lost (its node is
     /// down): requests waiting on it that can be sent again go elsewhere.
-    lost: Arc<std::sync::Mutex<HashMap<Endpoint, std::time::Instant>>>,
+    lost: Arc<std::sync::Mutex<crate::FastMap<Endpoint, std::time::Instant>>>,
     /// Apps in maintenance mode: their web requests get a 503 page.
     maintenance: Arc<RwLock<std::collections::HashSet<String>>>,
     /// Apps' own maintenance pages.
-    maintenance_pages: Arc<RwLock<HashMap<String, MaintenancePage>>>,
+    maintenance_pages: Arc<RwLock<crate::FastMap<String, MaintenancePage>>>,
 }
 
 /// An app's own maintenance page.
@@ -60,7 +60,7 @@ pub enum MaintenancePage {
 /// One request on its way to a backend; counted until dropped (when the
 /// response body is done).
 pub struct InFlight {
-    table: Arc<std::sync::Mutex<HashMap<Endpoint, usize>>>,
+    table: Arc<std::sync::Mutex<crate::FastMap<Endpoint, usize>>>,
     addr: Endpoint,
 }
 
@@ -342,13 +342,15 @@ fn text(v: &HeaderValue) -> &str {
 }
 
 /// `s` with `\` and `"` escaped, appended to `out`.
-fn quote_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        if c == '\\' || c == '"' {
-            out.push('\\');
-        }
-        out.push(c);
+fn quote_into(out: &mut String, mut s: &str) {
+    // A run at a time: most values have nothing to escape.
+    while let Some(at) = s.find(['\\', '"']) {
+        out.push_str(&s[..at]);
+        out.push('\\');
+        out.push_str(&s[at..=at]);
+        s = &s[at + 1..];
     }
+    out.push_str(s);
 }
 
 /// A response's body on its way to the client: a dyno's, which drives the
@@ -364,7 +366,9 @@ pub struct RouterBody {
 
 enum Inner {
     Page(Option<Bytes>),
-    Dyno { body: Incoming, upstream: Option<Upstream> },
+    Dyno(DynoBody),
+    /// The dyno's answer to an `Upgrade` request (on hyper's client).
+    Upgraded(Incoming),
 }
 
 impl RouterBody {
@@ -378,22 +382,10 @@ impl RouterBody {
         self
     }
 
-    /// Gives the dyno's connection back when its response is all read
-    /// (`done`: its last frame came; else when the body says it has ended).
-    fn give_back(&mut self, done: bool) {
-        if let Inner::Dyno { body, upstream } = &mut self.inner {
-            if done || body.is_end_stream() {
-                if let Some(up) = upstream.take() {
-                    pool_put(up);
-                }
-            }
-        }
-    }
 }
 
 impl Drop for RouterBody {
     fn drop(&mut self) {
-        self.give_back(false);
         if let Some(clock) = &self.clock {
             clock.waiting();
         }
@@ -408,17 +400,8 @@ impl hyper::body::Body for RouterBody {
         let this = &mut *self;
         let polled = match &mut this.inner {
             Inner::Page(page) => Poll::Ready(page.take().map(|b| Ok(hyper::body::Frame::data(b)))),
-            Inner::Dyno { body, upstream } => {
-                let mut polled = Pin::new(&mut *body).poll_frame(cx);
-                if polled.is_pending() {
-                    // The connection reads the body in only when polled.
-                    if let Some(up) = upstream {
-                        up.drive(cx);
-                    }
-                    polled = Pin::new(&mut *body).poll_frame(cx);
-                }
-                polled.map(|f| f.map(|r| r.map_err(Into::into)))
-            }
+            Inner::Dyno(body) => Pin::new(body).poll_frame(cx),
+            Inner::Upgraded(body) => Pin::new(body).poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into))),
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -426,7 +409,6 @@ impl hyper::body::Body for RouterBody {
                     access.bytes += data.len() as u64;
                 }
             }
-            Poll::Ready(None) => this.give_back(true),
             _ => {}
         }
         polled
@@ -435,14 +417,16 @@ impl hyper::body::Body for RouterBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Inner::Page(page) => page.is_none(),
-            Inner::Dyno { body, .. } => body.is_end_stream(),
+            Inner::Dyno(body) => body.is_end_stream(),
+            Inner::Upgraded(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         match &self.inner {
             Inner::Page(page) => hyper::body::SizeHint::with_exact(page.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::Dyno { body, .. } => body.size_hint(),
+            Inner::Dyno(body) => body.size_hint(),
+            Inner::Upgraded(body) => body.size_hint(),
         }
     }
 }
@@ -505,159 +489,12 @@ impl Spare {
     }
 }
 
-/// How long connecting to a dyno may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// A keep-alive connection to one dyno, driven in the task of the client
-/// connection whose request it carries (and idle in a pool in between): no
-/// hand-off to a task of its own and back, and the wake-ups that takes,
-/// per request, as a shared client's pooled connections need.
-struct Upstream {
-    addr: Endpoint,
-    send: http1::SendRequest<ToDyno>,
-    conn: Pin<Box<http1::Connection<TokioIo<TcpStream>, ToDyno>>>,
-    /// The connection has ended: it carries nothing more.
-    ended: bool,
-}
-
 /// What went wrong on the way to a dyno.
 enum Failure {
     /// No connection: the request was not sent, and is given back.
     Refused(std::io::Error, Box<Request<ToDyno>>),
     /// The connection failed or closed before an answer.
     Closed(String),
-}
-
-impl Upstream {
-    async fn open(addr: Endpoint) -> std::io::Result<TcpStream> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr.socket_addr()))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connecting timed out"))??;
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
-    }
-
-    async fn connect(addr: Endpoint) -> std::io::Result<Self> {
-        let stream = Self::open(addr).await?;
-        let (send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
-        Ok(Self { addr, send, conn: Box::pin(conn), ended: false })
-    }
-
-    /// Lets the connection read and write what it can; false once it has ended.
-    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.ended && self.conn.as_mut().poll(cx).is_ready() {
-            self.ended = true;
-        }
-        !self.ended
-    }
-
-    /// Waits until the connection can take a request; false if it closed.
-    async fn ready(&mut self) -> bool {
-        std::future::poll_fn(|cx| {
-            if !self.drive(cx) {
-                return Poll::Ready(false);
-            }
-            self.send.poll_ready(cx).map(|r| r.is_ok())
-        })
-        .await
-    }
-
-    /// Sends `req` to the dyno at `addr` on an idle connection, or a new
-    /// one (also when an idle one turns out closed before the request went).
-    async fn exchange(addr: Endpoint, mut req: Request<ToDyno>) -> Result<(Response<Incoming>, Upstream), Failure> {
-        let mut kept = pool_take(addr);
-        loop {
-            let reused = kept.is_some();
-            let mut up = match kept.take() {
-                Some(up) => up,
-                // Boxed: a new connection is the rare case, and its future
-                // would otherwise make every request's future larger.
-                None => match Box::pin(Upstream::connect(addr)).await {
-                    Ok(up) => up,
-                    Err(e) => return Err(Failure::Refused(e, Box::new(req))),
-                },
-            };
-            if !up.ready().await {
-                if reused {
-                    continue;
-                }
-                return Err(Failure::Closed("the connection closed at once".to_owned()));
-            }
-            match up.send(req).await {
-                Ok(resp) => return Ok((resp, up)),
-                Err((_, Some(unsent))) if reused => req = unsent,
-                Err((e, _)) => return Err(Failure::Closed(e)),
-            }
-        }
-    }
-
-    /// Sends a request and waits for the answer's head; an error gives the
-    /// request back when it was not sent.
-    async fn send(&mut self, req: Request<ToDyno>) -> Result<Response<Incoming>, (String, Option<Request<ToDyno>>)> {
-        let answer = self.send.try_send_request(req);
-        tokio::pin!(answer);
-        std::future::poll_fn(|cx| {
-            let alive = self.drive(cx);
-            match answer.as_mut().poll(cx) {
-                Poll::Ready(Ok(resp)) => Poll::Ready(Ok(resp)),
-                Poll::Ready(Err(mut e)) => Poll::Ready(Err((e.error().to_string(), e.take_message()))),
-                Poll::Pending if !alive => Poll::Ready(Err(("the connection closed".to_owned(), None))),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
-    }
-}
-
-/// Idle keep-alive connections to dynos, by address, shared by the
-/// runtime's threads. (A pool per thread churned: a client connection's
-/// task takes a connection on the thread it runs on and gives it back on
-/// the one it runs on then, so one thread's pool emptied, and opened new
-/// connections, while the other's filled past its cap and closed them.)
-struct Pool {
-    idle: HashMap<Endpoint, Vec<(Upstream, std::time::Instant)>>,
-    swept: std::time::Instant,
-}
-
-static POOL: std::sync::LazyLock<std::sync::Mutex<Pool>> =
-    std::sync::LazyLock::new(|| std::sync::Mutex::new(Pool { idle: HashMap::new(), swept: std::time::Instant::now() }));
-
-/// How long an idle connection to a dyno is kept.
-const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Idle connections kept per dyno (as nginx's `keepalive 64`).
-const POOL_PER_DYNO: usize = 64;
-
-/// The newest idle connection to `addr`, if any.
-fn pool_take(addr: Endpoint) -> Option<Upstream> {
-    POOL.lock().expect("pool poisoned").idle.get_mut(&addr)?.pop().map(|(up, _)| up)
-}
-
-/// Keeps a connection whose response is done for a later request; now
-/// and then forgets those idle too long (dynos that went away included).
-/// Connections let go are closed after the lock is.
-fn pool_put(up: Upstream) {
-    if up.ended {
-        return;
-    }
-    let now = std::time::Instant::now();
-    let mut closed = Vec::new();
-    {
-        let mut pool = POOL.lock().expect("pool poisoned");
-        if now.duration_since(pool.swept) > POOL_IDLE {
-            pool.swept = now;
-            for kept in pool.idle.values_mut() {
-                closed.extend(kept.extract_if(.., |(_, since)| now.duration_since(*since) >= POOL_IDLE));
-            }
-            pool.idle.retain(|_, kept| !kept.is_empty());
-        }
-        let kept = pool.idle.entry(up.addr).or_default();
-        if kept.len() >= POOL_PER_DYNO {
-            closed.push(kept.remove(0));
-        }
-        kept.push((up, now));
-    }
-    drop(closed);
 }
 
 /// Sends an `Upgrade` request on a connection of its own, which goes on
@@ -801,7 +638,7 @@ fn owned_header(s: String) -> Option<HeaderValue> {
 /// The router's service, one per client connection: every request goes
 /// to [`proxy`], with no routing layer in front (it has one route), and
 /// keep-alive connections to dynos wait in a pool between requests
-/// ([`pool_take`]).
+/// ([`upstream`]).
 pub fn router(state: RouterState) -> impl Fn(Conn) -> RouterConn + Clone + Send + 'static {
     // Shared, not cloned per connection (its tables are several reference
     // counts and a String).
@@ -843,8 +680,8 @@ impl hyper::service::Service<Request<Incoming>> for RouterConn {
 /// one level under (`*.example.com` is kept as `example.com`).
 #[derive(Clone, Default)]
 pub struct DomainTable {
-    exact: Arc<RwLock<HashMap<String, String>>>,
-    wildcard: Arc<RwLock<HashMap<String, String>>>,
+    exact: Arc<RwLock<crate::FastMap<String, String>>>,
+    wildcard: Arc<RwLock<crate::FastMap<String, String>>>,
 }
 
 impl DomainTable {
@@ -1003,8 +840,8 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
         let (to, upgrading) = (backend, upgrade.is_some());
         let exchange = async move {
             match upgrading {
-                false => Upstream::exchange(to, attempt).await.map(|(resp, up)| (resp, Some(up))),
-                true => Box::pin(exchange_upgrade(to, attempt)).await.map(|resp| (resp, None)),
+                false => Upstream::exchange(to, attempt).await.map(|resp| resp.map(Inner::Dyno)),
+                true => Box::pin(exchange_upgrade(to, attempt)).await.map(|resp| resp.map(Inner::Upgraded)),
             }
         };
         // Pinned here and lent to `wait_on`, so the request's future holds
@@ -1033,14 +870,14 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
         };
         access.service_ms = started.elapsed().as_millis();
         match result {
-            Ok(Ok((mut resp, up))) => {
+            Ok(Ok(mut resp)) => {
                 debug!(app = %app, backend = %backend, status = resp.status().as_u16(), "routed");
                 access.status = resp.status().as_u16();
                 if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_side), Some(slot)) = (resp.status(), client_side, upgrade_slot) {
                     let dyno_side = hyper::upgrade::on(&mut resp);
                     tokio::spawn(join_upgraded(client_side, dyno_side, app.to_owned(), slot, state.upgrades.idle));
                 }
-                return resp.map(|body| RouterBody { inner: Inner::Dyno { body, upstream: up }, access: Some(access), clock: None });
+                return resp.map(|inner| RouterBody { inner, access: Some(access), clock: None });
             }
             Ok(Err(failure)) => {
                 // A dyno that refuses connections leaves the rotation at

@@ -30,6 +30,61 @@ struct RecordOut<'a> {
     cursors: Option<&'a HashMap<String, i64>>,
 }
 
+/// `{"line":{...},"from":"..."}`, the JSON serde_json makes of a
+/// [`RecordOut`] holding a line (and no cursors), with strings escaped a
+/// run of plain bytes at a time (serde_json's byte-at-a-time escaping was
+/// 5 % of the router's instructions, the record being its access lines).
+fn write_line_record(out: &mut impl Write, line: &LogLine, from: Option<&str>) -> std::io::Result<()> {
+    let mut n = itoa::Buffer::new();
+    out.write_all(b"{\"line\":{\"seq\":")?;
+    out.write_all(n.format(line.seq).as_bytes())?;
+    out.write_all(b",\"at_ns\":")?;
+    out.write_all(n.format(line.at_ns).as_bytes())?;
+    out.write_all(b",\"source\":\"")?;
+    out.write_all(line.source.as_str().as_bytes())?;
+    out.write_all(b"\",\"dyno\":")?;
+    write_json_str(out, &line.dyno)?;
+    out.write_all(b",\"text\":")?;
+    write_json_str(out, &line.text)?;
+    if line.stderr {
+        out.write_all(b",\"stderr\":true")?;
+    }
+    out.write_all(b"}")?;
+    if let Some(from) = from {
+        out.write_all(b",\"from\":")?;
+        write_json_str(out, from)?;
+    }
+    out.write_all(b"}")
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes (`"`, `\\` and
+/// control characters; everything else as it is).
+fn write_json_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    let bytes = s.as_bytes();
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    while let Some(at) = bytes[start..].iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        let at = start + at;
+        out.write_all(&bytes[start..at])?;
+        match bytes[at] {
+            b'"' => out.write_all(b"\\\"")?,
+            b'\\' => out.write_all(b"\\\\")?,
+            b'\n' => out.write_all(b"\\n")?,
+            b'\r' => out.write_all(b"\\r")?,
+            b'\t' => out.write_all(b"\\t")?,
+            0x08 => out.write_all(b"\\b")?,
+            0x0c => out.write_all(b"\\f")?,
+            c => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.write_all(&[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0xf)]])?;
+            }
+        }
+        start = at + 1;
+    }
+    out.write_all(&bytes[start..])?;
+    out.write_all(b"\"")
+}
+
 /// A record as read back.
 #[derive(Deserialize, Default)]
 struct Record {
@@ -142,7 +197,13 @@ impl Journal {
 
     fn write(&mut self, record: &RecordOut<'_>) {
         let Some(file) = self.file.as_mut() else { return };
-        let result = serde_json::to_writer(&mut *file, record).map_err(std::io::Error::from).and_then(|_| file.write_all(b"\n"));
+        let result = match record {
+            // A line's record, one per line taken in (every routed request
+            // writes one): written by hand, as serde_json writes it.
+            RecordOut { line: Some(line), from, cursors: None } => write_line_record(file, line, *from),
+            _ => serde_json::to_writer(&mut *file, record).map_err(std::io::Error::from),
+        }
+        .and_then(|_| file.write_all(b"\n"));
         self.dirty = true;
         if let Err(e) = result {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot write the log journal: history is kept in memory only");
@@ -216,5 +277,38 @@ impl Journal {
         let path = path_of(dir, app);
         let _ = std::fs::remove_file(previous_of(&path));
         let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::Source;
+
+    /// The hand-written record is byte for byte what serde_json writes, for
+    /// text with every kind of character a line can hold.
+    #[test]
+    fn a_line_record_is_written_as_serde_json_writes_it() {
+        let texts = ["", "plain", "at=info method=GET path=\"/a\\\\b\" host=\"x\"", "tab\tnl\ncr\r\u{8}\u{c}\u{1}\u{1f}\u{7f}", "ünïcödé ✓ 🚀", "\"\"\\\\"];
+        for (i, text) in texts.iter().enumerate() {
+            for (stderr, from) in [(false, None), (true, Some("c0ffee\"id")), (false, Some(""))] {
+                let line = LogLine {
+                    seq: u64::MAX - i as u64,
+                    at_ns: if i % 2 == 0 { -5 } else { i64::MAX },
+                    source: if stderr { Source::App } else { Source::Paas },
+                    dyno: format!("web.{i}\\"),
+                    text: (*text).to_owned(),
+                    stderr,
+                    cache: Default::default(),
+                };
+                let mut ours = Vec::new();
+                write_line_record(&mut ours, &line, from).unwrap();
+                let theirs = serde_json::to_vec(&RecordOut { line: Some(&line), from, cursors: None }).unwrap();
+                assert_eq!(String::from_utf8(ours.clone()).unwrap(), String::from_utf8(theirs).unwrap());
+                let back: Record = serde_json::from_slice(&ours).unwrap();
+                assert_eq!(back.line.as_ref(), Some(&line));
+                assert_eq!(back.from.as_deref(), from);
+            }
+        }
     }
 }

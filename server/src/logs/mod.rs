@@ -240,7 +240,7 @@ pub struct LogRouter {
 
 struct Inner {
     config: LogConfig,
-    apps: Mutex<HashMap<String, Arc<AppLog>>>,
+    apps: Mutex<crate::FastMap<String, Arc<AppLog>>>,
     /// The apps that exist: a log is made for these only, so a name nobody
     /// created costs nothing here.
     known: crate::known::KnownApps,

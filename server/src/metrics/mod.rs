@@ -57,7 +57,7 @@ pub struct Metrics {
 
 struct Inner {
     on: bool,
-    apps: Mutex<HashMap<String, AppMetrics>>,
+    apps: Mutex<crate::FastMap<String, AppMetrics>>,
     /// Minutes from this one on have changed since the last flush.
     unflushed_from: Mutex<i64>,
 }
@@ -68,7 +68,7 @@ fn unix_now() -> i64 {
 
 impl Metrics {
     pub fn new(on: bool) -> Self {
-        Self { inner: Arc::new(Inner { on, apps: Mutex::new(HashMap::new()), unflushed_from: Mutex::new(0) }) }
+        Self { inner: Arc::new(Inner { on, apps: Mutex::default(), unflushed_from: Mutex::new(0) }) }
     }
 
     pub fn on(&self) -> bool {
