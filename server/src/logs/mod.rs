@@ -339,7 +339,10 @@ impl LogRouter {
         }
         let Some(log) = self.app(app) else { return };
         let mut state = log.state.lock().expect("app log poisoned");
-        let mut batch = Vec::with_capacity(lines.len());
+        // Nobody to hand a batch to (no tail, no drain: most lines): none is
+        // made. Readers subscribe under the lock held here, so none misses one.
+        let handed = log.tx.receiver_count() > 0;
+        let mut batch = if handed { Vec::with_capacity(lines.len()) } else { Vec::new() };
         for mut line in lines {
             line.seq = state.next_seq;
             state.next_seq += 1;
@@ -358,7 +361,9 @@ impl LogRouter {
                 ring.pop_front();
             }
             journal.append(&line, cursor, cursors);
-            batch.push(line);
+            if handed {
+                batch.push(line);
+            }
         }
         if !batch.is_empty() {
             let _ = log.tx.send(Arc::new(Batch::new(batch)));

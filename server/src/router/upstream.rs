@@ -247,9 +247,11 @@ enum Parsed {
 }
 
 fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Parsed, String> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut fields);
-    let len = match parsed.parse(&buf[..]) {
+    // Left uninitialized: zeroing room for a hundred fields per answer
+    // cost more than parsing one.
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut parsed, &buf[..], &mut fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(format!("the dyno's answer has over {MAX_HEADERS} header fields")),
@@ -264,19 +266,28 @@ fn parse_head(buf: &mut BytesMut, head_only: bool) -> Result<Parsed, String> {
         buf.advance(len);
         return Ok(Parsed::Interim);
     }
-    // Where each field is in the head, to share the head's bytes rather
-    // than copy each value.
+    // Where each field is in the head (offsets fit: a head is at most
+    // MAX_HEAD), to share the head's bytes rather than copy each value;
+    // kept on the stack for the usual few fields.
     let base = buf.as_ptr() as usize;
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
     let count = parsed.headers.len();
+    let (mut few, mut many) = ([(0u32, 0u32, 0u32, 0u32); 24], Vec::new());
+    let spans: &mut [(u32, u32, u32, u32)] = if count <= few.len() {
+        &mut few[..count]
+    } else {
+        many.resize(count, (0, 0, 0, 0));
+        &mut many
+    };
+    let at = |part: &[u8]| (part.as_ptr() as usize - base) as u32;
     for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-        *span = (field.name.as_ptr() as usize - base, field.name.len(), field.value.as_ptr() as usize - base, field.value.len());
+        *span = (at(field.name.as_bytes()), field.name.len() as u32, at(field.value), field.value.len() as u32);
     }
     let http11 = parsed.version == Some(1);
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
     let (mut length, mut chunked, mut coded, mut close) = (None::<u64>, false, false, !http11);
-    for &(name_at, name_len, value_at, value_len) in &spans[..count] {
+    for &(name_at, name_len, value_at, value_len) in spans.iter() {
+        let (name_at, name_len, value_at, value_len) = (name_at as usize, name_len as usize, value_at as usize, value_len as usize);
         let name = HeaderName::from_bytes(&head[name_at..name_at + name_len]).map_err(|_| "the dyno's answer has an invalid header name".to_owned())?;
         let value = HeaderValue::from_maybe_shared(head.slice(value_at..value_at + value_len)).map_err(|_| format!("the dyno's answer has an invalid {name} header"))?;
         if name == header::CONTENT_LENGTH {
