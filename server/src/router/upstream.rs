@@ -71,11 +71,15 @@ impl Upstream {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    /// Sends `req` to the dyno at `addr` on an idle connection, or a new one
-    /// (also when a kept one fails as the request's head is written: the
-    /// dyno closed it, and read nothing of the request), and waits for the
-    /// answer's head. A request with a body is sent while the answer is
-    /// awaited: a dyno may answer before it has read it all.
+    /// Sends `req` to the dyno at `addr` on an idle connection, or a new one,
+    /// and waits for the answer's head. A request with a body is sent while
+    /// the answer is awaited: a dyno may answer before it has read it all.
+    ///
+    /// A kept connection the dyno closed as it was taken (its keep-alive
+    /// timeout) is left for another: when writing the request's head on it
+    /// fails (nothing was read), and, for a GET, HEAD or OPTIONS without a
+    /// body, when it ends with no answer at all; that request then goes on
+    /// a new connection, once (as nginx retries on a cached connection).
     pub(super) async fn exchange(addr: Endpoint, req: Request<ToDyno>) -> Result<Response<DynoBody>, Failure> {
         let (parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
@@ -88,8 +92,10 @@ impl Upstream {
             (true, false, Some(n)) => Added::Length(n),
             (true, false, None) => Added::Chunked,
         };
+        let again = !has_body && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let head_only = parts.method == Method::HEAD;
         let mut kept = pool_take(addr);
-        let mut up = loop {
+        loop {
             let reused = kept.is_some();
             let mut up = match kept.take() {
                 Some(up) => up,
@@ -102,37 +108,52 @@ impl Upstream {
             };
             write_head(&mut up.wbuf, &parts, added);
             match up.stream.write_all(&up.wbuf).await {
-                Ok(()) => break up,
-                Err(_) if reused => kept = pool_take(addr),
+                Ok(()) => {}
+                Err(_) if reused => {
+                    kept = pool_take(addr);
+                    continue;
+                }
                 Err(e) => return Err(Failure::Closed(format!("writing the request failed: {e}"))),
             }
-        };
-        let head_only = parts.method == Method::HEAD;
-        let (head, sent) = if has_body {
-            let Upstream { stream, rbuf, wbuf, .. } = &mut up;
-            let (mut reader, mut writer) = stream.split();
-            let sending = send_body(&mut writer, &mut body, added == Added::Chunked, wbuf);
-            let reading = read_head(&mut reader, rbuf, head_only);
-            tokio::pin!(sending, reading);
-            let mut sent = false;
-            loop {
-                tokio::select! {
-                    biased;
-                    head = &mut reading => break (head, sent),
-                    result = &mut sending, if !sent => match result {
-                        Ok(()) => sent = true,
-                        Err(e) => return Err(Failure::Closed(e)),
-                    },
+            let (head, sent) = if has_body {
+                let Upstream { stream, rbuf, wbuf, .. } = &mut up;
+                let (mut reader, mut writer) = stream.split();
+                let sending = send_body(&mut writer, &mut body, added == Added::Chunked, wbuf);
+                let reading = read_head(&mut reader, rbuf, head_only);
+                tokio::pin!(sending, reading);
+                // Whether the body was all sent (Some(true)), or writing it
+                // to the dyno failed (Some(false): its answer may have come).
+                let mut sent = None;
+                loop {
+                    tokio::select! {
+                        biased;
+                        head = &mut reading => break (head, sent == Some(true)),
+                        result = &mut sending, if sent.is_none() => match result {
+                            Ok(()) => sent = Some(true),
+                            Err(BodyFailed::Dyno(e)) => {
+                                tracing::debug!(addr = %addr, error = %e, "the request's body did not all go; reading the answer");
+                                sent = Some(false);
+                            }
+                            // Nobody waits for an answer.
+                            Err(BodyFailed::Client(e)) => return Err(Failure::Closed(e)),
+                        },
+                    }
                 }
+            } else {
+                (read_head(&mut up.stream, &mut up.rbuf, head_only).await, true)
+            };
+            match head {
+                Ok(head) => {
+                    let mut resp = Response::new(DynoBody { reusable: sent && head.keep_alive, framing: head.framing, up: Some(up) });
+                    *resp.status_mut() = head.status;
+                    *resp.headers_mut() = head.headers;
+                    return Ok(resp);
+                }
+                // A new connection next (kept is None).
+                Err(NoHead::Nothing(_)) if reused && again => {}
+                Err(NoHead::Nothing(e) | NoHead::Broken(e)) => return Err(Failure::Closed(e)),
             }
-        } else {
-            (read_head(&mut up.stream, &mut up.rbuf, head_only).await, true)
-        };
-        let head = head.map_err(Failure::Closed)?;
-        let mut resp = Response::new(DynoBody { reusable: sent && head.keep_alive, framing: head.framing, up: Some(up) });
-        *resp.status_mut() = head.status;
-        *resp.headers_mut() = head.headers;
-        Ok(resp)
+        }
     }
 }
 
@@ -171,12 +192,20 @@ fn write_head(out: &mut Vec<u8>, parts: &Parts, added: Added) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Why a request's body did not all go to the dyno.
+enum BodyFailed {
+    /// The client's side broke off.
+    Client(String),
+    /// Writing to the dyno failed (it may have answered and closed).
+    Dyno(String),
+}
+
 /// Copies the client's request body to the dyno (its trailers are not).
-async fn send_body(to: &mut (impl AsyncWrite + Unpin), body: &mut ToDyno, chunked: bool, buf: &mut Vec<u8>) -> Result<(), String> {
+async fn send_body(to: &mut (impl AsyncWrite + Unpin), body: &mut ToDyno, chunked: bool, buf: &mut Vec<u8>) -> Result<(), BodyFailed> {
     use http_body_util::BodyExt;
-    let written = |e: std::io::Error| format!("writing the request's body failed: {e}");
+    let written = |e: std::io::Error| BodyFailed::Dyno(format!("writing the request's body failed: {e}"));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("the client's request body broke off: {e}"))?;
+        let frame = frame.map_err(|e| BodyFailed::Client(format!("the client's request body broke off: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
         if data.is_empty() {
             continue;
@@ -206,24 +235,37 @@ struct Head {
     keep_alive: bool,
 }
 
+/// Why no answer head came.
+enum NoHead {
+    /// The connection ended before a byte of an answer.
+    Nothing(String),
+    /// It ended in one, or what came is not one.
+    Broken(String),
+}
+
 /// Reads until an answer's head is whole (past any `1xx` before it), and
 /// parses it; the bytes after it stay in `buf`.
-async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head_only: bool) -> Result<Head, String> {
+async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head_only: bool) -> Result<Head, NoHead> {
+    let mut answered = false;
     loop {
         if !buf.is_empty() {
-            match parse_head(buf, head_only)? {
+            answered = true;
+            match parse_head(buf, head_only).map_err(NoHead::Broken)? {
                 Parsed::Head(head) => return Ok(head),
                 Parsed::Interim => continue,
-                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024)),
+                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(NoHead::Broken(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024))),
                 Parsed::Partial => {}
             }
         }
-        match read_more(from, buf).await {
-            Ok(0) if buf.is_empty() => return Err("the connection closed before an answer".to_owned()),
-            Ok(0) => return Err("the connection closed in the middle of the answer's head".to_owned()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("reading the answer failed: {e}")),
-        }
+        let ended = match read_more(from, buf).await {
+            Ok(0) => "the connection closed".to_owned(),
+            Ok(_) => continue,
+            Err(e) => format!("reading the answer failed: {e}"),
+        };
+        return Err(match answered {
+            false => NoHead::Nothing(format!("{ended} before an answer")),
+            true => NoHead::Broken(format!("{ended} in the middle of the answer's head")),
+        });
     }
 }
 

@@ -1321,3 +1321,175 @@ async fn placement_constraints_are_checked_then_kept() {
     let n: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
     assert_eq!(n.as_array().unwrap().len(), 1, "{n}");
 }
+
+/// A dyno on loopback for the router's client: it reads each request (a
+/// body by its length or in chunks) and answers by path: `/echo` the body
+/// back with a length, `/chunked` in chunks with a trailer, `/close` until
+/// it closes, `/empty` 204, `/early` 413 before reading the body,
+/// `/idle-close` an answer after which it closes as a keep-alive timeout
+/// would (no `Connection: close`), `/then-drop` an answer after which it
+/// closes the connection on the next request without answering it (its
+/// keep-alive timeout as that request came). Its address and a count of
+/// the connections it took.
+async fn scripted_dyno() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut s = tokio::io::BufReader::new(s);
+                let mut drop_next = false;
+                loop {
+                    let mut line = String::new();
+                    if s.read_line(&mut line).await.unwrap_or(0) == 0 || drop_next {
+                        return;
+                    }
+                    let (method, path) = {
+                        let mut parts = line.split_whitespace();
+                        (parts.next().unwrap_or_default().to_owned(), parts.next().unwrap_or_default().to_owned())
+                    };
+                    let (mut length, mut chunked) = (0usize, false);
+                    loop {
+                        let mut h = String::new();
+                        s.read_line(&mut h).await.unwrap();
+                        let h = h.trim_end().to_ascii_lowercase();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("content-length: ") {
+                            length = v.parse().unwrap();
+                        }
+                        chunked |= h == "transfer-encoding: chunked";
+                    }
+                    if path == "/early" {
+                        let _ = s.get_mut().write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope").await;
+                        // A lingering close, as servers do: closing with the
+                        // body unread would reset the connection, and the
+                        // answer with it.
+                        let _ = s.get_mut().shutdown().await;
+                        let mut sink = vec![0u8; 64 * 1024];
+                        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(10), s.read(&mut sink)).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                        return;
+                    }
+                    let mut body = vec![0u8; length];
+                    s.read_exact(&mut body).await.unwrap();
+                    while chunked {
+                        let mut size = String::new();
+                        s.read_line(&mut size).await.unwrap();
+                        let n = usize::from_str_radix(size.trim_end(), 16).unwrap();
+                        let mut chunk = vec![0u8; n + 2];
+                        s.read_exact(&mut chunk).await.unwrap();
+                        body.extend_from_slice(&chunk[..n]);
+                        chunked = n > 0;
+                    }
+                    drop_next = path == "/then-drop";
+                    let w = s.get_mut();
+                    let head_only = method == "HEAD";
+                    let _ = match path.as_str() {
+                        "/chunked" => w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;x=y\r\n \r\n5\r\nworld\r\n0\r\nX-Sum: 1\r\n\r\n").await,
+                        "/close" => {
+                            let _ = w.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil ").await;
+                            let _ = w.write_all(b"close").await;
+                            return;
+                        }
+                        "/empty" => w.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await,
+                        "/idle-close" => {
+                            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye").await;
+                            return;
+                        }
+                        _ => {
+                            let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                            if !head_only {
+                                answer.extend_from_slice(&body);
+                            }
+                            w.write_all(&answer).await
+                        }
+                    };
+                }
+            });
+        }
+    });
+    (addr, taken)
+}
+
+/// The router's own client to dynos: bodies by length, in chunks, until
+/// the close, none; a dyno that answers before it reads the body; kept
+/// connections reused, and one the dyno closed meanwhile replaced without
+/// the request failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_frames_every_kind_of_body_and_keeps_its_connections_to_a_dyno() {
+    let f = Fast::start().await;
+    let (addr, taken) = scripted_dyno().await;
+    f.route_only("edge-client");
+    f.p().routes.set("edge-client", vec![Endpoint::new(addr)]);
+    let http = f.http();
+    let url = |path: &str| format!("http://{}{path}", f.p().router_addr);
+    let host = "edge-client.localhost";
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+
+    // A body with a length, and one streamed (chunked to the router, and
+    // from it to the dyno), come back whole.
+    let r = http.post(url("/echo")).header("Host", host).body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), big.as_slice(), "a body with a length, echoed");
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(70_000).map(|c| Ok(c.to_vec())).collect();
+    let r = http.post(url("/echo")).header("Host", host).body(reqwest::Body::wrap_stream(futures_util::stream::iter(pieces))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), big.as_slice(), "a streamed body, echoed");
+
+    // Answers in chunks (their extension and trailer dropped), until the
+    // close, and without a body.
+    let r = http.get(url("/chunked")).header("Host", host).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "hello world".to_owned()));
+    let r = http.get(url("/close")).header("Host", host).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "until close".to_owned()));
+    let r = http.get(url("/empty")).header("Host", host).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (204, String::new()));
+    let r = http.head(url("/echo")).header("Host", host).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+
+    // A dyno that answers before it has read a large body: its answer.
+    let r = http.post(url("/early")).header("Host", host).body(vec![b'x'; 4 << 20]).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (413, "nope".to_owned()));
+
+    // Kept connections carry request after request.
+    let before = taken.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..30 {
+        let r = http.get(url("/echo")).header("Host", host).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+    }
+    let opened = taken.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(opened <= 2, "30 requests in a row opened {opened} connections to the dyno");
+
+    // The dyno closes a connection after its answer, as its keep-alive
+    // timeout would: the next requests, on the one dyno, are all served.
+    for i in 0..10 {
+        let r = http.get(url("/idle-close")).header("Host", host).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, "bye".to_owned()), "request {i}");
+        let r = http.get(url("/echo")).header("Host", host).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the request after close {i}");
+    }
+    // The dyno closes a kept connection as a request comes on it: a GET
+    // goes again on a new connection (there is no other dyno); a POST,
+    // which may have been acted on, is answered 502.
+    for i in 0..5 {
+        let r = http.get(url("/then-drop")).header("Host", host).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        let r = http.get(url("/echo")).header("Host", host).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the GET the dyno dropped {i}");
+    }
+    let r = http.get(url("/then-drop")).header("Host", host).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.post(url("/echo")).header("Host", host).body("once").send().await.unwrap();
+    assert_eq!(r.status(), 502, "a POST is not sent twice");
+    assert_eq!(f.p().routes.get("edge-client"), vec![Endpoint::new(addr)], "the dyno stayed in the rotation");
+}
