@@ -76,10 +76,10 @@ impl Upstream {
     /// the answer is awaited: a dyno may answer before it has read it all.
     ///
     /// A kept connection the dyno closed as it was taken (its keep-alive
-    /// timeout) is left for another: when writing the request's head on it
-    /// fails (nothing was read), and, for a GET, HEAD or OPTIONS without a
-    /// body, when it ends with no answer at all; that request then goes on
-    /// a new connection, once (as nginx retries on a cached connection).
+    /// timeout) is left for another when writing the request's head on it
+    /// fails (nothing was read). One that ends with no answer after the
+    /// request went is the dyno's failure ([`Failure::Closed`]): the router
+    /// sends a GET again from its copy, and no other request.
     pub(super) async fn exchange(addr: Endpoint, req: Request<ToDyno>) -> Result<Response<DynoBody>, Failure> {
         let (parts, mut body) = req.into_parts();
         let has_body = !body.is_end_stream();
@@ -92,7 +92,6 @@ impl Upstream {
             (true, false, Some(n)) => Added::Length(n),
             (true, false, None) => Added::Chunked,
         };
-        let again = !has_body && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let head_only = parts.method == Method::HEAD;
         let mut kept = pool_take(addr);
         loop {
@@ -149,9 +148,7 @@ impl Upstream {
                     *resp.headers_mut() = head.headers;
                     return Ok(resp);
                 }
-                // A new connection next (kept is None).
-                Err(NoHead::Nothing(_)) if reused && again => {}
-                Err(NoHead::Nothing(e) | NoHead::Broken(e)) => return Err(Failure::Closed(e)),
+                Err(e) => return Err(Failure::Closed(e.0)),
             }
         }
     }
@@ -236,12 +233,7 @@ struct Head {
 }
 
 /// Why no answer head came.
-enum NoHead {
-    /// The connection ended before a byte of an answer.
-    Nothing(String),
-    /// It ended in one, or what came is not one.
-    Broken(String),
-}
+struct NoHead(String);
 
 /// Reads until an answer's head is whole (past any `1xx` before it), and
 /// parses it; the bytes after it stay in `buf`.
@@ -250,10 +242,10 @@ async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head
     loop {
         if !buf.is_empty() {
             answered = true;
-            match parse_head(buf, head_only).map_err(NoHead::Broken)? {
+            match parse_head(buf, head_only).map_err(NoHead)? {
                 Parsed::Head(head) => return Ok(head),
                 Parsed::Interim => continue,
-                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(NoHead::Broken(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024))),
+                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(NoHead(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024))),
                 Parsed::Partial => {}
             }
         }
@@ -262,10 +254,8 @@ async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head
             Ok(_) => continue,
             Err(e) => format!("reading the answer failed: {e}"),
         };
-        return Err(match answered {
-            false => NoHead::Nothing(format!("{ended} before an answer")),
-            true => NoHead::Broken(format!("{ended} in the middle of the answer's head")),
-        });
+        let when = if answered { "in the middle of the answer's head" } else { "before an answer" };
+        return Err(NoHead(format!("{ended} {when}")));
     }
 }
 

@@ -1479,8 +1479,8 @@ async fn the_router_frames_every_kind_of_body_and_keeps_its_connections_to_a_dyn
         assert_eq!(r.status(), 200, "the request after close {i}");
     }
     // The dyno closes a kept connection as a request comes on it: a GET
-    // goes again on a new connection (there is no other dyno); a POST,
-    // which may have been acted on, is answered 502.
+    // is sent again (to the same dyno: there is no other); a POST, which
+    // may have been acted on, is answered 502.
     for i in 0..5 {
         let r = http.get(url("/then-drop")).header("Host", host).send().await.unwrap();
         assert_eq!(r.status(), 200, "request {i}");
