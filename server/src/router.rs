@@ -344,7 +344,7 @@ fn text(v: &HeaderValue) -> &str {
 /// `s` with `\` and `"` escaped, appended to `out`.
 fn quote_into(out: &mut String, mut s: &str) {
     // A run at a time: most values have nothing to escape.
-    while let Some(at) = s.find(['\\', '"']) {
+    while let Some(at) = s.bytes().position(|b| b == b'\\' || b == b'"') {
         out.push_str(&s[..at]);
         out.push('\\');
         out.push_str(&s[at..=at]);
@@ -1134,6 +1134,15 @@ mod tests {
         assert_eq!(again.uri(), "/a/b?c=d:e&f");
         assert_eq!(again.version(), parts.version);
         assert_eq!(again.headers(), &parts.headers, "every header, in order, values with colons whole");
+    }
+
+    #[test]
+    fn quoted_values_escape_backslashes_and_quotes_only() {
+        let mut out = String::from("x=");
+        quote_into(&mut out, r#"a"b\c ü "" "#);
+        assert_eq!(out, r#"x=a\"b\\c ü \"\" "#);
+        quote_into(&mut out, "");
+        assert_eq!(out, r#"x=a\"b\\c ü \"\" "#);
     }
 
     #[test]

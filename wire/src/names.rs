@@ -144,17 +144,34 @@ impl Hostname {
 
     /// Whether `s` follows the rules [`Self::parse`] checks, without
     /// allocating (the router asks on every request).
+    /// In one pass over its bytes: at most 253 of them, two labels or
+    /// more, each of 1 to 63 of `[a-z0-9-]` neither starting nor ending
+    /// with `-`, the last not all digits.
     pub fn is_valid(s: &str) -> bool {
         let name = s.strip_prefix("*.").unwrap_or(s);
-        let label_ok = |l: &str| {
-            let b = l.as_bytes();
-            (1..=63).contains(&b.len())
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        };
-        let top_ok = name.rsplit('.').next().is_some_and(|t| !t.bytes().all(|c| c.is_ascii_digit()));
-        s.len() <= 253 && name.contains('.') && name.split('.').all(label_ok) && top_ok
+        if s.len() > 253 {
+            return false;
+        }
+        // Dots seen, the current label's length, its last byte, whether it
+        // is all digits so far.
+        let (mut dots, mut len, mut last, mut digits) = (0, 0, b'.', true);
+        for &c in name.as_bytes() {
+            if c == b'.' {
+                if len == 0 || last == b'-' {
+                    return false;
+                }
+                (dots, len, digits) = (dots + 1, 0, true);
+            } else {
+                let allowed = c.is_ascii_lowercase() || c.is_ascii_digit() || (c == b'-' && len > 0);
+                if !allowed || len == 63 {
+                    return false;
+                }
+                len += 1;
+                digits &= c.is_ascii_digit();
+            }
+            last = c;
+        }
+        dots > 0 && len > 0 && last != b'-' && !digits
     }
 
     /// For `*.example.com`, `example.com`: the domain it covers one level under.
@@ -213,6 +230,33 @@ impl ProcessType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass check says what the rules said as written before it
+    /// (by labels), for every string of up to five bytes from an alphabet
+    /// that meets every rule's edge, and for long ones.
+    #[test]
+    fn a_hostname_is_checked_in_one_pass_as_by_its_labels() {
+        fn by_labels(s: &str) -> bool {
+            let name = s.strip_prefix("*.").unwrap_or(s);
+            let label_ok = |l: &str| {
+                let b = l.as_bytes();
+                (1..=63).contains(&b.len()) && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-') && b[0] != b'-' && b[b.len() - 1] != b'-'
+            };
+            let top_ok = name.rsplit('.').next().is_some_and(|t| !t.bytes().all(|c| c.is_ascii_digit()));
+            s.len() <= 253 && name.contains('.') && name.split('.').all(label_ok) && top_ok
+        }
+        let alphabet = ["a", "1", "-", ".", "*", "A", " "];
+        let (mut level, mut strings) = (vec![String::new()], vec![String::new()]);
+        for _ in 0..5 {
+            level = level.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            strings.extend(level.iter().cloned());
+        }
+        let label = "a".repeat(63);
+        strings.extend([format!("{label}.com"), format!("{label}a.com"), format!("*.{label}.b"), [label.as_str(); 4].join("."), [label.as_str(); 5].join(".")]);
+        for s in &strings {
+            assert_eq!(Hostname::is_valid(s), by_labels(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn hostnames() {
