@@ -238,7 +238,12 @@ pub async fn serve<F, S, B>(
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new()).max_buf_size(limits.max_header_bytes.max(8192)).keep_alive(true);
             let heads = match S::TIMES_HEADS {
-                true => Some((clock, limits.header_timeout)),
+                true => {
+                    // hyper's own (on by default with a timer) would set a
+                    // timer on every request again.
+                    http.header_read_timeout(None);
+                    Some((clock, limits.header_timeout))
+                }
                 false => {
                     http.header_read_timeout(limits.header_timeout);
                     None

@@ -626,7 +626,9 @@ pub fn forward_headers(
     headers.insert(&X_FORWARDED_HOST, host);
     headers.insert(&X_FORWARDED_PORT, port);
     headers.insert(&X_REQUEST_ID, request_id.clone());
-    headers.insert(&X_REQUEST_START, HeaderValue::from(u64::try_from(start).unwrap_or(u64::MAX)));
+    // One allocation (`HeaderValue::from(u64)` makes two).
+    let start = HeaderValue::from_str(itoa::Buffer::new().format(u64::try_from(start).unwrap_or(u64::MAX))).expect("digits are a valid header value");
+    headers.insert(&X_REQUEST_START, start);
     request_id
 }
 
@@ -781,9 +783,10 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
     }
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let fwd = req.headers().get(&X_FORWARDED_FOR).map_or("", text);
-    let mut access = Access::new(state.clone(), app.clone(), req.method(), path, host, text(&request_id), fwd);
+    let mut access = Access::new(state.clone(), app, req.method(), path, host, text(&request_id), fwd);
     drop(request_id);
-    let app = app.as_str();
+    // Borrowed from the record (its other fields change as the request goes).
+    let app = access.app.as_str();
     // Maintenance mode: the dynos keep running, the web gets a page.
     if let Some(custom) = state.routes.maintenance(app) {
         let page = maintenance_page(app, custom);

@@ -323,20 +323,15 @@ impl LogRouter {
     /// tail and drain. `cursor` is the container it came from and its time
     /// there, for followers resuming after a restart.
     fn push(&self, app: &str, line: LogLine, cursor: Option<&str>) {
-        self.push_lines(app, vec![line], cursor);
+        self.push_lines(app, std::iter::once(line), cursor);
     }
 
     /// Takes lines in as [`Self::push`] does, and hands them on as one batch.
-    fn push_lines(&self, app: &str, mut lines: Vec<LogLine>, cursor: Option<&str>) {
-        for line in &mut lines {
-            if line.text.len() > MAX_LINE_BYTES {
-                let mut cut = MAX_LINE_BYTES;
-                while !line.text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                line.text.truncate(cut);
-            }
-        }
+    fn push_lines<L: IntoIterator<Item = LogLine>>(&self, app: &str, lines: L, cursor: Option<&str>)
+    where
+        L::IntoIter: ExactSizeIterator,
+    {
+        let lines = lines.into_iter();
         let Some(log) = self.app(app) else { return };
         let mut state = log.state.lock().expect("app log poisoned");
         // Nobody to hand a batch to (no tail, no drain: most lines): none is
@@ -344,6 +339,13 @@ impl LogRouter {
         let handed = log.tx.receiver_count() > 0;
         let mut batch = if handed { Vec::with_capacity(lines.len()) } else { Vec::new() };
         for mut line in lines {
+            if line.text.len() > MAX_LINE_BYTES {
+                let mut cut = MAX_LINE_BYTES;
+                while !line.text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.text.truncate(cut);
+            }
             line.seq = state.next_seq;
             state.next_seq += 1;
             if let Some(cid) = cursor {

@@ -150,7 +150,7 @@ async fn a_chunk_reader_that_falls_behind_batches_is_told_how_many_lines_it_lost
     let mut slow = logs.tail("shop", Filter::default(), 0, None, true);
     // Batches of three lines: the reader loses the oldest 10 batches (30 lines).
     for i in 0..TAIL_BUFFER + 10 {
-        logs.push_lines("shop", (0..3).map(|j| app_line("web.1", &format!("{i}.{j}"))).collect(), None);
+        logs.push_lines("shop", (0..3).map(|j| app_line("web.1", &format!("{i}.{j}"))).collect::<Vec<_>>(), None);
     }
     let mut text = String::new();
     while text.lines().count() < 1 + 3 * TAIL_BUFFER {
