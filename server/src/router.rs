@@ -443,67 +443,22 @@ fn recorded(resp: Response<RouterBody>, access: Access) -> Response<RouterBody> 
 /// request without one, sent again).
 type ToDyno = Either<Incoming, Empty<Bytes>>;
 
-/// A request's head kept to send it again (a GET lost after it was sent):
-/// its target and headers copied into one buffer (a clone of its parts
-/// costs an allocation per header value, and a request is rarely sent
-/// again).
-struct Spare {
-    method: Method,
-    version: axum::http::Version,
-    /// The target, then `name:value` per header, each line ended by `\n`
-    /// (which neither a name nor a value can hold; a name holds no `:`).
-    text: Vec<u8>,
-}
-
-impl Spare {
-    fn of(parts: &axum::http::request::Parts) -> Self {
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let size = target.len() + 1 + parts.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum::<usize>();
-        let mut text = Vec::with_capacity(size);
-        text.extend_from_slice(target.as_bytes());
-        text.push(b'\n');
-        for (name, value) in &parts.headers {
-            text.extend_from_slice(name.as_str().as_bytes());
-            text.push(b':');
-            text.extend_from_slice(value.as_bytes());
-            text.push(b'\n');
-        }
-        Self { method: parts.method.clone(), version: parts.version, text }
-    }
-
-    /// The request again, without a body (None only if the copy does not
-    /// read back, which it always does).
-    fn request(&self) -> Option<Request<ToDyno>> {
-        let mut lines = self.text.split(|&b| b == b'\n');
-        let uri = Uri::try_from(lines.next()?).ok()?;
-        let mut req = Request::new(Either::Right(Empty::new()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = uri;
-        *req.version_mut() = self.version;
-        for line in lines.filter(|l| !l.is_empty()) {
-            let colon = line.iter().position(|&b| b == b':')?;
-            let name = HeaderName::from_bytes(&line[..colon]).ok()?;
-            req.headers_mut().append(name, HeaderValue::from_bytes(&line[colon + 1..]).ok()?);
-        }
-        Some(req)
-    }
-}
-
 /// What went wrong on the way to a dyno.
 enum Failure {
-    /// No connection: the request was not sent, and is given back.
-    Refused(std::io::Error, Box<Request<ToDyno>>),
+    /// No connection: the request was not sent.
+    Refused(std::io::Error),
     /// The connection failed or closed before an answer.
     Closed(String),
 }
 
 /// Sends an `Upgrade` request on a connection of its own, which goes on
 /// in a task of its own to hand over the upgraded stream.
-async fn exchange_upgrade(addr: Endpoint, req: Request<ToDyno>) -> Result<Response<Incoming>, Failure> {
-    let stream = match Upstream::open(addr).await {
-        Ok(s) => s,
-        Err(e) => return Err(Failure::Refused(e, Box::new(req))),
-    };
+async fn exchange_upgrade(addr: Endpoint, parts: &axum::http::request::Parts, body: ToDyno) -> Result<Response<Incoming>, Failure> {
+    let stream = Upstream::open(addr).await.map_err(Failure::Refused)?;
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.headers_mut() = parts.headers.clone();
     let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| Failure::Closed(e.to_string()))?;
     tokio::spawn(conn.with_upgrades());
     send.send_request(req).await.map_err(|e| Failure::Closed(e.to_string()))
@@ -828,23 +783,18 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
     if !parts.headers.contains_key(header::HOST) {
         parts.headers.insert(header::HOST, host_header.clone());
     }
-    // A copy to send again if the first try was sent and lost (a request
-    // not sent at all comes back whole).
-    let spare = (retryable && idempotent).then(|| Spare::of(&parts));
-    let mut next = Some(Request::from_parts(parts, Either::Left(body)));
+    // The head stays here, lent to each try: only a request without a
+    // body is tried again (its body is then none).
+    let mut body = Some(Either::Left(body));
     let mut tried = Vec::new();
     loop {
         access.dyno = Some(state.routes.name_of(backend));
-        let Some(attempt) = next.take().or_else(|| spare.as_ref().and_then(Spare::request)) else {
-            // Not reached: a request is only tried again with one of the two.
-            let message = format!("{app}'s dyno did not answer. See `paas ps -a {app}`.");
-            return router_error(access, ("H13", "Connection closed without response"), (StatusCode::BAD_GATEWAY, "Bad gateway"), message);
-        };
-        let (to, upgrading) = (backend, upgrade.is_some());
+        let attempt = body.take().unwrap_or_else(|| Either::Right(Empty::new()));
+        let (to, upgrading, head) = (backend, upgrade.is_some(), &parts);
         let exchange = async move {
             match upgrading {
-                false => Upstream::exchange(to, attempt).await.map(|resp| resp.map(Inner::Dyno)),
-                true => Box::pin(exchange_upgrade(to, attempt)).await.map(|resp| resp.map(Inner::Upgraded)),
+                false => Upstream::exchange(to, head, attempt).await.map(|resp| resp.map(Inner::Dyno)),
+                true => Box::pin(exchange_upgrade(to, head, attempt)).await.map(|resp| resp.map(Inner::Upgraded)),
             }
         };
         // Pinned here and lent to `wait_on`, so the request's future holds
@@ -889,10 +839,9 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
                 // was refused, or is a GET (HEAD, OPTIONS) whose connection
                 // closed before an answer (a dyno stopping under it).
                 let refused = match failure {
-                    Failure::Refused(e, unsent) => {
+                    Failure::Refused(e) => {
                         debug!(app = %app, backend = %backend, error = %e, "dyno refused the connection");
                         state.routes.remove(app, backend);
-                        next = Some(*unsent);
                         true
                     }
                     Failure::Closed(e) => {
@@ -1118,25 +1067,6 @@ mod tests {
         assert_eq!(h["x-real-ip"], "203.0.113.9", "a trusted proxy's word is kept");
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(id, "abcdefghij0123456789-valid");
-    }
-
-    #[test]
-    fn a_spare_reads_back_as_the_request_it_copied() {
-        let req = Request::builder()
-            .method(Method::OPTIONS)
-            .uri("/a/b?c=d:e&f")
-            .header("host", "app.localhost:8080")
-            .header("x-custom", "one: two")
-            .header("accept", "text/html")
-            .header("accept", "*/*")
-            .body(())
-            .unwrap();
-        let (parts, ()) = req.into_parts();
-        let again = Spare::of(&parts).request().expect("reads back");
-        assert_eq!(again.method(), Method::OPTIONS);
-        assert_eq!(again.uri(), "/a/b?c=d:e&f");
-        assert_eq!(again.version(), parts.version);
-        assert_eq!(again.headers(), &parts.headers, "every header, in order, values with colons whole");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use super::{Failure, ToDyno};
 use crate::runtime::Endpoint;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -80,8 +80,7 @@ impl Upstream {
     /// fails (nothing was read). One that ends with no answer after the
     /// request went is the dyno's failure ([`Failure::Closed`]): the router
     /// sends a GET again from its copy, and no other request.
-    pub(super) async fn exchange(addr: Endpoint, req: Request<ToDyno>) -> Result<Response<DynoBody>, Failure> {
-        let (parts, mut body) = req.into_parts();
+    pub(super) async fn exchange(addr: Endpoint, parts: &Parts, mut body: ToDyno) -> Result<Response<DynoBody>, Failure> {
         let has_body = !body.is_end_stream();
         let length = parts.headers.contains_key(header::CONTENT_LENGTH);
         // A body without a length (its `Transfer-Encoding` is the client's
@@ -102,10 +101,10 @@ impl Upstream {
                 // would otherwise make every request's future larger.
                 None => match Box::pin(Self::connect(addr)).await {
                     Ok(up) => up,
-                    Err(e) => return Err(Failure::Refused(e, Box::new(Request::from_parts(parts, body)))),
+                    Err(e) => return Err(Failure::Refused(e)),
                 },
             };
-            write_head(&mut up.wbuf, &parts, added);
+            write_head(&mut up.wbuf, parts, added);
             match up.stream.write_all(&up.wbuf).await {
                 Ok(()) => {}
                 Err(_) if reused => {
@@ -601,6 +600,7 @@ fn pool_put(up: Upstream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Request;
 
     /// Feeds `wire` to a chunk reader `step` bytes at a time; what it read.
     fn dechunk(wire: &[u8], step: usize) -> Result<(Vec<u8>, Chunks, usize), &'static str> {
