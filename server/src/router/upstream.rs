@@ -670,6 +670,65 @@ mod tests {
         assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Le", false).err().as_deref(), Some("partial"));
     }
 
+    /// What a dyno sends is the app's to choose: mangled answers (bytes
+    /// changed, cut, repeated) are parsed or refused, never a panic, and a
+    /// chunked body never yields more than was sent.
+    #[test]
+    fn mangled_answers_from_a_dyno_are_refused_or_read_never_a_panic() {
+        let seeds: [&[u8]; 4] = [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+            b"HTTP/1.0 304 Not Modified\r\nConnection: keep-alive, close\r\nContent-Length: 12\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\nxy",
+        ];
+        // xorshift: the same cases on every run.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below.max(1) as u64) as usize
+        };
+        let specials = b"\r\n:;, 0fF-\x00\x7f\xff";
+        for case in 0..20_000 {
+            let mut wire = seeds[case % seeds.len()].to_vec();
+            for _ in 0..1 + next(4) {
+                if wire.is_empty() {
+                    wire.push(b'H');
+                }
+                let at = next(wire.len());
+                match next(4) {
+                    0 => wire[at] = specials[next(specials.len())],
+                    1 => wire.truncate(at),
+                    2 => wire.insert(at, specials[next(specials.len())]),
+                    _ => {
+                        let piece = wire[at..(at + next(8)).min(wire.len())].to_vec();
+                        wire.splice(at..at, piece);
+                    }
+                }
+            }
+            let mut buf = BytesMut::from(&wire[..]);
+            let head = loop {
+                match parse_head(&mut buf, case % 7 == 0) {
+                    Ok(Parsed::Interim) => continue,
+                    Ok(Parsed::Head(head)) => break Some(head),
+                    Ok(Parsed::Partial) | Err(_) => break None,
+                }
+            };
+            if let Some(Head { framing: Framing::Chunked(mut chunks), .. }) = head {
+                let sent = buf.len();
+                let (mut got, mut pieces) = (0, BytesMut::new());
+                for piece in buf.chunks(1 + next(5)) {
+                    pieces.extend_from_slice(piece);
+                    while let Ok(Some(data)) = chunks.next(&mut pieces) {
+                        got += data.len();
+                    }
+                }
+                assert!(got <= sent, "case {case}: {got} bytes out of {sent}");
+            }
+        }
+    }
+
     #[test]
     fn a_request_head_is_written_in_origin_form_with_its_body_framed() {
         let (mut parts, ()) = Request::builder().method("POST").uri("/a?b=c").header("host", "x.example").header("x-y", "z").body(()).unwrap().into_parts();
