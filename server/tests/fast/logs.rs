@@ -143,7 +143,7 @@ async fn dyno_output_and_platform_events_reach_history_tails_and_sse() {
     assert_eq!(status, 200);
     let access = f.wait_history("/apps/logs-tail/logs?ps=router", "paas[router]").await;
     let record = access.iter().find(|l| l.contains("paas[router]")).unwrap();
-    for part in ["at=info method=GET path=\"/\"", "host=\"logs-tail.localhost\"", "dyno=web.1", "status=200", "request_id=", "bytes="] {
+    for part in ["at=info method=GET path=\"/\" host=", "fwd=\"127.0.0.1\" dyno=web.1 connect=", "ms service=", "ms status=200 bytes=", " protocol=http", "host=\"logs-tail.localhost\"", "dyno=web.1", "status=200", "request_id=", "bytes="] {
         assert!(record.contains(part), "{part:?} in {record}");
     }
 
