@@ -464,12 +464,13 @@ enum Failure {
 
 /// Sends an `Upgrade` request on a connection of its own, which goes on
 /// in a task of its own to hand over the upgraded stream.
-async fn exchange_upgrade(addr: Endpoint, parts: &axum::http::request::Parts, body: ToDyno) -> Result<Response<Incoming>, Failure> {
+async fn exchange_upgrade(addr: Endpoint, parts: &axum::http::request::Parts, set: &Forwarded, body: ToDyno) -> Result<Response<Incoming>, Failure> {
     let stream = Upstream::open(addr).await.map_err(Failure::Refused)?;
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = parts.uri.clone();
     *req.headers_mut() = parts.headers.clone();
+    set.insert_into(req.headers_mut());
     let (mut send, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| Failure::Closed(e.to_string()))?;
     tokio::spawn(conn.with_upgrades());
     send.send_request(req).await.map_err(|e| Failure::Closed(e.to_string()))
@@ -504,6 +505,9 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
+/// The headers the router sets: a client's own are dropped.
+static SET_BY_ROUTER: [&HeaderName; 6] = [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &X_FORWARDED_PORT, &X_REQUEST_ID, &X_REQUEST_START];
+
 /// A client connection's peer, with its address as a header value made
 /// once for all the requests on the connection.
 #[derive(Debug, Clone)]
@@ -519,26 +523,60 @@ impl Peer {
     }
 }
 
-/// Rewrites a request's headers for the dyno: drops hop-by-hop headers
-/// (and those `Connection` names); sets `X-Forwarded-For` from the peer,
-/// keeping a client-sent chain only when the peer is a trusted proxy;
-/// `X-Forwarded-Proto`, `-Host`, `-Port`; `X-Request-Id` (a valid incoming
-/// one kept, else new) and `X-Request-Start` (Unix milliseconds). Returns
-/// the request id.
-pub fn forward_headers(
-    headers: &mut axum::http::HeaderMap,
-    peer: &Peer,
-    trusted: &[IpAddr],
-    host: HeaderValue,
-    port: HeaderValue,
-) -> HeaderValue {
-    // Which hop-by-hop headers the request has, in one look over its
-    // headers (most have none, or `Connection` alone): only those are
-    // looked up again to go.
+/// What the router sets on a request for its dyno (see [`forwarded`]):
+/// written after the request's own headers by the router's client, or put
+/// in its header map ([`Forwarded::insert_into`]) for hyper's (upgrades).
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    /// `X-Forwarded-For` (none when a trusted proxy's chain made an
+    /// invalid one).
+    pub for_: Option<HeaderValue>,
+    pub proto: HeaderValue,
+    pub host: HeaderValue,
+    pub port: HeaderValue,
+    pub request_id: HeaderValue,
+    pub start: HeaderValue,
+}
+
+impl Forwarded {
+    /// The headers, in the order they are written.
+    pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> + '_ {
+        let set = [
+            (&X_FORWARDED_PROTO, &self.proto),
+            (&X_FORWARDED_HOST, &self.host),
+            (&X_FORWARDED_PORT, &self.port),
+            (&X_REQUEST_ID, &self.request_id),
+            (&X_REQUEST_START, &self.start),
+        ];
+        self.for_.as_ref().map(|v| (&X_FORWARDED_FOR, v)).into_iter().chain(set)
+    }
+
+    pub fn insert_into(&self, headers: &mut axum::http::HeaderMap) {
+        for (name, value) in self.fields() {
+            headers.insert(name, value.clone());
+        }
+    }
+}
+
+/// Readies a request's headers for the dyno: drops hop-by-hop headers
+/// (and those `Connection` names) and the client's own versions of what
+/// the router sets, and says what it sets: `X-Forwarded-For` from the
+/// peer, keeping a client-sent chain only when the peer is a trusted
+/// proxy; `X-Forwarded-Proto` (`http`), `-Host`, `-Port`; `X-Request-Id`
+/// (a valid incoming one kept, else new) and `X-Request-Start` (Unix
+/// milliseconds). Inserting them here cost the request's header map a
+/// growth and six inserts; the router's client writes them instead.
+pub fn forwarded(headers: &mut axum::http::HeaderMap, peer: &Peer, trusted: &[IpAddr], host: HeaderValue, port: HeaderValue) -> Forwarded {
+    // Which hop-by-hop headers, and which of the router's, the request
+    // has, in one look over its headers (most have none, or `Connection`
+    // alone): only those are looked up again to go.
     let mut present = 0u16;
+    let mut ours = 0u8;
     for name in headers.keys() {
         if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
             present |= 1 << i;
+        } else if let Some(i) = SET_BY_ROUTER.iter().position(|h| *h == name) {
+            ours |= 1 << i;
         }
     }
     if present & 1 != 0 {
@@ -562,10 +600,8 @@ pub fn forward_headers(
             headers.remove(name);
         }
     }
-    // Room for the six set below at once, not one growth at a time.
-    headers.reserve(6);
     let trusted_peer = trusted.contains(&peer.ip);
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let for_ = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) if trusted_peer => owned_header(format!("{prev}, {}", peer.ip)),
         _ => Some(peer.header.clone()),
     };
@@ -583,19 +619,23 @@ pub fn forward_headers(
                 .expect("a uuid is a valid header value")
         }
     };
+    // Whatever the client sent of these goes: the router's stand alone
+    // (the client's, read above, went into them).
+    for (i, name) in SET_BY_ROUTER.iter().enumerate() {
+        if ours & (1 << i) != 0 {
+            headers.remove(*name);
+        }
+    }
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    match forwarded_for {
-        Some(v) => headers.insert(&X_FORWARDED_FOR, v),
-        None => headers.remove(&X_FORWARDED_FOR),
-    };
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    headers.insert(&X_FORWARDED_HOST, host);
-    headers.insert(&X_FORWARDED_PORT, port);
-    headers.insert(&X_REQUEST_ID, request_id.clone());
-    // One allocation (`HeaderValue::from(u64)` makes two).
     let start = HeaderValue::from_str(itoa::Buffer::new().format(u64::try_from(start).unwrap_or(u64::MAX))).expect("digits are a valid header value");
-    headers.insert(&X_REQUEST_START, start);
-    request_id
+    Forwarded { for_, proto: HeaderValue::from_static("http"), host, port, request_id, start }
+}
+
+/// [`forwarded`], inserted into the headers; the request id.
+pub fn forward_headers(headers: &mut axum::http::HeaderMap, peer: &Peer, trusted: &[IpAddr], host: HeaderValue, port: HeaderValue) -> HeaderValue {
+    let set = forwarded(headers, peer, trusted, host, port);
+    set.insert_into(headers);
+    set.request_id
 }
 
 /// A header value made from a string without copying it.
@@ -739,18 +779,17 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
         Some(h) => HeaderValue::from(h.port),
         None => state.port_header.clone(),
     };
-    let request_id = forward_headers(req.headers_mut(), &peer, &state.trusted, host_header.clone(), port);
+    let mut set = forwarded(req.headers_mut(), &peer, &state.trusted, host_header.clone(), port);
     if https.is_some() {
-        req.headers_mut().insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        set.proto = HeaderValue::from_static("https");
     }
     if let Some(protocol) = &upgrade {
         req.headers_mut().insert(header::UPGRADE, protocol.clone());
         req.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let fwd = req.headers().get(&X_FORWARDED_FOR).map_or("", text);
-    let mut access = Access::new(state.clone(), app, req.method(), path, host, text(&request_id), fwd);
-    drop(request_id);
+    let fwd = set.for_.as_ref().map_or("", text);
+    let mut access = Access::new(state.clone(), app, req.method(), path, host, text(&set.request_id), fwd);
     // Borrowed from the record (its other fields change as the request goes).
     let app = access.app.as_str();
     // Maintenance mode: the dynos keep running, the web gets a page.
@@ -801,11 +840,11 @@ async fn proxy(state: Arc<RouterState>, https: Option<crate::listen::Https>, pee
     loop {
         access.dyno = Some(state.routes.name_of(backend));
         let attempt = body.take().unwrap_or_else(|| Either::Right(Empty::new()));
-        let (to, upgrading, head) = (backend, upgrade.is_some(), &parts);
+        let (to, upgrading, head, set) = (backend, upgrade.is_some(), &parts, &set);
         let exchange = async move {
             match upgrading {
-                false => Upstream::exchange(to, head, attempt).await.map(|resp| resp.map(Inner::Dyno)),
-                true => Box::pin(exchange_upgrade(to, head, attempt)).await.map(|resp| resp.map(Inner::Upgraded)),
+                false => Upstream::exchange(to, head, set, attempt).await.map(|resp| resp.map(Inner::Dyno)),
+                true => Box::pin(exchange_upgrade(to, head, set, attempt)).await.map(|resp| resp.map(Inner::Upgraded)),
             }
         };
         // Pinned here and lent to `wait_on`, so the request's future holds
@@ -1078,6 +1117,25 @@ mod tests {
         assert_eq!(h["x-real-ip"], "203.0.113.9", "a trusted proxy's word is kept");
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 192.0.2.1");
         assert_eq!(id, "abcdefghij0123456789-valid");
+    }
+
+    /// What the router sets is written after the request's own headers:
+    /// none of a client's versions may stay among those.
+    #[test]
+    fn a_clients_own_forwarding_headers_are_dropped_before_the_routers_are_written() {
+        use axum::http::HeaderMap;
+        let mut h = HeaderMap::new();
+        for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-request-start"] {
+            h.append(name, HeaderValue::from_static("forged"));
+            h.append(name, HeaderValue::from_static("twice"));
+        }
+        h.insert("x-request-id", HeaderValue::from_static("abcdefghij0123456789-valid"));
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        let set = forwarded(&mut h, &Peer::new("192.0.2.7".parse().unwrap()), &[], HeaderValue::from_static("a.localhost"), HeaderValue::from(80u16));
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-app"], "only the request's own headers stay");
+        let fields: Vec<(String, String)> = set.fields().map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned())).collect();
+        assert_eq!(fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-request-id", "x-request-start"]);
+        assert_eq!((fields[0].1.as_str(), fields[1].1.as_str(), fields[4].1.as_str()), ("192.0.2.7", "http", "abcdefghij0123456789-valid"));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! for the next (a look costs no system call unless the connection was
 //! woken since it was last read).
 
-use super::{Failure, ToDyno};
+use super::{Failure, Forwarded, ToDyno};
 use crate::runtime::Endpoint;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
@@ -80,7 +80,7 @@ impl Upstream {
     /// fails (nothing was read). One that ends with no answer after the
     /// request went is the dyno's failure ([`Failure::Closed`]): the router
     /// sends a GET again from its copy, and no other request.
-    pub(super) async fn exchange(addr: Endpoint, parts: &Parts, mut body: ToDyno) -> Result<Response<DynoBody>, Failure> {
+    pub(super) async fn exchange(addr: Endpoint, parts: &Parts, set: &Forwarded, mut body: ToDyno) -> Result<Response<DynoBody>, Failure> {
         let has_body = !body.is_end_stream();
         let length = parts.headers.contains_key(header::CONTENT_LENGTH);
         // A body without a length (its `Transfer-Encoding` is the client's
@@ -104,7 +104,7 @@ impl Upstream {
                     Err(e) => return Err(Failure::Refused(e)),
                 },
             };
-            write_head(&mut up.wbuf, parts, added);
+            write_head(&mut up.wbuf, parts, set, added);
             match up.stream.write_all(&up.wbuf).await {
                 Ok(()) => {}
                 Err(_) if reused => {
@@ -162,15 +162,15 @@ enum Added {
 }
 
 /// `req`'s head as the dyno gets it: origin form, HTTP/1.1 (the client's
-/// version is its connection's), its headers as [`super::forward_headers`]
-/// left them.
-fn write_head(out: &mut Vec<u8>, parts: &Parts, added: Added) {
+/// version is its connection's), its headers as [`super::forwarded`] left
+/// them, then the router's own (`set`).
+fn write_head(out: &mut Vec<u8>, parts: &Parts, set: &Forwarded, added: Added) {
     out.clear();
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(parts.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
+    for (name, value) in parts.headers.iter().chain(set.fields()) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -733,10 +733,14 @@ mod tests {
     fn a_request_head_is_written_in_origin_form_with_its_body_framed() {
         let (mut parts, ()) = Request::builder().method("POST").uri("/a?b=c").header("host", "x.example").header("x-y", "z").body(()).unwrap().into_parts();
         let mut out = Vec::new();
-        write_head(&mut out, &parts, Added::Chunked);
-        assert_eq!(out, b"POST /a?b=c HTTP/1.1\r\nhost: x.example\r\nx-y: z\r\ntransfer-encoding: chunked\r\n\r\n");
+        let value = HeaderValue::from_static;
+        let set = Forwarded { for_: Some(value("192.0.2.7")), proto: value("https"), host: value("x.example"), port: value("443"), request_id: value("r-1"), start: value("17") };
+        write_head(&mut out, &parts, &set, Added::Chunked);
+        let want = "POST /a?b=c HTTP/1.1\r\nhost: x.example\r\nx-y: z\r\nx-forwarded-for: 192.0.2.7\r\nx-forwarded-proto: https\r\nx-forwarded-host: x.example\r\nx-forwarded-port: 443\r\nx-request-id: r-1\r\nx-request-start: 17\r\ntransfer-encoding: chunked\r\n\r\n";
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), want);
         parts.uri = "/".parse().unwrap();
-        write_head(&mut out, &parts, Added::Length(3));
+        write_head(&mut out, &parts, &Forwarded { for_: None, ..set }, Added::Length(3));
+        assert!(!String::from_utf8_lossy(&out).contains("x-forwarded-for"));
         assert!(out.ends_with(b"content-length: 3\r\n\r\n") && out.starts_with(b"POST / HTTP/1.1\r\n"));
     }
 }
