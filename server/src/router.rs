@@ -414,13 +414,10 @@ impl hyper::body::Body for RouterBody {
             Inner::Dyno(body) => Pin::new(body).poll_frame(cx),
             Inner::Upgraded(body) => Pin::new(body).poll_frame(cx).map(|f| f.map(|r| r.map_err(Into::into))),
         };
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some(access)) = (frame.data_ref(), this.access.as_mut()) {
-                    access.bytes += data.len() as u64;
-                }
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let (Some(data), Some(access)) = (frame.data_ref(), this.access.as_mut()) {
+                access.bytes += data.len() as u64;
             }
-            _ => {}
         }
         polled
     }
