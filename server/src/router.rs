@@ -392,7 +392,6 @@ impl RouterBody {
         self.clock = Some(clock);
         self
     }
-
 }
 
 impl Drop for RouterBody {
@@ -536,16 +535,11 @@ pub struct Forwarded {
 }
 
 impl Forwarded {
-    /// The headers, in the order they are written.
+    /// The headers, named as in [`SET_BY_ROUTER`] (the one list of them,
+    /// so what is written is what a client's own are dropped for).
     pub fn fields(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> + '_ {
-        let set = [
-            (&X_FORWARDED_PROTO, &self.proto),
-            (&X_FORWARDED_HOST, &self.host),
-            (&X_FORWARDED_PORT, &self.port),
-            (&X_REQUEST_ID, &self.request_id),
-            (&X_REQUEST_START, &self.start),
-        ];
-        self.for_.as_ref().map(|v| (&X_FORWARDED_FOR, v)).into_iter().chain(set)
+        let values = [self.for_.as_ref(), Some(&self.proto), Some(&self.host), Some(&self.port), Some(&self.request_id), Some(&self.start)];
+        SET_BY_ROUTER.iter().zip(values).filter_map(|(name, value)| Some((*name, value?)))
     }
 
     pub fn insert_into(&self, headers: &mut axum::http::HeaderMap) {

@@ -79,7 +79,8 @@ impl Upstream {
     /// timeout) is left for another when writing the request's head on it
     /// fails (nothing was read). One that ends with no answer after the
     /// request went is the dyno's failure ([`Failure::Closed`]): the router
-    /// sends a GET again from its copy, and no other request.
+    /// sends a GET (HEAD, OPTIONS) without a body again, and no other
+    /// request.
     pub(super) async fn exchange(addr: Endpoint, parts: &Parts, set: &Forwarded, mut body: ToDyno) -> Result<Response<DynoBody>, Failure> {
         let has_body = !body.is_end_stream();
         let length = parts.headers.contains_key(header::CONTENT_LENGTH);
@@ -93,7 +94,7 @@ impl Upstream {
         };
         let head_only = parts.method == Method::HEAD;
         let mut kept = pool_take(addr);
-        loop {
+        let mut up = loop {
             let reused = kept.is_some();
             let mut up = match kept.take() {
                 Some(up) => up,
@@ -106,50 +107,43 @@ impl Upstream {
             };
             write_head(&mut up.wbuf, parts, set, added);
             match up.stream.write_all(&up.wbuf).await {
-                Ok(()) => {}
-                Err(_) if reused => {
-                    kept = pool_take(addr);
-                    continue;
-                }
+                Ok(()) => break up,
+                Err(_) if reused => kept = pool_take(addr),
                 Err(e) => return Err(Failure::Closed(format!("writing the request failed: {e}"))),
             }
-            let (head, sent) = if has_body {
-                let Upstream { stream, rbuf, wbuf, .. } = &mut up;
-                let (mut reader, mut writer) = stream.split();
-                let sending = send_body(&mut writer, &mut body, added == Added::Chunked, wbuf);
-                let reading = read_head(&mut reader, rbuf, head_only);
-                tokio::pin!(sending, reading);
-                // Whether the body was all sent (Some(true)), or writing it
-                // to the dyno failed (Some(false): its answer may have come).
-                let mut sent = None;
-                loop {
-                    tokio::select! {
-                        biased;
-                        head = &mut reading => break (head, sent == Some(true)),
-                        result = &mut sending, if sent.is_none() => match result {
-                            Ok(()) => sent = Some(true),
-                            Err(BodyFailed::Dyno(e)) => {
-                                tracing::debug!(addr = %addr, error = %e, "the request's body did not all go; reading the answer");
-                                sent = Some(false);
-                            }
-                            // Nobody waits for an answer.
-                            Err(BodyFailed::Client(e)) => return Err(Failure::Closed(e)),
-                        },
-                    }
+        };
+        let (head, sent) = if has_body {
+            let Upstream { stream, rbuf, wbuf, .. } = &mut up;
+            let (mut reader, mut writer) = stream.split();
+            let sending = send_body(&mut writer, &mut body, added == Added::Chunked, wbuf);
+            let reading = read_head(&mut reader, rbuf, head_only);
+            tokio::pin!(sending, reading);
+            // Whether the body was all sent (Some(true)), or writing it to
+            // the dyno failed (Some(false): its answer may have come).
+            let mut sent = None;
+            loop {
+                tokio::select! {
+                    biased;
+                    head = &mut reading => break (head, sent == Some(true)),
+                    result = &mut sending, if sent.is_none() => match result {
+                        Ok(()) => sent = Some(true),
+                        Err(BodyFailed::Dyno(e)) => {
+                            tracing::debug!(addr = %addr, error = %e, "the request's body did not all go; reading the answer");
+                            sent = Some(false);
+                        }
+                        // Nobody waits for an answer.
+                        Err(BodyFailed::Client(e)) => return Err(Failure::Closed(e)),
+                    },
                 }
-            } else {
-                (read_head(&mut up.stream, &mut up.rbuf, head_only).await, true)
-            };
-            match head {
-                Ok(head) => {
-                    let mut resp = Response::new(DynoBody { reusable: sent && head.keep_alive, framing: head.framing, up: Some(up) });
-                    *resp.status_mut() = head.status;
-                    *resp.headers_mut() = head.headers;
-                    return Ok(resp);
-                }
-                Err(e) => return Err(Failure::Closed(e.0)),
             }
-        }
+        } else {
+            (read_head(&mut up.stream, &mut up.rbuf, head_only).await, true)
+        };
+        let head = head.map_err(Failure::Closed)?;
+        let mut resp = Response::new(DynoBody { reusable: sent && head.keep_alive, framing: head.framing, up: Some(up) });
+        *resp.status_mut() = head.status;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
     }
 }
 
@@ -231,20 +225,17 @@ struct Head {
     keep_alive: bool,
 }
 
-/// Why no answer head came.
-struct NoHead(String);
-
 /// Reads until an answer's head is whole (past any `1xx` before it), and
 /// parses it; the bytes after it stay in `buf`.
-async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head_only: bool) -> Result<Head, NoHead> {
+async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head_only: bool) -> Result<Head, String> {
     let mut answered = false;
     loop {
         if !buf.is_empty() {
             answered = true;
-            match parse_head(buf, head_only).map_err(NoHead)? {
+            match parse_head(buf, head_only)? {
                 Parsed::Head(head) => return Ok(head),
                 Parsed::Interim => continue,
-                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(NoHead(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024))),
+                Parsed::Partial if buf.len() >= MAX_HEAD => return Err(format!("the dyno's answer head is over {} KB", MAX_HEAD / 1024)),
                 Parsed::Partial => {}
             }
         }
@@ -254,7 +245,7 @@ async fn read_head(from: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut, head
             Err(e) => format!("reading the answer failed: {e}"),
         };
         let when = if answered { "in the middle of the answer's head" } else { "before an answer" };
-        return Err(NoHead(format!("{ended} {when}")));
+        return Err(format!("{ended} {when}"));
     }
 }
 
