@@ -446,7 +446,7 @@ fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
 }
 
 #[test]
-fn swarm_a_dyno_killed_over_its_size_says_sigkill_and_what_to_do() {
+fn swarm_a_dyno_killed_over_its_size_is_named_out_of_memory() {
     let mut p = swarm_platform(&[]);
     let app = unique_app("sw-oom");
     let here = tempfile::tempdir().unwrap();
@@ -455,16 +455,22 @@ fn swarm_a_dyno_killed_over_its_size_says_sigkill_and_what_to_do() {
     p.build_image(&image, &format!("FROM {BASE_IMAGE}\nRUN mkdir -p /www\nCMD exec httpd -f -p $PORT -h /www\n"));
     let hog = "worker=x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 1000";
     p.paas_ok(here.path(), &["deploy", "--image", &image, "--process", "web=exec httpd -f -p $PORT -h /www", "--process", hog, "-a", &app]);
-    // The swarm cannot say it was out of memory; the change and the log say
-    // what they can.
+    // The worker's task on a node says it through the manager alone: the
+    // dyno's own watch saw the kernel's OOM kill in its memory cgroup.
     let out = p.paas(here.path(), &["ps:scale", "worker=1:64M", "-a", &app]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("worker.1 exited with status 137 (killed by SIGKILL: the kernel does this to a dyno over its size"), "{said}");
-    let log = poll(Duration::from_secs(90), "the worker's SIGKILL in the log", || {
+    assert!(said.contains("worker.1 was killed for using more memory than its limit (out of memory)"), "{said}");
+    let log = poll(Duration::from_secs(90), "the worker's OOM kill in the log", || {
         let log = p.paas_ok(here.path(), &["logs", "-a", &app, "-n", "300"]);
-        log.contains("[worker.1]: Process exited with status 137 (killed by SIGKILL").then_some(log)
+        log.contains("[worker.1]: Process was killed for using more memory than its limit (out of memory)").then_some(log)
     });
-    assert!(log.contains("give it a larger one (`paas ps:resize`)"), "{log}");
+    assert!(!log.contains("killed by SIGKILL"), "{log}");
+    // `paas ps` keeps its status as the kernel gave it.
+    let worker = poll(Duration::from_secs(60), "the worker's exit in ps", || {
+        let v: serde_json::Value = serde_json::from_str(&p.paas_ok(here.path(), &["ps", "-a", &app, "--json"])).unwrap();
+        v.as_array().unwrap().iter().find(|d| d["name"] == "worker.1" && d["exit_code"] == 137).cloned()
+    });
+    assert!(worker["restarts"].as_u64().unwrap() >= 1, "{worker}");
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
     let _ = p.docker().args(["rmi", "-f", &image]).output();
 }

@@ -26,7 +26,11 @@ use std::time::Duration;
 /// `node.labels.pool==web`).
 pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration, constraints: &[String]) -> ServiceSpec {
     let labels = crate::runtime::dyno_labels(spec, instance, KIND_DYNO);
-    let command = (!spec.command.is_empty()).then(|| vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+    let command = (!spec.command.is_empty()).then(|| {
+        let mut command = vec!["/bin/sh".to_owned(), "-c".to_owned(), OOM_WATCH.to_owned(), "paas-dyno".to_owned()];
+        command.extend(["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+        command
+    });
     let ports = spec.web.then(|| {
         vec![EndpointPortConfig {
             target_port: Some(i64::from(DYNO_PORT)),
@@ -148,15 +152,49 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
     Some(crate::runtime::dyno_identity(l)?.dyno(seen))
 }
 
-/// What a task's exit with status 137 is told as: the swarm cannot say
-/// whether it was out of memory.
+/// What a task's exit with status 137 is told as when the dyno's own
+/// watch (`OOM_WATCH`) did not run: a dyno whose image's command runs
+/// unwrapped, or the watch itself killed.
 pub const SIGKILLED: &str = "killed by SIGKILL: the kernel does this to a dyno over its size, and a swarm task's status does not say whether that was why; if it uses nearly its size, give it a larger one (`paas ps:resize`)";
+
+/// The exit status `OOM_WATCH` gives a dyno the kernel's OOM killer
+/// ended, read back as 137 and out of memory. A task's status carries
+/// only the exit code (moby's executor puts nothing else of the
+/// container's state there), and paas asks only the manager, so the
+/// container says it in the one field that reaches it. An app that exits
+/// with this status of its own is told as out of memory too (a label
+/// only: the code is one no signal or shell gives).
+pub const OOM_EXIT: i64 = 239;
+
+/// The swarm's dynos with a command run it under this `sh` script (as a
+/// child of the engine's init, as before): it passes the usual stop and
+/// control signals on, exits as the command did, and when the command was
+/// SIGKILLed (137) while the container's memory cgroup counts an OOM kill
+/// (`oom_kill` in cgroup v1's `memory.oom_control` or v2's
+/// `memory.events`, which the engine mounts in every container), exits
+/// with `OOM_EXIT` instead. Builtins only: it needs nothing of the image
+/// but the `/bin/sh` such a dyno already runs under. (A command started
+/// in the background has SIGINT and SIGQUIT ignored, as POSIX says; a stop
+/// is SIGTERM.)
+pub const OOM_WATCH: &str = r#"p=
+for s in TERM INT HUP QUIT USR1 USR2; do trap "[ -n \"\$p\" ] && kill -$s \$p 2>/dev/null" $s; done
+"$@" & p=$!
+while :; do wait $p; c=$?; kill -0 $p 2>/dev/null || break; done
+if [ $c = 137 ]; then
+  n=0
+  for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+    if [ -r $f ]; then while read k v; do if [ "$k" = oom_kill ]; then n=$v; fi; done <$f; fi
+  done
+  if [ "$n" != 0 ]; then exit 239; fi
+fi
+exit $c"#;
 
 /// Whether a dyno's task still runs, and how it ended when it does not:
 /// its container's exit code, or Swarm's error (an image it could not
 /// pull), or its node lost (the manager no longer hears from the node it
-/// is on). Not known here: whether the kernel killed it for memory (the
-/// worker's engine knows, and paas never asks a worker).
+/// is on). Whether the kernel killed it for memory, only as the dyno's
+/// own `OOM_WATCH` says it (the worker's engine knows, and paas never
+/// asks a worker).
 pub fn exit_of(task: &Task, node: Option<&NodeSeen>) -> (bool, Exit) {
     let Some(status) = task.status.as_ref() else { return (true, Exit::default()) };
     let state = status.state.unwrap_or(TaskState::PENDING);
@@ -169,11 +207,21 @@ pub fn exit_of(task: &Task, node: Option<&NodeSeen>) -> (bool, Exit) {
         return (false, Exit { exit_code: None, oom_killed: false, error: Some(error) });
     }
     let exit_code = status.container_status.as_ref().and_then(|c| c.exit_code).filter(|_| ended);
+    if exit_code == Some(OOM_EXIT) {
+        return (false, Exit { exit_code: Some(137), oom_killed: true, error: None });
+    }
     let error = match (ended, exit_code, status.err.as_deref()) {
-        (true, None, Some(err)) => Some(err.to_owned()),
+        (true, None, Some(err)) => Some(match err.strip_prefix("No such image: ").and_then(|image| image.split_once('/')) {
+            // A worker that could not pull says only this; why (an
+            // untrusted certificate, the registry unreachable, the
+            // credentials) is in that worker's engine log.
+            Some((registry, _)) if registry.contains([':', '.']) => format!(
+                "{err}: its node could not pull it from the registry {registry}; check that the node reaches {registry} and trusts its CA (/etc/docker/certs.d/{registry}/ca.crt, see the README's \"Several hosts\")"
+            ),
+            _ => err.to_owned(),
+        }),
         (true, None, None) => Some(format!("its task ended {state} without an exit code")),
-        // SIGKILL: on one engine paas reads whether the kernel's OOM
-        // killer sent it; a task's status carries only the exit code.
+        // SIGKILL without the dyno's own watch saying it was for memory.
         (true, Some(137), _) => Some(SIGKILLED.to_owned()),
         _ => None,
     };
@@ -518,7 +566,7 @@ mod tests {
         let t = s.task_template.as_ref().unwrap();
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.image.as_deref(), Some("10.231.0.10:5000/paas/shop@sha256:ab"));
-        assert_eq!(c.command.as_ref().unwrap(), &["/bin/sh", "-c", "bundle exec puma"]);
+        assert_eq!(c.command.as_ref().unwrap(), &["/bin/sh", "-c", OOM_WATCH, "paas-dyno", "/bin/sh", "-c", "bundle exec puma"]);
         assert_eq!(c.stop_grace_period, Some(30_000_000_000));
         assert_eq!(t.restart_policy.as_ref().unwrap().condition, Some(TaskSpecRestartPolicyConditionEnum::NONE));
         assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().memory_bytes, Some(512 << 20));
@@ -572,10 +620,20 @@ mod tests {
         assert!(!running);
         assert_eq!((exit.exit_code, exit.error), (Some(3), None));
         let (_, exit) = exit_of(&task("rejected", None, Some("No such image: 10.231.0.10:5000/x@sha256:00"), None), None);
-        assert_eq!(exit.error.as_deref(), Some("No such image: 10.231.0.10:5000/x@sha256:00"));
+        assert_eq!(
+            exit.error.as_deref(),
+            Some("No such image: 10.231.0.10:5000/x@sha256:00: its node could not pull it from the registry 10.231.0.10:5000; check that the node reaches 10.231.0.10:5000 and trusts its CA (/etc/docker/certs.d/10.231.0.10:5000/ca.crt, see the README's \"Several hosts\")")
+        );
+        let (_, exit) = exit_of(&task("rejected", None, Some("No such image: busybox@sha256:00"), None), None);
+        assert_eq!(exit.error.as_deref(), Some("No such image: busybox@sha256:00"), "not from a registry: as the swarm says it");
         let (_, exit) = exit_of(&task("failed", Some(137), Some("task: non-zero exit (137)"), None), None);
         assert_eq!((exit.exit_code, exit.oom_killed, exit.error.as_deref()), (Some(137), false, Some(SIGKILLED)));
         assert!(exit.to_string().starts_with("exited with status 137 (killed by SIGKILL: the kernel does this to a dyno over its size"));
+        // The dyno's own watch saw the OOM killer: 137, out of memory.
+        let (running, exit) = exit_of(&task("failed", Some(OOM_EXIT), Some("task: non-zero exit (239)"), None), None);
+        assert!(!running);
+        assert_eq!(exit, Exit { exit_code: Some(137), oom_killed: true, error: None });
+        assert_eq!(exit.to_string(), "was killed for using more memory than its limit (out of memory)");
         let (_, exit) = exit_of(&task("orphaned", None, None, None), None);
         assert!(exit.error.unwrap().contains("orphaned"), "a lost node's task");
         let (running, exit) = exit_of(&task("running", None, None, None), Some(&node(false)));
@@ -613,5 +671,37 @@ mod tests {
         // A cut last frame keeps what came.
         assert_eq!(demultiplexed_lines(&body[..body.len() - 3]), ["one", "two", "thr"]);
         assert!(demultiplexed_lines(b"").is_empty());
+    }
+
+    /// `OOM_WATCH` under this machine's `sh` (dash, as Debian's images
+    /// have; busybox's ash runs it the same): the command's status comes
+    /// through, a stop signal reaches the command and its status is the
+    /// dyno's, and the status it gives for an OOM kill is `OOM_EXIT`.
+    #[test]
+    fn the_swarm_dynos_watch_passes_status_and_signals_through() {
+        use std::process::{Command, Stdio};
+        assert!(OOM_WATCH.contains(&format!("exit {OOM_EXIT};")), "the script and OOM_EXIT agree");
+        let watched = |command: &str| {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", OOM_WATCH, "paas-dyno", "/bin/sh", "-c", command]).stdout(Stdio::piped());
+            c
+        };
+        let status = watched("exit 3").status().unwrap();
+        assert_eq!(status.code(), Some(3));
+        let out = watched("echo $0 \"$1\"; exit 0").output().unwrap();
+        assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim()), (Some(0), "/bin/sh"));
+        // SIGTERM to the watch: the command's own handler runs and its
+        // status is the dyno's.
+        let mut child = watched("trap 'echo stopping; exit 7' TERM; echo up; while :; do sleep 0.05; done").spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert_eq!(line.trim(), "up");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert_eq!((status.code(), rest.trim()), (Some(7), "stopping"));
     }
 }
