@@ -471,6 +471,18 @@ fn swarm_a_dyno_killed_over_its_size_is_named_out_of_memory() {
         v.as_array().unwrap().iter().find(|d| d["name"] == "worker.1" && d["exit_code"] == 137).cloned()
     });
     assert!(worker["restarts"].as_u64().unwrap() >= 1, "{worker}");
+
+    // A web dyno that runs its image's own CMD (no command given) is
+    // watched too: it serves (and is stopped by SIGTERM) through the watch,
+    // and an image whose CMD is over its size says out of memory.
+    p.paas_ok(here.path(), &["ps:scale", "worker=0", "web=1:64M", "-a", &app]);
+    p.paas_ok(here.path(), &["deploy", "--image", &image, "-a", &app]);
+    let hog_image = format!("paas-test/{app}:hog");
+    p.build_image(&hog_image, &format!("FROM {BASE_IMAGE}\nCMD x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 1000\n"));
+    let out = p.paas(here.path(), &["deploy", "--image", &hog_image, "-a", &app]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("web.1 was killed for using more memory than its limit (out of memory)"), "{said}");
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
-    let _ = p.docker().args(["rmi", "-f", &image]).output();
+    let _ = p.docker().args(["rmi", "-f", &image, &hog_image]).output();
 }

@@ -54,7 +54,7 @@ impl Manager {
             memory: Some(64 << 20),
             constraints: Vec::new(),
         };
-        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5), &[format!("node.hostname==paas-tb-n{}", index - 1)], Some(&registry_auth()))).unwrap();
+        let id = self.rt.block_on(self.engine.swarm_start(&spec, &self.image, Duration::from_secs(5), &[format!("node.hostname==paas-tb-n{}", index - 1)], None, Some(&registry_auth()))).unwrap();
         self.started.borrow_mut().push((app.to_owned(), id.clone()));
         id
     }

@@ -273,6 +273,34 @@ impl DockerRuntime {
             .ok_or_else(|| anyhow!("the registry at {registry} took {repository}:{tag} but the engine names no digest for it"))
     }
 
+    /// The command `image` runs of its own (ENTRYPOINT, then CMD), when it
+    /// has one and a `/bin/sh` (a file or a link) to run the swarm's
+    /// `OOM_WATCH` under; None otherwise. Asked of a container made from
+    /// it and never started, then removed.
+    pub async fn own_command_under_sh(&self, image: &str) -> Result<Option<Vec<String>>> {
+        let config = self.docker.inspect_image(image).await.with_context(|| format!("cannot inspect image {image}"))?.config.unwrap_or_default();
+        let argv: Vec<String> = config.entrypoint.unwrap_or_default().into_iter().chain(config.cmd.unwrap_or_default()).collect();
+        if argv.is_empty() {
+            return Ok(None);
+        }
+        let name = format!("paas-probe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let config = Config::<String> {
+            image: Some(image.to_owned()),
+            labels: Some(self.not_a_dyno("probe")),
+            ..Default::default()
+        };
+        let created = self.create(&name, config, &format!("a look into {image}")).await?;
+        let options = bollard::container::DownloadFromContainerOptions { path: "/bin/sh" };
+        let found = self.docker.download_from_container(&created, Some(options)).next().await;
+        self.remove_now(&created).await;
+        match found {
+            Some(Ok(_)) => Ok(Some(argv)),
+            None => Ok(None),
+            Some(Err(e)) if is_not_found(&e) => Ok(None),
+            Some(Err(e)) => Err(anyhow!(e).context(format!("cannot look for /bin/sh in {image}"))),
+        }
+    }
+
     pub(super) async fn image_from_files(
         &self,
         base: &str,

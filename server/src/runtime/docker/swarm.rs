@@ -23,12 +23,28 @@ use std::time::Duration;
 /// The service that runs `spec`: `image` is the release's image by digest
 /// (`registry/repo@sha256:…`), `network` the app's overlay.
 /// `constraints` are Swarm placement constraints (`node.id==…`,
-/// `node.labels.pool==web`).
-pub fn service_spec(spec: &DynoSpec, instance: &str, image: &str, network: &str, stop_grace: Duration, constraints: &[String]) -> ServiceSpec {
+/// `node.labels.pool==web`). `own_command` is the image's own ENTRYPOINT
+/// and CMD, for a spec without a command, when the image has a `/bin/sh`
+/// to run `OOM_WATCH` (`DockerRuntime::own_command_under_sh`); without
+/// either, the image's command runs unwatched.
+pub fn service_spec(
+    spec: &DynoSpec,
+    instance: &str,
+    image: &str,
+    network: &str,
+    stop_grace: Duration,
+    constraints: &[String],
+    own_command: Option<&[String]>,
+) -> ServiceSpec {
     let labels = crate::runtime::dyno_labels(spec, instance, KIND_DYNO);
-    let command = (!spec.command.is_empty()).then(|| {
-        let mut command = vec!["/bin/sh".to_owned(), "-c".to_owned(), OOM_WATCH.to_owned(), "paas-dyno".to_owned()];
-        command.extend(["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()]);
+    let argv = if spec.command.is_empty() {
+        own_command.map(<[String]>::to_vec)
+    } else {
+        Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), spec.command.clone()])
+    };
+    let command = argv.map(|argv| {
+        let mut command = vec!["/bin/sh".to_owned(), "-c".to_owned(), OOM_WATCH.to_owned(), WATCHED.to_owned()];
+        command.extend(argv);
         command
     });
     let ports = spec.web.then(|| {
@@ -134,7 +150,7 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
         _ => None,
     };
     let container = spec.task_template.as_ref().and_then(|t| t.container_spec.as_ref());
-    let command = container.and_then(|c| c.command.as_ref()).and_then(|c| c.last().cloned()).unwrap_or_default();
+    let command = container.and_then(|c| c.command.as_deref()).map(command_of).unwrap_or_default();
     let seen = DynoObserved {
         id: service.id.clone()?.into(),
         running,
@@ -150,6 +166,22 @@ pub fn dyno_from(service: &Service, task: Option<&Task>, node: Option<&NodeSeen>
         node: node.map(|n| n.hostname.clone()),
     };
     Some(crate::runtime::dyno_identity(l)?.dyno(seen))
+}
+
+/// `$0` of `OOM_WATCH` in a service's command: what marks it as watched.
+const WATCHED: &str = "paas-dyno";
+
+/// A dyno's command as `service_spec` wrote it, back: the Procfile's (or
+/// `--process`) command, or "" for the image's own, watched or not.
+fn command_of(command: &[String]) -> String {
+    let argv = match command {
+        [sh, c, watch, watched, argv @ ..] if sh == "/bin/sh" && c == "-c" && watch == OOM_WATCH && watched == WATCHED => argv,
+        argv => argv,
+    };
+    match argv {
+        [sh, c, command] if sh == "/bin/sh" && c == "-c" => command.clone(),
+        _ => String::new(),
+    }
 }
 
 /// What a task's exit with status 137 is told as when the dyno's own
@@ -240,11 +272,12 @@ impl super::DockerRuntime {
         image: &str,
         stop_grace: Duration,
         constraints: &[String],
+        own_command: Option<&[String]>,
         auth: Option<&crate::runtime::RegistryAuth>,
     ) -> anyhow::Result<String> {
         // The app's attachable overlay (`on_swarm`).
         let network = self.ensure_network(&spec.app).await?;
-        let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints);
+        let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints, own_command);
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
             username: Some(a.username.clone()),
             password: Some(a.password.clone()),
@@ -562,7 +595,7 @@ mod tests {
 
     #[test]
     fn a_dyno_is_one_service_that_swarm_never_restarts_with_its_port_published_on_its_node() {
-        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30), &[]);
+        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30), &[], None);
         let t = s.task_template.as_ref().unwrap();
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.image.as_deref(), Some("10.231.0.10:5000/paas/shop@sha256:ab"));
@@ -577,8 +610,30 @@ mod tests {
         assert_eq!((p.target_port, p.publish_mode, p.published_port), (Some(i64::from(DYNO_PORT)), Some(EndpointPortConfigPublishModeEnum::HOST), None));
         assert!(s.name.as_ref().unwrap().starts_with("paas-shop-web-2-v7-"));
         // A worker publishes nothing.
-        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30), &[]);
+        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30), &[], None);
         assert_eq!(w.endpoint_spec.unwrap().ports, None);
+    }
+
+    /// A dyno without a command runs its image's own under the watch when
+    /// the image has a shell, and unwatched (the image's, untouched) when
+    /// not; each reads back as the command it was given.
+    #[test]
+    fn a_dyno_runs_its_command_or_its_images_own_under_the_watch() {
+        let command_in = |s: &ServiceSpec| s.task_template.as_ref().unwrap().container_spec.as_ref().unwrap().command.clone();
+        let own = ["docker-entrypoint.sh".to_owned(), "node".to_owned(), "index.js".to_owned()];
+        let mut imaged = spec(true);
+        imaged.command = String::new();
+        let watched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], Some(&own));
+        assert_eq!(command_in(&watched).unwrap(), ["/bin/sh", "-c", OOM_WATCH, "paas-dyno", "docker-entrypoint.sh", "node", "index.js"]);
+        let unwatched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], None);
+        assert_eq!(command_in(&unwatched), None);
+        // A command of the dyno's own wins over the image's.
+        let procfile = service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], Some(&own));
+        assert_eq!(command_in(&procfile).unwrap()[4..], ["/bin/sh", "-c", "bundle exec puma"]);
+        assert_eq!(command_of(&command_in(&procfile).unwrap()), "bundle exec puma");
+        assert_eq!(command_of(&command_in(&watched).unwrap()), "");
+        // Services made before the watch: `sh -c COMMAND`.
+        assert_eq!(command_of(&["/bin/sh".into(), "-c".into(), "web".into()]), "web");
     }
 
     fn node(ready: bool) -> NodeSeen {
@@ -588,7 +643,7 @@ mod tests {
     #[test]
     fn a_service_and_its_task_read_back_as_the_dyno_at_its_nodes_address() {
         let mut service: Service = serde_json::from_value(serde_json::json!({"ID": "s1", "CreatedAt": "2026-12-06T02:00:00.5Z"})).unwrap();
-        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[]));
+        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], None));
         let n1 = node(true);
         let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&n1)).unwrap();
         assert_eq!((d.id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));

@@ -53,6 +53,9 @@ pub struct SwarmRuntime {
     settings: Arc<SwarmSettings>,
     /// A local image's id -> that image in the registry, by digest.
     pinned: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
+    /// A local image's id -> its own command, when it has a `/bin/sh` to
+    /// watch it under (`own_command_under_sh`).
+    own_commands: Arc<tokio::sync::Mutex<HashMap<String, Option<Vec<String>>>>>,
     /// Held while a dyno's node is chosen and its service made, so dynos
     /// started at once each see the others' choices.
     placing: Arc<tokio::sync::Mutex<()>>,
@@ -78,14 +81,15 @@ impl SwarmRuntime {
             engine: engine.on_swarm(),
             settings: Arc::new(settings),
             pinned: Default::default(),
+            own_commands: Default::default(),
             placing: Default::default(),
             placed: Default::default(),
         })
     }
 
     /// The registry's copy of `image`, by digest: pushed the first time a
-    /// dyno of it starts, then remembered.
-    async fn pinned(&self, app: &str, image: &str) -> Result<String> {
+    /// dyno of it starts, then remembered; and the image's id.
+    async fn pinned(&self, app: &str, image: &str) -> Result<(String, String)> {
         let id = self
             .engine
             .image_id(image)
@@ -93,7 +97,7 @@ impl SwarmRuntime {
             .ok_or_else(|| anyhow!("image {image} is not on the manager: push the app again to build it"))?;
         let mut pinned = self.pinned.lock().await;
         if let Some(by_digest) = pinned.get(&id) {
-            return Ok(by_digest.clone());
+            return Ok((by_digest.clone(), id));
         }
         let tag: String = id.trim_start_matches("sha256:").chars().take(20).collect();
         let repository = format!("{}/paas/{app}", self.settings.registry);
@@ -102,8 +106,21 @@ impl SwarmRuntime {
             .push_image(image, &repository, &tag, self.settings.auth.as_ref())
             .await
             .with_context(|| format!("cannot push the release's image to the registry {} (PAAS_REGISTRY)", self.settings.registry))?;
-        pinned.insert(id, by_digest.clone());
-        Ok(by_digest)
+        pinned.insert(id.clone(), by_digest.clone());
+        Ok((by_digest, id))
+    }
+
+    /// What a dyno without a command of its own runs under `OOM_WATCH`:
+    /// its image's command (image `id`), when that image has a `/bin/sh`;
+    /// asked once per image.
+    async fn own_command(&self, id: &str, image: &str) -> Result<Option<Vec<String>>> {
+        let mut own = self.own_commands.lock().await;
+        if let Some(command) = own.get(id) {
+            return Ok(command.clone());
+        }
+        let command = self.engine.own_command_under_sh(image).await?;
+        own.insert(id.to_owned(), command.clone());
+        Ok(command)
     }
 
     /// The node a new dyno of `spec` goes to (see the module's text): its
@@ -236,7 +253,8 @@ impl Placement for SwarmRuntime {
     }
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
-        let image = self.pinned(&spec.app, &spec.image).await?;
+        let (image, image_id) = self.pinned(&spec.app, &spec.image).await?;
+        let own_command = if spec.command.is_empty() { self.own_command(&image_id, &spec.image).await? } else { None };
         let id = {
             let _placing = self.placing.lock().await;
             let (node, hostname) = self.choose_node(spec).await?;
@@ -245,7 +263,7 @@ impl Placement for SwarmRuntime {
             constraints.push(format!("node.id=={node}"));
             let id = self
                 .engine
-                .swarm_start(spec, &image, self.settings.stop_grace, &constraints, self.settings.auth.as_ref())
+                .swarm_start(spec, &image, self.settings.stop_grace, &constraints, own_command.as_deref(), self.settings.auth.as_ref())
                 .await?;
             self.placed.lock().expect("placed poisoned").insert(id.clone(), hostname);
             id
