@@ -23,6 +23,15 @@ fn dynos(p: &Platform, dir: &Path, app: &str) -> BTreeMap<String, (String, Strin
 }
 
 /// The app's web dynos up, one per node; their nodes.
+/// Waits until the manager's engine keeps no tag paas gave an app's images
+/// to push them (`REGISTRY/paas/APP:…`): a destroyed app's images go.
+fn no_pushed_tags_left(p: &Platform, app: &str) {
+    poll(Duration::from_secs(60), "the app's pushed image tags gone from the manager", || {
+        let out = p.docker().args(["images", "-q", "--filter", &format!("reference={REGISTRY}/paas/{app}")]).output().ok()?;
+        text(&out.stdout).trim().is_empty().then_some(())
+    });
+}
+
 fn web_up_on_three_nodes(p: &Platform, dir: &Path, app: &str) -> BTreeMap<String, String> {
     poll(Duration::from_secs(120), "web.1-3 up on three nodes", || {
         let d = dynos(p, dir, app);
@@ -131,6 +140,7 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
         let out = p.docker().args(["service", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output().ok()?;
         text(&out.stdout).trim().is_empty().then_some(())
     });
+    no_pushed_tags_left(&p, &app);
 }
 
 /// A web app on the busybox image whose page names its dyno, pushed and
@@ -442,6 +452,10 @@ fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
     let images: std::collections::BTreeSet<String> = text(&out.stdout).lines().map(str::to_owned).collect();
     assert!(images.len() == 1 && images.iter().all(|i| i.starts_with(&format!("{REGISTRY}/paas/{app}@sha256:"))), "{images:?}");
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
+    no_pushed_tags_left(&p, &app);
+    // The image it was given is not the platform's: kept.
+    let kept = p.docker().args(["image", "inspect", "-f", "{{.Id}}", &image]).output().unwrap();
+    assert!(kept.status.success(), "{image} is kept");
     let _ = p.docker().args(["rmi", "-f", &image]).output();
 }
 

@@ -216,6 +216,15 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// The tags (`repository:tag`) that name `image`; none when it is gone.
+    pub(super) async fn image_tags(&self, image: &str) -> Result<Vec<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.repo_tags.unwrap_or_default()),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
+        }
+    }
+
     pub(super) async fn image_id(&self, image: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(i.id),

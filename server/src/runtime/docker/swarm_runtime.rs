@@ -364,6 +364,15 @@ impl ImageBuilder for SwarmRuntime {
     }
 
     async fn remove_image(&self, image: &str) -> Result<()> {
+        // The tags this runtime gave the image to push it
+        // (`REGISTRY/paas/APP:ID`) name it too, and an image still named
+        // is kept: without this the manager would keep every release's
+        // image. They go first (the registry keeps its copy, by digest,
+        // for dynos still running it).
+        let prefix = format!("{}/paas/", self.settings.registry);
+        for tag in self.engine.image_tags(image).await?.into_iter().filter(|t| t.starts_with(&prefix)) {
+            self.engine.remove_image(&tag).await?;
+        }
         self.engine.remove_image(image).await
     }
 
