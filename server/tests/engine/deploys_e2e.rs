@@ -62,6 +62,14 @@ fn a_promoted_build_serves_in_production_with_its_config_and_rolls_back() {
         p.get(&production, "/").filter(|(s, b)| *s == 200 && b.contains("greeting: from-production")).map(|_| ())
     });
     p.paas_ok(dir, &["pipelines:destroy", &pipeline]);
+    // The apps stay (as on Heroku) until destroyed, with their images.
+    for app in [&staging, &production] {
+        p.paas_ok(dir, &["apps:destroy", "--confirm", app, "-a", app]);
+        poll(Duration::from_secs(60), "the destroyed app's images gone", || {
+            let left = p.docker().args(["images", "-q", "--filter", &format!("reference=paas/{app}")]).output().ok()?;
+            text(&left.stdout).trim().is_empty().then_some(())
+        });
+    }
 }
 
 /// A directory holding the fixture app, with `marker`.
