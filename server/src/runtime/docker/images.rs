@@ -190,20 +190,21 @@ impl DockerRuntime {
         }
     }
 
-    pub(super) async fn image_exists(&self, image: &str) -> Result<bool> {
+    /// What the engine says of `image`; None when it has no such image.
+    pub(super) async fn inspected(&self, image: &str) -> Result<Option<bollard::models::ImageInspect>> {
         match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
+            Ok(i) => Ok(Some(i)),
+            Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
         }
     }
 
+    pub(super) async fn image_exists(&self, image: &str) -> Result<bool> {
+        Ok(self.inspected(image).await?.is_some())
+    }
+
     pub(super) async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
-        }
+        Ok(self.inspected(image).await?.and_then(|i| i.config?.labels?.remove(label)))
     }
 
     pub(super) async fn pull_image(&self, reference: &str) -> Result<()> {
@@ -218,19 +219,11 @@ impl DockerRuntime {
 
     /// The tags (`repository:tag`) that name `image`; none when it is gone.
     pub(super) async fn image_tags(&self, image: &str) -> Result<Vec<String>> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.repo_tags.unwrap_or_default()),
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
-        }
+        Ok(self.inspected(image).await?.and_then(|i| i.repo_tags).unwrap_or_default())
     }
 
     pub(super) async fn image_id(&self, image: &str) -> Result<Option<String>> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.id),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(anyhow!(e).context(format!("cannot inspect image {image}"))),
-        }
+        Ok(self.inspected(image).await?.and_then(|i| i.id))
     }
 
     /// Tags `from` as `to` (`repository:tag`), then removes the tag `from`

@@ -382,11 +382,7 @@ impl super::ImageBuilder for DockerRuntime {
     }
 
     async fn image_size(&self, image: &str) -> Result<Option<i64>> {
-        match self.docker.inspect_image(image).await {
-            Ok(i) => Ok(i.size),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(anyhow::anyhow!(e).context(format!("cannot inspect image {image}"))),
-        }
+        Ok(self.inspected(image).await?.and_then(|i| i.size))
     }
 
     async fn volume_size(&self, name: &str) -> Result<Option<i64>> {
