@@ -137,6 +137,17 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         Some(r) => r,
         None => {
             let instance = store.instance_id().await?;
+            // The engine's bridges are on this host only when its socket is.
+            if settings.server.docker_host.as_deref().is_none_or(|h| h.starts_with("unix://")) {
+                if let Err(e) = crate::runtime::isolation::guard().await {
+                    warn!(
+                        error = %format!("{e:#}"),
+                        "apps' networks are kept apart by Docker's own rules alone, which lapse for a moment each time the engine makes a network; \
+                         run paas-server as root where iptables is installed (in a container: cap_add NET_ADMIN) so it can add its {} chain",
+                        crate::runtime::isolation::CHAIN
+                    );
+                }
+            }
             let engine = DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address)
                 .await?
                 .limit_cpus(settings.dynos.cpus());

@@ -1,5 +1,5 @@
 //! Host tools: the only module that starts processes on the host (git, tar,
-//! and bash for the stack's fixed build script). Every tool gets an argv
+//! iptables, and bash for the stack's fixed build script). Every tool gets an argv
 //! array, never a shell line made from input, so no user-supplied string can
 //! reach a shell; options end with `--` before anything a user chose.
 
@@ -208,4 +208,17 @@ pub async fn run_fixed_script(script: &'static str, env: &[(&str, &str)], out: &
         bail!("the script failed ({status}); its reason is above");
     }
     Ok(())
+}
+
+/// `iptables -w ARGS` (waiting for the lock other firewall writers hold):
+/// its output, whatever its exit status; an error only when it cannot run.
+pub async fn iptables(args: &[&str]) -> Result<std::process::Output> {
+    Command::new("iptables")
+        .arg("-w")
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot run iptables: install it (apt-get install iptables)")
 }

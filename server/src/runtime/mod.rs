@@ -13,7 +13,7 @@ mod docker;
 pub mod fake;
 pub mod sockets;
 
-pub use docker::{swarm, Constraint, DockerRuntime, SwarmRuntime, SwarmSettings};
+pub use docker::{isolation, swarm, Constraint, DockerRuntime, SwarmRuntime, SwarmSettings};
 #[cfg(any(test, feature = "fake"))]
 pub use fake::FakeRuntime;
 

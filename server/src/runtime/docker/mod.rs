@@ -4,7 +4,8 @@
 //! (a dyno's output), `oneoffs.rs` (`paas run`'s containers), `tasks.rs`
 //! (build and release-phase containers), `spares.rs` (started task
 //! containers kept ready), `images.rs` (builds and images), `engine.rs`
-//! (raw engine HTTP: streamed builds, attach). This file holds the
+//! (raw engine HTTP: streamed builds, attach), `isolation.rs` (the host
+//! firewall chain that keeps apps' networks apart). This file holds the
 //! connection, what every container gets ([`locked_down`], labels), and
 //! the [`Runtime`] trait's implementation, which only points at them.
 
@@ -23,6 +24,7 @@ mod addons;
 mod dynos;
 mod engine;
 mod images;
+pub mod isolation;
 mod oneoffs;
 pub mod swarm;
 mod swarm_runtime;
