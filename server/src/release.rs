@@ -384,6 +384,15 @@ impl ReleaseService {
             output: None,
         };
         let release = self.append(app, new, &config, out, "not promoted").await?;
+        // The image gets this app's tag too, which this app's destroy
+        // removes: the source app's own tag alone could not go while this
+        // app's dynos use the image (the engine will not untag an image's
+        // last tag then), and the image would outlive both apps.
+        if let (Some(image), Some(build)) = (&source.image, &source.build_id) {
+            if let Err(e) = self.inner.scheduler.runtime().tag_image(image, &crate::runtime::build_image(&app.name, build)).await {
+                warn!(app = %app.name, error = %format!("{e:#}"), "cannot tag the promoted image");
+            }
+        }
         info!(app = %app.name, release = release.version, from = %source_app, "promoted");
         Ok(release)
     }
@@ -592,7 +601,7 @@ impl ReleaseService {
         // Its builds' tags (`paas/APP:BUILD`) go first, so that removing an
         // image by ID then deletes it only when no other app's tag names it
         // (an identical build elsewhere is the same image).
-        let tags: Vec<String> = store.list_builds(&app.id).await?.iter().map(|b| crate::runtime::build_image(&app.name, &b.id)).collect();
+        let tags: Vec<String> = tagged_builds(store, &app.id).await?.iter().map(|b| crate::runtime::build_image(&app.name, b)).collect();
         // The rows go first: a reconcile pass queued meanwhile (the dynos'
         // exit events queue some) then finds nothing to run, instead of
         // starting a dyno (and its network) again after they were removed.
@@ -791,4 +800,18 @@ impl ReleaseService {
         self.inner.scheduler.logs().event(&app.name, "api", format!("Release v{} created: {}", release.version, new.description));
         Ok(release)
     }
+}
+
+/// The builds an app's images are tagged by (`paas/APP:BUILD`): its own
+/// and those promoted to it.
+pub async fn tagged_builds(store: &Store, app_id: &str) -> crate::store::StoreResult<Vec<String>> {
+    let mut builds: Vec<String> = store.list_builds(app_id).await?.into_iter().map(|b| b.id).collect();
+    for release in store.list_releases(app_id).await? {
+        if let Some(build) = release.build_id {
+            if !builds.contains(&build) {
+                builds.push(build);
+            }
+        }
+    }
+    Ok(builds)
 }

@@ -358,6 +358,10 @@ impl super::ImageBuilder for FakeRuntime {
         Ok(())
     }
 
+    async fn tag_image(&self, _image: &str, _to: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn image_exists(&self, _image: &str) -> Result<bool> {
         Ok(true)
     }

@@ -723,6 +723,10 @@ pub trait ImageBuilder: Send + Sync + 'static {
     /// Names image `from` (a tag) `to` (`repository:tag`) instead
     /// (`apps:rename`); nothing when `from` does not exist.
     async fn retag_image(&self, from: &str, to: &str) -> anyhow::Result<()>;
+    /// Names `image` also `to` (`repository:tag`): a promoted build gets a
+    /// tag of the app it was promoted to, so that each app's destroy
+    /// removes its own tag and the image goes with the last one.
+    async fn tag_image(&self, image: &str, to: &str) -> anyhow::Result<()>;
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
     /// Runs a task container to completion, streaming its output lines, and
     /// removes it. A `spare` task runs in the spare made by `prepare_task`

@@ -151,8 +151,8 @@ pub async fn rename(state: &AppState, app: &AppRow, new: &str) -> ApiResult<App>
     }
     // Builds are tagged by app name (what destroy removes by name).
     let runtime = state.scheduler.runtime().clone();
-    for build in state.store.list_builds(&app.id).await? {
-        if let Err(e) = runtime.retag_image(&crate::runtime::build_image(&old, &build.id), &crate::runtime::build_image(&renamed.name, &build.id)).await {
+    for build in crate::release::tagged_builds(&state.store, &app.id).await? {
+        if let Err(e) = runtime.retag_image(&crate::runtime::build_image(&old, &build), &crate::runtime::build_image(&renamed.name, &build)).await {
             warn!(app = %renamed.name, error = %format!("{e:#}"), "cannot retag a build's image");
         }
     }

@@ -63,17 +63,26 @@ fn a_promoted_build_serves_in_production_with_its_config_and_rolls_back() {
     });
     p.paas_ok(dir, &["pipelines:destroy", &pipeline]);
     // The apps stay (as on Heroku) until destroyed, with their images.
-    // Production first: destroyed while production still runs the image
-    // promoted to it, staging's build tag is the image's last and the
-    // engine refuses to untag it, so the image stays (a leak not yet
-    // fixed: a tag's removal is refused while a container uses it).
-    for app in [&production, &staging] {
+    // Staging first, while production still runs the image promoted to
+    // it: the promotion tagged it for production too, so staging's tag
+    // goes and production's destroy then removes the image.
+    let mut images = Vec::new();
+    for app in [&staging, &production] {
+        let ids = p.docker().args(["images", "-q", "--no-trunc", "--filter", &format!("reference=paas/{app}")]).output().unwrap();
+        images.extend(text(&ids.stdout).lines().map(str::to_owned));
+    }
+    assert!(!images.is_empty(), "the apps have images");
+    for app in [&staging, &production] {
         p.paas_ok(dir, &["apps:destroy", "--confirm", app, "-a", app]);
         poll(Duration::from_secs(60), "the destroyed app's images gone", || {
             let left = p.docker().args(["images", "-q", "--filter", &format!("reference=paas/{app}")]).output().ok()?;
             text(&left.stdout).trim().is_empty().then_some(())
         });
     }
+    // Not only untagged: the images themselves are gone.
+    poll(Duration::from_secs(60), "both apps' images removed", || {
+        images.iter().all(|id| !p.docker().args(["image", "inspect", id]).output().unwrap().status.success()).then_some(())
+    });
 }
 
 /// A directory holding the fixture app, with `marker`.

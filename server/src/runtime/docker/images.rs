@@ -229,11 +229,20 @@ impl DockerRuntime {
     /// Tags `from` as `to` (`repository:tag`), then removes the tag `from`
     /// (the image stays: the new tag names it).
     pub(super) async fn retag_image(&self, from: &str, to: &str) -> Result<()> {
+        if self.tag_image(from, to).await? {
+            self.remove_image(from).await?;
+        }
+        Ok(())
+    }
+
+    /// Names `image` also `to` (`repository:tag`); false when there is no
+    /// such image.
+    pub(super) async fn tag_image(&self, image: &str, to: &str) -> Result<bool> {
         let (repository, tag) = to.rsplit_once(':').unwrap_or((to, "latest"));
-        match self.docker.tag_image(from, Some(bollard::image::TagImageOptions { repo: repository, tag })).await {
-            Ok(()) => self.remove_image(from).await,
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(anyhow!(e).context(format!("cannot tag {from} as {repository}:{tag}"))),
+        match self.docker.tag_image(image, Some(bollard::image::TagImageOptions { repo: repository, tag })).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(anyhow!(e).context(format!("cannot tag {image} as {repository}:{tag}"))),
         }
     }
 

@@ -352,6 +352,10 @@ impl super::ImageBuilder for DockerRuntime {
         DockerRuntime::retag_image(self, from, to).await
     }
 
+    async fn tag_image(&self, image: &str, to: &str) -> Result<()> {
+        DockerRuntime::tag_image(self, image, to).await.map(drop)
+    }
+
     async fn leftovers(&self, age: std::time::Duration) -> Result<super::Leftovers> {
         let made_before = crate::unix_secs() - age.as_secs() as i64;
         let containers = self

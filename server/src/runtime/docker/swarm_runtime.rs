@@ -380,6 +380,10 @@ impl ImageBuilder for SwarmRuntime {
         self.engine.retag_image(from, to).await
     }
 
+    async fn tag_image(&self, image: &str, to: &str) -> Result<()> {
+        self.engine.tag_image(image, to).await.map(drop)
+    }
+
     async fn data_root(&self) -> Result<Option<std::path::PathBuf>> {
         self.engine.data_root().await
     }
