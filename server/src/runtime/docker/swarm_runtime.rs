@@ -373,7 +373,16 @@ impl ImageBuilder for SwarmRuntime {
         for tag in self.engine.image_tags(image).await?.into_iter().filter(|t| t.starts_with(&prefix)) {
             self.engine.remove_image(&tag).await?;
         }
-        self.engine.remove_image(image).await
+        let id = self.engine.image_id(image).await?;
+        self.engine.remove_image(image).await?;
+        // What was remembered of an image that is gone goes with it.
+        if let Some(id) = id {
+            if !self.engine.image_exists(&id).await? {
+                self.pinned.lock().await.remove(&id);
+                self.own_commands.lock().await.remove(&id);
+            }
+        }
+        Ok(())
     }
 
     async fn retag_image(&self, from: &str, to: &str) -> Result<()> {
