@@ -32,6 +32,48 @@ fn no_pushed_tags_left(p: &Platform, app: &str) {
     });
 }
 
+/// The registry copies (`REGISTRY/paas/APP@sha256:…`) of the app's
+/// images, as the manager's engine knows them; each is in the registry.
+fn pushed_copies(p: &Platform, app: &str) -> Vec<String> {
+    let ids = p.docker().args(["images", "-q", "--filter", &format!("reference={REGISTRY}/paas/{app}")]).output().unwrap();
+    let mut copies = Vec::new();
+    for id in text(&ids.stdout).split_whitespace() {
+        let digests = p.docker().args(["image", "inspect", "-f", "{{range .RepoDigests}}{{println .}}{{end}}", id]).output().unwrap();
+        copies.extend(text(&digests.stdout).lines().filter(|d| d.starts_with(&format!("{REGISTRY}/paas/"))).map(str::to_owned));
+    }
+    copies.sort();
+    copies.dedup();
+    assert!(!copies.is_empty(), "{app}'s images were pushed to the registry");
+    for copy in &copies {
+        assert_eq!(registry_manifest_status(copy), "200", "{copy} is in the registry");
+    }
+    copies
+}
+
+/// Waits until the registry no longer serves any of `copies`.
+fn no_copies_left_in_the_registry(copies: &[String]) {
+    for copy in copies {
+        poll(Duration::from_secs(60), "the destroyed app's image gone from the registry", || {
+            (registry_manifest_status(copy) == "404").then_some(())
+        });
+    }
+}
+
+/// The registry's answer to GET of a copy's manifest (`REGISTRY/REPO@DIGEST`).
+fn registry_manifest_status(copy: &str) -> String {
+    let (repository, digest) = copy.strip_prefix(&format!("{REGISTRY}/")).and_then(|r| r.split_once('@')).expect("a copy in the registry");
+    let auth = registry_auth();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert"])
+        .arg(format!("/etc/docker/certs.d/{REGISTRY}/ca.crt"))
+        .args(["-u", &format!("{}:{}", auth.username, auth.password)])
+        .args(["-H", "Accept: application/vnd.docker.distribution.manifest.v2+json"])
+        .arg(format!("https://{REGISTRY}/v2/{repository}/manifests/{digest}"))
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_owned()
+}
+
 fn web_up_on_three_nodes(p: &Platform, dir: &Path, app: &str) -> BTreeMap<String, String> {
     poll(Duration::from_secs(120), "web.1-3 up on three nodes", || {
         let d = dynos(p, dir, app);
@@ -135,12 +177,14 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
         (d.len() == 6 && d.values().all(|(s, node)| s == "up" && node == "paas-tb-n2")).then_some(())
     });
 
+    let copies = pushed_copies(&p, &app);
     p.paas_ok(dir, &["apps:destroy", "-a", &app, "--confirm", &app]);
     poll(Duration::from_secs(60), "the app's services gone", || {
         let out = p.docker().args(["service", "ls", "-q", "--filter"]).arg(format!("label=paas.app={app}")).output().ok()?;
         text(&out.stdout).trim().is_empty().then_some(())
     });
     no_pushed_tags_left(&p, &app);
+    no_copies_left_in_the_registry(&copies);
 }
 
 /// A web app on the busybox image whose page names its dyno, pushed and
@@ -451,11 +495,14 @@ fn swarm_an_image_deploy_reaches_every_node_through_the_registry() {
     let out = p.docker().args(["service", "ls", "--format", "{{.Image}}", "--filter"]).arg(format!("label=paas.app={app}")).output().unwrap();
     let images: std::collections::BTreeSet<String> = text(&out.stdout).lines().map(str::to_owned).collect();
     assert!(images.len() == 1 && images.iter().all(|i| i.starts_with(&format!("{REGISTRY}/paas/{app}@sha256:"))), "{images:?}");
+    let copies = pushed_copies(&p, &app);
     p.paas_ok(here.path(), &["apps:destroy", "--confirm", &app, "-a", &app]);
     no_pushed_tags_left(&p, &app);
-    // The image it was given is not the platform's: kept.
+    // Its copy in the registry is the platform's: gone. The image it was
+    // given is not: kept on the manager.
     let kept = p.docker().args(["image", "inspect", "-f", "{{.Id}}", &image]).output().unwrap();
     assert!(kept.status.success(), "{image} is kept");
+    no_copies_left_in_the_registry(&copies);
     let _ = p.docker().args(["rmi", "-f", &image]).output();
 }
 

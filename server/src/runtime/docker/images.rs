@@ -217,11 +217,6 @@ impl DockerRuntime {
         Ok(())
     }
 
-    /// The tags (`repository:tag`) that name `image`; none when it is gone.
-    pub(super) async fn image_tags(&self, image: &str) -> Result<Vec<String>> {
-        Ok(self.inspected(image).await?.and_then(|i| i.repo_tags).unwrap_or_default())
-    }
-
     pub(super) async fn image_id(&self, image: &str) -> Result<Option<String>> {
         Ok(self.inspected(image).await?.and_then(|i| i.id))
     }

@@ -110,6 +110,38 @@ impl SwarmRuntime {
         Ok((by_digest, id))
     }
 
+    /// Deletes `copy` (`REGISTRY/REPOSITORY@sha256:…`) from the registry:
+    /// its manifest, over the registry's HTTP API (`DELETE
+    /// /v2/REPOSITORY/manifests/DIGEST`, with the pull credentials; the
+    /// registry needs `storage.delete.enabled`, which `scripts/swarm-registry`
+    /// sets). Its layers' space comes back when the registry's garbage
+    /// collection runs (the README's "Several hosts"). A registry with a
+    /// certificate of the platform CA is trusted as the manager's engine
+    /// trusts it, by `/etc/docker/certs.d/REGISTRY/ca.crt`.
+    async fn delete_from_registry(&self, copy: &str) -> Result<()> {
+        let registry = &self.settings.registry;
+        let Some((repository, digest)) = copy.strip_prefix(&format!("{registry}/")).and_then(|r| r.split_once('@')) else {
+            anyhow::bail!("{copy} is not an image of the registry {registry}");
+        };
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let ca = Path::new("/etc/docker/certs.d").join(registry).join("ca.crt");
+        if let Ok(pem) = tokio::fs::read(&ca).await {
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).with_context(|| format!("{} is not a PEM certificate", ca.display()))?);
+        }
+        let mut request = client.build()?.delete(format!("https://{registry}/v2/{repository}/manifests/{digest}"));
+        if let Some(auth) = &self.settings.auth {
+            request = request.basic_auth(&auth.username, Some(&auth.password));
+        }
+        let answer = request.send().await.with_context(|| format!("cannot reach the registry {registry}"))?;
+        match answer.status() {
+            s if s.is_success() || s == reqwest::StatusCode::NOT_FOUND => Ok(()),
+            reqwest::StatusCode::METHOD_NOT_ALLOWED => {
+                anyhow::bail!("the registry {registry} does not delete images: set storage.delete.enabled: true in its config")
+            }
+            s => anyhow::bail!("the registry {registry} answered {s} to deleting {repository}@{digest}"),
+        }
+    }
+
     /// What a dyno without a command of its own runs under `OOM_WATCH`:
     /// its image's command (image `id`), when that image has a `/bin/sh`;
     /// asked once per image.
@@ -370,16 +402,32 @@ impl ImageBuilder for SwarmRuntime {
         // image. They go first (the registry keeps its copy, by digest,
         // for dynos still running it).
         let prefix = format!("{}/paas/", self.settings.registry);
-        for tag in self.engine.image_tags(image).await?.into_iter().filter(|t| t.starts_with(&prefix)) {
+        let Some(inspected) = self.engine.inspected(image).await? else { return Ok(()) };
+        let id = inspected.id.unwrap_or_default();
+        // Its copies in the registry (`REGISTRY/paas/APP@sha256:…`), read
+        // now: the engine forgets them with the tags.
+        let mut copies: Vec<String> = inspected.repo_digests.unwrap_or_default().into_iter().filter(|d| d.starts_with(&prefix)).collect();
+        if let Some(pinned) = self.pinned.lock().await.get(&id) {
+            if !copies.contains(pinned) {
+                copies.push(pinned.clone());
+            }
+        }
+        for tag in inspected.repo_tags.unwrap_or_default().into_iter().filter(|t| t.starts_with(&prefix)) {
             self.engine.remove_image(&tag).await?;
         }
-        let id = self.engine.image_id(image).await?;
         self.engine.remove_image(image).await?;
-        // What was remembered of an image that is gone goes with it.
-        if let Some(id) = id {
-            if !self.engine.image_exists(&id).await? {
-                self.pinned.lock().await.remove(&id);
-                self.own_commands.lock().await.remove(&id);
+        // By its id, an image is removed when no release needs it any more
+        // (an image given to `deploy --image` stays on the manager, its
+        // owner's); by a tag, when that was its last. Either way its
+        // registry copies go too, and what is remembered of it.
+        let gone = !self.engine.image_exists(&id).await?;
+        if gone || image == id {
+            self.pinned.lock().await.remove(&id);
+            self.own_commands.lock().await.remove(&id);
+            for copy in copies {
+                if let Err(e) = self.delete_from_registry(&copy).await {
+                    tracing::warn!(image = %copy, error = %format!("{e:#}"), "cannot delete an old release's image from the registry");
+                }
             }
         }
         Ok(())
