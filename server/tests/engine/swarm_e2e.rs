@@ -117,6 +117,25 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
     });
     assert_eq!(hosts.len(), 3, "{web:?}");
 
+    // A dyno on a worker is locked down as on one engine: capabilities
+    // dropped, a pids limit, the CPU limit, a capped log. (Read from the
+    // worker's own engine: the test may, paas never does.)
+    let worker = std::process::Command::new("docker")
+        .args(["-H", "unix:///run/paas-testbed/n1/docker.sock", "ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
+        .output()
+        .unwrap();
+    let container = text(&worker.stdout).lines().next().expect("a web dyno on n1").to_owned();
+    let host = std::process::Command::new("docker")
+        .args(["-H", "unix:///run/paas-testbed/n1/docker.sock", "inspect", "-f"])
+        .arg("{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}")
+        .arg(&container)
+        .output()
+        .unwrap();
+    let host = text(&host.stdout);
+    // (PAAS_DYNO_CPUS unset: the manager's cores.)
+    let cpus = std::thread::available_parallelism().unwrap().get() * 1_000_000_000;
+    assert!(host.contains("NET_RAW") && host.contains("1024") && host.contains("10m") && host.contains(&format!("cpus={cpus}")), "{host}");
+
     // `paas nodes`: the three nodes, ready, with their dynos.
     let nodes = p.paas_ok(dir, &["nodes"]);
     for n in ["paas-tb-n0", "paas-tb-n1", "paas-tb-n2"] {

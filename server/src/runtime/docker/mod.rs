@@ -241,9 +241,6 @@ impl DockerRuntime {
 /// or named volumes; app containers never get host mounts or the Docker
 /// socket.
 pub(super) fn locked_down(host: HostConfig) -> HostConfig {
-    let mut log = HashMap::new();
-    log.insert("max-size".to_owned(), "10m".to_owned());
-    log.insert("max-file".to_owned(), "3".to_owned());
     HostConfig {
         init: Some(true),
         privileged: Some(false),
@@ -252,10 +249,16 @@ pub(super) fn locked_down(host: HostConfig) -> HostConfig {
         pids_limit: Some(super::PIDS_LIMIT),
         log_config: Some(bollard::models::HostConfigLogConfig {
             typ: Some("json-file".into()),
-            config: Some(log),
+            config: Some(capped_log()),
         }),
         ..host
     }
+}
+
+/// The `json-file` log driver's options every app container gets: what the
+/// engine keeps of its output is capped (30 MB).
+pub(super) fn capped_log() -> HashMap<String, String> {
+    HashMap::from([("max-size".to_owned(), "10m".to_owned()), ("max-file".to_owned(), "3".to_owned())])
 }
 
 pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {

@@ -14,7 +14,7 @@ use crate::runtime::{labels, Dyno, DynoObserved, DynoSpec, Exit, DYNO_PORT, KIND
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointPortConfigProtocolEnum, EndpointSpec, EndpointSpecModeEnum,
     Limit, NetworkAttachmentConfig, Service, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -73,12 +73,17 @@ pub fn service_spec(
                 env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 stop_grace_period: Some(stop_grace.as_nanos() as i64),
                 init: Some(true),
+                // Locked down as on one engine (`locked_down`), as far as
+                // the services API of Docker 20.10 (1.41) goes: it has no
+                // `no-new-privileges` (the nodes' daemon.json can set it).
+                capability_drop: Some(crate::runtime::DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
                 ..Default::default()
             }),
             resources: Some(TaskSpecResources {
-                limits: Some(Limit { memory_bytes: spec.memory, ..Default::default() }),
+                limits: Some(Limit { memory_bytes: spec.memory, pids: Some(crate::runtime::PIDS_LIMIT), ..Default::default() }),
                 ..Default::default()
             }),
+            log_driver: Some(TaskSpecLogDriver { name: Some("json-file".to_owned()), options: Some(super::capped_log()) }),
             // paas restarts crashed dynos, with its backoff and records.
             restart_policy: Some(TaskSpecRestartPolicy {
                 condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
@@ -277,7 +282,11 @@ impl super::DockerRuntime {
     ) -> anyhow::Result<String> {
         // The app's attachable overlay (`on_swarm`).
         let network = self.ensure_network(&spec.app).await?;
-        let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints, own_command);
+        let mut service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints, own_command);
+        // The CPU limit (`PAAS_DYNO_CPUS`), as on one engine.
+        if let Some(limits) = service.task_template.as_mut().and_then(|t| t.resources.as_mut()).and_then(|r| r.limits.as_mut()) {
+            limits.nano_cpus = self.nano_cpus;
+        }
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
             username: Some(a.username.clone()),
             password: Some(a.password.clone()),
@@ -603,6 +612,10 @@ mod tests {
         assert_eq!(c.stop_grace_period, Some(30_000_000_000));
         assert_eq!(t.restart_policy.as_ref().unwrap().condition, Some(TaskSpecRestartPolicyConditionEnum::NONE));
         assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().memory_bytes, Some(512 << 20));
+        // Locked down as a dyno on one engine is.
+        assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().pids, Some(crate::runtime::PIDS_LIMIT));
+        assert!(c.capability_drop.as_ref().unwrap().iter().any(|cap| cap == "NET_RAW"));
+        assert_eq!(t.log_driver.as_ref().unwrap().options.as_ref().unwrap()["max-size"], "10m");
         assert_eq!(s.mode.as_ref().unwrap().replicated.as_ref().unwrap().replicas, Some(1));
         let e = s.endpoint_spec.as_ref().unwrap();
         assert_eq!(e.mode, Some(EndpointSpecModeEnum::DNSRR));

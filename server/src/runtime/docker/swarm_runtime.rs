@@ -285,7 +285,9 @@ impl Placement for SwarmRuntime {
     }
 
     async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
+        let t0 = std::time::Instant::now();
         let (image, image_id) = self.pinned(&spec.app, &spec.image).await?;
+        let pinned = t0.elapsed();
         let own_command = if spec.command.is_empty() { self.own_command(&image_id, &spec.image).await? } else { None };
         let id = {
             let _placing = self.placing.lock().await;
@@ -300,7 +302,19 @@ impl Placement for SwarmRuntime {
             self.placed.lock().expect("placed poisoned").insert(id.clone(), hostname);
             id
         };
-        self.started(&id, spec).await
+        let created = t0.elapsed();
+        let dyno = self.started(&id, spec).await;
+        // Where a start's time goes (the registry push, placing and the
+        // service's creation, Swarm starting its task).
+        tracing::debug!(
+            app = %spec.app,
+            dyno = %format!("{}.{}", spec.process_type, spec.index),
+            pinned_ms = pinned.as_millis() as u64,
+            created_ms = created.as_millis() as u64,
+            running_ms = t0.elapsed().as_millis() as u64,
+            "swarm dyno start"
+        );
+        dyno
     }
 
     async fn halt_dyno(&self, id: &DynoId, grace: Duration) -> Result<()> {
