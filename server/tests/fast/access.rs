@@ -157,7 +157,10 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for file in files {
         let code = std::fs::read_to_string(&file).unwrap();
-        for piece in code.split(".route(\"").skip(1) {
+        // `.route(` then the path's literal, on the same line or the next
+        // (as rustfmt may put it).
+        for piece in code.split(".route(").skip(1) {
+            let Some(piece) = piece.trim_start().strip_prefix('"') else { continue };
             let path = piece.split('"').next().unwrap().to_owned();
             // The call's arguments: up to its closing parenthesis.
             let mut depth = 1;
