@@ -41,8 +41,10 @@ impl Scheduler {
         let deadline = started + initial + if target.is_some() { boot } else { SETTLE.min(boot) };
         let mut tries = 0u32;
         // Probing a loopback port is cheap, asking the engine whether the
-        // dyno still runs less so: the probe backs off to 100 ms, the engine
-        // is asked at most every 200 ms.
+        // dyno still runs less so: the probe runs every 20 ms for the first
+        // second (where most apps come up: a coarser step there is time a
+        // deploy waits for nothing), then backs off to 100 ms; the engine is
+        // asked at most every 200 ms.
         let mut delay = Duration::from_millis(20);
         let mut exit_checked: Option<Instant> = None;
         loop {
@@ -118,7 +120,9 @@ impl Scheduler {
             }
             let pause = wait.unwrap_or(delay);
             tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
+            if started.elapsed() >= Duration::from_secs(1) {
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
         }
     }
 
