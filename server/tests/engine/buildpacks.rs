@@ -126,6 +126,14 @@ fn nodejs_with_an_npm_dependency() {
     poll(Duration::from_secs(30), "the paused spare to be removed", || {
         (!docker_ps(&["-a", "--filter", &format!("id={}", spares[0])]).iter().any(|_| true)).then_some(())
     });
+
+    // What the build decided from package.json is reused only while
+    // package.json is the same: a changed one is read again.
+    let pkg = std::fs::read_to_string(dir.join("package.json")).unwrap().replacen('{', "{\n  \"engines\": {\"node\": \"4.x\"},", 1);
+    std::fs::write(dir.join("package.json"), pkg).unwrap();
+    p.git_ok(dir, &["commit", "-qam", "engines"]);
+    let said = p.push_ok(dir, &app);
+    assert!(said.contains("package.json asks for Node.js \"4.x\""), "{said}");
 }
 
 #[test]
