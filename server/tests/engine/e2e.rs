@@ -370,7 +370,7 @@ fn apps_are_isolated_from_each_other_and_locked_down() {
     assert!(guard_drops() > dropped, "paas's {} chain dropped A's attempt", paas_server::runtime::isolation::CHAIN);
 
     // Capabilities dropped, a pids limit, a capped log, PAAS_DYNO_CPUS.
-    let host = docker(&["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}", &a_web[0]]);
+    let host = docker(&["inspect", "-f", LOCKDOWN_FORMAT, &a_web[0]]);
     let host = text(&host.stdout);
     assert!(host.contains("NET_RAW") && host.contains("1024") && host.contains("10m"), "{host}");
     assert!(host.contains("cpus=500000000"), "half a CPU: {host}");

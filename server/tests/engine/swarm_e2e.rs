@@ -121,14 +121,12 @@ fn swarm_push_spreads_web_over_the_nodes_routes_to_each_logs_from_all_and_runs_o
     // dropped, a pids limit, the CPU limit, a capped log. (Read from the
     // worker's own engine: the test may, paas never does.)
     let worker = std::process::Command::new("docker")
-        .args(["-H", "unix:///run/paas-testbed/n1/docker.sock", "ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
+        .args(["-H", WORKER_N1, "ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
         .output()
         .unwrap();
     let container = text(&worker.stdout).lines().next().expect("a web dyno on n1").to_owned();
     let host = std::process::Command::new("docker")
-        .args(["-H", "unix:///run/paas-testbed/n1/docker.sock", "inspect", "-f"])
-        .arg("{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}")
-        .arg(&container)
+        .args(["-H", WORKER_N1, "inspect", "-f", LOCKDOWN_FORMAT, &container])
         .output()
         .unwrap();
     let host = text(&host.stdout);
@@ -300,10 +298,9 @@ fn swarm_a_lost_node_fails_no_request_its_dynos_come_back_elsewhere_and_nothing_
     // The node comes back: what ran there is not run again, paas runs
     // exactly web=3.
     testbed(&["restore-node", "n1"]);
-    let n1 = "unix:///run/paas-testbed/n1/docker.sock";
     poll(Duration::from_secs(90), "n1 to run none of the app's containers", || {
         let out = std::process::Command::new("docker")
-            .args(["-H", n1, "ps", "-q", "--filter", &format!("label=paas.app={app}")])
+            .args(["-H", WORKER_N1, "ps", "-q", "--filter", &format!("label=paas.app={app}")])
             .output()
             .ok()?;
         text(&out.stdout).trim().is_empty().then_some(())

@@ -26,7 +26,9 @@ use std::time::Duration;
 /// `node.labels.pool==web`). `own_command` is the image's own ENTRYPOINT
 /// and CMD, for a spec without a command, when the image has a `/bin/sh`
 /// to run `OOM_WATCH` (`DockerRuntime::own_command_under_sh`); without
-/// either, the image's command runs unwatched.
+/// either, the image's command runs unwatched. `nano_cpus` is the CPU
+/// limit (`PAAS_DYNO_CPUS`).
+#[allow(clippy::too_many_arguments)]
 pub fn service_spec(
     spec: &DynoSpec,
     instance: &str,
@@ -35,6 +37,7 @@ pub fn service_spec(
     stop_grace: Duration,
     constraints: &[String],
     own_command: Option<&[String]>,
+    nano_cpus: Option<i64>,
 ) -> ServiceSpec {
     let labels = crate::runtime::dyno_labels(spec, instance, KIND_DYNO);
     let argv = if spec.command.is_empty() {
@@ -80,7 +83,7 @@ pub fn service_spec(
                 ..Default::default()
             }),
             resources: Some(TaskSpecResources {
-                limits: Some(Limit { memory_bytes: spec.memory, pids: Some(crate::runtime::PIDS_LIMIT), ..Default::default() }),
+                limits: Some(Limit { memory_bytes: spec.memory, nano_cpus, pids: Some(crate::runtime::PIDS_LIMIT) }),
                 ..Default::default()
             }),
             log_driver: Some(TaskSpecLogDriver { name: Some("json-file".to_owned()), options: Some(super::capped_log()) }),
@@ -282,11 +285,7 @@ impl super::DockerRuntime {
     ) -> anyhow::Result<String> {
         // The app's attachable overlay (`on_swarm`).
         let network = self.ensure_network(&spec.app).await?;
-        let mut service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints, own_command);
-        // The CPU limit (`PAAS_DYNO_CPUS`), as on one engine.
-        if let Some(limits) = service.task_template.as_mut().and_then(|t| t.resources.as_mut()).and_then(|r| r.limits.as_mut()) {
-            limits.nano_cpus = self.nano_cpus;
-        }
+        let service = service_spec(spec, &self.instance, image, &network, stop_grace, constraints, own_command, self.nano_cpus);
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
             username: Some(a.username.clone()),
             password: Some(a.password.clone()),
@@ -604,7 +603,7 @@ mod tests {
 
     #[test]
     fn a_dyno_is_one_service_that_swarm_never_restarts_with_its_port_published_on_its_node() {
-        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30), &[], None);
+        let s = service_spec(&spec(true), "i1", "10.231.0.10:5000/paas/shop@sha256:ab", "paas-app-shop", Duration::from_secs(30), &[], None, Some(500_000_000));
         let t = s.task_template.as_ref().unwrap();
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.image.as_deref(), Some("10.231.0.10:5000/paas/shop@sha256:ab"));
@@ -614,6 +613,7 @@ mod tests {
         assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().memory_bytes, Some(512 << 20));
         // Locked down as a dyno on one engine is.
         assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().pids, Some(crate::runtime::PIDS_LIMIT));
+        assert_eq!(t.resources.as_ref().unwrap().limits.as_ref().unwrap().nano_cpus, Some(500_000_000));
         assert!(c.capability_drop.as_ref().unwrap().iter().any(|cap| cap == "NET_RAW"));
         assert_eq!(t.log_driver.as_ref().unwrap().options.as_ref().unwrap()["max-size"], "10m");
         assert_eq!(s.mode.as_ref().unwrap().replicated.as_ref().unwrap().replicas, Some(1));
@@ -623,7 +623,7 @@ mod tests {
         assert_eq!((p.target_port, p.publish_mode, p.published_port), (Some(i64::from(DYNO_PORT)), Some(EndpointPortConfigPublishModeEnum::HOST), None));
         assert!(s.name.as_ref().unwrap().starts_with("paas-shop-web-2-v7-"));
         // A worker publishes nothing.
-        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30), &[], None);
+        let w = service_spec(&spec(false), "i1", "img", "net", Duration::from_secs(30), &[], None, None);
         assert_eq!(w.endpoint_spec.unwrap().ports, None);
     }
 
@@ -636,12 +636,12 @@ mod tests {
         let own = ["docker-entrypoint.sh".to_owned(), "node".to_owned(), "index.js".to_owned()];
         let mut imaged = spec(true);
         imaged.command = String::new();
-        let watched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], Some(&own));
+        let watched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], Some(&own), None);
         assert_eq!(command_in(&watched).unwrap(), ["/bin/sh", "-c", OOM_WATCH, "paas-dyno", "docker-entrypoint.sh", "node", "index.js"]);
-        let unwatched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], None);
+        let unwatched = service_spec(&imaged, "i1", "img", "net", Duration::from_secs(30), &[], None, None);
         assert_eq!(command_in(&unwatched), None);
         // A command of the dyno's own wins over the image's.
-        let procfile = service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], Some(&own));
+        let procfile = service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], Some(&own), None);
         assert_eq!(command_in(&procfile).unwrap()[4..], ["/bin/sh", "-c", "bundle exec puma"]);
         assert_eq!(command_of(&command_in(&procfile).unwrap()), "bundle exec puma");
         assert_eq!(command_of(&command_in(&watched).unwrap()), "");
@@ -656,7 +656,7 @@ mod tests {
     #[test]
     fn a_service_and_its_task_read_back_as_the_dyno_at_its_nodes_address() {
         let mut service: Service = serde_json::from_value(serde_json::json!({"ID": "s1", "CreatedAt": "2026-12-06T02:00:00.5Z"})).unwrap();
-        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], None));
+        service.spec = Some(service_spec(&spec(true), "i1", "img", "net", Duration::from_secs(30), &[], None, None));
         let n1 = node(true);
         let d = dyno_from(&service, Some(&task("running", None, None, Some(30001))), Some(&n1)).unwrap();
         assert_eq!((d.id.as_str(), d.name(), d.release_version, d.memory), ("s1", "web.2".to_owned(), 7, Some(512 << 20)));

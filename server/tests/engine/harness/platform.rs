@@ -16,6 +16,10 @@ pub fn unique_app(prefix: &str) -> String {
 /// The password of the users tests add ([`Platform::add_user`]).
 pub const USER_PASSWORD: &str = "a long enough password";
 
+/// `docker inspect -f` of what locks a dyno down: its dropped
+/// capabilities, pids limit, log cap and CPU limit (`cpus=NANO`).
+pub const LOCKDOWN_FORMAT: &str = "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}";
+
 /// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
 pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -11,6 +11,9 @@ use std::sync::Once;
 
 /// The manager's engine.
 pub const MANAGER: &str = "unix:///run/paas-testbed/n0/docker.sock";
+/// The first worker's engine (for tests that look at what runs there;
+/// paas never does).
+pub const WORKER_N1: &str = "unix:///run/paas-testbed/n1/docker.sock";
 /// The registry on the manager every node pulls from.
 pub const REGISTRY: &str = "10.231.0.10:5000";
 
