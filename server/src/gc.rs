@@ -66,13 +66,15 @@ pub struct Swept {
     pub leftovers: crate::runtime::Leftovers,
 }
 
-/// Task containers are leftovers once made this long ago (a build runs
-/// in one for its whole time: `PAAS_BUILD_TIMEOUT` bounds it).
+/// Task containers and dangling dependency images are leftovers once made
+/// this long ago (a build runs in one for its whole time:
+/// `PAAS_BUILD_TIMEOUT` bounds it).
 pub const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 
 /// Plans and (unless `dry_run`) removes old release images, the build
 /// caches of apps that are gone, and what builds left behind (task
-/// containers made over `leftover_age` ago); answers what went (or would).
+/// containers and dangling dependency images made over `leftover_age`
+/// ago); answers what went (or would).
 pub async fn collect(store: &Store, runtime: &dyn Runtime, keep: usize, dry_run: bool, leftover_age: std::time::Duration) -> Result<Swept> {
     let apps: HashSet<String> = store.list_apps().await?.into_iter().map(|a| a.name).collect();
     let mut caches = Vec::new();

@@ -697,7 +697,8 @@ pub trait ImageBuilder: Send + Sync + 'static {
     ) -> anyhow::Result<String>;
     /// What builds left behind: this instance's task containers made over
     /// `age` ago that are not running (a server that died mid-build leaves
-    /// them), and dangling dependency images (replaced by a newer one).
+    /// them), and dangling dependency images (replaced by a newer one)
+    /// made over `age` ago too.
     async fn leftovers(&self, _age: Duration) -> anyhow::Result<Leftovers> {
         Ok(Leftovers::default())
     }

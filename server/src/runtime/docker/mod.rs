@@ -375,6 +375,11 @@ impl super::ImageBuilder for DockerRuntime {
             .await
             .context("cannot list the engine's images")?
             .into_iter()
+            // As old as a task container must be: a young one may be a step
+            // of a build still running (the classic builder's intermediate
+            // images are dangling until the next step), on this engine by
+            // this server or another.
+            .filter(|i| i.created <= made_before)
             .map(|i| i.id)
             .collect();
         Ok(super::Leftovers { containers, images })
