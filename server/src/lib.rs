@@ -1,4 +1,4 @@
-//! paas-server as a library: `main.rs` parses the command line and calls in
+//! paas-server as a library: `command` parses the command line and calls in
 //! here, and the integration tests use the same entry points. ARCHITECTURE.md
 //! maps the modules; the flow is one way: git receiver → builder → release
 //! service → scheduler → runtime.
@@ -10,6 +10,7 @@ pub mod api;
 pub mod appjson;
 pub mod backup;
 pub mod builder;
+pub mod command;
 pub mod buildpack;
 pub mod cron;
 pub mod crypto;
