@@ -1,11 +1,12 @@
 //! Images: Dockerfile builds over the engine's HTTP API (the context file
 //! streamed as the body, which bollard 0.18 cannot do), importing a root
-//! filesystem, committing a base image plus files, inspecting and removing.
+//! filesystem, a base image plus one layer of files (loaded as an image
+//! archive), inspecting and removing.
 
 use super::{is_not_found, DockerRuntime};
 use anyhow::{anyhow, Context, Result};
 use bollard::container::Config;
-use bollard::image::{CommitContainerOptions, RemoveImageOptions};
+use bollard::image::RemoveImageOptions;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use std::collections::HashMap;
@@ -307,6 +308,13 @@ impl DockerRuntime {
         }
     }
 
+    /// A new image of `base` plus one layer, the tar `tar` as it is, tagged
+    /// `tag`; the base's config (entrypoint, env, workdir, labels) with
+    /// `label` added. Loaded as an image archive (`POST /images/load`) that
+    /// names the base's layers, which the engine has and so skips, and holds
+    /// only the new one: one call, instead of a container to copy the files
+    /// into, a commit that packs them again, and the container's removal
+    /// (0.13 s -> about 0.06 s for a release image; BENCHMARKS.md).
     pub(super) async fn image_from_files(
         &self,
         base: &str,
@@ -314,44 +322,119 @@ impl DockerRuntime {
         tag: &str,
         label: Option<(&str, &str)>,
     ) -> Result<String> {
-        let name = format!("paas-layer-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let config = Config::<String> {
-            image: Some(base.to_owned()),
-            labels: Some(self.not_a_dyno("layer")),
-            ..Default::default()
-        };
-        let created = self.create(&name, config, &format!("a layer from {base}")).await?;
-        let result = async {
-            self.upload_tar(&created, tar).await.context("cannot copy the built app into the image")?;
-            let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-            let options = CommitContainerOptions {
-                container: created.as_str(),
-                repo,
-                tag,
-                pause: false,
-                ..Default::default()
-            };
-            // Fields left unset keep the base image's entrypoint, env and
-            // workdir; the labels are only ours.
-            let config = Config::<String> {
-                labels: label.map(|(k, v)| HashMap::from([(k.to_owned(), v.to_owned())])),
-                ..Default::default()
-            };
-            self.docker
-                .commit_container(options, config)
-                .await
-                .context("cannot commit the release image")?;
-            // bollard 0.18 reads the commit answer's `Id` into a model that
-            // expects `ID`: ask for the image instead.
-            let image = self
-                .docker
-                .inspect_image(&format!("{repo}:{tag}"))
-                .await
-                .context("the commit made no image")?;
-            image.id.ok_or_else(|| anyhow!("the committed image has no ID"))
+        let inspected = self.docker.inspect_image(base).await.with_context(|| format!("cannot inspect image {base}"))?;
+        let mut config = inspected.config.unwrap_or_default();
+        if let Some((k, v)) = label {
+            config.labels.get_or_insert_with(HashMap::new).insert(k.to_owned(), v.to_owned());
         }
-        .await;
-        self.remove_now(&created).await;
-        result
+        let mut diff_ids = inspected.root_fs.and_then(|r| r.layers).unwrap_or_default();
+        let base_layers = diff_ids.len();
+        let base_history = self.docker.image_history(base).await.with_context(|| format!("cannot read the history of image {base}"))?;
+        let mut history = history_of(base, base_history, base_layers);
+        let added = tar.file_name().map_or_else(|| "files".to_owned(), |n| n.to_string_lossy().into_owned());
+        history.push(serde_json::json!({ "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), "created_by": format!("paas: {added} added") }));
+        let (archive, image_id) = {
+            let tar = tar.to_path_buf();
+            let tag = tag.to_owned();
+            let architecture = inspected.architecture.unwrap_or_else(|| "amd64".into());
+            let os = inspected.os.unwrap_or_else(|| "linux".into());
+            tokio::task::spawn_blocking(move || -> Result<(tempfile::NamedTempFile, String)> {
+                use sha2::Digest;
+                let mut hasher = sha2::Sha256::new();
+                std::io::copy(&mut std::fs::File::open(&tar)?, &mut hasher).context("cannot read the layer's files")?;
+                diff_ids.push(format!("sha256:{}", hex::encode(hasher.finalize())));
+                let image_config = serde_json::json!({
+                    "architecture": architecture,
+                    "os": os,
+                    "config": config,
+                    "rootfs": { "type": "layers", "diff_ids": diff_ids },
+                    "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    "history": history,
+                });
+                let config_bytes = serde_json::to_vec(&image_config)?;
+                let config_digest = hex::encode(sha2::Sha256::digest(&config_bytes));
+                // The base's layers are named but not in the archive: the
+                // engine loads a layer's file only when it lacks the layer.
+                let layers: Vec<String> = (0..base_layers).map(|i| format!("base-{i}/layer.tar")).chain(["new/layer.tar".to_owned()]).collect();
+                let manifest = serde_json::to_vec(&serde_json::json!([{ "Config": format!("{config_digest}.json"), "RepoTags": [tag], "Layers": layers }]))?;
+                let archive = tempfile::NamedTempFile::new_in(tar.parent().unwrap_or(Path::new(".")))?;
+                let mut builder = tar::Builder::new(archive.as_file());
+                for (name, data) in [("manifest.json".to_owned(), manifest), (format!("{config_digest}.json"), config_bytes)] {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_size(data.len() as u64);
+                    header.set_mode(0o644);
+                    builder.append_data(&mut header, name, data.as_slice())?;
+                }
+                builder.append_path_with_name(&tar, "new/layer.tar")?;
+                builder.into_inner()?;
+                Ok((archive, format!("sha256:{config_digest}")))
+            })
+            .await??
+        };
+        let body = super::file_stream(archive.path()).await?;
+        let mut answer = self.docker.import_image_stream(bollard::image::ImportImageOptions { quiet: true }, body, None);
+        while let Some(message) = answer.next().await {
+            let message = message.with_context(|| format!("cannot load the image {tag}"))?;
+            if let Some(error) = message.error {
+                return Err(anyhow!("the engine could not load the image {tag}: {error}"));
+            }
+        }
+        Ok(image_id)
+    }
+}
+
+/// An image config's `history` (oldest first) from the engine's history of
+/// an image with `layers` layers (newest first), so that `docker history`
+/// of an image made on top of it shows the base's steps and sizes. The
+/// engine reports a step's size, not whether it made a layer: a step of
+/// size 0 is taken as one that made none, and if that does not account for
+/// every layer, one plain step per layer stands in for the base's.
+fn history_of(base: &str, items: Vec<bollard::models::HistoryResponseItem>, layers: usize) -> Vec<serde_json::Value> {
+    let made_layers = items.iter().filter(|i| i.size > 0).count();
+    if made_layers != layers {
+        return (0..layers).map(|i| serde_json::json!({ "created_by": format!("(layer {} of {base})", i + 1) })).collect();
+    }
+    items
+        .into_iter()
+        .rev()
+        .map(|i| {
+            let created = chrono::DateTime::from_timestamp(i.created, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let mut step = serde_json::json!({ "created": created, "created_by": i.created_by });
+            if !i.comment.is_empty() {
+                step["comment"] = i.comment.into();
+            }
+            if i.size == 0 {
+                step["empty_layer"] = true.into();
+            }
+            step
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::history_of;
+    use bollard::models::HistoryResponseItem;
+
+    fn item(created_by: &str, size: i64) -> HistoryResponseItem {
+        HistoryResponseItem { id: "<missing>".into(), created: 1_700_000_000, created_by: created_by.into(), tags: vec![], size, comment: String::new() }
+    }
+
+    #[test]
+    fn a_base_history_that_accounts_for_its_layers_is_kept_oldest_first_with_its_empty_steps() {
+        let steps = history_of("run", vec![item("ENV A=1", 0), item("RUN apt", 10), item("import", 20)], 2);
+        let by: Vec<&str> = steps.iter().map(|s| s["created_by"].as_str().unwrap()).collect();
+        assert_eq!(by, ["import", "RUN apt", "ENV A=1"]);
+        assert_eq!(steps[2]["empty_layer"], true);
+        assert!(steps[0].get("empty_layer").is_none());
+        assert_eq!(steps[0]["created"], "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn a_base_history_that_does_not_account_for_its_layers_becomes_one_step_per_layer() {
+        let steps = history_of("run", vec![item("import", 20)], 3);
+        assert_eq!(steps.len(), 3);
+        assert!(steps.iter().all(|s| s.get("empty_layer").is_none()));
+        assert_eq!(steps[2]["created_by"], "(layer 3 of run)");
     }
 }
