@@ -139,12 +139,45 @@ impl Upstream {
         } else {
             (read_head(&mut up.stream, &mut up.rbuf, head_only).await, true)
         };
+        if !sent {
+            linger(body);
+        }
         let head = head.map_err(Failure::Closed)?;
         let mut resp = Response::new(DynoBody { reusable: sent && head.keep_alive, framing: head.framing, up: Some(up) });
         *resp.status_mut() = head.status;
         *resp.headers_mut() = head.headers;
         Ok(resp)
     }
+}
+
+/// How long, and how much of, a client's request body the router reads
+/// and drops after the dyno answered without reading it all.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Reads and drops what is left of the client's request body once the
+/// dyno has answered early (a 413 before the body, say), for at most
+/// [`LINGER`] and [`LINGER_BYTES`], as nginx's lingering close does. Dropped
+/// at once, the connection closes with the client's bytes unread and the
+/// kernel resets it: a client still writing its body then saw a broken pipe
+/// instead of the answer (1 in 6 runs of the router's framing test).
+fn linger(mut body: ToDyno) {
+    use http_body_util::BodyExt;
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let read = async {
+            let mut bytes = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                bytes += frame.data_ref().map_or(0, Bytes::len);
+                if bytes > LINGER_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, read).await;
+    });
 }
 
 /// What the router adds to a request's head to frame its body.
