@@ -358,10 +358,7 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
         None => None,
     };
     let api = crate::listen::serve(api_listener, crate::listen::axum(api_app), limits(settings.listeners.api_max_connections), api_tls, until(stopped.clone()));
-    let metrics_serve = match metrics_listener {
-        Some(l) => Some(crate::listen::serve(l, crate::listen::axum(metrics_app), limits(64), None, until(stopped.clone()))),
-        None => None,
-    };
+    let metrics_serve = metrics_listener.map(|l| crate::listen::serve(l, crate::listen::axum(metrics_app), limits(64), None, until(stopped.clone())));
     let router = crate::listen::serve(router_listener, router_app, limits(settings.listeners.router_max_connections), None, until(stopped));
     let served = tokio::spawn(async move {
         let tls = async {

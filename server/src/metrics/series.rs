@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn statuses_and_samples_count_where_they_belong() {
         let mut s = Series::default();
-        let t = 1_800_000_000 - 1_800_000_000 % 60;
+        let t = 1_800_000_000; // a minute boundary (a multiple of 60)
         for status in [200, 204, 302, 404, 404, 429, 500, 503] {
             s.request(t + 1, status, 10);
         }
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn stored_minutes_merge_with_what_came_since() {
-        let t = 1_800_000_000 - 1_800_000_000 % 60;
+        let t = 1_800_000_000; // a minute boundary (a multiple of 60)
         let mut stored = Series::default();
         stored.request(t - 60, 200, 1);
         stored.request(t, 200, 1);
