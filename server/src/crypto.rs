@@ -1,6 +1,6 @@
 //! Encryption of config vars at rest (XChaCha20-Poly1305) and API token
-//! hashing (SHA-256, compared in constant time). Only this module touches key
-//! material.
+//! hashing (SHA-256, compared in constant time), and files' SHA-256. Only
+//! this module touches key material.
 
 use anyhow::{bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -190,6 +190,23 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     }
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(contents.as_bytes())
+}
+
+/// A file's SHA-256 (hex), read in chunks: backups' checksums, image
+/// layers' IDs.
+pub async fn sha256_of(path: &Path) -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await.with_context(|| format!("cannot read {}", path.display()))?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        sha.update(&buf[..n]);
+    }
+    Ok(hex::encode(sha.finalize()))
 }
 
 #[cfg(test)]

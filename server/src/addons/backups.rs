@@ -17,7 +17,6 @@
 
 use super::{catalog, refused, AddonError, AddonResult, Addons};
 use crate::store::{AddonRow, BackupRow};
-use anyhow::Context;
 use paas_wire::ErrorId;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -94,22 +93,6 @@ impl super::Sink for Tee<'_> {
         }
         Ok(())
     }
-}
-
-/// A file's SHA-256, read in chunks.
-async fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    use tokio::io::AsyncReadExt;
-    let mut file = tokio::fs::File::open(path).await.with_context(|| format!("cannot read {}", path.display()))?;
-    let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        sha.update(&buf[..n]);
-    }
-    Ok(hex::encode(sha.finalize()))
 }
 
 impl Addons {
@@ -228,7 +211,7 @@ impl Addons {
                 return Err(format!("it does not read back as {what}: the reader stopped before its end"));
             }
             // The file on disk is the bytes the reader read.
-            let on_disk = sha256_of(&partial).await.map_err(|e| format!("cannot read the backup back: {e:#}"))?;
+            let on_disk = crate::crypto::sha256_of(&partial).await.map_err(|e| format!("cannot read the backup back: {e:#}"))?;
             if on_disk != sha {
                 return Err(format!("the file on disk differs from what was written (SHA-256 {on_disk}, not {sha})"));
             }
@@ -312,7 +295,7 @@ impl Addons {
                     return refused(ErrorId::InvalidBackup, format!("backup {} {}, so there is nothing to restore from it", backup_id(b.number), b.state));
                 }
                 let path = self.backup_path(addon, b.number);
-                let sha = sha256_of(&path).await.map_err(|e| AddonError::Refused(ErrorId::InvalidBackup, format!("backup {}'s file: {e:#}", backup_id(b.number))))?;
+                let sha = crate::crypto::sha256_of(&path).await.map_err(|e| AddonError::Refused(ErrorId::InvalidBackup, format!("backup {}'s file: {e:#}", backup_id(b.number))))?;
                 if Some(&sha) != b.sha256.as_ref() {
                     return refused(ErrorId::InvalidBackup, format!("backup {}'s file changed since it was taken (its SHA-256 differs): it is not restored", backup_id(b.number)));
                 }

@@ -332,6 +332,7 @@ impl DockerRuntime {
         let base_layers = diff_ids.len();
         let base_history = self.docker.image_history(base).await.with_context(|| format!("cannot read the history of image {base}"))?;
         let mut history = history_of(base, base_history, base_layers);
+        diff_ids.push(format!("sha256:{}", crate::crypto::sha256_of(tar).await.context("cannot read the layer's files")?));
         let added = tar.file_name().map_or_else(|| "files".to_owned(), |n| n.to_string_lossy().into_owned());
         history.push(serde_json::json!({ "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), "created_by": format!("paas: {added} added") }));
         let (archive, image_id) = {
@@ -341,9 +342,6 @@ impl DockerRuntime {
             let os = inspected.os.unwrap_or_else(|| "linux".into());
             tokio::task::spawn_blocking(move || -> Result<(tempfile::NamedTempFile, String)> {
                 use sha2::Digest;
-                let mut hasher = sha2::Sha256::new();
-                std::io::copy(&mut std::fs::File::open(&tar)?, &mut hasher).context("cannot read the layer's files")?;
-                diff_ids.push(format!("sha256:{}", hex::encode(hasher.finalize())));
                 let image_config = serde_json::json!({
                     "architecture": architecture,
                     "os": os,
