@@ -334,7 +334,8 @@ impl DockerRuntime {
         let mut history = history_of(base, base_history, base_layers);
         diff_ids.push(format!("sha256:{}", crate::crypto::sha256_of(tar).await.context("cannot read the layer's files")?));
         let added = tar.file_name().map_or_else(|| "files".to_owned(), |n| n.to_string_lossy().into_owned());
-        history.push(serde_json::json!({ "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), "created_by": format!("paas: {added} added") }));
+        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        history.push(serde_json::json!({ "created": created, "created_by": format!("paas: {added} added") }));
         let (archive, image_id) = {
             let tar = tar.to_path_buf();
             let tag = tag.to_owned();
@@ -347,7 +348,7 @@ impl DockerRuntime {
                     "os": os,
                     "config": config,
                     "rootfs": { "type": "layers", "diff_ids": diff_ids },
-                    "created": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    "created": created,
                     "history": history,
                 });
                 let config_bytes = serde_json::to_vec(&image_config)?;
