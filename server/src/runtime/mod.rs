@@ -612,6 +612,10 @@ pub trait Placement: Send + Sync + 'static {
     /// SIGTERM, SIGKILL after `grace`, then remove. Idempotent: a container
     /// that is already gone is not an error.
     async fn stop_dyno(&self, id: &DynoId, grace: Duration) -> anyhow::Result<()>;
+    /// Makes ready, in the background, what lets the app's next `count`
+    /// dynos start sooner (the engine: network holders made from `image`,
+    /// any image with `sleep`). A hint: nothing depends on it.
+    fn prepare_dynos(&self, _app: &str, _count: usize, _image: &str) {}
     /// Removes the app's own network (its dynos must be gone). Idempotent.
     async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
     /// Removes the networks of apps not in `apps` (destroyed while the
@@ -736,8 +740,9 @@ pub trait ImageBuilder: Send + Sync + 'static {
     /// Makes, in the background, a started container for the next run of a
     /// `spare` task. Runtimes without spares do nothing.
     fn prepare_task(&self, _spec: &TaskSpec) {}
-    /// Removes what `prepare_task` made and nothing ran in yet (a server
-    /// that stops in order leaves no spare behind).
+    /// Removes what `prepare_task` (and `Placement::prepare_dynos`) made
+    /// and nothing ran in yet (a server that stops in order leaves no
+    /// spare behind).
     async fn remove_spares(&self) {}
     /// Makes image `tag` from `base` plus the files of the tar file `tar`
     /// (unpacked at `/`, streamed), keeping the base's entrypoint and

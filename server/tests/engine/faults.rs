@@ -44,13 +44,79 @@ fn killed_mid_deploy_and_started_again_it_converges_without_orphans_or_duplicate
     let _ = pushing.wait();
     p.boot();
     p.wait_for_page(&app, "marker: two");
-    // Exactly one container is left: v2's web dyno, adopted, not duplicated.
+    // Exactly one dyno is left: v2's web dyno, adopted, not duplicated;
+    // and nothing else but the network holder it joined (if it did).
     poll(Duration::from_secs(60), "the old dyno to go and nothing else to remain", || {
-        (p.containers(&app).len() == 1 && containers_of_version(&app, 2) == 1).then_some(())
+        let held = holders(&app).len();
+        (held <= 1 && p.containers(&app).len() == 1 + held && containers_of_version(&app, 2) == 1).then_some(())
     });
     let releases: serde_json::Value = p.api().get(p.url(&format!("/apps/{app}/releases"))).send().unwrap().json().unwrap();
     assert_eq!(releases[0]["version"], 2);
     assert_eq!(releases[0]["status"], "succeeded", "{releases}");
+}
+
+/// Full ids of the app's network holders (see runtime::docker::holders).
+fn holders(app: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.kind=holder"])
+        .output()
+        .unwrap();
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+fn inspect(id: &str, format: &str) -> String {
+    let out = std::process::Command::new("docker").args(["inspect", "-f", format, id]).output().unwrap();
+    text(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_redeployed_dyno_joins_a_network_holder_and_is_replaced_when_the_holder_dies() {
+    let mut p = Platform::start();
+    let app = unique_app("fault-holder");
+    let repo = dockerfile_repo(&p, "main", "held-one");
+    let dir = repo.path();
+    p.create_app(dir, &app);
+    p.push_ok(dir, &app);
+    p.wait_for_page(&app, "marker: held-one");
+    // After the deploy, a holder waits on the app's network for the next
+    // deploy's dyno, running nothing but sleep, locked down.
+    let ready = poll(Duration::from_secs(30), "a network holder for the next deploy", || {
+        let h = holders(&app);
+        (h.len() == 1 && inspect(&h[0], "{{.State.Running}}") == "true").then_some(h)
+    });
+    let holder = ready[0].clone();
+    assert_eq!(inspect(&holder, "{{json .Config.Cmd}}"), r#"["sleep","infinity"]"#);
+    assert_eq!(inspect(&holder, "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}"), "true 65534:65534");
+
+    write_fixture_app(dir, "held-two");
+    p.git_ok(dir, &["commit", "-qam", "two"]);
+    p.push_ok(dir, &app);
+    // The new dyno joined it, and the router reaches it at the holder's
+    // address.
+    p.wait_for_page(&app, "marker: held-two");
+    let web = poll(Duration::from_secs(30), "v1's dyno to stop", || {
+        let web = p.running(&app, "web");
+        (web.len() == 1).then_some(web)
+    });
+    assert_eq!(inspect(&web[0], "{{.HostConfig.NetworkMode}}"), format!("container:{holder}"));
+    assert_eq!(inspect(&web[0], "{{index .Config.Labels \"paas.holder\"}}"), holder);
+
+    // The holder killed: the dyno is off its network, so it is replaced
+    // (in the holder v2's deploy made ready, if it is ready), and the old
+    // dyno goes with its holder.
+    let out = std::process::Command::new("docker").args(["kill", &holder]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    poll(Duration::from_secs(60), "a new web dyno to serve", || {
+        let now = p.running(&app, "web");
+        let serving = p.get(&app, "/").is_some_and(|(s, b)| s == 200 && b.contains("marker: held-two"));
+        (serving && now.len() == 1 && now != web).then_some(())
+    });
+    poll(Duration::from_secs(30), "the old dyno and its holder to be removed", || {
+        let gone = |id: &str| !std::process::Command::new("docker").args(["inspect", id]).output().unwrap().status.success();
+        (gone(&web[0]) && gone(&holder)).then_some(())
+    });
+    let ps: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
+    assert_eq!(ps[0]["restarts"], 1, "{ps}");
 }
 
 #[test]

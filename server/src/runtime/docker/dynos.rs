@@ -2,22 +2,24 @@
 //! and the app's network), listing them back from the engine's labels, and
 //! stopping, removing and waiting for them; the engine's exit events.
 
-use super::{is_not_found, locked_down, DockerRuntime};
+use super::{holders, is_not_found, locked_down, DockerRuntime};
 use crate::runtime::{labels, Dyno, DynoSpec, DYNO_PORT};
 use anyhow::{anyhow, Context, Result};
 use bollard::container::WaitContainerOptions;
 use bollard::container::{Config, RemoveContainerOptions, StopContainerOptions};
 use bollard::models::{ContainerSummary, HostConfig, PortBinding};
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 impl DockerRuntime {
     /// The container as a dyno of `kind` (`dyno`, or `run` for one-off
-    /// dynos); None for any other container.
-    pub(super) fn dyno_from_summary(&self, c: &ContainerSummary, kind: &str) -> Option<Dyno> {
+    /// dynos); None for any other container. With `holders` (the running
+    /// network holders, listed with it), a dyno whose holder is not among
+    /// them is not running: its network went with the holder.
+    pub(super) fn dyno_from_summary(&self, c: &ContainerSummary, kind: &str, holders: Option<&HashSet<&str>>) -> Option<Dyno> {
         let l = c.labels.as_ref()?;
         // Every container paas makes says what it is, explicitly (images
         // may carry paas labels of their own, e.g. committed ones). Dynos
@@ -32,16 +34,25 @@ impl DockerRuntime {
                 .find(|p| p.private_port == DYNO_PORT && p.public_port.is_some())
                 .and_then(|p| p.public_port)
         });
-        let running = c.state.as_deref() == Some("running");
-        let ip: Option<std::net::IpAddr> = c
-            .network_settings
-            .as_ref()
-            .and_then(|n| n.networks.as_ref())
-            .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()));
-        let addr = port.filter(|_| running).map(|p| match ip {
-            Some(ip) if self.via_container => SocketAddr::new(ip, DYNO_PORT),
-            _ => SocketAddr::from(([127, 0, 0, 1], p)),
+        let holder = l.get(holders::HOLDER_LABEL);
+        let held = holder.is_none_or(|h| holders.is_none_or(|running| running.contains(h.as_str())));
+        let running = c.state.as_deref() == Some("running") && held;
+        // A dyno in a holder's network has the holder's address.
+        let held_ip: Option<std::net::IpAddr> = l.get(holders::IP_LABEL).and_then(|ip| ip.parse().ok());
+        let ip = held_ip.or_else(|| {
+            c.network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|n| n.values().find_map(|e| e.ip_address.as_deref()?.parse().ok()))
         });
+        let addr = match (held_ip, l.get(holders::WEB_LABEL)) {
+            (Some(ip), Some(_)) => running.then(|| SocketAddr::new(ip, DYNO_PORT)),
+            (Some(_), None) => None,
+            (None, _) => port.filter(|_| running).map(|p| match ip {
+                Some(ip) if self.via_container => SocketAddr::new(ip, DYNO_PORT),
+                _ => SocketAddr::from(([127, 0, 0, 1], p)),
+            }),
+        };
         let seen = crate::runtime::DynoObserved {
             id: c.id.clone()?.into(),
             running,
@@ -59,7 +70,7 @@ impl DockerRuntime {
         self.listed(container_id)
             .await?
             .iter()
-            .find_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
+            .find_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO, None))
             .ok_or_else(|| anyhow!("container {container_id} vanished right after it started"))
     }
 
@@ -177,17 +188,51 @@ impl DockerRuntime {
 
     pub(super) async fn list_dynos(&self, app: Option<&str>) -> Result<Vec<Dyno>> {
         let list = self.labelled([Self::app_label(app)]).await?;
-        Ok(list
-            .iter()
-            .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
-            .collect())
+        Ok(self.dynos_in(&list))
     }
 
+    /// The dynos in a listing of app containers (their holders among them).
+    fn dynos_in(&self, list: &[ContainerSummary]) -> Vec<Dyno> {
+        let holders = Self::running_holders(list);
+        list.iter()
+            .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO, Some(&holders)))
+            .collect()
+    }
+
+    /// Starts a dyno in a ready network holder of its app when there is
+    /// one (see `holders`), else with an endpoint of its own.
     pub(super) async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
-        let (name, config) = self.dyno_config(spec, crate::runtime::KIND_DYNO, &[]).await?;
         let what = format!("{}.{}", spec.process_type, spec.index);
+        if let Some(holder) = self.take_holder(&spec.app) {
+            match self.start_in_holder(spec, &holder, &what).await {
+                Ok(dyno) => return Ok(dyno),
+                Err(e) => {
+                    tracing::warn!(app = %spec.app, error = %format!("{e:#}"), "cannot start a dyno in its network holder; starting it on its own");
+                    self.remove_later(&holder.id);
+                }
+            }
+        }
+        let (name, config) = self.dyno_config(spec, crate::runtime::KIND_DYNO, &[]).await?;
         let id = self.create(&name, config, &what).await?;
         self.start_created(&id, &what).await?;
+        self.dyno(&id).await
+    }
+
+    /// Creates and starts a dyno in `holder`'s network namespace: no
+    /// network or published port of its own, its address the holder's.
+    async fn start_in_holder(&self, spec: &DynoSpec, holder: &holders::Holder, what: &str) -> Result<Dyno> {
+        let mut extra = vec![(holders::HOLDER_LABEL, holder.id.clone()), (holders::IP_LABEL, holder.ip.to_string())];
+        if spec.web {
+            extra.push((holders::WEB_LABEL, "1".to_owned()));
+        }
+        let (name, mut config) = self.dyno_config(spec, crate::runtime::KIND_DYNO, &extra).await?;
+        config.exposed_ports = None;
+        if let Some(host) = config.host_config.as_mut() {
+            host.port_bindings = None;
+            host.network_mode = Some(format!("container:{}", holder.id));
+        }
+        let id = self.create(&name, config, what).await?;
+        self.start_created(&id, what).await?;
         self.dyno(&id).await
     }
 
@@ -207,18 +252,20 @@ impl DockerRuntime {
     }
 
     pub(super) async fn stop_dyno(&self, container_id: &str, grace: Duration) -> Result<()> {
+        let holder = self.holder_of(container_id).await;
         self.halt_dyno(container_id, grace).await?;
-        match self
-            .docker
-            .remove_container(
-                container_id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-        {
+        self.remove_container(container_id).await?;
+        match holder {
+            Some(holder) => self.remove_container(&holder).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a container, whatever state it is in; one already gone (or
+    /// going) is not an error.
+    pub(super) async fn remove_container(&self, container_id: &str) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, ..Default::default() };
+        match self.docker.remove_container(container_id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // 409: removal already in progress.
@@ -229,14 +276,12 @@ impl DockerRuntime {
 
     pub(super) async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<crate::runtime::OneOff>)> {
         let list = self.labelled([format!("{}={app}", labels::APP)]).await?;
-        let dynos = list
-            .iter()
-            .filter_map(|c| self.dyno_from_summary(c, crate::runtime::KIND_DYNO))
-            .collect();
+        let dynos = self.dynos_in(&list);
         Ok((dynos, list.iter().filter_map(|c| self.one_off_from_summary(c)).collect()))
     }
 
     pub(super) async fn remove_app_network(&self, app: &str) -> Result<()> {
+        self.remove_holders(Some(app), &HashSet::new()).await?;
         match self.docker.remove_network(&self.network_name(app)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -244,7 +289,8 @@ impl DockerRuntime {
         }
     }
 
-    pub(super) async fn prune_networks(&self, apps: &std::collections::HashSet<&str>) -> Result<()> {
+    pub(super) async fn prune_networks(&self, apps: &HashSet<&str>) -> Result<()> {
+        self.remove_holders(None, apps).await?;
         let mut filters = HashMap::new();
         filters.insert("label".to_owned(), vec![self.instance_label(), labels::APP.to_owned()]);
         let networks = self
@@ -278,12 +324,24 @@ impl DockerRuntime {
             .await
             .context("cannot inspect the dyno")?;
         let state = c.state.unwrap_or_default();
-        let exit = crate::runtime::Exit {
+        let mut exit = crate::runtime::Exit {
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
         };
-        Ok((state.running.unwrap_or(false), exit))
+        let running = state.running.unwrap_or(false);
+        // Running, but off the network if its holder stopped (see
+        // `dyno_from_summary`).
+        let holder = c.config.and_then(|c| c.labels?.remove(holders::HOLDER_LABEL));
+        if let (true, Some(holder)) = (running, holder) {
+            let held = self.docker.inspect_container(&holder, None).await.ok().and_then(|h| h.state?.running);
+            if held != Some(true) {
+                exit.exit_code = None;
+                exit.error = Some(format!("the container holding its network ({}) stopped", &holder[..holder.len().min(12)]));
+                return Ok((false, exit));
+            }
+        }
+        Ok((running, exit))
     }
 
     /// The addresses a dyno listens on: its socket table, read through

@@ -29,6 +29,7 @@ mod oneoffs;
 pub mod swarm;
 mod swarm_runtime;
 pub use swarm_runtime::{Constraint, SwarmRuntime, SwarmSettings};
+mod holders;
 mod output;
 mod spares;
 mod tasks;
@@ -43,6 +44,9 @@ pub struct DockerRuntime {
     instance: String,
     /// Started task containers waiting for their task (see `spares`).
     spares: std::sync::Arc<std::sync::Mutex<spares::Spares>>,
+    /// Containers holding a place on apps' networks for their next dynos
+    /// (see `holders`).
+    holders: std::sync::Arc<std::sync::Mutex<holders::Holders>>,
     /// Web dynos are reached at their container address, not the published
     /// port (`PAAS_DYNO_ADDRESS`).
     via_container: bool,
@@ -117,6 +121,7 @@ impl DockerRuntime {
             host: host.map(str::to_owned),
             instance: instance.to_owned(),
             spares: Default::default(),
+            holders: Default::default(),
             via_container,
             nano_cpus: None,
             overlay: false,
@@ -129,6 +134,7 @@ impl DockerRuntime {
             }
         }
         me.remove_addon_clients().await;
+        me.remove_unused_holders().await;
         Ok(me)
     }
 
@@ -299,6 +305,10 @@ impl super::Placement for DockerRuntime {
 
     async fn stop_dyno(&self, id: &super::DynoId, grace: Duration) -> Result<()> {
         DockerRuntime::stop_dyno(self, id.as_str(), grace).await
+    }
+
+    fn prepare_dynos(&self, app: &str, count: usize, image: &str) {
+        DockerRuntime::prepare_holders(self, app, count, image);
     }
 
     async fn remove_app_network(&self, app: &str) -> Result<()> {

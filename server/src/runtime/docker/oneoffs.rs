@@ -10,7 +10,7 @@ use std::time::Duration;
 
 impl DockerRuntime {
     pub(super) fn one_off_from_summary(&self, c: &ContainerSummary) -> Option<crate::runtime::OneOff> {
-        let dyno = self.dyno_from_summary(c, crate::runtime::KIND_RUN)?;
+        let dyno = self.dyno_from_summary(c, crate::runtime::KIND_RUN, None)?;
         let l = c.labels.as_ref()?;
         Some(crate::runtime::OneOff {
             dyno,

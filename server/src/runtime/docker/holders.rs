@@ -1,0 +1,252 @@
+//! Network holders: most of what the engine does to start a dyno here is
+//! setting up its place on the app's network (a veth pair on the bridge,
+//! the embedded DNS server): 0.23-0.26 s of a start, against 0.085 s for
+//! a container that joins a running container's network namespace
+//! (`container:<id>`). So after a push deploy, a few containers per app
+//! that run nothing but `sleep` on the app's network are made ahead of
+//! the next deploy; a dyno started then joins one of them and reaches
+//! (and is reached) exactly as its own endpoint on that network would.
+//!
+//! A holder serves one dyno and belongs to it from then on: removed with
+//! it, and a dyno whose holder no longer runs is listed as not running
+//! (its network is gone with the holder), so the scheduler replaces it.
+//! Only where dynos are reached at their container address (the published
+//! ports would be the holder's) and on a single engine (a swarm's dynos
+//! are services). Bounded like spares: at most [`PER_APP`] ready per app
+//! and [`MAX_HOLDERS`] in all, each removed after [`HOLDER_TTL`] unused,
+//! with the app's network, at a graceful stop, and (the ones no dyno uses)
+//! when the server starts.
+
+use super::{locked_down, DockerRuntime};
+use crate::runtime::labels;
+use anyhow::{anyhow, Result};
+use bollard::container::Config;
+use bollard::models::{ContainerSummary, HostConfig};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How many ready holders an app may have.
+pub const PER_APP: usize = 4;
+/// How many ready holders may wait at once; the oldest goes first.
+pub const MAX_HOLDERS: usize = 16;
+/// How long a holder waits for its dyno before it is removed.
+pub const HOLDER_TTL: Duration = Duration::from_secs(15 * 60);
+/// `paas.kind` of a holder.
+pub const KIND_HOLDER: &str = "holder";
+/// On a dyno: the id of the holder whose network it joined.
+pub const HOLDER_LABEL: &str = "paas.holder";
+/// On a dyno that joined a holder: its address on the app's network
+/// (the engine lists none for it).
+pub const IP_LABEL: &str = "paas.ip";
+/// On a web dyno that joined a holder: the router reaches it at its
+/// address (`paas.ip`), on `$PORT`.
+pub const WEB_LABEL: &str = "paas.web";
+/// A holder's memory limit: it runs `sleep` under the engine's init.
+const HOLDER_MEMORY: i64 = 16 << 20;
+
+/// A ready holder of `app`, and its address on the app's network.
+#[derive(Clone)]
+pub struct Holder {
+    pub id: String,
+    pub ip: IpAddr,
+    app: String,
+}
+
+#[derive(Default)]
+pub struct Holders {
+    /// Oldest first.
+    ready: Vec<Holder>,
+    /// Holders being made, by app.
+    preparing: HashMap<String, usize>,
+}
+
+impl DockerRuntime {
+    /// Whether dynos here may join holders.
+    fn holds(&self) -> bool {
+        self.via_container && !self.overlay
+    }
+
+    /// A ready holder of `app`, taken out of the pool; None if there is
+    /// none (the dyno then gets an endpoint of its own).
+    pub(super) fn take_holder(&self, app: &str) -> Option<Holder> {
+        let mut h = self.holders.lock().expect("holders lock");
+        let i = h.ready.iter().position(|x| x.app == app)?;
+        Some(h.ready.remove(i))
+    }
+
+    /// Starts making holders in the background until `app` has `count`
+    /// (at most [`PER_APP`]) ready, from `image` (any image with `sleep`:
+    /// the stack's run image).
+    pub(super) fn prepare_holders(&self, app: &str, count: usize, image: &str) {
+        if !self.holds() {
+            return;
+        }
+        let wanted = {
+            let mut h = self.holders.lock().expect("holders lock");
+            let have = h.ready.iter().filter(|x| x.app == app).count() + h.preparing.get(app).copied().unwrap_or(0);
+            let wanted = count.min(PER_APP).saturating_sub(have);
+            if wanted == 0 {
+                return;
+            }
+            *h.preparing.entry(app.to_owned()).or_default() += wanted;
+            wanted
+        };
+        let (me, app, image) = (self.clone(), app.to_owned(), image.to_owned());
+        tokio::spawn(async move {
+            // One at a time: the engine serves what runs meanwhile first.
+            for _ in 0..wanted {
+                let made = me.make_holder(&app, &image).await;
+                let mut evicted = Vec::new();
+                {
+                    let mut h = me.holders.lock().expect("holders lock");
+                    if let Some(n) = h.preparing.get_mut(&app) {
+                        *n = n.saturating_sub(1);
+                    }
+                    match made {
+                        Ok(holder) => {
+                            let id = holder.id.clone();
+                            h.ready.push(holder);
+                            while h.ready.len() > MAX_HOLDERS {
+                                evicted.push(h.ready.remove(0).id);
+                            }
+                            me.expire_holder(&id);
+                        }
+                        Err(e) => {
+                            h.preparing.remove(&app);
+                            drop(h);
+                            // No stack run image (Dockerfile apps only):
+                            // nothing is wrong, dynos start as they would.
+                            let no_image = e.chain().any(|c| c.downcast_ref::<bollard::errors::Error>().is_some_and(super::is_not_found));
+                            if no_image {
+                                tracing::debug!(app = %app, error = %format!("{e:#}"), "no network holder");
+                            } else {
+                                tracing::warn!(app = %app, error = %format!("{e:#}"), "no network holder");
+                            }
+                            return;
+                        }
+                    }
+                }
+                for id in evicted {
+                    me.remove_later(&id);
+                }
+            }
+            me.holders.lock().expect("holders lock").preparing.retain(|_, n| *n > 0);
+        });
+    }
+
+    /// Creates and starts one holder on `app`'s network.
+    async fn make_holder(&self, app: &str, image: &str) -> Result<Holder> {
+        let network = self.ensure_network(app).await?;
+        let labels = HashMap::from([
+            (labels::INSTANCE.to_owned(), self.instance.clone()),
+            (labels::KIND.to_owned(), KIND_HOLDER.to_owned()),
+            (labels::APP.to_owned(), app.to_owned()),
+        ]);
+        let config = Config {
+            image: Some(image.to_owned()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            user: Some("65534:65534".into()),
+            labels: Some(labels),
+            host_config: Some(locked_down(HostConfig {
+                network_mode: Some(network.clone()),
+                memory: Some(HOLDER_MEMORY),
+                memory_swap: Some(HOLDER_MEMORY),
+                readonly_rootfs: Some(true),
+                nano_cpus: self.nano_cpus,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let name = format!("paas-{app}-net-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let id = self.create(&name, config, "a network holder").await?;
+        self.start_created(&id, "a network holder").await?;
+        let inspected = self.docker.inspect_container(&id, None).await;
+        let ip = inspected
+            .ok()
+            .and_then(|c| c.network_settings?.networks?.get(&network)?.ip_address.clone())
+            .and_then(|ip| ip.parse().ok());
+        match ip {
+            Some(ip) => Ok(Holder { id, ip, app: app.to_owned() }),
+            None => {
+                self.remove_now(&id).await;
+                Err(anyhow!("the network holder got no address on {network}"))
+            }
+        }
+    }
+
+    /// Removes holder `id` after [`HOLDER_TTL`] if no dyno took it.
+    fn expire_holder(&self, id: &str) {
+        let (me, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(HOLDER_TTL).await;
+            let still = {
+                let mut h = me.holders.lock().expect("holders lock");
+                let before = h.ready.len();
+                h.ready.retain(|x| x.id != id);
+                h.ready.len() != before
+            };
+            if still {
+                me.remove_now(&id).await;
+            }
+        });
+    }
+
+    /// Removes `app`'s ready holders (before its network goes), or every
+    /// app's but those in `keep` when `app` is None; and, listed from the
+    /// engine, holders of such apps that no dyno uses.
+    pub(super) async fn remove_holders(&self, app: Option<&str>, keep: &HashSet<&str>) -> Result<()> {
+        let gone = |a: &str| app.map_or(!keep.contains(a), |app| a == app);
+        let pooled: Vec<String> = {
+            let mut h = self.holders.lock().expect("holders lock");
+            let (out, kept): (Vec<Holder>, Vec<Holder>) = std::mem::take(&mut h.ready).into_iter().partition(|x| gone(&x.app));
+            h.ready = kept;
+            out.into_iter().map(|x| x.id).collect()
+        };
+        let listed = self.labelled([format!("{}={KIND_HOLDER}", labels::KIND)]).await?;
+        let listed = listed.iter().filter(|c| gone(app_of(c)));
+        let ids: HashSet<String> = pooled.into_iter().chain(listed.filter_map(|c| c.id.clone())).collect();
+        futures_util::future::join_all(ids.iter().map(|id| self.remove_now(id))).await;
+        Ok(())
+    }
+
+    /// Removes the ready holders (the server stops: they would wait for
+    /// dynos that never come).
+    pub(super) async fn remove_ready_holders(&self) {
+        let ready = std::mem::take(&mut self.holders.lock().expect("holders lock").ready);
+        futures_util::future::join_all(ready.iter().map(|h| self.remove_now(&h.id))).await;
+    }
+
+    /// Removes the holders no dyno uses (an earlier run's pool).
+    pub(super) async fn remove_unused_holders(&self) {
+        let Ok(all) = self.labelled([labels::APP.to_owned()]).await else { return };
+        let used: HashSet<&str> = all.iter().filter_map(|c| c.labels.as_ref()?.get(HOLDER_LABEL).map(String::as_str)).collect();
+        for c in &all {
+            if kind_of(c) == KIND_HOLDER && c.id.as_deref().is_some_and(|id| !used.contains(id)) {
+                self.remove_now(c.id.as_deref().unwrap_or_default()).await;
+            }
+        }
+    }
+
+    /// The ids of the holders in `list` that run.
+    pub(super) fn running_holders(list: &[ContainerSummary]) -> HashSet<&str> {
+        list.iter()
+            .filter(|c| kind_of(c) == KIND_HOLDER && c.state.as_deref() == Some("running"))
+            .filter_map(|c| c.id.as_deref())
+            .collect()
+    }
+
+    /// The holder a dyno joined, from its labels.
+    pub(super) async fn holder_of(&self, container_id: &str) -> Option<String> {
+        let c = self.docker.inspect_container(container_id, None).await.ok()?;
+        c.config?.labels?.remove(HOLDER_LABEL)
+    }
+}
+
+fn kind_of(c: &ContainerSummary) -> &str {
+    c.labels.as_ref().and_then(|l| l.get(labels::KIND)).map_or("", String::as_str)
+}
+
+fn app_of(c: &ContainerSummary) -> &str {
+    c.labels.as_ref().and_then(|l| l.get(labels::APP)).map_or("", String::as_str)
+}
