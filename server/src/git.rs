@@ -414,8 +414,6 @@ async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Bu
     let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
     info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
     state.builder.warm_up(&app.name);
-    // The next deploy's dynos start sooner (network holders, on one engine).
-    state.scheduler.runtime().prepare_dynos(&app.name, deploy.started.len(), &state.settings.stack.run);
     // Old releases' images go (PAAS_KEEP_RELEASES), in the background.
     let (store, runtime, keep) = (state.store.clone(), state.scheduler.runtime().clone(), state.settings.builds.keep_releases);
     tokio::spawn(async move {

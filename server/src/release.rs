@@ -667,7 +667,12 @@ impl ReleaseService {
                 release,
                 format!("its dynos could not be updated ({e:#}); the scheduler retries every few seconds: see `paas ps`"),
             ),
-            Ok(Ok(Ok(outcome))) => self.judge(app, release, made, outcome).await,
+            Ok(Ok(Ok(outcome))) => {
+                // The next change's dynos start sooner (network holders on
+                // one engine), made now that this one's are up.
+                self.inner.scheduler.runtime().prepare_dynos(&app.name, outcome.started.len());
+                self.judge(app, release, made, outcome).await
+            }
         }
     }
 

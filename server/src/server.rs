@@ -150,7 +150,8 @@ pub async fn start(mut settings: Settings, runtime: Option<Arc<dyn Runtime>>) ->
             }
             let engine = DockerRuntime::connect(&instance, settings.server.docker_host.as_deref(), settings.router.dyno_address)
                 .await?
-                .limit_cpus(settings.dynos.cpus());
+                .limit_cpus(settings.dynos.cpus())
+                .hold_with(&settings.stack.run);
             match settings.hosts.runtime {
                 RuntimeKind::Engine => Arc::new(engine),
                 RuntimeKind::Swarm => Arc::new(SwarmRuntime::connect(engine, settings.swarm()?).await?),

@@ -613,9 +613,9 @@ pub trait Placement: Send + Sync + 'static {
     /// that is already gone is not an error.
     async fn stop_dyno(&self, id: &DynoId, grace: Duration) -> anyhow::Result<()>;
     /// Makes ready, in the background, what lets the app's next `count`
-    /// dynos start sooner (the engine: network holders made from `image`,
-    /// any image with `sleep`). A hint: nothing depends on it.
-    fn prepare_dynos(&self, _app: &str, _count: usize, _image: &str) {}
+    /// dynos start sooner (the engine: network holders). A hint: nothing
+    /// depends on it.
+    fn prepare_dynos(&self, _app: &str, _count: usize) {}
     /// Removes the app's own network (its dynos must be gone). Idempotent.
     async fn remove_app_network(&self, app: &str) -> anyhow::Result<()>;
     /// Removes the networks of apps not in `apps` (destroyed while the

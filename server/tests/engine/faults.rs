@@ -69,6 +69,10 @@ fn inspect(id: &str, format: &str) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
+fn exists(id: &str) -> bool {
+    std::process::Command::new("docker").args(["inspect", id]).output().unwrap().status.success()
+}
+
 #[test]
 fn a_redeployed_dyno_joins_a_network_holder_and_is_replaced_when_the_holder_dies() {
     let mut p = Platform::start();
@@ -101,8 +105,23 @@ fn a_redeployed_dyno_joins_a_network_holder_and_is_replaced_when_the_holder_dies
     assert_eq!(inspect(&web[0], "{{.HostConfig.NetworkMode}}"), format!("container:{holder}"));
     assert_eq!(inspect(&web[0], "{{index .Config.Labels \"paas.holder\"}}"), holder);
 
+    // A config change's dyno joins the holder made after v2's deploy.
+    let next = poll(Duration::from_secs(30), "a network holder for the next change", || {
+        holders(&app).into_iter().find(|h| *h != holder && inspect(h, "{{.State.Running}}") == "true")
+    });
+    p.paas_ok(dir, &["config:set", "HELD=1"]);
+    let web = poll(Duration::from_secs(30), "v3's dyno alone", || {
+        let now = p.running(&app, "web");
+        (now.len() == 1 && now != web).then_some(now)
+    });
+    assert_eq!(inspect(&web[0], "{{.HostConfig.NetworkMode}}"), format!("container:{next}"));
+    poll(Duration::from_secs(30), "v2's holder to go with its dyno", || {
+        (!exists(&holder)).then_some(())
+    });
+    let holder = next;
+
     // The holder killed: the dyno is off its network, so it is replaced
-    // (in the holder v2's deploy made ready, if it is ready), and the old
+    // (in the holder v3's change made ready, if it is ready), and the old
     // dyno goes with its holder.
     let out = std::process::Command::new("docker").args(["kill", &holder]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -112,8 +131,7 @@ fn a_redeployed_dyno_joins_a_network_holder_and_is_replaced_when_the_holder_dies
         (serving && now.len() == 1 && now != web).then_some(())
     });
     poll(Duration::from_secs(30), "the old dyno and its holder to be removed", || {
-        let gone = |id: &str| !std::process::Command::new("docker").args(["inspect", id]).output().unwrap().status.success();
-        (gone(&web[0]) && gone(&holder)).then_some(())
+        (!exists(&web[0]) && !exists(&holder)).then_some(())
     });
     let ps: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
     assert_eq!(ps[0]["restarts"], 1, "{ps}");

@@ -2,10 +2,11 @@
 //! setting up its place on the app's network (a veth pair on the bridge,
 //! the embedded DNS server): 0.23-0.26 s of a start, against 0.085 s for
 //! a container that joins a running container's network namespace
-//! (`container:<id>`). So after a push deploy, a few containers per app
-//! that run nothing but `sleep` on the app's network are made ahead of
-//! the next deploy; a dyno started then joins one of them and reaches
-//! (and is reached) exactly as its own endpoint on that network would.
+//! (`container:<id>`). So once a change's dynos are up, a few containers
+//! per app that run nothing but `sleep` on the app's network are made
+//! ahead of the next change; a dyno started then joins one of them and
+//! reaches (and is reached) exactly as its own endpoint on that network
+//! would.
 //!
 //! A holder serves one dyno and belongs to it from then on: removed with
 //! it, and a dyno whose holder no longer runs is listed as not running
@@ -62,9 +63,9 @@ pub struct Holders {
 }
 
 impl DockerRuntime {
-    /// Whether dynos here may join holders.
-    fn holds(&self) -> bool {
-        self.via_container && !self.overlay
+    /// The image holders are made from, where dynos may join holders.
+    fn holder_image(&self) -> Option<&str> {
+        self.holder_image.as_deref().filter(|_| self.via_container && !self.overlay)
     }
 
     /// A ready holder of `app`, taken out of the pool; None if there is
@@ -76,12 +77,9 @@ impl DockerRuntime {
     }
 
     /// Starts making holders in the background until `app` has `count`
-    /// (at most [`PER_APP`]) ready, from `image` (any image with `sleep`:
-    /// the stack's run image).
-    pub(super) fn prepare_holders(&self, app: &str, count: usize, image: &str) {
-        if !self.holds() {
-            return;
-        }
+    /// (at most [`PER_APP`]) ready.
+    pub(super) fn prepare_holders(&self, app: &str, count: usize) {
+        let Some(image) = self.holder_image() else { return };
         let wanted = {
             let mut h = self.holders.lock().expect("holders lock");
             let have = h.ready.iter().filter(|x| x.app == app).count() + h.preparing.get(app).copied().unwrap_or(0);
@@ -115,8 +113,9 @@ impl DockerRuntime {
                         Err(e) => {
                             h.preparing.remove(&app);
                             drop(h);
-                            // No stack run image (Dockerfile apps only):
-                            // nothing is wrong, dynos start as they would.
+                            // No stack run image (Dockerfile apps only), or
+                            // the app was destroyed: nothing is wrong, dynos
+                            // start as they would.
                             let no_image = e.chain().any(|c| c.downcast_ref::<bollard::errors::Error>().is_some_and(super::is_not_found));
                             if no_image {
                                 tracing::debug!(app = %app, error = %format!("{e:#}"), "no network holder");
@@ -135,9 +134,10 @@ impl DockerRuntime {
         });
     }
 
-    /// Creates and starts one holder on `app`'s network.
+    /// Creates and starts one holder on `app`'s network. Not made if the
+    /// network is gone (the app was destroyed meanwhile).
     async fn make_holder(&self, app: &str, image: &str) -> Result<Holder> {
-        let network = self.ensure_network(app).await?;
+        let network = self.network_name(app);
         let labels = HashMap::from([
             (labels::INSTANCE.to_owned(), self.instance.clone()),
             (labels::KIND.to_owned(), KIND_HOLDER.to_owned()),

@@ -47,6 +47,8 @@ pub struct DockerRuntime {
     /// Containers holding a place on apps' networks for their next dynos
     /// (see `holders`).
     holders: std::sync::Arc<std::sync::Mutex<holders::Holders>>,
+    /// The image holders are made from; None: no holders.
+    holder_image: Option<String>,
     /// Web dynos are reached at their container address, not the published
     /// port (`PAAS_DYNO_ADDRESS`).
     via_container: bool,
@@ -67,6 +69,13 @@ impl DockerRuntime {
     /// `cpus` CPUs.
     pub fn limit_cpus(mut self, cpus: f64) -> Self {
         self.nano_cpus = Some((cpus * 1e9) as i64).filter(|n| *n > 0);
+        self
+    }
+
+    /// Dynos may join network holders made from `image` (the stack's run
+    /// image: anything with `sleep`; see `holders`).
+    pub fn hold_with(mut self, image: &str) -> Self {
+        self.holder_image = Some(image.to_owned());
         self
     }
 
@@ -122,6 +131,7 @@ impl DockerRuntime {
             instance: instance.to_owned(),
             spares: Default::default(),
             holders: Default::default(),
+            holder_image: None,
             via_container,
             nano_cpus: None,
             overlay: false,
@@ -307,8 +317,8 @@ impl super::Placement for DockerRuntime {
         DockerRuntime::stop_dyno(self, id.as_str(), grace).await
     }
 
-    fn prepare_dynos(&self, app: &str, count: usize, image: &str) {
-        DockerRuntime::prepare_holders(self, app, count, image);
+    fn prepare_dynos(&self, app: &str, count: usize) {
+        DockerRuntime::prepare_holders(self, app, count);
     }
 
     async fn remove_app_network(&self, app: &str) -> Result<()> {
