@@ -411,9 +411,8 @@ async fn release_build(state: &AppState, app: &AppRow, built: crate::builder::Bu
     out.heading("Launching...").await;
     // As long as a boot may take, and then some: a push waits for the truth.
     let wait = state.settings.dynos.boot_timeout * 2 + Duration::from_secs(60);
-    let deploy = state.releases.converge(app, Some(release.version), Some(wait)).await;
+    let deploy = state.releases.converge_built(app, release.version, wait, || state.builder.warm_up(&app.name)).await;
     info!(app = %app.name, release = release.version, state = ?deploy.state, "deployed");
-    state.builder.warm_up(&app.name);
     // Old releases' images go (PAAS_KEEP_RELEASES), in the background.
     let (store, runtime, keep) = (state.store.clone(), state.scheduler.runtime().clone(), state.settings.builds.keep_releases);
     tokio::spawn(async move {

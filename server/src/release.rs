@@ -638,16 +638,23 @@ impl ReleaseService {
     /// that long for the outcome: whether `release` serves, and if not why.
     /// Without `wait` the converge runs in the background.
     pub async fn converge(&self, app: &AppRow, release: Option<i64>, wait: Option<Duration>) -> Deploy {
-        self.converge_inner(app, release, true, wait).await
+        self.converge_inner(app, release, true, wait, || ()).await
+    }
+
+    /// [`Self::converge`] after a build: `warm_up` (what makes the app's
+    /// next build ready) runs as soon as the dynos are up, before what
+    /// makes its next dynos ready, which waits for it.
+    pub async fn converge_built(&self, app: &AppRow, release: i64, wait: Duration, warm_up: impl FnOnce()) -> Deploy {
+        self.converge_inner(app, Some(release), true, Some(wait), warm_up).await
     }
 
     /// [`Self::converge`] after a change that made no release (a scale or
     /// resize of the running release `release`).
     pub async fn converge_current(&self, app: &AppRow, release: i64, wait: Option<Duration>) -> Deploy {
-        self.converge_inner(app, Some(release), false, wait).await
+        self.converge_inner(app, Some(release), false, wait, || ()).await
     }
 
-    async fn converge_inner(&self, app: &AppRow, release: Option<i64>, made: bool, wait: Option<Duration>) -> Deploy {
+    async fn converge_inner(&self, app: &AppRow, release: Option<i64>, made: bool, wait: Option<Duration>, warm_up: impl FnOnce()) -> Deploy {
         let scheduler = self.inner.scheduler.clone();
         let row = app.clone();
         let pass = tokio::spawn(async move { scheduler.reconcile(&row).await });
@@ -668,6 +675,7 @@ impl ReleaseService {
                 format!("its dynos could not be updated ({e:#}); the scheduler retries every few seconds: see `paas ps`"),
             ),
             Ok(Ok(Ok(outcome))) => {
+                warm_up();
                 // The next change's dynos start sooner (network holders on
                 // one engine), made now that this one's are up.
                 self.inner.scheduler.runtime().prepare_dynos(&app.name, outcome.started.len());

@@ -92,7 +92,10 @@ impl DockerRuntime {
         };
         let (me, app, image) = (self.clone(), app.to_owned(), image.to_owned());
         tokio::spawn(async move {
-            // One at a time: the engine serves what runs meanwhile first.
+            // After the spare build containers being made (the next push's
+            // build waits for its spare; a dyno without a holder does not
+            // wait), and one at a time.
+            me.spares_made().await;
             for _ in 0..wanted {
                 let made = me.make_holder(&app, &image).await;
                 let mut evicted = Vec::new();

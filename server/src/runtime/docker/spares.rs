@@ -177,11 +177,16 @@ impl DockerRuntime {
         self.remove_spares_where(|x| x.volumes.iter().any(|v| v == volume)).await;
     }
 
+    /// Returns once the spares being made now are made (or failed).
+    pub(super) async fn spares_made(&self) {
+        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
+        futures_util::future::join_all(waiting).await;
+    }
+
     /// Removes the spares and retired containers that match, once the
     /// spares being made are made.
     async fn remove_spares_where(&self, matches: impl Fn(&Spare) -> bool) {
-        let waiting: Vec<_> = self.spares.lock().expect("spares lock").preparing.values().cloned().collect();
-        futures_util::future::join_all(waiting).await;
+        self.spares_made().await;
         let gone = {
             let mut s = self.spares.lock().expect("spares lock");
             let mut gone = take_all(&mut s.ready, &matches);
