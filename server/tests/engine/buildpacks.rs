@@ -81,6 +81,8 @@ fn nodejs_with_an_npm_dependency() {
     let said = p.push_ok(repo.path(), &app);
     assert!(said.contains("Node.js app detected") && said.contains("npm ci"), "{said}");
     assert!(said.contains("Process types -> web"), "{said}");
+    let node_line = |said: &str| said.lines().find(|l| l.contains("Using Node.js v")).map(str::to_owned);
+    let first_node = node_line(&said).unwrap_or_else(|| panic!("the Node.js version is said: {said}"));
     p.wait_for_page(&app, "node ok is-number=true");
     // package.json's start script runs as npm start would, without npm.
     assert_eq!(web_command(&app), "node server.js");
@@ -98,6 +100,8 @@ fn nodejs_with_an_npm_dependency() {
     assert!(said.contains("Dependencies unchanged: reusing the node_modules layer"), "{said}");
     assert!(said.contains("Dependencies unchanged: reusing their image layer"), "{said}");
     assert!(!said.contains("npm ci"), "{said}");
+    // The version the warm build says (kept in the cache) is the one node said.
+    assert_eq!(node_line(&said), Some(first_node), "{said}");
     p.wait_for_page(&app, "node again is-number=true");
 
     // A spare that stopped (as an engine restart stops it) is not used:
