@@ -203,7 +203,7 @@ impl DockerRuntime {
     /// one (see `holders`), else with an endpoint of its own.
     pub(super) async fn start_dyno(&self, spec: &DynoSpec) -> Result<Dyno> {
         let what = format!("{}.{}", spec.process_type, spec.index);
-        if let Some(holder) = self.take_holder(&spec.app) {
+        if let Some(holder) = self.take_holder(&spec.app).await {
             match self.start_in_holder(spec, &holder, &what).await {
                 Ok(dyno) => return Ok(dyno),
                 Err(e) => {

@@ -33,6 +33,9 @@ pub const PER_APP: usize = 4;
 pub const MAX_HOLDERS: usize = 16;
 /// How long a holder waits for its dyno before it is removed.
 pub const HOLDER_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a dyno waits for a holder being made before it gets an
+/// endpoint of its own instead (which takes about as long again).
+pub const HOLDER_WAIT: Duration = Duration::from_millis(300);
 /// `paas.kind` of a holder.
 pub const KIND_HOLDER: &str = "holder";
 /// On a dyno: the id of the holder whose network it joined.
@@ -54,12 +57,20 @@ pub struct Holder {
     app: String,
 }
 
-#[derive(Default)]
 pub struct Holders {
     /// Oldest first.
     ready: Vec<Holder>,
     /// Holders being made, by app.
     preparing: HashMap<String, usize>,
+    /// Bumped (under the lock) each time a holder is made or fails to
+    /// be: what a dyno waiting for one watches.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Holders {
+    fn default() -> Self {
+        Self { ready: Vec::new(), preparing: HashMap::new(), changed: tokio::sync::watch::channel(0).0 }
+    }
 }
 
 impl DockerRuntime {
@@ -68,12 +79,29 @@ impl DockerRuntime {
         self.holder_image.as_deref().filter(|_| self.via_container && !self.overlay)
     }
 
-    /// A ready holder of `app`, taken out of the pool; None if there is
-    /// none (the dyno then gets an endpoint of its own).
-    pub(super) fn take_holder(&self, app: &str) -> Option<Holder> {
-        let mut h = self.holders.lock().expect("holders lock");
-        let i = h.ready.iter().position(|x| x.app == app)?;
-        Some(h.ready.remove(i))
+    /// A ready holder of `app`, taken out of the pool. If none is ready
+    /// but one is being made, waits for it up to [`HOLDER_WAIT`]: it began
+    /// when the last change's dynos were up, so by the time this change's
+    /// start it is mostly made, and the rest of it is shorter than an
+    /// endpoint of the dyno's own. None: the dyno gets one of its own.
+    pub(super) async fn take_holder(&self, app: &str) -> Option<Holder> {
+        let deadline = tokio::time::Instant::now() + HOLDER_WAIT;
+        loop {
+            let mut changed = {
+                let mut h = self.holders.lock().expect("holders lock");
+                if let Some(i) = h.ready.iter().position(|x| x.app == app) {
+                    return Some(h.ready.remove(i));
+                }
+                if h.preparing.get(app).copied().unwrap_or(0) == 0 {
+                    return None;
+                }
+                h.changed.subscribe()
+            };
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return None,
+            }
+        }
     }
 
     /// Starts making holders in the background until `app` has `count`
@@ -104,6 +132,7 @@ impl DockerRuntime {
                     if let Some(n) = h.preparing.get_mut(&app) {
                         *n = n.saturating_sub(1);
                     }
+                    h.changed.send_modify(|n| *n += 1);
                     match made {
                         Ok(holder) => {
                             let id = holder.id.clone();
