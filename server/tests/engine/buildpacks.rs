@@ -469,11 +469,6 @@ fn running_spares_of(app: &str) -> Vec<String> {
     docker_ps(&["--filter", &format!("name=paas-spare-build-{app}-")])
 }
 
-fn docker_ps(args: &[&str]) -> Vec<String> {
-    let out = std::process::Command::new("docker").arg("ps").arg("-q").args(args).output().unwrap();
-    text(&out.stdout).lines().map(str::to_owned).collect()
-}
-
 /// The command of the app's running web dyno (after `/bin/sh -c`).
 fn web_command(app: &str) -> String {
     let out = std::process::Command::new("docker")

@@ -16,11 +16,7 @@ fn slow_app(p: &Platform, marker: &str, boot: u32) -> tempfile::TempDir {
 }
 
 fn containers_of_version(app: &str, version: i64) -> usize {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", &format!("label=paas.version={version}")])
-        .output()
-        .unwrap();
-    text(&out.stdout).lines().count()
+    docker_ps(&["--filter", &format!("label=paas.app={app}"), "--filter", &format!("label=paas.version={version}")]).len()
 }
 
 #[test]
@@ -57,11 +53,7 @@ fn killed_mid_deploy_and_started_again_it_converges_without_orphans_or_duplicate
 
 /// Full ids of the app's network holders (see runtime::docker::holders).
 fn holders(app: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--no-trunc", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.kind=holder"])
-        .output()
-        .unwrap();
-    text(&out.stdout).lines().map(str::to_owned).collect()
+    docker_ps(&["-a", "--no-trunc", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.kind=holder"])
 }
 
 fn inspect(id: &str, format: &str) -> String {

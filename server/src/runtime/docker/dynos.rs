@@ -6,7 +6,7 @@ use super::{holders, is_not_found, locked_down, DockerRuntime};
 use crate::runtime::{labels, Dyno, DynoSpec, DYNO_PORT};
 use anyhow::{anyhow, Context, Result};
 use bollard::container::WaitContainerOptions;
-use bollard::container::{Config, RemoveContainerOptions, StopContainerOptions};
+use bollard::container::{Config, StopContainerOptions};
 use bollard::models::{ContainerSummary, HostConfig, PortBinding};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -261,19 +261,6 @@ impl DockerRuntime {
         }
     }
 
-    /// Removes a container, whatever state it is in; one already gone (or
-    /// going) is not an error.
-    pub(super) async fn remove_container(&self, container_id: &str) -> Result<()> {
-        let options = RemoveContainerOptions { force: true, ..Default::default() };
-        match self.docker.remove_container(container_id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            // 409: removal already in progress.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
-            Err(e) => Err(anyhow!(e).context(format!("cannot remove container {container_id}"))),
-        }
-    }
-
     pub(super) async fn list_app(&self, app: &str) -> Result<(Vec<Dyno>, Vec<crate::runtime::OneOff>)> {
         let list = self.labelled([format!("{}={app}", labels::APP)]).await?;
         let dynos = self.dynos_in(&list);
@@ -281,7 +268,7 @@ impl DockerRuntime {
     }
 
     pub(super) async fn remove_app_network(&self, app: &str) -> Result<()> {
-        self.remove_holders(Some(app), &HashSet::new()).await?;
+        self.remove_holders(|a| a == app).await?;
         match self.docker.remove_network(&self.network_name(app)).await {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
@@ -290,7 +277,7 @@ impl DockerRuntime {
     }
 
     pub(super) async fn prune_networks(&self, apps: &HashSet<&str>) -> Result<()> {
-        self.remove_holders(None, apps).await?;
+        self.remove_holders(|a| !apps.contains(a)).await?;
         let mut filters = HashMap::new();
         filters.insert("label".to_owned(), vec![self.instance_label(), labels::APP.to_owned()]);
         let networks = self

@@ -224,21 +224,16 @@ impl DockerRuntime {
         });
     }
 
-    /// Removes `app`'s ready holders (before its network goes), or every
-    /// app's but those in `keep` when `app` is None; and, listed from the
-    /// engine, holders of such apps that no dyno uses.
-    pub(super) async fn remove_holders(&self, app: Option<&str>, keep: &HashSet<&str>) -> Result<()> {
-        let gone = |a: &str| app.map_or(!keep.contains(a), |app| a == app);
-        let pooled: Vec<String> = {
-            let mut h = self.holders.lock().expect("holders lock");
-            let (out, kept): (Vec<Holder>, Vec<Holder>) = std::mem::take(&mut h.ready).into_iter().partition(|x| gone(&x.app));
-            h.ready = kept;
-            out.into_iter().map(|x| x.id).collect()
-        };
+    /// Removes the holders of the apps `gone` picks, ready or in use (an
+    /// app's before its network goes; destroyed apps'), out of the pool
+    /// and, as the engine lists them, from the engine.
+    pub(super) async fn remove_holders(&self, gone: impl Fn(&str) -> bool) -> Result<()> {
+        // Every pooled holder was started before it was pooled: the
+        // engine's list below has it.
+        self.holders.lock().expect("holders lock").ready.retain(|x| !gone(&x.app));
         let listed = self.labelled([format!("{}={KIND_HOLDER}", labels::KIND)]).await?;
-        let listed = listed.iter().filter(|c| gone(app_of(c)));
-        let ids: HashSet<String> = pooled.into_iter().chain(listed.filter_map(|c| c.id.clone())).collect();
-        futures_util::future::join_all(ids.iter().map(|id| self.remove_now(id))).await;
+        let ids = listed.iter().filter(|c| gone(label(c, labels::APP))).filter_map(|c| c.id.as_deref());
+        futures_util::future::join_all(ids.map(|id| self.remove_now(id))).await;
         Ok(())
     }
 
@@ -252,18 +247,15 @@ impl DockerRuntime {
     /// Removes the holders no dyno uses (an earlier run's pool).
     pub(super) async fn remove_unused_holders(&self) {
         let Ok(all) = self.labelled([labels::APP.to_owned()]).await else { return };
-        let used: HashSet<&str> = all.iter().filter_map(|c| c.labels.as_ref()?.get(HOLDER_LABEL).map(String::as_str)).collect();
-        for c in &all {
-            if kind_of(c) == KIND_HOLDER && c.id.as_deref().is_some_and(|id| !used.contains(id)) {
-                self.remove_now(c.id.as_deref().unwrap_or_default()).await;
-            }
-        }
+        let used: HashSet<&str> = all.iter().map(|c| label(c, HOLDER_LABEL)).collect();
+        let unused = all.iter().filter(|c| label(c, labels::KIND) == KIND_HOLDER).filter_map(|c| c.id.as_deref()).filter(|id| !used.contains(id));
+        futures_util::future::join_all(unused.map(|id| self.remove_now(id))).await;
     }
 
     /// The ids of the holders in `list` that run.
     pub(super) fn running_holders(list: &[ContainerSummary]) -> HashSet<&str> {
         list.iter()
-            .filter(|c| kind_of(c) == KIND_HOLDER && c.state.as_deref() == Some("running"))
+            .filter(|c| label(c, labels::KIND) == KIND_HOLDER && c.state.as_deref() == Some("running"))
             .filter_map(|c| c.id.as_deref())
             .collect()
     }
@@ -275,10 +267,7 @@ impl DockerRuntime {
     }
 }
 
-fn kind_of(c: &ContainerSummary) -> &str {
-    c.labels.as_ref().and_then(|l| l.get(labels::KIND)).map_or("", String::as_str)
-}
-
-fn app_of(c: &ContainerSummary) -> &str {
-    c.labels.as_ref().and_then(|l| l.get(labels::APP)).map_or("", String::as_str)
+/// A container's label `key`, "" when it has none.
+fn label<'a>(c: &'a ContainerSummary, key: &str) -> &'a str {
+    c.labels.as_ref().and_then(|l| l.get(key)).map_or("", String::as_str)
 }

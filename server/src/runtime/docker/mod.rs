@@ -152,15 +152,21 @@ impl DockerRuntime {
     /// a layer's, one that failed to start), whatever state it is in; a
     /// failure is only logged.
     pub(super) async fn remove_now(&self, id: &str) {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: false,
-            ..Default::default()
-        };
-        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
-            if !is_not_found(&e) {
-                tracing::warn!(container = id, error = %e, "cannot remove a container");
-            }
+        if let Err(e) = self.remove_container(id).await {
+            tracing::warn!(container = id, error = %format!("{e:#}"), "cannot remove a container");
+        }
+    }
+
+    /// Removes a container, whatever state it is in; one already gone (or
+    /// going) is not an error.
+    pub(super) async fn remove_container(&self, container_id: &str) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, ..Default::default() };
+        match self.docker.remove_container(container_id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: removal already in progress.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(anyhow!(e).context(format!("cannot remove container {container_id}"))),
         }
     }
 

@@ -21,6 +21,12 @@ pub const USER_PASSWORD: &str = "a long enough password";
 pub const LOCKDOWN_FORMAT: &str = "{{.HostConfig.CapDrop}} {{.HostConfig.PidsLimit}} {{index .HostConfig.LogConfig.Config \"max-size\"}} cpus={{.HostConfig.NanoCpus}}";
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
+/// The ids `docker ps -q ARGS` lists (filters, `-a`, `--no-trunc`).
+pub fn docker_ps(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker").arg("ps").arg("-q").args(args).output().unwrap();
+    text(&out.stdout).lines().map(str::to_owned).collect()
+}
+
 pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
