@@ -3,7 +3,7 @@
 
 use super::{new_id, now, on_unique, Store, StoreResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AddonRow {
     pub id: String,
     pub name: String,
@@ -23,9 +23,10 @@ pub struct AddonRow {
     pub backup_since: Option<String>,
     pub created_at: String,
 }
+from_row!(AddonRow { id, name, app_id, service, major, state, reason, credentials, backup_at, backup_retain, backup_since, created_at });
 
 /// An add-on attached to an app: the app's config has `{name}_URL`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AttachmentRow {
     pub addon_id: String,
     pub app_id: String,
@@ -34,8 +35,9 @@ pub struct AttachmentRow {
     pub name: String,
     pub created_at: String,
 }
+from_row!(AttachmentRow { addon_id, app_id, app_name, name, created_at });
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct BackupRow {
     pub id: String,
     pub addon_id: String,
@@ -50,6 +52,7 @@ pub struct BackupRow {
     pub started_at: String,
     pub finished_at: Option<String>,
 }
+from_row!(BackupRow { id, addon_id, number, kind, state, reason, size, sha256, started_at, finished_at });
 
 const ADDON_COLUMNS: &str = "id, name, app_id, service, major, state, reason, credentials, backup_at, backup_retain, backup_since, created_at";
 const BACKUP_COLUMNS: &str = "id, addon_id, number, kind, state, reason, size, sha256, started_at, finished_at";

@@ -4,12 +4,13 @@
 use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
 use paas_wire::AppName;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AppRow {
     pub id: String,
     pub name: String,
     pub created_at: String,
 }
+from_row!(AppRow { id, name, created_at });
 
 impl Store {
     /// The app's own Swarm placement constraints (`paas apps:constraints`).

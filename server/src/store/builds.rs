@@ -21,7 +21,7 @@ impl BuildStatus {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct BuildRow {
     pub id: String,
     pub app_id: String,
@@ -32,6 +32,7 @@ pub struct BuildRow {
     pub output: String,
     pub created_at: String,
 }
+from_row!(BuildRow { id, app_id, status, commit_sha, image, process_types, output, created_at });
 
 impl BuildRow {
     pub fn process_types(&self) -> StoreResult<BTreeMap<String, String>> {

@@ -3,7 +3,7 @@
 
 use super::{now, Store, StoreResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CertRow {
     pub hostname: String,
     pub app_id: String,
@@ -13,6 +13,7 @@ pub struct CertRow {
     /// `manual` (certs:add) or `auto` (ACME).
     pub source: String,
 }
+from_row!(CertRow { hostname, app_id, chain_pem, key_sealed, created_at, source });
 
 const COLUMNS: &str = "hostname, app_id, chain_pem, key_sealed, created_at, source";
 

@@ -6,7 +6,7 @@
 
 use super::{new_id, now, Store, StoreResult};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronRunRow {
     pub id: String,
     pub app_id: String,
@@ -24,6 +24,7 @@ pub struct CronRunRow {
     /// Why it was skipped, or how it ended when that is more than a code.
     pub detail: Option<String>,
 }
+from_row!(CronRunRow { id, app_id, entry_id, release_version, manual, outcome, dyno, container_id, started_at, finished_at, exit_code, detail });
 
 /// A run about to be recorded.
 pub struct NewCronRun<'a> {

@@ -4,7 +4,7 @@
 
 use super::{new_id, now, on_unique, Store, StoreResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DrainRow {
     pub id: String,
     pub app_id: String,
@@ -13,6 +13,7 @@ pub struct DrainRow {
     pub token: String,
     pub created_at: String,
 }
+from_row!(DrainRow { id, app_id, url, token, created_at });
 
 impl Store {
     pub async fn drains(&self, app_id: &str) -> StoreResult<Vec<DrainRow>> {

@@ -15,7 +15,7 @@ pub struct NewFinding<'a> {
 }
 
 /// A stored observation.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct FindingRow {
     pub scope: String,
     pub factor: i64,
@@ -28,6 +28,7 @@ pub struct FindingRow {
     pub first_seen: String,
     pub last_seen: String,
 }
+from_row!(FindingRow { scope, factor, code, subject, ok, message, fix, first_seen, last_seen });
 
 impl Store {
     /// Records an observation; true when the app never had it before (its

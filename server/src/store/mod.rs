@@ -5,6 +5,21 @@
 //! It must not know about Docker, git or HTTP. Releases are append-only: this
 //! module has no statement that updates a release row.
 
+/// `sqlx::FromRow` for a row struct, each field read from the column of its
+/// name (what `#[derive(sqlx::FromRow)]` wrote, without compiling sqlx's
+/// macros). The struct literal names every field, so the compiler refuses
+/// a list that misses one.
+macro_rules! from_row {
+    ($name:ident { $($field:ident),* $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $name {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+
 mod addons;
 mod backup;
 mod apps;
@@ -39,10 +54,38 @@ pub use tokens::{NewToken, TokenRow};
 pub use users::{AuditRow, RoleRow, SessionRow, UserRow};
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::AnyPool;
 use std::time::Duration;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The files in `migrations/` as (file name, SQL), embedded by `build.rs`,
+/// sorted by name.
+const MIGRATIONS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// [`MIGRATIONS`] as sqlx reads a migrations folder (`VERSION_description.sql`,
+/// the checksum of the SQL as written), so a store an earlier server
+/// migrated with `sqlx::migrate!` validates unchanged.
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> futures_util::future::BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async {
+            let mut migrations = Vec::with_capacity(MIGRATIONS.len());
+            for (name, sql) in MIGRATIONS {
+                let (version, rest) = name.split_once('_').ok_or_else(|| format!("migration {name}: no VERSION_ prefix"))?;
+                let kind = MigrationType::from_filename(rest);
+                let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
+                let no_tx = sql.starts_with("-- no-transaction");
+                migrations.push(Migration::new(version.parse()?, description.into(), kind, (*sql).into(), no_tx));
+            }
+            migrations.sort_by_key(|m| m.version);
+            Ok(migrations)
+        })
+    }
+}
+
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -126,7 +169,8 @@ impl Store {
 
     /// The newest migration this server knows (its store schema).
     pub fn schema() -> i64 {
-        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+        // build.rs let in only names that start with digits and `_`.
+        MIGRATIONS.iter().filter_map(|(name, _)| name.split_once('_')?.0.parse().ok()).max().unwrap_or(0)
     }
 
     /// Brings the schema up to date; refuses a store a newer server
@@ -141,7 +185,9 @@ impl Store {
                 Self::schema()
             );
         }
-        MIGRATOR
+        Migrator::new(Embedded)
+            .await
+            .map_err(|e| anyhow::anyhow!("the embedded migrations: {e}"))?
             .run(&self.pool)
             .await
             .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))

@@ -2,16 +2,17 @@
 
 use super::{new_id, now, on_unique, Store, StoreResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PipelineRow {
     pub id: String,
     pub name: String,
     pub created_by: Option<String>,
     pub created_at: String,
 }
+from_row!(PipelineRow { id, name, created_by, created_at });
 
 /// An app's place in a pipeline, with the app's name.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CouplingRow {
     pub id: String,
     pub pipeline_id: String,
@@ -20,6 +21,7 @@ pub struct CouplingRow {
     pub stage: String,
     pub created_at: String,
 }
+from_row!(CouplingRow { id, pipeline_id, app_id, app_name, stage, created_at });
 
 const COUPLING: &str = "SELECT c.id, c.pipeline_id, c.app_id, a.name AS app_name, c.stage, c.created_at FROM pipeline_couplings c JOIN apps a ON a.id = c.app_id";
 

@@ -6,7 +6,7 @@ use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
 use std::collections::BTreeMap;
 
 /// A release row. Rows are inserted, never updated.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ReleaseRow {
     pub id: String,
     pub app_id: String,
@@ -28,6 +28,7 @@ pub struct ReleaseRow {
     /// Who made it: a user's email or a deploy token's description.
     pub actor: Option<String>,
 }
+from_row!(ReleaseRow { id, app_id, version, build_id, image, process_types, config, description, created_at, health_path, healthchecks, tasks, actor });
 
 impl ReleaseRow {
     pub fn process_types(&self) -> StoreResult<BTreeMap<String, String>> {

@@ -296,3 +296,18 @@ both_backends!(
     users_roles_sessions_and_audit,
     a_store_a_newer_server_migrated_is_refused,
 );
+
+/// The embedded migrations are what sqlx reads from the `migrations/`
+/// folder (the code path `sqlx::migrate!`, which embedded them before,
+/// used): same versions, descriptions, checksums and transaction choice, so
+/// a store an earlier server migrated validates unchanged.
+#[tokio::test]
+async fn embedded_migrations_match_the_folder_as_sqlx_reads_it() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let read = Migrator::new(folder).await.unwrap();
+    let embedded = Migrator::new(Embedded).await.unwrap();
+    let key = |m: &Migration| (m.version, m.description.to_string(), m.checksum.to_vec(), m.no_tx);
+    assert_eq!(embedded.iter().map(key).collect::<Vec<_>>(), read.iter().map(key).collect::<Vec<_>>());
+    assert!(embedded.iter().count() >= 21, "every migration is embedded");
+    assert_eq!(Store::schema(), read.iter().map(|m| m.version).max().unwrap());
+}

@@ -4,9 +4,10 @@
 
 use super::{new_id, now, Store, StoreResult};
 use crate::crypto;
+use sqlx::Row as _;
 
 /// A token as it is listed: never its value.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
@@ -22,6 +23,7 @@ pub struct TokenRow {
     /// `deploy` for a deploy token; none for a user's own.
     pub role: Option<String>,
 }
+from_row!(TokenRow { id, name, description, created_at, expires_at, last_used_at, revoked_at, user_id, app_id, role });
 
 impl TokenRow {
     /// What it is for: its description, else the name it was made with.
@@ -58,22 +60,34 @@ pub struct NewToken<'a> {
 }
 
 /// A row with its stored hash, as the check reads it.
-#[derive(sqlx::FromRow)]
 struct Hashed {
-    #[sqlx(flatten)]
     row: TokenRow,
     token_hash: String,
 }
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for Hashed {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self { row: TokenRow::from_row(row)?, token_hash: row.try_get("token_hash")? })
+    }
+}
 
 /// A token row with its hash and its user's columns (none without a user).
-#[derive(sqlx::FromRow)]
 struct WithUser {
-    #[sqlx(flatten)]
     hashed: Hashed,
     u_email: Option<String>,
     u_password_hash: Option<String>,
     u_admin: Option<i64>,
     u_created_at: Option<String>,
+}
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for WithUser {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            hashed: Hashed::from_row(row)?,
+            u_email: row.try_get("u_email")?,
+            u_password_hash: row.try_get("u_password_hash")?,
+            u_admin: row.try_get("u_admin")?,
+            u_created_at: row.try_get("u_created_at")?,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, name, description, created_at, expires_at, last_used_at, revoked_at, user_id, app_id, role";

@@ -6,7 +6,7 @@
 
 use super::{new_id, now, on_unique, Store, StoreError, StoreResult};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: String,
     pub email: String,
@@ -15,6 +15,7 @@ pub struct UserRow {
     pub admin: i64,
     pub created_at: String,
 }
+from_row!(UserRow { id, email, password_hash, admin, created_at });
 
 impl UserRow {
     pub fn is_admin(&self) -> bool {
@@ -23,16 +24,17 @@ impl UserRow {
 }
 
 /// A user's role on an app, with the user's email.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RoleRow {
     pub user_id: String,
     pub email: String,
     pub role: String,
     pub created_at: String,
 }
+from_row!(RoleRow { user_id, email, role, created_at });
 
 /// A dashboard session as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SessionRow {
     pub key_hash: String,
     pub user_id: String,
@@ -40,9 +42,10 @@ pub struct SessionRow {
     pub csrf: String,
     pub expires_at: String,
 }
+from_row!(SessionRow { key_hash, user_id, token_id, csrf, expires_at });
 
 /// One event of the audit log.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuditRow {
     pub id: String,
     pub at: String,
@@ -54,6 +57,7 @@ pub struct AuditRow {
     pub detail: String,
     pub status: i64,
 }
+from_row!(AuditRow { id, at, actor, user_id, address, action, app, detail, status });
 
 const USER: &str = "id, email, password_hash, admin, created_at";
 
