@@ -127,6 +127,16 @@ fn a_redeployed_dyno_joins_a_network_holder_and_is_replaced_when_the_holder_dies
     });
     let ps: serde_json::Value = serde_json::from_str(&p.paas_ok(dir, &["ps", "-a", &app, "--json"])).unwrap();
     assert_eq!(ps[0]["restarts"], 1, "{ps}");
+
+    // A server stopping in order right after a change, while the change's
+    // next holders are still being made, leaves only the holders its
+    // running dynos use (none made after the stop began).
+    p.paas_ok(dir, &["config:set", "HELD=2"]);
+    p.terminate(Duration::from_secs(30));
+    let dynos: Vec<String> = p.containers(&app).into_iter().filter(|c| inspect(c, "{{index .Config.Labels \"paas.kind\"}}") == "dyno").collect();
+    let used: Vec<String> = dynos.iter().map(|d| inspect(d, "{{index .Config.Labels \"paas.holder\"}}")).collect();
+    let left = holders(&app);
+    assert!(left.iter().all(|h| used.contains(h)), "holders left: {left:?}; the dynos' holders: {used:?}");
 }
 
 #[test]

@@ -36,6 +36,9 @@ pub const HOLDER_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long a dyno waits for a holder being made before it gets an
 /// endpoint of its own instead (which takes about as long again).
 pub const HOLDER_WAIT: Duration = Duration::from_millis(300);
+/// How long a stopping server waits for the holders being made to be
+/// removed by their tasks.
+const HOLDER_DRAIN: Duration = Duration::from_secs(10);
 /// `paas.kind` of a holder.
 pub const KIND_HOLDER: &str = "holder";
 /// On a dyno: the id of the holder whose network it joined.
@@ -63,13 +66,16 @@ pub struct Holders {
     /// Holders being made, by app.
     preparing: HashMap<String, usize>,
     /// Bumped (under the lock) each time a holder is made or fails to
-    /// be: what a dyno waiting for one watches.
+    /// be: what a dyno waiting for one, and a stopping server, watch.
     changed: tokio::sync::watch::Sender<u64>,
+    /// The server stops: no holder is pooled or made from now on (one
+    /// would outlive it).
+    closing: bool,
 }
 
 impl Default for Holders {
     fn default() -> Self {
-        Self { ready: Vec::new(), preparing: HashMap::new(), changed: tokio::sync::watch::channel(0).0 }
+        Self { ready: Vec::new(), preparing: HashMap::new(), changed: tokio::sync::watch::channel(0).0, closing: false }
     }
 }
 
@@ -112,7 +118,7 @@ impl DockerRuntime {
             let mut h = self.holders.lock().expect("holders lock");
             let have = h.ready.iter().filter(|x| x.app == app).count() + h.preparing.get(app).copied().unwrap_or(0);
             let wanted = count.min(PER_APP).saturating_sub(have);
-            if wanted == 0 {
+            if wanted == 0 || h.closing {
                 return;
             }
             *h.preparing.entry(app.to_owned()).or_default() += wanted;
@@ -124,8 +130,24 @@ impl DockerRuntime {
             // build waits for its spare; a dyno without a holder does not
             // wait), and one at a time.
             me.spares_made().await;
-            for _ in 0..wanted {
+            for done in 0..wanted {
+                // The server stops: the rest are not made.
+                if me.holders.lock().expect("holders lock").closing {
+                    me.holders_given_up(&app, wanted - done);
+                    return;
+                }
                 let made = me.make_holder(&app, &image).await;
+                // Made as the server stops: removed before the stop (which
+                // waits for this) goes on.
+                let stray = match &made {
+                    Ok(holder) if me.holders.lock().expect("holders lock").closing => Some(holder.id.clone()),
+                    _ => None,
+                };
+                if let Some(id) = stray {
+                    me.remove_now(&id).await;
+                    me.holders_given_up(&app, wanted - done);
+                    return;
+                }
                 let mut evicted = Vec::new();
                 {
                     let mut h = me.holders.lock().expect("holders lock");
@@ -164,6 +186,16 @@ impl DockerRuntime {
             }
             me.holders.lock().expect("holders lock").preparing.retain(|_, n| *n > 0);
         });
+    }
+
+    /// `count` holders of `app` that were to be made will not be.
+    fn holders_given_up(&self, app: &str, count: usize) {
+        let mut h = self.holders.lock().expect("holders lock");
+        if let Some(n) = h.preparing.get_mut(app) {
+            *n = n.saturating_sub(count);
+        }
+        h.preparing.retain(|_, n| *n > 0);
+        h.changed.send_modify(|n| *n += 1);
     }
 
     /// Creates and starts one holder on `app`'s network. Not made if the
@@ -237,9 +269,23 @@ impl DockerRuntime {
         Ok(())
     }
 
-    /// Removes the ready holders (the server stops: they would wait for
-    /// dynos that never come).
-    pub(super) async fn remove_ready_holders(&self) {
+    /// The server stops: makes no more holders, waits (up to
+    /// [`HOLDER_DRAIN`]) for the ones being made to be removed by their
+    /// tasks, and removes the ready ones (they would wait for dynos that
+    /// never come). The ones dynos use stay with them.
+    pub(super) async fn close_holders(&self) {
+        let mut changed = {
+            let mut h = self.holders.lock().expect("holders lock");
+            h.closing = true;
+            h.changed.subscribe()
+        };
+        let deadline = tokio::time::Instant::now() + HOLDER_DRAIN;
+        while self.holders.lock().expect("holders lock").preparing.values().any(|n| *n > 0) {
+            if !matches!(tokio::time::timeout_at(deadline, changed.changed()).await, Ok(Ok(()))) {
+                tracing::warn!("holders still being made after {HOLDER_DRAIN:?}: the next start removes them");
+                break;
+            }
+        }
         let ready = std::mem::take(&mut self.holders.lock().expect("holders lock").ready);
         futures_util::future::join_all(ready.iter().map(|h| self.remove_now(&h.id))).await;
     }

@@ -61,6 +61,9 @@ pub struct Spares {
     retired: Vec<Spare>,
     /// Spares being made, by key: a run that finds one waits for it.
     preparing: HashMap<String, Shared<BoxFuture<'static, ()>>>,
+    /// The server stops: no spare is made from now on (one would outlive
+    /// it).
+    closing: bool,
 }
 
 impl DockerRuntime {
@@ -158,7 +161,7 @@ impl DockerRuntime {
         .boxed()
         .shared();
         let mut s = self.spares.lock().expect("spares lock");
-        if s.preparing.contains_key(&key) || s.ready.iter().any(|x| x.key == key) {
+        if s.closing || s.preparing.contains_key(&key) || s.ready.iter().any(|x| x.key == key) {
             return;
         }
         s.preparing.insert(key, make.clone());
@@ -166,8 +169,10 @@ impl DockerRuntime {
         tokio::spawn(make);
     }
 
-    /// Removes every spare and retired container.
-    pub(super) async fn remove_all_spares(&self) {
+    /// The server stops: makes no more spares, and removes every spare
+    /// (the ones being made once they are) and retired container.
+    pub(super) async fn close_spares(&self) {
+        self.spares.lock().expect("spares lock").closing = true;
         self.remove_spares_where(|_| true).await;
     }
 

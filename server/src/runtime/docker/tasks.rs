@@ -413,8 +413,8 @@ impl DockerRuntime {
     }
 
     pub(super) async fn remove_spares(&self) {
-        self.remove_all_spares().await;
-        self.remove_ready_holders().await;
+        self.close_spares().await;
+        self.close_holders().await;
     }
 
     pub(super) async fn run_task(&self, spec: &TaskSpec, output: &mpsc::Sender<String>) -> Result<TaskResult> {
