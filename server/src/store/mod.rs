@@ -59,9 +59,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::AnyPool;
 use std::time::Duration;
 
-/// The files in `migrations/` as (file name, SQL), embedded by `build.rs`,
-/// sorted by name.
-const MIGRATIONS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+/// The files in `migrations/` as (version, file name, SQL), embedded by
+/// `build.rs` (which refuses a name without a `VERSION_` prefix), sorted
+/// by version.
+const MIGRATIONS: &[(i64, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
 /// [`MIGRATIONS`] as sqlx reads a migrations folder (`VERSION_description.sql`,
 /// the checksum of the SQL as written), so a store an earlier server
@@ -71,18 +72,13 @@ struct Embedded;
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> futures_util::future::BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async {
-            let mut migrations = Vec::with_capacity(MIGRATIONS.len());
-            for (name, sql) in MIGRATIONS {
-                let (version, rest) = name.split_once('_').ok_or_else(|| format!("migration {name}: no VERSION_ prefix"))?;
-                let kind = MigrationType::from_filename(rest);
-                let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
-                let no_tx = sql.starts_with("-- no-transaction");
-                migrations.push(Migration::new(version.parse()?, description.into(), kind, (*sql).into(), no_tx));
-            }
-            migrations.sort_by_key(|m| m.version);
-            Ok(migrations)
-        })
+        let migrations = MIGRATIONS.iter().map(|&(version, name, sql)| {
+            let rest = name.split_once('_').map_or(name, |(_, rest)| rest);
+            let kind = MigrationType::from_filename(rest);
+            let description = rest.trim_end_matches(kind.suffix()).replace('_', " ");
+            Migration::new(version, description.into(), kind, sql.into(), sql.starts_with("-- no-transaction"))
+        });
+        Box::pin(std::future::ready(Ok(migrations.collect())))
     }
 }
 
@@ -169,8 +165,7 @@ impl Store {
 
     /// The newest migration this server knows (its store schema).
     pub fn schema() -> i64 {
-        // build.rs let in only names that start with digits and `_`.
-        MIGRATIONS.iter().filter_map(|(name, _)| name.split_once('_')?.0.parse().ok()).max().unwrap_or(0)
+        MIGRATIONS.last().map_or(0, |&(version, ..)| version)
     }
 
     /// Brings the schema up to date; refuses a store a newer server

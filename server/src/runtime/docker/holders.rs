@@ -73,6 +73,18 @@ pub struct Holders {
     closing: bool,
 }
 
+impl Holders {
+    /// `count` of the holders of `app` being made are made, or will not
+    /// be: what a dyno waiting for one, and a stopping server, are told.
+    fn settle(&mut self, app: &str, count: usize) {
+        if let Some(n) = self.preparing.get_mut(app) {
+            *n = n.saturating_sub(count);
+        }
+        self.preparing.retain(|_, n| *n > 0);
+        self.changed.send_modify(|n| *n += 1);
+    }
+}
+
 impl Default for Holders {
     fn default() -> Self {
         Self { ready: Vec::new(), preparing: HashMap::new(), changed: tokio::sync::watch::channel(0).0, closing: false }
@@ -131,10 +143,14 @@ impl DockerRuntime {
             // wait), and one at a time.
             me.spares_made().await;
             for done in 0..wanted {
-                // The server stops: the rest are not made.
-                if me.holders.lock().expect("holders lock").closing {
-                    me.holders_given_up(&app, wanted - done);
-                    return;
+                let left = wanted - done;
+                {
+                    // The server stops: the rest are not made.
+                    let mut h = me.holders.lock().expect("holders lock");
+                    if h.closing {
+                        h.settle(&app, left);
+                        return;
+                    }
                 }
                 let made = me.make_holder(&app, &image).await;
                 // Made as the server stops: removed before the stop (which
@@ -145,18 +161,15 @@ impl DockerRuntime {
                 };
                 if let Some(id) = stray {
                     me.remove_now(&id).await;
-                    me.holders_given_up(&app, wanted - done);
+                    me.holders.lock().expect("holders lock").settle(&app, left);
                     return;
                 }
                 let mut evicted = Vec::new();
                 {
                     let mut h = me.holders.lock().expect("holders lock");
-                    if let Some(n) = h.preparing.get_mut(&app) {
-                        *n = n.saturating_sub(1);
-                    }
-                    h.changed.send_modify(|n| *n += 1);
                     match made {
                         Ok(holder) => {
+                            h.settle(&app, 1);
                             let id = holder.id.clone();
                             h.ready.push(holder);
                             while h.ready.len() > MAX_HOLDERS {
@@ -165,7 +178,7 @@ impl DockerRuntime {
                             me.expire_holder(&id);
                         }
                         Err(e) => {
-                            h.preparing.remove(&app);
+                            h.settle(&app, left);
                             drop(h);
                             // No stack run image (Dockerfile apps only), or
                             // the app was destroyed: nothing is wrong, dynos
@@ -184,18 +197,7 @@ impl DockerRuntime {
                     me.remove_later(&id);
                 }
             }
-            me.holders.lock().expect("holders lock").preparing.retain(|_, n| *n > 0);
         });
-    }
-
-    /// `count` holders of `app` that were to be made will not be.
-    fn holders_given_up(&self, app: &str, count: usize) {
-        let mut h = self.holders.lock().expect("holders lock");
-        if let Some(n) = h.preparing.get_mut(app) {
-            *n = n.saturating_sub(count);
-        }
-        h.preparing.retain(|_, n| *n > 0);
-        h.changed.send_modify(|n| *n += 1);
     }
 
     /// Creates and starts one holder on `app`'s network. Not made if the
