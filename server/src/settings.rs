@@ -309,7 +309,7 @@ pub struct Access {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Stack")]
 pub struct Stack {
-    /// The stack's base image: a registry's instead of the one `stack:build` debootstraps.
+    /// The stack's base image: a registry's instead of the one `stack:build` bootstraps with mmdebstrap.
     #[arg(long = "stack-image", env = "PAAS_STACK_IMAGE", default_value = DEFAULT_BASE, value_name = "IMAGE")]
     pub base: String,
     /// A ready build image instead of `stack:build`'s.
@@ -321,7 +321,7 @@ pub struct Stack {
     /// Where `stack:build` gets Debian packages.
     #[arg(long = "debian-mirror", env = "PAAS_DEBIAN_MIRROR", default_value = DEFAULT_MIRROR, value_name = "URL")]
     pub mirror: String,
-    /// The Debian release `stack:build` debootstraps.
+    /// The Debian release `stack:build` bootstraps.
     #[arg(long = "debian-suite", env = "PAAS_DEBIAN_SUITE", default_value = DEFAULT_SUITE)]
     pub suite: String,
     /// The CA bundle build containers get, when the file exists.

@@ -1,7 +1,7 @@
 //! Stacks: the base, build and run images that buildpack builds use, built
 //! from Debian packages so the platform works with no registry at all.
 //! `paas-server stack:build` runs `buildpacks/stack/build`, which
-//! debootstraps Debian 13 (trixie, minbase) into a folder, imports it as the
+//! bootstraps Debian 13 (trixie, minbase) with mmdebstrap, imports it as the
 //! base image, then installs the language runtimes with apt in a container
 //! from it and commits the build and run images. Idempotent: an image that
 //! exists is reused. It is a shell script so that scripts/start and
