@@ -12,9 +12,13 @@ use crate::crypto::ConfigCipher;
 use crate::store::Store;
 use crate::tls::{CertTable, Challenges};
 use anyhow::{anyhow, bail, Context, Result};
-use instant_acme::{Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use instant_acme::{Account, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType, HttpClient, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -43,6 +47,52 @@ struct Inner {
 /// The file in the data dir that holds the sealed ACME account.
 pub const ACCOUNT_FILE: &str = "acme-account.sealed";
 
+/// The system's CA bundle: with the public roots built into reqwest, what
+/// the ACME directory's certificate is checked against when no CA file is
+/// named (Debian's ca-certificates, which an operator may add a CA to).
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// instant-acme's requests, sent by reqwest, the client the server already
+/// has. instant-acme's own client (hyper-rustls with HTTP/2 and the
+/// platform's verifier) compiled a second HTTPS stack for a few requests
+/// a day (BENCHMARKS.md, "Fresh machine").
+struct AcmeHttp(reqwest::Client);
+
+impl AcmeHttp {
+    /// Trusts only `ca_file` when one is named (a private or test ACME CA),
+    /// else the public roots and the system's bundle.
+    fn new(ca_file: Option<&Path>) -> Result<Self> {
+        let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(60));
+        let (builder, pem) = match ca_file {
+            Some(ca) => (builder.tls_built_in_root_certs(false), std::fs::read(ca).with_context(|| format!("cannot read the ACME CA file {}", ca.display()))?),
+            None => (builder, std::fs::read(SYSTEM_CA_BUNDLE).unwrap_or_default()),
+        };
+        let certs = if pem.is_empty() { Vec::new() } else { reqwest::Certificate::from_pem_bundle(&pem).context("the ACME CA file holds no PEM certificate")? };
+        if ca_file.is_some() && certs.is_empty() {
+            bail!("the ACME CA file holds no PEM certificate");
+        }
+        let builder = certs.into_iter().fold(builder, |b, cert| b.add_root_certificate(cert));
+        Ok(Self(builder.build().context("cannot make the ACME client")?))
+    }
+}
+
+impl HttpClient for AcmeHttp {
+    fn request(&self, req: hyper::Request<BodyWrapper<Bytes>>) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let client = self.0.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            // instant-acme's request bodies are whole JSON documents.
+            let body = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(never) => match never {},
+            };
+            let response = client.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await;
+            let response = response.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            Ok(BytesResponse::from(hyper::Response::from(response)))
+        })
+    }
+}
+
 impl Acme {
     /// Automatic certificates as `settings` say (the ACME directory, its CA,
     /// when to renew), the account kept sealed in `data_dir`.
@@ -68,10 +118,7 @@ impl Acme {
         if let Some(a) = cached.as_ref() {
             return Ok(a.clone());
         }
-        let builder = match &inner.ca_file {
-            Some(ca) => Account::builder_with_root(ca)?,
-            None => Account::builder()?,
-        };
+        let builder = Account::builder_with_http(Box::new(AcmeHttp::new(inner.ca_file.as_deref())?));
         let saved = std::fs::read_to_string(&inner.account_file).ok().and_then(|s| {
             // A file sealed before owners were bound is migrated as it is read.
             let s = if ConfigCipher::is_legacy(&s) { inner.cipher.reseal_legacy(ACCOUNT_OWNER, &s).ok()? } else { s };
@@ -194,4 +241,23 @@ fn is_older_than(rfc3339: &str, age: Duration) -> bool {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| chrono::Utc::now().signed_duration_since(t).to_std().is_ok_and(|d| d > age))
         .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AcmeHttp;
+
+    #[test]
+    fn an_acme_ca_file_must_hold_a_certificate_and_say_which_file_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = AcmeHttp::new(Some(&missing)).err().expect("a missing CA file is refused").to_string();
+        assert!(err.contains("cannot read the ACME CA file") && err.contains("missing.pem"), "{err}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = AcmeHttp::new(Some(&empty)).err().expect("a CA file without a certificate is refused").to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        // No file named: the public roots and the system's bundle.
+        assert!(AcmeHttp::new(None).is_ok());
+    }
 }
