@@ -55,7 +55,7 @@ const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// instant-acme's requests, sent by reqwest, the client the server already
 /// has. instant-acme's own client (hyper-rustls with HTTP/2 and the
 /// platform's verifier) compiled a second HTTPS stack for a few requests
-/// a day (BENCHMARKS.md, "Fresh machine").
+/// a day (BENCHMARKS.md, "Less to compile and a lighter stack").
 struct AcmeHttp(reqwest::Client);
 
 impl AcmeHttp {
