@@ -63,14 +63,21 @@ impl AcmeHttp {
     /// else the public roots and the system's bundle.
     fn new(ca_file: Option<&Path>) -> Result<Self> {
         let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(60));
-        let (builder, pem) = match ca_file {
-            Some(ca) => (builder.tls_built_in_root_certs(false), std::fs::read(ca).with_context(|| format!("cannot read the ACME CA file {}", ca.display()))?),
-            None => (builder, std::fs::read(SYSTEM_CA_BUNDLE).unwrap_or_default()),
+        let (builder, certs) = match ca_file {
+            Some(ca) => {
+                let pem = std::fs::read(ca).with_context(|| format!("cannot read the ACME CA file {}", ca.display()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default();
+                if certs.is_empty() {
+                    bail!("the ACME CA file {} holds no PEM certificate", ca.display());
+                }
+                (builder.tls_built_in_root_certs(false), certs)
+            }
+            // A host without the bundle has the public roots alone.
+            None => match std::fs::read(SYSTEM_CA_BUNDLE) {
+                Ok(pem) => (builder, reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("{SYSTEM_CA_BUNDLE} is not a PEM bundle"))?),
+                Err(_) => (builder, Vec::new()),
+            },
         };
-        let certs = if pem.is_empty() { Vec::new() } else { reqwest::Certificate::from_pem_bundle(&pem).context("the ACME CA file holds no PEM certificate")? };
-        if ca_file.is_some() && certs.is_empty() {
-            bail!("the ACME CA file holds no PEM certificate");
-        }
         let builder = certs.into_iter().fold(builder, |b, cert| b.add_root_certificate(cert));
         Ok(Self(builder.build().context("cannot make the ACME client")?))
     }
