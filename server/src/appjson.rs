@@ -143,9 +143,8 @@ const MAX_TASK_COMMAND_BYTES: usize = 16 * 1024;
 /// Parses a 5-field cron schedule (or `@hourly`, `@daily`, ...), as
 /// Dokku and crontab take them: no seconds, no years.
 pub fn parse_schedule(schedule: &str) -> Result<croner::Cron, String> {
-    use croner::parser::{CronParser, Seconds, Year};
-    let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
-    let cron = parser.parse(schedule.trim()).map_err(|e| {
+    // croner's default: five fields, a sixth (seconds) refused, no years.
+    let cron = croner::Cron::new(schedule.trim()).parse().map_err(|e| {
         format!("schedule {schedule:?} is not a cron schedule ({e}): write five fields, minute hour day-of-month month day-of-week, like \"*/10 * * * *\" or \"30 3 * * 1-5\" (UTC), or @hourly, @daily, @weekly, @monthly")
     })?;
     if cron.find_next_occurrence(&chrono::Utc::now(), false).is_err() {

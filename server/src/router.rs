@@ -707,17 +707,23 @@ impl DomainTable {
         let host = host.trim_end_matches('.');
         // Most hosts come in lower case: copied only when not.
         let host: Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(host.to_ascii_lowercase()) } else { Cow::Borrowed(host) };
-        // Only a valid host name is looked up: a `Host` with spaces or
-        // `=` in it must not match a wildcard from its first dot on (and
-        // then carry those into the app's access records).
-        if host.starts_with('*') || !paas_wire::Hostname::is_valid(&host) {
+        if host.starts_with('*') {
             return None;
         }
+        // An exact match is a domain that was valid when added, and
+        // `<app>.<domain>` is valid when APP is an app name: only the
+        // wildcard needs the whole host checked (a `Host` with spaces or
+        // `=` in it must not match a wildcard from its first dot on, and
+        // then carry those into the app's access records). Checked last,
+        // it is off the common path (2 % of the router's instructions).
         if let Some(app) = self.exact.read().expect("domains poisoned").get(host.as_ref()) {
             return Some(app.clone());
         }
         if let Some(app) = host.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) {
             return paas_wire::AppName::parse(app).ok().map(String::from);
+        }
+        if !paas_wire::Hostname::is_valid(&host) {
+            return None;
         }
         let (_, under) = host.split_once('.')?;
         self.wildcard.read().expect("domains poisoned").get(under).cloned()
@@ -1062,6 +1068,10 @@ mod tests {
         assert_eq!(t.app_for_host("a.b.example.com", "example.com"), None);
         assert_eq!(t.app_for_host("localhost:8080", "localhost"), None);
         assert_eq!(t.app_for_host("myapp.otherhost", "localhost"), None);
+        // Not a host name: checked by the app name's rules, not looked up.
+        assert_eq!(t.app_for_host("my app.localhost", "localhost"), None);
+        assert_eq!(t.app_for_host("x=1 myapp.localhost", "localhost"), None);
+        assert_eq!(t.app_for_host("-myapp.localhost", "localhost"), None);
         t.set(&paas_wire::Hostname::parse("www.shop.test").unwrap(), "shop");
         t.set(&paas_wire::Hostname::parse("*.blog.test").unwrap(), "blog");
         assert_eq!(t.app_for_host("WWW.Shop.Test:80", "localhost").as_deref(), Some("shop"));
